@@ -1,0 +1,26 @@
+//! Authoritative DNS for the zones in `dns.zones_dir`.
+//!
+//! The seams are NSD's: zone storage, answering, network I/O and transfers live apart.
+//!
+//! - [`zone`] reads master files into validated record lists (`onebox check` uses it too);
+//! - `catalog` indexes them into one immutable [`Catalog`] snapshot, with most answers
+//!   pre-encoded; a reload builds a new catalog off the hot path and swaps it whole;
+//! - `answer` turns one query packet plus the current snapshot into reply bytes (pure, no I/O);
+//! - `udp` is the fast path (batched `recvmmsg`/`sendmmsg` on a thread of its own), `tcp` serves
+//!   length-prefixed queries with a connection cap, timeouts and pipelining, and `xfr` streams
+//!   zone transfers over it; `notify` tells secondaries when a serial changes.
+//!
+//! The DNS service uses only `config` and `ops`: it answers while the web site or database is
+//! down.
+
+mod answer;
+mod catalog;
+mod notify;
+mod server;
+mod tcp;
+mod udp;
+mod xfr;
+pub mod zone;
+
+pub use catalog::Catalog;
+pub use server::{DnsError, serve};

@@ -1,0 +1,185 @@
+//! The DNS service's life: load zones, bind, serve, reload on SIGHUP, stop on shutdown.
+
+use std::io;
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::sync::Arc;
+
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio_util::sync::CancellationToken;
+
+use super::answer::Responder;
+use super::catalog::{Catalog, ZoneData};
+use super::zone::{self, ZoneError};
+use super::{notify, tcp, udp};
+use crate::config::DnsConfig;
+use crate::ops::signals::ReloadRx;
+
+/// Why the DNS service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum DnsError {
+    /// A listen address could not be bound.
+    #[error("key dns.listen: cannot bind {addr}: {source}")]
+    Bind {
+        /// The address from `dns.listen`.
+        addr: SocketAddr,
+        /// Why.
+        source: io::Error,
+    },
+    /// The zones directory could not be read.
+    #[error("{0}")]
+    Zones(#[from] ZoneError),
+}
+
+/// Serves DNS until `shutdown` is cancelled. Zones that fail to load are logged (file:line) and
+/// not served; each new `reload` generation (SIGHUP) reloads every zone.
+pub async fn serve(
+    config: DnsConfig,
+    shutdown: CancellationToken,
+    mut reload: ReloadRx,
+) -> Result<(), DnsError> {
+    let catalog = load(&config, &Catalog::default())?;
+    let responder = Arc::new(Responder::new(
+        catalog,
+        config.transfer.allow.clone(),
+        config.query_log,
+    ));
+
+    let mut udp_threads = Vec::new();
+    let mut tasks = tokio::task::JoinSet::new();
+    let limits = tcp::Limits {
+        max_connections: config.tcp_max_connections,
+        idle_timeout: config.tcp_idle_timeout,
+    };
+    for &addr in &config.listen {
+        let (socket, listener) = bind_pair(addr).map_err(|source| DnsError::Bind { addr, source })?;
+        let bound = socket
+            .local_addr()
+            .map_err(|source| DnsError::Bind { addr, source })?;
+        let listener = tokio::net::TcpListener::from_std(listener)
+            .map_err(|source| DnsError::Bind { addr, source })?;
+        tracing::info!(addr = %bound, "dns listening on udp and tcp");
+        udp_threads.push(udp::spawn(socket, responder.clone(), shutdown.clone()));
+        tasks.spawn(tcp::serve(listener, responder.clone(), limits.clone(), shutdown.clone()));
+    }
+    notify_changed(&config, &Catalog::default(), &responder.catalog());
+
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            changed = reload.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+                reload_zones(&config, &responder).await;
+            }
+        }
+    }
+    while tasks.join_next().await.is_some() {}
+    for thread in udp_threads {
+        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+    }
+    Ok(())
+}
+
+/// Re-reads every zone off the hot path and swaps the new catalog in.
+async fn reload_zones(config: &DnsConfig, responder: &Arc<Responder>) {
+    let previous = responder.catalog();
+    let config_for_load = config.clone();
+    let previous_for_load = previous.clone();
+    let loaded =
+        tokio::task::spawn_blocking(move || load(&config_for_load, &previous_for_load)).await;
+    match loaded {
+        Ok(Ok(catalog)) => {
+            responder.swap(catalog);
+            let current = responder.catalog();
+            tracing::info!(zones = current.len(), "zones reloaded");
+            notify_changed(config, &previous, &current);
+        }
+        Ok(Err(error)) => tracing::error!(%error, "reload failed; still serving the previous zones"),
+        Err(error) => tracing::error!(%error, "reload task failed; still serving the previous zones"),
+    }
+}
+
+/// Loads every zone of `dns.zones_dir`. A zone whose file has errors is logged and, if
+/// `previous` serves it, kept in its previous version.
+fn load(config: &DnsConfig, previous: &Catalog) -> Result<Catalog, ZoneError> {
+    let mut zones = Vec::new();
+    for (path, result) in zone::load_dir(&config.zones_dir)? {
+        match result {
+            Ok(zone) => {
+                tracing::info!(zone = %zone.origin, serial = zone.serial, records = zone.records.len(), "zone loaded");
+                zones.push(Arc::new(ZoneData::new(zone)));
+            }
+            Err(errors) => {
+                for error in &errors {
+                    tracing::error!("{error}");
+                }
+                let kept = zone::origin_of(&path)
+                    .ok()
+                    .and_then(|origin| previous.zone(&origin).cloned());
+                match kept {
+                    Some(old) => {
+                        tracing::warn!(zone = %old.origin(), serial = old.serial(), file = %path.display(), "zone file has errors; still serving the previous version");
+                        zones.push(old);
+                    }
+                    None => {
+                        tracing::warn!(file = %path.display(), "zone file has errors; zone not served");
+                    }
+                }
+            }
+        }
+    }
+    Ok(Catalog::new(zones))
+}
+
+/// Sends NOTIFY for every zone that is new in `current` or whose serial changed.
+fn notify_changed(config: &DnsConfig, previous: &Catalog, current: &Catalog) {
+    if config.transfer.notify.is_empty() {
+        return;
+    }
+    for zone in current.zones() {
+        let changed = previous
+            .zone(zone.origin())
+            .is_none_or(|old| old.serial() != zone.serial());
+        if changed {
+            notify::spawn(zone.origin().clone(), zone.serial(), config.transfer.notify.clone());
+        }
+    }
+}
+
+/// Binds UDP and TCP on the same address. Port 0 picks a port free for both.
+fn bind_pair(addr: SocketAddr) -> io::Result<(UdpSocket, TcpListener)> {
+    if addr.port() != 0 {
+        return Ok((bind_udp(addr)?, bind_tcp(addr)?));
+    }
+    let mut last_error = None;
+    for _ in 0..32 {
+        let udp = bind_udp(addr)?;
+        match bind_tcp(udp.local_addr()?) {
+            Ok(tcp) => return Ok((udp, tcp)),
+            Err(error) => last_error = Some(error),
+        }
+    }
+    Err(last_error.unwrap_or_else(|| io::Error::other("no free port for both UDP and TCP")))
+}
+
+fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.bind(&addr.into())?;
+    Ok(socket.into())
+}
+
+fn bind_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    Ok(socket.into())
+}

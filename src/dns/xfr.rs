@@ -1,0 +1,1 @@
+//! Outgoing zone transfers (placeholder: being written).

@@ -1,0 +1,15 @@
+//! onebox: the classic one-server web stack — authoritative DNS, web origin, application and
+//! data — as one binary.
+//!
+//! The modules, in the order data flows through them:
+//!
+//! - [`config`]: defaults < TOML file < `ONEBOX_*` environment, validated once at start;
+//! - [`ops`]: process plumbing every service shares (logging, signals, shutdown);
+//! - [`dns`]: the authoritative DNS server for the zones in `zones/`.
+//!
+//! The binary (`src/main.rs` and `cli`) only wires these together.
+
+pub mod cli;
+pub mod config;
+pub mod dns;
+pub mod ops;

@@ -1,0 +1,8 @@
+//! Cross-cutting process plumbing shared by every service: logging, signals and shutdown.
+//!
+//! Nothing here knows about DNS or HTTP; the services take what they need from here as handles.
+
+pub mod signals;
+pub mod telemetry;
+
+pub use tokio_util::sync::CancellationToken;
