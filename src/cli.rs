@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use crate::config::{Config, DEFAULT_CONFIG_FILE};
+use crate::config::Config;
 use crate::{dns, ops};
 
 /// The one-server web stack in one binary: authoritative DNS for the zones in zones/,
@@ -58,13 +58,7 @@ pub fn main() -> ExitCode {
 }
 
 fn load_config(cli: &Cli) -> anyhow::Result<Config> {
-    Config::load(cli.config.as_deref()).with_context(|| {
-        let file = cli
-            .config
-            .as_deref()
-            .map_or_else(|| DEFAULT_CONFIG_FILE.into(), |p| p.display().to_string());
-        format!("invalid configuration (file {file} and ONEBOX_* variables)")
-    })
+    Ok(Config::load(cli.config.as_deref())?)
 }
 
 fn serve(cli: &Cli) -> anyhow::Result<ExitCode> {
