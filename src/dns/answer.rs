@@ -77,7 +77,13 @@ impl Responder {
         out: &mut Vec<u8>,
     ) -> Outcome {
         out.clear();
-        let _ = (packet, peer, transport, self.query_log, &self.transfer_allow);
+        let _ = (
+            packet,
+            peer,
+            transport,
+            self.query_log,
+            &self.transfer_allow,
+        );
         Outcome::Drop
     }
 }
