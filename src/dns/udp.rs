@@ -60,8 +60,21 @@ pub(crate) fn spawn(
         .spawn(move || serve(&socket, &responder, &shutdown))
 }
 
-/// The receive–answer–send loop.
+/// Answers with `responder` until `shutdown`.
 fn serve(socket: &UdpSocket, responder: &Responder, shutdown: &CancellationToken) {
+    let mut panics = RateLimited::default();
+    run(socket, shutdown, |packet, peer, out| {
+        answer_one(responder, packet, peer, out, &mut panics)
+    });
+}
+
+/// The receive–answer–send loop: `answer(packet, peer, out)` fills `out` and returns whether
+/// to send it.
+fn run(
+    socket: &UdpSocket,
+    shutdown: &CancellationToken,
+    mut answer: impl FnMut(&[u8], SocketAddr, &mut Vec<u8>) -> bool,
+) {
     configure(socket);
     let fd = socket.as_raw_fd();
     let mut batch = sys::Batch::new();
@@ -78,9 +91,7 @@ fn serve(socket: &UdpSocket, responder: &Responder, shutdown: &CancellationToken
                 continue;
             }
         };
-        batch.answer(received, |packet, peer, out| {
-            answer_one(responder, packet, peer, out, &mut errors)
-        });
+        batch.answer(received, &mut answer);
         if let Err(error) = batch.send(fd) {
             errors.log(|suppressed| {
                 tracing::warn!(%error, suppressed, "dns udp: send failed");
@@ -393,5 +404,124 @@ mod sys {
             }
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::net::Ipv6Addr;
+
+    use super::*;
+
+    /// Runs the loop on `addr` with an answer function that echoes each datagram back with
+    /// its first byte replaced by the batch-independent marker 0xEE, and drops datagrams that
+    /// start with 0xFF.
+    fn start_echo(addr: &str) -> (SocketAddr, CancellationToken, JoinHandle<()>) {
+        let socket = UdpSocket::bind(addr).unwrap();
+        let local = socket.local_addr().unwrap();
+        let shutdown = CancellationToken::new();
+        let stop = shutdown.clone();
+        let thread = std::thread::spawn(move || {
+            run(&socket, &stop, |packet, _peer, out| {
+                out.clear();
+                if packet.first() == Some(&0xFF) {
+                    return false;
+                }
+                out.extend_from_slice(packet);
+                if let Some(first) = out.first_mut() {
+                    *first = 0xEE;
+                }
+                true
+            });
+        });
+        (local, shutdown, thread)
+    }
+
+    fn client(bind: &str) -> UdpSocket {
+        let client = UdpSocket::bind(bind).unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        client
+    }
+
+    #[test]
+    fn every_datagram_of_a_burst_is_answered_to_its_sender() {
+        let (server, shutdown, thread) = start_echo("127.0.0.1:0");
+        let clients: Vec<UdpSocket> = (0..3).map(|_| client("127.0.0.1:0")).collect();
+        // Bursts of more than one batch, from several peers, queued before the loop reads
+        // them (small enough for the default socket buffer: UDP may drop beyond it).
+        let per_client = 40u16;
+        for round in 0..3u8 {
+            for i in 0..per_client {
+                for (c, socket) in clients.iter().enumerate() {
+                    let mut datagram = vec![round, u8::try_from(c).unwrap()];
+                    datagram.extend_from_slice(&i.to_be_bytes());
+                    socket.send_to(&datagram, server).unwrap();
+                }
+            }
+            for (c, socket) in clients.iter().enumerate() {
+                let mut seen = vec![false; usize::from(per_client)];
+                let mut buf = [0u8; 64];
+                for _ in 0..per_client {
+                    let (len, from) = socket.recv_from(&mut buf).unwrap();
+                    assert_eq!(from, server);
+                    assert_eq!(len, 4);
+                    assert_eq!(buf[0], 0xEE);
+                    assert_eq!(usize::from(buf[1]), c, "reply went to the wrong peer");
+                    seen[usize::from(u16::from_be_bytes([buf[2], buf[3]]))] = true;
+                }
+                assert!(seen.iter().all(|&s| s));
+            }
+        }
+        shutdown.cancel();
+        thread.join().unwrap();
+    }
+
+    #[test]
+    fn ipv6_peers_are_answered() {
+        let Ok(probe) = UdpSocket::bind((Ipv6Addr::LOCALHOST, 0)) else {
+            eprintln!("no IPv6 loopback here; skipped");
+            return;
+        };
+        drop(probe);
+        let (server, shutdown, thread) = start_echo("[::1]:0");
+        let socket = client("[::1]:0");
+        socket.send_to(&[1, 2, 3], server).unwrap();
+        let mut buf = [0u8; 16];
+        let (len, from) = socket.recv_from(&mut buf).unwrap();
+        assert_eq!((from, &buf[..len]), (server, &[0xEE, 2, 3][..]));
+        shutdown.cancel();
+        thread.join().unwrap();
+    }
+
+    #[test]
+    fn oversized_and_dropped_datagrams_get_no_reply_and_do_not_stop_the_loop() {
+        let (server, shutdown, thread) = start_echo("127.0.0.1:0");
+        let socket = client("127.0.0.1:0");
+        // Larger than a receive buffer: cut by the kernel, so not answered.
+        socket
+            .send_to(&vec![7u8; RECV_BUF_SIZE + 100], server)
+            .unwrap();
+        // The answer function declines this one.
+        socket.send_to(&[0xFF, 1], server).unwrap();
+        // Empty datagram: answered (echo of nothing) — the loop copes with zero length.
+        socket.send_to(&[], server).unwrap();
+        socket.send_to(&[0, 9], server).unwrap();
+        let mut buf = [0u8; 64];
+        let (len, _) = socket.recv_from(&mut buf).unwrap();
+        assert_eq!(len, 0);
+        let (len, _) = socket.recv_from(&mut buf).unwrap();
+        assert_eq!(&buf[..len], &[0xEE, 9]);
+        shutdown.cancel();
+        thread.join().unwrap();
+    }
+
+    #[test]
+    fn the_loop_ends_soon_after_shutdown_without_traffic() {
+        let (_, shutdown, thread) = start_echo("127.0.0.1:0");
+        shutdown.cancel();
+        thread.join().unwrap();
     }
 }
