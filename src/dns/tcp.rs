@@ -494,7 +494,6 @@ mod tests {
     }
 
     #[tokio::test]
-    #[ignore = "needs Responder::respond (answer.rs) to answer REFUSED"]
     async fn pipelined_queries_are_all_answered_in_order() {
         let server = start(8, HANG).await;
         let mut stream = TcpStream::connect(server.addr).await.unwrap();
