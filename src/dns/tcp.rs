@@ -353,6 +353,7 @@ mod tests {
 
     use super::*;
     use crate::dns::catalog::Catalog;
+    use crate::dns::xfr::tests::big_zone;
 
     /// Generous bound on how long any single step may take before the test calls it a hang.
     const HANG: Duration = Duration::from_secs(10);
@@ -364,9 +365,18 @@ mod tests {
     }
 
     async fn start(max_connections: usize, idle_timeout: Duration) -> Server {
+        let responder = Responder::new(Catalog::default(), Vec::new(), false);
+        start_with(responder, max_connections, idle_timeout).await
+    }
+
+    async fn start_with(
+        responder: Responder,
+        max_connections: usize,
+        idle_timeout: Duration,
+    ) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let responder = Arc::new(Responder::new(Catalog::default(), Vec::new(), false));
+        let responder = Arc::new(responder);
         let shutdown = CancellationToken::new();
         let limits = Limits {
             max_connections,
@@ -391,9 +401,13 @@ mod tests {
     }
 
     fn framed_query(id: u16, qname: &str) -> Vec<u8> {
+        framed(id, qname, RecordType::A)
+    }
+
+    fn framed(id: u16, qname: &str, qtype: RecordType) -> Vec<u8> {
         let mut message = Message::query();
         message.metadata.id = id;
-        message.add_query(Query::query(Name::from_str(qname).unwrap(), RecordType::A));
+        message.add_query(Query::query(Name::from_str(qname).unwrap(), qtype));
         let bytes = message.to_vec().unwrap();
         let mut framed = u16::try_from(bytes.len()).unwrap().to_be_bytes().to_vec();
         framed.extend(bytes);
@@ -511,6 +525,46 @@ mod tests {
             assert_eq!(reply.metadata.message_type, MessageType::Response);
             assert_eq!(reply.metadata.response_code, ResponseCode::Refused);
         }
+    }
+
+    #[tokio::test]
+    async fn axfr_streams_the_whole_zone_then_the_connection_goes_on() {
+        let zone = big_zone(20_000);
+        let expected = zone.transfer_records().len() + 1;
+        let allow = vec!["127.0.0.0/8".parse().unwrap()];
+        let responder = Responder::new(Catalog::new(vec![zone]), allow, false);
+        let server = start_with(responder, 8, HANG).await;
+        let mut stream = TcpStream::connect(server.addr).await.unwrap();
+        let mut queries = framed(77, "big.example.", RecordType::AXFR);
+        // Pipelined behind the transfer: answered once the transfer is complete.
+        queries.extend(framed(78, "www.big.example.", RecordType::A));
+        stream.write_all(&queries).await.unwrap();
+
+        let mut records = Vec::new();
+        let mut messages = 0;
+        while records.len() < expected {
+            let reply = read_reply(&mut stream).await;
+            assert_eq!(reply.metadata.id, 77);
+            assert_eq!(reply.metadata.response_code, ResponseCode::NoError);
+            messages += 1;
+            records.extend(reply.answers);
+        }
+        assert!(messages > 1);
+        assert_eq!(records.len(), expected);
+        assert_eq!(
+            records.first().map(|r| r.record_type()),
+            Some(RecordType::SOA)
+        );
+        assert_eq!(records.first(), records.last());
+
+        let reply = read_reply(&mut stream).await;
+        assert_eq!(reply.metadata.id, 78);
+        assert_eq!(reply.metadata.response_code, ResponseCode::NoError);
+        assert!(reply.metadata.authoritative);
+        assert_eq!(
+            reply.answers.first().map(|r| r.record_type()),
+            Some(RecordType::CNAME)
+        );
     }
 
     #[tokio::test]

@@ -524,4 +524,53 @@ mod tests {
         shutdown.cancel();
         thread.join().unwrap();
     }
+
+    #[test]
+    fn spawn_answers_with_the_responder_and_survives_garbage() {
+        use std::str::FromStr;
+
+        use hickory_proto::op::{Message, Query, ResponseCode};
+        use hickory_proto::rr::{Name, RecordType};
+
+        use crate::dns::catalog::Catalog;
+        use crate::dns::xfr::tests::big_zone;
+
+        let catalog = Catalog::new(vec![big_zone(10)]);
+        let responder = Arc::new(Responder::new(catalog, Vec::new(), false));
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let server = socket.local_addr().unwrap();
+        let shutdown = CancellationToken::new();
+        let thread = spawn(socket, responder, shutdown.clone()).unwrap();
+
+        let client = client("127.0.0.1:0");
+        // Garbage of every short length, random-ish bytes, and a response (QR set).
+        for len in 0..40u8 {
+            let junk: Vec<u8> = (0..len).map(|i| i.wrapping_mul(37) ^ len).collect();
+            client.send_to(&junk, server).unwrap();
+        }
+        let mut response = Message::query();
+        response.metadata.message_type = hickory_proto::op::MessageType::Response;
+        client.send_to(&response.to_vec().unwrap(), server).unwrap();
+        // Then a real query: it must still be answered.
+        let mut query = Message::query();
+        query.metadata.id = 4242;
+        query.add_query(Query::query(
+            Name::from_str("host3.big.example.").unwrap(),
+            RecordType::A,
+        ));
+        client.send_to(&query.to_vec().unwrap(), server).unwrap();
+        let mut buf = [0u8; 4096];
+        let reply = loop {
+            let (len, _) = client.recv_from(&mut buf).unwrap();
+            let reply = Message::from_vec(&buf[..len]).unwrap();
+            // Replies to the garbage (FORMERR) may come first; skip them.
+            if reply.metadata.id == 4242 && reply.metadata.response_code != ResponseCode::FormErr {
+                break reply;
+            }
+        };
+        assert_eq!(reply.metadata.response_code, ResponseCode::NoError);
+        assert_eq!(reply.answers.len(), 1);
+        shutdown.cancel();
+        thread.join().unwrap();
+    }
 }

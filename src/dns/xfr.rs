@@ -190,7 +190,7 @@ fn names_in(record: &Record) -> usize {
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
-mod tests {
+pub(crate) mod tests {
     use std::net::Ipv4Addr;
     use std::str::FromStr;
     use std::sync::Arc;
@@ -207,8 +207,9 @@ mod tests {
         Name::from_str(s).unwrap()
     }
 
-    /// A zone of `hosts` A records plus a few of other types, SOA first.
-    fn big_zone(hosts: usize) -> Arc<ZoneData> {
+    /// A zone `big.example.` of `hosts` A records (`host<N>`) plus an NS, an MX, a CNAME
+    /// (`www` to the apex) and a TXT, SOA first.
+    pub(crate) fn big_zone(hosts: usize) -> Arc<ZoneData> {
         let origin = name("big.example.");
         let soa = SOA::new(
             name("ns1.big.example."),
