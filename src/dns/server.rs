@@ -25,6 +25,14 @@ pub enum DnsError {
         /// Why.
         source: io::Error,
     },
+    /// The thread serving UDP on an address could not be started.
+    #[error("cannot start the UDP thread for {addr}: {source}")]
+    Thread {
+        /// The address from `dns.listen`.
+        addr: SocketAddr,
+        /// Why.
+        source: io::Error,
+    },
     /// The zones directory could not be read.
     #[error("{0}")]
     Zones(#[from] ZoneError),
@@ -59,7 +67,9 @@ pub async fn serve(
         let listener = tokio::net::TcpListener::from_std(listener)
             .map_err(|source| DnsError::Bind { addr, source })?;
         tracing::info!(addr = %bound, "dns listening on udp and tcp");
-        udp_threads.push(udp::spawn(socket, responder.clone(), shutdown.clone()));
+        let thread = udp::spawn(socket, responder.clone(), shutdown.clone())
+            .map_err(|source| DnsError::Thread { addr, source })?;
+        udp_threads.push(thread);
         tasks.spawn(tcp::serve(
             listener,
             responder.clone(),
