@@ -18,7 +18,7 @@ use crate::ops::signals::ReloadRx;
 #[derive(Debug, thiserror::Error)]
 pub enum DnsError {
     /// A listen address could not be bound.
-    #[error("key dns.listen: cannot bind {addr}: {source}")]
+    #[error("key dns.listen: cannot bind {addr}")]
     Bind {
         /// The address from `dns.listen`.
         addr: SocketAddr,
