@@ -26,7 +26,7 @@ pub enum DnsError {
         source: io::Error,
     },
     /// The thread serving UDP on an address could not be started.
-    #[error("cannot start the UDP thread for {addr}: {source}")]
+    #[error("cannot start the UDP thread for {addr}")]
     Thread {
         /// The address from `dns.listen`.
         addr: SocketAddr,
