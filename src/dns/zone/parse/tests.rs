@@ -774,8 +774,14 @@ fn hickory_parsed_types_report_their_errors_on_the_line() {
     let zone = ok(&format!(
         "{HEAD}host IN SSHFP 1 1 ( 123456789abcdef67890\n\
          \x20   123456789abcdef67890 )\n\
-         host IN HINFO \"PC Intel\" Linux\n"
+         host IN HINFO \"PC Intel\" Linux\n\
+         @ IN HTTPS 1 . alpn=\"h2,h3\" port=443\n"
     ));
+    let RData::HTTPS(https) = &the(&zone, "example.com.", RecordType::HTTPS).data else {
+        panic!("HTTPS")
+    };
+    assert_eq!(https.0.svc_priority, 1);
+    assert_eq!(https.0.svc_params.len(), 2, "{https:?}");
     the(&zone, "host.example.com.", RecordType::SSHFP);
     let RData::HINFO(hinfo) = &the(&zone, "host.example.com.", RecordType::HINFO).data else {
         panic!("HINFO")
