@@ -91,6 +91,10 @@ struct Loader {
     records: Vec<Record>,
     /// The SOA's index in `records`, and where it was written.
     soa: Option<(usize, Loc)>,
+    /// An SOA, and an NS at the apex, were written, even if with errors: the zone-wide checks
+    /// then have nothing to add to the errors already reported.
+    soa_written: bool,
+    apex_ns_written: bool,
     /// Every record kept, by owner and data, to merge duplicates.
     seen: FxHashSet<(LowerName, RData)>,
     /// Every RRset: its TTL and where it started.
@@ -110,6 +114,8 @@ impl Loader {
             last_ttl: None,
             records: Vec::new(),
             soa: None,
+            soa_written: false,
+            apex_ns_written: false,
             seen: FxHashSet::default(),
             rrsets: FxHashMap::default(),
             names: FxHashMap::default(),
@@ -284,7 +290,7 @@ impl Loader {
             if ttl.is_none() && word.first().is_some_and(u8::is_ascii_digit) {
                 ttl = Some(self.ttl(word, loc)?);
             } else if !class && is_class(word) {
-                if !word.eq_ignore_ascii_case(b"IN") {
+                if !word.eq_ignore_ascii_case(b"IN") && !word.eq_ignore_ascii_case(b"CLASS1") {
                     return Err(format!(
                         "class {} is not served: onebox serves class IN only; write IN or leave \
                          the class out",
@@ -299,6 +305,8 @@ impl Loader {
             }
         };
 
+        self.soa_written |= rtype == RecordType::SOA;
+        self.apex_ns_written |= rtype == RecordType::NS && owner == self.apex;
         if !self.apex.zone_of(&owner) {
             return Err(format!(
                 "{owner} is out of zone: this file holds {}, so every owner must be in it (check \
@@ -450,7 +458,7 @@ impl Loader {
     /// The zone-wide checks, then the zone or every error found.
     fn finish(mut self) -> ZoneResult {
         match self.soa {
-            None if !self.files.is_empty() => self.errors.push(ZoneError {
+            None if !self.files.is_empty() && !self.soa_written => self.errors.push(ZoneError {
                 file: self.files[0].clone(),
                 line: 0,
                 message: format!(
@@ -459,11 +467,7 @@ impl Loader {
                     self.apex
                 ),
             }),
-            Some((_, loc))
-                if !self
-                    .rrsets
-                    .contains_key(&(LowerName::new(&self.apex), RecordType::NS)) =>
-            {
+            Some((_, loc)) if !self.apex_ns_written => {
                 self.error(
                     loc,
                     format!(

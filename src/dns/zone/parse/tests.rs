@@ -615,6 +615,20 @@ fn a_zone_without_soa_is_an_error() {
 }
 
 #[test]
+fn a_broken_soa_or_apex_ns_is_reported_once() {
+    one_error(
+        "$TTL 1h\n@ IN SOA ns1 hostmaster 1h 15m 1w 5m\n@ IN NS ns1\nns1 IN A 192.0.2.1\n",
+        2,
+        "too little data for SOA",
+    );
+    one_error(
+        "$TTL 1h\n@ IN SOA ns1 hostmaster 7 1h 15m 1w 5m\n@ IN NS\nns1 IN A 192.0.2.1\n",
+        3,
+        "too little data for NS",
+    );
+}
+
+#[test]
 fn a_second_soa_is_an_error_on_its_line() {
     one_error(
         &format!("{HEAD}@ IN SOA ns2 hostmaster 8 1h 15m 1w 5m\n"),
@@ -719,7 +733,9 @@ fn an_rrset_takes_its_first_ttl() {
 fn only_class_in_is_served() {
     one_error(&format!("{HEAD}www CH A 192.0.2.2\n"), 5, "class CH");
     one_error(&format!("{HEAD}www 60 HS A 192.0.2.2\n"), 5, "class HS");
-    ok(&format!("{HEAD}www in 60 A 192.0.2.2\n"));
+    ok(&format!(
+        "{HEAD}www in 60 A 192.0.2.2\nftp CLASS1 A 192.0.2.3\n"
+    ));
 }
 
 #[test]
@@ -758,8 +774,14 @@ fn hickory_parsed_types_report_their_errors_on_the_line() {
     let zone = ok(&format!(
         "{HEAD}host IN SSHFP 1 1 ( 123456789abcdef67890\n\
          \x20   123456789abcdef67890 )\n\
-         host IN HINFO \"PC Intel\" Linux\n"
+         host IN HINFO \"PC Intel\" Linux\n\
+         @ IN HTTPS 1 . alpn=\"h2,h3\" port=443\n"
     ));
+    let RData::HTTPS(https) = &the(&zone, "example.com.", RecordType::HTTPS).data else {
+        panic!("HTTPS")
+    };
+    assert_eq!(https.0.svc_priority, 1);
+    assert_eq!(https.0.svc_params.len(), 2, "{https:?}");
     the(&zone, "host.example.com.", RecordType::SSHFP);
     let RData::HINFO(hinfo) = &the(&zone, "host.example.com.", RecordType::HINFO).data else {
         panic!("HINFO")
