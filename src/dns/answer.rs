@@ -142,7 +142,7 @@ impl Responder {
             }
             _ => {}
         }
-        let Some(zone) = catalog.find(query.key()) else {
+        let Some(zone) = catalog.authority_for(query.key(), RecordType::from(query.qtype)) else {
             write_simple(out, query, u16::from(ResponseCode::Refused) as u8, 0);
             return Outcome::Reply;
         };

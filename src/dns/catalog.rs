@@ -22,8 +22,9 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use super::reply::{self, Entry, Reply, Template};
 use super::zone::Zone;
 
-/// How many CNAMEs are followed in one answer before giving up (loops end here too).
-const MAX_CNAME_CHAIN: usize = 8;
+/// How many CNAMEs are followed in one answer; a chain that goes on (or loops back on itself)
+/// ends there, as NSD ends it: the CNAMEs so far, no SOA.
+const MAX_CNAME_CHAIN: usize = 16;
 
 /// All zones in service. Built off the hot path, then swapped in whole.
 #[derive(Debug, Default)]
@@ -72,6 +73,18 @@ impl Catalog {
             return None;
         }
         suffixes(key).find_map(|at| self.by_key.get(&key[at..]).map(|&i| &self.zones[i]))
+    }
+
+    /// The zone that answers a query for `key` and `qtype`: the most specific one holding the
+    /// name, except that DS at a zone's apex belongs to the parent side of the cut (RFC 4035
+    /// §3.1.4.1) when the parent is served too.
+    pub(crate) fn authority_for(&self, key: &[u8], qtype: RecordType) -> Option<&Arc<ZoneData>> {
+        let zone = self.find(key)?;
+        if qtype == RecordType::DS && zone.apex_key.as_ref() == key {
+            let parent = suffixes(key).nth(1).and_then(|at| self.find(&key[at..]));
+            return Some(parent.unwrap_or(zone));
+        }
+        Some(zone)
     }
 
     /// The zone whose apex has exactly the lower-case wire `key`.
@@ -388,10 +401,11 @@ impl ZoneData {
         }
         let target = node.cname_target(&self.records);
         match (target, node.rrset(RecordType::CNAME)) {
-            (Some(target), Some(cname)) if depth < MAX_CNAME_CHAIN => {
-                self.push_set(cname, owner, &mut reply.answer);
+            (Some(target), Some(cname)) => {
+                let added =
+                    depth < MAX_CNAME_CHAIN && self.push_set(cname, owner, &mut reply.answer);
                 let target_key = key_of(target);
-                if is_within(&target_key, &self.apex_key) {
+                if added && is_within(&target_key, &self.apex_key) {
                     self.resolve(target, &target_key, want, reply, depth + 1);
                 }
             }
@@ -439,16 +453,16 @@ impl ZoneData {
         });
     }
 
-    /// Addresses of in-zone targets of NS, MX and SRV answers, as additional data.
+    /// Addresses of in-zone targets of NS and MX answers, as additional data (as NSD adds them;
+    /// SRV targets get none).
     fn add_addresses<'a>(&'a self, set: &RRset, reply: &mut Reply<'a>) {
-        if !matches!(set.rtype, RecordType::NS | RecordType::MX | RecordType::SRV) {
+        if !matches!(set.rtype, RecordType::NS | RecordType::MX) {
             return;
         }
         for &i in &set.records {
             let target = match &self.records[i as usize].data {
                 RData::NS(ns) => &ns.0,
                 RData::MX(mx) => &mx.exchange,
-                RData::SRV(srv) => &srv.target,
                 _ => continue,
             };
             let Some(node) = self.nodes.get(key_of(target).as_ref()) else {
@@ -462,20 +476,27 @@ impl ZoneData {
         }
     }
 
-    fn push_set<'a>(&'a self, set: &RRset, owner: Option<&'a Name>, section: &mut Vec<Entry<'a>>) {
-        let first = set.records.first().map(|&i| &self.records[i as usize]);
-        // The same set is never listed twice in one section.
-        if first.is_some_and(|r| {
-            section
-                .iter()
-                .any(|e| std::ptr::eq(e.record, r) && e.owner == owner)
-        }) {
-            return;
+    /// Appends `set` to `section`, unless it is there already; says whether it was appended.
+    fn push_set<'a>(
+        &'a self,
+        set: &RRset,
+        owner: Option<&'a Name>,
+        section: &mut Vec<Entry<'a>>,
+    ) -> bool {
+        let Some(first) = set.records.first().map(|&i| &self.records[i as usize]) else {
+            return false;
+        };
+        if section
+            .iter()
+            .any(|e| std::ptr::eq(e.record, first) && e.owner == owner)
+        {
+            return false;
         }
         section.extend(set.records.iter().map(|&i| Entry {
             record: &self.records[i as usize],
             owner,
         }));
+        true
     }
 }
 
