@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use crate::config::{Config, DEFAULT_CONFIG_FILE};
+use crate::config::Config;
 use crate::{dns, ops};
 
 /// The one-server web stack in one binary: authoritative DNS for the zones in zones/,
@@ -58,13 +58,7 @@ pub fn main() -> ExitCode {
 }
 
 fn load_config(cli: &Cli) -> anyhow::Result<Config> {
-    Config::load(cli.config.as_deref()).with_context(|| {
-        let file = cli
-            .config
-            .as_deref()
-            .map_or_else(|| DEFAULT_CONFIG_FILE.into(), |p| p.display().to_string());
-        format!("invalid configuration (file {file} and ONEBOX_* variables)")
-    })
+    Ok(Config::load(cli.config.as_deref())?)
 }
 
 fn serve(cli: &Cli) -> anyhow::Result<ExitCode> {
@@ -77,7 +71,8 @@ fn serve(cli: &Cli) -> anyhow::Result<ExitCode> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
         let shutdown = ops::CancellationToken::new();
-        let reload = ops::signals::spawn(shutdown.clone()).context("cannot install signal handlers")?;
+        let reload =
+            ops::signals::spawn(shutdown.clone()).context("cannot install signal handlers")?;
         tracing::info!(version = env!("CARGO_PKG_VERSION"), "onebox starting");
         dns::serve(config.dns, shutdown.clone(), reload).await?;
         tracing::info!("onebox stopped");
@@ -114,5 +109,9 @@ fn check(cli: &Cli) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
