@@ -418,19 +418,27 @@ fn skip_name(bytes: &[u8], mut pos: usize) -> Result<usize, String> {
     }
 }
 
-/// Records in presentation format, owner lower-cased, as a set.
+/// Records in presentation format, as a set. Names compare without case (RFC 4343), so owner
+/// names and the rest of the record are lower-cased, except the text of TXT records (a server
+/// compressing against the question may copy its case into the names inside RDATA).
 pub fn records(records: &[hickory_proto::rr::Record]) -> BTreeSet<String> {
     records
         .iter()
         .filter(|r| r.record_type() != RecordType::OPT)
         .map(|r| {
+            let rdata = r.data.to_string();
+            let rdata = if r.record_type() == RecordType::TXT {
+                rdata
+            } else {
+                rdata.to_lowercase()
+            };
             format!(
                 "{} {} {} {} {}",
                 r.name.to_lowercase(),
                 r.ttl,
                 r.dns_class,
                 r.record_type(),
-                r.data
+                rdata
             )
         })
         .collect()
