@@ -5,6 +5,8 @@
 use hickory_proto::rr::{RData, RecordType};
 
 use super::{assert_agree, header_problems, onebox, pair};
+use crate::harness::Onebox;
+use crate::harness::nsd::Nsd;
 use crate::harness::wire::{self, Query, Transport, class, rcode};
 
 fn q(name: &str, rtype: RecordType) -> Query {
@@ -57,6 +59,8 @@ fn negative_answers_match_nsd() {
             q("mail.example.com.", RecordType::MX),
             q("nothing.other.test.", RecordType::A),
             q("other.test.", RecordType::TXT),
+            q("café.example.com.", RecordType::A),
+            q("a\u{0}b.example.com.", RecordType::A),
         ],
     );
 }
@@ -453,4 +457,97 @@ fn replies_are_well_formed_with_rd_echoed_and_ra_clear() {
         assert!(reply.aa);
         assert_eq!(reply.counts[0], 1);
     }
+}
+
+const NEST_PARENT: &str = "$ORIGIN nest.test.
+$TTL 3600
+@       IN SOA ns admin 1 3600 900 1209600 300
+@       IN NS  ns
+ns      IN A   192.0.2.1
+kid     IN NS  ns.kid
+ns.kid  IN A   192.0.2.2
+";
+
+const NEST_CHILD: &str = "$ORIGIN kid.nest.test.
+$TTL 1800
+@       IN SOA ns admin 1 3600 900 1209600 600
+@       IN NS  ns
+ns      IN A   192.0.2.2
+www     IN A   192.0.2.3
+";
+
+#[test]
+fn a_child_zone_served_alongside_its_parent_answers_for_itself() {
+    let ob = Onebox::builder()
+        .zone("nest.test.zone", NEST_PARENT)
+        .zone("kid.nest.test.zone", NEST_CHILD)
+        .start();
+    let nsd = Nsd::primary(&[("nest.test", NEST_PARENT), ("kid.nest.test", NEST_CHILD)]);
+    assert_agree(
+        &ob,
+        &nsd,
+        &[
+            q("www.kid.nest.test.", RecordType::A),
+            q("kid.nest.test.", RecordType::NS),
+            q("kid.nest.test.", RecordType::SOA),
+            q("nothing.kid.nest.test.", RecordType::A),
+            q("ns.kid.nest.test.", RecordType::A),
+            q("nest.test.", RecordType::NS),
+            q("nothing.nest.test.", RecordType::A),
+        ],
+    );
+    // The child's own data, authoritatively (not a referral from the parent).
+    let reply = wire::ask(
+        ob.addr,
+        &q("www.kid.nest.test.", RecordType::A),
+        Transport::Udp,
+    );
+    assert!(reply.aa, "{reply:?}");
+    assert_eq!(reply.message.answers.len(), 1, "{reply:?}");
+}
+
+/// RFC 4035 3.1.4.1: DS lives on the parent side of a cut, so a server authoritative for both
+/// zones answers DS from the parent (NSD does; found missing in onebox 2026-11-25).
+#[test]
+fn ds_at_a_cut_between_two_served_zones_is_answered_from_the_parent() {
+    let ob = Onebox::builder()
+        .zone("nest.test.zone", NEST_PARENT)
+        .zone("kid.nest.test.zone", NEST_CHILD)
+        .start();
+    let nsd = Nsd::primary(&[("nest.test", NEST_PARENT), ("kid.nest.test", NEST_CHILD)]);
+    assert_agree(&ob, &nsd, &[q("kid.nest.test.", RecordType::DS)]);
+    let reply = wire::ask(
+        ob.addr,
+        &q("kid.nest.test.", RecordType::DS),
+        Transport::Udp,
+    );
+    let soa = reply.authority_of(RecordType::SOA);
+    assert_eq!(soa.len(), 1, "{reply:?}");
+    assert_eq!(
+        soa[0].name.to_ascii(),
+        "nest.test.",
+        "the parent's SOA: {reply:?}"
+    );
+}
+
+#[test]
+fn queries_are_not_logged_by_default() {
+    let ob = onebox();
+    // Let start-up logging settle, then query.
+    assert!(wire::udp(ob.addr, &q("www.example.com.", RecordType::A)).is_some());
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let before = ob.log().lines().len();
+    for i in 0..200 {
+        let name = format!("n{i}.example.com.");
+        assert!(wire::udp(ob.addr, &q(&name, RecordType::A)).is_some());
+    }
+    let _ = wire::tcp(ob.addr, &q("www.example.com.", RecordType::A));
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let after = ob.log().lines();
+    assert!(
+        after.len() <= before + 2,
+        "{} log lines for 201 queries (query_log is off by default):\n{}",
+        after.len() - before,
+        after[before..].join("\n")
+    );
 }

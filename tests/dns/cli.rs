@@ -185,6 +185,17 @@ fn environment_variables_override_the_file() {
 }
 
 #[test]
+fn sigterm_stops_serve_cleanly() {
+    let mut ob = crate::harness::Onebox::builder().shipped_zones().start();
+    let status = ob.terminate();
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "onebox serve did not exit with status 0 within {DEADLINE:?} of SIGTERM: {status:?}\n{}",
+        ob.log().text()
+    );
+}
+
+#[test]
 fn version_and_help() {
     let dir = tempfile::tempdir().expect("temp dir");
     let out = run(dir.path(), &["--version"], &[]);

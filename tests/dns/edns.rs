@@ -78,8 +78,21 @@ fn edns_replies_match_nsd() {
     small_payload.payload = 100;
     let mut version1 = edns0();
     version1.version = 1;
-    let mut queries = Vec::new();
-    for edns in [dnssec_ok, unknown_option, small_payload, version1] {
+    let mut large_payload = edns0();
+    large_payload.payload = 4096;
+    // 4096 offered, but the server's own limit (1232) decides: big is truncated by both.
+    let mut queries = vec![with_edns(
+        "big.example.com.",
+        RecordType::TXT,
+        large_payload.clone(),
+    )];
+    for edns in [
+        dnssec_ok,
+        unknown_option,
+        small_payload,
+        version1,
+        large_payload,
+    ] {
         queries.push(with_edns("www.example.com.", RecordType::A, edns.clone()));
         queries.push(with_edns(
             "nothing.example.com.",

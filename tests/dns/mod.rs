@@ -9,7 +9,8 @@
 //! - `xfr`: AXFR/IXFR, the transfer ACL, a 100 000-record zone to dig and NSD, NOTIFY;
 //! - `reload`: SIGHUP with changed, new, removed and broken zones, queries during reloads;
 //! - `cli`: `onebox check`, configuration errors, `--version`;
-//! - `user_path`: the shipped zone as a user queries it (dig, hickory's client).
+//! - `user_path`: the shipped zone as a user queries it (dig, hickory's client);
+//! - `zonefile`: every master-file feature, loaded as NSD loads it.
 
 mod answers;
 mod cli;
@@ -19,6 +20,7 @@ mod reload;
 mod transport;
 mod user_path;
 mod xfr;
+mod zonefile;
 
 use hickory_proto::rr::RecordType;
 
@@ -92,17 +94,24 @@ pub fn pair() -> (Onebox, Nsd) {
     (onebox(), Nsd::primary(&ZONES))
 }
 
+/// Every zone apex the tests use, children before parents.
+const APEXES: [&str; 6] = [
+    "kid.nest.test.",
+    "nest.test.",
+    "other.test.",
+    "example.com.",
+    "big.test.",
+    "notify.test.",
+];
+
 /// The apex of the test zone a name falls in (for the permitted apex-NS difference).
 fn apex_of(qname: &str) -> &'static str {
-    if qname
-        .to_lowercase()
-        .trim_end_matches('.')
-        .ends_with("other.test")
-    {
-        "other.test."
-    } else {
-        "example.com."
-    }
+    let name = format!(".{}.", qname.to_lowercase().trim_end_matches('.'));
+    APEXES
+        .iter()
+        .find(|apex| name.ends_with(&format!(".{apex}")))
+        .copied()
+        .unwrap_or("example.com.")
 }
 
 /// Asks onebox and NSD the same `query` over `transport` and describes every difference that is

@@ -20,7 +20,7 @@ use crate::harness::{DEADLINE, Onebox, free_port, poll};
 const EXAMPLE_RECORDS: usize = 30;
 
 /// The records of a transfer as dig prints them, normalised to one set of lines.
-fn record_set(out: &DigOutput) -> BTreeSet<String> {
+pub fn record_set(out: &DigOutput) -> BTreeSet<String> {
     out.answer
         .iter()
         .map(|r| {
@@ -181,6 +181,23 @@ fn axfr_is_refused_to_clients_outside_the_allow_list() {
         Transport::Udp,
     );
     assert_eq!(answer.rcode, rcode::NOERROR);
+}
+
+#[test]
+fn axfr_of_a_zone_not_served_gives_no_records() {
+    let ob = onebox();
+    for name in ["nothere.test.", "sub.example.com.", "www.example.com."] {
+        let query = Query::new(name, RecordType::AXFR);
+        let reply = wire::tcp_raw(ob.addr, &query.to_bytes())
+            .map(|b| Reply::parse(&b).unwrap_or_else(|e| panic!("malformed reply: {e}")))
+            .unwrap_or_else(|| panic!("no reply to AXFR {name}"));
+        assert_ne!(
+            reply.rcode,
+            rcode::NOERROR,
+            "AXFR {name} is not a zone onebox serves: {reply:?}"
+        );
+        assert!(reply.message.answers.is_empty(), "{reply:?}");
+    }
 }
 
 #[test]

@@ -395,6 +395,22 @@ impl Onebox {
         self.log.wait_for_nth(n, DEADLINE, done).is_some()
     }
 
+    /// Sends SIGTERM and waits (up to [`DEADLINE`]) for the process to exit.
+    pub fn terminate(&mut self) -> Option<std::process::ExitStatus> {
+        let child = self.child.as_mut()?;
+        let pid = libc::pid_t::try_from(child.id()).expect("pid fits pid_t");
+        // SAFETY: kill(2) with a pid we started and still own (not yet reaped).
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        let deadline = Instant::now() + DEADLINE;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
         match (&mut self.child, &mut self.standin) {
