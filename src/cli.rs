@@ -82,6 +82,8 @@ fn serve(cli: &Cli) -> anyhow::Result<ExitCode> {
 
 fn check(cli: &Cli) -> anyhow::Result<ExitCode> {
     let config = load_config(cli)?;
+    // Warnings (a TTL that differs within an RRset, ...) go to stderr, as serve would log them.
+    ops::telemetry::init(&config.log).map_err(anyhow::Error::msg)?;
     let zones = dns::zone::load_dir(&config.dns.zones_dir)?;
     let mut stdout = std::io::stdout().lock();
     let mut failed = false;
