@@ -59,6 +59,9 @@ fn negative_answers_match_nsd() {
             q("mail.example.com.", RecordType::MX),
             q("nothing.other.test.", RecordType::A),
             q("other.test.", RecordType::TXT),
+            q("x.www.example.com.", RecordType::A),
+            q("example.com.", RecordType::DNSKEY),
+            q("nothing.example.com.", RecordType::RRSIG),
             q("café.example.com.", RecordType::A),
             q("a\u{0}b.example.com.", RecordType::A),
         ],
@@ -504,6 +507,89 @@ fn a_child_zone_served_alongside_its_parent_answers_for_itself() {
     );
     assert!(reply.aa, "{reply:?}");
     assert_eq!(reply.message.answers.len(), 1, "{reply:?}");
+}
+
+const LOOPS: &str = "$ORIGIN loop.test.
+$TTL 3600
+@       IN SOA ns admin 1 3600 900 1209600 300
+@       IN NS  ns
+ns      IN A   192.0.2.1
+self    IN CNAME self
+ping    IN CNAME pong
+pong    IN CNAME ping
+long1   IN CNAME long2
+long2   IN CNAME long3
+long3   IN CNAME long4
+long4   IN CNAME long5
+long5   IN CNAME long6
+long6   IN CNAME long7
+long7   IN CNAME long8
+long8   IN CNAME long9
+long9   IN CNAME long10
+long10  IN CNAME long11
+long11  IN CNAME long12
+long12  IN CNAME ns
+";
+
+#[test]
+fn cname_loops_and_long_chains_are_answered_and_do_not_hang() {
+    let ob = Onebox::builder().zone("loop.test.zone", LOOPS).start();
+    for name in ["self.loop.test.", "ping.loop.test.", "long1.loop.test."] {
+        for transport in [Transport::Udp, Transport::Tcp] {
+            let reply = wire::ask(ob.addr, &q(name, RecordType::A), transport);
+            assert!(
+                matches!(reply.rcode, rcode::NOERROR | rcode::SERVFAIL),
+                "{name}: {reply:?}"
+            );
+            assert!(
+                !reply.message.answers.is_empty(),
+                "at least the first CNAME: {reply:?}"
+            );
+            let owners: std::collections::BTreeSet<String> = reply
+                .message
+                .answers
+                .iter()
+                .map(|r| r.name.to_ascii())
+                .collect();
+            assert_eq!(
+                owners.len(),
+                reply.message.answers.len(),
+                "no record twice: {reply:?}"
+            );
+        }
+    }
+    let reply = wire::ask(ob.addr, &q("ns.loop.test.", RecordType::A), Transport::Udp);
+    assert_eq!(reply.rcode, rcode::NOERROR, "still answering");
+}
+
+/// NSD answers a CNAME loop with the loop's CNAMEs and nothing in authority.
+#[test]
+fn cname_loops_are_answered_as_nsd_does() {
+    let ob = Onebox::builder().zone("loop.test.zone", LOOPS).start();
+    let nsd = Nsd::primary(&[("loop.test", LOOPS)]);
+    assert_agree(
+        &ob,
+        &nsd,
+        &[
+            q("self.loop.test.", RecordType::A),
+            q("ping.loop.test.", RecordType::A),
+        ],
+    );
+}
+
+/// NSD follows a chain of 12 CNAMEs inside the zone to its address.
+#[test]
+fn long_cname_chains_are_followed_as_nsd_does() {
+    let ob = Onebox::builder().zone("loop.test.zone", LOOPS).start();
+    let nsd = Nsd::primary(&[("loop.test", LOOPS)]);
+    assert_agree(
+        &ob,
+        &nsd,
+        &[
+            q("long1.loop.test.", RecordType::A),
+            q("long6.loop.test.", RecordType::A),
+        ],
+    );
 }
 
 /// RFC 4035 3.1.4.1: DS lives on the parent side of a cut, so a server authoritative for both

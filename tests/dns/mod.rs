@@ -95,8 +95,10 @@ pub fn pair() -> (Onebox, Nsd) {
 }
 
 /// Every zone apex the tests use, children before parents.
-const APEXES: [&str; 6] = [
+const APEXES: [&str; 8] = [
     "kid.nest.test.",
+    "loop.test.",
+    "syntax.test.",
     "nest.test.",
     "other.test.",
     "example.com.",

@@ -255,3 +255,81 @@ fn the_connection_cap_holds_extra_clients_until_a_slot_frees() {
     assert_eq!(reply.id, third_query.id);
     drop(second);
 }
+
+#[test]
+fn every_listen_address_serves_udp_and_tcp() {
+    let ob = Onebox::builder()
+        .zone("example.com.zone", EXAMPLE_ZONE)
+        .listen(&["127.0.0.1:0", "[::1]:0"])
+        .start();
+    assert_eq!(ob.addrs.len(), 2, "one listening line per address");
+    for &addr in &ob.addrs {
+        for transport in [Transport::Udp, Transport::Tcp] {
+            let reply = wire::ask(
+                addr,
+                &Query::new("www.example.com.", RecordType::A),
+                transport,
+            );
+            assert_eq!(reply.rcode, rcode::NOERROR, "{addr} over {transport:?}");
+            assert_eq!(reply.message.answers.len(), 2, "{addr} over {transport:?}");
+        }
+    }
+}
+
+#[test]
+fn a_query_written_a_byte_at_a_time_is_answered() {
+    let ob = Onebox::builder()
+        .zone("example.com.zone", EXAMPLE_ZONE)
+        .start();
+    let query = Query::new("www.example.com.", RecordType::A);
+    let packet = query.to_bytes();
+    let mut framed = (packet.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(&packet);
+    let mut stream = wire::tcp_connect(ob.addr);
+    for byte in framed {
+        stream.write_all(&[byte]).expect("write");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let reply = wire::Reply::parse(&wire::tcp_read(&mut stream).expect("a reply")).expect("parse");
+    assert_eq!(reply.id, query.id);
+    assert_eq!(reply.message.answers.len(), 2);
+}
+
+#[test]
+fn a_burst_of_udp_queries_from_one_socket_is_all_answered() {
+    let ob = Onebox::builder()
+        .zone("example.com.zone", EXAMPLE_ZONE)
+        .start();
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let names = [
+        "www.example.com.",
+        "nothing.example.com.",
+        "host.sub.example.com.",
+        "example.com.",
+    ];
+    let mut pending = std::collections::BTreeMap::new();
+    for i in 0..200 {
+        let query = Query::new(names[i % names.len()], RecordType::A);
+        socket.send_to(&query.to_bytes(), ob.addr).expect("send");
+        pending.insert(query.id, query);
+    }
+    socket.set_read_timeout(Some(DEADLINE)).expect("timeout");
+    let mut buf = vec![0u8; 65535];
+    let mut answered = 0;
+    while !pending.is_empty() {
+        let Ok((n, _)) = socket.recv_from(&mut buf) else {
+            break;
+        };
+        let reply = wire::Reply::parse(&buf[..n]).expect("well-formed");
+        let query = pending
+            .remove(&reply.id)
+            .expect("a reply to a pending query, once");
+        assert_eq!(
+            reply.question,
+            query.question(),
+            "each reply answers its own query"
+        );
+        answered += 1;
+    }
+    assert!(pending.is_empty(), "{answered} of 200 answered");
+}

@@ -405,6 +405,66 @@ fn a_100000_record_zone_transfers_completely_to_dig_and_to_nsd() {
     }
 }
 
+#[test]
+fn a_transfer_in_progress_keeps_its_snapshot_across_a_reload() {
+    const RECORDS: usize = 50_000;
+    let ob = Onebox::builder()
+        .zone("big.test.zone", &big_zone("big.test.", 1, RECORDS))
+        .start();
+    // A tiny receive window holds the server back mid-transfer while the zone changes.
+    let socket =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+    socket.connect(&ob.addr.into()).expect("connect");
+    let mut stream: std::net::TcpStream = socket.into();
+    stream.set_read_timeout(Some(DEADLINE)).expect("timeout");
+    let query = Query::new("big.test.", RecordType::AXFR);
+    wire::tcp_send(&mut stream, &query.to_bytes());
+    let first = Reply::parse(&wire::tcp_read(&mut stream).expect("first message")).expect("parse");
+    assert_eq!(first.rcode, rcode::NOERROR, "{first:?}");
+
+    let changed = big_zone("big.test.", 2, 1000).replace("\nh", "\nnew");
+    std::fs::write(ob.zones_dir().join("big.test.zone"), changed).expect("rewrite");
+    assert!(
+        ob.reload(),
+        "reload did not finish while a transfer was open:\n{}",
+        ob.log().text()
+    );
+    assert!(
+        wait_for_serial(ob.addr, "big.test.", 2, DEADLINE),
+        "serial 2 served after the reload"
+    );
+
+    let mut records = first.message.answers.clone();
+    let mut soas = records
+        .iter()
+        .filter(|r| r.record_type() == RecordType::SOA)
+        .count();
+    while soas < 2 {
+        let bytes = wire::tcp_read(&mut stream)
+            .unwrap_or_else(|| panic!("transfer cut after {} records", records.len()));
+        let reply = Reply::parse(&bytes).expect("parse");
+        assert_eq!(reply.rcode, rcode::NOERROR);
+        soas += reply
+            .message
+            .answers
+            .iter()
+            .filter(|r| r.record_type() == RecordType::SOA)
+            .count();
+        records.extend(reply.message.answers);
+    }
+    assert_eq!(records.len(), RECORDS + 1, "the whole old zone");
+    for record in &records {
+        if let RData::SOA(soa) = &record.data {
+            assert_eq!(soa.serial, 1, "the transfer started on serial 1 ends on it");
+        }
+        assert!(
+            !record.name.to_ascii().starts_with("new"),
+            "a record of the new version leaked in: {record}"
+        );
+    }
+}
+
 /// A small zone whose refresh timer (a day) rules out polling: only a NOTIFY gets the secondary
 /// to look for a new serial within the test's deadline.
 fn notify_zone(serial: u32, extra: &str) -> String {

@@ -5,9 +5,12 @@
 
 use std::collections::BTreeSet;
 
+use hickory_proto::rr::RecordType;
+
 use super::xfr::record_set;
 use crate::harness::dig;
 use crate::harness::nsd::Nsd;
+use crate::harness::wire::{self, Query, Transport};
 use crate::harness::{Onebox, onebox_command};
 
 /// The zone, including files by absolute path (`{dir}`), as NSD and BIND read it.
@@ -78,6 +81,41 @@ fn every_master_file_feature_loads_as_nsd_reads_it() {
         "onebox and NSD read the file differently.\nonly NSD has:\n{missing:#?}\nonly onebox has:\n{extra:#?}\nonebox log:\n{}",
         ob.log().text()
     );
+
+    // Lookups agree too (names stored with upper case, SRV owners, TXT escapes, $TTL changes).
+    let q = |name: &str, rtype| Query::new(name, rtype);
+    super::assert_agree(
+        &ob,
+        &nsd,
+        &[
+            q("mixed.case.syntax.test.", RecordType::A),
+            q("MIXED.CASE.syntax.test.", RecordType::A),
+            q("txt.syntax.test.", RecordType::TXT),
+            q("mx.syntax.test.", RecordType::MX),
+            q("late.syntax.test.", RecordType::A),
+            q("inc.sub.syntax.test.", RecordType::A),
+            q("www.other.syntax.test.", RecordType::A),
+            q("ns2.syntax.test.", RecordType::AAAA),
+            q("syntax.test.", RecordType::SOA),
+            q("caa.syntax.test.", RecordType::CAA),
+            q("hinfo.syntax.test.", RecordType::HINFO),
+        ],
+    );
+
+    // SRV: the same answer; the target's address in additional is optional (RFC 2782: "urged,
+    // but not required"), NSD leaves it out.
+    let srv = q("_sip._tcp.syntax.test.", RecordType::SRV);
+    let srv_mine = wire::ask(ob.addr, &srv, Transport::Udp);
+    let srv_nsd = wire::ask(nsd.addr, &srv.clone().renew(), Transport::Udp);
+    assert_eq!(srv_mine.rcode, srv_nsd.rcode);
+    assert_eq!(srv_mine.aa, srv_nsd.aa);
+    assert_eq!(srv_mine.answers(), srv_nsd.answers());
+    for extra in srv_mine.additionals().difference(&srv_nsd.additionals()) {
+        assert!(
+            extra.starts_with("ns.syntax.test. "),
+            "only the target's address may be added: {extra}"
+        );
+    }
 
     // `onebox check` counts the same records (the transfer repeats the SOA).
     let dir = tempfile::tempdir().expect("temp dir");

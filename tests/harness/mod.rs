@@ -152,6 +152,7 @@ fn strip_ansi(line: &str) -> String {
 /// How to start onebox: zone files and configuration beyond the defaults the harness sets.
 #[derive(Default)]
 pub struct OneboxBuilder {
+    listen: Option<Vec<String>>,
     zones: Vec<(String, String)>,
     dns: Vec<String>,
     transfer: Vec<String>,
@@ -184,6 +185,12 @@ impl OneboxBuilder {
             let text = std::fs::read_to_string(&path).expect("read shipped zone");
             self.zones.push((name, text));
         }
+        self
+    }
+
+    /// Sets `dns.listen` (default `["127.0.0.1:0"]`); the harness waits for every address.
+    pub fn listen(mut self, addrs: &[&str]) -> Self {
+        self.listen = Some(addrs.iter().map(|a| (*a).to_owned()).collect());
         self
     }
 
@@ -225,9 +232,15 @@ impl OneboxBuilder {
             std::fs::write(zones.join(file), text).expect("write zone");
         }
         let config = dir.path().join("onebox.toml");
+        let listen = self
+            .listen
+            .clone()
+            .unwrap_or_else(|| vec!["127.0.0.1:0".to_owned()]);
+        let listen_toml: Vec<String> = listen.iter().map(|a| format!("\"{a}\"")).collect();
         let mut toml = format!(
-            "state_dir = '{}'\n\n[log]\nlevel = \"info\"\nformat = \"text\"\n\n[dns]\nlisten = [\"127.0.0.1:0\"]\nzones_dir = '{}'\n",
+            "state_dir = '{}'\n\n[log]\nlevel = \"info\"\nformat = \"text\"\n\n[dns]\nlisten = [{}]\nzones_dir = '{}'\n",
             dir.path().join("state").display(),
+            listen_toml.join(", "),
             zones.display()
         );
         for line in &self.dns {
@@ -265,19 +278,23 @@ impl OneboxBuilder {
             standin: None,
             log,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            addrs: Vec::new(),
             dir,
         };
-        let line = onebox
-            .log
-            .wait_for(DEADLINE, |l| l.contains("dns listening on udp and tcp"));
-        let addr = line.as_deref().and_then(listen_addr);
-        match addr {
-            Some(addr) => onebox.addr = addr,
-            None => panic!(
-                "onebox did not log `dns listening on udp and tcp addr=...` within {DEADLINE:?}; config:\n{toml}\nlog:\n{}",
-                onebox.log.text()
-            ),
+        for n in 1..=listen.len() {
+            let line = onebox
+                .log
+                .wait_for_nth(n, DEADLINE, |l| l.contains("dns listening on udp and tcp"));
+            match line.as_deref().and_then(listen_addr) {
+                Some(addr) => onebox.addrs.push(addr),
+                None => panic!(
+                    "onebox did not log `dns listening on udp and tcp addr=...` ({n} of {}) within {DEADLINE:?}; config:\n{toml}\nlog:\n{}",
+                    listen.len(),
+                    onebox.log.text()
+                ),
+            }
         }
+        onebox.addr = onebox.addrs[0];
         onebox
     }
 }
@@ -323,6 +340,7 @@ impl OneboxBuilder {
         Onebox {
             child: None,
             addr: nsd.addr,
+            addrs: vec![nsd.addr],
             standin: Some(nsd),
             log: Arc::new(Log::default()),
             dir: tempfile::tempdir().expect("temp dir"),
@@ -343,8 +361,10 @@ pub struct Onebox {
     child: Option<Child>,
     standin: Option<nsd::Nsd>,
     log: Arc<Log>,
-    /// Where it serves DNS (UDP and TCP).
+    /// Where it serves DNS (UDP and TCP): the first listen address.
     pub addr: SocketAddr,
+    /// Every listen address, in the order logged.
+    pub addrs: Vec<SocketAddr>,
     dir: tempfile::TempDir,
 }
 

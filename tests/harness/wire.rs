@@ -22,6 +22,8 @@ pub mod rcode {
     pub const NOERROR: u16 = 0;
     /// Format error.
     pub const FORMERR: u16 = 1;
+    /// Server failure.
+    pub const SERVFAIL: u16 = 2;
     /// Name does not exist.
     pub const NXDOMAIN: u16 = 3;
     /// Not implemented.
@@ -462,7 +464,12 @@ pub fn udp_bytes(server: SocketAddr, packet: &[u8], wait: Duration) -> Option<Re
 /// Sends `packet` over UDP and returns the bytes of the first datagram carrying the packet's
 /// ID (its first two bytes) within `wait`, unchecked.
 pub fn udp_matching(server: SocketAddr, packet: &[u8], wait: Duration) -> Option<Vec<u8>> {
-    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind udp client");
+    let local = if server.is_ipv6() {
+        "[::1]:0"
+    } else {
+        "127.0.0.1:0"
+    };
+    let socket = UdpSocket::bind(local).expect("bind udp client");
     socket.send_to(packet, server).expect("send udp");
     let deadline = Instant::now() + wait;
     let mut buf = vec![0u8; 65535];
