@@ -407,10 +407,15 @@ fn a_100000_record_zone_transfers_completely_to_dig_and_to_nsd() {
 
 #[test]
 fn a_transfer_in_progress_keeps_its_snapshot_across_a_reload() {
-    const RECORDS: usize = 50_000;
-    let ob = Onebox::builder()
-        .zone("big.test.zone", &big_zone("big.test.", 1, RECORDS))
-        .start();
+    // About 9 MB of records: more than the kernel's largest send buffer (4 MiB), so with the
+    // client not reading, the server is still in the middle of the transfer when the zone changes.
+    const RECORDS: usize = 40_003;
+    let mut text = big_zone("big.test.", 1, 3);
+    let filler = "x".repeat(200);
+    for i in 0..RECORDS - 3 {
+        writeln!(text, "t{i:06} IN TXT \"{filler}\"").expect("write");
+    }
+    let ob = Onebox::builder().zone("big.test.zone", &text).start();
     // A tiny receive window holds the server back mid-transfer while the zone changes.
     let socket =
         socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
