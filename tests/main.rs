@@ -1,0 +1,8 @@
+//! The integration test suite, one binary: the real `onebox` on ephemeral loopback ports,
+//! queried by real clients, with NSD as the reference where behaviour is subtle.
+//!
+//! `harness` starts the servers and holds the clients; each other module is one area of the
+//! product (`dns`: issue 2).
+
+mod dns;
+mod harness;
