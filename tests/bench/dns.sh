@@ -1,0 +1,324 @@
+#!/usr/bin/env bash
+# DNS benchmark: onebox against NSD on the same zone, in the same run (`make bench`).
+#
+# Both servers serve a generated foobar.com zone (SOA, NS, apex A and MX, www CNAME,
+# host1..host1000) on loopback ports, both pinned to one core (SERVER_CPU); dnsperf is pinned
+# to the other (CLIENT_CPU). The servers are measured one after the other, alternating, each
+# with the same dnsperf runs:
+#   udp       max rate: -c 20 (UDP), for DURATION seconds
+#   tcp       max rate: -m tcp -c 20 -q 20, one query in flight per connection
+#   tcp-pipe  max rate: -m tcp -c 20 -q 200, about ten queries pipelined per connection
+#   fixed     -Q RATE over UDP while the server's CPU time (utime+stime of all its processes
+#             and threads, from /proc) is measured: CPU seconds per 100 000 queries
+# dnsperf's own client saturates near NSD's rate on a 2-core machine, so the CPU per query at
+# a fixed rate is what tells two fast servers apart.
+#
+# Knobs (environment): BENCH_SERVERS ("onebox nsd"), DURATION (15), CLIENTS (20),
+# RATE (50000), RUNS (1; with more, each figure is the median), SERVER_CPU (1), CLIENT_CPU (0).
+# Needs: cargo, nsd, dnsperf, dig, taskset. Only loopback is used; everything stops by itself.
+
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BENCH_SERVERS=${BENCH_SERVERS:-onebox nsd}
+DURATION=${DURATION:-15}
+CLIENTS=${CLIENTS:-20}
+RATE=${RATE:-50000}
+RUNS=${RUNS:-1}
+SERVER_CPU=${SERVER_CPU:-1}
+CLIENT_CPU=${CLIENT_CPU:-0}
+HOSTS=1000
+CLK_TCK=$(getconf CLK_TCK)
+
+die() {
+    echo "dns.sh: $*" >&2
+    exit 1
+}
+
+for tool in cargo nsd dnsperf dig taskset ss; do
+    command -v "$tool" >/dev/null || die "$tool not found (.ci/run installs the Debian packages)"
+done
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/onebox-bench-dns.XXXXXX")
+declare -A PID=() PORT=()
+
+cleanup() {
+    local name
+    for name in "${!PID[@]}"; do
+        kill "${PID[$name]}" 2>/dev/null || true
+    done
+    for name in "${!PID[@]}"; do
+        wait "${PID[$name]}" 2>/dev/null || true
+    done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# A port free for both UDP and TCP on 127.0.0.1, below the kernel's ephemeral range.
+free_port() {
+    local port used
+    used=$(ss -Hlnut | awk '{print $5}' | sed -n 's/^127\.0\.0\.1:\|^0\.0\.0\.0:\|^\*://p')
+    for _ in $(seq 100); do
+        port=$((20000 + RANDOM % 10000))
+        if ! grep -qx "$port" <<<"$used" && [[ " ${PORT[*]} " != *" $port "* ]]; then
+            echo "$port"
+            return
+        fi
+    done
+    die "no free port found"
+}
+
+write_zone() {
+    local file=$1 i
+    {
+        cat <<'ZONE'
+$ORIGIN foobar.com.
+$TTL 3600
+@       IN SOA  ns1.foobar.com. hostmaster.foobar.com. ( 2026112501 3600 900 1209600 300 )
+        IN NS   ns1.foobar.com.
+        IN NS   ns2.foobar.com.
+        IN A    8.8.8.8
+        IN MX   10 mail.foobar.com.
+ns1     IN A    8.8.8.8
+ns2     IN A    8.8.8.8
+mail    IN A    8.8.8.8
+www     IN CNAME @
+ZONE
+        # 198.18.0.0/15 is the benchmarking range (RFC 2544): data only, never contacted.
+        for ((i = 1; i <= HOSTS; i++)); do
+            echo "host$i IN A 198.18.$((i / 256)).$((i % 256))"
+        done
+    } >"$file"
+}
+
+# 10 000 queries, looped by dnsperf: 20% www A, 10% apex A, 5% apex MX, 45% hostN A,
+# 10% nonexistent names (NXDOMAIN), 10% names outside the zone (REFUSED).
+write_queries() {
+    local file=$1 i r
+    RANDOM=42
+    for ((i = 0; i < 10000; i++)); do
+        r=$((RANDOM % 100))
+        if ((r < 20)); then
+            echo "www.foobar.com A"
+        elif ((r < 30)); then
+            echo "foobar.com A"
+        elif ((r < 35)); then
+            echo "foobar.com MX"
+        elif ((r < 80)); then
+            echo "host$((RANDOM % HOSTS + 1)).foobar.com A"
+        elif ((r < 90)); then
+            echo "nx$RANDOM.foobar.com A"
+        else
+            echo "www.example$((RANDOM % 100)).org A"
+        fi
+    done >"$file"
+}
+
+start_onebox() {
+    local port=$1 dir=$WORK/onebox
+    mkdir -p "$dir/zones"
+    cp "$WORK/foobar.com.zone" "$dir/zones/"
+    cat >"$dir/onebox.toml" <<EOF
+state_dir = "$dir/state"
+[log]
+level = "warn"
+[dns]
+listen = ["127.0.0.1:$port"]
+zones_dir = "$dir/zones"
+query_log = false
+EOF
+    taskset -c "$SERVER_CPU" "$ONEBOX" --config "$dir/onebox.toml" serve \
+        >"$dir/log" 2>&1 </dev/null &
+    PID[onebox]=$!
+}
+
+start_nsd() {
+    local port=$1 dir=$WORK/nsd
+    mkdir -p "$dir"
+    cat >"$dir/nsd.conf" <<EOF
+server:
+    server-count: 1
+    ip-address: 127.0.0.1@$port
+    username: ""
+    chroot: ""
+    zonesdir: "$dir"
+    pidfile: "$dir/nsd.pid"
+    xfrdfile: "$dir/xfrd.state"
+    xfrdir: "$dir"
+    zonelistfile: "$dir/zone.list"
+    database: "$dir/nsd.db"
+    logfile: "$dir/log"
+    verbosity: 0
+    rrl-ratelimit: 0
+remote-control:
+    control-enable: no
+zone:
+    name: foobar.com
+    zonefile: "$WORK/foobar.com.zone"
+EOF
+    taskset -c "$SERVER_CPU" nsd -d -c "$dir/nsd.conf" >>"$dir/log" 2>&1 </dev/null &
+    PID[nsd]=$!
+}
+
+wait_ready() {
+    local name=$1 i
+    for ((i = 0; i < 100; i++)); do
+        if ! kill -0 "${PID[$name]}" 2>/dev/null; then
+            cat "$WORK/$name/log" >&2 || true
+            die "$name exited during startup"
+        fi
+        if dig +short +time=1 +tries=1 -p "${PORT[$name]}" @127.0.0.1 foobar.com SOA |
+            grep -q '^ns1\.foobar\.com\. '; then
+            return
+        fi
+        sleep 0.1
+    done
+    cat "$WORK/$name/log" >&2 || true
+    die "$name does not answer foobar.com SOA on 127.0.0.1:${PORT[$name]}"
+}
+
+# The server's CPU time in clock ticks: every process of its tree (NSD serves from a child).
+cpu_ticks() {
+    local pids=$1 total=0 pid children stat
+    while [[ -n $pids ]]; do
+        children=""
+        for pid in $pids; do
+            stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
+            stat=${stat##*) }  # fields from 3 on; the command name may hold spaces
+            read -r -a f <<<"$stat"
+            total=$((total + f[11] + f[12]))
+            children+=" $(cat /proc/"$pid"/task/*/children 2>/dev/null | tr '\n' ' ')"
+        done
+        pids=$(xargs <<<"$children")
+    done
+    echo "$total"
+}
+
+# Runs dnsperf against a server; prints its output and keeps a copy in $RAW.
+# Arguments after the name go to dnsperf.
+perf() {
+    local name=$1
+    shift
+    echo "== $name: dnsperf -c $CLIENTS -l $DURATION $*" >>"$RAW"
+    taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -p "${PORT[$name]}" -d "$WORK/queries" \
+        -c "$CLIENTS" -l "$DURATION" "$@" 2>&1 | tee -a "$RAW"
+}
+
+field() { # field OUTPUT LABEL: the first number after "LABEL:"
+    sed -n "s/^ *$2: *\([0-9.]*\).*/\1/p" <<<"$1" | head -n 1
+}
+
+median() { # median of the arguments
+    printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'
+}
+
+# One round of every measurement against one server; appends to $WORK/results.
+measure() {
+    local name=$1 out before after completed
+    out=$(perf "$name")
+    echo "$name udp_qps $(printf '%.0f' "$(field "$out" 'Queries per second')")" >>"$WORK/results"
+    echo "$name udp_lat_ms $(awk '{printf "%.3f", $1 * 1000}' <<<"$(field "$out" 'Average Latency (s)')")" \
+        >>"$WORK/results"
+    echo "$name lost $(field "$out" 'Queries lost')" >>"$WORK/results"
+    sed -n "s/^ *Response codes: *\(.*\)/$name rcodes \1/p" <<<"$out" | tr ' ' '_' |
+        sed 's/_rcodes_/ rcodes /' >>"$WORK/results"
+
+    out=$(perf "$name" -m tcp -q "$CLIENTS")
+    echo "$name tcp_qps $(printf '%.0f' "$(field "$out" 'Queries per second')")" >>"$WORK/results"
+    out=$(perf "$name" -m tcp -q $((CLIENTS * 10)))
+    echo "$name tcp_pipe_qps $(printf '%.0f' "$(field "$out" 'Queries per second')")" >>"$WORK/results"
+
+    before=$(cpu_ticks "${PID[$name]}")
+    out=$(perf "$name" -Q "$RATE")
+    after=$(cpu_ticks "${PID[$name]}")
+    completed=$(field "$out" 'Queries completed')
+    echo "$name fixed_lat_ms $(awk '{printf "%.3f", $1 * 1000}' <<<"$(field "$out" 'Average Latency (s)')")" \
+        >>"$WORK/results"
+    echo "$name cpu_per_100k $(awk -v t=$((after - before)) -v hz="$CLK_TCK" -v n="$completed" \
+        'BEGIN {printf "%.4f", (n > 0 ? t / hz / n * 100000 : 0)}')" >>"$WORK/results"
+}
+
+# The median of one metric of one server over all rounds.
+result() {
+    # shellcheck disable=SC2046
+    median $(awk -v s="$1" -v m="$2" '$1 == s && $2 == m {print $3}' "$WORK/results")
+}
+
+ratio() { # ratio METRIC: onebox / nsd, or "-" when either is missing
+    awk -v a="$(result onebox "$1" 2>/dev/null)" -v b="$(result nsd "$1" 2>/dev/null)" \
+        'BEGIN {if (a != "" && b > 0) printf "%.2fx", a / b; else print "-"}'
+}
+
+# --- build, generate, start ---
+ONEBOX="${CARGO_TARGET_DIR:-$ROOT/target}/release/onebox"
+if [[ " $BENCH_SERVERS " == *" onebox "* ]]; then
+    echo "building onebox (release)..." >&2
+    (cd "$ROOT" && cargo build --release --quiet --bin onebox)
+fi
+RAW="${CARGO_TARGET_DIR:-$ROOT/target}/bench/dns-dnsperf.txt"
+mkdir -p "$(dirname "$RAW")"
+: >"$RAW"
+write_zone "$WORK/foobar.com.zone"
+write_queries "$WORK/queries"
+
+for name in $BENCH_SERVERS; do
+    PORT[$name]=$(free_port)
+    case $name in
+        onebox) start_onebox "${PORT[$name]}" ;;
+        nsd) start_nsd "${PORT[$name]}" ;;
+        *) die "unknown server '$name' in BENCH_SERVERS (onebox, nsd)" ;;
+    esac
+done
+for name in $BENCH_SERVERS; do
+    wait_ready "$name"
+    echo "$name ready on 127.0.0.1:${PORT[$name]} (udp+tcp), pinned to CPU $SERVER_CPU" >&2
+done
+
+# The same questions must get the same answers, or the figures compare different work.
+answer_view() { # rcode, flags and every record of one reply, without the message ID
+    # shellcheck disable=SC2086
+    dig +norec +nocookie -p "${PORT[$1]}" @127.0.0.1 $2 |
+        sed -n 's/.*status: \([A-Z]*\).*/status \1/p; s/^;; flags: \([a-z ]*\);.*/flags \1/p; /^[^;]/p'
+}
+if [[ -n ${PID[onebox]:-} && -n ${PID[nsd]:-} ]]; then
+    for q in "www.foobar.com A" "foobar.com MX" "host7.foobar.com A" "nx.foobar.com A" \
+        "www.example.org A"; do
+        [[ $(answer_view onebox "$q") == "$(answer_view nsd "$q")" ]] ||
+            echo "warning: onebox and NSD answer '$q' differently" >&2
+    done
+fi
+
+# --- measure: servers alternate, one at a time, RUNS rounds ---
+echo "dnsperf -c $CLIENTS -l $DURATION on CPU $CLIENT_CPU; $RUNS round(s) of 4 runs per server" >&2
+: >"$WORK/results"
+for ((round = 1; round <= RUNS; round++)); do
+    for name in $BENCH_SERVERS; do
+        echo "round $round/$RUNS: $name..." >&2
+        measure "$name"
+    done
+done
+
+# --- report ---
+printf '\nDNS benchmark: %s hosts zone, mixed queries, dnsperf -c %s -l %s, %s round(s)\n' \
+    "$HOSTS" "$CLIENTS" "$DURATION" "$RUNS"
+row() { printf '%-36s %14s %14s %14s\n' "$@"; }
+row "" "onebox" "NSD" "onebox/NSD"
+row "UDP queries/s (max)" "$(result onebox udp_qps)" "$(result nsd udp_qps)" "$(ratio udp_qps)"
+row "UDP mean latency at max, ms" "$(result onebox udp_lat_ms)" "$(result nsd udp_lat_ms)" \
+    "$(ratio udp_lat_ms)"
+row "TCP queries/s (1 in flight/conn)" "$(result onebox tcp_qps)" "$(result nsd tcp_qps)" \
+    "$(ratio tcp_qps)"
+row "TCP queries/s (~10 pipelined/conn)" "$(result onebox tcp_pipe_qps)" \
+    "$(result nsd tcp_pipe_qps)" "$(ratio tcp_pipe_qps)"
+row "UDP mean latency at $RATE q/s, ms" "$(result onebox fixed_lat_ms)" \
+    "$(result nsd fixed_lat_ms)" "$(ratio fixed_lat_ms)"
+row "CPU s per 100k queries at $RATE q/s" "$(result onebox cpu_per_100k)" \
+    "$(result nsd cpu_per_100k)" "$(ratio cpu_per_100k)"
+row "UDP queries lost (max run)" "$(result onebox lost)" "$(result nsd lost)" ""
+for name in $BENCH_SERVERS; do
+    printf '%-8s response codes: %s\n' "$name" \
+        "$(awk -v s="$name" '$1 == s && $2 == "rcodes" {print $3; exit}' "$WORK/results" | tr '_' ' ')"
+done
+echo "Targets (issue 2): UDP queries/s >= 1.0x NSD, CPU per query <= 1.0x NSD."
+echo "dnsperf's full output: $RAW"
