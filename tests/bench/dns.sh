@@ -43,11 +43,16 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/onebox-bench-dns.XXXXXX")
 declare -A PID=() PORT=()
 
 cleanup() {
-    local name
+    local name i
     for name in "${!PID[@]}"; do
         kill "${PID[$name]}" 2>/dev/null || true
     done
     for name in "${!PID[@]}"; do
+        for ((i = 0; i < 50; i++)); do
+            kill -0 "${PID[$name]}" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "${PID[$name]}" 2>/dev/null || true
         wait "${PID[$name]}" 2>/dev/null || true
     done
     rm -rf "$WORK"
@@ -195,48 +200,57 @@ cpu_ticks() {
     echo "$total"
 }
 
-# Runs dnsperf against a server; prints its output and keeps a copy in $RAW.
-# Arguments after the name go to dnsperf.
+# Runs dnsperf against a server; prints its summary and keeps a copy in $RAW. Arguments after
+# the name go to dnsperf. With -v, the per-query lines (rcode, name, type, latency) go to
+# $WORK/latencies instead.
 perf() {
     local name=$1
     shift
     echo "== $name: dnsperf -c $CLIENTS -l $DURATION $*" >>"$RAW"
     taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -p "${PORT[$name]}" -d "$WORK/queries" \
-        -c "$CLIENTS" -l "$DURATION" "$@" 2>&1 | tee -a "$RAW"
+        -c "$CLIENTS" -l "$DURATION" "$@" >"$WORK/dnsperf.out" 2>&1 || true
+    awk '$1 == ">" {print $NF}' "$WORK/dnsperf.out" >"$WORK/latencies"
+    grep -v '^> ' "$WORK/dnsperf.out" | tee -a "$RAW"
+}
+
+percentile_ms() { # percentile_ms P: the P-th percentile of $WORK/latencies, in ms
+    sort -g "$WORK/latencies" |
+        awk -v p="$1" '{v[NR] = $1} END {i = int(NR * p / 100); if (i < 1) i = 1; printf "%.3f", v[i] * 1000}'
 }
 
 field() { # field OUTPUT LABEL: the first number after "LABEL:"
     sed -n "s/^ *$2: *\([0-9.]*\).*/\1/p" <<<"$1" | head -n 1
 }
 
+qps() { printf '%.0f' "$(field "$1" 'Queries per second')"; }
+
 median() { # median of the arguments
     printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'
 }
 
-# One round of every measurement against one server; appends to $WORK/results.
+# One round of every measurement against one server: lines "server metric value" on stdout.
 measure() {
-    local name=$1 out before after completed
+    local name=$1 out before after
     out=$(perf "$name")
-    echo "$name udp_qps $(printf '%.0f' "$(field "$out" 'Queries per second')")" >>"$WORK/results"
-    echo "$name udp_lat_ms $(awk '{printf "%.3f", $1 * 1000}' <<<"$(field "$out" 'Average Latency (s)')")" \
-        >>"$WORK/results"
-    echo "$name lost $(field "$out" 'Queries lost')" >>"$WORK/results"
-    sed -n "s/^ *Response codes: *\(.*\)/$name rcodes \1/p" <<<"$out" | tr ' ' '_' |
-        sed 's/_rcodes_/ rcodes /' >>"$WORK/results"
+    echo "$name udp_qps $(qps "$out")"
+    echo "$name udp_mean_ms $(awk '{printf "%.3f", $1 * 1000}' <<<"$(field "$out" 'Average Latency (s)')")"
+    echo "$name lost $(field "$out" 'Queries lost')"
+    echo "$name rcodes $(sed -n 's/^ *Response codes: *//p' <<<"$out" | tr ' ' '_')"
 
     out=$(perf "$name" -m tcp -q "$CLIENTS")
-    echo "$name tcp_qps $(printf '%.0f' "$(field "$out" 'Queries per second')")" >>"$WORK/results"
+    echo "$name tcp_qps $(qps "$out")"
     out=$(perf "$name" -m tcp -q $((CLIENTS * 10)))
-    echo "$name tcp_pipe_qps $(printf '%.0f' "$(field "$out" 'Queries per second')")" >>"$WORK/results"
+    echo "$name tcp_pipe_qps $(qps "$out")"
 
     before=$(cpu_ticks "${PID[$name]}")
-    out=$(perf "$name" -Q "$RATE")
+    out=$(perf "$name" -Q "$RATE" -v)
     after=$(cpu_ticks "${PID[$name]}")
-    completed=$(field "$out" 'Queries completed')
-    echo "$name fixed_lat_ms $(awk '{printf "%.3f", $1 * 1000}' <<<"$(field "$out" 'Average Latency (s)')")" \
-        >>"$WORK/results"
-    echo "$name cpu_per_100k $(awk -v t=$((after - before)) -v hz="$CLK_TCK" -v n="$completed" \
-        'BEGIN {printf "%.4f", (n > 0 ? t / hz / n * 100000 : 0)}')" >>"$WORK/results"
+    echo "$name fixed_qps $(qps "$out")"
+    echo "$name p50_ms $(percentile_ms 50)"
+    echo "$name p99_ms $(percentile_ms 99)"
+    echo "$name cpu_per_100k $(awk -v t=$((after - before)) -v hz="$CLK_TCK" \
+        -v n="$(field "$out" 'Queries completed')" \
+        'BEGIN {printf "%.4f", (n > 0 ? t / hz / n * 100000 : 0)}')"
 }
 
 # The median of one metric of one server over all rounds.
@@ -276,9 +290,11 @@ for name in $BENCH_SERVERS; do
 done
 
 # The same questions must get the same answers, or the figures compare different work.
-answer_view() { # rcode, flags and every record of one reply, without the message ID
+# (NSD adds the apex NS to positive answers, which RFC 2181 leaves optional: compare the rcode,
+# the flags and the answer section.)
+answer_view() {
     # shellcheck disable=SC2086
-    dig +norec +nocookie -p "${PORT[$1]}" @127.0.0.1 $2 |
+    dig +norec +nocookie +noall +comments +answer -p "${PORT[$1]}" @127.0.0.1 $2 |
         sed -n 's/.*status: \([A-Z]*\).*/status \1/p; s/^;; flags: \([a-z ]*\);.*/flags \1/p; /^[^;]/p'
 }
 if [[ -n ${PID[onebox]:-} && -n ${PID[nsd]:-} ]]; then
@@ -295,7 +311,7 @@ echo "dnsperf -c $CLIENTS -l $DURATION on CPU $CLIENT_CPU; $RUNS round(s) of 4 r
 for ((round = 1; round <= RUNS; round++)); do
     for name in $BENCH_SERVERS; do
         echo "round $round/$RUNS: $name..." >&2
-        measure "$name"
+        measure "$name" >>"$WORK/results"
     done
 done
 
@@ -305,15 +321,19 @@ printf '\nDNS benchmark: %s hosts zone, mixed queries, dnsperf -c %s -l %s, %s r
 row() { printf '%-36s %14s %14s %14s\n' "$@"; }
 row "" "onebox" "NSD" "onebox/NSD"
 row "UDP queries/s (max)" "$(result onebox udp_qps)" "$(result nsd udp_qps)" "$(ratio udp_qps)"
-row "UDP mean latency at max, ms" "$(result onebox udp_lat_ms)" "$(result nsd udp_lat_ms)" \
-    "$(ratio udp_lat_ms)"
+row "UDP mean latency at max, ms" "$(result onebox udp_mean_ms)" "$(result nsd udp_mean_ms)" \
+    "$(ratio udp_mean_ms)"
 row "TCP queries/s (1 in flight/conn)" "$(result onebox tcp_qps)" "$(result nsd tcp_qps)" \
     "$(ratio tcp_qps)"
 row "TCP queries/s (~10 pipelined/conn)" "$(result onebox tcp_pipe_qps)" \
     "$(result nsd tcp_pipe_qps)" "$(ratio tcp_pipe_qps)"
-row "UDP mean latency at $RATE q/s, ms" "$(result onebox fixed_lat_ms)" \
-    "$(result nsd fixed_lat_ms)" "$(ratio fixed_lat_ms)"
-row "CPU s per 100k queries at $RATE q/s" "$(result onebox cpu_per_100k)" \
+row "UDP queries/s answered at -Q $RATE" "$(result onebox fixed_qps)" \
+    "$(result nsd fixed_qps)" "$(ratio fixed_qps)"
+row "UDP latency p50 at -Q $RATE, ms" "$(result onebox p50_ms)" "$(result nsd p50_ms)" \
+    "$(ratio p50_ms)"
+row "UDP latency p99 at -Q $RATE, ms" "$(result onebox p99_ms)" "$(result nsd p99_ms)" \
+    "$(ratio p99_ms)"
+row "CPU s per 100k queries at -Q $RATE" "$(result onebox cpu_per_100k)" \
     "$(result nsd cpu_per_100k)" "$(ratio cpu_per_100k)"
 row "UDP queries lost (max run)" "$(result onebox lost)" "$(result nsd lost)" ""
 for name in $BENCH_SERVERS; do
