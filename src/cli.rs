@@ -77,7 +77,8 @@ fn serve(cli: &Cli) -> anyhow::Result<ExitCode> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
         let shutdown = ops::CancellationToken::new();
-        let reload = ops::signals::spawn(shutdown.clone()).context("cannot install signal handlers")?;
+        let reload =
+            ops::signals::spawn(shutdown.clone()).context("cannot install signal handlers")?;
         tracing::info!(version = env!("CARGO_PKG_VERSION"), "onebox starting");
         dns::serve(config.dns, shutdown.clone(), reload).await?;
         tracing::info!("onebox stopped");
@@ -114,5 +115,9 @@ fn check(cli: &Cli) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -182,10 +182,10 @@ fn describe(error: figment::Error) -> String {
             let key = e.path.join(".");
             let (source, key) = match &e.metadata {
                 Some(meta) if meta.name.contains("environment") => {
-                    let var = e.profile.as_ref().map_or_else(
-                        || key.clone(),
-                        |profile| meta.interpolate(profile, &e.path),
-                    );
+                    let var = e
+                        .profile
+                        .as_ref()
+                        .map_or_else(|| key.clone(), |profile| meta.interpolate(profile, &e.path));
                     (format!("environment variable {var}"), key)
                 }
                 Some(meta) => (

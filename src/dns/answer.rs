@@ -1,14 +1,37 @@
 //! Answering: one query packet plus the current catalog snapshot in, reply bytes out.
 //!
-//! Pure: no sockets, no clocks, no locks. Both transports call [`Responder::respond`].
+//! Pure: no sockets, no clocks, no locks. Both transports call [`Responder::respond`], which
+//!
+//! 1. parses the header, the question and the OPT record itself (FORMERR for malformed queries,
+//!    NOTIMP for opcodes other than QUERY, silence for responses);
+//! 2. handles what is not a zone lookup: EDNS versions above 0 (BADVERS), classes other than IN
+//!    (REFUSED, but CH TXT `version.bind`), zone transfers (TCP and the transfer ACL only);
+//! 3. finds the zone (REFUSED outside every zone: no recursion here) and copies the reply
+//!    pre-encoded for the name, or encodes one for names that exist only by a wildcard, below a
+//!    delegation or not at all;
+//! 4. fits the reply to the transport: over UDP, the client's EDNS payload size (512 without
+//!    EDNS, at most 1232) — dropping additional data when that suffices, else setting TC.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::rdata::TXT;
+use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 use ipnet::IpNet;
 
-use super::catalog::{Catalog, ZoneData};
+use super::catalog::{Catalog, Want, ZoneData};
+use super::reply::{self, Entry, Reply, Template};
+
+/// The UDP payload size onebox advertises and sends at most (the DNS flag day 2020 value).
+pub(crate) const MAX_UDP_PAYLOAD: u16 = 1232;
+
+const HEADER_LEN: usize = 12;
+const OPT_LEN: usize = 11;
+const OPCODE_QUERY: u8 = 0;
+const RCODE_BADVERS_HIGH: u8 = 1; // BADVERS = 16: the upper eight bits, in the OPT TTL.
 
 /// The transport a query arrived on; it decides the reply size limit and what may be transferred.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,7 +100,569 @@ impl Responder {
         out: &mut Vec<u8>,
     ) -> Outcome {
         out.clear();
-        let _ = (packet, peer, transport, self.query_log, &self.transfer_allow);
-        Outcome::Drop
+        let outcome = match parse(packet) {
+            Parsed::Drop => Outcome::Drop,
+            Parsed::Error(error) => {
+                write_error(out, &error);
+                Outcome::Reply
+            }
+            Parsed::Query(query) => self.answer(&query, peer, transport, out),
+        };
+        if self.query_log {
+            log_query(packet, peer, transport, &outcome, out);
+        }
+        outcome
+    }
+
+    fn answer(
+        &self,
+        query: &Query<'_>,
+        peer: SocketAddr,
+        transport: Transport,
+        out: &mut Vec<u8>,
+    ) -> Outcome {
+        if query.edns.is_some_and(|edns| edns.version > 0) {
+            write_simple(out, query, 0, RCODE_BADVERS_HIGH);
+            return Outcome::Reply;
+        }
+        if query.qclass != u16::from(DNSClass::IN) {
+            if !self.chaos(query, transport, out) {
+                write_simple(out, query, u16::from(ResponseCode::Refused) as u8, 0);
+            }
+            return Outcome::Reply;
+        }
+        let catalog = self.catalog.load();
+        match RecordType::from(query.qtype) {
+            RecordType::AXFR | RecordType::IXFR => {
+                return self.transfer(&catalog, query, peer, transport, out);
+            }
+            RecordType::OPT => {
+                write_simple(out, query, u16::from(ResponseCode::FormErr) as u8, 0);
+                return Outcome::Reply;
+            }
+            _ => {}
+        }
+        let Some(zone) = catalog.find(query.key()) else {
+            write_simple(out, query, u16::from(ResponseCode::Refused) as u8, 0);
+            return Outcome::Reply;
+        };
+        match zone.template(query.key(), query.qtype) {
+            Some(template) => write_template(out, query, template, transport),
+            None => {
+                let Some(qname) = query.name() else {
+                    write_simple(out, query, u16::from(ResponseCode::FormErr) as u8, 0);
+                    return Outcome::Reply;
+                };
+                let want = match RecordType::from(query.qtype) {
+                    RecordType::ANY => Want::Any,
+                    other => Want::Type(other),
+                };
+                let reply = zone.lookup(&qname, query.key(), want);
+                write_reply(out, query, &qname, &reply, transport);
+            }
+        }
+        Outcome::Reply
+    }
+
+    /// AXFR and IXFR: over TCP a full transfer to allowed clients; over UDP an IXFR gets the
+    /// SOA alone ("use TCP", RFC 1995 §4) and an AXFR is refused.
+    fn transfer(
+        &self,
+        catalog: &Catalog,
+        query: &Query<'_>,
+        peer: SocketAddr,
+        transport: Transport,
+        out: &mut Vec<u8>,
+    ) -> Outcome {
+        let allowed = self
+            .transfer_allow
+            .iter()
+            .any(|net| net.contains(&peer.ip()));
+        let zone = catalog.exact(query.key()).filter(|_| allowed);
+        let is_ixfr = query.qtype == u16::from(RecordType::IXFR);
+        match (zone, transport) {
+            (Some(zone), Transport::Tcp) => Outcome::Transfer(Transfer {
+                zone: zone.clone(),
+                id: query.id,
+                question: query.question.to_vec(),
+            }),
+            (Some(zone), Transport::Udp) if is_ixfr => {
+                let mut reply = Reply::new(ResponseCode::NoError, true);
+                reply.answer.push(Entry {
+                    record: zone.soa(),
+                    owner: None,
+                });
+                match query.name() {
+                    Some(qname) => write_reply(out, query, &qname, &reply, transport),
+                    None => write_simple(out, query, u16::from(ResponseCode::FormErr) as u8, 0),
+                }
+                Outcome::Reply
+            }
+            _ => {
+                if zone.is_none() && catalog.exact(query.key()).is_some() {
+                    tracing::info!(%peer, "zone transfer refused: client not in dns.transfer.allow");
+                }
+                write_simple(out, query, u16::from(ResponseCode::Refused) as u8, 0);
+                Outcome::Reply
+            }
+        }
+    }
+
+    /// CH TXT `version.bind` / `version.server`: the software version, as NSD and BIND answer.
+    fn chaos(&self, query: &Query<'_>, transport: Transport, out: &mut Vec<u8>) -> bool {
+        let is_version = query.key() == b"\x07version\x04bind\x00"
+            || query.key() == b"\x07version\x06server\x00";
+        if query.qclass != u16::from(DNSClass::CH)
+            || query.qtype != u16::from(RecordType::TXT)
+            || !is_version
+        {
+            return false;
+        }
+        let Some(qname) = query.name() else {
+            return false;
+        };
+        let mut record = Record::from_rdata(
+            qname.clone(),
+            0,
+            RData::TXT(TXT::new(vec![
+                concat!("onebox ", env!("CARGO_PKG_VERSION")).to_owned(),
+            ])),
+        );
+        record.dns_class = DNSClass::CH;
+        let mut reply = Reply::new(ResponseCode::NoError, true);
+        reply.answer.push(Entry {
+            record: &record,
+            owner: None,
+        });
+        write_reply(out, query, &qname, &reply, transport);
+        true
     }
 }
+
+/// The EDNS parameters of a query (RFC 6891).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Edns {
+    payload: u16,
+    version: u8,
+    dnssec_ok: bool,
+}
+
+/// A well-formed query.
+#[derive(Debug)]
+struct Query<'p> {
+    id: u16,
+    opcode: u8,
+    /// RD and CD, copied into the reply.
+    copied_flags: (u8, u8),
+    /// QNAME, QTYPE and QCLASS as sent.
+    question: &'p [u8],
+    key: [u8; 255],
+    key_len: usize,
+    qtype: u16,
+    qclass: u16,
+    edns: Option<Edns>,
+}
+
+impl Query<'_> {
+    /// The lower-case wire form of QNAME.
+    fn key(&self) -> &[u8] {
+        &self.key[..self.key_len]
+    }
+
+    /// QNAME in the case it was sent.
+    fn name(&self) -> Option<Name> {
+        let mut decoder = BinDecoder::new(self.question);
+        Name::read(&mut decoder).ok()
+    }
+
+    fn payload_limit(&self, transport: Transport) -> usize {
+        match (transport, self.edns) {
+            (Transport::Tcp, _) => usize::from(u16::MAX),
+            (Transport::Udp, None) => 512,
+            (Transport::Udp, Some(edns)) => usize::from(edns.payload.clamp(512, MAX_UDP_PAYLOAD)),
+        }
+    }
+}
+
+/// A query that gets an error reply: FORMERR, NOTIMP or REFUSED.
+#[derive(Debug)]
+struct ErrorReply<'p> {
+    id: u16,
+    opcode: u8,
+    copied_flags: (u8, u8),
+    rcode: ResponseCode,
+    /// The question, when it could be parsed.
+    question: Option<&'p [u8]>,
+    edns: Option<Edns>,
+}
+
+// One per query, on the stack: boxing the large variant would allocate per query.
+#[allow(clippy::large_enum_variant)]
+enum Parsed<'p> {
+    Query(Query<'p>),
+    Error(ErrorReply<'p>),
+    Drop,
+}
+
+/// Parses a query packet (RFC 1035 §4.1, RFC 6891 §6).
+fn parse(packet: &[u8]) -> Parsed<'_> {
+    if packet.len() < HEADER_LEN || packet[2] & 0x80 != 0 {
+        // Too short to answer, or a response: never reply (no reflection loops).
+        return Parsed::Drop;
+    }
+    let id = u16::from_be_bytes([packet[0], packet[1]]);
+    let opcode = (packet[2] >> 3) & 0x0f;
+    let copied_flags = (packet[2] & 0x01, packet[3] & 0x10);
+    let count = |at: usize| u16::from_be_bytes([packet[at], packet[at + 1]]);
+    let (qdcount, ancount, nscount, arcount) = (count(4), count(6), count(8), count(10));
+    let mut error = ErrorReply {
+        id,
+        opcode,
+        copied_flags,
+        rcode: ResponseCode::FormErr,
+        question: None,
+        edns: None,
+    };
+    if qdcount != 1 {
+        if opcode != OPCODE_QUERY {
+            error.rcode = ResponseCode::NotImp;
+        }
+        return Parsed::Error(error);
+    }
+    let mut key = [0u8; 255];
+    let Some((key_len, name_end)) = read_qname(packet, &mut key) else {
+        return Parsed::Error(error);
+    };
+    let Some(question) = packet.get(HEADER_LEN..name_end + 4) else {
+        return Parsed::Error(error);
+    };
+    error.question = Some(question);
+    let qtype = u16::from_be_bytes([packet[name_end], packet[name_end + 1]]);
+    let qclass = u16::from_be_bytes([packet[name_end + 2], packet[name_end + 3]]);
+    if opcode != OPCODE_QUERY {
+        error.rcode = ResponseCode::NotImp;
+        return Parsed::Error(error);
+    }
+    // An IXFR query carries the client's SOA in the authority section (RFC 1995 §3).
+    let is_ixfr = qtype == u16::from(RecordType::IXFR);
+    if ancount != 0 || (nscount != 0 && !(is_ixfr && nscount == 1)) {
+        return Parsed::Error(error);
+    }
+    let mut at = HEADER_LEN + question.len();
+    for _ in 0..nscount {
+        match skip_record(packet, at) {
+            Some((end, _)) => at = end,
+            None => return Parsed::Error(error),
+        }
+    }
+    let mut edns = None;
+    for _ in 0..arcount {
+        let Some((end, record)) = skip_record(packet, at) else {
+            return Parsed::Error(error);
+        };
+        at = end;
+        if record.rtype != u16::from(RecordType::OPT) {
+            continue; // Unknown additional data is ignored.
+        }
+        if edns.is_some() || !record.root_owner || !options_well_formed(record.rdata) {
+            return Parsed::Error(error);
+        }
+        edns = Some(Edns {
+            payload: record.class,
+            version: (record.ttl >> 16) as u8,
+            dnssec_ok: record.ttl & 0x8000 != 0,
+        });
+    }
+    Parsed::Query(Query {
+        id,
+        opcode,
+        copied_flags,
+        question,
+        key,
+        key_len,
+        qtype,
+        qclass,
+        edns,
+    })
+}
+
+/// Reads the uncompressed QNAME at offset 12 into `key` in lower case. Returns the key length
+/// and the offset just after the name.
+fn read_qname(packet: &[u8], key: &mut [u8; 255]) -> Option<(usize, usize)> {
+    let mut at = HEADER_LEN;
+    let mut len = 0;
+    loop {
+        let label = usize::from(*packet.get(at)?);
+        if label & 0xc0 != 0 {
+            return None; // Compression or extended label types have no place in a question.
+        }
+        if len + label + 1 > key.len() {
+            return None; // Longer than 255 octets.
+        }
+        let bytes = packet.get(at + 1..at + 1 + label)?;
+        key[len] = label as u8;
+        for (dst, src) in key[len + 1..len + 1 + label].iter_mut().zip(bytes) {
+            *dst = src.to_ascii_lowercase();
+        }
+        len += label + 1;
+        at += label + 1;
+        if label == 0 {
+            return Some((len, at));
+        }
+    }
+}
+
+/// The fixed fields of a resource record that parsing needs.
+struct RawRecord<'p> {
+    root_owner: bool,
+    rtype: u16,
+    class: u16,
+    ttl: u32,
+    rdata: &'p [u8],
+}
+
+/// Skips the resource record at `at`; returns where the next one starts and its fields.
+fn skip_record(packet: &[u8], mut at: usize) -> Option<(usize, RawRecord<'_>)> {
+    let start = at;
+    loop {
+        let label = *packet.get(at)?;
+        match label {
+            0 => {
+                at += 1;
+                break;
+            }
+            l if l & 0xc0 == 0xc0 => {
+                at += 2;
+                break;
+            }
+            l if l & 0xc0 == 0 => at += 1 + usize::from(l),
+            _ => return None,
+        }
+    }
+    let fixed = packet.get(at..at + 10)?;
+    let rdlength = usize::from(u16::from_be_bytes([fixed[8], fixed[9]]));
+    let rdata = packet.get(at + 10..at + 10 + rdlength)?;
+    let record = RawRecord {
+        root_owner: at == start + 1 && packet[start] == 0,
+        rtype: u16::from_be_bytes([fixed[0], fixed[1]]),
+        class: u16::from_be_bytes([fixed[2], fixed[3]]),
+        ttl: u32::from_be_bytes([fixed[4], fixed[5], fixed[6], fixed[7]]),
+        rdata,
+    };
+    Some((at + 10 + rdlength, record))
+}
+
+/// EDNS options are (code, length, data) triples that exactly fill the RDATA.
+fn options_well_formed(mut rdata: &[u8]) -> bool {
+    while !rdata.is_empty() {
+        let Some(len) = rdata.get(2..4) else {
+            return false;
+        };
+        let len = usize::from(u16::from_be_bytes([len[0], len[1]]));
+        let Some(rest) = rdata.get(4 + len..) else {
+            return false;
+        };
+        rdata = rest;
+    }
+    true
+}
+
+/// Header flags and counts of a reply.
+struct Header {
+    id: u16,
+    opcode: u8,
+    copied_flags: (u8, u8),
+    authoritative: bool,
+    truncated: bool,
+    rcode: u8,
+    counts: [u16; 4],
+}
+
+fn write_header(out: &mut [u8], header: &Header) {
+    let (rd, cd) = header.copied_flags;
+    out[0..2].copy_from_slice(&header.id.to_be_bytes());
+    out[2] = 0x80
+        | (header.opcode << 3)
+        | if header.authoritative { 0x04 } else { 0 }
+        | if header.truncated { 0x02 } else { 0 }
+        | rd;
+    out[3] = cd | (header.rcode & 0x0f);
+    for (i, count) in header.counts.iter().enumerate() {
+        out[4 + 2 * i..6 + 2 * i].copy_from_slice(&count.to_be_bytes());
+    }
+}
+
+/// The OPT record of a reply: our payload size, the extended rcode bits, DO echoed.
+fn write_opt(out: &mut Vec<u8>, edns: &Edns, rcode_high: u8) {
+    out.push(0); // root owner
+    out.extend_from_slice(&u16::from(RecordType::OPT).to_be_bytes());
+    out.extend_from_slice(&MAX_UDP_PAYLOAD.to_be_bytes());
+    out.push(rcode_high);
+    out.push(0); // version
+    out.push(if edns.dnssec_ok { 0x80 } else { 0 });
+    out.push(0);
+    out.extend_from_slice(&[0, 0]); // no options
+}
+
+/// An error reply: the question if it was understood, OPT if the query had one.
+fn write_error(out: &mut Vec<u8>, error: &ErrorReply<'_>) {
+    out.resize(HEADER_LEN, 0);
+    out.extend_from_slice(error.question.unwrap_or_default());
+    if let Some(edns) = &error.edns {
+        write_opt(out, edns, 0);
+    }
+    let header = Header {
+        id: error.id,
+        opcode: error.opcode,
+        copied_flags: error.copied_flags,
+        authoritative: false,
+        truncated: false,
+        rcode: u16::from(error.rcode) as u8,
+        counts: [
+            u16::from(error.question.is_some()),
+            0,
+            0,
+            u16::from(error.edns.is_some()),
+        ],
+    };
+    write_header(out, &header);
+}
+
+/// A reply with the question and no records (REFUSED, FORMERR, BADVERS...).
+fn write_simple(out: &mut Vec<u8>, query: &Query<'_>, rcode: u8, rcode_high: u8) {
+    out.clear();
+    out.resize(HEADER_LEN, 0);
+    out.extend_from_slice(query.question);
+    if let Some(edns) = &query.edns {
+        write_opt(out, edns, rcode_high);
+    }
+    let header = Header {
+        id: query.id,
+        opcode: query.opcode,
+        copied_flags: query.copied_flags,
+        authoritative: false,
+        truncated: false,
+        rcode,
+        counts: [1, 0, 0, u16::from(query.edns.is_some())],
+    };
+    write_header(out, &header);
+}
+
+/// A reply copied from a template.
+fn write_template(out: &mut Vec<u8>, query: &Query<'_>, template: &Template, transport: Transport) {
+    out.resize(HEADER_LEN, 0);
+    out.extend_from_slice(query.question);
+    let question_end = out.len();
+    out.extend_from_slice(&template.bytes);
+    let sections = Sections {
+        rcode: template.rcode,
+        authoritative: template.authoritative,
+        counts: [
+            template.answer_count,
+            template.authority_count,
+            template.additional_count,
+        ],
+        question_end,
+        additional_at: question_end + template.additional_at,
+        glue_required: template.glue_required,
+    };
+    finish(out, query, &sections, transport);
+}
+
+/// A reply encoded for this query.
+fn write_reply(
+    out: &mut Vec<u8>,
+    query: &Query<'_>,
+    qname: &Name,
+    reply: &Reply<'_>,
+    transport: Transport,
+) {
+    match reply::encode(qname, query.qtype, query.qclass, reply, out) {
+        Ok(layout) => {
+            let sections = Sections {
+                rcode: reply.rcode,
+                authoritative: reply.authoritative,
+                counts: [
+                    layout.answer_count,
+                    layout.authority_count,
+                    layout.additional_count,
+                ],
+                question_end: layout.question_end,
+                additional_at: layout.additional_at,
+                glue_required: reply.glue_required,
+            };
+            finish(out, query, &sections, transport);
+        }
+        Err(error) => {
+            tracing::warn!(%error, "cannot encode a reply");
+            write_simple(out, query, u16::from(ResponseCode::ServFail) as u8, 0);
+        }
+    }
+}
+
+/// Where the sections of a reply in `out` lie.
+struct Sections {
+    rcode: u8,
+    authoritative: bool,
+    counts: [u16; 3],
+    question_end: usize,
+    additional_at: usize,
+    glue_required: bool,
+}
+
+/// Fits the reply to the transport's size limit, then writes the header and OPT.
+fn finish(out: &mut Vec<u8>, query: &Query<'_>, sections: &Sections, transport: Transport) {
+    let opt_len = if query.edns.is_some() { OPT_LEN } else { 0 };
+    let limit = query.payload_limit(transport);
+    let [mut answer, mut authority, mut additional] = sections.counts;
+    let mut truncated = false;
+    if out.len() + opt_len > limit {
+        if additional > 0 && !sections.glue_required && sections.additional_at + opt_len <= limit {
+            out.truncate(sections.additional_at);
+            additional = 0;
+        } else {
+            out.truncate(sections.question_end);
+            (answer, authority, additional) = (0, 0, 0);
+            truncated = true;
+        }
+    }
+    if let Some(edns) = &query.edns {
+        write_opt(out, edns, 0);
+        additional += 1;
+    }
+    let header = Header {
+        id: query.id,
+        opcode: query.opcode,
+        copied_flags: query.copied_flags,
+        authoritative: sections.authoritative,
+        truncated,
+        rcode: sections.rcode,
+        counts: [1, answer, authority, additional],
+    };
+    write_header(out, &header);
+}
+
+/// One line per query, when `dns.query_log` is on.
+fn log_query(packet: &[u8], peer: SocketAddr, transport: Transport, outcome: &Outcome, out: &[u8]) {
+    let mut key = [0u8; 255];
+    let qname = read_qname(packet, &mut key)
+        .and_then(|(_, end)| {
+            let mut decoder = BinDecoder::new(packet.get(HEADER_LEN..end)?);
+            Name::read(&mut decoder).ok()
+        })
+        .map(|name| name.to_string())
+        .unwrap_or_default();
+    let result = match outcome {
+        Outcome::Reply => out
+            .get(3)
+            .map(|b| ResponseCode::from(0, b & 0x0f).to_string())
+            .unwrap_or_default(),
+        Outcome::Drop => "dropped".to_owned(),
+        Outcome::Transfer(_) => "transfer".to_owned(),
+    };
+    tracing::info!(target: "onebox::dns::query", %peer, ?transport, %qname, %result, "query");
+}
+
+#[cfg(test)]
+#[path = "answer_tests.rs"]
+mod tests;

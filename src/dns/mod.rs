@@ -16,6 +16,7 @@
 mod answer;
 mod catalog;
 mod notify;
+mod reply;
 mod server;
 mod tcp;
 mod udp;

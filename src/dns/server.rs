@@ -51,7 +51,8 @@ pub async fn serve(
         idle_timeout: config.tcp_idle_timeout,
     };
     for &addr in &config.listen {
-        let (socket, listener) = bind_pair(addr).map_err(|source| DnsError::Bind { addr, source })?;
+        let (socket, listener) =
+            bind_pair(addr).map_err(|source| DnsError::Bind { addr, source })?;
         let bound = socket
             .local_addr()
             .map_err(|source| DnsError::Bind { addr, source })?;
@@ -59,7 +60,12 @@ pub async fn serve(
             .map_err(|source| DnsError::Bind { addr, source })?;
         tracing::info!(addr = %bound, "dns listening on udp and tcp");
         udp_threads.push(udp::spawn(socket, responder.clone(), shutdown.clone()));
-        tasks.spawn(tcp::serve(listener, responder.clone(), limits.clone(), shutdown.clone()));
+        tasks.spawn(tcp::serve(
+            listener,
+            responder.clone(),
+            limits.clone(),
+            shutdown.clone(),
+        ));
     }
     notify_changed(&config, &Catalog::default(), &responder.catalog());
 
@@ -95,8 +101,12 @@ async fn reload_zones(config: &DnsConfig, responder: &Arc<Responder>) {
             tracing::info!(zones = current.len(), "zones reloaded");
             notify_changed(config, &previous, &current);
         }
-        Ok(Err(error)) => tracing::error!(%error, "reload failed; still serving the previous zones"),
-        Err(error) => tracing::error!(%error, "reload task failed; still serving the previous zones"),
+        Ok(Err(error)) => {
+            tracing::error!(%error, "reload failed; still serving the previous zones")
+        }
+        Err(error) => {
+            tracing::error!(%error, "reload task failed; still serving the previous zones")
+        }
     }
 }
 
@@ -142,7 +152,11 @@ fn notify_changed(config: &DnsConfig, previous: &Catalog, current: &Catalog) {
             .zone(zone.origin())
             .is_none_or(|old| old.serial() != zone.serial());
         if changed {
-            notify::spawn(zone.origin().clone(), zone.serial(), config.transfer.notify.clone());
+            notify::spawn(
+                zone.origin().clone(),
+                zone.serial(),
+                config.transfer.notify.clone(),
+            );
         }
     }
 }

@@ -8,8 +8,9 @@ use crate::config::{LogConfig, LogFormat};
 /// so that stdout stays free for command output (`onebox check`).
 pub fn init(config: &LogConfig) -> Result<(), String> {
     let filter = match std::env::var("RUST_LOG") {
-        Ok(directive) if !directive.is_empty() => EnvFilter::try_new(&directive)
-            .map_err(|e| format!("RUST_LOG={directive}: {e}"))?,
+        Ok(directive) if !directive.is_empty() => {
+            EnvFilter::try_new(&directive).map_err(|e| format!("RUST_LOG={directive}: {e}"))?
+        }
         _ => EnvFilter::try_new(&config.level)
             .map_err(|e| format!("key log.level = {:?}: {e}", config.level))?,
     };

@@ -92,8 +92,9 @@ pub fn origin_of(path: &Path) -> Result<Name, String> {
         .file_stem()
         .and_then(|s| s.to_str())
         .ok_or_else(|| "the file name is not a zone name: name it <zone>.zone".to_owned())?;
-    let mut name = Name::from_ascii(stem)
-        .map_err(|e| format!("the file name {stem:?} is not a zone name ({e}): name it <zone>.zone"))?;
+    let mut name = Name::from_ascii(stem).map_err(|e| {
+        format!("the file name {stem:?} is not a zone name ({e}): name it <zone>.zone")
+    })?;
     name.set_fqdn(true);
     Ok(name.to_lowercase())
 }
