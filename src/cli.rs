@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use crate::config::{Config, DEFAULT_CONFIG_FILE};
+use crate::config::Config;
 use crate::{dns, ops};
 
 /// The one-server web stack in one binary: authoritative DNS for the zones in zones/,
@@ -58,13 +58,7 @@ pub fn main() -> ExitCode {
 }
 
 fn load_config(cli: &Cli) -> anyhow::Result<Config> {
-    Config::load(cli.config.as_deref()).with_context(|| {
-        let file = cli
-            .config
-            .as_deref()
-            .map_or_else(|| DEFAULT_CONFIG_FILE.into(), |p| p.display().to_string());
-        format!("invalid configuration (file {file} and ONEBOX_* variables)")
-    })
+    Ok(Config::load(cli.config.as_deref())?)
 }
 
 fn serve(cli: &Cli) -> anyhow::Result<ExitCode> {
@@ -88,6 +82,8 @@ fn serve(cli: &Cli) -> anyhow::Result<ExitCode> {
 
 fn check(cli: &Cli) -> anyhow::Result<ExitCode> {
     let config = load_config(cli)?;
+    // Warnings (a TTL that differs within an RRset, ...) go to stderr, as serve would log them.
+    ops::telemetry::init(&config.log).map_err(anyhow::Error::msg)?;
     let zones = dns::zone::load_dir(&config.dns.zones_dir)?;
     let mut stdout = std::io::stdout().lock();
     let mut failed = false;

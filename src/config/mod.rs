@@ -180,21 +180,16 @@ fn describe(error: figment::Error) -> String {
         .into_iter()
         .map(|e| {
             let key = e.path.join(".");
-            let (source, key) = match &e.metadata {
+            let source = match &e.metadata {
                 Some(meta) if meta.name.contains("environment") => {
-                    let var = e
-                        .profile
-                        .as_ref()
-                        .map_or_else(|| key.clone(), |profile| meta.interpolate(profile, &e.path));
-                    (format!("environment variable {var}"), key)
+                    let var = e.path.join("__").to_ascii_uppercase();
+                    format!("environment variable {ENV_PREFIX}{var}")
                 }
-                Some(meta) => (
-                    meta.source
-                        .as_ref()
-                        .map_or_else(|| meta.name.to_string(), |s| s.to_string()),
-                    key,
-                ),
-                None => ("configuration".to_owned(), key),
+                Some(meta) => meta
+                    .source
+                    .as_ref()
+                    .map_or_else(|| meta.name.to_string(), |s| s.to_string()),
+                None => "configuration".to_owned(),
             };
             if key.is_empty() {
                 format!("{source}: {}", e.kind)

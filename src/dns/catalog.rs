@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::reply::{self, Entry, Reply, Template};
 use super::zone::Zone;
@@ -238,7 +238,7 @@ impl ZoneData {
 
     /// Marks delegation points, and every name below one.
     fn mark_cuts(&mut self) {
-        let cuts: Vec<Box<[u8]>> = self
+        let cuts: FxHashSet<Box<[u8]>> = self
             .nodes
             .iter()
             .filter(|(key, node)| {
@@ -259,7 +259,7 @@ impl ZoneData {
             let highest = suffixes(&key)
                 .skip(1)
                 .take_while(|&at| key.len() - at > apex_len)
-                .filter(|&at| cuts.iter().any(|cut| cut.as_ref() == &key[at..]))
+                .filter(|&at| cuts.contains(&key[at..]))
                 .last();
             if let Some(at) = highest {
                 let cut: Box<[u8]> = key[at..].into();

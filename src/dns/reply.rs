@@ -45,9 +45,10 @@ impl Reply<'_> {
     }
 }
 
-/// Encoded sections of a reply, ready to follow a header and a question.
+/// A pre-encoded reply for one (name, query type): its sections, ready to follow a header and
+/// a question for that name.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Sections {
+pub(crate) struct Template {
     pub rcode: u8,
     pub authoritative: bool,
     pub answer_count: u16,
@@ -59,9 +60,6 @@ pub(crate) struct Sections {
     pub additional_at: usize,
     pub bytes: Box<[u8]>,
 }
-
-/// A pre-encoded reply for one (name, query type).
-pub(crate) type Template = Sections;
 
 /// Where the parts of an encoded message lie.
 #[derive(Debug, Clone, Copy)]
@@ -109,7 +107,7 @@ pub(crate) fn encode(
 pub(crate) fn template(qname: &Name, reply: &Reply<'_>) -> Result<Template, ProtoError> {
     let mut buf = Vec::with_capacity(256);
     let layout = encode(qname, 0, 0, reply, &mut buf)?;
-    Ok(Sections {
+    Ok(Template {
         rcode: reply.rcode,
         authoritative: reply.authoritative,
         answer_count: layout.answer_count,

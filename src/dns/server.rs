@@ -18,8 +18,16 @@ use crate::ops::signals::ReloadRx;
 #[derive(Debug, thiserror::Error)]
 pub enum DnsError {
     /// A listen address could not be bound.
-    #[error("key dns.listen: cannot bind {addr}: {source}")]
+    #[error("key dns.listen: cannot bind {addr}")]
     Bind {
+        /// The address from `dns.listen`.
+        addr: SocketAddr,
+        /// Why.
+        source: io::Error,
+    },
+    /// The thread serving UDP on an address could not be started.
+    #[error("cannot start the UDP thread for {addr}")]
+    Thread {
         /// The address from `dns.listen`.
         addr: SocketAddr,
         /// Why.
@@ -59,7 +67,9 @@ pub async fn serve(
         let listener = tokio::net::TcpListener::from_std(listener)
             .map_err(|source| DnsError::Bind { addr, source })?;
         tracing::info!(addr = %bound, "dns listening on udp and tcp");
-        udp_threads.push(udp::spawn(socket, responder.clone(), shutdown.clone()));
+        let thread = udp::spawn(socket, responder.clone(), shutdown.clone())
+            .map_err(|source| DnsError::Thread { addr, source })?;
+        udp_threads.push(thread);
         tasks.spawn(tcp::serve(
             listener,
             responder.clone(),

@@ -1,5 +1,7 @@
 //! Logging with `tracing`: one subscriber for the whole process, set up once by the binary.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{LogConfig, LogFormat};
@@ -17,6 +19,7 @@ pub fn init(config: &LogConfig) -> Result<(), String> {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(true);
     let result = match config.format {
         LogFormat::Text => builder.try_init(),

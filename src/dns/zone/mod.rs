@@ -6,7 +6,9 @@
 //!
 //! `onebox check` and `onebox serve` both call [`load_dir`], so what check accepts, serve serves.
 
+mod lex;
 mod parse;
+mod rdata;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
