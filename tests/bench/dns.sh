@@ -295,7 +295,7 @@ done
 answer_view() {
     # shellcheck disable=SC2086
     dig +norec +nocookie +noall +comments +answer -p "${PORT[$1]}" @127.0.0.1 $2 |
-        sed -n 's/.*status: \([A-Z]*\).*/status \1/p; s/^;; flags: \([a-z ]*\);.*/flags \1/p; /^[^;]/p'
+        sed -n '/^[^;]/p; s/.*status: \([A-Z]*\).*/status \1/p; s/^;; flags: \([a-z ]*\);.*/flags \1/p'
 }
 if [[ -n ${PID[onebox]:-} && -n ${PID[nsd]:-} ]]; then
     for q in "www.foobar.com A" "foobar.com MX" "host7.foobar.com A" "nx.foobar.com A" \
