@@ -1,0 +1,35 @@
+# onebox: the everyday commands. `make` alone lists them.
+
+CARGO  ?= cargo
+CONFIG ?= config/onebox.toml
+
+.DEFAULT_GOAL := help
+.PHONY: help run check test lint fmt bench bench-dns release
+
+help: ## Show this list
+	@echo "make TARGET, where TARGET is one of:"
+	@awk -F ':.*## ' '/^[a-z-]+:.*## / { printf "  %-10s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+
+run: ## Build and serve the shipped config: DNS on 127.0.0.1:1053 (Ctrl-C stops)
+	$(CARGO) run --bin onebox -- --config $(CONFIG) serve
+
+check: ## Load the config and every zone as `serve` would, and report (onebox check)
+	$(CARGO) run --quiet --bin onebox -- --config $(CONFIG) check
+
+test: lint ## The whole suite: formatting, clippy, then every test (what CI runs)
+	$(CARGO) test
+
+lint: ## cargo fmt --check and clippy with warnings as errors
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+fmt: ## Format the code
+	$(CARGO) fmt
+
+bench: bench-dns ## Every benchmark (each compares onebox with its reference server)
+
+bench-dns: ## DNS: dnsperf against onebox and NSD on the same zone
+	bash tests/bench/dns.sh
+
+release: ## Build the optimised binary: target/release/onebox
+	$(CARGO) build --release --bin onebox
