@@ -18,7 +18,19 @@ use crate::{dns, ops};
 /// --config names another), then ONEBOX_* environment variables, with `__` between levels:
 /// ONEBOX_DNS__LISTEN='["127.0.0.1:5300"]' sets dns.listen.
 #[derive(Debug, Parser)]
-#[command(name = "onebox", version, about, long_about, propagate_version = true)]
+#[command(
+    name = "onebox",
+    version,
+    about,
+    long_about,
+    propagate_version = true,
+    after_long_help = "Examples:
+  onebox check                         check config/onebox.toml and every zone in zones/
+  onebox serve                         serve them (DNS on 127.0.0.1:1053 by default)
+  dig www.foobar.com @127.0.0.1 -p 1053
+  kill -HUP $(pidof onebox)            reload every zone after editing zones/*.zone
+  ONEBOX_DNS__LISTEN='[\"0.0.0.0:53\"]' onebox --config /etc/onebox.toml serve"
+)]
 pub struct Cli {
     /// The configuration file [default: config/onebox.toml, if it exists].
     #[arg(long, short, global = true, value_name = "FILE")]
