@@ -158,7 +158,6 @@ async fn await_response(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use std::str::FromStr;
 

@@ -342,7 +342,6 @@ impl<W: AsyncWrite + Unpin> AsyncWrite for StallGuard<W> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use std::str::FromStr;
 

@@ -408,7 +408,6 @@ mod sys {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use std::net::Ipv6Addr;
 

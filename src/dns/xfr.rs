@@ -189,7 +189,6 @@ fn names_in(record: &Record) -> usize {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 pub(crate) mod tests {
     use std::net::Ipv4Addr;
     use std::str::FromStr;
