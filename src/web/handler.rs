@@ -7,7 +7,7 @@
 //! 2. the Host (or `:authority`) must be the canonical name or an alias, else 421 and none of
 //!    the site's content;
 //! 3. plain HTTP: 301 to `https://canonical[:port]` with path and query kept, except ACME
-//!    challenges (`/.well-known/acme-challenge/`), served from the site as they are;
+//!    challenges (`/.well-known/acme-challenge/`), served from the site for every name;
 //! 4. HTTPS for an alias: 301 to the canonical name;
 //! 5. a body larger than `web.max_body_bytes` gets 413; methods other than GET and HEAD 405;
 //! 6. the file (see `files`);
@@ -110,12 +110,13 @@ async fn route(request: Request<Incoming>, site: &Site, conn: &ConnInfo) -> Resp
         );
     }
     let path_and_query = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
-    if !conn.secure && site.redirect_to_https && !request.uri().path().starts_with(ACME_PREFIX) {
+    let acme = !conn.secure && request.uri().path().starts_with(ACME_PREFIX);
+    if !conn.secure && site.redirect_to_https && !acme {
         let port = site.https_port.map(|p| format!(":{p}")).unwrap_or_default();
         let location = format!("https://{}{port}{path_and_query}", site.canonical);
         return redirect(&location);
     }
-    if !canonical {
+    if !canonical && !acme {
         let port = port.map(|p| format!(":{p}")).unwrap_or_default();
         let scheme = if conn.secure { "https" } else { "http" };
         let location = format!("{scheme}://{}{port}{path_and_query}", site.canonical);

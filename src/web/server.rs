@@ -1,8 +1,9 @@
 //! The web service's life: bind, accept, handshake, serve HTTP/1.1 and HTTP/2, reload, drain.
 //!
-//! A listener owns accept and back-pressure: it takes a permit of the connection cap before
-//! `accept` (so excess clients wait in the kernel's backlog), and backs off when accept fails
-//! for lack of descriptors or memory. A connection task owns one connection: the TLS handshake
+//! A listener owns accept and back-pressure: each accepted connection waits for a permit of the
+//! connection cap (shared by all listeners) before it is served, and the listener accepts
+//! nothing more meanwhile, so excess clients wait in the kernel's backlog; it backs off when
+//! accept fails for lack of descriptors or memory. A connection task owns one connection: the TLS handshake
 //! under a timeout, then hyper-util's auto builder, watched for idleness and shutdown.
 //!
 //! SIGHUP builds a new [`Site`] off the hot path and swaps it in; requests already running and
@@ -173,13 +174,6 @@ async fn reload_site(
 async fn accept_loop(listener: TcpListener, secure: bool, shared: Shared) {
     let mut backoff = Duration::from_millis(5);
     loop {
-        let permit = tokio::select! {
-            permit = shared.permits.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => return,
-            },
-            () = shared.shutdown.cancelled() => return,
-        };
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             () = shared.shutdown.cancelled() => return,
@@ -187,6 +181,14 @@ async fn accept_loop(listener: TcpListener, secure: bool, shared: Shared) {
         match accepted {
             Ok((stream, peer)) => {
                 backoff = Duration::from_millis(5);
+                // At the cap, this connection waits here and later ones in the backlog.
+                let permit = tokio::select! {
+                    permit = shared.permits.clone().acquire_owned() => match permit {
+                        Ok(permit) => permit,
+                        Err(_) => return,
+                    },
+                    () = shared.shutdown.cancelled() => return,
+                };
                 shared
                     .tracker
                     .spawn(connection(stream, peer, secure, permit, shared.clone()));
