@@ -172,7 +172,9 @@ pub struct WebConfig {
     /// A TLS handshake not finished within this time is dropped.
     #[serde(with = "humantime_serde")]
     pub tls_handshake_timeout: Duration,
-    /// A request head (HTTP/1.1) not received within this time closes the connection.
+    /// A request head (HTTP/1.1) not received within this time closes the connection; the
+    /// clock starts when the connection waits for a request, so this also bounds how long an
+    /// HTTP/1.1 keep-alive connection may sit idle.
     #[serde(with = "humantime_serde")]
     pub header_read_timeout: Duration,
     /// A connection that moves no bytes for this long is closed (keep-alive idle timeout).

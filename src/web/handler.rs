@@ -134,7 +134,7 @@ async fn route(request: Request<Incoming>, site: &Site, conn: &ConnInfo) -> Resp
         return response;
     }
     site.files
-        .serve(parts.uri.path(), &parts.method, &parts.headers)
+        .serve(&parts.uri, &parts.method, &parts.headers)
         .await
 }
 

@@ -128,9 +128,9 @@ fn protocol_builder(config: &WebConfig) -> auto::Builder<TokioExecutor> {
         .max_concurrent_streams(config.h2_max_concurrent_streams)
         .max_header_list_size(u32::try_from(config.max_header_bytes).unwrap_or(u32::MAX))
         .max_pending_accept_reset_streams(Some(64))
-        .max_local_error_reset_streams(Some(256))
-        .keep_alive_interval(Some(Duration::from_secs(30)))
-        .keep_alive_timeout(Duration::from_secs(20));
+        .max_local_error_reset_streams(Some(256));
+    // No HTTP/2 PINGs: they would count as activity and keep idle connections open forever;
+    // `web.idle_timeout` closes idle and dead connections alike.
     builder
 }
 

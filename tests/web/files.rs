@@ -54,7 +54,7 @@ async fn content_types_index_and_directories() {
     }
     let (status, headers, _) = get(&server, Proto::H1, "/docs?x=1", &[]).await;
     assert_eq!(status, StatusCode::MOVED_PERMANENTLY);
-    assert_eq!(headers["location"], "/docs/");
+    assert_eq!(headers["location"], "/docs/?x=1");
     let (_, _, body) = get(&server, Proto::H1, "/docs/", &[]).await;
     assert_eq!(body, b"<p>docs</p>");
 }

@@ -18,12 +18,12 @@ mod mime;
 mod reply;
 mod resolve;
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use http::header::{self, HeaderMap, HeaderValue};
-use http::{Method, Response, StatusCode};
+use http::{Method, Response, StatusCode, Uri};
+use rustc_hash::FxHashMap;
 
 use crate::web::body::Body;
 pub(crate) use guard::{Refused, SitePath};
@@ -44,7 +44,7 @@ pub(crate) struct Files {
 
 #[derive(Debug, Default)]
 struct Cache {
-    entries: HashMap<String, Arc<Entry>>,
+    entries: FxHashMap<String, Arc<Entry>>,
     bytes: usize,
 }
 
@@ -93,15 +93,10 @@ impl Files {
         &self.options.root
     }
 
-    /// Answers a GET or HEAD for `uri_path`.
-    pub async fn serve(
-        &self,
-        uri_path: &str,
-        method: &Method,
-        headers: &HeaderMap,
-    ) -> Response<Body> {
+    /// Answers a GET or HEAD for `uri`.
+    pub async fn serve(&self, uri: &Uri, method: &Method, headers: &HeaderMap) -> Response<Body> {
         let head = method == Method::HEAD;
-        let path = match guard::check(uri_path) {
+        let path = match guard::check(uri.path()) {
             Ok(path) => path,
             Err(Refused::Hidden) => return self.not_found(headers, head).await,
             Err(Refused::BadRequest) => {
@@ -110,7 +105,7 @@ impl Files {
         };
         match self.lookup(&path).await {
             Ok(Found::File(entry)) => self.file(&path, entry, method, headers).await,
-            Ok(Found::Directory(location)) => redirect_to_directory(&location),
+            Ok(Found::Directory(location)) => redirect_to_directory(&location, uri.query()),
             Ok(Found::Missing) => self.not_found(headers, head).await,
             Err(error) => {
                 tracing::error!(path = %path.relative, %error, "cannot read file");
@@ -249,9 +244,15 @@ fn only_accept_encoding(headers: &HeaderMap) -> HeaderMap {
     only
 }
 
-fn redirect_to_directory(location: &str) -> Response<Body> {
+/// 301 to the directory's path with its slash, keeping the query (as nginx does).
+fn redirect_to_directory(location: &str, query: Option<&str>) -> Response<Body> {
     let mut response = plain(StatusCode::MOVED_PERMANENTLY, "moved\n");
-    if let Ok(value) = HeaderValue::try_from(encode_path(location)) {
+    let mut location = encode_path(location);
+    if let Some(query) = query {
+        location.push('?');
+        location.push_str(query);
+    }
+    if let Ok(value) = HeaderValue::try_from(location) {
         response.headers_mut().insert(header::LOCATION, value);
     }
     response
