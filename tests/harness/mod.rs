@@ -2,8 +2,8 @@
 //!
 //! Every server gets its own temporary directory (state, config file, optionally a copy of the
 //! site), DNS on `127.0.0.1:0` so that ports never clash, and logs in JSON on stderr, from which
-//! the bound addresses (`web listening`, `dns listening on udp and tcp`) are learnt. Dropping a
-//! [`Onebox`] kills the process.
+//! the bound addresses (`web listening`, `dns listening on udp and tcp`, each with `addr=`) are
+//! learnt. Dropping an [`Onebox`] kills the process.
 
 #![allow(dead_code)]
 
@@ -35,6 +35,8 @@ pub struct Onebox {
     pub http: SocketAddr,
     /// The first HTTPS listener.
     pub https: SocketAddr,
+    /// The first DNS address (UDP and TCP).
+    pub dns: SocketAddr,
     logs: Arc<(Mutex<Vec<Value>>, Condvar)>,
 }
 
@@ -98,17 +100,21 @@ impl Onebox {
             config,
             http: SocketAddr::from(([0, 0, 0, 0], 0)),
             https: SocketAddr::from(([0, 0, 0, 0], 0)),
+            dns: SocketAddr::from(([0, 0, 0, 0], 0)),
             logs,
         };
-        server.http = server.listening("http");
-        server.https = server.listening("https");
+        server.http =
+            server.listening(|l| l["message"] == "web listening" && l["scheme"] == "http");
+        server.https =
+            server.listening(|l| l["message"] == "web listening" && l["scheme"] == "https");
+        server.dns = server.listening(|l| l["message"] == "dns listening on udp and tcp");
         server
     }
 
-    fn listening(&self, scheme: &str) -> SocketAddr {
+    fn listening(&self, pred: impl Fn(&Value) -> bool) -> SocketAddr {
         let line = self
-            .wait_log(|l| l["message"] == "web listening" && l["scheme"] == scheme)
-            .unwrap_or_else(|| panic!("no `web listening` line for {scheme}: {:#?}", self.logs()));
+            .wait_log(pred)
+            .unwrap_or_else(|| panic!("no listening line: {:#?}", self.logs()));
         line["addr"]
             .as_str()
             .and_then(|a| a.parse().ok())

@@ -227,6 +227,8 @@ pub(crate) async fn respond(
 ) -> std::io::Result<Response<Body>> {
     let mut response = Response::new(Body::Empty);
     *response.status_mut() = plan.status;
+    // Room for these and the security headers, so that the map never grows.
+    *response.headers_mut() = HeaderMap::with_capacity(16);
     let headers = response.headers_mut();
     headers.insert(header::ETAG, plan.variant.etag.clone());
     headers.insert(header::LAST_MODIFIED, entry.last_modified.clone());
