@@ -232,3 +232,38 @@ fn garbage_gets_4xx_or_a_close_and_the_server_lives_on() {
         "still serving"
     );
 }
+
+/// An HTTP/2 connection that opens no stream is closed after `web.idle_timeout` (hyper alone
+/// would keep it forever; the HTTP/1 header timeout does not apply).
+#[tokio::test]
+async fn idle_http2_connections_are_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = Onebox::start_with(Options {
+        web: "idle_timeout = \"1s\"\nheader_read_timeout = \"60s\"".to_owned(),
+        ..Options::default()
+    });
+    let config = super::tls_config(&server.ca(), Proto::H2);
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(server.https)
+        .await
+        .expect("connect");
+    let name = rustls::pki_types::ServerName::try_from(WWW).expect("name");
+    let mut tls = connector.connect(name, tcp).await.expect("handshake");
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    tls.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .await
+        .expect("preface and SETTINGS");
+    let mut received = Vec::new();
+    let read = tokio::time::timeout(PATIENCE, tls.read_to_end(&mut received)).await;
+    assert!(
+        read.is_ok(),
+        "the idle HTTP/2 connection was still open after {PATIENCE:?}"
+    );
+    // The server said goodbye properly: a GOAWAY frame (type 7) is among what it sent.
+    assert!(
+        received
+            .windows(4)
+            .any(|w| w[3] == 7 && w[0] == 0 && w[1] == 0 && w[2] == 8),
+        "no GOAWAY in {received:?}"
+    );
+}
