@@ -9,10 +9,10 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use crate::config::Config;
-use crate::{dns, ops};
+use crate::{dns, ops, web};
 
-/// The one-server web stack in one binary: authoritative DNS for the zones in zones/,
-/// (soon) the web site in site/ and its application.
+/// The one-server web stack in one binary: authoritative DNS for the zones in zones/, and the
+/// web site in site/ over HTTPS (and, soon, its application).
 ///
 /// Configuration comes from built-in defaults, then the TOML file (config/onebox.toml unless
 /// --config names another), then ONEBOX_* environment variables, with `__` between levels:
@@ -44,7 +44,8 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve DNS on dns.listen until SIGTERM or Ctrl-C; SIGHUP reloads every zone.
+    /// Serve DNS on dns.listen and the site on web.http_listen / web.https_listen until SIGTERM
+    /// or Ctrl-C; SIGHUP reloads every zone, the web settings and the certificates.
     Serve,
     /// Load the configuration and every zone exactly as `serve` would, and report.
     ///
@@ -86,7 +87,31 @@ fn serve(cli: &Cli) -> anyhow::Result<ExitCode> {
         let reload =
             ops::signals::spawn(shutdown.clone()).context("cannot install signal handlers")?;
         tracing::info!(version = env!("CARGO_PKG_VERSION"), "onebox starting");
-        dns::serve(config.dns, shutdown.clone(), reload).await?;
+        let readiness = ops::ready::Readiness::default();
+        let file = cli.config.clone();
+        let reconfigure: web::Reconfigure =
+            std::sync::Arc::new(move || Config::load(file.as_deref()));
+        // Both services run under one shutdown token; if either fails, the other stops too.
+        let stop_on_error = |result: anyhow::Result<()>| {
+            if result.is_err() {
+                shutdown.cancel();
+            }
+            result
+        };
+        let dns_ready = readiness.register("dns");
+        let dns = dns::serve(
+            config.dns.clone(),
+            shutdown.clone(),
+            reload.clone(),
+            dns_ready,
+        );
+        let web = web::serve(config, reconfigure, shutdown.clone(), reload, readiness);
+        let (dns, web) = tokio::join!(
+            async { stop_on_error(dns.await.map_err(Into::into)) },
+            async { stop_on_error(web.await.map_err(Into::into)) },
+        );
+        dns?;
+        web?;
         tracing::info!("onebox stopped");
         Ok(ExitCode::SUCCESS)
     })

@@ -5,7 +5,8 @@
 //!
 //! - [`config`]: defaults < TOML file < `ONEBOX_*` environment, validated once at start;
 //! - [`ops`]: process plumbing every service shares (logging, signals, shutdown);
-//! - [`dns`]: the authoritative DNS server for the zones in `zones/`.
+//! - [`dns`]: the authoritative DNS server for the zones in `zones/`;
+//! - [`web`]: the web origin serving `site/` over HTTPS for the zone's names.
 //!
 //! The binary (`src/main.rs` and `cli`) only wires these together.
 
@@ -13,3 +14,4 @@ pub mod cli;
 pub mod config;
 pub mod dns;
 pub mod ops;
+pub mod web;

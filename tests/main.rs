@@ -2,7 +2,8 @@
 //! queried by real clients, with NSD as the reference where behaviour is subtle.
 //!
 //! `harness` starts the servers and holds the clients; each other module is one area of the
-//! product (`dns`: issue 2).
+//! product (`dns`: issue 2, `web`: issue 3).
 
 mod dns;
 mod harness;
+mod web;

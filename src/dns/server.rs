@@ -12,6 +12,7 @@ use super::catalog::{Catalog, ZoneData};
 use super::zone::{self, ZoneError};
 use super::{notify, tcp, udp};
 use crate::config::DnsConfig;
+use crate::ops::ready::Check;
 use crate::ops::signals::ReloadRx;
 
 /// Why the DNS service could not start.
@@ -39,11 +40,13 @@ pub enum DnsError {
 }
 
 /// Serves DNS until `shutdown` is cancelled. Zones that fail to load are logged (file:line) and
-/// not served; each new `reload` generation (SIGHUP) reloads every zone.
+/// not served; each new `reload` generation (SIGHUP) reloads every zone. `ready` is set while at
+/// least one zone is served on every listen address.
 pub async fn serve(
     config: DnsConfig,
     shutdown: CancellationToken,
     mut reload: ReloadRx,
+    ready: Check,
 ) -> Result<(), DnsError> {
     let catalog = load(&config, &Catalog::default())?;
     let responder = Arc::new(Responder::new(
@@ -78,6 +81,7 @@ pub async fn serve(
         ));
     }
     notify_changed(&config, &Catalog::default(), &responder.catalog());
+    ready.set(!responder.catalog().is_empty());
 
     loop {
         tokio::select! {
@@ -87,6 +91,7 @@ pub async fn serve(
                     break;
                 }
                 reload_zones(&config, &responder).await;
+                ready.set(!responder.catalog().is_empty());
             }
         }
     }

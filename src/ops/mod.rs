@@ -1,7 +1,9 @@
-//! Cross-cutting process plumbing shared by every service: logging, signals and shutdown.
+//! Cross-cutting process plumbing shared by every service: logging, signals, shutdown and
+//! readiness.
 //!
 //! Nothing here knows about DNS or HTTP; the services take what they need from here as handles.
 
+pub mod ready;
 pub mod signals;
 pub mod telemetry;
 

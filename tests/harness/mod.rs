@@ -9,7 +9,8 @@
 //! - [`nsd`]: Debian's NSD in the foreground, as primary or as secondary of onebox;
 //! - [`wire`]: DNS messages at the byte level (queries well-formed or deliberately not, UDP and
 //!   TCP exchanges, replies checked for structure and summarised for comparison);
-//! - [`dig`]: runs `dig` and parses its output.
+//! - [`dig`]: runs `dig` and parses its output;
+//! - [`web`]: the web tests' own starter, which reads onebox's JSON log for the web addresses.
 //!
 //! Nothing here asserts DNS behaviour: the tests under `tests/dns/` do.
 //!
@@ -20,6 +21,7 @@
 
 pub mod dig;
 pub mod nsd;
+pub mod web;
 pub mod wire;
 
 use std::io::{BufRead, BufReader};

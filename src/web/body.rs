@@ -1,0 +1,97 @@
+//! The response body type of the web origin: nothing, bytes in memory, or a span of a file.
+//!
+//! One concrete type instead of a boxed trait object keeps the hot path (a cached file is a
+//! `Bytes` clone) free of allocations. Files too large for the cache stream in 64 KiB chunks.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use bytes::{Bytes, BytesMut};
+use http_body::{Frame, SizeHint};
+use tokio::io::{AsyncRead, ReadBuf};
+
+const CHUNK: usize = 64 * 1024;
+
+/// A response body.
+#[derive(Debug)]
+pub enum Body {
+    /// No body (HEAD, 304, redirects without text).
+    Empty,
+    /// Bytes in memory; taken on the first poll.
+    Bytes(Option<Bytes>),
+    /// `remaining` bytes read from an open file (already positioned).
+    File {
+        /// The file.
+        file: tokio::fs::File,
+        /// Bytes still to send.
+        remaining: u64,
+    },
+}
+
+impl Body {
+    /// A body of the given bytes.
+    pub fn bytes(bytes: impl Into<Bytes>) -> Self {
+        Self::Bytes(Some(bytes.into()))
+    }
+
+    /// The body's length when it is known.
+    pub fn len(&self) -> u64 {
+        match self {
+            Self::Empty => 0,
+            Self::Bytes(bytes) => bytes.as_ref().map_or(0, |b| b.len() as u64),
+            Self::File { remaining, .. } => *remaining,
+        }
+    }
+
+    /// Whether the body has no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl http_body::Body for Body {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        match self.get_mut() {
+            Self::Empty => Poll::Ready(None),
+            Self::Bytes(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            Self::File { file, remaining } => {
+                if *remaining == 0 {
+                    return Poll::Ready(None);
+                }
+                let want = usize::try_from(*remaining).map_or(CHUNK, |r| r.min(CHUNK));
+                let mut buffer = BytesMut::zeroed(want);
+                let mut read_buf = ReadBuf::new(&mut buffer);
+                ready!(Pin::new(file).poll_read(cx, &mut read_buf))?;
+                let filled = read_buf.filled().len();
+                if filled == 0 {
+                    return Poll::Ready(Some(Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "file shrank while being sent",
+                    ))));
+                }
+                buffer.truncate(filled);
+                *remaining -= filled as u64;
+                Poll::Ready(Some(Ok(Frame::data(buffer.freeze()))))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Self::Empty => true,
+            Self::Bytes(bytes) => bytes.is_none(),
+            Self::File { remaining, .. } => *remaining == 0,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.len())
+    }
+}

@@ -1,0 +1,241 @@
+//! One request: health checks, names, redirects, limits, files, headers, access log.
+//!
+//! The order, in one place:
+//!
+//! 1. `/healthz` (alive) and `/readyz` (ready) answer on every name and both schemes, so a
+//!    load balancer can probe by address;
+//! 2. the Host (or `:authority`) must be the canonical name or an alias, else 421 and none of
+//!    the site's content;
+//! 3. plain HTTP: 301 to `https://canonical[:port]` with path and query kept, except ACME
+//!    challenges (`/.well-known/acme-challenge/`), served from the site for every name;
+//! 4. HTTPS for an alias: 301 to the canonical name;
+//! 5. a body larger than `web.max_body_bytes` gets 413; methods other than GET and HEAD 405;
+//! 6. the file (see `files`);
+//! 7. on every response: `X-Content-Type-Options`, `Referrer-Policy`, CSP, and HSTS on HTTPS;
+//!    then one access-log line.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use http::header::{self, HeaderValue};
+use http::{Method, Request, Response, StatusCode, Version};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+
+use super::body::Body;
+use super::files::plain;
+use super::site::Site;
+use crate::ops::ready::Readiness;
+
+const ACME_PREFIX: &str = "/.well-known/acme-challenge/";
+
+/// What a request knows of its connection.
+#[derive(Debug, Clone)]
+pub(crate) struct ConnInfo {
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// Arrived over TLS.
+    pub secure: bool,
+    /// The process's readiness checks.
+    pub readiness: Readiness,
+}
+
+/// Answers one request with the site snapshot current now.
+pub(crate) async fn handle(
+    request: Request<Incoming>,
+    site: Arc<Site>,
+    conn: &ConnInfo,
+) -> Response<Body> {
+    let start = Instant::now();
+    let logged = site.access_log.then(|| {
+        (
+            request.method().clone(),
+            host_of(&request).unwrap_or_default().to_owned(),
+            request.uri().path().to_owned(),
+            request.version(),
+        )
+    });
+    let mut response = route(request, &site, conn).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if let Some(value) = &site.headers.referrer_policy {
+        headers.insert(header::REFERRER_POLICY, value.clone());
+    }
+    if let Some(value) = &site.headers.csp {
+        headers.insert(header::CONTENT_SECURITY_POLICY, value.clone());
+    }
+    if conn.secure
+        && let Some(value) = &site.headers.hsts
+    {
+        headers.insert(header::STRICT_TRANSPORT_SECURITY, value.clone());
+    }
+    if let Some((method, host, path, version)) = logged {
+        tracing::info!(
+            target: "onebox::web::access",
+            %method,
+            host,
+            path,
+            status = response.status().as_u16(),
+            bytes = http_body::Body::size_hint(response.body()).exact().unwrap_or(0),
+            duration_us = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX),
+            protocol = protocol(version),
+            tls = conn.secure,
+            peer = %conn.peer,
+            "request"
+        );
+    }
+    response
+}
+
+async fn route(request: Request<Incoming>, site: &Site, conn: &ConnInfo) -> Response<Body> {
+    match request.uri().path() {
+        "/healthz" => return plain(StatusCode::OK, "ok\n"),
+        "/readyz" => return ready(site, conn),
+        _ => {}
+    }
+    let Some(host) = host_of(&request) else {
+        return plain(StatusCode::BAD_REQUEST, "missing Host header\n");
+    };
+    let host = host.trim_end_matches('.');
+    let (name, port) = split_port(host);
+    let canonical = name.eq_ignore_ascii_case(&site.canonical);
+    if !canonical && !site.aliases.iter().any(|a| name.eq_ignore_ascii_case(a)) {
+        return plain(
+            StatusCode::MISDIRECTED_REQUEST,
+            "421 misdirected request: this server does not serve that name\n",
+        );
+    }
+    let path_and_query = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
+    let acme = !conn.secure && request.uri().path().starts_with(ACME_PREFIX);
+    if !conn.secure && site.redirect_to_https && !acme {
+        let port = site.https_port.map(|p| format!(":{p}")).unwrap_or_default();
+        let location = format!("https://{}{port}{path_and_query}", site.canonical);
+        return redirect(&location);
+    }
+    if !canonical && !acme {
+        let port = port.map(|p| format!(":{p}")).unwrap_or_default();
+        let scheme = if conn.secure { "https" } else { "http" };
+        let location = format!("{scheme}://{}{port}{path_and_query}", site.canonical);
+        return redirect(&location);
+    }
+    let (parts, body) = request.into_parts();
+    if let Some(refused) = check_body(&parts.headers, body, site.max_body).await {
+        return refused;
+    }
+    if parts.method != Method::GET && parts.method != Method::HEAD {
+        let mut response = plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return response;
+    }
+    site.files
+        .serve(&parts.uri, &parts.method, &parts.headers)
+        .await
+}
+
+/// 413 for a body over the limit (by its declared length, or as it arrives); 400 if it
+/// breaks off. The body is read (and dropped) so that the connection can be reused.
+async fn check_body(headers: &http::HeaderMap, body: Incoming, max: u64) -> Option<Response<Body>> {
+    let too_large = || plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n");
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > max) {
+        return Some(too_large());
+    }
+    if http_body::Body::is_end_stream(&body) {
+        return None;
+    }
+    let limit = usize::try_from(max).unwrap_or(usize::MAX);
+    match Limited::new(body, limit).collect().await {
+        Ok(_) => None,
+        Err(error) if error.is::<http_body_util::LengthLimitError>() => Some(too_large()),
+        Err(_) => Some(plain(StatusCode::BAD_REQUEST, "incomplete request body\n")),
+    }
+}
+
+fn ready(site: &Site, conn: &ConnInfo) -> Response<Body> {
+    let mut pending = conn.readiness.pending();
+    if !site.certificates_valid(SystemTime::now()) {
+        pending.push("certificates");
+    }
+    if pending.is_empty() {
+        return plain(StatusCode::OK, "ready\n");
+    }
+    let text = format!("not ready: {}\n", pending.join(", "));
+    let mut response = Response::new(Body::bytes(text));
+    *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+fn redirect(location: &str) -> Response<Body> {
+    let mut response = plain(StatusCode::MOVED_PERMANENTLY, "moved permanently\n");
+    match HeaderValue::try_from(location) {
+        Ok(value) => {
+            response.headers_mut().insert(header::LOCATION, value);
+            response
+        }
+        Err(_) => plain(StatusCode::BAD_REQUEST, "bad request target\n"),
+    }
+}
+
+/// The requested authority: the URI's (HTTP/2, absolute-form) or the Host header.
+fn host_of<B>(request: &Request<B>) -> Option<&str> {
+    request.uri().authority().map(|a| a.as_str()).or_else(|| {
+        request
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+    })
+}
+
+/// `name[:port]`, `[v6][:port]` → (name, port).
+fn split_port(host: &str) -> (&str, Option<&str>) {
+    if let Some(rest) = host.strip_prefix('[') {
+        return match rest.split_once(']') {
+            Some((name, tail)) => (name, tail.strip_prefix(':')),
+            None => (host, None),
+        };
+    }
+    match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => (name, Some(port)),
+        _ => (host, None),
+    }
+}
+
+fn protocol(version: Version) -> &'static str {
+    match version {
+        Version::HTTP_09 => "HTTP/0.9",
+        Version::HTTP_10 => "HTTP/1.0",
+        Version::HTTP_11 => "HTTP/1.1",
+        Version::HTTP_2 => "HTTP/2",
+        Version::HTTP_3 => "HTTP/3",
+        _ => "HTTP/?",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_and_port() {
+        assert_eq!(split_port("www.foobar.com"), ("www.foobar.com", None));
+        assert_eq!(
+            split_port("www.foobar.com:8443"),
+            ("www.foobar.com", Some("8443"))
+        );
+        assert_eq!(split_port("[::1]:8443"), ("::1", Some("8443")));
+        assert_eq!(split_port("[::1]"), ("::1", None));
+    }
+}

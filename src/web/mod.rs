@@ -1,0 +1,67 @@
+//! The web origin: HTTPS for the site's names, serving `web.site_dir` the way nginx would.
+//!
+//! - `server` binds `web.http_listen` and `web.https_listen`, accepts under a connection cap,
+//!   does the TLS handshake under a timeout and serves HTTP/1.1 and HTTP/2 (hyper-util's auto
+//!   builder); it reloads on SIGHUP and drains on SIGTERM;
+//! - `tls` loads certificates (PEM, chosen by SNI) or issues development ones;
+//! - `site` is the immutable snapshot a reload swaps: names, headers, files, certificates;
+//! - `handler` takes one request through health checks, names, redirects and limits to
+//!   `files`, which serves static files (guard, cache, conditional requests, ranges,
+//!   compression);
+//! - `idle` closes connections that move no bytes; `body` is the response body type.
+//!
+//! The web service uses `config` and `ops` only: it never looks at DNS.
+
+mod body;
+mod files;
+mod handler;
+mod idle;
+mod server;
+mod site;
+mod tls;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub use body::Body;
+pub use server::serve;
+pub use tls::TlsError;
+
+use crate::config::{Config, ConfigError};
+
+/// Re-reads the configuration on SIGHUP (the same layers as at start).
+pub type Reconfigure = Arc<dyn Fn() -> Result<Config, ConfigError> + Send + Sync>;
+
+/// Why the web service could not start (or a reload was refused).
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    /// A listen address could not be bound.
+    #[error("key web.http_listen / web.https_listen: cannot bind {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The web root is missing or not a directory.
+    #[error("key web.site_dir: {path}: {source}")]
+    SiteDir {
+        /// The configured path.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A configured header value is not a valid header value.
+    #[error("key {key}: not a valid HTTP header value")]
+    Header {
+        /// The configuration key.
+        key: &'static str,
+    },
+    /// Certificates could not be loaded.
+    #[error("{0}")]
+    Tls(#[from] TlsError),
+    /// The configuration could not be re-read.
+    #[error("{0}")]
+    Reload(String),
+}

@@ -1,0 +1,189 @@
+#!/usr/bin/env bash
+# Web benchmark: onebox against nginx (Debian) serving the same site, in the same run.
+#
+#   tests/bench/web.sh            (after `cargo build --release`; `make bench` runs it)
+#
+# Each server runs pinned to CPU 1 and the load generator to CPU 0 (taskset). nginx: 1 worker,
+# access_log off, sendfile on, its own prefix and config in a temporary directory. onebox:
+# access log off, plain HTTP serving the site instead of redirecting. Both use the same
+# certificate (onebox's development CA issues it). Measured, one after the other:
+#   1. a 2 KB page over HTTP/1.1      wrk -t1 -c50                      requests/s
+#   2. a 1 MiB file over HTTP/1.1     wrk -t1 -c50                      GB/s
+#   3. a 2 KB page over HTTP/2 + TLS  h2load -c50 -m10                  requests/s
+#   4. new TLS handshakes             h2load --h1 -c50, Connection: close,
+#                                     one request per connection        handshakes/s
+# and prints the rates, the requests served per second of server CPU (user + system, read from
+# /proc), and onebox/nginx ratios of both. Loopback only; everything stops by itself (trap +
+# timeouts). On a shared 2-core box only ratios from the same run mean anything.
+#
+# Environment: DURATION (seconds per measurement, default 10), BIN (onebox binary).
+set -euo pipefail
+
+cd "$(dirname "$0")/../.."
+DURATION=${DURATION:-10}
+BIN=${BIN:-target/release/onebox}
+SERVER_CPU=1
+CLIENT_CPU=0
+
+for tool in wrk h2load nginx taskset curl python3; do
+  command -v "$tool" >/dev/null || { echo "web.sh: $tool is missing (apt-get install wrk nghttp2-client nginx util-linux curl)" >&2; exit 2; }
+done
+[ -x "$BIN" ] || { echo "web.sh: $BIN not built; run: cargo build --release" >&2; exit 2; }
+
+tmp=$(mktemp -d /tmp/onebox-bench.XXXXXX)
+chmod 755 "$tmp"   # nginx workers run as an unprivileged user
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT INT TERM
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+# The same site for both, plus the two benchmark files.
+cp -r site "$tmp/site"
+python3 - "$tmp/site" <<'EOF'
+import os, sys
+site = sys.argv[1]
+filler = "<p>onebox benchmark page: a small HTML document of exactly two kilobytes.</p>\n"
+head = "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>2 KB</title></head><body>\n"
+tail = "</body></html>\n"
+body = filler * ((2048 - len(head) - len(tail)) // len(filler) + 1)
+page = (head + body)[: 2048 - len(tail)] + tail
+assert len(page.encode()) == 2048
+open(os.path.join(site, "page2k.html"), "w").write(page)
+open(os.path.join(site, "big.bin"), "wb").write(os.urandom(1 << 20))
+EOF
+
+# onebox: plain HTTP serves (no redirect), HTTPS with the development certificate.
+ob_http=$(free_port); ob_https=$(free_port)
+cat > "$tmp/onebox.toml" <<EOF
+state_dir = "$tmp/state"
+[log]
+level = "warn"
+[dns]
+listen = ["127.0.0.1:0"]
+[web]
+http_listen = ["127.0.0.1:$ob_http"]
+https_listen = ["127.0.0.1:$ob_https"]
+site_dir = "$tmp/site"
+redirect_to_https = false
+canonical_host = "127.0.0.1"
+aliases = []
+access_log = false
+max_connections = 4096
+EOF
+taskset -c "$SERVER_CPU" "$BIN" serve --config "$tmp/onebox.toml" 2>"$tmp/onebox.log" &
+pids+=($!)
+onebox_pid=$!
+
+wait_up() { # url
+  for _ in $(seq 100); do
+    curl -sk -o /dev/null --max-time 1 "$1" && return 0
+    sleep 0.1
+  done
+  echo "web.sh: $1 did not come up" >&2; cat "$tmp"/*.log >&2; exit 1
+}
+wait_up "http://127.0.0.1:$ob_http/healthz"
+
+# nginx: one worker, the same files and certificate.
+ng_http=$(free_port); ng_https=$(free_port)
+mkdir -p "$tmp/nginx/logs"
+cat > "$tmp/nginx/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $tmp/nginx/nginx.pid;
+error_log $tmp/nginx/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+  include /etc/nginx/mime.types;
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 1000000;
+  client_body_temp_path $tmp/nginx/body;
+  proxy_temp_path $tmp/nginx/proxy;
+  fastcgi_temp_path $tmp/nginx/fastcgi;
+  uwsgi_temp_path $tmp/nginx/uwsgi;
+  scgi_temp_path $tmp/nginx/scgi;
+  server {
+    listen 127.0.0.1:$ng_http;
+    listen 127.0.0.1:$ng_https ssl http2;
+    ssl_certificate $tmp/state/dev-ca/cert.pem;
+    ssl_certificate_key $tmp/state/dev-ca/key.pem;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    root $tmp/site;
+  }
+}
+EOF
+taskset -c "$SERVER_CPU" nginx -p "$tmp/nginx" -e "$tmp/nginx/logs/error.log" -c "$tmp/nginx/nginx.conf" &
+pids+=($!)
+wait_up "http://127.0.0.1:$ng_http/page2k.html"
+
+# Sanity: both serve the same bytes.
+for f in page2k.html big.bin; do
+  a=$(curl -s "http://127.0.0.1:$ob_http/$f" | md5sum); b=$(curl -s "http://127.0.0.1:$ng_http/$f" | md5sum)
+  [ "$a" = "$b" ] || { echo "web.sh: onebox and nginx serve different $f" >&2; exit 1; }
+done
+
+limit=$((DURATION + 30))
+client() { timeout "$limit" taskset -c "$CLIENT_CPU" "$@"; }
+
+# Each prints "<requests per second> <requests completed>".
+wrk_rps() { # url
+  client wrk -t1 -c50 -d"${DURATION}s" "$1" |
+    awk '/requests in/ {n = $1} /^Requests\/sec:/ {r = $2} END {print r, n}'
+}
+h2load_rps() { # h2load arguments...
+  client h2load "$@" |
+    awk '/^finished in/ {gsub(",", "", $4); r = $4} /^requests:/ {n = $8} END {print r, n}'
+}
+h2_rps() { # url
+  h2load_rps -c50 -m10 -D "$DURATION" "$1"
+}
+handshakes() { # url: new connections, one request each
+  # A fixed count (h2load does not reconnect in -D mode): about DURATION seconds at 2.5 k/s.
+  h2load_rps --h1 -c50 -m1 -n $((DURATION * 2500)) -H 'Connection: close' "$1"
+}
+server_cpu() { # pid -> user+system seconds so far, all threads
+  awk '{printf "%.2f", ($14 + $15) / 100}' "/proc/$1/stat"
+}
+
+nginx_worker=$(pgrep -P "$(cat "$tmp/nginx/nginx.pid")" | head -1)
+report=()
+measure() { # label unit onebox-command... -- nginx-command...
+  local label=$1 unit=$2; shift 2
+  local ob_cmd=() ng_cmd=()
+  while [ "$1" != "--" ]; do ob_cmd+=("$1"); shift; done; shift
+  ng_cmd=("$@")
+  DURATION=2 "${ob_cmd[@]}" >/dev/null; DURATION=2 "${ng_cmd[@]}" >/dev/null   # warm-up
+  local c0 c1 n0 n1 ob ob_n ng ng_n
+  c0=$(server_cpu "$onebox_pid"); read -r ob ob_n < <("${ob_cmd[@]}"); c1=$(server_cpu "$onebox_pid")
+  n0=$(server_cpu "$nginx_worker"); read -r ng ng_n < <("${ng_cmd[@]}"); n1=$(server_cpu "$nginx_worker")
+  report+=("$(python3 -c '
+import sys
+label, unit = sys.argv[1:3]
+ob, ob_n, c0, c1, ng, ng_n, n0, n1 = map(float, sys.argv[3:])
+scale = 1048576 / 1e9 if unit == "GB/s" else 1
+ob_eff = ob_n / max(c1 - c0, 0.01)  # requests per second of server CPU
+ng_eff = ng_n / max(n1 - n0, 0.01)
+print(f"{label + chr(32) + chr(40) + unit + chr(41):32} {ob * scale:10.2f} {ng * scale:10.2f} {ob / ng if ng else 0:6.2f}x"
+      f"   {ob_eff:10.0f} {ng_eff:10.0f} {ob_eff / ng_eff if ng_eff else 0:6.2f}x")
+' "$label" "$unit" "$ob" "$ob_n" "$c0" "$c1" "$ng" "$ng_n" "$n0" "$n1")")
+}
+
+echo "onebox $("$BIN" --version | awk '{print $2}') vs $(nginx -v 2>&1 | sed 's/.*: //'), ${DURATION}s per measurement, servers on CPU $SERVER_CPU, clients on CPU $CLIENT_CPU"
+measure "2 KB page, HTTP/1.1" "req/s" \
+  wrk_rps "http://127.0.0.1:$ob_http/page2k.html" -- wrk_rps "http://127.0.0.1:$ng_http/page2k.html"
+measure "1 MiB file, HTTP/1.1" "GB/s" \
+  wrk_rps "http://127.0.0.1:$ob_http/big.bin" -- wrk_rps "http://127.0.0.1:$ng_http/big.bin"
+measure "2 KB page, HTTP/2 + TLS" "req/s" \
+  h2_rps "https://127.0.0.1:$ob_https/page2k.html" -- h2_rps "https://127.0.0.1:$ng_https/page2k.html"
+measure "TLS handshakes" "conn/s" \
+  handshakes "https://127.0.0.1:$ob_https/page2k.html" -- handshakes "https://127.0.0.1:$ng_https/page2k.html"
+
+printf '\n%-32s %10s %10s %7s   %10s %10s %7s\n' "" "onebox" "nginx" "ratio" "onebox" "nginx" "ratio"
+printf '%-32s %29s   %29s\n' "measurement" "rate" "requests per server CPU-second"
+printf '%s\n' "${report[@]}"
