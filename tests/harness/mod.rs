@@ -254,6 +254,13 @@ impl OneboxBuilder {
             toml.push_str(line);
             toml.push('\n');
         }
+        if !self.extra.iter().any(|text| text.contains("[web]")) {
+            // The web origin starts too: on free ports, serving the shipped site.
+            toml.push_str(&format!(
+                "\n[web]\nhttp_listen = [\"127.0.0.1:0\"]\nhttps_listen = [\"127.0.0.1:0\"]\nsite_dir = '{}'\n",
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("site").display()
+            ));
+        }
         for text in &self.extra {
             toml.push('\n');
             toml.push_str(text);
