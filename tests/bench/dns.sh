@@ -337,7 +337,7 @@ row "CPU s per 100k queries at -Q $RATE" "$(result onebox cpu_per_100k)" \
     "$(result nsd cpu_per_100k)" "$(ratio cpu_per_100k)"
 row "UDP queries lost (max run)" "$(result onebox lost)" "$(result nsd lost)" ""
 for name in $BENCH_SERVERS; do
-    printf '%-8s response codes: %s\n' "$name" \
+    printf '%-8s response codes (round 1, UDP): %s\n' "$name" \
         "$(awk -v s="$name" '$1 == s && $2 == "rcodes" {print $3; exit}' "$WORK/results" | tr '_' ' ')"
 done
 echo "Targets (issue 2): UDP queries/s >= 1.0x NSD, CPU per query <= 1.0x NSD."
