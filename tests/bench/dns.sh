@@ -132,6 +132,11 @@ level = "warn"
 listen = ["127.0.0.1:$port"]
 zones_dir = "$dir/zones"
 query_log = false
+# DNS only: the web origin listens nowhere (it still loads the site).
+[web]
+http_listen = []
+https_listen = []
+site_dir = "$ROOT/site"
 EOF
     taskset -c "$SERVER_CPU" "$ONEBOX" --config "$dir/onebox.toml" serve \
         >"$dir/log" 2>&1 </dev/null &
