@@ -163,6 +163,7 @@ mod tests {
 
     use hickory_proto::op::Message;
     use hickory_proto::rr::DNSClass;
+    use tokio::task::JoinHandle;
 
     use super::*;
 
@@ -171,6 +172,21 @@ mod tests {
             attempts: 3,
             first_wait: Duration::from_millis(100),
         }
+    }
+
+    /// A secondary's socket on loopback, and a task sending it NOTIFY for `foobar.com.` on
+    /// `schedule`.
+    async fn notify_secondary(
+        schedule: Schedule,
+    ) -> (UdpSocket, Name, JoinHandle<Result<u32, NotifyError>>) {
+        let secondary = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let target = secondary.local_addr().unwrap();
+        let zone = Name::from_str("foobar.com.").unwrap();
+        let sender = tokio::spawn({
+            let zone = zone.clone();
+            async move { notify(&zone, target, schedule).await }
+        });
+        (secondary, zone, sender)
     }
 
     /// Receives one datagram on `socket`; checks it is our NOTIFY for `zone`.
@@ -198,13 +214,7 @@ mod tests {
 
     #[tokio::test]
     async fn acknowledged_on_first_attempt() {
-        let secondary = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let target = secondary.local_addr().unwrap();
-        let zone = Name::from_str("foobar.com.").unwrap();
-        let sender = tokio::spawn({
-            let zone = zone.clone();
-            async move { notify(&zone, target, fast()).await }
-        });
+        let (secondary, zone, sender) = notify_secondary(fast()).await;
         let (query, from) = receive_notify(&secondary, &zone).await;
         let reply = response(
             &query,
@@ -218,19 +228,11 @@ mod tests {
 
     #[tokio::test]
     async fn retries_and_ignores_responses_that_do_not_match() {
-        let secondary = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let target = secondary.local_addr().unwrap();
-        let zone = Name::from_str("foobar.com.").unwrap();
-        let sender = tokio::spawn({
-            let zone = zone.clone();
-            async move {
-                let schedule = Schedule {
-                    attempts: 5,
-                    first_wait: Duration::from_millis(200),
-                };
-                notify(&zone, target, schedule).await
-            }
-        });
+        let schedule = Schedule {
+            attempts: 5,
+            first_wait: Duration::from_millis(200),
+        };
+        let (secondary, zone, sender) = notify_secondary(schedule).await;
         // First attempt: answered with the wrong ID and with the wrong opcode; both ignored.
         let (first, from) = receive_notify(&secondary, &zone).await;
         let id = first.metadata.id;
@@ -253,13 +255,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_error_response_is_final() {
-        let secondary = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let target = secondary.local_addr().unwrap();
-        let zone = Name::from_str("foobar.com.").unwrap();
-        let sender = tokio::spawn({
-            let zone = zone.clone();
-            async move { notify(&zone, target, fast()).await }
-        });
+        let (secondary, zone, sender) = notify_secondary(fast()).await;
         let (query, from) = receive_notify(&secondary, &zone).await;
         let reply = response(
             &query,
@@ -277,13 +273,7 @@ mod tests {
 
     #[tokio::test]
     async fn gives_up_after_the_last_attempt() {
-        let secondary = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let target = secondary.local_addr().unwrap();
-        let zone = Name::from_str("foobar.com.").unwrap();
-        let sender = tokio::spawn({
-            let zone = zone.clone();
-            async move { notify(&zone, target, fast()).await }
-        });
+        let (secondary, zone, sender) = notify_secondary(fast()).await;
         for _ in 0..3 {
             receive_notify(&secondary, &zone).await;
         }

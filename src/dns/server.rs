@@ -4,7 +4,6 @@ use std::io;
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::sync::Arc;
 
-use socket2::{Domain, Protocol, Socket, Type};
 use tokio_util::sync::CancellationToken;
 
 use super::answer::Responder;
@@ -12,6 +11,7 @@ use super::catalog::{Catalog, ZoneData};
 use super::zone::{self, ZoneError};
 use super::{notify, tcp, udp};
 use crate::config::DnsConfig;
+use crate::ops::listen;
 use crate::ops::ready::Check;
 use crate::ops::signals::ReloadRx;
 
@@ -179,36 +179,15 @@ fn notify_changed(config: &DnsConfig, previous: &Catalog, current: &Catalog) {
 /// Binds UDP and TCP on the same address. Port 0 picks a port free for both.
 fn bind_pair(addr: SocketAddr) -> io::Result<(UdpSocket, TcpListener)> {
     if addr.port() != 0 {
-        return Ok((bind_udp(addr)?, bind_tcp(addr)?));
+        return Ok((listen::udp(addr)?, listen::tcp(addr)?));
     }
     let mut last_error = None;
     for _ in 0..32 {
-        let udp = bind_udp(addr)?;
-        match bind_tcp(udp.local_addr()?) {
+        let udp = listen::udp(addr)?;
+        match listen::tcp(udp.local_addr()?) {
             Ok(tcp) => return Ok((udp, tcp)),
             Err(error) => last_error = Some(error),
         }
     }
     Err(last_error.unwrap_or_else(|| io::Error::other("no free port for both UDP and TCP")))
-}
-
-fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
-    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
-    if addr.is_ipv6() {
-        socket.set_only_v6(true)?;
-    }
-    socket.bind(&addr.into())?;
-    Ok(socket.into())
-}
-
-fn bind_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    if addr.is_ipv6() {
-        socket.set_only_v6(true)?;
-    }
-    socket.set_reuse_address(true)?;
-    socket.set_nonblocking(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(1024)?;
-    Ok(socket.into())
 }

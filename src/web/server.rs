@@ -21,7 +21,6 @@ use arc_swap::ArcSwap;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -34,6 +33,7 @@ use super::idle::{Activity, Tracked};
 use super::site::Site;
 use super::{Reconfigure, WebError};
 use crate::config::Config;
+use crate::ops::listen;
 use crate::ops::ready::Readiness;
 use crate::ops::signals::ReloadRx;
 
@@ -309,13 +309,5 @@ async fn drive<I, S>(
 
 /// A listening TCP socket; port 0 picks a free port.
 fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    if addr.is_ipv6() {
-        socket.set_only_v6(true)?;
-    }
-    socket.set_reuse_address(true)?;
-    socket.set_nonblocking(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(1024)?;
-    TcpListener::from_std(socket.into())
+    TcpListener::from_std(listen::tcp(addr)?)
 }

@@ -8,14 +8,14 @@ use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 
 use super::{Proto, WWW, client, curl, raw, raw_get, status_of, url};
-use crate::harness::web::{Onebox, Options};
+use crate::harness::Onebox;
 
 fn copied_site(web: &str) -> Onebox {
-    Onebox::start_with(Options {
-        web: web.to_owned(),
-        copy_site: true,
-        ..Options::default()
-    })
+    Onebox::builder()
+        .shipped_zones()
+        .web(web)
+        .copy_site()
+        .start()
 }
 
 async fn get(

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use reqwest::StatusCode;
 
 use super::{Proto, WWW, client, url};
-use crate::harness::web::{Onebox, Options, PATIENCE};
+use crate::harness::{DEADLINE, Onebox};
 
 #[tokio::test]
 async fn one_json_access_log_line_per_request() {
@@ -25,7 +25,8 @@ async fn one_json_access_log_line_per_request() {
         .parse()
         .expect("number");
     let line = server
-        .wait_log(|l| l["target"] == "onebox::web::access" && l["path"] == "/style.css")
+        .log()
+        .wait_json(|l| l["target"] == "onebox::web::access" && l["path"] == "/style.css")
         .expect("an access-log line");
     assert_eq!(line["method"], "GET");
     assert_eq!(line["host"], format!("{WWW}:{}", server.https.port()));
@@ -63,11 +64,13 @@ async fn health_and_readiness() {
 /// while the configuration changes and SIGHUP reloads it five times: not one request fails.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reload_under_steady_load_fails_no_request() {
-    let server = Arc::new(Onebox::start_with(Options {
-        web: "access_log = false".to_owned(),
-        copy_site: true,
-        ..Options::default()
-    }));
+    let server = Arc::new(
+        Onebox::builder()
+            .shipped_zones()
+            .web("access_log = false")
+            .copy_site()
+            .start(),
+    );
     let stop = Arc::new(AtomicBool::new(false));
     let ok = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
@@ -124,7 +127,7 @@ async fn reload_under_steady_load_fails_no_request() {
         std::fs::write(&server.config, changed).expect("rewrite config");
         let line = {
             let server = server.clone();
-            tokio::task::spawn_blocking(move || server.reload())
+            tokio::task::spawn_blocking(move || server.reload_web())
                 .await
                 .expect("reload")
         };
@@ -162,7 +165,7 @@ async fn reload_under_steady_load_fails_no_request() {
     std::fs::write(&server.config, "this is [not toml").expect("break config");
     let line = {
         let server = server.clone();
-        tokio::task::spawn_blocking(move || server.reload())
+        tokio::task::spawn_blocking(move || server.reload_web())
             .await
             .expect("reload")
     };
@@ -179,11 +182,13 @@ async fn reload_under_steady_load_fails_no_request() {
 }
 
 fn big_site(web: &str) -> (Onebox, usize) {
-    let server = Onebox::start_with(Options {
-        web: format!("redirect_to_https = false\ncache_max_file_bytes = 1024\n{web}"),
-        copy_site: true,
-        ..Options::default()
-    });
+    let server = Onebox::builder()
+        .shipped_zones()
+        .web(&format!(
+            "redirect_to_https = false\ncache_max_file_bytes = 1024\n{web}"
+        ))
+        .copy_site()
+        .start();
     let size = 16 * 1024 * 1024;
     std::fs::write(server.site().join("big.bin"), vec![7u8; size]).expect("big file");
     (server, size)
@@ -195,7 +200,7 @@ fn start_download(server: &Onebox) -> (TcpStream, Vec<u8>) {
     stream
         .write_all(format!("GET /big.bin HTTP/1.1\r\nHost: {WWW}\r\n\r\n").as_bytes())
         .expect("request");
-    stream.set_read_timeout(Some(PATIENCE)).expect("timeout");
+    stream.set_read_timeout(Some(DEADLINE)).expect("timeout");
     let mut first = [0u8; 1024];
     let n = stream.read(&mut first).expect("first bytes");
     assert!(first[..n].starts_with(b"HTTP/1.1 200"));
@@ -206,9 +211,10 @@ fn start_download(server: &Onebox) -> (TcpStream, Vec<u8>) {
 fn sigterm_stops_accepting_and_lets_in_flight_requests_finish() {
     let (mut server, size) = big_site("shutdown_timeout = \"30s\"");
     let (mut download, mut received) = start_download(&server);
-    server.signal("TERM");
+    server.signal(libc::SIGTERM);
     server
-        .wait_log(|l| l["message"] == "web: letting in-flight requests finish")
+        .log()
+        .wait_json(|l| l["message"] == "web: letting in-flight requests finish")
         .expect("drain announced");
     assert!(
         TcpStream::connect(server.http).is_err(),
@@ -231,12 +237,12 @@ fn sigterm_stops_accepting_and_lets_in_flight_requests_finish() {
 fn the_drain_deadline_closes_stalled_connections() {
     let (mut server, _) = big_site("shutdown_timeout = \"1s\"");
     let _stalled = start_download(&server);
-    server.signal("TERM");
+    server.signal(libc::SIGTERM);
     let status = server
         .wait_exit()
         .expect("onebox exits despite a client that stopped reading");
     assert!(status.success(), "{status:?}");
-    assert!(server.logs().iter().any(
+    assert!(server.log().entries().iter().any(
         |l| l["message"] == "web: shutdown deadline passed; closing the remaining connections"
     ));
 }

@@ -9,18 +9,18 @@ use std::time::Duration;
 use reqwest::StatusCode;
 
 use super::{Proto, WWW, client, raw, status_of, url};
-use crate::harness::web::{Onebox, Options, PATIENCE};
+use crate::harness::{DEADLINE, Onebox};
 
 fn plain_site(web: &str) -> Onebox {
-    Onebox::start_with(Options {
-        web: format!("redirect_to_https = false\n{web}"),
-        ..Options::default()
-    })
+    Onebox::builder()
+        .shipped_zones()
+        .web(&format!("redirect_to_https = false\n{web}"))
+        .start()
 }
 
-/// Reads until the server closes the connection; panics if it is still open after PATIENCE.
+/// Reads until the server closes the connection; panics if it is still open after DEADLINE.
 fn assert_closed_by_server(stream: &mut TcpStream) -> Vec<u8> {
-    stream.set_read_timeout(Some(PATIENCE)).expect("timeout");
+    stream.set_read_timeout(Some(DEADLINE)).expect("timeout");
     let mut got = Vec::new();
     let mut buffer = [0u8; 4096];
     loop {
@@ -138,10 +138,10 @@ fn idle_keep_alive_connections_are_closed() {
 
 #[test]
 fn silent_tls_clients_are_dropped_after_the_handshake_timeout() {
-    let server = Onebox::start_with(Options {
-        web: "tls_handshake_timeout = \"1s\"".to_owned(),
-        ..Options::default()
-    });
+    let server = Onebox::builder()
+        .shipped_zones()
+        .web("tls_handshake_timeout = \"1s\"")
+        .start();
     let mut silent = TcpStream::connect(server.https).expect("connect");
     assert!(assert_closed_by_server(&mut silent).is_empty());
     let mut half = TcpStream::connect(server.https).expect("connect");
@@ -159,7 +159,7 @@ fn the_connection_cap_holds_extra_clients_back_until_a_slot_frees() {
     for _ in 0..2 {
         let mut stream = TcpStream::connect(server.http).expect("connect");
         stream.write_all(request.as_bytes()).expect("request");
-        stream.set_read_timeout(Some(PATIENCE)).expect("timeout");
+        stream.set_read_timeout(Some(DEADLINE)).expect("timeout");
         let mut buffer = [0u8; 1024];
         let n = stream.read(&mut buffer).expect("answer");
         assert!(buffer[..n].starts_with(b"HTTP/1.1 200"));
@@ -177,17 +177,17 @@ fn the_connection_cap_holds_extra_clients_back_until_a_slot_frees() {
         "a third connection was served past the cap of 2: {early:?}"
     );
     drop(held.pop());
-    third.set_read_timeout(Some(PATIENCE)).expect("timeout");
+    third.set_read_timeout(Some(DEADLINE)).expect("timeout");
     let n = third.read(&mut buffer).expect("served once a slot is free");
     assert!(buffer[..n].starts_with(b"HTTP/1.1 200"));
 }
 
 #[test]
 fn http2_stream_limit_is_advertised() {
-    let server = Onebox::start_with(Options {
-        web: "h2_max_concurrent_streams = 7".to_owned(),
-        ..Options::default()
-    });
+    let server = Onebox::builder()
+        .shipped_zones()
+        .web("h2_max_concurrent_streams = 7")
+        .start();
     let port = server.https.port();
     let output = std::process::Command::new("nghttp")
         .args([
@@ -238,10 +238,10 @@ fn garbage_gets_4xx_or_a_close_and_the_server_lives_on() {
 #[tokio::test]
 async fn idle_http2_connections_are_closed() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let server = Onebox::start_with(Options {
-        web: "idle_timeout = \"1s\"\nheader_read_timeout = \"60s\"".to_owned(),
-        ..Options::default()
-    });
+    let server = Onebox::builder()
+        .shipped_zones()
+        .web("idle_timeout = \"1s\"\nheader_read_timeout = \"60s\"")
+        .start();
     let config = super::tls_config(&server.ca(), Proto::H2);
     let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
     let tcp = tokio::net::TcpStream::connect(server.https)
@@ -254,10 +254,10 @@ async fn idle_http2_connections_are_closed() {
         .await
         .expect("preface and SETTINGS");
     let mut received = Vec::new();
-    let read = tokio::time::timeout(PATIENCE, tls.read_to_end(&mut received)).await;
+    let read = tokio::time::timeout(DEADLINE, tls.read_to_end(&mut received)).await;
     assert!(
         read.is_ok(),
-        "the idle HTTP/2 connection was still open after {PATIENCE:?}"
+        "the idle HTTP/2 connection was still open after {DEADLINE:?}"
     );
     // The server said goodbye properly: a GOAWAY frame (type 7) is among what it sent.
     assert!(

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::harness::web::Onebox;
+use crate::harness::Onebox;
 
 /// The site's canonical name.
 pub const WWW: &str = "www.foobar.com";

@@ -4,7 +4,7 @@
 use reqwest::StatusCode;
 
 use super::{Proto, WWW, client, curl, raw, status_of, url};
-use crate::harness::web::{Onebox, Options};
+use crate::harness::Onebox;
 
 #[tokio::test]
 async fn canonical_name_is_served_over_http1_and_http2() {
@@ -104,10 +104,7 @@ fn plain_http_redirects_to_https_keeping_path_and_query() {
 
 #[test]
 fn acme_challenges_and_health_checks_are_not_redirected() {
-    let server = Onebox::start_with(Options {
-        copy_site: true,
-        ..Options::default()
-    });
+    let server = Onebox::builder().shipped_zones().copy_site().start();
     let challenge = server.site().join(".well-known/acme-challenge");
     std::fs::create_dir_all(&challenge).expect("mkdir");
     std::fs::write(challenge.join("tok3n"), "tok3n.key-authorization").expect("write");

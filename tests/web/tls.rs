@@ -9,13 +9,14 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::{WWW, curl};
-use crate::harness::web::{Onebox, Options, repo};
+use crate::harness::{Onebox, onebox_command, repo};
 
 #[test]
 fn curl_trusting_the_dev_ca_gets_the_home_page() {
     let server = Onebox::start();
     let line = server
-        .wait_log(|l| {
+        .log()
+        .wait_json(|l| {
             l["message"]
                 .as_str()
                 .unwrap_or_default()
@@ -191,10 +192,13 @@ async fn configured_certificates_are_chosen_by_sni_and_reloaded_on_sighup() {
     let (www_cert, www_key, www_der) = ca.issue(files.path(), "www", &[WWW, "127.0.0.1"]);
     let (apex_cert, apex_key, apex_der) = ca.issue(files.path(), "apex", &["foobar.com"]);
     let ca_path = ca.write(files.path());
-    let server = Onebox::start_with(Options {
-        tail: certs_toml(&[(&www_cert, &www_key), (&apex_cert, &apex_key)]),
-        ..Options::default()
-    });
+    let server = Onebox::builder()
+        .shipped_zones()
+        .toml(&certs_toml(&[
+            (&www_cert, &www_key),
+            (&apex_cert, &apex_key),
+        ]))
+        .start();
     assert!(
         !server.ca().exists(),
         "no dev CA when certificates are configured"
@@ -241,7 +245,7 @@ async fn configured_certificates_are_chosen_by_sni_and_reloaded_on_sighup() {
 
     let (_, _, new_der) = ca.issue(files.path(), "www", &[WWW, "127.0.0.1"]);
     assert_ne!(new_der, www_der);
-    let line = server.reload();
+    let line = server.reload_web();
     assert_eq!(
         line["message"], "web site and certificates reloaded",
         "{line}"
@@ -263,7 +267,7 @@ async fn configured_certificates_are_chosen_by_sni_and_reloaded_on_sighup() {
 
     // A broken certificate file on reload: the previous certificate stays.
     std::fs::write(&www_cert, "not a certificate").expect("break");
-    let line = server.reload();
+    let line = server.reload_web();
     assert_eq!(
         line["message"], "web reload failed; still serving the previous site",
         "{line}"
@@ -287,7 +291,7 @@ fn a_certificate_that_fits_none_of_the_names_is_refused_at_start() {
         ),
     )
     .expect("config");
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_onebox"))
+    let output = onebox_command()
         .args(["serve", "--config"])
         .arg(&config)
         .current_dir(repo())

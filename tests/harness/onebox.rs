@@ -1,0 +1,459 @@
+//! The binary under test: [`Onebox`] starts `onebox serve` from a generated config file in a
+//! temporary directory of its own, DNS and web on `127.0.0.1:0`, and learns the ports it picked
+//! from its JSON log (`dns listening on udp and tcp`, `web listening`, each with `addr`). The
+//! log is kept for assertions; the process is killed when the handle is dropped.
+//! [`onebox_command`] runs the binary for one-shot commands (`check`, `--version`).
+//!
+//! With `ONEBOX_TEST_STANDIN=nsd`, DNS tests get NSD in onebox's place (see the harness doc);
+//! tests that configure or use the web origin always get onebox.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::log::Log;
+use super::{DEADLINE, nsd, repo};
+
+/// A `Command` for the onebox binary with a clean environment: no `ONEBOX_*` variable and no
+/// `RUST_LOG` leaks in from the developer's shell, and colours are off so logs are plain text.
+pub fn onebox_command() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_onebox"));
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy().into_owned();
+        if key.starts_with("ONEBOX_") || key == "RUST_LOG" {
+            command.env_remove(key);
+        }
+    }
+    command.env("NO_COLOR", "1");
+    command
+}
+
+/// How to start onebox: zone files and configuration beyond the defaults the harness sets.
+pub struct OneboxBuilder {
+    listen: Option<Vec<String>>,
+    zones: Vec<(String, String)>,
+    dns: Vec<String>,
+    transfer: Vec<String>,
+    web: Vec<String>,
+    extra: Vec<String>,
+    env: Vec<(String, String)>,
+    copy_site: bool,
+    /// Whether NSD may stand in (`ONEBOX_TEST_STANDIN=nsd`): only for DNS-only starts.
+    standin_ok: bool,
+}
+
+impl OneboxBuilder {
+    /// Adds a zone file to the zones directory (`name` is the file name, e.g. `example.com.zone`).
+    pub fn zone(mut self, file: &str, text: &str) -> Self {
+        self.zones.push((file.to_owned(), text.to_owned()));
+        self
+    }
+
+    /// Adds the zone files of the repository's `zones/` directory (the shipped zones).
+    pub fn shipped_zones(mut self) -> Self {
+        let dir = repo().join("zones");
+        let mut entries: Vec<_> = std::fs::read_dir(&dir)
+            .expect("read zones/")
+            .map(|e| e.expect("zones/ entry").path())
+            .filter(|p| p.extension().is_some_and(|e| e == "zone"))
+            .collect();
+        entries.sort();
+        for path in entries {
+            let name = path
+                .file_name()
+                .expect("file name")
+                .to_string_lossy()
+                .into_owned();
+            let text = std::fs::read_to_string(&path).expect("read shipped zone");
+            self.zones.push((name, text));
+        }
+        self
+    }
+
+    /// Sets `dns.listen` (default `["127.0.0.1:0"]`); the harness waits for every address.
+    pub fn listen(mut self, addrs: &[&str]) -> Self {
+        self.listen = Some(addrs.iter().map(|a| (*a).to_owned()).collect());
+        self
+    }
+
+    /// Adds a `key = value` line to the `[dns]` table.
+    pub fn dns(mut self, line: &str) -> Self {
+        self.dns.push(line.to_owned());
+        self
+    }
+
+    /// Adds a `key = value` line to the `[dns.transfer]` table.
+    pub fn transfer(mut self, line: &str) -> Self {
+        self.transfer.push(line.to_owned());
+        self
+    }
+
+    /// Adds `key = value` lines to the `[web]` table (which already has both listeners on port
+    /// 0 and the site directory).
+    pub fn web(mut self, lines: &str) -> Self {
+        self.web.push(lines.to_owned());
+        self.standin_ok = false;
+        self
+    }
+
+    /// Appends raw TOML after the `[web]` table (e.g. a `[web.tls]` table).
+    pub fn toml(mut self, text: &str) -> Self {
+        self.extra.push(text.to_owned());
+        self.standin_ok = false;
+        self
+    }
+
+    /// Serves a fresh copy of the repository's `site/` (for tests that add or change files).
+    pub fn copy_site(mut self) -> Self {
+        self.copy_site = true;
+        self.standin_ok = false;
+        self
+    }
+
+    /// Sets an environment variable for the process.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Writes the directory and config, starts `onebox serve` and waits until DNS and web
+    /// listen. Panics (with the log) if it exits or does not listen within [`DEADLINE`].
+    pub fn start(self) -> Onebox {
+        if self.standin_ok && std::env::var("ONEBOX_TEST_STANDIN").as_deref() == Ok("nsd") {
+            return self.start_standin();
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let zones = dir.path().join("zones");
+        std::fs::create_dir(&zones).expect("zones dir");
+        for (file, text) in &self.zones {
+            std::fs::write(zones.join(file), text).expect("write zone");
+        }
+        let site = if self.copy_site {
+            let copy = dir.path().join("site");
+            copy_dir(&repo().join("site"), &copy);
+            copy
+        } else {
+            repo().join("site")
+        };
+        let listen = self
+            .listen
+            .clone()
+            .unwrap_or_else(|| vec!["127.0.0.1:0".to_owned()]);
+        let config = dir.path().join("onebox.toml");
+        let toml = self.config_text(dir.path(), &listen, &site);
+        std::fs::write(&config, &toml).expect("write config");
+
+        let mut command = onebox_command();
+        command
+            .arg("--config")
+            .arg(&config)
+            .arg("serve")
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (key, value) in &self.env {
+            command.env(key, value);
+        }
+        let mut child = command.spawn().expect("start onebox");
+        let log = Log::capture(child.stderr.take().expect("stderr"));
+        let mut onebox = Onebox {
+            child: Some(child),
+            standin: None,
+            log,
+            addr: unbound(),
+            addrs: Vec::new(),
+            http: unbound(),
+            https: unbound(),
+            dir,
+            config,
+            site,
+        };
+        let dns = |l: &Value| l["message"] == "dns listening on udp and tcp";
+        for n in 1..=listen.len() {
+            let addr = onebox.listening(n, dns, &toml);
+            onebox.addrs.push(addr);
+        }
+        onebox.addr = onebox.addrs[0];
+        onebox.http = onebox.listening(
+            1,
+            |l| l["message"] == "web listening" && l["scheme"] == "http",
+            &toml,
+        );
+        onebox.https = onebox.listening(
+            1,
+            |l| l["message"] == "web listening" && l["scheme"] == "https",
+            &toml,
+        );
+        onebox
+    }
+
+    /// The config file: the harness's defaults, then what the test added.
+    fn config_text(&self, dir: &Path, listen: &[String], site: &Path) -> String {
+        let listen: Vec<String> = listen.iter().map(|a| format!("\"{a}\"")).collect();
+        let lines =
+            |lines: &[String]| -> String { lines.iter().map(|l| format!("{l}\n")).collect() };
+        format!(
+            "state_dir = '{state}'\n\n\
+             [log]\nlevel = \"info\"\nformat = \"json\"\n\n\
+             [dns]\nlisten = [{listen}]\nzones_dir = '{zones}'\n{dns}\n\
+             [dns.transfer]\n{transfer}\n\
+             [web]\nhttp_listen = [\"127.0.0.1:0\"]\nhttps_listen = [\"127.0.0.1:0\"]\nsite_dir = '{site}'\n{web}\n\
+             {extra}",
+            state = dir.join("state").display(),
+            listen = listen.join(", "),
+            zones = dir.join("zones").display(),
+            dns = lines(&self.dns),
+            transfer = lines(&self.transfer),
+            site = site.display(),
+            web = lines(&self.web),
+            extra = lines(&self.extra),
+        )
+    }
+
+    /// NSD in onebox's place, configured to match (see the harness doc).
+    fn start_standin(self) -> Onebox {
+        let mut options = nsd::NsdOptions::default();
+        for line in self.dns.iter().chain(&self.transfer) {
+            let Some((key, value)) = line.split_once('=') else {
+                continue;
+            };
+            let value = value.trim();
+            let list = || -> Vec<String> {
+                value
+                    .trim_matches(|c| c == '[' || c == ']')
+                    .split(',')
+                    .map(|v| v.trim().trim_matches('"').to_owned())
+                    .filter(|v| !v.is_empty())
+                    .collect()
+            };
+            match key.trim() {
+                "tcp_idle_timeout" => {
+                    options.tcp_timeout =
+                        value.trim_matches('"').trim_end_matches('s').parse().ok();
+                }
+                "tcp_max_connections" => options.tcp_count = value.parse().ok(),
+                "allow" => options.provide_xfr = Some(list()),
+                "notify" => options.notify = list().iter().filter_map(|a| a.parse().ok()).collect(),
+                _ => {}
+            }
+        }
+        let zones: Vec<(String, String)> = self
+            .zones
+            .iter()
+            .map(|(file, text)| (file.trim_end_matches(".zone").to_owned(), text.clone()))
+            .collect();
+        let zones: Vec<(&str, &str)> = zones
+            .iter()
+            .map(|(n, t)| (n.as_str(), t.as_str()))
+            .collect();
+        let nsd = nsd::Nsd::primary_with(&zones, &options);
+        let dir = tempfile::tempdir().expect("temp dir");
+        Onebox {
+            child: None,
+            addr: nsd.addr,
+            addrs: vec![nsd.addr],
+            http: unbound(),
+            https: unbound(),
+            standin: Some(nsd),
+            log: Arc::new(Log::default()),
+            config: dir.path().join("onebox.toml"),
+            site: repo().join("site"),
+            dir,
+        }
+    }
+}
+
+/// The placeholder for an address not (yet) learnt.
+fn unbound() -> SocketAddr {
+    SocketAddr::from(([0, 0, 0, 0], 0))
+}
+
+/// A running `onebox serve` (or its NSD stand-in), killed on drop.
+pub struct Onebox {
+    child: Option<Child>,
+    standin: Option<nsd::Nsd>,
+    log: Arc<Log>,
+    /// Where it serves DNS (UDP and TCP): the first listen address.
+    pub addr: SocketAddr,
+    /// Every DNS listen address, in the order logged.
+    pub addrs: Vec<SocketAddr>,
+    /// The first plain-HTTP listener.
+    pub http: SocketAddr,
+    /// The first HTTPS listener.
+    pub https: SocketAddr,
+    /// The temporary directory: `state/`, `zones/`, `onebox.toml`, and `site/` when copied.
+    pub dir: tempfile::TempDir,
+    /// The config file passed with `--config`.
+    pub config: PathBuf,
+    site: PathBuf,
+}
+
+impl Onebox {
+    /// Starts describing an onebox to start.
+    pub fn builder() -> OneboxBuilder {
+        OneboxBuilder {
+            listen: None,
+            zones: Vec::new(),
+            dns: Vec::new(),
+            transfer: Vec::new(),
+            web: Vec::new(),
+            extra: Vec::new(),
+            env: Vec::new(),
+            copy_site: false,
+            standin_ok: true,
+        }
+    }
+
+    /// Starts onebox with the shipped zones and site and default settings (never a stand-in:
+    /// the web tests use this).
+    pub fn start() -> Self {
+        let mut builder = Self::builder().shipped_zones();
+        builder.standin_ok = false;
+        builder.start()
+    }
+
+    /// Waits for the `n`th log entry satisfying `pred` and returns its `addr`; panics with the
+    /// config and log if there is none within [`DEADLINE`].
+    fn listening(&self, n: usize, pred: impl Fn(&Value) -> bool, config: &str) -> SocketAddr {
+        let found = self.log.wait_nth_json(n, pred);
+        let addr = found
+            .as_ref()
+            .and_then(|l| l["addr"].as_str()?.parse().ok());
+        addr.unwrap_or_else(|| {
+            panic!(
+                "onebox did not log listening line {n} with an addr within {DEADLINE:?}; config:\n{config}\nlog:\n{}",
+                self.log.text()
+            )
+        })
+    }
+
+    /// Its stderr, so far and as it grows.
+    pub fn log(&self) -> &Log {
+        &self.log
+    }
+
+    /// The zones directory it serves.
+    pub fn zones_dir(&self) -> PathBuf {
+        match &self.standin {
+            Some(nsd) => nsd.dir().to_owned(),
+            None => self.dir.path().join("zones"),
+        }
+    }
+
+    /// The served site directory.
+    pub fn site(&self) -> PathBuf {
+        self.site.clone()
+    }
+
+    /// The development CA certificate.
+    pub fn ca(&self) -> PathBuf {
+        self.dir.path().join("state/dev-ca/ca.pem")
+    }
+
+    /// Sends `signal` (e.g. `libc::SIGTERM`) to the process.
+    pub fn signal(&self, signal: libc::c_int) {
+        let Some(child) = &self.child else {
+            if let Some(nsd) = &self.standin {
+                nsd.signal(signal);
+            }
+            return;
+        };
+        let pid = libc::pid_t::try_from(child.id()).expect("pid fits pid_t");
+        // SAFETY: kill(2) with a pid we started and still own (not yet reaped).
+        let rc = unsafe { libc::kill(pid, signal) };
+        assert_eq!(rc, 0, "kill -{signal} {pid}");
+    }
+
+    /// Sends SIGHUP (reload every zone, the site and the certificates).
+    pub fn sighup(&self) {
+        self.signal(libc::SIGHUP);
+    }
+
+    /// Sends SIGHUP and waits for the log to say the zone reload finished. Returns false if it
+    /// did not within [`DEADLINE`].
+    pub fn reload(&self) -> bool {
+        if self.standin.is_some() {
+            self.sighup();
+            std::thread::sleep(Duration::from_millis(1500));
+            return true;
+        }
+        let message = |l: &Value| l["message"].as_str().unwrap_or_default().to_owned();
+        let done = |l: &Value| {
+            let message = message(l);
+            message == "zones reloaded" || message.starts_with("reload failed")
+        };
+        let skip = self.log.line_count();
+        self.sighup();
+        self.log.wait_json_after(skip, done).is_some()
+    }
+
+    /// Sends SIGHUP and waits for the web reload to be logged; returns that entry.
+    pub fn reload_web(&self) -> Value {
+        let skip = self.log.line_count();
+        self.sighup();
+        self.log
+            .wait_json_after(skip, |l| {
+                let message = l["message"].as_str().unwrap_or_default();
+                message.starts_with("web site and certificates reloaded")
+                    || message.starts_with("web reload failed")
+            })
+            .expect("a web reload line")
+    }
+
+    /// Sends SIGTERM and waits (up to [`DEADLINE`]) for the process to exit.
+    pub fn terminate(&mut self) -> Option<ExitStatus> {
+        self.child.as_ref()?;
+        self.signal(libc::SIGTERM);
+        self.wait_exit()
+    }
+
+    /// Waits (up to [`DEADLINE`]) for the process to exit; None if it did not, or for NSD.
+    pub fn wait_exit(&mut self) -> Option<ExitStatus> {
+        let child = self.child.as_mut()?;
+        let deadline = Instant::now() + DEADLINE;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        match (&mut self.child, &mut self.standin) {
+            (Some(child), _) => matches!(child.try_wait(), Ok(None)),
+            (None, Some(nsd)) => nsd.is_running(),
+            (None, None) => false,
+        }
+    }
+}
+
+impl Drop for Onebox {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Copies a directory tree (regular files and directories only).
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read_dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
