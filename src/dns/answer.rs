@@ -293,7 +293,6 @@ struct ErrorReply<'p> {
     rcode: ResponseCode,
     /// The question, when it could be parsed.
     question: Option<&'p [u8]>,
-    edns: Option<Edns>,
 }
 
 // One per query, on the stack: boxing the large variant would allocate per query.
@@ -321,7 +320,6 @@ fn parse(packet: &[u8]) -> Parsed<'_> {
         copied_flags,
         rcode: ResponseCode::FormErr,
         question: None,
-        edns: None,
     };
     if qdcount != 1 {
         if opcode != OPCODE_QUERY {
@@ -504,13 +502,8 @@ fn write_opt(out: &mut Vec<u8>, edns: &Edns, rcode_high: u8) {
     out.extend_from_slice(&[0, 0]); // no options
 }
 
-/// An error reply: the question if it was understood, OPT if the query had one.
+/// An error reply to a query that could not be fully parsed: the question if it was understood.
 fn write_error(out: &mut Vec<u8>, error: &ErrorReply<'_>) {
-    out.resize(HEADER_LEN, 0);
-    out.extend_from_slice(error.question.unwrap_or_default());
-    if let Some(edns) = &error.edns {
-        write_opt(out, edns, 0);
-    }
     let header = Header {
         id: error.id,
         opcode: error.opcode,
@@ -518,24 +511,13 @@ fn write_error(out: &mut Vec<u8>, error: &ErrorReply<'_>) {
         authoritative: false,
         truncated: false,
         rcode: u16::from(error.rcode) as u8,
-        counts: [
-            u16::from(error.question.is_some()),
-            0,
-            0,
-            u16::from(error.edns.is_some()),
-        ],
+        counts: [0; 4],
     };
-    write_header(out, &header);
+    write_empty(out, header, error.question, None, 0);
 }
 
 /// A reply with the question and no records (REFUSED, FORMERR, BADVERS...).
 fn write_simple(out: &mut Vec<u8>, query: &Query<'_>, rcode: u8, rcode_high: u8) {
-    out.clear();
-    out.resize(HEADER_LEN, 0);
-    out.extend_from_slice(query.question);
-    if let Some(edns) = &query.edns {
-        write_opt(out, edns, rcode_high);
-    }
     let header = Header {
         id: query.id,
         opcode: query.opcode,
@@ -543,8 +525,37 @@ fn write_simple(out: &mut Vec<u8>, query: &Query<'_>, rcode: u8, rcode_high: u8)
         authoritative: false,
         truncated: false,
         rcode,
-        counts: [1, 0, 0, u16::from(query.edns.is_some())],
+        counts: [0; 4],
     };
+    write_empty(
+        out,
+        header,
+        Some(query.question),
+        query.edns.as_ref(),
+        rcode_high,
+    );
+}
+
+/// Header, the question if any, no records, OPT if the query had one.
+fn write_empty(
+    out: &mut Vec<u8>,
+    mut header: Header,
+    question: Option<&[u8]>,
+    edns: Option<&Edns>,
+    rcode_high: u8,
+) {
+    out.clear();
+    out.resize(HEADER_LEN, 0);
+    out.extend_from_slice(question.unwrap_or_default());
+    if let Some(edns) = edns {
+        write_opt(out, edns, rcode_high);
+    }
+    header.counts = [
+        u16::from(question.is_some()),
+        0,
+        0,
+        u16::from(edns.is_some()),
+    ];
     write_header(out, &header);
 }
 

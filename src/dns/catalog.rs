@@ -68,7 +68,7 @@ impl Catalog {
     }
 
     /// The most specific zone holding the name with lower-case wire `key`.
-    pub(crate) fn find(&self, key: &[u8]) -> Option<&Arc<ZoneData>> {
+    fn find(&self, key: &[u8]) -> Option<&Arc<ZoneData>> {
         if self.zones.is_empty() {
             return None;
         }

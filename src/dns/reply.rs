@@ -127,10 +127,7 @@ fn emit_all(encoder: &mut BinEncoder<'_>, entries: &[Entry<'_>]) -> Result<u16, 
 }
 
 /// Emits one record, under `entry.owner` when given.
-pub(crate) fn emit_entry(
-    encoder: &mut BinEncoder<'_>,
-    entry: &Entry<'_>,
-) -> Result<(), ProtoError> {
+fn emit_entry(encoder: &mut BinEncoder<'_>, entry: &Entry<'_>) -> Result<(), ProtoError> {
     let record = entry.record;
     match entry.owner {
         None => record.emit(encoder),
