@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use crate::config::Config;
-use crate::{dns, ops, web};
+use crate::{app, db, dns, ops, web};
 
 /// The one-server web stack in one binary: authoritative DNS for the zones in zones/, and the
 /// web site in site/ over HTTPS (and, soon, its application).
@@ -52,6 +52,27 @@ pub enum Command {
     /// Prints one line per zone (name, serial, record count). On errors prints `file:line:
     /// message` for each and exits with status 1.
     Check,
+    /// Apply, revert or list the database migrations (database.url).
+    Migrate {
+        /// What to do.
+        #[command(subcommand)]
+        action: MigrateAction,
+    },
+}
+
+/// `onebox migrate ...`.
+#[derive(Debug, Subcommand)]
+pub enum MigrateAction {
+    /// Apply every pending migration.
+    Up,
+    /// Revert the latest applied migration (or the latest N).
+    Down {
+        /// How many to revert.
+        #[arg(long, default_value_t = 1)]
+        steps: u32,
+    },
+    /// List every migration and whether it is applied.
+    Status,
 }
 
 /// Runs the command line of this process.
@@ -60,6 +81,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve => serve(&cli),
         Command::Check => check(&cli),
+        Command::Migrate { ref action } => migrate(&cli, action),
     };
     match result {
         Ok(code) => code,
@@ -98,6 +120,17 @@ fn serve(cli: &Cli) -> anyhow::Result<ExitCode> {
             }
             result
         };
+        let database = db::Db::connect(&config).await?;
+        tracing::info!(url = %db::redact(&config.database_url()), "database configured");
+        let health = app::Health::default();
+        let watcher = tokio::spawn(app::supervise(
+            database.clone(),
+            health.clone(),
+            readiness.register("database"),
+            config.database.migrate_on_start,
+            shutdown.clone(),
+        ));
+        let router = app::router(app::State::new(database, config.app.clone(), health));
         let dns_ready = readiness.register("dns");
         let dns = dns::serve(
             config.dns.clone(),
@@ -105,14 +138,65 @@ fn serve(cli: &Cli) -> anyhow::Result<ExitCode> {
             reload.clone(),
             dns_ready,
         );
-        let web = web::serve(config, reconfigure, shutdown.clone(), reload, readiness);
+        let web = web::serve(
+            config,
+            reconfigure,
+            shutdown.clone(),
+            reload,
+            readiness,
+            Some(router),
+        );
         let (dns, web) = tokio::join!(
             async { stop_on_error(dns.await.map_err(Into::into)) },
             async { stop_on_error(web.await.map_err(Into::into)) },
         );
         dns?;
         web?;
+        watcher.abort();
         tracing::info!("onebox stopped");
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// A runtime for the one-shot commands that talk to the database.
+fn small_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn migrate(cli: &Cli, action: &MigrateAction) -> anyhow::Result<ExitCode> {
+    let config = load_config(cli)?;
+    ops::telemetry::init(&config.log).map_err(anyhow::Error::msg)?;
+    let url = db::redact(&config.database_url());
+    small_runtime()?.block_on(async {
+        let database = db::Db::connect(&config).await?;
+        database
+            .ping()
+            .await
+            .with_context(|| format!("cannot reach the database at {url} (key database.url)"))?;
+        let mut stdout = std::io::stdout().lock();
+        match action {
+            MigrateAction::Up => {
+                let applied = database.migrate_up(None).await?;
+                writeln!(stdout, "{url}: {applied} migration(s) applied")?;
+            }
+            MigrateAction::Down { steps } => {
+                let reverted = database.migrate_down(*steps).await?;
+                writeln!(stdout, "{url}: {reverted} migration(s) reverted")?;
+            }
+            MigrateAction::Status => {
+                for migration in database.migrations().await? {
+                    let state = if migration.applied {
+                        "applied"
+                    } else {
+                        "pending"
+                    };
+                    writeln!(stdout, "{state:8} {}", migration.name)?;
+                }
+            }
+        }
         Ok(ExitCode::SUCCESS)
     })
 }

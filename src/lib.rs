@@ -6,12 +6,17 @@
 //! - [`config`]: defaults < TOML file < `ONEBOX_*` environment, validated once at start;
 //! - [`ops`]: process plumbing every service shares (logging, signals, shutdown);
 //! - [`dns`]: the authoritative DNS server for the zones in `zones/`;
-//! - [`web`]: the web origin serving `site/` over HTTPS for the zone's names.
+//! - [`web`]: the web origin serving `site/` over HTTPS for the zone's names, and the
+//!   application's routes;
+//! - [`app`]: the application (blog, editor, JSON API) over [`db`], the data layer (SeaORM on
+//!   MySQL/MariaDB or SQLite).
 //!
 //! The binary (`src/main.rs` and `cli`) only wires these together.
 
+pub mod app;
 pub mod cli;
 pub mod config;
+pub mod db;
 pub mod dns;
 pub mod ops;
 pub mod web;

@@ -38,6 +38,10 @@ pub struct Config {
     pub dns: DnsConfig,
     /// The web origin (HTTP and HTTPS).
     pub web: WebConfig,
+    /// The database (MySQL/MariaDB or SQLite).
+    pub database: DatabaseConfig,
+    /// The application: dynamic pages and the JSON API.
+    pub app: AppConfig,
 }
 
 /// `[log]`: what is logged and how.
@@ -98,6 +102,8 @@ impl Default for Config {
             log: LogConfig::default(),
             dns: DnsConfig::default(),
             web: WebConfig::default(),
+            database: DatabaseConfig::default(),
+            app: AppConfig::default(),
         }
     }
 }
@@ -247,6 +253,65 @@ impl Default for WebConfig {
     }
 }
 
+/// `[database]`: where the data lives and how the pool behaves.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `mysql://user:password@host:port/database` for MySQL/MariaDB, or `sqlite://path` for an
+    /// embedded SQLite file (created if missing). Empty: `sqlite://<state_dir>/onebox.db`.
+    pub url: String,
+    /// Connections the pool keeps open at most.
+    pub max_connections: u32,
+    /// Connections the pool keeps open at least (0: open on demand).
+    pub min_connections: u32,
+    /// How long a request waits for a free connection (or a new one) before it fails with 503;
+    /// must be shorter than `app.request_timeout`.
+    #[serde(with = "humantime_serde")]
+    pub acquire_timeout: Duration,
+    /// Apply pending migrations when `onebox serve` starts (and when the database comes back).
+    pub migrate_on_start: bool,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            max_connections: 16,
+            min_connections: 0,
+            acquire_timeout: Duration::from_secs(1),
+            migrate_on_start: true,
+        }
+    }
+}
+
+/// `[app]`: the application behind `/blog`, `/api/`, the sign-in and the editor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AppConfig {
+    /// A dynamic request not answered within this time gets 503 (the database is slow or down).
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// The page templates (MiniJinja). Under the web root but in a dot-directory, which is
+    /// never served as files.
+    pub templates_dir: PathBuf,
+    /// Posts per page on `/blog` and in `/api/posts`.
+    pub posts_per_page: u64,
+    /// A session ends this long after sign-in.
+    #[serde(with = "humantime_serde")]
+    pub session_ttl: Duration,
+}
+
+impl Default for AppConfig {
+    fn default() -> Self {
+        Self {
+            request_timeout: Duration::from_secs(2),
+            templates_dir: PathBuf::from("site/.templates"),
+            posts_per_page: 10,
+            session_ttl: Duration::from_secs(12 * 3600),
+        }
+    }
+}
+
 /// A configuration that could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -281,10 +346,43 @@ impl Config {
         let env = Env::prefixed(ENV_PREFIX)
             .filter(|key| !key.as_str().starts_with("test_"))
             .split("__");
-        figment
+        let config = figment
             .merge(env)
             .extract::<Config>()
-            .map_err(|e| ConfigError::Invalid(describe(e)))
+            .map_err(|e| ConfigError::Invalid(describe(e)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The rules that span keys (each key's own type is checked by serde).
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.database.acquire_timeout >= self.app.request_timeout {
+            return Err(ConfigError::Invalid(format!(
+                "key database.acquire_timeout: {:?} must be shorter than app.request_timeout ({:?}), \
+                 so that a request can still answer 503 when the database is unreachable",
+                self.database.acquire_timeout, self.app.request_timeout
+            )));
+        }
+        if self.database.max_connections == 0 {
+            return Err(ConfigError::Invalid(
+                "key database.max_connections: must be at least 1".to_owned(),
+            ));
+        }
+        if self.app.posts_per_page == 0 || self.app.posts_per_page > 100 {
+            return Err(ConfigError::Invalid(
+                "key app.posts_per_page: must be between 1 and 100".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The database URL in effect: `database.url`, or the SQLite file in `state_dir`.
+    pub fn database_url(&self) -> String {
+        if self.database.url.is_empty() {
+            format!("sqlite://{}", self.state_dir.join("onebox.db").display())
+        } else {
+            self.database.url.clone()
+        }
     }
 }
 

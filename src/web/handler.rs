@@ -9,9 +9,11 @@
 //! 3. plain HTTP: 301 to `https://canonical[:port]` with path and query kept, except ACME
 //!    challenges (`/.well-known/acme-challenge/`), served from the site for every name;
 //! 4. HTTPS for an alias: 301 to the canonical name;
-//! 5. a body larger than `web.max_body_bytes` gets 413; methods other than GET and HEAD 405;
-//! 6. the file (see `files`);
-//! 7. on every response: `X-Content-Type-Options`, `Referrer-Policy`, CSP, and HSTS on HTTPS;
+//! 5. a body larger than `web.max_body_bytes` gets 413;
+//! 6. the application's paths (`app::owns`: `/blog`, `/api`, ...) go to the application's
+//!    router, with the body read in full and the client's address as an extension;
+//! 7. otherwise methods other than GET and HEAD get 405, and the file is served (see `files`);
+//! 8. on every response: `X-Content-Type-Options`, `Referrer-Policy`, CSP, and HSTS on HTTPS;
 //!    then one access-log line.
 
 use std::net::SocketAddr;
@@ -39,6 +41,8 @@ pub(crate) struct ConnInfo {
     pub secure: bool,
     /// The process's readiness checks.
     pub readiness: Readiness,
+    /// The application's routes, if the application runs.
+    pub app: Option<axum::Router>,
 }
 
 /// Answers one request with the site snapshot current now.
@@ -123,6 +127,11 @@ async fn route(request: Request<Incoming>, site: &Site, conn: &ConnInfo) -> Resp
         return redirect(&location);
     }
     let (parts, body) = request.into_parts();
+    if let Some(app) = &conn.app
+        && crate::app::owns(parts.uri.path())
+    {
+        return dynamic(app.clone(), parts, body, site.max_body, conn.peer).await;
+    }
     if let Some(refused) = check_body(&parts.headers, body, site.max_body).await {
         return refused;
     }
@@ -138,26 +147,62 @@ async fn route(request: Request<Incoming>, site: &Site, conn: &ConnInfo) -> Resp
         .await
 }
 
-/// 413 for a body over the limit (by its declared length, or as it arrives); 400 if it
-/// breaks off. The body is read (and dropped) so that the connection can be reused.
-async fn check_body(headers: &http::HeaderMap, body: Incoming, max: u64) -> Option<Response<Body>> {
+/// Hands the request to the application: body read in full (up to `max` bytes), the client's
+/// address in the extensions; the response (small pages and JSON) is collected likewise.
+async fn dynamic(
+    app: axum::Router,
+    mut parts: http::request::Parts,
+    body: Incoming,
+    max: u64,
+    peer: SocketAddr,
+) -> Response<Body> {
+    let body = match read_body(&parts.headers, body, max).await {
+        Ok(body) => body,
+        Err(refused) => return refused,
+    };
+    parts.extensions.insert(peer);
+    let request = Request::from_parts(parts, axum::body::Body::from(body));
+    let Ok(response) = tower::ServiceExt::oneshot(app, request).await;
+    let (parts, body) = response.into_parts();
+    match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(bytes) => Response::from_parts(parts, Body::bytes(bytes)),
+        Err(error) => {
+            tracing::error!(%error, "app: response body failed");
+            plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n")
+        }
+    }
+}
+
+/// The request body, up to `max` bytes: 413 beyond (by declared length, or as it arrives), 400
+/// if it breaks off.
+async fn read_body(
+    headers: &http::HeaderMap,
+    body: Incoming,
+    max: u64,
+) -> Result<bytes::Bytes, Response<Body>> {
     let too_large = || plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n");
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|len| len > max) {
-        return Some(too_large());
+        return Err(too_large());
     }
     if http_body::Body::is_end_stream(&body) {
-        return None;
+        return Ok(bytes::Bytes::new());
     }
     let limit = usize::try_from(max).unwrap_or(usize::MAX);
     match Limited::new(body, limit).collect().await {
-        Ok(_) => None,
-        Err(error) if error.is::<http_body_util::LengthLimitError>() => Some(too_large()),
-        Err(_) => Some(plain(StatusCode::BAD_REQUEST, "incomplete request body\n")),
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(error) if error.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Err(_) => Err(plain(StatusCode::BAD_REQUEST, "incomplete request body\n")),
     }
+}
+
+/// 413 for a body over the limit (by its declared length, or as it arrives); 400 if it
+/// breaks off. The body is read (and dropped) so that the connection can be reused.
+async fn check_body(headers: &http::HeaderMap, body: Incoming, max: u64) -> Option<Response<Body>> {
+    read_body(headers, body, max).await.err()
 }
 
 fn ready(site: &Site, conn: &ConnInfo) -> Response<Body> {

@@ -42,6 +42,7 @@ use crate::ops::signals::ReloadRx;
 struct Shared {
     site: Arc<ArcSwap<Site>>,
     readiness: Readiness,
+    app: Option<axum::Router>,
     shutdown: CancellationToken,
     /// Cancelled when the drain deadline passes: close at once.
     hard_stop: CancellationToken,
@@ -50,13 +51,15 @@ struct Shared {
 }
 
 /// Serves HTTP and HTTPS until `shutdown` is cancelled; each new `reload` generation rebuilds
-/// the site from `reconfigure()`.
+/// the site from `reconfigure()`. The application's paths (`app::owns`) go to `app`, when
+/// there is one; everything else is the site's files.
 pub async fn serve(
     config: Config,
     reconfigure: Reconfigure,
     shutdown: CancellationToken,
     mut reload: ReloadRx,
     readiness: Readiness,
+    app: Option<axum::Router>,
 ) -> Result<(), WebError> {
     let web = &config.web;
     let check = readiness.register("web");
@@ -84,6 +87,7 @@ pub async fn serve(
     let shared = Shared {
         site: Arc::new(ArcSwap::from_pointee(site)),
         readiness,
+        app,
         shutdown: shutdown.clone(),
         hard_stop: CancellationToken::new(),
         tracker: TaskTracker::new(),
@@ -229,6 +233,7 @@ async fn connection(
         peer,
         secure,
         readiness: shared.readiness.clone(),
+        app: shared.app.clone(),
     });
     let sites = shared.site.clone();
     let service = service_fn(move |request| {

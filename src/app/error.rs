@@ -1,0 +1,155 @@
+//! [`AppError`]: the one way a handler fails.
+//!
+//! A handler returns the error; [`render`], the outermost layer, turns it into the response:
+//! JSON (`{"error": {"status": 422, "message": "...", "fields": {...}}}`) under `/api/`, an
+//! HTML page elsewhere. Database errors become 503 when the database is unreachable, 500
+//! otherwise (logged, never shown).
+
+use std::collections::BTreeMap;
+
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::state::State;
+use crate::db::DbError;
+
+/// Why a request failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum AppError {
+    /// 400: the request is malformed.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 401: signing in (or an API token) is needed.
+    #[error("sign-in required")]
+    Unauthorized,
+    /// 403: not allowed (wrong role, missing or wrong CSRF token).
+    #[error("{0}")]
+    Forbidden(String),
+    /// 404: no such thing.
+    #[error("not found")]
+    NotFound,
+    /// 409: it conflicts with what exists (a duplicate slug).
+    #[error("{message}")]
+    Conflict {
+        /// The field in conflict.
+        field: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// 422: the input is invalid; one message per field.
+    #[error("invalid input")]
+    Invalid(BTreeMap<&'static str, String>),
+    /// 429: too many attempts; try again after this many seconds.
+    #[error("too many attempts; try again in {0} s")]
+    TooMany(u64),
+    /// 503: the database is unreachable or too slow.
+    #[error("the database is unavailable; try again shortly")]
+    Unavailable,
+    /// 500: a bug or an unexpected database error (the detail is logged, not shown).
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl AppError {
+    /// The status code.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The error as the JSON document of the API.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut error = serde_json::json!({
+            "status": self.status().as_u16(),
+            "message": self.to_string(),
+        });
+        match self {
+            Self::Invalid(fields) => error["fields"] = serde_json::json!(fields),
+            Self::Conflict { field, message } => {
+                error["fields"] = serde_json::json!({ *field: message });
+            }
+            _ => {}
+        }
+        serde_json::json!({ "error": error })
+    }
+}
+
+impl From<DbError> for AppError {
+    fn from(error: DbError) -> Self {
+        match &error {
+            DbError::Db(db) if is_unreachable(db) => Self::Unavailable,
+            _ => Self::Internal(error.to_string()),
+        }
+    }
+}
+
+impl From<sea_orm::DbErr> for AppError {
+    fn from(error: sea_orm::DbErr) -> Self {
+        DbError::from(error).into()
+    }
+}
+
+/// Whether the error means "no connection" rather than "the query failed".
+fn is_unreachable(error: &sea_orm::DbErr) -> bool {
+    matches!(
+        error,
+        sea_orm::DbErr::ConnectionAcquire(_) | sea_orm::DbErr::Conn(_)
+    )
+}
+
+/// The error travels to [`render`] in the response's extensions.
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let mut response = self.status().into_response();
+        response.extensions_mut().insert(self);
+        response
+    }
+}
+
+/// The outermost layer: gives every [`AppError`] its body (JSON under `/api/`, else HTML).
+pub(super) async fn render(
+    axum::extract::State(state): axum::extract::State<State>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let api = request.uri().path().starts_with("/api");
+    let response = next.run(request).await;
+    let Some(error) = response.extensions().get::<AppError>().cloned() else {
+        return response;
+    };
+    if let AppError::Internal(detail) = &error {
+        tracing::error!(detail, "app: internal error");
+    }
+    let mut rendered = if api {
+        (error.status(), axum::Json(error.to_json())).into_response()
+    } else {
+        (
+            error.status(),
+            axum::response::Html(state.error_page(&error)),
+        )
+            .into_response()
+    };
+    let retry_after = match &error {
+        AppError::TooMany(seconds) => Some(*seconds),
+        AppError::Unavailable => Some(2),
+        _ => None,
+    };
+    if let Some(value) = retry_after.and_then(|s| HeaderValue::from_str(&s.to_string()).ok()) {
+        rendered.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    rendered
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    rendered
+}

@@ -1,0 +1,88 @@
+//! The database watcher: one task that checks the database every second, applies pending
+//! migrations when it can (`database.migrate_on_start`), and keeps two flags current — the
+//! application's own ([`Health`], for the fast 503) and the process's readiness (`/readyz`).
+//!
+//! The database may be down when onebox starts, or go away later: DNS and static files do not
+//! care, dynamic routes answer 503, and everything recovers when the database is back — the
+//! pool reconnects by itself.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use crate::db::Db;
+use crate::ops::CancellationToken;
+use crate::ops::ready::Check;
+
+/// How often the watcher checks the database.
+const INTERVAL: Duration = Duration::from_secs(1);
+
+/// Whether the database is usable (reachable, schema up to date); cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct Health {
+    up: Arc<AtomicBool>,
+}
+
+impl Health {
+    /// Whether the last check succeeded.
+    pub fn is_up(&self) -> bool {
+        self.up.load(Ordering::Acquire)
+    }
+
+    fn set(&self, up: bool) {
+        self.up.store(up, Ordering::Release);
+    }
+}
+
+/// Watches `db` until `shutdown`: pings it every second, migrates when `migrate` is set and
+/// migrations are pending, and mirrors the outcome into `health` and `ready`. Logs once per
+/// change, not once per check.
+pub async fn supervise(
+    db: Db,
+    health: Health,
+    ready: Check,
+    migrate: bool,
+    shutdown: CancellationToken,
+) {
+    let mut migrated = !migrate;
+    let mut last: Option<bool> = None;
+    loop {
+        let outcome = check(&db, &mut migrated).await;
+        let up = outcome.is_ok();
+        health.set(up);
+        ready.set(up);
+        if last != Some(up) {
+            match &outcome {
+                Ok(()) => tracing::info!("database available"),
+                Err(error) => {
+                    tracing::error!(%error, "database unavailable; dynamic pages answer 503 until it is back")
+                }
+            }
+            last = Some(up);
+        }
+        tokio::select! {
+            () = tokio::time::sleep(INTERVAL) => {}
+            () = shutdown.cancelled() => return,
+        }
+    }
+}
+
+async fn check(db: &Db, migrated: &mut bool) -> Result<(), String> {
+    db.ping().await.map_err(|e| e.to_string())?;
+    if !*migrated {
+        let applied = db.migrate_up(None).await.map_err(|e| e.to_string())?;
+        if applied > 0 {
+            tracing::info!(applied, "database migrations applied");
+        }
+        *migrated = true;
+    } else if db
+        .migrations()
+        .await
+        .map_err(|e| e.to_string())?
+        .iter()
+        .any(|m| !m.applied)
+    {
+        return Err("migrations are pending: run `onebox migrate up`".to_owned());
+    }
+    Ok(())
+}

@@ -1,0 +1,113 @@
+//! The application: dynamic pages and the JSON API of foobar.com, over the data layer.
+//!
+//! Its public face is small: [`router`] builds an `axum::Router` (plain `http` types, no
+//! server: the web origin serves it for the paths in [`PATHS`]), and [`supervise`] watches the
+//! database, applies migrations when it can, and reports readiness.
+//!
+//! - `state`: what every handler shares ([`State`]): the pool, settings, templates;
+//! - `error`: [`AppError`], the one way a handler fails, rendered as an HTML page or as JSON;
+//! - `auth`: users, sessions, CSRF and sign-in;
+//! - `health`: the database watcher behind `/readyz` and the fast 503.
+//!
+//! The application uses `db` and `config`; it never touches sockets, TLS or DNS.
+
+mod auth;
+mod error;
+mod health;
+mod state;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+
+pub use error::AppError;
+pub use health::{Health, supervise};
+pub use state::State;
+
+/// The paths the application answers, each with everything below it. Everything else is the
+/// web origin's static files.
+pub const PATHS: &[&str] = &["/blog", "/api", "/signin", "/signout", "/editor"];
+
+/// Whether `path` belongs to the application.
+pub fn owns(path: &str) -> bool {
+    PATHS.iter().any(|prefix| {
+        path.strip_prefix(prefix)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    })
+}
+
+/// The application's routes. In front of them, outermost first: errors rendered (JSON under
+/// `/api/`, a page elsewhere), the request deadline, the database check.
+pub fn router(state: State) -> Router {
+    let timeout = state.config.request_timeout;
+    Router::new()
+        .merge(auth::routes())
+        .fallback(|| async { AppError::NotFound })
+        .layer(middleware::from_fn_with_state(state.clone(), available))
+        .layer(middleware::from_fn(move |request, next| {
+            deadline(timeout, request, next)
+        }))
+        .layer(middleware::from_fn_with_state(state.clone(), error::render))
+        .with_state(state)
+}
+
+/// 503 at once while the database is known to be down (the watcher checks every second).
+async fn available(
+    axum::extract::State(state): axum::extract::State<State>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if !state.health.is_up() {
+        return AppError::Unavailable.into_response();
+    }
+    next.run(request).await
+}
+
+/// 503 for a request not answered within `app.request_timeout` (a slow or vanishing database).
+async fn deadline(timeout: Duration, request: Request, next: Next) -> Response {
+    let path = request.uri().path().to_owned();
+    match tokio::time::timeout(timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!(
+                path,
+                timeout_ms = timeout.as_millis(),
+                "app: request timed out"
+            );
+            AppError::Unavailable.into_response()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owned_paths() {
+        for path in [
+            "/blog",
+            "/blog/",
+            "/blog/hello",
+            "/api/posts",
+            "/api",
+            "/signin",
+            "/editor/",
+        ] {
+            assert!(owns(path), "{path}");
+        }
+        for path in [
+            "/",
+            "/index.html",
+            "/blogs",
+            "/style.css",
+            "/apis",
+            "/signinx",
+        ] {
+            assert!(!owns(path), "{path}");
+        }
+    }
+}

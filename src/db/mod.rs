@@ -1,0 +1,167 @@
+//! The data layer: one connection pool, one code path for MySQL/MariaDB and SQLite.
+//!
+//! - [`Db`] is a cheap handle on the pool (clone it freely). [`Db::connect`] never waits for
+//!   the server: the pool connects lazily, so onebox starts (and serves DNS and files) while
+//!   the database is down, and recovers by itself when it comes back;
+//! - the schema is the `migration` crate (`db/` in the repository), applied by
+//!   [`Db::migrate_up`] / [`Db::migrate_down`] and listed by [`Db::migrations`];
+//! - [`entity`] holds the tables as SeaORM entities; the queries of each aggregate live in a
+//!   file of their own.
+//!
+//! The data layer knows nothing of HTTP or of business rules: it stores and fetches.
+
+pub mod entity;
+
+use std::time::Duration;
+
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr};
+
+use crate::config::Config;
+
+/// A database operation that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// `database.url` is not a URL onebox can use.
+    #[error("key database.url: {0}")]
+    Url(String),
+    /// The SQLite file's directory could not be created.
+    #[error("key state_dir: cannot create {path}: {source}")]
+    StateDir {
+        /// The directory.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The database failed or could not be reached.
+    #[error("database: {0}")]
+    Db(#[from] DbErr),
+}
+
+/// One migration of the schema and whether it is applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationState {
+    /// The migration's name (`m20261126_000001_initial`).
+    pub name: String,
+    /// Applied to this database.
+    pub applied: bool,
+}
+
+/// A handle on the connection pool.
+#[derive(Debug, Clone)]
+pub struct Db {
+    conn: DatabaseConnection,
+}
+
+impl Db {
+    /// Sets up the pool for `database.url` (or the SQLite file in `state_dir`). Nothing is
+    /// connected yet: the first query connects.
+    pub async fn connect(config: &Config) -> Result<Self, DbError> {
+        let url = config.database_url();
+        let sqlite = url.starts_with("sqlite:");
+        if !sqlite && !url.starts_with("mysql:") && !url.starts_with("mariadb:") {
+            return Err(DbError::Url(format!(
+                "{}: use mysql://user:password@host:port/database or sqlite://path",
+                redact(&url)
+            )));
+        }
+        if sqlite && config.database.url.is_empty() {
+            std::fs::create_dir_all(&config.state_dir).map_err(|source| DbError::StateDir {
+                path: config.state_dir.clone(),
+                source,
+            })?;
+        }
+        let url = url.replacen("mariadb:", "mysql:", 1);
+        let settings = &config.database;
+        let mut options = ConnectOptions::new(url);
+        options
+            .max_connections(settings.max_connections)
+            .min_connections(settings.min_connections)
+            .acquire_timeout(settings.acquire_timeout)
+            .connect_timeout(settings.acquire_timeout)
+            // A connection in steady use is not pinged before each query; one idle for a
+            // second is (after an outage the idle ones are stale).
+            .test_before_acquire_if_idle_for(Duration::from_secs(1))
+            .idle_timeout(Duration::from_secs(300))
+            .connect_lazy(true)
+            .sqlx_logging(false)
+            .map_sqlx_sqlite_opts(|options| options.create_if_missing(true));
+        let conn = Database::connect(options)
+            .await
+            .map_err(|e| DbError::Url(format!("{}: {e}", redact(&config.database_url()))))?;
+        Ok(Self { conn })
+    }
+
+    /// The SeaORM connection, for the query files of each aggregate.
+    pub fn conn(&self) -> &DatabaseConnection {
+        &self.conn
+    }
+
+    /// Which engine this is.
+    pub fn backend(&self) -> DbBackend {
+        self.conn.get_database_backend()
+    }
+
+    /// One round trip to the server (`SELECT 1`).
+    pub async fn ping(&self) -> Result<(), DbError> {
+        self.conn.ping().await.map_err(DbError::from)
+    }
+
+    /// Applies every pending migration (or the next `steps`); returns how many were applied.
+    pub async fn migrate_up(&self, steps: Option<u32>) -> Result<usize, DbError> {
+        let pending = Migrator::get_pending_migrations(&self.conn).await?.len();
+        Migrator::up(&self.conn, steps).await?;
+        Ok(steps.map_or(pending, |n| pending.min(n as usize)))
+    }
+
+    /// Reverts the latest `steps` applied migrations; returns how many were reverted.
+    pub async fn migrate_down(&self, steps: u32) -> Result<usize, DbError> {
+        let applied = Migrator::get_applied_migrations(&self.conn).await?.len();
+        Migrator::down(&self.conn, Some(steps)).await?;
+        Ok(applied.min(steps as usize))
+    }
+
+    /// Every migration, oldest first, and whether it is applied.
+    pub async fn migrations(&self) -> Result<Vec<MigrationState>, DbError> {
+        let all = Migrator::get_migration_with_status(&self.conn).await?;
+        Ok(all
+            .iter()
+            .map(|m| MigrationState {
+                name: m.name().to_owned(),
+                applied: m.status() == migration::MigrationStatus::Applied,
+            })
+            .collect())
+    }
+}
+
+/// The URL without its password, for messages.
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return url.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_appear_in_messages() {
+        assert_eq!(
+            redact("mysql://app:s3cret@db:3306/onebox"),
+            "mysql://app:***@db:3306/onebox"
+        );
+        assert_eq!(redact("mysql://app@db/onebox"), "mysql://app@db/onebox");
+        assert_eq!(
+            redact("sqlite://state/onebox.db"),
+            "sqlite://state/onebox.db"
+        );
+    }
+}
