@@ -130,7 +130,8 @@ fn serve(cli: &Cli) -> anyhow::Result<ExitCode> {
             config.database.migrate_on_start,
             shutdown.clone(),
         ));
-        let router = app::router(app::State::new(database, config.app.clone(), health));
+        let state = app::State::new(database, config.app.clone(), health)?;
+        let router = app::router(state);
         let dns_ready = readiness.register("dns");
         let dns = dns::serve(
             config.dns.clone(),

@@ -7,13 +7,15 @@
 //! - `state`: what every handler shares ([`State`]): the pool, settings, templates;
 //! - `error`: [`AppError`], the one way a handler fails, rendered as an HTML page or as JSON;
 //! - `auth`: users, sessions, CSRF and sign-in;
-//! - `health`: the database watcher behind `/readyz` and the fast 503.
+//! - `health`: the database watcher behind `/readyz` and the fast 503;
+//! - `render`: pages from the templates in `site/.templates/`.
 //!
 //! The application uses `db` and `config`; it never touches sockets, TLS or DNS.
 
 mod auth;
 mod error;
 mod health;
+mod render;
 mod state;
 
 use std::time::Duration;
@@ -25,6 +27,7 @@ use axum::response::{IntoResponse, Response};
 
 pub use error::AppError;
 pub use health::{Health, supervise};
+pub use render::{SiteInfo, TemplateError, Viewer};
 pub use state::State;
 
 /// The paths the application answers, each with everything below it. Everything else is the

@@ -2,8 +2,12 @@
 
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
+use serde::Serialize;
+
 use super::error::AppError;
 use super::health::Health;
+use super::render::{SiteInfo, TemplateError, Templates, Viewer};
 use crate::config::AppConfig;
 use crate::db::Db;
 
@@ -16,44 +20,54 @@ pub struct State {
     pub config: Arc<AppConfig>,
     /// Whether the database answered the watcher's last check.
     pub health: Health,
+    /// The compiled page templates.
+    pub templates: Arc<Templates>,
+    /// The site's settings as pages show them (swapped whole when an admin changes them).
+    pub site: Arc<ArcSwap<SiteInfo>>,
 }
 
 impl State {
     /// The state for `db` with these settings; `health` is shared with [`super::supervise`].
-    pub fn new(db: Db, config: AppConfig, health: Health) -> Self {
-        Self {
+    /// Compiles the templates.
+    pub fn new(db: Db, config: AppConfig, health: Health) -> Result<Self, TemplateError> {
+        let templates = Templates::load(&config.templates_dir)?;
+        Ok(Self {
             db,
             config: Arc::new(config),
             health,
-        }
+            templates: Arc::new(templates),
+            site: Arc::new(ArcSwap::from_pointee(SiteInfo::default())),
+        })
     }
 
-    /// The HTML page for an error.
+    /// Renders the page `name` for `viewer` (with the CSRF token its forms carry).
+    pub fn page(
+        &self,
+        name: &str,
+        viewer: Option<&Viewer>,
+        csrf: Option<&str>,
+        data: impl Serialize,
+    ) -> Result<String, AppError> {
+        self.templates
+            .page(name, &self.site.load(), viewer, csrf, data)
+    }
+
+    /// The HTML page for an error (`error.html`; plain text if even that fails).
     pub fn error_page(&self, error: &AppError) -> String {
         let status = error.status();
-        format!(
-            "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{code} {reason}</title>\
-             <link rel=\"stylesheet\" href=\"/style.css\"></head>\n<body><main><h1>{code} {reason}</h1>\
-             <p>{message}</p><p><a href=\"/\">Home</a></p></main></body></html>\n",
-            code = status.as_u16(),
-            reason = status.canonical_reason().unwrap_or(""),
-            message = escape(&error.to_string()),
-        )
+        let data = serde_json::json!({
+            "status": status.as_u16(),
+            "reason": status.canonical_reason().unwrap_or(""),
+            "message": error.to_string(),
+        });
+        self.page("error.html", None, None, data)
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, "app: the error page itself failed");
+                format!(
+                    "{} {}\n",
+                    status.as_u16(),
+                    status.canonical_reason().unwrap_or("")
+                )
+            })
     }
-}
-
-/// Escapes text for HTML.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
