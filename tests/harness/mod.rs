@@ -11,10 +11,12 @@
 //!   TCP exchanges, replies checked for structure and summarised for comparison);
 //! - [`unbound`]: Debian's unbound in the foreground, a resolver with a stub zone pointing at
 //!   onebox (the path a user's queries take);
+//! - [`netns`]: two network namespaces joined by a veth pair, a server and a client host for
+//!   the browser's path (needs root);
 //! - [`dig`]: runs `dig` and parses its output.
 //!
-//! Nothing here asserts DNS or web behaviour: the tests under `tests/dns/`, `tests/web/`
-//! and `tests/resolver/` do.
+//! Nothing here asserts DNS or web behaviour: the tests under `tests/dns/`, `tests/web/`,
+//! `tests/resolver/` and `tests/browser/` do.
 //!
 //! To check the DNS tests' own expectations against the reference, run the suite with
 //! `ONEBOX_TEST_STANDIN=nsd`: every [`Onebox`] that a DNS test starts is then NSD serving the
@@ -24,6 +26,7 @@
 
 pub mod dig;
 pub mod log;
+pub mod netns;
 pub mod nsd;
 pub mod onebox;
 pub mod unbound;
