@@ -1,6 +1,6 @@
-//! The test harness: starts the real `onebox` binary (and NSD, the reference server) on
-//! ephemeral loopback ports, each in a temporary directory of its own, and gives tests the
-//! clients to talk to them.
+//! The test harness: starts the real `onebox` binary (and NSD, the reference server, and
+//! unbound, a resolver in front) on ephemeral loopback ports, each in a temporary directory of
+//! its own, and gives tests the clients to talk to them.
 //!
 //! - [`onebox`]: [`Onebox`], the binary under test, for the DNS and the web tests alike, started
 //!   from a generated config file with DNS and web on port 0; the ports it picked are read from
@@ -9,9 +9,14 @@
 //! - [`nsd`]: Debian's NSD in the foreground, as primary or as secondary of onebox;
 //! - [`wire`]: DNS messages at the byte level (queries well-formed or deliberately not, UDP and
 //!   TCP exchanges, replies checked for structure and summarised for comparison);
+//! - [`unbound`]: Debian's unbound in the foreground, a resolver with a stub zone pointing at
+//!   onebox (the path a user's queries take);
+//! - [`netns`]: two network namespaces joined by a veth pair, a server and a client host for
+//!   the browser's path (needs root);
 //! - [`dig`]: runs `dig` and parses its output.
 //!
-//! Nothing here asserts DNS or web behaviour: the tests under `tests/dns/` and `tests/web/` do.
+//! Nothing here asserts DNS or web behaviour: the tests under `tests/dns/`, `tests/web/`,
+//! `tests/resolver/` and `tests/browser/` do.
 //!
 //! To check the DNS tests' own expectations against the reference, run the suite with
 //! `ONEBOX_TEST_STANDIN=nsd`: every [`Onebox`] that a DNS test starts is then NSD serving the
@@ -21,8 +26,10 @@
 
 pub mod dig;
 pub mod log;
+pub mod netns;
 pub mod nsd;
 pub mod onebox;
+pub mod unbound;
 pub mod wire;
 
 pub use onebox::{Onebox, onebox_command};

@@ -1,7 +1,9 @@
 //! The binary under test: [`Onebox`] starts `onebox serve` from a generated config file in a
 //! temporary directory of its own, DNS and web on `127.0.0.1:0`, and learns the ports it picked
 //! from its JSON log (`dns listening on udp and tcp`, `web listening`, each with `addr`). The
-//! log is kept for assertions; the process is killed when the handle is dropped.
+//! log is kept for assertions; the process is killed when the handle is dropped. The builder
+//! can also set fixed listen addresses and run the binary through a prefix such as
+//! `ip netns exec NAME` (the browser tests serve from a network namespace of their own).
 //! [`onebox_command`] runs the binary for one-shot commands (`check`, `--version`).
 //!
 //! With `ONEBOX_TEST_STANDIN=nsd`, DNS tests get NSD in onebox's place (see the harness doc);
@@ -22,6 +24,12 @@ use super::{DEADLINE, nsd, repo};
 /// `RUST_LOG` leaks in from the developer's shell, and colours are off so logs are plain text.
 pub fn onebox_command() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_onebox"));
+    clean_env(&mut command);
+    command
+}
+
+/// Removes `ONEBOX_*` and `RUST_LOG` from `command`'s environment and turns colours off.
+fn clean_env(command: &mut Command) {
     for (key, _) in std::env::vars_os() {
         let key = key.to_string_lossy().into_owned();
         if key.starts_with("ONEBOX_") || key == "RUST_LOG" {
@@ -29,12 +37,13 @@ pub fn onebox_command() -> Command {
         }
     }
     command.env("NO_COLOR", "1");
-    command
 }
 
 /// How to start onebox: zone files and configuration beyond the defaults the harness sets.
 pub struct OneboxBuilder {
     listen: Option<Vec<String>>,
+    web_listen: Option<(Vec<String>, Vec<String>)>,
+    prefix: Vec<String>,
     zones: Vec<(String, String)>,
     dns: Vec<String>,
     transfer: Vec<String>,
@@ -77,6 +86,22 @@ impl OneboxBuilder {
     /// Sets `dns.listen` (default `["127.0.0.1:0"]`); the harness waits for every address.
     pub fn listen(mut self, addrs: &[&str]) -> Self {
         self.listen = Some(addrs.iter().map(|a| (*a).to_owned()).collect());
+        self
+    }
+
+    /// Sets `web.http_listen` and `web.https_listen` (default `["127.0.0.1:0"]` each).
+    pub fn web_listen(mut self, http: &[&str], https: &[&str]) -> Self {
+        let owned = |addrs: &[&str]| addrs.iter().map(|a| (*a).to_owned()).collect();
+        self.web_listen = Some((owned(http), owned(https)));
+        self.standin_ok = false;
+        self
+    }
+
+    /// Runs the binary through `prefix` (e.g. `["ip", "netns", "exec", "NAME"]`), which must
+    /// exec it in place so that the process started is onebox itself.
+    pub fn command_prefix(mut self, prefix: &[&str]) -> Self {
+        self.prefix = prefix.iter().map(|a| (*a).to_owned()).collect();
+        self.standin_ok = false;
         self
     }
 
@@ -147,7 +172,15 @@ impl OneboxBuilder {
         let toml = self.config_text(dir.path(), &listen, &site);
         std::fs::write(&config, &toml).expect("write config");
 
-        let mut command = onebox_command();
+        let mut command = match self.prefix.split_first() {
+            None => onebox_command(),
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(env!("CARGO_BIN_EXE_onebox"));
+                clean_env(&mut command);
+                command
+            }
+        };
         command
             .arg("--config")
             .arg(&config)
@@ -194,18 +227,26 @@ impl OneboxBuilder {
 
     /// The config file: the harness's defaults, then what the test added.
     fn config_text(&self, dir: &Path, listen: &[String], site: &Path) -> String {
-        let listen: Vec<String> = listen.iter().map(|a| format!("\"{a}\"")).collect();
         let lines =
             |lines: &[String]| -> String { lines.iter().map(|l| format!("{l}\n")).collect() };
+        let quoted = |addrs: &[String]| -> String {
+            let addrs: Vec<String> = addrs.iter().map(|a| format!("\"{a}\"")).collect();
+            addrs.join(", ")
+        };
+        let any = vec!["127.0.0.1:0".to_owned()];
+        let (http, https) = match &self.web_listen {
+            Some((http, https)) => (quoted(http), quoted(https)),
+            None => (quoted(&any), quoted(&any)),
+        };
         format!(
             "state_dir = '{state}'\n\n\
              [log]\nlevel = \"info\"\nformat = \"json\"\n\n\
              [dns]\nlisten = [{listen}]\nzones_dir = '{zones}'\n{dns}\n\
              [dns.transfer]\n{transfer}\n\
-             [web]\nhttp_listen = [\"127.0.0.1:0\"]\nhttps_listen = [\"127.0.0.1:0\"]\nsite_dir = '{site}'\n{web}\n\
+             [web]\nhttp_listen = [{http}]\nhttps_listen = [{https}]\nsite_dir = '{site}'\n{web}\n\
              {extra}",
             state = dir.join("state").display(),
-            listen = listen.join(", "),
+            listen = quoted(listen),
             zones = dir.join("zones").display(),
             dns = lines(&self.dns),
             transfer = lines(&self.transfer),
@@ -298,6 +339,8 @@ impl Onebox {
     pub fn builder() -> OneboxBuilder {
         OneboxBuilder {
             listen: None,
+            web_listen: None,
+            prefix: Vec::new(),
             zones: Vec::new(),
             dns: Vec::new(),
             transfer: Vec::new(),
