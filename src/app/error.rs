@@ -124,10 +124,19 @@ pub(super) async fn render(
     next: Next,
 ) -> Response {
     let api = request.uri().path().starts_with("/api");
+    let target = request
+        .uri()
+        .path_and_query()
+        .map_or_else(|| "/".to_owned(), |pq| pq.as_str().to_owned());
     let response = next.run(request).await;
     let Some(error) = response.extensions().get::<AppError>().cloned() else {
         return response;
     };
+    if !api && matches!(error, AppError::Unauthorized) {
+        // A page that needs a session: sign in first, then come back.
+        let next: String = url_encode(&target);
+        return super::auth::see_other(&format!("/signin?next={next}"), None);
+    }
     if let AppError::Internal(detail) = &error {
         tracing::error!(detail, "app: internal error");
     }
@@ -152,4 +161,11 @@ pub(super) async fn render(
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     rendered
+}
+
+/// Percent-encodes `text` for a query parameter.
+fn url_encode(text: &str) -> String {
+    serde_urlencoded::to_string([("", text)])
+        .map(|pair| pair.trim_start_matches('=').to_owned())
+        .unwrap_or_default()
 }

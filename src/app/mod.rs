@@ -12,7 +12,7 @@
 //!
 //! The application uses `db` and `config`; it never touches sockets, TLS or DNS.
 
-mod auth;
+pub mod auth;
 mod error;
 mod health;
 mod render;

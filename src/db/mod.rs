@@ -11,6 +11,8 @@
 //! The data layer knows nothing of HTTP or of business rules: it stores and fetches.
 
 pub mod entity;
+pub mod sessions;
+pub mod users;
 
 use std::time::Duration;
 

@@ -1,0 +1,60 @@
+//! Users, sessions, CSRF and sign-in.
+//!
+//! - `token`: random tokens, their SHA-256 digests (all the database keeps), constant-time
+//!   comparison;
+//! - `extract`: the extractors handlers use to say who may call them ([`SignedIn`],
+//!   [`MaybeSignedIn`], [`Admin`], [`CsrfForm`], [`ApiWriter`]).
+
+mod extract;
+pub mod token;
+
+use axum::Router;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+
+pub use extract::{
+    Admin, ApiWriter, CSRF_HEADER, CsrfForm, MaybeSignedIn, SESSION_COOKIE, SignedIn, cookie,
+};
+
+use super::state::State;
+
+/// The sign-in and sign-out routes.
+pub(super) fn routes() -> Router<State> {
+    Router::new().route("/signout", post(sign_out))
+}
+
+/// `POST /signout`: ends the session (server-side) and clears the cookie.
+async fn sign_out(
+    axum::extract::State(state): axum::extract::State<State>,
+    CsrfForm { who, .. }: CsrfForm<serde::de::IgnoredAny>,
+) -> Result<Response, crate::app::AppError> {
+    crate::db::sessions::delete(&state.db, &who.session_id).await?;
+    tracing::info!(user = who.viewer.email, "signed out");
+    Ok(see_other("/", Some(&clear_session_cookie())))
+}
+
+/// The `Set-Cookie` value that stores a session token in the browser.
+pub fn session_cookie(token: &str, max_age: std::time::Duration) -> String {
+    format!(
+        "{SESSION_COOKIE}={token}; Path=/; Max-Age={}; HttpOnly; Secure; SameSite=Lax",
+        max_age.as_secs()
+    )
+}
+
+/// The `Set-Cookie` value that removes the session cookie.
+pub fn clear_session_cookie() -> String {
+    format!("{SESSION_COOKIE}=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Lax")
+}
+
+/// 303 See Other to `location` (after a form post), optionally setting a cookie.
+pub fn see_other(location: &str, set_cookie: Option<&str>) -> Response {
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    if let Ok(value) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    if let Some(value) = set_cookie.and_then(|c| HeaderValue::from_str(c).ok()) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    response
+}
