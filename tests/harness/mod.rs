@@ -9,7 +9,9 @@
 //! - [`nsd`]: Debian's NSD in the foreground, as primary or as secondary of onebox;
 //! - [`wire`]: DNS messages at the byte level (queries well-formed or deliberately not, UDP and
 //!   TCP exchanges, replies checked for structure and summarised for comparison);
-//! - [`dig`]: runs `dig` and parses its output.
+//! - [`dig`]: runs `dig` and parses its output;
+//! - [`mariadb`]: the suite's own throwaway MariaDB, one per test process, a database per test
+//!   (or the server `ONEBOX_TEST_MYSQL_URL` names), plus private servers for outage tests.
 //!
 //! Nothing here asserts DNS or web behaviour: the tests under `tests/dns/` and `tests/web/` do.
 //!
@@ -21,6 +23,7 @@
 
 pub mod dig;
 pub mod log;
+pub mod mariadb;
 pub mod nsd;
 pub mod onebox;
 pub mod wire;
