@@ -6,11 +6,12 @@
 //! - the schema is the `migration` crate (`db/` in the repository), applied by
 //!   [`Db::migrate_up`] / [`Db::migrate_down`] and listed by [`Db::migrations`];
 //! - [`entity`] holds the tables as SeaORM entities; the queries of each aggregate live in a
-//!   file of their own.
+//!   file of their own ([`posts`]).
 //!
 //! The data layer knows nothing of HTTP or of business rules: it stores and fetches.
 
 pub mod entity;
+pub mod posts;
 pub mod sessions;
 pub mod users;
 

@@ -1,0 +1,333 @@
+//! The posts aggregate's queries: what the blog, the API and the editor read and write.
+//!
+//! Reads are shaped by what a page needs, because they sit on the hottest paths (`/blog`,
+//! `/api/posts`):
+//!
+//! - a list selects only the columns a list shows (no bodies) and the author's name by a join,
+//!   in one query; it fetches one row more than a page holds to learn whether another page
+//!   follows, so no `COUNT(*)` is needed;
+//! - one post is one query by its unique slug (or id), joined to its author likewise.
+//!
+//! Every write is one statement, so a failed write leaves nothing half-written. Slugs are
+//! unique in the schema: a write that would duplicate one fails with [`PostError::SlugTaken`],
+//! recognised from the database's own unique violation (two writers may race past any check
+//! made before).
+//!
+//! Times are UTC, whole seconds (MySQL's `DATETIME` keeps no fraction; SQLite would, so the
+//! two would disagree). The data layer stores and fetches: rendering and validation are the
+//! application's.
+
+use sea_orm::sea_query::{Expr, Func};
+use sea_orm::{
+    ActiveValue, ColumnTrait, DbErr, EntityTrait, FromQueryResult, JoinType, QueryFilter,
+    QueryOrder, QuerySelect, RelationTrait, SqlErr,
+};
+
+use super::Db;
+use super::entity::{post, user};
+
+/// A timestamp as stored: UTC, no zone.
+pub type Timestamp = sea_orm::prelude::DateTime;
+
+/// A post's state: only published posts are public.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Seen only in the editor.
+    Draft,
+    /// On `/blog` and in the public API.
+    Published,
+}
+
+impl Status {
+    /// The value stored in `posts.status` and shown in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Draft => "draft",
+            Self::Published => "published",
+        }
+    }
+
+    /// The status for a stored or submitted value; `None` if it is neither.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "draft" => Some(Self::Draft),
+            "published" => Some(Self::Published),
+            _ => None,
+        }
+    }
+}
+
+/// A write that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PostError {
+    /// Another post has this slug.
+    #[error("another post already has this slug")]
+    SlugTaken,
+    /// The post does not exist (any more).
+    #[error("no such post")]
+    NotFound,
+    /// The database failed.
+    #[error("database: {0}")]
+    Db(#[from] DbErr),
+}
+
+/// Which page of a list: 1-based `number`, `per_page` items each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    /// The page, from 1.
+    pub number: u64,
+    /// Items per page (at least 1).
+    pub per_page: u64,
+}
+
+impl Page {
+    /// Rows skipped before this page; `None` if that overflows.
+    fn offset(self) -> Option<u64> {
+        self.number.checked_sub(1)?.checked_mul(self.per_page)
+    }
+}
+
+/// One page of a list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listing<T> {
+    /// The page's items, in order.
+    pub items: Vec<T>,
+    /// Whether a further page has items.
+    pub has_next: bool,
+}
+
+/// A post as a list shows it: no bodies.
+#[derive(Debug, Clone, PartialEq, Eq, FromQueryResult)]
+pub struct PostSummary {
+    /// Row id.
+    pub id: i64,
+    /// The post's address under `/blog/`.
+    pub slug: String,
+    /// The title.
+    pub title: String,
+    /// `draft` or `published` (see [`Status`]).
+    pub status: String,
+    /// The author's user id.
+    pub author_id: i64,
+    /// The author's display name.
+    pub author: String,
+    /// When it was first published.
+    pub published_at: Option<Timestamp>,
+    /// When it last changed.
+    pub updated_at: Timestamp,
+}
+
+/// A whole post, with its author's name.
+#[derive(Debug, Clone, PartialEq, Eq, FromQueryResult)]
+pub struct PostDetail {
+    /// Row id.
+    pub id: i64,
+    /// The post's address under `/blog/`.
+    pub slug: String,
+    /// The title.
+    pub title: String,
+    /// The body as written (Markdown).
+    pub body_markdown: String,
+    /// The body rendered and sanitised when it was written.
+    pub body_html: String,
+    /// `draft` or `published` (see [`Status`]).
+    pub status: String,
+    /// The author's user id.
+    pub author_id: i64,
+    /// The author's display name.
+    pub author: String,
+    /// When it was first published.
+    pub published_at: Option<Timestamp>,
+    /// When it was created.
+    pub created_at: Timestamp,
+    /// When it last changed.
+    pub updated_at: Timestamp,
+}
+
+/// What a write stores (an insert, or every field of an update).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostFields {
+    /// The slug.
+    pub slug: String,
+    /// The title.
+    pub title: String,
+    /// The body as written.
+    pub body_markdown: String,
+    /// The body rendered and sanitised.
+    pub body_html: String,
+    /// Draft or published.
+    pub status: Status,
+}
+
+/// Now, as stored: UTC, whole seconds.
+pub fn now() -> Timestamp {
+    let now = chrono::Utc::now().naive_utc();
+    chrono::Timelike::with_nanosecond(&now, 0).unwrap_or(now)
+}
+
+/// Published posts, newest first: page `page`.
+pub async fn list_published(db: &Db, page: Page) -> Result<Listing<PostSummary>, DbErr> {
+    list(db, page, Some(Status::Published)).await
+}
+
+/// Every post, drafts too, most recently changed first (the editor's list).
+pub async fn list_all(db: &Db, page: Page) -> Result<Listing<PostSummary>, DbErr> {
+    list(db, page, None).await
+}
+
+async fn list(db: &Db, page: Page, status: Option<Status>) -> Result<Listing<PostSummary>, DbErr> {
+    let Some(offset) = page.offset() else {
+        return Ok(Listing {
+            items: Vec::new(),
+            has_next: false,
+        });
+    };
+    let mut query = post::Entity::find()
+        .select_only()
+        .columns([
+            post::Column::Id,
+            post::Column::Slug,
+            post::Column::Title,
+            post::Column::Status,
+            post::Column::AuthorId,
+            post::Column::PublishedAt,
+            post::Column::UpdatedAt,
+        ])
+        .column_as(user::Column::DisplayName, "author")
+        .join(JoinType::InnerJoin, post::Relation::Author.def());
+    query = match status {
+        Some(status) => query
+            .filter(post::Column::Status.eq(status.as_str()))
+            .order_by_desc(post::Column::PublishedAt),
+        None => query.order_by_desc(post::Column::UpdatedAt),
+    };
+    let mut items = query
+        .order_by_desc(post::Column::Id)
+        .limit(page.per_page.saturating_add(1))
+        .offset(offset)
+        .into_model::<PostSummary>()
+        .all(db.conn())
+        .await?;
+    let has_next = items.len() as u64 > page.per_page;
+    items.truncate(usize::try_from(page.per_page).unwrap_or(usize::MAX));
+    Ok(Listing { items, has_next })
+}
+
+/// The whole post with its author, filtered by `condition`.
+async fn detail(db: &Db, condition: sea_orm::Condition) -> Result<Option<PostDetail>, DbErr> {
+    post::Entity::find()
+        .select_only()
+        .columns([
+            post::Column::Id,
+            post::Column::Slug,
+            post::Column::Title,
+            post::Column::BodyMarkdown,
+            post::Column::BodyHtml,
+            post::Column::Status,
+            post::Column::AuthorId,
+            post::Column::PublishedAt,
+            post::Column::CreatedAt,
+            post::Column::UpdatedAt,
+        ])
+        .column_as(user::Column::DisplayName, "author")
+        .join(JoinType::InnerJoin, post::Relation::Author.def())
+        .filter(condition)
+        .into_model::<PostDetail>()
+        .one(db.conn())
+        .await
+}
+
+/// The published post at `slug`; `None` for an unknown slug or a draft.
+pub async fn published_by_slug(db: &Db, slug: &str) -> Result<Option<PostDetail>, DbErr> {
+    let condition = sea_orm::Condition::all()
+        .add(post::Column::Slug.eq(slug))
+        .add(post::Column::Status.eq(Status::Published.as_str()));
+    detail(db, condition).await
+}
+
+/// The post at `slug`, draft or published.
+pub async fn by_slug(db: &Db, slug: &str) -> Result<Option<PostDetail>, DbErr> {
+    detail(
+        db,
+        sea_orm::Condition::all().add(post::Column::Slug.eq(slug)),
+    )
+    .await
+}
+
+/// The post with row id `id`, draft or published.
+pub async fn by_id(db: &Db, id: i64) -> Result<Option<PostDetail>, DbErr> {
+    detail(db, sea_orm::Condition::all().add(post::Column::Id.eq(id))).await
+}
+
+/// Stores a new post by `author_id`; returns its id. A published post gets `published_at`
+/// now.
+pub async fn insert(db: &Db, fields: PostFields, author_id: i64) -> Result<i64, PostError> {
+    let now = now();
+    let published = fields.status == Status::Published;
+    let row = post::ActiveModel {
+        id: ActiveValue::NotSet,
+        slug: ActiveValue::Set(fields.slug),
+        title: ActiveValue::Set(fields.title),
+        body_markdown: ActiveValue::Set(fields.body_markdown),
+        body_html: ActiveValue::Set(fields.body_html),
+        status: ActiveValue::Set(fields.status.as_str().to_owned()),
+        author_id: ActiveValue::Set(author_id),
+        published_at: ActiveValue::Set(published.then_some(now)),
+        created_at: ActiveValue::Set(now),
+        updated_at: ActiveValue::Set(now),
+    };
+    let result = post::Entity::insert(row)
+        .exec(db.conn())
+        .await
+        .map_err(conflict)?;
+    Ok(result.last_insert_id)
+}
+
+/// Replaces every field of post `id` in one statement. Publishing sets `published_at` the
+/// first time only; unpublishing keeps it.
+pub async fn update(db: &Db, id: i64, fields: PostFields) -> Result<(), PostError> {
+    let now = now();
+    let published_at: Expr = match fields.status {
+        Status::Published => {
+            Func::coalesce([Expr::col(post::Column::PublishedAt), Expr::value(now)]).into()
+        }
+        Status::Draft => Expr::col(post::Column::PublishedAt),
+    };
+    let result = post::Entity::update_many()
+        .col_expr(post::Column::Slug, Expr::value(fields.slug))
+        .col_expr(post::Column::Title, Expr::value(fields.title))
+        .col_expr(
+            post::Column::BodyMarkdown,
+            Expr::value(fields.body_markdown),
+        )
+        .col_expr(post::Column::BodyHtml, Expr::value(fields.body_html))
+        .col_expr(post::Column::Status, Expr::value(fields.status.as_str()))
+        .col_expr(post::Column::PublishedAt, published_at)
+        .col_expr(post::Column::UpdatedAt, Expr::value(now))
+        .filter(post::Column::Id.eq(id))
+        .exec(db.conn())
+        .await
+        .map_err(conflict)?;
+    // MySQL counts matched rows here (sqlx sets CLIENT_FOUND_ROWS), as SQLite does.
+    if result.rows_affected == 0 {
+        return Err(PostError::NotFound);
+    }
+    Ok(())
+}
+
+/// Deletes post `id`.
+pub async fn delete(db: &Db, id: i64) -> Result<(), PostError> {
+    let result = post::Entity::delete_by_id(id).exec(db.conn()).await?;
+    if result.rows_affected == 0 {
+        return Err(PostError::NotFound);
+    }
+    Ok(())
+}
+
+/// A unique violation on `posts` can only be the slug (the id is the database's own).
+fn conflict(error: DbErr) -> PostError {
+    match error.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(_)) => PostError::SlugTaken,
+        _ => PostError::Db(error),
+    }
+}
