@@ -8,13 +8,19 @@
 //! - `error`: [`AppError`], the one way a handler fails, rendered as an HTML page or as JSON;
 //! - `auth`: users, sessions, CSRF and sign-in;
 //! - `health`: the database watcher behind `/readyz` and the fast 503;
-//! - `render`: pages from the templates in `site/.templates/`.
+//! - `render`: pages from the templates in `site/.templates/`;
+//! - `posts`: the blog's pages, the posts API and the editor; `markdown` renders and
+//!   sanitises their bodies, `cache` sets what browsers may keep of public reads.
 //!
 //! The application uses `db` and `config`; it never touches sockets, TLS or DNS.
 
 pub mod auth;
+mod cache;
 mod error;
 mod health;
+mod json;
+mod markdown;
+mod posts;
 mod render;
 mod state;
 
@@ -48,6 +54,7 @@ pub fn router(state: State) -> Router {
     let timeout = state.config.request_timeout;
     Router::new()
         .merge(auth::routes())
+        .merge(posts::routes())
         .fallback(|| async { AppError::NotFound })
         .layer(middleware::from_fn_with_state(state.clone(), available))
         .layer(middleware::from_fn(move |request, next| {

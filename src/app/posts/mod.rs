@@ -1,0 +1,153 @@
+//! Posts: the public blog pages, the JSON API and (with sign-in) the editor, over
+//! [`crate::db::posts`].
+//!
+//! - `pages`: `GET /blog` (published posts, newest first, `?page=N`) and `GET /blog/{slug}`,
+//!   rendered from `blog.html` and `post.html`;
+//! - `api`: `/api/posts` as JSON (its routes and shapes are documented there);
+//! - `editor`: `/editor`, the signed-in area to write, publish and delete posts;
+//! - `input`: the rules a submitted post must meet, shared by the API and the editor.
+//!
+//! Who may change a post: its author, or an admin ([`may_change`]); every signed-in user may
+//! create posts and read every post in the editor.
+//!
+//! A page number is `?page=N` with N a whole number from 1 (anything else: 400); a page past
+//! the last one is 404, except page 1, which is the (possibly empty) list.
+
+mod api;
+mod editor;
+mod input;
+mod pages;
+
+use axum::Router;
+use axum::extract::Query;
+use axum::extract::rejection::QueryRejection;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use serde::Deserialize;
+
+use super::error::AppError;
+use super::render::Viewer;
+use super::state::State;
+use crate::db::posts::{Page, PostDetail, PostError, Timestamp};
+
+/// The highest page number served (deeper is 404 without asking the database).
+const MAX_PAGE: u64 = 1_000_000;
+
+/// The routes of the blog and of the posts API.
+pub(super) fn routes() -> Router<State> {
+    Router::new()
+        .route("/blog", get(pages::index))
+        .route(
+            "/blog/",
+            get(|| async {
+                (StatusCode::MOVED_PERMANENTLY, [(header::LOCATION, "/blog")]).into_response()
+            }),
+        )
+        .route("/blog/{slug}", get(pages::show))
+        .route("/api/posts", get(api::list).post(api::create))
+        .route(
+            "/api/posts/{slug}",
+            get(api::show).patch(api::update).delete(api::delete),
+        )
+        .merge(editor::routes())
+}
+
+/// The rule for changing a post: its author may, and an admin may change anyone's. (Every
+/// signed-in user may read every post in the editor, and write new ones.)
+fn may_change(viewer: &Viewer, post: &PostDetail) -> Result<(), AppError> {
+    if viewer.role == "admin" || viewer.id == post.author_id {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden(format!(
+            "only its author ({}) or an admin may change this post",
+            post.author
+        )))
+    }
+}
+
+impl From<PostError> for AppError {
+    fn from(error: PostError) -> Self {
+        match error {
+            PostError::SlugTaken => Self::Conflict {
+                field: "slug",
+                message: "another post already has this slug".to_owned(),
+            },
+            PostError::NotFound => Self::NotFound,
+            PostError::Db(error) => error.into(),
+        }
+    }
+}
+
+/// `?page=N`.
+#[derive(Debug, Deserialize)]
+struct PageQuery {
+    page: Option<String>,
+}
+
+/// The page a list request asks for, `per_page` items each.
+fn page(query: Result<Query<PageQuery>, QueryRejection>, per_page: u64) -> Result<Page, AppError> {
+    let bad = || AppError::BadRequest("page must be a whole number from 1".to_owned());
+    let Query(query) = query.map_err(|_| bad())?;
+    let number = match query.page {
+        None => 1,
+        Some(text) => {
+            let digits =
+                !text.is_empty() && text.len() <= 20 && text.bytes().all(|b| b.is_ascii_digit());
+            if !digits {
+                return Err(bad());
+            }
+            match text.parse::<u64>() {
+                Ok(0) => return Err(bad()),
+                Ok(n) if n <= MAX_PAGE => n,
+                _ => return Err(AppError::NotFound),
+            }
+        }
+    };
+    Ok(Page { number, per_page })
+}
+
+/// A time as the API writes it: RFC 3339, UTC, whole seconds (`2026-11-26T09:30:00Z`).
+fn rfc3339(time: Timestamp) -> String {
+    time.and_utc()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// A date as a page shows it (`26 November 2026`).
+fn human_date(time: Timestamp) -> String {
+    time.format("%-d %B %Y").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(query: &str) -> Result<u64, AppError> {
+        let uri: axum::http::Uri = format!("/blog?{query}").parse().expect("uri");
+        page(Query::try_from_uri(&uri), 10).map(|p| p.number)
+    }
+
+    #[test]
+    fn page_numbers() {
+        assert_eq!(parse("").ok(), Some(1));
+        assert_eq!(parse("page=2").ok(), Some(2));
+        assert_eq!(parse("page=007&x=y").ok(), Some(7));
+        for bad in [
+            "page=0", "page=-1", "page=abc", "page=1.5", "page=", "page=+2", "page=%FF",
+        ] {
+            assert!(matches!(parse(bad), Err(AppError::BadRequest(_))), "{bad}");
+        }
+        for deep in ["page=1000001", "page=99999999999999999999"] {
+            assert!(matches!(parse(deep), Err(AppError::NotFound)), "{deep}");
+        }
+    }
+
+    #[test]
+    fn times() {
+        let time = chrono::NaiveDate::from_ymd_opt(2026, 11, 6)
+            .and_then(|d| d.and_hms_opt(9, 5, 7))
+            .expect("valid");
+        assert_eq!(rfc3339(time), "2026-11-06T09:05:07Z");
+        assert_eq!(human_date(time), "6 November 2026");
+    }
+}
