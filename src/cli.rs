@@ -52,6 +52,12 @@ pub enum Command {
     /// Prints one line per zone (name, serial, record count). On errors prints `file:line:
     /// message` for each and exits with status 1.
     Check,
+    /// Check, from this box, that the running onebox serves what the configuration says.
+    ///
+    /// Resolves every name in the zones directly from onebox and through the system resolver,
+    /// fetches every site name over HTTPS, checks certificates' expiry and the database, and
+    /// prints one line per check with how to fix what is wrong. Exits 1 if anything failed.
+    Doctor,
     /// Apply, revert or list the database migrations (database.url).
     Migrate {
         /// What to do.
@@ -81,6 +87,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve => serve(&cli),
         Command::Check => check(&cli),
+        Command::Doctor => doctor(&cli),
         Command::Migrate { ref action } => migrate(&cli, action),
     };
     match result {
@@ -130,7 +137,8 @@ fn serve(cli: &Cli) -> anyhow::Result<ExitCode> {
             config.database.migrate_on_start,
             shutdown.clone(),
         ));
-        let state = app::State::new(database, config.app.clone(), health)?;
+        let templates = config.templates_dir();
+        let state = app::State::new(database, config.app.clone(), &templates, health)?;
         let router = app::router(state);
         let dns_ready = readiness.register("dns");
         let dns = dns::serve(
@@ -165,6 +173,17 @@ fn small_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")
+}
+
+fn doctor(cli: &Cli) -> anyhow::Result<ExitCode> {
+    let config = load_config(cli)?;
+    let report = small_runtime()?.block_on(crate::doctor::run(&config));
+    write!(std::io::stdout().lock(), "{report}")?;
+    Ok(if report.count(crate::doctor::Outcome::Fail) > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn migrate(cli: &Cli, action: &MigrateAction) -> anyhow::Result<ExitCode> {

@@ -8,6 +8,7 @@
 mod browser;
 mod db;
 mod dns;
+mod doctor;
 mod harness;
 mod resolver;
 mod web;

@@ -28,9 +28,14 @@ pub struct State {
 
 impl State {
     /// The state for `db` with these settings; `health` is shared with [`super::supervise`].
-    /// Compiles the templates.
-    pub fn new(db: Db, config: AppConfig, health: Health) -> Result<Self, TemplateError> {
-        let templates = Templates::load(&config.templates_dir)?;
+    /// Compiles the templates in `templates_dir`.
+    pub fn new(
+        db: Db,
+        config: AppConfig,
+        templates_dir: &std::path::Path,
+        health: Health,
+    ) -> Result<Self, TemplateError> {
+        let templates = Templates::load(templates_dir)?;
         Ok(Self {
             db,
             config: Arc::new(config),
