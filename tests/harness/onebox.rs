@@ -49,6 +49,7 @@ pub struct OneboxBuilder {
     transfer: Vec<String>,
     web: Vec<String>,
     extra: Vec<String>,
+    database: Option<String>,
     env: Vec<(String, String)>,
     copy_site: bool,
     /// Whether NSD may stand in (`ONEBOX_TEST_STANDIN=nsd`): only for DNS-only starts.
@@ -128,6 +129,13 @@ impl OneboxBuilder {
     /// Appends raw TOML after the `[web]` table (e.g. a `[web.tls]` table).
     pub fn toml(mut self, text: &str) -> Self {
         self.extra.push(text.to_owned());
+        self.standin_ok = false;
+        self
+    }
+
+    /// Sets `database.url` (default: the SQLite file `state/onebox.db` in the test's directory).
+    pub fn database(mut self, url: &str) -> Self {
+        self.database = Some(url.to_owned());
         self.standin_ok = false;
         self
     }
@@ -244,7 +252,7 @@ impl OneboxBuilder {
              [dns]\nlisten = [{listen}]\nzones_dir = '{zones}'\n{dns}\n\
              [dns.transfer]\n{transfer}\n\
              [web]\nhttp_listen = [{http}]\nhttps_listen = [{https}]\nsite_dir = '{site}'\n{web}\n\
-             {extra}",
+             {database}{extra}",
             state = dir.join("state").display(),
             listen = quoted(listen),
             zones = dir.join("zones").display(),
@@ -252,6 +260,11 @@ impl OneboxBuilder {
             transfer = lines(&self.transfer),
             site = site.display(),
             web = lines(&self.web),
+            database = self
+                .database
+                .as_ref()
+                .map(|url| format!("[database]\nurl = '{url}'\n\n"))
+                .unwrap_or_default(),
             extra = lines(&self.extra),
         )
     }
@@ -346,6 +359,7 @@ impl Onebox {
             transfer: Vec::new(),
             web: Vec::new(),
             extra: Vec::new(),
+            database: None,
             env: Vec::new(),
             copy_site: false,
             standin_ok: true,

@@ -141,12 +141,11 @@ async fn list(
             updated: human_date(post.updated_at),
         })
         .collect();
-    let link = |n: u64| format!("/editor?page={n}");
     let data = serde_json::json!({
         "posts": rows,
         "page": page.number,
-        "prev": (page.number > 1).then(|| link(page.number - 1)),
-        "next": listing.has_next.then(|| link(page.number + 1)),
+        "prev": (page.number > 1).then(|| page.number - 1),
+        "next": listing.has_next.then(|| page.number + 1),
         "message": message(done.as_ref().ok().and_then(|d| d.done.as_deref())),
     });
     render(&state, &who, "editor/list.html", StatusCode::OK, data)
@@ -157,8 +156,6 @@ async fn list(
 struct FormPage {
     /// `new` or `edit`.
     mode: &'static str,
-    /// Where the form posts.
-    action: String,
     id: Option<i64>,
     slug: String,
     title: String,
@@ -173,7 +170,6 @@ impl FormPage {
     fn new() -> Self {
         Self {
             mode: "new",
-            action: "/editor/new".to_owned(),
             id: None,
             slug: String::new(),
             title: String::new(),
@@ -188,7 +184,6 @@ impl FormPage {
     fn edit(post: &PostDetail) -> Self {
         Self {
             mode: "edit",
-            action: format!("/editor/posts/{}", post.id),
             id: Some(post.id),
             slug: post.slug.clone(),
             title: post.title.clone(),

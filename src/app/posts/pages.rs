@@ -48,10 +48,10 @@ impl From<PostSummary> for Item {
 struct Index {
     posts: Vec<Item>,
     page: u64,
-    /// The newer page's address, if any.
-    prev: Option<String>,
-    /// The older page's address, if any.
-    next: Option<String>,
+    /// The newer page's number, if any.
+    prev: Option<u64>,
+    /// The older page's number, if any.
+    next: Option<u64>,
 }
 
 /// `post.html`'s data.
@@ -105,17 +105,10 @@ pub(super) async fn index(
     if listing.items.is_empty() && page.number > 1 {
         return Err(AppError::NotFound);
     }
-    let link = |n: u64| {
-        if n == 1 {
-            "/blog".to_owned()
-        } else {
-            format!("/blog?page={n}")
-        }
-    };
     let data = Index {
         page: page.number,
-        prev: (page.number > 1).then(|| link(page.number - 1)),
-        next: listing.has_next.then(|| link(page.number + 1)),
+        prev: (page.number > 1).then(|| page.number - 1),
+        next: listing.has_next.then(|| page.number + 1),
         posts: listing.items.into_iter().map(Item::from).collect(),
     };
     page_for(&state, &headers, who.as_ref(), "blog.html", data)
