@@ -30,6 +30,9 @@ pub enum AppError {
     /// 404: no such thing.
     #[error("not found")]
     NotFound,
+    /// 405: the path exists, the method does not (`Allow` lists those that do).
+    #[error("method not allowed")]
+    MethodNotAllowed,
     /// 409: it conflicts with what exists (a duplicate slug).
     #[error("{message}")]
     Conflict {
@@ -60,6 +63,7 @@ impl AppError {
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -129,9 +133,13 @@ pub(super) async fn render(
         .path_and_query()
         .map_or_else(|| "/".to_owned(), |pq| pq.as_str().to_owned());
     let response = next.run(request).await;
-    let Some(error) = response.extensions().get::<AppError>().cloned() else {
-        return response;
+    let error = match response.extensions().get::<AppError>() {
+        Some(error) => error.clone(),
+        // axum's own 405 (a route without that method) has no body: give it ours.
+        None if response.status() == StatusCode::METHOD_NOT_ALLOWED => AppError::MethodNotAllowed,
+        None => return response,
     };
+    let allow = response.headers().get(header::ALLOW).cloned();
     if !api && matches!(error, AppError::Unauthorized) {
         // A page that needs a session: sign in first, then come back.
         let next: String = url_encode(&target);
@@ -156,6 +164,9 @@ pub(super) async fn render(
     };
     if let Some(value) = retry_after.and_then(|s| HeaderValue::from_str(&s.to_string()).ok()) {
         rendered.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    if let Some(allow) = allow {
+        rendered.headers_mut().insert(header::ALLOW, allow);
     }
     rendered
         .headers_mut()

@@ -367,4 +367,16 @@ async fn malformed_json_is_400_as_json(backend: Backend) {
     }
     let (_, _, list) = app.api(Method::GET, "/api/posts", None, None).await;
     assert_eq!(list["posts"], json!([]));
+
+    // A method the route does not have: 405, as JSON too, with Allow.
+    let (status, headers, body) = app
+        .api(Method::PUT, "/api/posts/x", Some(&ada), Some(&json!({})))
+        .await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(error_of(&body).0, 405);
+    let allow = headers["allow"].to_str().expect("allow");
+    assert!(
+        allow.contains("PATCH") && allow.contains("DELETE"),
+        "{allow}"
+    );
 }

@@ -149,7 +149,7 @@ async fn editor_writes_publishes_and_deletes(backend: Backend) {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(form.contains("class=\"field-error\""), "{form}");
     assert!(form.contains("value=\"Kept title\""), "{form}");
-    assert!(form.contains(">kept body</textarea>"), "{form}");
+    assert!(form.contains(">\nkept body</textarea>"), "{form}");
 
     // A draft, its slug made from the title.
     let (status, headers, _) = browser
