@@ -8,7 +8,7 @@
 //! - `input`: the rules a submitted post must meet, shared by the API and the editor.
 //!
 //! Who may change a post: its author, or an admin ([`may_change`]); every signed-in user may
-//! create posts and read every post in the editor.
+//! create posts and sees every post, drafts too, in the editor's list.
 //!
 //! A page number is `?page=N` with N a whole number from 1 (anything else: 400); a page past
 //! the last one is 404, except page 1, which is the (possibly empty) list.
@@ -53,8 +53,8 @@ pub(super) fn routes() -> Router<State> {
         .merge(editor::routes())
 }
 
-/// The rule for changing a post: its author may, and an admin may change anyone's. (Every
-/// signed-in user may read every post in the editor, and write new ones.)
+/// The rule for changing (editing, publishing, deleting) a post: its author may, and an admin
+/// may change anyone's; another editor gets 403.
 fn may_change(viewer: &Viewer, post: &PostDetail) -> Result<(), AppError> {
     if viewer.role == "admin" || viewer.id == post.author_id {
         Ok(())
