@@ -12,6 +12,7 @@
 
 pub mod entity;
 pub mod sessions;
+pub mod settings;
 pub mod users;
 
 use std::time::Duration;
