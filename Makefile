@@ -4,7 +4,7 @@ CARGO  ?= cargo
 CONFIG ?= config/onebox.toml
 
 .DEFAULT_GOAL := help
-.PHONY: help run check test lint fmt bench bench-dns bench-web release
+.PHONY: help run check test lint fmt bench bench-dns bench-web bench-app release
 
 help: ## Show this list
 	@echo "make TARGET, where TARGET is one of:"
@@ -26,13 +26,16 @@ lint: ## cargo fmt --check and clippy with warnings as errors
 fmt: ## Format the code
 	$(CARGO) fmt
 
-bench: bench-dns bench-web ## Every benchmark (each compares onebox with its reference server)
+bench: bench-dns bench-web bench-app ## Every benchmark (each compares onebox with its reference server)
 
 bench-dns: ## DNS: dnsperf against onebox and NSD on the same zone
 	bash tests/bench/dns.sh
 
 bench-web: release ## Web: wrk and h2load against onebox and nginx serving the same site
 	bash tests/bench/web.sh
+
+bench-app: ## App: raw MariaDB primary-key SELECTs (onebox's /blog and /api/posts to come)
+	bash tests/bench/app.sh
 
 release: ## Build the optimised binary: target/release/onebox
 	$(CARGO) build --release --bin onebox

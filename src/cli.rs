@@ -54,6 +54,12 @@ pub enum Command {
     /// Prints one line per zone (name, serial, record count). On errors prints `file:line:
     /// message` for each and exits with status 1.
     Check,
+    /// Check, from this box, that the running onebox serves what the configuration says.
+    ///
+    /// Resolves every name in the zones directly from onebox and through the system resolver,
+    /// fetches every site name over HTTPS, checks certificates' expiry and the database, and
+    /// prints one line per check with how to fix what is wrong. Exits 1 if anything failed.
+    Doctor,
     /// Apply, revert or list the database migrations (database.url).
     Migrate {
         /// What to do.
@@ -123,6 +129,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve => serve(&cli),
         Command::Check => check(&cli),
+        Command::Doctor => doctor(&cli),
         Command::Migrate { ref action } => migrate(&cli, action),
         Command::User { ref action } => user(&cli, action),
     };
@@ -165,7 +172,13 @@ fn serve(cli: &Cli) -> anyhow::Result<ExitCode> {
         };
         let database = db::Db::connect(&config).await?;
         tracing::info!(url = %db::redact(&config.database_url()), "database configured");
-        let state = app::State::new(database, config.app.clone(), app::Health::default())?;
+        let templates = config.templates_dir();
+        let state = app::State::new(
+            database,
+            config.app.clone(),
+            &templates,
+            app::Health::default(),
+        )?;
         let watcher = tokio::spawn(app::supervise(
             state.clone(),
             readiness.register("database"),
@@ -206,6 +219,17 @@ fn small_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")
+}
+
+fn doctor(cli: &Cli) -> anyhow::Result<ExitCode> {
+    let config = load_config(cli)?;
+    let report = small_runtime()?.block_on(crate::doctor::run(&config));
+    write!(std::io::stdout().lock(), "{report}")?;
+    Ok(if report.count(crate::doctor::Outcome::Fail) > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn migrate(cli: &Cli, action: &MigrateAction) -> anyhow::Result<ExitCode> {

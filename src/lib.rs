@@ -18,5 +18,6 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod dns;
+pub mod doctor;
 pub mod ops;
 pub mod web;

@@ -2,10 +2,13 @@
 //! queried by real clients, with NSD as the reference where behaviour is subtle.
 //!
 //! `harness` starts the servers and holds the clients; each other module is one area of the
-//! product (`dns`: issue 2, `web`: issue 3, `resolver` and `browser`: issue 5).
+//! product (`dns`: issue 2, `web`: issue 3, `db` and `app`: issue 4, `resolver` and
+//! `browser`: issue 5).
 
 mod browser;
+mod db;
 mod dns;
+mod doctor;
 mod harness;
 mod resolver;
 mod web;

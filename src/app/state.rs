@@ -31,9 +31,14 @@ pub struct State {
 
 impl State {
     /// The state for `db` with these settings; `health` is shared with [`super::supervise`].
-    /// Compiles the templates.
-    pub fn new(db: Db, config: AppConfig, health: Health) -> Result<Self, TemplateError> {
-        let templates = Templates::load(&config.templates_dir)?;
+    /// Compiles the templates in `templates_dir`.
+    pub fn new(
+        db: Db,
+        config: AppConfig,
+        templates_dir: &std::path::Path,
+        health: Health,
+    ) -> Result<Self, TemplateError> {
+        let templates = Templates::load(templates_dir)?;
         let throttle = Throttle::new(config.signin_max_failures, config.signin_window);
         Ok(Self {
             db,

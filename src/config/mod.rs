@@ -291,8 +291,8 @@ pub struct AppConfig {
     /// A dynamic request not answered within this time gets 503 (the database is slow or down).
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
-    /// The page templates (MiniJinja). Under the web root but in a dot-directory, which is
-    /// never served as files.
+    /// The page templates (MiniJinja). Empty: `.templates` in `web.site_dir` — under the web
+    /// root, so the site's look is one code base, but a dot-directory, never served as files.
     pub templates_dir: PathBuf,
     /// Posts per page on `/blog` and in `/api/posts`.
     pub posts_per_page: u64,
@@ -312,7 +312,7 @@ impl Default for AppConfig {
     fn default() -> Self {
         Self {
             request_timeout: Duration::from_secs(2),
-            templates_dir: PathBuf::from("site/.templates"),
+            templates_dir: PathBuf::new(),
             posts_per_page: 10,
             session_ttl: Duration::from_secs(12 * 3600),
             signin_max_failures: 5,
@@ -395,6 +395,15 @@ impl Config {
         Ok(())
     }
 
+    /// The template directory in effect: `app.templates_dir`, or `.templates` in the web root.
+    pub fn templates_dir(&self) -> PathBuf {
+        if self.app.templates_dir.as_os_str().is_empty() {
+            self.web.site_dir.join(".templates")
+        } else {
+            self.app.templates_dir.clone()
+        }
+    }
+
     /// The database URL in effect: `database.url`, or the SQLite file in `state_dir`.
     pub fn database_url(&self) -> String {
         if self.database.url.is_empty() {
@@ -430,4 +439,42 @@ fn describe(error: figment::Error) -> String {
         })
         .collect();
     lines.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shipped() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_CONFIG_FILE)
+    }
+
+    #[test]
+    fn the_shipped_file_shows_every_default() {
+        let loaded = Config::load(Some(&shipped())).expect("config/onebox.toml loads");
+        assert_eq!(loaded, Config::default());
+        let text = std::fs::read_to_string(shipped()).expect("read");
+        for section in [
+            "[dns]",
+            "[dns.transfer]",
+            "[web]",
+            "[web.tls]",
+            "[database]",
+            "[app]",
+        ] {
+            assert!(text.contains(section), "{section} is documented");
+        }
+    }
+
+    #[test]
+    fn the_database_must_give_up_before_the_request_does() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("a.toml");
+        std::fs::write(&file, "[database]\nacquire_timeout = \"3s\"\n").expect("write");
+        let error = Config::load(Some(&file)).expect_err("must be refused");
+        assert!(
+            error.to_string().contains("key database.acquire_timeout"),
+            "{error}"
+        );
+    }
 }

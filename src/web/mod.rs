@@ -30,6 +30,16 @@ pub use tls::TlsError;
 
 use crate::config::{Config, ConfigError};
 
+/// Where the development CA's certificate is (the file to trust in browsers and clients).
+pub fn dev_ca_certificate(state_dir: &std::path::Path) -> PathBuf {
+    tls::DevCa::at(state_dir).ca_cert
+}
+
+/// When a DER certificate stops being valid; `None` if it cannot be read.
+pub fn certificate_not_after(der: &[u8]) -> Option<std::time::SystemTime> {
+    tls::validity_of(der).map(|v| v.not_after)
+}
+
 /// Re-reads the configuration on SIGHUP (the same layers as at start).
 pub type Reconfigure = Arc<dyn Fn() -> Result<Config, ConfigError> + Send + Sync>;
 

@@ -85,8 +85,10 @@ impl World {
             .web_listen(&[&on(80)], &[&on(443)])
             .dns("query_log = true")
             .start();
-        pair.client
-            .resolv_conf(&format!("# onebox browser test\nnameserver {SERVER_IP}\n"));
+        // Both hosts ask onebox: the client as a visitor's machine, the server for `doctor`.
+        for host in [&pair.client, &pair.server] {
+            host.resolv_conf(&format!("# onebox browser test\nnameserver {SERVER_IP}\n"));
+        }
         Some(Self { onebox, pair })
     }
 
@@ -334,5 +336,52 @@ fn chromium_in_another_host_renders_the_site_by_its_name() {
         world.client_asked("www.foobar.com."),
         "onebox logged Chromium's query:\n{}",
         world.log()
+    );
+}
+
+/// `onebox doctor` on the server host, where everything is right (the system resolver asks
+/// onebox, the addresses are the host's own, the development CA signs the site's
+/// certificate): every check passes and the exit status is 0.
+#[test]
+fn doctor_on_a_healthy_box_finds_nothing_wrong() {
+    let Some(world) = World::start("doctor_on_a_healthy_box") else {
+        return;
+    };
+    world.onebox.wait_database();
+    let out = world
+        .pair
+        .server
+        .command(env!("CARGO_BIN_EXE_onebox"))
+        .arg("--config")
+        .arg(&world.onebox.config)
+        .arg("doctor")
+        .current_dir(world.onebox.dir.path())
+        .output()
+        .expect("run onebox doctor");
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "doctor failed ({}):\n{report}{}\nonebox log:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr),
+        world.log()
+    );
+    for line in [
+        &format!("ok    dns www.foobar.com. → {SERVER_IP}"),
+        &format!("ok    resolver www.foobar.com → {SERVER_IP}"),
+        "ok    https://www.foobar.com/readyz → 200",
+        "ok    https://foobar.com/ → 301",
+        "ok    certificate for www.foobar.com: valid for",
+        "ok    database sqlite://",
+    ] {
+        assert!(
+            report.contains(line),
+            "doctor's report lacks {line:?}:\n{report}"
+        );
+    }
+    assert!(report.contains("checks passed"), "{report}");
+    assert!(
+        !report.contains("FAIL") && !report.contains("warn"),
+        "{report}"
     );
 }

@@ -13,7 +13,9 @@
 //!   onebox (the path a user's queries take);
 //! - [`netns`]: two network namespaces joined by a veth pair, a server and a client host for
 //!   the browser's path (needs root);
-//! - [`dig`]: runs `dig` and parses its output.
+//! - [`dig`]: runs `dig` and parses its output;
+//! - [`mariadb`]: the suite's own throwaway MariaDB, one per test process, a database per test
+//!   (or the server `ONEBOX_TEST_MYSQL_URL` names), plus private servers for outage tests.
 //!
 //! Nothing here asserts DNS or web behaviour: the tests under `tests/dns/`, `tests/web/`,
 //! `tests/resolver/` and `tests/browser/` do.
@@ -26,6 +28,7 @@
 
 pub mod dig;
 pub mod log;
+pub mod mariadb;
 pub mod netns;
 pub mod nsd;
 pub mod onebox;

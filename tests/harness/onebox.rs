@@ -375,6 +375,20 @@ impl Onebox {
         })
     }
 
+    /// Waits until it logs that the database is available (migrated and answering), so that
+    /// `/readyz` says ready; panics with the log if that does not happen within [`DEADLINE`].
+    pub fn wait_database(&self) -> &Self {
+        let up = self
+            .log
+            .wait_nth_json(1, |l| l["message"] == "database available");
+        assert!(
+            up.is_some(),
+            "onebox did not log `database available` within {DEADLINE:?}; log:\n{}",
+            self.log.text()
+        );
+        self
+    }
+
     /// Its stderr, so far and as it grows.
     pub fn log(&self) -> &Log {
         &self.log

@@ -47,6 +47,7 @@ async fn one_json_access_log_line_per_request() {
 #[tokio::test]
 async fn health_and_readiness() {
     let server = Onebox::start();
+    server.wait_database();
     let client = client(&server, Proto::H1);
     for (path, body) in [("/healthz", "ok\n"), ("/readyz", "ready\n")] {
         let response = client

@@ -105,6 +105,7 @@ fn plain_http_redirects_to_https_keeping_path_and_query() {
 #[test]
 fn acme_challenges_and_health_checks_are_not_redirected() {
     let server = Onebox::builder().shipped_zones().copy_site().start();
+    server.wait_database();
     let challenge = server.site().join(".well-known/acme-challenge");
     std::fs::create_dir_all(&challenge).expect("mkdir");
     std::fs::write(challenge.join("tok3n"), "tok3n.key-authorization").expect("write");

@@ -27,6 +27,7 @@ use rustls::sign::CertifiedKey;
 use crate::config::{CertFiles, WebConfig};
 
 pub(crate) use devca::DevCa;
+pub(crate) use validity::of as validity_of;
 
 /// Why the certificates could not be loaded.
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,614 @@
+//! `onebox doctor`: checks, from the box itself, that what the configuration promises is what
+//! a visitor gets — and says what to fix when it is not.
+//!
+//! In order: every zone loads; every served name answers from onebox's own DNS with the
+//! zone's addresses; the system resolver gives the same addresses (else browsers on this box
+//! go elsewhere); those addresses are this box's; every site name is fetched over HTTPS
+//! through `web.https_listen` with its certificate verified (development CA, configured
+//! chains, or the system's roots) and not about to expire; `/readyz` says ready; the database
+//! answers with its schema up to date.
+//!
+//! Each check prints one line (`ok`, `warn` or `FAIL`), failures and warnings with a `fix:`
+//! line. The exit status is non-zero when anything failed.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use hickory_proto::op::{Message, MessageType, Query, ResponseCode};
+use hickory_proto::rr::{Name, RData, RecordType};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+
+use crate::config::Config;
+use crate::db::{self, Db};
+use crate::dns::zone;
+use crate::web;
+
+/// How long one network check may take.
+const TIMEOUT: Duration = Duration::from_secs(3);
+
+/// A certificate expiring within this is a warning.
+const EXPIRY_WARNING: Duration = Duration::from_secs(14 * 24 * 3600);
+
+/// The system's CA bundle (Debian's ca-certificates).
+const SYSTEM_ROOTS: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+/// How a check came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// As it should be.
+    Ok,
+    /// Works, but will not for long or not for everyone.
+    Warn,
+    /// Broken.
+    Fail,
+}
+
+/// One line of the report.
+#[derive(Debug, Clone)]
+pub struct Finding {
+    /// How it came out.
+    pub outcome: Outcome,
+    /// What was checked and what was seen.
+    pub what: String,
+    /// How to fix it (for warnings and failures).
+    pub fix: Option<String>,
+}
+
+/// Every finding, in the order checked.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// The findings.
+    pub findings: Vec<Finding>,
+}
+
+impl Report {
+    fn ok(&mut self, what: String) {
+        self.push(Outcome::Ok, what, None);
+    }
+
+    fn warn(&mut self, what: String, fix: impl Into<String>) {
+        self.push(Outcome::Warn, what, Some(fix.into()));
+    }
+
+    fn fail(&mut self, what: String, fix: impl Into<String>) {
+        self.push(Outcome::Fail, what, Some(fix.into()));
+    }
+
+    fn push(&mut self, outcome: Outcome, what: String, fix: Option<String>) {
+        self.findings.push(Finding { outcome, what, fix });
+    }
+
+    /// How many findings came out as `outcome`.
+    pub fn count(&self, outcome: Outcome) -> usize {
+        self.findings
+            .iter()
+            .filter(|f| f.outcome == outcome)
+            .count()
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for finding in &self.findings {
+            let tag = match finding.outcome {
+                Outcome::Ok => "ok  ",
+                Outcome::Warn => "warn",
+                Outcome::Fail => "FAIL",
+            };
+            writeln!(f, "{tag}  {}", finding.what)?;
+            if let Some(fix) = &finding.fix {
+                writeln!(f, "      fix: {fix}")?;
+            }
+        }
+        let (failed, warned) = (self.count(Outcome::Fail), self.count(Outcome::Warn));
+        if failed == 0 && warned == 0 {
+            writeln!(f, "all {} checks passed", self.findings.len())
+        } else {
+            writeln!(
+                f,
+                "{failed} failed, {warned} warning(s), {} checks",
+                self.findings.len()
+            )
+        }
+    }
+}
+
+/// Runs every check against the running onebox described by `config`.
+pub async fn run(config: &Config) -> Report {
+    let mut report = Report::default();
+    let names = zones(config, &mut report);
+    let local = local_addresses();
+    for (name, (zone, expected)) in &names {
+        dns_direct(config, name, expected, &mut report).await;
+        resolver(name, zone, expected, &local, &mut report).await;
+    }
+    https(config, &mut report).await;
+    database(config, &mut report).await;
+    report
+}
+
+/// What the zones say each name resolves to: name → (its zone, the addresses it leads to,
+/// CNAMEs followed within the zone).
+type Served = BTreeMap<Name, (Name, BTreeSet<IpAddr>)>;
+
+fn zones(config: &Config, report: &mut Report) -> Served {
+    let mut served = Served::new();
+    let dir = &config.dns.zones_dir;
+    let loaded = match zone::load_dir(dir) {
+        Ok(loaded) => loaded,
+        Err(error) => {
+            report.fail(format!("zones: {error}"), "check dns.zones_dir");
+            return served;
+        }
+    };
+    if loaded.is_empty() {
+        report.fail(
+            format!("zones: no *.zone file in {}", dir.display()),
+            "add a zone file, e.g. zones/foobar.com.zone (key dns.zones_dir)",
+        );
+    }
+    for (path, result) in loaded {
+        match result {
+            Ok(zone) => {
+                report.ok(format!(
+                    "zone {} serial {} ({} records)",
+                    zone.origin,
+                    zone.serial,
+                    zone.records.len()
+                ));
+                let origin = zone.origin.clone();
+                served.extend(
+                    addresses_of(&zone)
+                        .into_iter()
+                        .map(|(name, addresses)| (name, (origin.clone(), addresses))),
+                );
+            }
+            Err(errors) => {
+                for error in errors {
+                    report.fail(
+                        format!("zone {}: {error}", path.display()),
+                        "fix the zone file, check it with `onebox check`, then `kill -HUP` onebox",
+                    );
+                }
+            }
+        }
+    }
+    served
+}
+
+/// Every owner with an A, AAAA or CNAME record (no wildcards) and the addresses it leads to.
+fn addresses_of(zone: &zone::Zone) -> BTreeMap<Name, BTreeSet<IpAddr>> {
+    let mut direct: BTreeMap<Name, BTreeSet<IpAddr>> = BTreeMap::new();
+    let mut aliases: BTreeMap<Name, Name> = BTreeMap::new();
+    for record in &zone.records {
+        let name = record.name.to_lowercase();
+        if name.is_wildcard() {
+            continue;
+        }
+        match &record.data {
+            RData::A(a) => {
+                direct.entry(name).or_default().insert(IpAddr::V4(a.0));
+            }
+            RData::AAAA(aaaa) => {
+                direct.entry(name).or_default().insert(IpAddr::V6(aaaa.0));
+            }
+            RData::CNAME(target) => {
+                aliases.insert(name, target.0.to_lowercase());
+            }
+            _ => {}
+        }
+    }
+    let mut served = direct.clone();
+    for (alias, mut target) in aliases.clone() {
+        for _ in 0..16 {
+            if let Some(next) = aliases.get(&target) {
+                target = next.clone();
+            } else {
+                break;
+            }
+        }
+        served.insert(alias, direct.get(&target).cloned().unwrap_or_default());
+    }
+    served
+}
+
+async fn dns_direct(
+    config: &Config,
+    name: &Name,
+    expected: &BTreeSet<IpAddr>,
+    report: &mut Report,
+) {
+    for &listen in &config.dns.listen {
+        if listen.port() == 0 {
+            report.warn(
+                format!("dns {name}: dns.listen {listen} picks a free port at start; not checked"),
+                "give dns.listen a fixed port",
+            );
+            continue;
+        }
+        let server = reachable(listen);
+        let mut got = BTreeSet::new();
+        let mut failure = None;
+        for rtype in [RecordType::A, RecordType::AAAA] {
+            match query(server, name, rtype).await {
+                Ok(addresses) => got.extend(addresses),
+                Err(error) => failure = Some(error),
+            }
+        }
+        match failure {
+            Some(error) => report.fail(
+                format!("dns {name} at {server}: {error}"),
+                "is `onebox serve` running with this configuration? (key dns.listen)",
+            ),
+            None if &got == expected => {
+                report.ok(format!("dns {name} → {} (onebox at {server})", list(&got)))
+            }
+            None => report.fail(
+                format!(
+                    "dns {name} at {server}: answers {}, the zone file says {}",
+                    list(&got),
+                    list(expected)
+                ),
+                "reload the zones: kill -HUP $(pidof onebox)",
+            ),
+        }
+    }
+}
+
+async fn resolver(
+    name: &Name,
+    zone: &Name,
+    expected: &BTreeSet<IpAddr>,
+    local: &BTreeSet<IpAddr>,
+    report: &mut Report,
+) {
+    let host = name.to_string();
+    let host = host.trim_end_matches('.').to_owned();
+    let looked_up =
+        tokio::time::timeout(TIMEOUT, tokio::net::lookup_host((host.as_str(), 443))).await;
+    let got: BTreeSet<IpAddr> = match looked_up {
+        Ok(Ok(addresses)) => addresses.map(|a| a.ip()).collect(),
+        Ok(Err(error)) => {
+            report.fail(
+                format!("resolver {host}: the system resolver cannot resolve it: {error}"),
+                resolver_fix(zone),
+            );
+            return;
+        }
+        Err(_) => {
+            report.fail(
+                format!("resolver {host}: the system resolver did not answer within {TIMEOUT:?}"),
+                resolver_fix(zone),
+            );
+            return;
+        }
+    };
+    if &got != expected {
+        report.fail(
+            format!(
+                "resolver {host}: the system resolver says {}, the zone says {}",
+                list(&got),
+                list(expected)
+            ),
+            resolver_fix(zone),
+        );
+        return;
+    }
+    report.ok(format!("resolver {host} → {}", list(&got)));
+    let foreign: Vec<_> = expected.iter().filter(|a| !local.contains(a)).collect();
+    if !foreign.is_empty() && !local.is_empty() {
+        report.warn(
+            format!(
+                "address {host} → {}: not an address of this box",
+                foreign.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+            ),
+            "fine behind NAT or a load balancer; otherwise put this box's public address in the zone file",
+        );
+    }
+}
+
+fn resolver_fix(zone: &Name) -> String {
+    format!(
+        "send queries for {zone} to this box: delegate it (NS and glue at the registrar), or \
+         add a stub zone to a local resolver (unbound: stub-zone, stub-addr: 127.0.0.1@<dns \
+         port>) named in /etc/resolv.conf"
+    )
+}
+
+async fn https(config: &Config, report: &mut Report) {
+    let web = &config.web;
+    let mut names = vec![web.canonical_host.clone()];
+    names.extend(web.aliases.iter().cloned());
+    let tls = match client_config(config) {
+        Ok(tls) => Arc::new(tls),
+        Err(error) => {
+            report.fail(format!("https: {error}"), "check [web.tls] certs");
+            return;
+        }
+    };
+    for &listen in &web.https_listen {
+        if listen.port() == 0 {
+            report.warn(
+                format!("https: web.https_listen {listen} picks a free port at start; not checked"),
+                "give web.https_listen a fixed port",
+            );
+            continue;
+        }
+        let server = reachable(listen);
+        for (index, name) in names.iter().enumerate() {
+            let want = if index == 0 { 200 } else { 301 };
+            let path = if index == 0 { "/readyz" } else { "/" };
+            match fetch(server, name, path, tls.clone()).await {
+                Ok(fetched) => {
+                    judge_certificate(name, fetched.not_after, report);
+                    if fetched.status == want {
+                        report.ok(format!(
+                            "https://{name}{path} → {} (at {server})",
+                            fetched.status
+                        ));
+                    } else if index == 0 && fetched.status == 503 {
+                        report.fail(
+                            format!("https://{name}/readyz → 503: {}", fetched.body.trim()),
+                            "see the log of onebox for the check that is not ready",
+                        );
+                    } else {
+                        report.fail(
+                            format!(
+                                "https://{name}{path} → {} (expected {want})",
+                                fetched.status
+                            ),
+                            "check web.canonical_host and web.aliases",
+                        );
+                    }
+                }
+                Err(error) => report.fail(
+                    format!("https://{name}/ at {server}: {error}"),
+                    "is `onebox serve` running? Is the certificate valid for this name \
+                     ([web.tls] certs, or the development CA in state_dir/dev-ca)?",
+                ),
+            }
+        }
+    }
+}
+
+fn judge_certificate(name: &str, not_after: Option<SystemTime>, report: &mut Report) {
+    let Some(not_after) = not_after else {
+        report.warn(
+            format!("certificate for {name}: no readable expiry date"),
+            "check the certificate",
+        );
+        return;
+    };
+    let left = not_after
+        .duration_since(SystemTime::now())
+        .unwrap_or_default();
+    let days = left.as_secs() / 86_400;
+    if left.is_zero() {
+        report.fail(
+            format!("certificate for {name}: expired"),
+            "renew it and reload (SIGHUP)",
+        );
+    } else if left < EXPIRY_WARNING {
+        report.warn(
+            format!("certificate for {name}: expires in {days} day(s)"),
+            "renew it and reload (SIGHUP)",
+        );
+    } else {
+        report.ok(format!(
+            "certificate for {name}: valid for {days} more days"
+        ));
+    }
+}
+
+async fn database(config: &Config, report: &mut Report) {
+    let url = db::redact(&config.database_url());
+    let database = match Db::connect(config).await {
+        Ok(database) => database,
+        Err(error) => {
+            report.fail(format!("database: {error}"), "fix database.url");
+            return;
+        }
+    };
+    if let Err(error) = database.ping().await {
+        report.fail(
+            format!("database {url}: unreachable: {error}"),
+            "start the database server, or fix database.url",
+        );
+        return;
+    }
+    match database.migrations().await {
+        Ok(migrations) => {
+            let pending = migrations.iter().filter(|m| !m.applied).count();
+            if pending == 0 {
+                report.ok(format!("database {url}: reachable, schema up to date"));
+            } else {
+                report.fail(
+                    format!("database {url}: {pending} migration(s) pending"),
+                    "run `onebox migrate up`",
+                );
+            }
+        }
+        Err(error) => report.fail(
+            format!("database {url}: {error}"),
+            "check the database's permissions",
+        ),
+    }
+}
+
+/// The address to reach a listen address at from this box (unspecified → loopback).
+fn reachable(listen: SocketAddr) -> SocketAddr {
+    match listen.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => {
+            SocketAddr::new(Ipv4Addr::LOCALHOST.into(), listen.port())
+        }
+        IpAddr::V6(ip) if ip.is_unspecified() => {
+            SocketAddr::new(Ipv6Addr::LOCALHOST.into(), listen.port())
+        }
+        _ => listen,
+    }
+}
+
+fn list(addresses: &BTreeSet<IpAddr>) -> String {
+    if addresses.is_empty() {
+        return "nothing".to_owned();
+    }
+    addresses
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// One UDP query; the addresses in the answer.
+async fn query(server: SocketAddr, name: &Name, rtype: RecordType) -> Result<Vec<IpAddr>, String> {
+    let mut message = Message::query();
+    message.metadata.recursion_desired = false;
+    message.add_query(Query::query(name.clone(), rtype));
+    let packet = message.to_vec().map_err(|e| format!("encode: {e}"))?;
+    let bind: SocketAddr = if server.is_ipv4() {
+        "0.0.0.0:0"
+    } else {
+        "[::]:0"
+    }
+    .parse()
+    .map_err(|e| format!("{e}"))?;
+    let socket = UdpSocket::bind(bind).await.map_err(|e| e.to_string())?;
+    socket.connect(server).await.map_err(|e| e.to_string())?;
+    socket.send(&packet).await.map_err(|e| e.to_string())?;
+    let mut buf = vec![0u8; 4096];
+    let id = message.metadata.id;
+    let reply = tokio::time::timeout(TIMEOUT, async {
+        loop {
+            let len = socket.recv(&mut buf).await.map_err(|e| e.to_string())?;
+            if let Ok(reply) = Message::from_vec(&buf[..len])
+                && reply.metadata.id == id
+                && reply.metadata.message_type == MessageType::Response
+            {
+                return Ok::<_, String>(reply);
+            }
+        }
+    })
+    .await
+    .map_err(|_| format!("no answer within {TIMEOUT:?}"))??;
+    if reply.metadata.response_code != ResponseCode::NoError {
+        return Err(format!("answered {}", reply.metadata.response_code));
+    }
+    if !reply.metadata.authoritative {
+        return Err("answered without the AA flag: not authoritative for it".to_owned());
+    }
+    Ok(reply
+        .answers
+        .iter()
+        .filter_map(|record| match &record.data {
+            RData::A(a) => Some(IpAddr::V4(a.0)),
+            RData::AAAA(aaaa) => Some(IpAddr::V6(aaaa.0)),
+            _ => None,
+        })
+        .collect())
+}
+
+/// What a fetch saw.
+struct Fetched {
+    status: u16,
+    body: String,
+    not_after: Option<SystemTime>,
+}
+
+/// Trusts the development CA, the configured chains and the system's roots.
+fn client_config(config: &Config) -> Result<rustls::ClientConfig, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    let mut files = vec![web::dev_ca_certificate(&config.state_dir)];
+    files.extend(config.web.tls.certs.iter().map(|c| c.cert.clone()));
+    files.push(SYSTEM_ROOTS.into());
+    for file in files.iter().filter(|f| f.is_file()) {
+        let certificates =
+            CertificateDer::pem_file_iter(file).map_err(|e| format!("{}: {e}", file.display()))?;
+        for certificate in certificates.flatten() {
+            let _ = roots.add(certificate);
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
+/// `GET path` over HTTPS/1.1 at `server`, for `name` (SNI and Host).
+async fn fetch(
+    server: SocketAddr,
+    name: &str,
+    path: &str,
+    tls: Arc<rustls::ClientConfig>,
+) -> Result<Fetched, String> {
+    let server_name = ServerName::try_from(name.to_owned()).map_err(|e| e.to_string())?;
+    tokio::time::timeout(TIMEOUT, async {
+        let tcp = TcpStream::connect(server).await.map_err(|e| format!("connect: {e}"))?;
+        let mut stream = tokio_rustls::TlsConnector::from(tls)
+            .connect(server_name, tcp)
+            .await
+            .map_err(|e| format!("TLS: {e}"))?;
+        let not_after = stream
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|chain| chain.first())
+            .and_then(|leaf| web::certificate_not_after(leaf));
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {name}\r\nConnection: close\r\nUser-Agent: onebox-doctor\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.map_err(|e| e.to_string())?;
+        let mut response = Vec::new();
+        // A peer that closes without close_notify still gave us what we need.
+        let _ = stream.read_to_end(&mut response).await;
+        let text = String::from_utf8_lossy(&response);
+        let status = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .ok_or_else(|| "no HTTP response".to_owned())?;
+        let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+        Ok(Fetched { status, body, not_after })
+    })
+    .await
+    .map_err(|_| format!("no response within {TIMEOUT:?}"))?
+}
+
+/// This box's interface addresses.
+fn local_addresses() -> BTreeSet<IpAddr> {
+    let mut found = BTreeSet::new();
+    let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills `list` with a linked list we free below with freeifaddrs.
+    if unsafe { libc::getifaddrs(&mut list) } != 0 {
+        return found;
+    }
+    let mut cursor = list;
+    while !cursor.is_null() {
+        // SAFETY: `cursor` is a node of the list getifaddrs returned, not yet freed.
+        let entry = unsafe { &*cursor };
+        if !entry.ifa_addr.is_null() {
+            // SAFETY: ifa_addr points to a sockaddr whose family says how to read it.
+            let family = i32::from(unsafe { (*entry.ifa_addr).sa_family });
+            if family == libc::AF_INET {
+                // SAFETY: the family is AF_INET, so this is a sockaddr_in.
+                let sin = unsafe { &*(entry.ifa_addr as *const libc::sockaddr_in) };
+                found.insert(IpAddr::V4(Ipv4Addr::from(u32::from_be(
+                    sin.sin_addr.s_addr,
+                ))));
+            } else if family == libc::AF_INET6 {
+                // SAFETY: the family is AF_INET6, so this is a sockaddr_in6.
+                let sin6 = unsafe { &*(entry.ifa_addr as *const libc::sockaddr_in6) };
+                found.insert(IpAddr::V6(Ipv6Addr::from(sin6.sin6_addr.s6_addr)));
+            }
+        }
+        cursor = entry.ifa_next;
+    }
+    // SAFETY: `list` came from getifaddrs and is freed once.
+    unsafe { libc::freeifaddrs(list) };
+    found
+}
