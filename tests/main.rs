@@ -5,6 +5,7 @@
 //! product (`dns`: issue 2, `web`: issue 3, `db` and `app`: issue 4, `resolver` and
 //! `browser`: issue 5).
 
+mod app;
 mod browser;
 mod db;
 mod dns;
