@@ -387,6 +387,11 @@ impl Config {
                 "key app.signin_max_failures: must be at least 1".to_owned(),
             ));
         }
+        if self.app.signin_window < Duration::from_secs(1) {
+            return Err(ConfigError::Invalid(
+                "key app.signin_window: must be at least 1s".to_owned(),
+            ));
+        }
         if self.app.session_ttl < Duration::from_secs(1) {
             return Err(ConfigError::Invalid(
                 "key app.session_ttl: must be at least 1s".to_owned(),
@@ -476,5 +481,20 @@ mod tests {
             error.to_string().contains("key database.acquire_timeout"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn sign_in_limits_must_be_usable() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("a.toml");
+        for (line, key) in [
+            ("signin_max_failures = 0", "key app.signin_max_failures"),
+            ("signin_window = \"0s\"", "key app.signin_window"),
+            ("session_ttl = \"0s\"", "key app.session_ttl"),
+        ] {
+            std::fs::write(&file, format!("[app]\n{line}\n")).expect("write");
+            let error = Config::load(Some(&file)).expect_err("must be refused");
+            assert!(error.to_string().contains(key), "{error}");
+        }
     }
 }

@@ -340,6 +340,11 @@ async fn sessions_expire(backend: Backend) {
         expired.headers()["location"],
         "/signin?next=%2Feditor%2Fsettings"
     );
+    // Refused, but still stored until the watcher's next purge: a new process purges once
+    // the database is up, before it says so.
+    assert_eq!(app.rows("SELECT `id` FROM `sessions`").await.len(), 1);
+    let app = app.restart();
+    assert!(app.rows("SELECT `id` FROM `sessions`").await.is_empty());
 }
 
 async fn sign_out_ends_the_session_on_the_server(backend: Backend) {
