@@ -270,71 +270,84 @@ fn migrate(cli: &Cli, action: &MigrateAction) -> anyhow::Result<ExitCode> {
 fn user(cli: &Cli, action: &UserAction) -> anyhow::Result<ExitCode> {
     let config = load_config(cli)?;
     ops::telemetry::init(&config.log).map_err(anyhow::Error::msg)?;
-    // The input is checked (and the password read) before the database is touched.
-    let password = match action {
-        UserAction::Add { email, .. } => {
-            if let Err(message) = app::users::check_email(email) {
-                return refused(&message);
+    match action {
+        UserAction::Add { email, name, admin } => user_add(&config, email, name.as_deref(), *admin),
+        UserAction::Token { email } => small_runtime()?.block_on(async {
+            let database = ready_database(&config).await?;
+            let token = app::users::issue_api_token(&database, email).await;
+            finish(token.inspect(|_| {
+                eprintln!("onebox: a new API token for {email}, shown only this once:");
+            }))
+        }),
+        UserAction::List => small_runtime()?.block_on(async {
+            let database = ready_database(&config).await?;
+            let mut out = String::new();
+            for user in db::users::all(&database).await? {
+                let token = if user.api_token_hash.is_some() {
+                    "token"
+                } else {
+                    "-"
+                };
+                out.push_str(&format!(
+                    "{}\t{}\t{token}\t{}\n",
+                    user.email, user.role, user.display_name
+                ));
             }
-            match read_password()? {
-                Ok(password) => Some(password),
-                Err(message) => return refused(&message),
-            }
-        }
-        _ => None,
-    };
-    if let Some(Err(message)) = password.as_deref().map(app::auth::password::check_new) {
+            std::io::stdout().lock().write_all(out.as_bytes())?;
+            Ok(ExitCode::SUCCESS)
+        }),
+    }
+}
+
+/// `onebox user add`: the input is checked (and the password read) before the database is
+/// touched.
+fn user_add(
+    config: &Config,
+    email: &str,
+    name: Option<&str>,
+    admin: bool,
+) -> anyhow::Result<ExitCode> {
+    if let Err(message) = app::users::check_email(email) {
         return refused(&message);
     }
+    let password = match read_password()? {
+        Ok(password) => password,
+        Err(message) => return refused(&message),
+    };
+    if let Err(message) = app::auth::password::check_new(&password) {
+        return refused(&message);
+    }
+    let role = if admin {
+        db::users::Role::Admin
+    } else {
+        db::users::Role::Editor
+    };
     small_runtime()?.block_on(async {
-        let database = ready_database(&config).await?;
-        let outcome =
-            match action {
-                UserAction::Add { email, name, admin } => {
-                    let role = if *admin {
-                        db::users::Role::Admin
-                    } else {
-                        db::users::Role::Editor
-                    };
-                    let password = password.unwrap_or_default();
-                    app::users::add(&database, email, name.as_deref(), &password, role)
-                        .await
-                        .map(|user| {
-                            eprintln!(
-                                "onebox: added {} ({}, {})",
-                                user.email, user.role, user.display_name
-                            );
-                        })
-                }
-                UserAction::Token { email } => app::users::issue_api_token(&database, email)
-                    .await
-                    .map(|token| {
-                        eprintln!("onebox: a new API token for {email}, shown only this once:");
-                        let _ = writeln!(std::io::stdout().lock(), "{token}");
-                    }),
-                UserAction::List => {
-                    let mut stdout = std::io::stdout().lock();
-                    for user in db::users::all(&database).await? {
-                        let token = if user.api_token_hash.is_some() {
-                            "token"
-                        } else {
-                            "-"
-                        };
-                        writeln!(
-                            stdout,
-                            "{}\t{}\t{token}\t{}",
-                            user.email, user.role, user.display_name
-                        )?;
-                    }
-                    Ok(())
-                }
-            };
-        match outcome {
-            Ok(()) => Ok(ExitCode::SUCCESS),
-            Err(error) if error.is_input() => refused(&error.to_string()),
-            Err(error) => Err(error.into()),
+        let database = ready_database(config).await?;
+        match app::users::add(&database, email, name, &password, role).await {
+            Ok(user) => {
+                eprintln!(
+                    "onebox: added {} ({}, {})",
+                    user.email, user.role, user.display_name
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(error) => finish(Err(error)),
         }
     })
+}
+
+/// Prints what succeeded (a line on stdout), or refuses (exit 1) what the input is at fault
+/// for; other errors go up (exit 2).
+fn finish(outcome: Result<String, app::users::UsersError>) -> anyhow::Result<ExitCode> {
+    match outcome {
+        Ok(line) => {
+            writeln!(std::io::stdout().lock(), "{line}")?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(error) if error.is_input() => refused(&error.to_string()),
+        Err(error) => Err(error.into()),
+    }
 }
 
 /// Exit status 1 with `onebox: message`: the input was refused.
