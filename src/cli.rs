@@ -1,7 +1,7 @@
 //! The command line: one function per subcommand. Errors surface here as `onebox: ...` lines
 //! and exit codes (1: the checked input is bad, 2: onebox could not run).
 
-use std::io::Write;
+use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -27,6 +27,8 @@ use crate::{app, db, dns, ops, web};
     after_long_help = "Examples:
   onebox check                         check config/onebox.toml and every zone in zones/
   onebox serve                         serve them (DNS on 127.0.0.1:1053 by default)
+  onebox user add --email me@foobar.com --admin
+                                       add the first admin (asks for the password)
   dig www.foobar.com @127.0.0.1 -p 1053
   kill -HUP $(pidof onebox)            reload every zone after editing zones/*.zone
   ONEBOX_DNS__LISTEN='[\"0.0.0.0:53\"]' onebox --config /etc/onebox.toml serve"
@@ -64,6 +66,46 @@ pub enum Command {
         #[command(subcommand)]
         action: MigrateAction,
     },
+    /// Add users, issue their API tokens, list them (in database.url).
+    ///
+    /// Pending migrations are applied first when database.migrate_on_start is true (as serve
+    /// does); otherwise run `onebox migrate up` first. Exit status 1: the input was refused
+    /// (malformed e-mail address, short password, duplicate or unknown user).
+    User {
+        /// What to do.
+        #[command(subcommand)]
+        action: UserAction,
+    },
+}
+
+/// `onebox user ...`.
+#[derive(Debug, Subcommand)]
+pub enum UserAction {
+    /// Add a user who may sign in at /signin.
+    ///
+    /// The password (at least 8 characters) is asked twice on the terminal, without echo. When
+    /// standard input is not a terminal, its first line is the password, for scripts:
+    /// `printf '%s\n' "$PASSWORD" | onebox user add --email ed@foobar.com`.
+    Add {
+        /// The e-mail address the user signs in with (stored lower-case).
+        #[arg(long)]
+        email: String,
+        /// The name shown as a post's author [default: the part of the address before @].
+        #[arg(long, value_name = "DISPLAY NAME")]
+        name: Option<String>,
+        /// An admin (may change the site's settings) rather than an editor.
+        #[arg(long)]
+        admin: bool,
+    },
+    /// Issue an API token for a user and print it (only its digest is stored: it is shown
+    /// this once). A new token replaces the user's earlier one, which stops working.
+    Token {
+        /// The user's e-mail address.
+        #[arg(long)]
+        email: String,
+    },
+    /// List the users: e-mail address, role, whether an API token is issued, display name.
+    List,
 }
 
 /// `onebox migrate ...`.
@@ -89,6 +131,7 @@ pub fn main() -> ExitCode {
         Command::Check => check(&cli),
         Command::Doctor => doctor(&cli),
         Command::Migrate { ref action } => migrate(&cli, action),
+        Command::User { ref action } => user(&cli, action),
     };
     match result {
         Ok(code) => code,
@@ -129,16 +172,19 @@ fn serve(cli: &Cli) -> anyhow::Result<ExitCode> {
         };
         let database = db::Db::connect(&config).await?;
         tracing::info!(url = %db::redact(&config.database_url()), "database configured");
-        let health = app::Health::default();
+        let templates = config.templates_dir();
+        let state = app::State::new(
+            database,
+            config.app.clone(),
+            &templates,
+            app::Health::default(),
+        )?;
         let watcher = tokio::spawn(app::supervise(
-            database.clone(),
-            health.clone(),
+            state.clone(),
             readiness.register("database"),
             config.database.migrate_on_start,
             shutdown.clone(),
         ));
-        let templates = config.templates_dir();
-        let state = app::State::new(database, config.app.clone(), &templates, health)?;
         let router = app::router(state);
         let dns_ready = readiness.register("dns");
         let dns = dns::serve(
@@ -219,6 +265,150 @@ fn migrate(cli: &Cli, action: &MigrateAction) -> anyhow::Result<ExitCode> {
         }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+fn user(cli: &Cli, action: &UserAction) -> anyhow::Result<ExitCode> {
+    let config = load_config(cli)?;
+    ops::telemetry::init(&config.log).map_err(anyhow::Error::msg)?;
+    match action {
+        UserAction::Add { email, name, admin } => user_add(&config, email, name.as_deref(), *admin),
+        UserAction::Token { email } => small_runtime()?.block_on(async {
+            let database = ready_database(&config).await?;
+            let token = app::users::issue_api_token(&database, email).await;
+            finish(token.inspect(|_| {
+                eprintln!("onebox: a new API token for {email}, shown only this once:");
+            }))
+        }),
+        UserAction::List => small_runtime()?.block_on(async {
+            let database = ready_database(&config).await?;
+            let mut out = String::new();
+            for user in db::users::all(&database).await? {
+                let token = if user.api_token_hash.is_some() {
+                    "token"
+                } else {
+                    "-"
+                };
+                out.push_str(&format!(
+                    "{}\t{}\t{token}\t{}\n",
+                    user.email, user.role, user.display_name
+                ));
+            }
+            std::io::stdout().lock().write_all(out.as_bytes())?;
+            Ok(ExitCode::SUCCESS)
+        }),
+    }
+}
+
+/// `onebox user add`: the input is checked (and the password read) before the database is
+/// touched.
+fn user_add(
+    config: &Config,
+    email: &str,
+    name: Option<&str>,
+    admin: bool,
+) -> anyhow::Result<ExitCode> {
+    if let Err(message) = app::users::check_email(email) {
+        return refused(&message);
+    }
+    let password = match read_password()? {
+        Ok(password) => password,
+        Err(message) => return refused(&message),
+    };
+    if let Err(message) = app::auth::password::check_new(&password) {
+        return refused(&message);
+    }
+    let role = if admin {
+        db::users::Role::Admin
+    } else {
+        db::users::Role::Editor
+    };
+    small_runtime()?.block_on(async {
+        let database = ready_database(config).await?;
+        match app::users::add(&database, email, name, &password, role).await {
+            Ok(user) => {
+                eprintln!(
+                    "onebox: added {} ({}, {})",
+                    user.email, user.role, user.display_name
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(error) => finish(Err(error)),
+        }
+    })
+}
+
+/// Prints what succeeded (a line on stdout), or refuses (exit 1) what the input is at fault
+/// for; other errors go up (exit 2).
+fn finish(outcome: Result<String, app::users::UsersError>) -> anyhow::Result<ExitCode> {
+    match outcome {
+        Ok(line) => {
+            writeln!(std::io::stdout().lock(), "{line}")?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(error) if error.is_input() => refused(&error.to_string()),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Exit status 1 with `onebox: message`: the input was refused.
+fn refused(message: &str) -> anyhow::Result<ExitCode> {
+    eprintln!("onebox: {message}");
+    Ok(ExitCode::FAILURE)
+}
+
+/// The new user's password: asked twice on the terminal without echo, or the first line of
+/// standard input when it is not a terminal. `Err` says why it was refused.
+fn read_password() -> anyhow::Result<Result<String, String>> {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        let first = rpassword::prompt_password("Password: ").context("cannot read the password")?;
+        let again =
+            rpassword::prompt_password("Password (again): ").context("cannot read the password")?;
+        if first != again {
+            return Ok(Err(
+                "the two passwords differ; nothing was changed".to_owned()
+            ));
+        }
+        return Ok(Ok(first));
+    }
+    let mut line = String::new();
+    stdin
+        .lock()
+        .read_line(&mut line)
+        .context("cannot read the password from standard input")?;
+    let password = line.strip_suffix('\n').unwrap_or(&line);
+    let password = password.strip_suffix('\r').unwrap_or(password);
+    if password.is_empty() {
+        return Ok(Err(
+            "no password on standard input: pipe it in as the first line, or run on a terminal"
+                .to_owned(),
+        ));
+    }
+    Ok(Ok(password.to_owned()))
+}
+
+/// The database, reachable and with its schema up to date: pending migrations are applied when
+/// `database.migrate_on_start` is set (as `serve` would), else refused with what to run.
+async fn ready_database(config: &Config) -> anyhow::Result<db::Db> {
+    let url = db::redact(&config.database_url());
+    let database = db::Db::connect(config).await?;
+    database
+        .ping()
+        .await
+        .with_context(|| format!("cannot reach the database at {url} (key database.url)"))?;
+    if !database.migrations().await?.iter().any(|m| !m.applied) {
+        return Ok(database);
+    }
+    if config.database.migrate_on_start {
+        let applied = database.migrate_up(None).await?;
+        tracing::info!(applied, "database migrations applied");
+    } else {
+        anyhow::bail!(
+            "{url}: migrations are pending: run `onebox migrate up` first \
+             (database.migrate_on_start is false)"
+        );
+    }
+    Ok(database)
 }
 
 fn check(cli: &Cli) -> anyhow::Result<ExitCode> {

@@ -2,20 +2,30 @@
 //! migrations when it can (`database.migrate_on_start`), and keeps two flags current — the
 //! application's own ([`Health`], for the fast 503) and the process's readiness (`/readyz`).
 //!
+//! Two chores ride on it, so that no request pays for them: when the database becomes usable
+//! (at start, after an outage) the site's settings are read into the pages' snapshot before
+//! the application reports up (one query per transition, not per check); and expired sessions
+//! are purged once the database is up and then every [`PURGE_EVERY`].
+//!
 //! The database may be down when onebox starts, or go away later: DNS and static files do not
 //! care, dynamic routes answer 503, and everything recovers when the database is back — the
 //! pool reconnects by itself.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crate::db::Db;
+use super::State;
+use crate::db::{Db, sessions};
 use crate::ops::CancellationToken;
 use crate::ops::ready::Check;
 
 /// How often the watcher checks the database.
 const INTERVAL: Duration = Duration::from_secs(1);
+
+/// How often expired sessions are deleted (they never work once expired; this keeps the table
+/// small).
+pub const PURGE_EVERY: Duration = Duration::from_secs(3600);
 
 /// Whether the database is usable (reachable, schema up to date); cheap to clone.
 #[derive(Debug, Clone, Default)]
@@ -34,23 +44,28 @@ impl Health {
     }
 }
 
-/// Watches `db` until `shutdown`: pings it every second, migrates when `migrate` is set and
-/// migrations are pending, and mirrors the outcome into `health` and `ready`. Logs once per
-/// change, not once per check.
-pub async fn supervise(
-    db: Db,
-    health: Health,
-    ready: Check,
-    migrate: bool,
-    shutdown: CancellationToken,
-) {
+/// Watches the database of `state` until `shutdown`: pings it every second, migrates when
+/// `migrate` is set and migrations are pending, loads the site's settings when it becomes
+/// usable, and mirrors the outcome into `state.health` and `ready`. Logs once per change, not
+/// once per check.
+pub async fn supervise(state: State, ready: Check, migrate: bool, shutdown: CancellationToken) {
     let mut migrated = !migrate;
     let mut last: Option<bool> = None;
+    let mut purged: Option<Instant> = None;
     loop {
-        let outcome = check(&db, &mut migrated).await;
+        let mut outcome = check(&state.db, &mut migrated).await;
+        if outcome.is_ok() && last != Some(true) {
+            outcome = super::settings::refresh(&state)
+                .await
+                .map_err(|e| format!("reading the site's settings: {e}"));
+        }
         let up = outcome.is_ok();
-        health.set(up);
+        state.health.set(up);
         ready.set(up);
+        if up && purged.is_none_or(|at| at.elapsed() >= PURGE_EVERY) {
+            purge(&state.db).await;
+            purged = Some(Instant::now());
+        }
         if last != Some(up) {
             match &outcome {
                 Ok(()) => tracing::info!("database available"),
@@ -64,6 +79,14 @@ pub async fn supervise(
             () = tokio::time::sleep(INTERVAL) => {}
             () = shutdown.cancelled() => return,
         }
+    }
+}
+
+async fn purge(db: &Db) {
+    match sessions::purge_expired(db).await {
+        Ok(0) => {}
+        Ok(purged) => tracing::info!(purged, "expired sessions deleted"),
+        Err(error) => tracing::warn!(%error, "deleting expired sessions failed"),
     }
 }
 

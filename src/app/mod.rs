@@ -7,6 +7,8 @@
 //! - `state`: what every handler shares ([`State`]): the pool, settings, templates;
 //! - `error`: [`AppError`], the one way a handler fails, rendered as an HTML page or as JSON;
 //! - `auth`: users, sessions, CSRF and sign-in;
+//! - `users`: the rules for adding users and issuing API tokens (`onebox user`);
+//! - `settings`: the site's title and tagline, edited by an admin, shown on every page;
 //! - `health`: the database watcher behind `/readyz` and the fast 503;
 //! - `render`: pages from the templates in `site/.templates/`;
 //! - `posts`: the blog's pages, the posts API and the editor; `markdown` renders and
@@ -22,7 +24,9 @@ mod json;
 mod markdown;
 mod posts;
 mod render;
+mod settings;
 mod state;
+pub mod users;
 
 use std::time::Duration;
 
@@ -54,6 +58,7 @@ pub fn router(state: State) -> Router {
     let timeout = state.config.request_timeout;
     Router::new()
         .merge(auth::routes())
+        .merge(settings::routes())
         .merge(posts::routes())
         .fallback(|| async { AppError::NotFound })
         .layer(middleware::from_fn_with_state(state.clone(), available))

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use serde::Serialize;
 
+use super::auth::Throttle;
 use super::error::AppError;
 use super::health::Health;
 use super::render::{SiteInfo, TemplateError, Templates, Viewer};
@@ -24,6 +25,8 @@ pub struct State {
     pub templates: Arc<Templates>,
     /// The site's settings as pages show them (swapped whole when an admin changes them).
     pub site: Arc<ArcSwap<SiteInfo>>,
+    /// Failed sign-ins, per client and per e-mail address.
+    pub throttle: Arc<Throttle>,
 }
 
 impl State {
@@ -36,12 +39,14 @@ impl State {
         health: Health,
     ) -> Result<Self, TemplateError> {
         let templates = Templates::load(templates_dir)?;
+        let throttle = Throttle::new(config.signin_max_failures, config.signin_window);
         Ok(Self {
             db,
             config: Arc::new(config),
             health,
             templates: Arc::new(templates),
             site: Arc::new(ArcSwap::from_pointee(SiteInfo::default())),
+            throttle: Arc::new(throttle),
         })
     }
 

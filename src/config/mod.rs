@@ -299,6 +299,13 @@ pub struct AppConfig {
     /// A session ends this long after sign-in.
     #[serde(with = "humantime_serde")]
     pub session_ttl: Duration,
+    /// Failed sign-ins a client address (IPv6: its /64) or an e-mail address may have within
+    /// `signin_window`; beyond, sign-ins for it get 429 until the window ends.
+    pub signin_max_failures: u32,
+    /// The window over which failed sign-ins are counted, from the first failure; also how
+    /// long, at most, a throttled client or address waits.
+    #[serde(with = "humantime_serde")]
+    pub signin_window: Duration,
 }
 
 impl Default for AppConfig {
@@ -308,6 +315,8 @@ impl Default for AppConfig {
             templates_dir: PathBuf::new(),
             posts_per_page: 10,
             session_ttl: Duration::from_secs(12 * 3600),
+            signin_max_failures: 5,
+            signin_window: Duration::from_secs(15 * 60),
         }
     }
 }
@@ -371,6 +380,21 @@ impl Config {
         if self.app.posts_per_page == 0 || self.app.posts_per_page > 100 {
             return Err(ConfigError::Invalid(
                 "key app.posts_per_page: must be between 1 and 100".to_owned(),
+            ));
+        }
+        if self.app.signin_max_failures == 0 {
+            return Err(ConfigError::Invalid(
+                "key app.signin_max_failures: must be at least 1".to_owned(),
+            ));
+        }
+        if self.app.signin_window < Duration::from_secs(1) {
+            return Err(ConfigError::Invalid(
+                "key app.signin_window: must be at least 1s".to_owned(),
+            ));
+        }
+        if self.app.session_ttl < Duration::from_secs(1) {
+            return Err(ConfigError::Invalid(
+                "key app.session_ttl: must be at least 1s".to_owned(),
             ));
         }
         Ok(())
@@ -457,5 +481,20 @@ mod tests {
             error.to_string().contains("key database.acquire_timeout"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn sign_in_limits_must_be_usable() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("a.toml");
+        for (line, key) in [
+            ("signin_max_failures = 0", "key app.signin_max_failures"),
+            ("signin_window = \"0s\"", "key app.signin_window"),
+            ("session_ttl = \"0s\"", "key app.session_ttl"),
+        ] {
+            std::fs::write(&file, format!("[app]\n{line}\n")).expect("write");
+            let error = Config::load(Some(&file)).expect_err("must be refused");
+            assert!(error.to_string().contains(key), "{error}");
+        }
     }
 }

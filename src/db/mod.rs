@@ -13,6 +13,7 @@
 pub mod entity;
 pub mod posts;
 pub mod sessions;
+pub mod settings;
 pub mod users;
 
 use std::time::Duration;

@@ -1,6 +1,12 @@
-//! The application (issue 4), end to end: the real binary on SQLite and on MariaDB, spoken to
-//! over HTTPS with the development CA.
+//! The application (issue 4), end to end: the real binary on SQLite and on MariaDB, users
+//! made with its command line, a visitor over HTTPS.
 //!
+//! - `support`: starting onebox on either backend, the visitor, a look at the database;
+//! - `auth`: users, sign-in, sessions, CSRF, throttling;
+//! - `settings`: the site's settings, edited by an admin, shown on every page;
 //! - `posts`: the blog, the posts API and the editor, and the posts queries beneath them.
 
+mod auth;
 mod posts;
+mod settings;
+mod support;

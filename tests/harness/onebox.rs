@@ -48,8 +48,9 @@ pub struct OneboxBuilder {
     dns: Vec<String>,
     transfer: Vec<String>,
     web: Vec<String>,
-    extra: Vec<String>,
     database: Option<String>,
+    app: Vec<String>,
+    extra: Vec<String>,
     env: Vec<(String, String)>,
     copy_site: bool,
     /// Whether NSD may stand in (`ONEBOX_TEST_STANDIN=nsd`): only for DNS-only starts.
@@ -126,16 +127,23 @@ impl OneboxBuilder {
         self
     }
 
-    /// Appends raw TOML after the `[web]` table (e.g. a `[web.tls]` table).
-    pub fn toml(mut self, text: &str) -> Self {
-        self.extra.push(text.to_owned());
+    /// Sets `database.url` (default: the SQLite file in the temporary `state/`).
+    pub fn database(mut self, url: &str) -> Self {
+        self.database = Some(url.to_owned());
         self.standin_ok = false;
         self
     }
 
-    /// Sets `database.url` (default: the SQLite file `state/onebox.db` in the test's directory).
-    pub fn database(mut self, url: &str) -> Self {
-        self.database = Some(url.to_owned());
+    /// Adds a `key = value` line to the `[app]` table.
+    pub fn app(mut self, line: &str) -> Self {
+        self.app.push(line.to_owned());
+        self.standin_ok = false;
+        self
+    }
+
+    /// Appends raw TOML after the `[web]` table (e.g. a `[web.tls]` table).
+    pub fn toml(mut self, text: &str) -> Self {
+        self.extra.push(text.to_owned());
         self.standin_ok = false;
         self
     }
@@ -252,7 +260,7 @@ impl OneboxBuilder {
              [dns]\nlisten = [{listen}]\nzones_dir = '{zones}'\n{dns}\n\
              [dns.transfer]\n{transfer}\n\
              [web]\nhttp_listen = [{http}]\nhttps_listen = [{https}]\nsite_dir = '{site}'\n{web}\n\
-             {database}{extra}",
+             {database}{app}{extra}",
             state = dir.join("state").display(),
             listen = quoted(listen),
             zones = dir.join("zones").display(),
@@ -260,11 +268,17 @@ impl OneboxBuilder {
             transfer = lines(&self.transfer),
             site = site.display(),
             web = lines(&self.web),
+            // Tables only when set: a test may write its own with `toml`.
             database = self
                 .database
                 .as_ref()
                 .map(|url| format!("[database]\nurl = '{url}'\n\n"))
                 .unwrap_or_default(),
+            app = if self.app.is_empty() {
+                String::new()
+            } else {
+                format!("[app]\n{}\n", lines(&self.app))
+            },
             extra = lines(&self.extra),
         )
     }
@@ -358,8 +372,9 @@ impl Onebox {
             dns: Vec::new(),
             transfer: Vec::new(),
             web: Vec::new(),
-            extra: Vec::new(),
             database: None,
+            app: Vec::new(),
+            extra: Vec::new(),
             env: Vec::new(),
             copy_site: false,
             standin_ok: true,

@@ -3,25 +3,35 @@
 //! - `token`: random tokens, their SHA-256 digests (all the database keeps), constant-time
 //!   comparison;
 //! - `extract`: the extractors handlers use to say who may call them ([`SignedIn`],
-//!   [`MaybeSignedIn`], [`Admin`], [`CsrfForm`], [`ApiWriter`]).
+//!   [`MaybeSignedIn`], [`Admin`], [`CsrfForm`], [`ApiWriter`]);
+//! - `password`: argon2id hashes, checked off the runtime;
+//! - `signin`: the sign-in form (`GET`/`POST /signin`) with its pre-session CSRF cookie;
+//! - `throttle`: failed sign-ins counted per client and per e-mail address, in memory.
 
 mod extract;
+pub mod password;
+mod signin;
+pub mod throttle;
 pub mod token;
 
 use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 
 pub use extract::{
     Admin, ApiWriter, CSRF_HEADER, CsrfForm, MaybeSignedIn, SESSION_COOKIE, SignedIn, cookie,
 };
+pub use signin::{CSRF_COOKIE, DEFAULT_NEXT, safe_next};
+pub use throttle::Throttle;
 
 use super::state::State;
 
 /// The sign-in and sign-out routes.
 pub(super) fn routes() -> Router<State> {
-    Router::new().route("/signout", post(sign_out))
+    Router::new()
+        .route("/signin", get(signin::form).post(signin::submit))
+        .route("/signout", post(sign_out))
 }
 
 /// `POST /signout`: ends the session (server-side) and clears the cookie.

@@ -5,9 +5,9 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use super::{App, Backend, error_of, json_of, on_both};
+use super::{App, Backend, both, error_of, json_of};
 
-on_both!(
+both!(
     list_pages_and_their_links,
     drafts_only_for_writers,
     writes_need_credentials_and_the_right_user,

@@ -8,9 +8,9 @@ use onebox::db::entity::user;
 use onebox::db::posts::{self, Page, PostError, PostFields, Status};
 use sea_orm::{ActiveModelTrait, ActiveValue};
 
-use super::{Backend, connect, on_both};
+use super::{Backend, both, connect};
 
-on_both!(
+both!(
     lists_are_pages_newest_first,
     publishing_sets_published_at_once,
     duplicate_slugs_are_typed_and_change_nothing,
@@ -23,7 +23,7 @@ async fn fresh(backend: Backend) -> (Db, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = match backend {
         Backend::Sqlite => format!("sqlite://{}", dir.path().join("posts.db").display()),
-        Backend::Mariadb => crate::harness::mariadb::shared().create_database(),
+        Backend::MariaDb => crate::harness::mariadb::shared().create_database(),
     };
     (connect(&url).await, dir)
 }

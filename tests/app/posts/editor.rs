@@ -5,9 +5,9 @@
 
 use reqwest::StatusCode;
 
-use super::{App, Backend, User, on_both, text_of};
+use super::{App, Backend, User, both, text_of};
 
-on_both!(
+both!(
     editor_needs_a_session_and_csrf,
     editor_writes_publishes_and_deletes
 );
@@ -147,7 +147,10 @@ async fn editor_writes_publishes_and_deletes(backend: Backend) {
         )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(form.contains("class=\"field-error\""), "{form}");
+    assert!(
+        form.contains("<p class=\"error\">must be lower-case"),
+        "{form}"
+    );
     assert!(form.contains("value=\"Kept title\""), "{form}");
     assert!(form.contains(">\nkept body</textarea>"), "{form}");
 

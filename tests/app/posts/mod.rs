@@ -1,13 +1,10 @@
 //! Posts (issue 4), end to end: the real binary on SQLite and on MariaDB, reqwest over HTTPS
 //! with the development CA, as a reader, an API client and an editor's browser.
 //!
-//! Every test here runs twice, once per database ([`on_both!`]): on SQLite (the file in the
-//! test's own state directory) and on a fresh database of the suite's MariaDB
-//! ([`crate::harness::mariadb::shared`]).
-//!
-//! Users and their sessions are written straight into the database through onebox's own data
-//! layer (the sign-in form is not what these tests are about); posts are written through the
-//! API, as a client would.
+//! Every test here runs twice, once per database ([`both!`]): on SQLite and on a fresh database
+//! of the suite's MariaDB, started by [`support::App`]. Users are made with the real command
+//! line (`onebox user add`, `onebox user token`) and sign in through `/signin`; posts are
+//! written through the API, as a client would.
 //!
 //! - `data`: the posts queries (`onebox::db::posts`) against each database, without a server;
 //! - `api`: `/api/posts`, reads and writes, errors and their JSON;
@@ -19,46 +16,13 @@ mod data;
 mod editor;
 mod pages;
 
+use onebox::app::auth::SESSION_COOKIE;
 use onebox::db::Db;
-use onebox::db::entity::{session, user};
 use reqwest::StatusCode;
-use sea_orm::{ActiveModelTrait, ActiveValue};
 use serde_json::Value;
 
-use crate::harness::{Onebox, mariadb};
+use super::support::{self, Backend, both};
 use crate::web::{Proto, WWW, client};
-
-/// Runs each named `async fn(Backend)` as two tests, `sqlite::name` and `mariadb::name`.
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(crate::app::posts::Backend::Sqlite).await
-                }
-            )*
-        }
-        mod mariadb {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(crate::app::posts::Backend::Mariadb).await
-                }
-            )*
-        }
-    };
-}
-pub(crate) use on_both;
-
-/// Which database a test runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    /// onebox's default: a SQLite file in its state directory.
-    Sqlite,
-    /// A fresh database on the suite's MariaDB.
-    Mariadb,
-}
 
 /// onebox's data layer on `url`, with the schema applied.
 pub async fn connect(url: &str) -> Db {
@@ -69,87 +33,63 @@ pub async fn connect(url: &str) -> Db {
     db
 }
 
-/// A running onebox on one database, with the handle the test uses to add users.
+/// A running onebox on one database, and that database through onebox's data layer.
 pub struct App {
-    /// The server.
-    pub server: Onebox,
+    /// The server, its database and its command line.
+    pub app: support::App,
     /// The same database, through onebox's data layer.
     pub db: Db,
 }
 
 /// A user the test added, with credentials for both doors.
 pub struct User {
-    /// The API token (`Authorization: Bearer`).
+    /// The API token (`Authorization: Bearer`), from `onebox user token`.
     pub token: String,
-    /// The session cookie's token.
+    /// The session cookie's token, from signing in.
     pub session: String,
-    /// The session's CSRF token.
+    /// The session's CSRF token, from a page's form.
     pub csrf: String,
 }
 
 impl App {
-    /// Starts onebox on a fresh database of `backend` and waits until it is ready (the
-    /// database reachable, its schema applied by onebox itself).
+    /// Starts onebox on a fresh database of `backend`, ready (database reachable, schema
+    /// applied by onebox itself).
     pub async fn start(backend: Backend) -> Self {
-        let mut builder = Onebox::builder().shipped_zones();
-        let mariadb = match backend {
-            Backend::Sqlite => None,
-            Backend::Mariadb => Some(mariadb::shared().create_database()),
-        };
-        if let Some(url) = &mariadb {
-            builder = builder.database(url);
-        }
-        let server = builder.start();
-        let database = mariadb.unwrap_or_else(|| {
-            format!(
-                "sqlite://{}",
-                server.dir.path().join("state/onebox.db").display()
-            )
-        });
-        server.wait_database();
-        let db = connect(&database).await;
-        Self { server, db }
+        let app = support::App::start(backend, &[]);
+        let db = connect(&app.url).await;
+        Self { app, db }
     }
 
     /// An anonymous HTTPS client (HTTP/1.1, no redirects followed).
     pub fn client(&self) -> reqwest::Client {
-        client(&self.server, Proto::H1)
+        client(&self.app.server, Proto::H1)
     }
 
     /// `https://www.foobar.com:port{path}`.
     pub fn url(&self, path: &str) -> String {
-        crate::web::url(&self.server, WWW, path)
+        crate::web::url(&self.app.server, WWW, path)
     }
 
-    /// Adds a user (`role`: `editor` or `admin`) with an API token and a live session.
+    /// Adds a user (`role`: `editor` or `admin`) with `onebox user add`, issues their API
+    /// token with `onebox user token`, and signs them in.
     pub async fn user(&self, name: &str, role: &str) -> User {
-        let now = chrono::Utc::now().naive_utc();
-        let token = format!("api-{name}-{}", std::process::id());
-        let added = user::ActiveModel {
-            id: ActiveValue::NotSet,
-            email: ActiveValue::Set(format!("{}@foobar.com", name.to_lowercase())),
-            display_name: ActiveValue::Set(name.to_owned()),
-            password_hash: ActiveValue::Set("!".to_owned()),
-            role: ActiveValue::Set(role.to_owned()),
-            api_token_hash: ActiveValue::Set(Some(onebox::app::auth::token::digest(&token))),
-            created_at: ActiveValue::Set(now),
-            updated_at: ActiveValue::Set(now),
+        let email = format!("{}@foobar.com", name.to_lowercase());
+        let mut extra = vec!["--name", name];
+        if role == "admin" {
+            extra.push("--admin");
         }
-        .insert(self.db.conn())
-        .await
-        .expect("insert user");
-        let session = format!("session-{name}-{}", std::process::id());
-        let csrf = format!("csrf-{name}");
-        session::ActiveModel {
-            id: ActiveValue::Set(onebox::app::auth::token::digest(&session)),
-            user_id: ActiveValue::Set(added.id),
-            csrf_token: ActiveValue::Set(csrf.clone()),
-            created_at: ActiveValue::Set(now),
-            expires_at: ActiveValue::Set(now + chrono::Duration::hours(1)),
-        }
-        .insert(self.db.conn())
-        .await
-        .expect("insert session");
+        self.app.user_add(&email, &extra);
+        let issued = self.app.cli(&["user", "token", "--email", &email], "");
+        assert!(
+            issued.status.success(),
+            "onebox user token: {}",
+            String::from_utf8_lossy(&issued.stderr)
+        );
+        let token = String::from_utf8_lossy(&issued.stdout).trim().to_owned();
+        let browser = self.app.visitor();
+        browser.sign_in(&email).await;
+        let session = browser.cookie(SESSION_COOKIE).expect("a session cookie");
+        let csrf = browser.session_csrf("/editor").await;
         User {
             token,
             session,

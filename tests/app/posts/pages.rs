@@ -3,9 +3,9 @@
 
 use reqwest::StatusCode;
 
-use super::{App, Backend, on_both, text_of};
+use super::{App, Backend, both, text_of};
 
-on_both!(
+both!(
     blog_pages_paginate,
     drafts_are_not_public,
     markdown_with_script_is_served_inert,
