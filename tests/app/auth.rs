@@ -22,6 +22,7 @@ both!(
     every_sign_in_is_a_new_session,
     failed_sign_ins_are_throttled,
     next_never_leads_off_the_site,
+    api_writes_take_an_api_token_or_a_session_with_its_csrf_token,
 );
 
 async fn user_add_reads_stdin_and_refuses_bad_input(backend: Backend) {
@@ -441,4 +442,67 @@ async fn next_never_leads_off_the_site(backend: Backend) {
         assert_eq!(response.status().as_u16(), 303, "{next:?}");
         assert_eq!(response.headers()["location"], location, "{next:?}");
     }
+}
+
+/// API writes: a per-user token (`onebox user token`; a new one replaces the old), or a
+/// session with its CSRF token in `X-CSRF-Token`; nothing else.
+async fn api_writes_take_an_api_token_or_a_session_with_its_csrf_token(backend: Backend) {
+    let app = App::start(backend, &[]).with_users();
+    let issue = || {
+        let out = app.cli(&["user", "token", "--email", "editor@foobar.com"], "");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let first = issue();
+    let client = bare_client(&app);
+    let visitor = app.visitor();
+    let post = |auth: Option<String>, title: &'static str| {
+        let mut req = client
+            .post(visitor.url("/api/posts"))
+            .header("content-type", "application/json")
+            .body(format!("{{\"title\": \"{title}\"}}"));
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
+        }
+        req.send()
+    };
+    let r = post(Some(format!("Bearer {first}")), "One").await.unwrap();
+    assert_eq!(r.status().as_u16(), 201, "{:?}", r.text().await);
+    let r = post(Some(format!("Bearer {}", "0".repeat(64))), "Two")
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    let r = post(None, "Three").await.unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    let second = issue();
+    let r = post(Some(format!("Bearer {first}")), "Four").await.unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    let r = post(Some(format!("Bearer {second}")), "Five")
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    // Session + CSRF header.
+    visitor.sign_in("editor@foobar.com").await;
+    let csrf = visitor.session_csrf("/editor").await;
+    let r = visitor
+        .client
+        .post(visitor.url("/api/posts"))
+        .header("content-type", "application/json")
+        .body("{\"title\": \"Six\"}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    let r = visitor
+        .client
+        .post(visitor.url("/api/posts"))
+        .header("content-type", "application/json")
+        .header("x-csrf-token", csrf)
+        .body("{\"title\": \"Seven\"}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    // Editor page after sign-in.
+    let page = visitor.page("/editor", 200).await;
+    assert!(page.contains("Ed Editor"));
 }

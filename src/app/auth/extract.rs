@@ -176,8 +176,10 @@ impl FromRequestParts<State> for ApiWriter {
             let bearer = value
                 .to_str()
                 .ok()
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .map(str::trim)
+                .and_then(|v| v.split_once(' '))
+                // The scheme is case-insensitive (RFC 9110 §11.1).
+                .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+                .map(|(_, credentials)| credentials.trim())
                 .ok_or(AppError::Unauthorized)?;
             let user = db::users::by_api_token(&state.db, &token::digest(bearer))
                 .await?
