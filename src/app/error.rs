@@ -92,7 +92,7 @@ impl AppError {
 impl From<DbError> for AppError {
     fn from(error: DbError) -> Self {
         match &error {
-            DbError::Db(db) if is_unreachable(db) => Self::Unavailable,
+            _ if error.is_unavailable() => Self::Unavailable,
             _ => Self::Internal(error.to_string()),
         }
     }
@@ -102,14 +102,6 @@ impl From<sea_orm::DbErr> for AppError {
     fn from(error: sea_orm::DbErr) -> Self {
         DbError::from(error).into()
     }
-}
-
-/// Whether the error means "no connection" rather than "the query failed".
-fn is_unreachable(error: &sea_orm::DbErr) -> bool {
-    matches!(
-        error,
-        sea_orm::DbErr::ConnectionAcquire(_) | sea_orm::DbErr::Conn(_)
-    )
 }
 
 /// The error travels to [`render`] in the response's extensions.

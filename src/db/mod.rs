@@ -42,6 +42,37 @@ pub enum DbError {
     Db(#[from] DbErr),
 }
 
+impl DbError {
+    /// Whether the database could not be reached (down, restarting, connection lost, pool
+    /// exhausted) rather than refusing the query: a condition to retry later, not a bug.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Db(error) => unreachable(error),
+            Self::Url(_) | Self::StateDir { .. } => false,
+        }
+    }
+}
+
+/// See [`DbError::is_unavailable`].
+pub fn unreachable(error: &DbErr) -> bool {
+    use sea_orm::RuntimeErr;
+    use sea_orm::sqlx::Error as Sqlx;
+    match error {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        DbErr::Query(RuntimeErr::SqlxError(error)) | DbErr::Exec(RuntimeErr::SqlxError(error)) => {
+            matches!(
+                error.as_ref(),
+                Sqlx::Io(_)
+                    | Sqlx::Tls(_)
+                    | Sqlx::PoolTimedOut
+                    | Sqlx::PoolClosed
+                    | Sqlx::WorkerCrashed
+            )
+        }
+        _ => false,
+    }
+}
+
 /// One migration of the schema and whether it is applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MigrationState {
@@ -155,6 +186,21 @@ pub fn redact(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lost_connections_are_unavailability_not_bugs() {
+        use std::sync::Arc;
+
+        use sea_orm::RuntimeErr;
+        use sea_orm::sqlx::Error as Sqlx;
+        let sqlx = |e: Sqlx| RuntimeErr::SqlxError(Arc::new(e));
+        let eof = || Sqlx::Io(std::io::Error::from(std::io::ErrorKind::UnexpectedEof));
+        assert!(unreachable(&DbErr::Query(sqlx(eof()))));
+        assert!(unreachable(&DbErr::Exec(sqlx(Sqlx::PoolTimedOut))));
+        assert!(!unreachable(&DbErr::Query(sqlx(Sqlx::RowNotFound))));
+        assert!(!unreachable(&DbErr::RecordNotFound("post".to_owned())));
+        assert!(DbError::Db(DbErr::Query(sqlx(eof()))).is_unavailable());
+    }
 
     #[test]
     fn passwords_never_appear_in_messages() {

@@ -4,9 +4,11 @@
 //! - `support`: starting onebox on either backend, the visitor, a look at the database;
 //! - `auth`: users, sign-in, sessions, CSRF, throttling;
 //! - `settings`: the site's settings, edited by an admin, shown on every page;
-//! - `posts`: the blog, the posts API and the editor, and the posts queries beneath them.
+//! - `posts`: the blog, the posts API and the editor, and the posts queries beneath them;
+//! - `outage`: the database stopped and started again under a running onebox.
 
 mod auth;
+mod outage;
 mod posts;
 mod settings;
 mod support;

@@ -1,0 +1,176 @@
+//! The database goes away (issue 4's faults): DNS and static files do not notice, dynamic
+//! routes answer 503 within `app.request_timeout` (2 s) — page or JSON by route — `/readyz`
+//! says which check is not ready, and when the database is back everything recovers without a
+//! restart. Also when the database is not there at all when onebox starts.
+//!
+//! Each test has a private MariaDB (harness `MariaDb::start`) that it stops and starts again.
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+
+use crate::harness::dig::dig_plain;
+use crate::harness::mariadb::MariaDb;
+use crate::harness::{Onebox, poll};
+use crate::web::{Proto, WWW, client, url};
+
+/// The request deadline (`app.request_timeout`) plus room for a busy machine.
+const ANSWER_WITHIN: Duration = Duration::from_millis(3500);
+
+/// One route of each kind: pages, the API, the sign-in form, the editor.
+const DYNAMIC: &[&str] = &["/blog", "/api/posts", "/signin", "/editor"];
+
+struct World {
+    db: MariaDb,
+    server: Onebox,
+    http: reqwest::Client,
+}
+
+impl World {
+    fn start() -> Self {
+        let db = MariaDb::start();
+        let database = db.create_database();
+        let server = Onebox::builder()
+            .shipped_zones()
+            .database(&database)
+            .start();
+        let http = client(&server, Proto::H2);
+        Self { db, server, http }
+    }
+
+    /// GET `path`: status, body, and how long the answer took.
+    async fn get(&self, path: &str) -> (StatusCode, String, Duration) {
+        let started = Instant::now();
+        let response = self
+            .http
+            .get(url(&self.server, WWW, path))
+            .send()
+            .await
+            .expect("GET");
+        let status = response.status();
+        let body = response.text().await.expect("body");
+        (status, body, started.elapsed())
+    }
+
+    /// Polls `path` until it answers `want` (the watcher checks the database every second).
+    async fn until(&self, path: &str, want: StatusCode) -> String {
+        let deadline = Instant::now() + crate::harness::DEADLINE;
+        loop {
+            let (status, body, _) = self.get(path).await;
+            if status == want {
+                return body;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{path} still answers {status} ({body}); log:\n{}",
+                self.server.log().text()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// What must not care about the database: DNS, static files, liveness.
+    async fn unaffected(&self) {
+        let dns = dig_plain(self.server.addr, "www.foobar.com");
+        assert_eq!(dns.status.as_deref(), Some("NOERROR"), "{dns:?}");
+        assert_eq!(dns.answer.len(), 2, "CNAME and A: {dns:?}");
+        let (status, body, _) = self.get("/").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.contains("The whole stack."), "{body}");
+        assert_eq!(self.get("/healthz").await.0, StatusCode::OK);
+    }
+
+    /// Each of `paths` answers 503 promptly, as a page or as JSON.
+    async fn unavailable(&self, paths: &[&str]) {
+        for &path in paths {
+            let (status, body, took) = self.get(path).await;
+            assert_eq!(
+                status,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "{path}: {body}\nlog:\n{}",
+                self.server.log().text()
+            );
+            assert!(took < ANSWER_WITHIN, "{path} took {took:?}");
+            if path.starts_with("/api/") {
+                let json: serde_json::Value = serde_json::from_str(&body).expect("JSON error");
+                assert_eq!(json["error"]["status"], 503, "{body}");
+            } else {
+                assert!(body.contains("503"), "{body}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn losing_the_database_degrades_to_503_and_recovers_without_a_restart() {
+    let mut world = World::start();
+    world.server.wait_database();
+    assert!(world.until("/blog", StatusCode::OK).await.contains("Blog"));
+    assert_eq!(world.get("/readyz").await.0, StatusCode::OK);
+
+    world.db.stop();
+    world.unaffected().await;
+    // At once, before the watcher has noticed: what needs the database fails fast.
+    world
+        .unavailable(&["/blog", "/api/posts", "/blog/nothing"])
+        .await;
+    let not_ready = world
+        .until("/readyz", StatusCode::SERVICE_UNAVAILABLE)
+        .await;
+    assert_eq!(not_ready, "not ready: database\n");
+    // Once it has, every dynamic route (the sign-in form too: signing in would fail).
+    world.unavailable(DYNAMIC).await;
+    world.unaffected().await;
+
+    world.db.start_again();
+    world.until("/readyz", StatusCode::OK).await;
+    world.until("/blog", StatusCode::OK).await;
+    let (status, body, _) = world.get("/api/posts").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        poll(|| world
+            .server
+            .log()
+            .text()
+            .contains("database unavailable")
+            .then_some(()))
+        .is_some(),
+        "the outage was logged"
+    );
+}
+
+#[tokio::test]
+async fn starting_without_the_database_serves_what_it_can_and_catches_up() {
+    let mut db = MariaDb::start();
+    let database = db.create_database();
+    db.stop();
+    let server = Onebox::builder()
+        .shipped_zones()
+        .database(&database)
+        .start();
+    let world = World {
+        db,
+        http: client(&server, Proto::H2),
+        server,
+    };
+    world.unaffected().await;
+    world.unavailable(DYNAMIC).await;
+    assert_eq!(
+        world.get("/readyz").await.1,
+        "not ready: database\n",
+        "readiness names the database"
+    );
+
+    let World {
+        mut db,
+        server,
+        http,
+    } = world;
+    db.start_again();
+    let world = World { db, server, http };
+    // The watcher applies the migrations when the database appears, then serves.
+    world.until("/readyz", StatusCode::OK).await;
+    let body = world.until("/api/posts", StatusCode::OK).await;
+    let json: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(json["posts"], serde_json::json!([]), "{body}");
+}
