@@ -13,8 +13,10 @@
 //! - headless Chromium, trusting the CA through an NSS database under a temporary `HOME`, loads
 //!   each page of [`PAGES`] (`--dump-dom`) and the test looks for text the page shows, including
 //!   what `site/app.js` inserts (the protocol, the health check), so the scripts ran under the
-//!   site's CSP. A screenshot of each page is kept in `target/test-artifacts/browser/` (e.g.
-//!   `home.png`) for people to look at; nothing asserts on the pixels.
+//!   site's CSP, and the blog with a post an editor published through the API from the client
+//!   (curl with an API token made by `onebox user token`). A screenshot of each page is kept in
+//!   `target/test-artifacts/browser/` (`home.png`, `blog.png`, `post.png`) for people to look
+//!   at; nothing asserts on the pixels.
 //!
 //! Without root, each test prints `NOT RUN` and passes, unless `ONEBOX_TEST_REQUIRE_NETNS=1`
 //! (CI sets it), when it fails.
@@ -52,8 +54,21 @@ const PAGES: &[Page] = &[
             r#"<dd id="health">healthy</dd>"#,
         ],
     },
-    // TODO(issue 4 merge): enable once the app serves /blog (and set its text):
-    // Page { path: "/blog", shot: "blog.png", expect: &["<h1>Blog</h1>"] },
+    // The blog, with the post `publish_a_post` wrote through the API: the list, then the post
+    // with its Markdown rendered.
+    Page {
+        path: "/blog",
+        shot: "blog.png",
+        expect: &[
+            "<h1>Blog <span>",
+            r#"<a href="/blog/hello-from-the-client">Hello from the client</a>"#,
+        ],
+    },
+    Page {
+        path: "/blog/hello-from-the-client",
+        shot: "post.png",
+        expect: &["<h1>Hello from the client</h1>", "<strong>one box</strong>"],
+    },
 ];
 
 /// onebox in its own namespace, reachable from the client namespace by name.
@@ -328,6 +343,8 @@ fn chromium_in_another_host_renders_the_site_by_its_name() {
     let Some(world) = World::start("chromium_in_another_host") else {
         return;
     };
+    world.onebox.wait_database();
+    publish_a_post(&world);
     let browser = Chromium::trusting(&world.onebox.ca());
     for page in PAGES {
         browser.visit(&world, page);
@@ -335,6 +352,63 @@ fn chromium_in_another_host_renders_the_site_by_its_name() {
     assert!(
         world.client_asked("www.foobar.com."),
         "onebox logged Chromium's query:\n{}",
+        world.log()
+    );
+}
+
+/// An editor made with `onebox user add` on the server publishes a post with an API token,
+/// from the client host, by name (curl).
+fn publish_a_post(world: &World) {
+    let cli = |args: &[&str], stdin: &str| -> String {
+        let mut child = world
+            .pair
+            .server
+            .command(env!("CARGO_BIN_EXE_onebox"))
+            .arg("--config")
+            .arg(&world.onebox.config)
+            .args(args)
+            .current_dir(world.onebox.dir.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run onebox");
+        std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), stdin.as_bytes())
+            .expect("write stdin");
+        let out = child.wait_with_output().expect("wait for onebox");
+        assert!(
+            out.status.success(),
+            "onebox {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    cli(
+        &["user", "add", "--email", "ed@foobar.com", "--name", "Ed"],
+        "a long enough password\n",
+    );
+    let token = cli(&["user", "token", "--email", "ed@foobar.com"], "");
+    let out = world
+        .pair
+        .client
+        .command("curl")
+        .args(["--silent", "--show-error", "--fail-with-body", "--max-time", "20"])
+        .arg("--cacert")
+        .arg(world.onebox.ca())
+        .args(["-H", &format!("Authorization: Bearer {token}")])
+        .args(["-H", "Content-Type: application/json"])
+        .args([
+            "--data",
+            r#"{"title": "Hello from the client", "body_markdown": "Written on **one box**.", "status": "published"}"#,
+        ])
+        .arg("https://www.foobar.com/api/posts")
+        .output()
+        .expect("run curl");
+    assert!(
+        out.status.success(),
+        "POST /api/posts: {}{}\nonebox log:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
         world.log()
     );
 }
