@@ -11,5 +11,6 @@ mod db;
 mod dns;
 mod doctor;
 mod harness;
+mod layers;
 mod resolver;
 mod web;
