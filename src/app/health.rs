@@ -4,8 +4,9 @@
 //!
 //! Two chores ride on it, so that no request pays for them: when the database becomes usable
 //! (at start, after an outage) the site's settings are read into the pages' snapshot before
-//! the application reports up (one query per transition, not per check); and expired sessions
-//! are purged once the database is up and then every [`PURGE_EVERY`].
+//! the application reports up, and again every [`SETTINGS_EVERY`] (so that boxes sharing one
+//! database pick up an admin's change made on another); and expired sessions are purged once
+//! the database is up and then every [`PURGE_EVERY`].
 //!
 //! The database may be down when onebox starts, or go away later: DNS and static files do not
 //! care, dynamic routes answer 503, and everything recovers when the database is back — the
@@ -22,6 +23,9 @@ use crate::ops::ready::Check;
 
 /// How often the watcher checks the database.
 const INTERVAL: Duration = Duration::from_secs(1);
+
+/// How often the site's settings are re-read while the database is up.
+pub const SETTINGS_EVERY: Duration = Duration::from_secs(30);
 
 /// How often expired sessions are deleted (they never work once expired; this keeps the table
 /// small).
@@ -52,12 +56,15 @@ pub async fn supervise(state: State, ready: Check, migrate: bool, shutdown: Canc
     let mut migrated = !migrate;
     let mut last: Option<bool> = None;
     let mut purged: Option<Instant> = None;
+    let mut settings_read: Option<Instant> = None;
     loop {
         let mut outcome = check(&state.db, &mut migrated).await;
-        if outcome.is_ok() && last != Some(true) {
+        let stale = settings_read.is_none_or(|at| at.elapsed() >= SETTINGS_EVERY);
+        if outcome.is_ok() && (last != Some(true) || stale) {
             outcome = super::settings::refresh(&state)
                 .await
                 .map_err(|e| format!("reading the site's settings: {e}"));
+            settings_read = outcome.is_ok().then(Instant::now);
         }
         let up = outcome.is_ok();
         state.health.set(up);
