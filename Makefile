@@ -34,7 +34,7 @@ bench-dns: ## DNS: dnsperf against onebox and NSD on the same zone
 bench-web: release ## Web: wrk and h2load against onebox and nginx serving the same site
 	bash tests/bench/web.sh
 
-bench-app: ## App: raw MariaDB primary-key SELECTs (onebox's /blog and /api/posts to come)
+bench-app: release ## App: onebox's /blog and /api/posts on MariaDB beside raw primary-key SELECTs
 	bash tests/bench/app.sh
 
 release: ## Build the optimised binary: target/release/onebox
