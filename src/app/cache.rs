@@ -58,7 +58,7 @@ fn etag(body: &str) -> String {
 }
 
 /// Whether `If-None-Match` names `tag` (weak comparison, as RFC 9110 asks for it) or is `*`.
-fn matches(request: &HeaderMap, tag: &str) -> bool {
+pub(super) fn matches(request: &HeaderMap, tag: &str) -> bool {
     request
         .get_all(header::IF_NONE_MATCH)
         .iter()

@@ -12,7 +12,8 @@
 //! - `health`: the database watcher behind `/readyz` and the fast 503;
 //! - `render`: pages from the templates in `site/.templates/`;
 //! - `posts`: the blog's pages, the posts API and the editor; `markdown` renders and
-//!   sanitises their bodies, `cache` sets what browsers may keep of public reads.
+//!   sanitises their bodies, `cache` sets what browsers may keep of public reads, and
+//!   `pagecache` keeps anonymous public reads for a second (invalidated by every write).
 //!
 //! The application uses `db` and `config`; it never touches sockets, TLS or DNS.
 
@@ -22,6 +23,7 @@ mod error;
 mod health;
 mod json;
 mod markdown;
+mod pagecache;
 mod posts;
 mod render;
 mod settings;
@@ -53,7 +55,8 @@ pub fn owns(path: &str) -> bool {
 }
 
 /// The application's routes. In front of them, outermost first: errors rendered (JSON under
-/// `/api/`, a page elsewhere), the request deadline, the database check.
+/// `/api/`, a page elsewhere), the request deadline, the database check, the micro-cache of
+/// public reads.
 pub fn router(state: State) -> Router {
     let timeout = state.config.request_timeout;
     Router::new()
@@ -61,6 +64,10 @@ pub fn router(state: State) -> Router {
         .merge(settings::routes())
         .merge(posts::routes())
         .fallback(|| async { AppError::NotFound })
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            pagecache::layer,
+        ))
         .layer(middleware::from_fn_with_state(state.clone(), available))
         .layer(middleware::from_fn(move |request, next| {
             deadline(timeout, request, next)

@@ -8,6 +8,7 @@ use serde::Serialize;
 use super::auth::Throttle;
 use super::error::AppError;
 use super::health::Health;
+use super::pagecache::PageCache;
 use super::render::{SiteInfo, TemplateError, Templates, Viewer};
 use crate::config::AppConfig;
 use crate::db::Db;
@@ -27,6 +28,8 @@ pub struct State {
     pub site: Arc<ArcSwap<SiteInfo>>,
     /// Failed sign-ins, per client and per e-mail address.
     pub throttle: Arc<Throttle>,
+    /// The anonymous public reads, kept for `app.page_cache_ttl`.
+    pub pages: Arc<PageCache>,
 }
 
 impl State {
@@ -40,6 +43,7 @@ impl State {
     ) -> Result<Self, TemplateError> {
         let templates = Templates::load(templates_dir)?;
         let throttle = Throttle::new(config.signin_max_failures, config.signin_window);
+        let config_ttl = config.page_cache_ttl;
         Ok(Self {
             db,
             config: Arc::new(config),
@@ -47,6 +51,7 @@ impl State {
             templates: Arc::new(templates),
             site: Arc::new(ArcSwap::from_pointee(SiteInfo::default())),
             throttle: Arc::new(throttle),
+            pages: Arc::new(PageCache::new(config_ttl)),
         })
     }
 

@@ -299,6 +299,10 @@ pub struct AppConfig {
     /// A session ends this long after sign-in.
     #[serde(with = "humantime_serde")]
     pub session_ttl: Duration,
+    /// Anonymous reads of `/blog` and `/api/posts` are kept in memory this long (every write
+    /// through this process invalidates them at once); `0s` turns the cache off.
+    #[serde(with = "humantime_serde")]
+    pub page_cache_ttl: Duration,
     /// Failed sign-ins a client address (IPv6: its /64) or an e-mail address may have within
     /// `signin_window`; beyond, sign-ins for it get 429 until the window ends.
     pub signin_max_failures: u32,
@@ -315,6 +319,7 @@ impl Default for AppConfig {
             templates_dir: PathBuf::new(),
             posts_per_page: 10,
             session_ttl: Duration::from_secs(12 * 3600),
+            page_cache_ttl: Duration::from_secs(1),
             signin_max_failures: 5,
             signin_window: Duration::from_secs(15 * 60),
         }

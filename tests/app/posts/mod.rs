@@ -55,7 +55,12 @@ impl App {
     /// Starts onebox on a fresh database of `backend`, ready (database reachable, schema
     /// applied by onebox itself).
     pub async fn start(backend: Backend) -> Self {
-        let app = support::App::start(backend, &[]);
+        Self::start_with(backend, &[]).await
+    }
+
+    /// As [`App::start`], with these `[app]` lines.
+    pub async fn start_with(backend: Backend, settings: &[&str]) -> Self {
+        let app = support::App::start(backend, settings);
         let db = connect(&app.url).await;
         Self { app, db }
     }

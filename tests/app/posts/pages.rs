@@ -10,6 +10,7 @@ both!(
     drafts_are_not_public,
     markdown_with_script_is_served_inert,
     public_pages_revalidate_and_private_ones_are_not_stored,
+    anonymous_reads_are_kept_until_a_write,
 );
 
 /// The titles of the posts listed on a `/blog` page, in order.
@@ -216,4 +217,59 @@ async fn public_pages_revalidate_and_private_ones_are_not_stored(backend: Backen
     assert_eq!(headers["cache-control"], "private, no-store");
     assert!(headers.get("etag").is_none());
     assert!(page.contains("Sign out Ada"), "{page}");
+}
+
+/// The micro-cache (`app.page_cache_ttl`, here an hour so that nothing depends on timing): an
+/// anonymous reader gets the kept page even after the database changed behind onebox's back
+/// (another box's write), a signed-in reader never does, and a write through onebox ends it at
+/// once.
+async fn anonymous_reads_are_kept_until_a_write(backend: Backend) {
+    let app = App::start_with(backend, &["page_cache_ttl = \"1h\""]).await;
+    let ada = app.user("Ada", "editor").await;
+    app.post(&ada, "one", "One", "x", "published").await;
+    let (_, _, page) = app.get("/blog").await;
+    assert_eq!(listed(&page), ["One"]);
+    let (_, _, json) = app.get("/api/posts").await;
+    assert!(json.contains("\"One\""), "{json}");
+
+    app.app
+        .execute("UPDATE posts SET title = 'Changed elsewhere' WHERE slug = 'one'")
+        .await;
+    let (status, headers, kept) = app.get("/blog").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(listed(&kept), ["One"], "served from the cache");
+    let tag = headers["etag"].to_str().expect("etag").to_owned();
+    let again = app
+        .client()
+        .get(app.url("/blog"))
+        .header("if-none-match", &tag)
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(
+        again.status(),
+        StatusCode::NOT_MODIFIED,
+        "a hit revalidates too"
+    );
+    let (_, _, json) = app.get("/api/posts").await;
+    assert!(json.contains("\"One\""), "{json}");
+
+    // A signed-in reader reaches the database.
+    let (_, _, own) = text_of(
+        app.client()
+            .get(app.url("/blog"))
+            .header("cookie", format!("__Host-onebox_session={}", ada.session))
+            .send()
+            .await
+            .expect("GET"),
+    )
+    .await;
+    assert_eq!(listed(&own), ["Changed elsewhere"]);
+
+    // Any write through onebox starts afresh.
+    app.post(&ada, "two", "Two", "y", "draft").await;
+    let (_, _, fresh) = app.get("/blog").await;
+    assert_eq!(listed(&fresh), ["Changed elsewhere"]);
+    let (_, _, json) = app.get("/api/posts").await;
+    assert!(json.contains("\"Changed elsewhere\""), "{json}");
 }
