@@ -49,7 +49,8 @@ pub enum Command {
     /// Serve DNS on dns.listen and the site on web.http_listen / web.https_listen until SIGTERM
     /// or Ctrl-C; SIGHUP reloads every zone, the web settings and the certificates.
     Serve,
-    /// Load the configuration and every zone exactly as `serve` would, and report.
+    /// Load the configuration, every zone and the page templates exactly as `serve` would, and
+    /// report.
     ///
     /// Prints one line per zone (name, serial, record count). On errors prints `file:line:
     /// message` for each and exits with status 1.
@@ -423,6 +424,10 @@ fn check(cli: &Cli) -> anyhow::Result<ExitCode> {
             "{}: no *.zone files: nothing to serve (key dns.zones_dir)",
             config.dns.zones_dir.display()
         );
+        failed = true;
+    }
+    if let Err(error) = app::check_templates(&config.templates_dir()) {
+        eprintln!("{error}");
         failed = true;
     }
     for (_, result) in zones {

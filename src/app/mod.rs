@@ -42,6 +42,11 @@ pub use health::{Health, supervise};
 pub use render::{SiteInfo, TemplateError, Viewer};
 pub use state::State;
 
+/// Compiles the page templates in `dir` as `serve` would (for `onebox check`).
+pub fn check_templates(dir: &std::path::Path) -> Result<(), TemplateError> {
+    render::Templates::load(dir).map(drop)
+}
+
 /// The paths the application answers, each with everything below it. Everything else is the
 /// web origin's static files.
 pub const PATHS: &[&str] = &["/blog", "/api", "/signin", "/signout", "/editor"];

@@ -358,7 +358,12 @@ impl Config {
             figment = figment.merge(Toml::file_exact(path));
         }
         let env = Env::prefixed(ENV_PREFIX)
-            .filter(|key| !key.as_str().starts_with("test_"))
+            // The key keeps the variable's case here: `ONEBOX_TEST_X` arrives as `TEST_X`.
+            .filter(|key| {
+                !key.as_str()
+                    .get(..5)
+                    .is_some_and(|head| head.eq_ignore_ascii_case("test_"))
+            })
             .split("__");
         let config = figment
             .merge(env)

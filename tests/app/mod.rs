@@ -12,3 +12,4 @@ mod outage;
 mod posts;
 mod settings;
 mod support;
+mod templates;

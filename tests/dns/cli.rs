@@ -81,6 +81,23 @@ fn check_reports_the_shipped_zone() {
     }
 }
 
+/// `ONEBOX_TEST_*` variables belong to the test suite (CI sets some for the whole run): they are
+/// not configuration, whatever their case.
+#[test]
+fn test_suite_variables_are_not_configuration() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = run(
+        repo,
+        &["check"],
+        &[
+            ("ONEBOX_TEST_REQUIRE_NETNS", "1"),
+            ("onebox_test_other", "x"),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "foobar.com. serial 2026112501 records 7\n");
+}
+
 #[test]
 fn check_reports_a_broken_zone_as_file_line_message_and_fails() {
     let broken = "$ORIGIN example.com.\n$TTL 3600\n@ IN SOA ns1 hostmaster 1 3600 900 1209600 300\n  IN NS ns1\nns1 IN A 192.0.2.53\nwww IN CNAME @\n@ IN A 192.0.2.1\nbad IN A 192.0.2.999\n";

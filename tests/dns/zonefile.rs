@@ -11,7 +11,7 @@ use super::xfr::record_set;
 use crate::harness::dig;
 use crate::harness::nsd::Nsd;
 use crate::harness::wire::{self, Query, Transport};
-use crate::harness::{Onebox, onebox_command};
+use crate::harness::{Onebox, onebox_command, repo};
 
 /// The zone, including files by absolute path (`{dir}`), as NSD and BIND read it.
 fn syntax_zone(dir: &str) -> String {
@@ -121,9 +121,13 @@ fn every_master_file_feature_loads_as_nsd_reads_it() {
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::create_dir(dir.path().join("zones")).expect("zones");
     std::fs::write(dir.path().join("zones/syntax.test.zone"), &text).expect("write");
+    // The site (and its page templates, which `check` compiles too) is the repository's.
     std::fs::write(
         dir.path().join("onebox.toml"),
-        "[dns]\nzones_dir = \"zones\"\n",
+        format!(
+            "[dns]\nzones_dir = \"zones\"\n[web]\nsite_dir = '{}'\n",
+            repo().join("site").display()
+        ),
     )
     .expect("write");
     let out = onebox_command()
