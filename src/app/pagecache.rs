@@ -148,8 +148,16 @@ fn cacheable(request: &Request) -> bool {
         || path.starts_with("/blog/")
         || path == "/api/posts"
         || path.starts_with("/api/posts/");
+    // Only the queries the routes take (`?page=N`): arbitrary query strings would fill the map
+    // with copies of one page and push the real ones out.
+    let query_ok = request.uri().query().is_none_or(|query| {
+        query
+            .strip_prefix("page=")
+            .is_some_and(|n| !n.is_empty() && n.len() <= 6 && n.bytes().all(|b| b.is_ascii_digit()))
+    });
     let headers = request.headers();
     public
+        && query_ok
         && !headers.contains_key(header::AUTHORIZATION)
         && super::auth::cookie(headers, SESSION_COOKIE).is_none()
 }
@@ -197,6 +205,41 @@ mod tests {
         cache.put("/blog".to_owned(), entry(&cache, "b"));
         std::thread::sleep(Duration::from_millis(250));
         assert!(cache.get("/blog").is_none(), "older than the TTL");
+    }
+
+    #[test]
+    fn only_anonymous_reads_of_public_pages_are_kept() {
+        let request = |uri: &str, header: Option<(&str, &str)>| {
+            let mut builder = Request::builder().uri(uri);
+            if let Some((name, value)) = header {
+                builder = builder.header(name, value);
+            }
+            builder.body(Body::empty()).expect("request")
+        };
+        for uri in [
+            "/blog",
+            "/blog?page=2",
+            "/blog/hello",
+            "/api/posts",
+            "/api/posts/x",
+        ] {
+            assert!(cacheable(&request(uri, None)), "{uri}");
+        }
+        for uri in [
+            "/editor",
+            "/signin",
+            "/blog?page=2&x=1",
+            "/blog?utm=1",
+            "/blog?page=",
+        ] {
+            assert!(!cacheable(&request(uri, None)), "{uri}");
+        }
+        let session = ("cookie", "a=b; __Host-onebox_session=t");
+        assert!(!cacheable(&request("/blog", Some(session))));
+        assert!(!cacheable(&request(
+            "/api/posts",
+            Some(("authorization", "Bearer t"))
+        )));
     }
 
     #[test]
