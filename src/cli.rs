@@ -150,8 +150,11 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
 fn serve(cli: &Cli) -> anyhow::Result<ExitCode> {
     let config = load_config(cli)?;
     ops::telemetry::init(&config.log).map_err(anyhow::Error::msg)?;
+    // One worker per CPU this process may run on (the affinity mask counts: `taskset -c 1`
+    // gives one), so that pinned to a core the workers do not take turns on it.
+    let workers = std::thread::available_parallelism().map_or(2, usize::from);
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(workers)
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
