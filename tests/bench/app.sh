@@ -168,17 +168,25 @@ max_connections = 4096
 url = "mysql://root@127.0.0.1:$db_port/onebox"
 EOF
 onebox() { timeout 60 "$BIN" --config "$tmp/onebox.toml" "$@"; }
-taskset -c "$SERVER_CPU" "$BIN" --config "$tmp/onebox.toml" serve </dev/null 2>"$tmp/onebox.log" &
-pids+=($!)
-onebox_pid=$!
+# Starts `onebox serve` with config NAME.toml on SERVER_CPU (log in NAME.log) and waits until
+# http://127.0.0.1:PORT/readyz says ready; sets started_pid.
+start_onebox() { # name port
+  taskset -c "$SERVER_CPU" "$BIN" --config "$tmp/$1.toml" serve </dev/null 2>"$tmp/$1.log" &
+  pids+=($!)
+  started_pid=$!
+  local ready="http://127.0.0.1:$2/readyz"
+  for _ in $(seq 300); do
+    [ "$(curl -s --max-time 1 "$ready" 2>/dev/null)" = "ready" ] && return 0
+    kill -0 "$started_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "app.sh: onebox ($1.toml) did not become ready at $ready:" >&2
+  tail -20 "$tmp/$1.log" >&2
+  exit 1
+}
+start_onebox onebox "$ob_http"
+onebox_pid=$started_pid
 base="http://127.0.0.1:$ob_http"
-for _ in $(seq 300); do
-  [ "$(curl -s --max-time 1 "$base/readyz" 2>/dev/null)" = "ready" ] && break
-  kill -0 "$onebox_pid" 2>/dev/null || break
-  sleep 0.1
-done
-[ "$(curl -s --max-time 1 "$base/readyz" 2>/dev/null)" = "ready" ] ||
-  { echo "app.sh: onebox did not become ready at $base/readyz:" >&2; tail -20 "$tmp/onebox.log" >&2; exit 1; }
 
 # One writer and its API token, then the posts through the API: the same slugs, titles and
 # bodies (as Markdown) as bench.posts, published or draft alike.
@@ -251,17 +259,8 @@ nc_http=$(free_port); nc_https=$(free_port)
 sed -e "s/127.0.0.1:$ob_http/127.0.0.1:$nc_http/; s/127.0.0.1:$ob_https/127.0.0.1:$nc_https/" \
     -e "s|^state_dir = .*|state_dir = \"$tmp/state-nocache\"|" "$tmp/onebox.toml" >"$tmp/nocache.toml"
 printf '[app]\npage_cache_ttl = "0s"\n' >>"$tmp/nocache.toml"
-taskset -c "$SERVER_CPU" "$BIN" --config "$tmp/nocache.toml" serve </dev/null 2>"$tmp/nocache.log" &
-pids+=($!)
-nocache_pid=$!
-nocache_base="http://127.0.0.1:$nc_http"
-for _ in $(seq 300); do
-  [ "$(curl -s --max-time 1 "$nocache_base/readyz" 2>/dev/null)" = "ready" ] && break
-  kill -0 "$nocache_pid" 2>/dev/null || break
-  sleep 0.1
-done
-[ "$(curl -s --max-time 1 "$nocache_base/readyz" 2>/dev/null)" = "ready" ] ||
-  { echo "app.sh: the second onebox did not become ready:" >&2; tail -20 "$tmp/nocache.log" >&2; exit 1; }
+start_onebox nocache "$nc_http"
+nocache_pid=$started_pid
 
 limit=$((DURATION + 60))
 client() { timeout "$limit" taskset -c "$CLIENT_CPU" "$@"; }
