@@ -43,15 +43,14 @@ impl State {
     ) -> Result<Self, TemplateError> {
         let templates = Templates::load(templates_dir)?;
         let throttle = Throttle::new(config.signin_max_failures, config.signin_window);
-        let config_ttl = config.page_cache_ttl;
         Ok(Self {
             db,
+            pages: Arc::new(PageCache::new(config.page_cache_ttl)),
             config: Arc::new(config),
             health,
             templates: Arc::new(templates),
             site: Arc::new(ArcSwap::from_pointee(SiteInfo::default())),
             throttle: Arc::new(throttle),
-            pages: Arc::new(PageCache::new(config_ttl)),
         })
     }
 

@@ -152,19 +152,19 @@ impl<T: DeserializeOwned + Send> FromRequest<State> for CsrfForm<T> {
         let bytes = axum::body::to_bytes(body, usize::MAX)
             .await
             .map_err(|_| AppError::BadRequest("unreadable form".to_owned()))?;
-        let field: CsrfField = serde_urlencoded_form(&bytes)?;
+        let field: CsrfField = parse_form(&bytes)?;
         if !token::same(&field.csrf, &who.csrf) {
             return Err(AppError::Forbidden(
                 "missing or wrong CSRF token: reload the form and try again".to_owned(),
             ));
         }
-        let form: T = serde_urlencoded_form(&bytes)?;
+        let form: T = parse_form(&bytes)?;
         Ok(Self { who, form })
     }
 }
 
 /// Parses a form body (`application/x-www-form-urlencoded`).
-fn serde_urlencoded_form<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
+fn parse_form<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
     serde_urlencoded::from_bytes(bytes).map_err(|e| AppError::BadRequest(format!("bad form: {e}")))
 }
 
