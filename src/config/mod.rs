@@ -10,15 +10,28 @@
 //! Environment variables use `__` between levels: `ONEBOX_DNS__LISTEN='["127.0.0.1:5300"]'`
 //! sets `dns.listen`. Variables starting with `ONEBOX_TEST_` belong to the test suite and are
 //! not configuration.
+//!
+//! One file per section: `log`, `dns`, `web`, `database`, `app`; this file holds the
+//! whole [`Config`], the loading and the rules that span sections.
 
-use std::net::SocketAddr;
+mod app;
+mod database;
+mod dns;
+mod log;
+mod web;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
-use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
+
+pub use app::AppConfig;
+pub use database::DatabaseConfig;
+pub use dns::{DnsConfig, TransferConfig};
+pub use log::{LogConfig, LogFormat};
+pub use web::{CertFiles, WebConfig, WebTlsConfig};
 
 /// The configuration file read when `--config` is not given.
 pub const DEFAULT_CONFIG_FILE: &str = "config/onebox.toml";
@@ -44,57 +57,6 @@ pub struct Config {
     pub app: AppConfig,
 }
 
-/// `[log]`: what is logged and how.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct LogConfig {
-    /// A tracing filter directive such as `info` or `onebox::dns=debug`; `RUST_LOG` wins if set.
-    pub level: String,
-    /// `text` for people, `json` for log collectors.
-    pub format: LogFormat,
-}
-
-/// How log lines are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line.
-    Json,
-}
-
-/// `[dns]`: the authoritative server.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct DnsConfig {
-    /// Socket addresses to serve on; each gets UDP and TCP on the same port. Port 0 picks a free
-    /// port (the same one for UDP and TCP) and logs it.
-    pub listen: Vec<SocketAddr>,
-    /// The directory of zone files: every `*.zone` file in it is one zone, named by the file
-    /// (`foobar.com.zone` is the zone `foobar.com.`).
-    pub zones_dir: PathBuf,
-    /// Log one line per query (costs throughput).
-    pub query_log: bool,
-    /// TCP connections open at once; further connections wait in the kernel's backlog.
-    pub tcp_max_connections: usize,
-    /// A TCP connection that sends no complete query for this long is closed.
-    #[serde(with = "humantime_serde")]
-    pub tcp_idle_timeout: Duration,
-    /// Zone transfers (AXFR/IXFR) and NOTIFY.
-    pub transfer: TransferConfig,
-}
-
-/// `[dns.transfer]`: who may transfer zones, and who is told of changes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TransferConfig {
-    /// Networks (CIDR) allowed to transfer zones; everyone else gets REFUSED.
-    pub allow: Vec<IpNet>,
-    /// Secondaries to send NOTIFY to when a zone's serial changes (`ip:port`).
-    pub notify: Vec<SocketAddr>,
-}
-
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -104,224 +66,6 @@ impl Default for Config {
             web: WebConfig::default(),
             database: DatabaseConfig::default(),
             app: AppConfig::default(),
-        }
-    }
-}
-
-impl Default for LogConfig {
-    fn default() -> Self {
-        Self {
-            level: "info".to_owned(),
-            format: LogFormat::Text,
-        }
-    }
-}
-
-impl Default for DnsConfig {
-    fn default() -> Self {
-        Self {
-            listen: vec![SocketAddr::from(([127, 0, 0, 1], 1053))],
-            zones_dir: PathBuf::from("zones"),
-            query_log: false,
-            tcp_max_connections: 512,
-            tcp_idle_timeout: Duration::from_secs(10),
-            transfer: TransferConfig::default(),
-        }
-    }
-}
-
-impl Default for TransferConfig {
-    fn default() -> Self {
-        Self {
-            allow: vec![
-                "127.0.0.0/8".parse().expect("valid CIDR literal"),
-                "::1/128".parse().expect("valid CIDR literal"),
-            ],
-            notify: Vec::new(),
-        }
-    }
-}
-
-/// `[web]`: the web origin: TLS, the site's names, static files and limits.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct WebConfig {
-    /// Plain-HTTP addresses: they redirect to HTTPS, except ACME challenges and health checks.
-    pub http_listen: Vec<SocketAddr>,
-    /// HTTPS addresses (HTTP/1.1, and HTTP/2 by ALPN).
-    pub https_listen: Vec<SocketAddr>,
-    /// The web root: files under it are served, nothing outside it ever is.
-    pub site_dir: PathBuf,
-    /// Plain HTTP redirects to HTTPS (301). Off, it serves the site too (behind a proxy that
-    /// terminates TLS, or for benchmarks).
-    pub redirect_to_https: bool,
-    /// The site's canonical name: its pages are served under this name only.
-    pub canonical_host: String,
-    /// Other names of the site: requests for them are redirected (301) to `canonical_host`.
-    pub aliases: Vec<String>,
-    /// `Cache-Control` for HTML pages (empty: none).
-    pub cache_control_html: String,
-    /// `Cache-Control` for every other file (empty: none).
-    pub cache_control: String,
-    /// `Strict-Transport-Security` sent on HTTPS responses (empty: none).
-    pub hsts: String,
-    /// `Content-Security-Policy` on every response (empty: none).
-    pub content_security_policy: String,
-    /// `Referrer-Policy` on every response (empty: none).
-    pub referrer_policy: String,
-    /// Compress text files (HTML, CSS, JS, SVG, JSON, ...) with gzip for clients that accept it.
-    pub compress: bool,
-    /// Log one line per request (method, host, path, status, bytes, duration, protocol, peer).
-    pub access_log: bool,
-    /// Connections open at once (HTTP and HTTPS together); more wait in the kernel's backlog.
-    pub max_connections: usize,
-    /// A TLS handshake not finished within this time is dropped.
-    #[serde(with = "humantime_serde")]
-    pub tls_handshake_timeout: Duration,
-    /// A request head (HTTP/1.1) not received within this time closes the connection; the
-    /// clock starts when the connection waits for a request, so this also bounds how long an
-    /// HTTP/1.1 keep-alive connection may sit idle.
-    #[serde(with = "humantime_serde")]
-    pub header_read_timeout: Duration,
-    /// A connection that moves no bytes for this long is closed (keep-alive idle timeout).
-    #[serde(with = "humantime_serde")]
-    pub idle_timeout: Duration,
-    /// The largest request head accepted, in bytes (at least 8192); larger gets 431.
-    pub max_header_bytes: usize,
-    /// The largest request body accepted, in bytes; larger gets 413.
-    pub max_body_bytes: u64,
-    /// HTTP/2 streams a client may have open at once on one connection.
-    pub h2_max_concurrent_streams: u32,
-    /// On SIGTERM, in-flight requests get this long to finish before connections are closed.
-    #[serde(with = "humantime_serde")]
-    pub shutdown_timeout: Duration,
-    /// Files up to this size are kept in memory (validated against the file on every request).
-    pub cache_max_file_bytes: u64,
-    /// The memory the file cache may use in all.
-    pub cache_total_bytes: u64,
-    /// Certificates.
-    pub tls: WebTlsConfig,
-}
-
-/// `[web.tls]`: certificates. With none, a development CA in `state_dir` issues one.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct WebTlsConfig {
-    /// Certificate chains and keys (PEM); each is used for the site's names it is valid for,
-    /// chosen by SNI. The first one also answers clients that send no or an unknown name.
-    pub certs: Vec<CertFiles>,
-}
-
-/// One certificate chain and its private key, as PEM files.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CertFiles {
-    /// The certificate chain, leaf first (e.g. `fullchain.pem`).
-    pub cert: PathBuf,
-    /// The private key (PKCS#8, PKCS#1 or SEC1).
-    pub key: PathBuf,
-}
-
-impl Default for WebConfig {
-    fn default() -> Self {
-        Self {
-            http_listen: vec![SocketAddr::from(([127, 0, 0, 1], 8080))],
-            https_listen: vec![SocketAddr::from(([127, 0, 0, 1], 8443))],
-            site_dir: PathBuf::from("site"),
-            redirect_to_https: true,
-            canonical_host: "www.foobar.com".to_owned(),
-            aliases: vec!["foobar.com".to_owned()],
-            cache_control_html: "no-cache".to_owned(),
-            cache_control: "public, max-age=3600".to_owned(),
-            hsts: "max-age=31536000".to_owned(),
-            content_security_policy: "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'".to_owned(),
-            referrer_policy: "strict-origin-when-cross-origin".to_owned(),
-            compress: true,
-            access_log: true,
-            max_connections: 1024,
-            tls_handshake_timeout: Duration::from_secs(10),
-            header_read_timeout: Duration::from_secs(10),
-            idle_timeout: Duration::from_secs(60),
-            max_header_bytes: 16 * 1024,
-            max_body_bytes: 1024 * 1024,
-            h2_max_concurrent_streams: 128,
-            shutdown_timeout: Duration::from_secs(10),
-            cache_max_file_bytes: 4 * 1024 * 1024,
-            cache_total_bytes: 64 * 1024 * 1024,
-            tls: WebTlsConfig::default(),
-        }
-    }
-}
-
-/// `[database]`: where the data lives and how the pool behaves.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct DatabaseConfig {
-    /// `mysql://user:password@host:port/database` for MySQL/MariaDB, or `sqlite://path` for an
-    /// embedded SQLite file (created if missing). Empty: `sqlite://<state_dir>/onebox.db`.
-    pub url: String,
-    /// Connections the pool keeps open at most.
-    pub max_connections: u32,
-    /// Connections the pool keeps open at least (0: open on demand).
-    pub min_connections: u32,
-    /// How long a request waits for a free connection (or a new one) before it fails with 503;
-    /// must be shorter than `app.request_timeout`.
-    #[serde(with = "humantime_serde")]
-    pub acquire_timeout: Duration,
-    /// Apply pending migrations when `onebox serve` starts (and when the database comes back).
-    pub migrate_on_start: bool,
-}
-
-impl Default for DatabaseConfig {
-    fn default() -> Self {
-        Self {
-            url: String::new(),
-            max_connections: 16,
-            min_connections: 0,
-            acquire_timeout: Duration::from_secs(1),
-            migrate_on_start: true,
-        }
-    }
-}
-
-/// `[app]`: the application behind `/blog`, `/api/`, the sign-in and the editor.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct AppConfig {
-    /// A dynamic request not answered within this time gets 503 (the database is slow or down).
-    #[serde(with = "humantime_serde")]
-    pub request_timeout: Duration,
-    /// The page templates (MiniJinja). Empty: `.templates` in `web.site_dir` — under the web
-    /// root, so the site's look is one code base, but a dot-directory, never served as files.
-    pub templates_dir: PathBuf,
-    /// Posts per page on `/blog` and in `/api/posts`.
-    pub posts_per_page: u64,
-    /// A session ends this long after sign-in.
-    #[serde(with = "humantime_serde")]
-    pub session_ttl: Duration,
-    /// Anonymous reads of `/blog` and `/api/posts` are kept in memory this long (every write
-    /// through this process invalidates them at once); `0s` turns the cache off.
-    #[serde(with = "humantime_serde")]
-    pub page_cache_ttl: Duration,
-    /// Failed sign-ins a client address (IPv6: its /64) or an e-mail address may have within
-    /// `signin_window`; beyond, sign-ins for it get 429 until the window ends.
-    pub signin_max_failures: u32,
-    /// The window over which failed sign-ins are counted, from the first failure; also how
-    /// long, at most, a throttled client or address waits.
-    #[serde(with = "humantime_serde")]
-    pub signin_window: Duration,
-}
-
-impl Default for AppConfig {
-    fn default() -> Self {
-        Self {
-            request_timeout: Duration::from_secs(2),
-            templates_dir: PathBuf::new(),
-            posts_per_page: 10,
-            session_ttl: Duration::from_secs(12 * 3600),
-            page_cache_ttl: Duration::from_secs(1),
-            signin_max_failures: 5,
-            signin_window: Duration::from_secs(15 * 60),
         }
     }
 }

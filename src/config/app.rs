@@ -1,0 +1,48 @@
+//! `[app]`: the application behind `/blog`, `/api/`, the sign-in and the editor.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// `[app]`: the application behind `/blog`, `/api/`, the sign-in and the editor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AppConfig {
+    /// A dynamic request not answered within this time gets 503 (the database is slow or down).
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// The page templates (MiniJinja). Empty: `.templates` in `web.site_dir` — under the web
+    /// root, so the site's look is one code base, but a dot-directory, never served as files.
+    pub templates_dir: PathBuf,
+    /// Posts per page on `/blog` and in `/api/posts`.
+    pub posts_per_page: u64,
+    /// A session ends this long after sign-in.
+    #[serde(with = "humantime_serde")]
+    pub session_ttl: Duration,
+    /// Anonymous reads of `/blog` and `/api/posts` are kept in memory this long (every write
+    /// through this process invalidates them at once); `0s` turns the cache off.
+    #[serde(with = "humantime_serde")]
+    pub page_cache_ttl: Duration,
+    /// Failed sign-ins a client address (IPv6: its /64) or an e-mail address may have within
+    /// `signin_window`; beyond, sign-ins for it get 429 until the window ends.
+    pub signin_max_failures: u32,
+    /// The window over which failed sign-ins are counted, from the first failure; also how
+    /// long, at most, a throttled client or address waits.
+    #[serde(with = "humantime_serde")]
+    pub signin_window: Duration,
+}
+
+impl Default for AppConfig {
+    fn default() -> Self {
+        Self {
+            request_timeout: Duration::from_secs(2),
+            templates_dir: PathBuf::new(),
+            posts_per_page: 10,
+            session_ttl: Duration::from_secs(12 * 3600),
+            page_cache_ttl: Duration::from_secs(1),
+            signin_max_failures: 5,
+            signin_window: Duration::from_secs(15 * 60),
+        }
+    }
+}

@@ -1,0 +1,64 @@
+//! `[dns]`: the authoritative DNS server, and `[dns.transfer]`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+/// `[dns]`: the authoritative server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DnsConfig {
+    /// Socket addresses to serve on; each gets UDP and TCP on the same port. Port 0 picks a free
+    /// port (the same one for UDP and TCP) and logs it.
+    pub listen: Vec<SocketAddr>,
+    /// The directory of zone files: every `*.zone` file in it is one zone, named by the file
+    /// (`foobar.com.zone` is the zone `foobar.com.`).
+    pub zones_dir: PathBuf,
+    /// Log one line per query (costs throughput).
+    pub query_log: bool,
+    /// TCP connections open at once; further connections wait in the kernel's backlog.
+    pub tcp_max_connections: usize,
+    /// A TCP connection that sends no complete query for this long is closed.
+    #[serde(with = "humantime_serde")]
+    pub tcp_idle_timeout: Duration,
+    /// Zone transfers (AXFR/IXFR) and NOTIFY.
+    pub transfer: TransferConfig,
+}
+
+/// `[dns.transfer]`: who may transfer zones, and who is told of changes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TransferConfig {
+    /// Networks (CIDR) allowed to transfer zones; everyone else gets REFUSED.
+    pub allow: Vec<IpNet>,
+    /// Secondaries to send NOTIFY to when a zone's serial changes (`ip:port`).
+    pub notify: Vec<SocketAddr>,
+}
+
+impl Default for DnsConfig {
+    fn default() -> Self {
+        Self {
+            listen: vec![SocketAddr::from(([127, 0, 0, 1], 1053))],
+            zones_dir: PathBuf::from("zones"),
+            query_log: false,
+            tcp_max_connections: 512,
+            tcp_idle_timeout: Duration::from_secs(10),
+            transfer: TransferConfig::default(),
+        }
+    }
+}
+
+impl Default for TransferConfig {
+    fn default() -> Self {
+        Self {
+            allow: vec![
+                "127.0.0.0/8".parse().expect("valid CIDR literal"),
+                "::1/128".parse().expect("valid CIDR literal"),
+            ],
+            notify: Vec::new(),
+        }
+    }
+}
