@@ -197,14 +197,13 @@ fn serve(cli: &Cli) -> anyhow::Result<ExitCode> {
             reload.clone(),
             dns_ready,
         );
-        let web = web::serve(
-            config,
-            reconfigure,
-            shutdown.clone(),
-            reload,
+        let handles = web::Handles {
             readiness,
-            Some(router),
-        );
+            certificates: ops::certs::Certificates::default(),
+            challenges: ops::challenges::Challenges::default(),
+            app: Some(router),
+        };
+        let web = web::serve(config, reconfigure, shutdown.clone(), reload, handles);
         let (dns, web) = tokio::join!(
             async { stop_on_error(dns.await.map_err(Into::into)) },
             async { stop_on_error(web.await.map_err(Into::into)) },

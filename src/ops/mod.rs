@@ -1,8 +1,11 @@
 //! Cross-cutting process plumbing shared by every service: logging, signals, shutdown,
-//! readiness and listening sockets.
+//! readiness, listening sockets, and the handles through which services share what one
+//! provides and another serves (certificates, ACME challenge answers).
 //!
 //! Nothing here knows about DNS or HTTP; the services take what they need from here as handles.
 
+pub mod certs;
+pub mod challenges;
 pub mod listen;
 pub mod ready;
 pub mod signals;
