@@ -190,17 +190,19 @@ fn serve(cli: &Cli) -> anyhow::Result<ExitCode> {
             shutdown.clone(),
         ));
         let router = app::router(state);
+        let challenges = ops::challenges::Challenges::default();
         let dns_ready = readiness.register("dns");
         let dns = dns::serve(
             config.dns.clone(),
             shutdown.clone(),
             reload.clone(),
             dns_ready,
+            challenges.clone(),
         );
         let handles = web::Handles {
             readiness,
             certificates: ops::certs::Certificates::default(),
-            challenges: ops::challenges::Challenges::default(),
+            challenges,
             app: Some(router),
         };
         let web = web::serve(config, reconfigure, shutdown.clone(), reload, handles);

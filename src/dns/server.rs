@@ -7,10 +7,12 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use super::answer::Responder;
-use super::catalog::{Catalog, ZoneData};
+use super::catalog::Catalog;
+use super::versions::{Read, Versions};
 use super::zone::{self, ZoneError};
-use super::{notify, tcp, udp};
+use super::{tcp, udp};
 use crate::config::DnsConfig;
+use crate::ops::challenges::Challenges;
 use crate::ops::listen;
 use crate::ops::ready::Check;
 use crate::ops::signals::ReloadRx;
@@ -40,20 +42,25 @@ pub enum DnsError {
 }
 
 /// Serves DNS until `shutdown` is cancelled. Zones that fail to load are logged (file:line) and
-/// not served; each new `reload` generation (SIGHUP) reloads every zone. `ready` is set while at
-/// least one zone is served on every listen address.
+/// not served; each new `reload` generation (SIGHUP) reloads every zone, and every change of
+/// the DNS-01 answers in `challenges` is served as an overlay on the zones (see `versions`).
+/// `ready` is set while at least one zone is served on every listen address.
 pub async fn serve(
     config: DnsConfig,
     shutdown: CancellationToken,
     mut reload: ReloadRx,
     ready: Check,
+    challenges: Challenges,
 ) -> Result<(), DnsError> {
-    let catalog = load(&config, &Catalog::default())?;
     let responder = Arc::new(Responder::new(
-        catalog,
+        Catalog::default(),
         config.transfer.allow.clone(),
         config.query_log,
     ));
+    let mut versions = Versions::new(responder.clone(), config.transfer.notify.clone());
+    let mut txt = challenges.txt_records();
+    versions.overlay_changed(&txt.borrow_and_update());
+    versions.files_read(load(&config, &Catalog::default())?);
 
     let mut udp_threads = Vec::new();
     let mut tasks = tokio::task::JoinSet::new();
@@ -80,7 +87,6 @@ pub async fn serve(
             shutdown.clone(),
         ));
     }
-    notify_changed(&config, &Catalog::default(), &responder.catalog());
     ready.set(!responder.catalog().is_empty());
 
     loop {
@@ -90,8 +96,12 @@ pub async fn serve(
                 if changed.is_err() {
                     break;
                 }
-                reload_zones(&config, &responder).await;
+                reload_zones(&config, &mut versions, &responder).await;
                 ready.set(!responder.catalog().is_empty());
+            }
+            Ok(()) = txt.changed() => {
+                let records = txt.borrow_and_update().clone();
+                versions.overlay_changed(&records);
             }
         }
     }
@@ -102,19 +112,15 @@ pub async fn serve(
     Ok(())
 }
 
-/// Re-reads every zone off the hot path and swaps the new catalog in.
-async fn reload_zones(config: &DnsConfig, responder: &Arc<Responder>) {
+/// Re-reads every zone off the hot path and publishes the new versions.
+async fn reload_zones(config: &DnsConfig, versions: &mut Versions, responder: &Responder) {
     let previous = responder.catalog();
     let config_for_load = config.clone();
-    let previous_for_load = previous.clone();
-    let loaded =
-        tokio::task::spawn_blocking(move || load(&config_for_load, &previous_for_load)).await;
+    let loaded = tokio::task::spawn_blocking(move || load(&config_for_load, &previous)).await;
     match loaded {
-        Ok(Ok(catalog)) => {
-            responder.swap(catalog);
-            let current = responder.catalog();
-            tracing::info!(zones = current.len(), "zones reloaded");
-            notify_changed(config, &previous, &current);
+        Ok(Ok(reads)) => {
+            versions.files_read(reads);
+            tracing::info!(zones = responder.catalog().len(), "zones reloaded");
         }
         Ok(Err(error)) => {
             tracing::error!(%error, "reload failed; still serving the previous zones")
@@ -125,15 +131,15 @@ async fn reload_zones(config: &DnsConfig, responder: &Arc<Responder>) {
     }
 }
 
-/// Loads every zone of `dns.zones_dir`. A zone whose file has errors is logged and, if
+/// Reads every zone of `dns.zones_dir`. A zone whose file has errors is logged and, if
 /// `previous` serves it, kept in its previous version.
-fn load(config: &DnsConfig, previous: &Catalog) -> Result<Catalog, ZoneError> {
+fn load(config: &DnsConfig, previous: &Catalog) -> Result<Vec<Read>, ZoneError> {
     let mut zones = Vec::new();
     for (path, result) in zone::load_dir(&config.zones_dir)? {
         match result {
             Ok(zone) => {
                 tracing::info!(zone = %zone.origin, serial = zone.serial, records = zone.records.len(), "zone loaded");
-                zones.push(Arc::new(ZoneData::new(zone)));
+                zones.push(Read::Fresh(zone));
             }
             Err(errors) => {
                 for error in &errors {
@@ -145,7 +151,7 @@ fn load(config: &DnsConfig, previous: &Catalog) -> Result<Catalog, ZoneError> {
                 match kept {
                     Some(old) => {
                         tracing::warn!(zone = %old.origin(), serial = old.serial(), file = %path.display(), "zone file has errors; still serving the previous version");
-                        zones.push(old);
+                        zones.push(Read::Kept(old));
                     }
                     None => {
                         tracing::warn!(file = %path.display(), "zone file has errors; zone not served");
@@ -154,26 +160,7 @@ fn load(config: &DnsConfig, previous: &Catalog) -> Result<Catalog, ZoneError> {
             }
         }
     }
-    Ok(Catalog::new(zones))
-}
-
-/// Sends NOTIFY for every zone that is new in `current` or whose serial changed.
-fn notify_changed(config: &DnsConfig, previous: &Catalog, current: &Catalog) {
-    if config.transfer.notify.is_empty() {
-        return;
-    }
-    for zone in current.zones() {
-        let changed = previous
-            .zone(zone.origin())
-            .is_none_or(|old| old.serial() != zone.serial());
-        if changed {
-            notify::spawn(
-                zone.origin().clone(),
-                zone.serial(),
-                config.transfer.notify.clone(),
-            );
-        }
-    }
+    Ok(zones)
 }
 
 /// Binds UDP and TCP on the same address. Port 0 picks a port free for both.
