@@ -21,6 +21,7 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::reply::{self, Entry, Reply, Template};
+use super::serial::Version;
 use super::zone::Zone;
 
 /// How many CNAMEs are followed in one answer; a chain that goes on (or loops back on itself)
@@ -103,9 +104,10 @@ impl Catalog {
 pub struct ZoneData {
     origin: Name,
     apex_key: Box<[u8]>,
+    /// The served serial (the SOA's in `records`).
     serial: u32,
-    /// The serial of the zone as read.
-    read_serial: u32,
+    /// The zone as read: its serial and content digest, for the serial rules (`dns::serial`).
+    version: Version,
     /// Where the zone was read from.
     source: PathBuf,
     /// Every record; the SOA first (with the served serial). Nodes refer to records by index.
@@ -170,12 +172,18 @@ impl Want {
 impl ZoneData {
     /// Indexes one zone and pre-encodes the replies to its names.
     pub fn new(zone: Zone) -> Self {
-        Self::version(zone, Vec::new(), None)
+        let version = zone.version();
+        Self::with_overlay(zone, version, Vec::new(), None)
     }
 
-    /// One version: `zone` plus the `overlay` records, served with `serial` (`None`: the
-    /// zone's own).
-    pub(crate) fn version(zone: Zone, overlay: Vec<Record>, serial: Option<u32>) -> Self {
+    /// One version: `zone` (whose [`Zone::version`] is `version`) plus the `overlay` records,
+    /// served with `serial` (`None`: the zone's own).
+    pub(crate) fn with_overlay(
+        zone: Zone,
+        version: Version,
+        overlay: Vec<Record>,
+        serial: Option<u32>,
+    ) -> Self {
         let origin = zone.origin;
         let apex_key = key_of(&origin);
         let read_len = zone.records.len();
@@ -190,7 +198,7 @@ impl ZoneData {
             origin,
             apex_key,
             serial,
-            read_serial: zone.serial,
+            version,
             source: zone.source,
             records,
             read_len,
@@ -207,11 +215,11 @@ impl ZoneData {
     pub(crate) fn read(&self) -> Zone {
         let mut records = self.records[..self.read_len].to_vec();
         if let Some(RData::SOA(soa)) = records.first_mut().map(|r| &mut r.data) {
-            soa.serial = self.read_serial;
+            soa.serial = self.version.serial;
         }
         Zone {
             origin: self.origin.clone(),
-            serial: self.read_serial,
+            serial: self.version.serial,
             records,
             source: self.source.clone(),
         }
@@ -219,7 +227,7 @@ impl ZoneData {
 
     /// The serial of the zone as read (the served one may be ahead).
     pub(crate) fn read_serial(&self) -> u32 {
-        self.read_serial
+        self.version.serial
     }
 
     /// The overlay records of this version.
@@ -249,9 +257,14 @@ impl ZoneData {
         &self.origin
     }
 
-    /// The SOA serial.
+    /// The SOA serial served.
     pub fn serial(&self) -> u32 {
         self.serial
+    }
+
+    /// The zone as read: its serial and content digest, for the serial rules (`dns::serial`).
+    pub fn version(&self) -> Version {
+        self.version
     }
 
     /// Every record, for a transfer: the SOA first, then all others (the closing SOA is the
@@ -280,6 +293,15 @@ impl ZoneData {
         let mut reply = Reply::new(ResponseCode::NoError, true);
         self.resolve(qname, key, want, &mut reply, 0);
         reply
+    }
+
+    /// Turns `reply` into the answer to the same question in QCLASS ANY, as NSD gives it:
+    /// not authoritative, and no SOA in negative answers.
+    pub(crate) fn as_class_any(&self, reply: &mut Reply<'_>) {
+        reply.authoritative = false;
+        reply
+            .authority
+            .retain(|entry| !std::ptr::eq(entry.record, &self.negative_soa));
     }
 
     fn index(&mut self) {

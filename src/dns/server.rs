@@ -2,14 +2,16 @@
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use super::answer::Responder;
-use super::catalog::Catalog;
+use super::answer::{Responder, Settings};
+use super::catalog::{Catalog, ZoneData};
+use super::serial::{self, Change, ServedVersions};
 use super::versions::{Read, Versions};
-use super::zone::{self, ZoneError};
+use super::zone::{self, Zone, ZoneError};
 use super::{tcp, udp};
 use crate::config::DnsConfig;
 use crate::ops::challenges::Challenges;
@@ -47,17 +49,22 @@ pub enum DnsError {
 /// `ready` is set while at least one zone is served on every listen address.
 pub async fn serve(
     config: DnsConfig,
+    state_dir: PathBuf,
     shutdown: CancellationToken,
     mut reload: ReloadRx,
     ready: Check,
     challenges: Challenges,
 ) -> Result<(), DnsError> {
+    let config = Arc::new(Loading { config, state_dir });
     let responder = Arc::new(Responder::new(
         Catalog::default(),
-        config.transfer.allow.clone(),
-        config.query_log,
+        Settings::from_config(&config),
     ));
-    let mut versions = Versions::new(responder.clone(), config.transfer.notify.clone());
+    let mut versions = Versions::new(
+        responder.clone(),
+        config.transfer.notify.clone(),
+        config.state_dir.clone(),
+    );
     let mut txt = challenges.txt_records();
     versions.overlay_changed(&txt.borrow_and_update());
     versions.files_read(load(&config, &Catalog::default())?);
@@ -112,8 +119,22 @@ pub async fn serve(
     Ok(())
 }
 
+/// Where zones are read from and where the versions served are recorded.
+struct Loading {
+    config: DnsConfig,
+    state_dir: PathBuf,
+}
+
+impl std::ops::Deref for Loading {
+    type Target = DnsConfig;
+
+    fn deref(&self) -> &DnsConfig {
+        &self.config
+    }
+}
+
 /// Re-reads every zone off the hot path and publishes the new versions.
-async fn reload_zones(config: &DnsConfig, versions: &mut Versions, responder: &Responder) {
+async fn reload_zones(config: &Arc<Loading>, versions: &mut Versions, responder: &Responder) {
     let previous = responder.catalog();
     let config_for_load = config.clone();
     let loaded = tokio::task::spawn_blocking(move || load(&config_for_load, &previous)).await;
@@ -132,22 +153,25 @@ async fn reload_zones(config: &DnsConfig, versions: &mut Versions, responder: &R
 }
 
 /// Reads every zone of `dns.zones_dir`. A zone whose file has errors is logged and, if
-/// `previous` serves it, kept in its previous version.
-fn load(config: &DnsConfig, previous: &Catalog) -> Result<Vec<Read>, ZoneError> {
+/// `previous` serves it, kept in its previous version; so is a zone whose serial went backwards
+/// (the serial rules, `dns::serial`). At start, when `previous` is empty, the versions recorded
+/// in `state_dir` stand in for it (`versions` records what is served).
+fn load(loading: &Loading, previous: &Catalog) -> Result<Vec<Read>, ZoneError> {
+    let served = ServedVersions::read(&loading.state_dir);
     let mut zones = Vec::new();
-    for (path, result) in zone::load_dir(&config.zones_dir)? {
+    for (path, result) in zone::load_dir(&loading.zones_dir)? {
+        let kept = zone::origin_of(&path)
+            .ok()
+            .and_then(|origin| previous.zone(&origin).cloned());
         match result {
             Ok(zone) => {
                 tracing::info!(zone = %zone.origin, serial = zone.serial, records = zone.records.len(), "zone loaded");
-                zones.push(Read::Fresh(zone));
+                zones.push(admit(kept, zone, &served));
             }
             Err(errors) => {
                 for error in &errors {
                     tracing::error!("{error}");
                 }
-                let kept = zone::origin_of(&path)
-                    .ok()
-                    .and_then(|origin| previous.zone(&origin).cloned());
                 match kept {
                     Some(old) => {
                         tracing::warn!(zone = %old.origin(), serial = old.serial(), file = %path.display(), "zone file has errors; still serving the previous version");
@@ -161,6 +185,36 @@ fn load(config: &DnsConfig, previous: &Catalog) -> Result<Vec<Read>, ZoneError> 
         }
     }
     Ok(zones)
+}
+
+/// The serial rules on one zone as read: `zone` replaces `old` (in service now) unless its
+/// serial went backwards; without `old`, the version last recorded in `served` is compared with.
+fn admit(old: Option<Arc<ZoneData>>, zone: Zone, served: &ServedVersions) -> Read {
+    let name = zone.origin.to_string();
+    let new = zone.version();
+    let Some(prior) = old
+        .as_ref()
+        .map(|z| z.version())
+        .or_else(|| served.get(&name))
+    else {
+        return Read::Fresh(zone, new);
+    };
+    let change = serial::judge(prior, new);
+    if let Some(problem) = change.problem(&name, prior, new) {
+        match (change, old) {
+            (Change::Backwards, Some(old)) => {
+                tracing::error!("{problem}");
+                return Read::Kept(old);
+            }
+            (Change::Backwards, None) => {
+                tracing::error!(
+                    "{problem} (at start there is no previous version in memory: serving this one)"
+                );
+            }
+            _ => tracing::warn!("{problem}"),
+        }
+    }
+    Read::Fresh(zone, new)
 }
 
 /// Binds UDP and TCP on the same address. Port 0 picks a port free for both.

@@ -7,22 +7,26 @@
 //! 1. the content: the zone as read, plus the overlay records that fall inside it (a name
 //!    belongs to the most specific zone served);
 //! 2. the serial: a zone whose served serial never left its file's is served with the file's
-//!    serial, as NSD would. Once the overlay has bumped it, the served serial never goes back:
-//!    a new version takes the file's serial if that is newer (RFC 1982), otherwise the served
-//!    serial plus one if the content differs, otherwise stays. Secondaries therefore always
-//!    see a higher serial for different content and transfer it;
+//!    serial, as NSD would (the serial rules of `dns::serial` judge the file's versions). Once
+//!    the overlay has bumped it, the served serial never goes back: a new version takes the
+//!    file's serial if that is newer (RFC 1982), otherwise the served serial plus one if the
+//!    content differs, otherwise stays. Secondaries therefore always see a higher serial for
+//!    different content and transfer it. The serial served is recorded in `state_dir` with
+//!    the versions (`serial::ServedVersions`), so this holds across a restart too;
 //! 3. the new immutable [`ZoneData`] replaces the old one in a new catalog, swapped in whole;
 //! 4. every zone whose serial changed is announced by NOTIFY to `dns.transfer.notify`.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use hickory_proto::rr::rdata::TXT;
-use hickory_proto::rr::{Name, RData, Record, SerialNumber};
+use hickory_proto::rr::{Name, RData, Record};
 
 use super::answer::Responder;
 use super::catalog::{Catalog, ZoneData};
 use super::notify;
+use super::serial::{ServedVersions, Version, serial_gt};
 use super::zone::Zone;
 use crate::ops::challenges::TxtRecords;
 
@@ -32,8 +36,8 @@ const OVERLAY_TTL: u32 = 60;
 /// A zone as the files gave it on a (re)load.
 #[derive(Debug)]
 pub(crate) enum Read {
-    /// Read from its file.
-    Fresh(Zone),
+    /// Read from its file, with its [`Zone::version`].
+    Fresh(Zone, Version),
     /// Its file has errors: the version in service stays.
     Kept(Arc<ZoneData>),
 }
@@ -42,16 +46,45 @@ pub(crate) enum Read {
 pub(crate) struct Versions {
     responder: Arc<Responder>,
     notify: Vec<SocketAddr>,
+    /// Where the versions served are recorded.
+    state_dir: PathBuf,
     /// The overlay records, by owner.
     overlay: Vec<Record>,
 }
 
+/// What the serial rule knows of the version in service (or, at start, of the last one served).
+struct Prior<'a> {
+    /// The serial served.
+    served: u32,
+    /// Whether the overlay took part in it: the served serial left the file's, or it has
+    /// overlay records.
+    overlaid: bool,
+    /// The version itself, when in memory.
+    data: Option<&'a ZoneData>,
+}
+
+impl<'a> Prior<'a> {
+    fn of(data: &'a ZoneData) -> Self {
+        Self {
+            served: data.serial(),
+            overlaid: data.serial() != data.read_serial() || !data.overlay().is_empty(),
+            data: Some(data),
+        }
+    }
+}
+
 impl Versions {
-    /// Serves what `responder` serves; changed serials are announced to `notify`.
-    pub(crate) fn new(responder: Arc<Responder>, notify: Vec<SocketAddr>) -> Self {
+    /// Serves what `responder` serves; changed serials are announced to `notify`, and what is
+    /// served is recorded in `state_dir`.
+    pub(crate) fn new(
+        responder: Arc<Responder>,
+        notify: Vec<SocketAddr>,
+        state_dir: PathBuf,
+    ) -> Self {
         Self {
             responder,
             notify,
+            state_dir,
             overlay: Vec::new(),
         }
     }
@@ -60,10 +93,11 @@ impl Versions {
     /// zones read (a zone whose file is gone stops being served).
     pub(crate) fn files_read(&mut self, reads: Vec<Read>) {
         let previous = self.responder.catalog();
+        let recorded = ServedVersions::read(&self.state_dir);
         let origins: Vec<Name> = reads
             .iter()
             .map(|read| match read {
-                Read::Fresh(zone) => zone.origin.clone(),
+                Read::Fresh(zone, _) => zone.origin.clone(),
                 Read::Kept(data) => data.origin().clone(),
             })
             .collect();
@@ -71,12 +105,21 @@ impl Versions {
             .into_iter()
             .map(|read| match read {
                 Read::Kept(data) => data,
-                Read::Fresh(zone) => {
+                Read::Fresh(zone, version) => {
                     let overlay = overlay_in(&self.overlay, &zone.origin, &origins);
-                    let serial = previous
-                        .zone(&zone.origin)
-                        .and_then(|served| serial_after(served, &zone, &overlay));
-                    Arc::new(ZoneData::version(zone, overlay, serial))
+                    let prior = match previous.zone(&zone.origin) {
+                        Some(served) => Some(Prior::of(served)),
+                        // At start: the serial last served, if the overlay took it ahead.
+                        None => recorded
+                            .served_serial(&zone.origin.to_string())
+                            .map(|served| Prior {
+                                served,
+                                overlaid: true,
+                                data: None,
+                            }),
+                    };
+                    let serial = prior.and_then(|prior| serial_after(&prior, &zone, &overlay));
+                    Arc::new(ZoneData::with_overlay(zone, version, overlay, serial))
                 }
             })
             .collect();
@@ -97,8 +140,13 @@ impl Versions {
                     return served.clone();
                 }
                 let zone = served.read();
-                let serial = serial_after(served, &zone, &overlay);
-                Arc::new(ZoneData::version(zone, overlay, serial))
+                let serial = serial_after(&Prior::of(served), &zone, &overlay);
+                Arc::new(ZoneData::with_overlay(
+                    zone,
+                    served.version(),
+                    overlay,
+                    serial,
+                ))
             })
             .collect();
         self.publish(&previous, Catalog::new(zones));
@@ -124,7 +172,14 @@ impl Versions {
                 );
             }
         }
+        let mut served = ServedVersions::default();
+        for zone in current.zones() {
+            served.set_served(&zone.origin().to_string(), zone.version(), zone.serial());
+        }
         self.responder.swap(current);
+        if let Err(error) = served.write(&self.state_dir) {
+            tracing::warn!(%error, path = %ServedVersions::path(&self.state_dir).display(), "cannot record the zone versions served; `onebox check` will not compare serials");
+        }
         if self.notify.is_empty() {
             return;
         }
@@ -134,21 +189,19 @@ impl Versions {
     }
 }
 
-/// The serial of a new version of `served`'s zone made of `zone` plus `overlay`; `None`: the
+/// The serial of a new version made of `zone` plus `overlay`, after `prior`; `None`: the
 /// zone's own (the served serial never left the file's, and no overlay is involved).
-fn serial_after(served: &ZoneData, zone: &Zone, overlay: &[Record]) -> Option<u32> {
-    let untouched = served.serial() == served.read_serial() && served.overlay().is_empty();
-    if untouched && overlay.is_empty() {
+fn serial_after(prior: &Prior<'_>, zone: &Zone, overlay: &[Record]) -> Option<u32> {
+    if !prior.overlaid && overlay.is_empty() {
         return None;
     }
-    let current = SerialNumber::new(served.serial());
-    if SerialNumber::new(zone.serial) > current {
+    if serial_gt(zone.serial, prior.served) {
         return Some(zone.serial);
     }
-    if served.serves(zone, overlay) {
-        return Some(served.serial());
+    if prior.data.is_some_and(|data| data.serves(zone, overlay)) {
+        return Some(prior.served);
     }
-    Some(served.serial().wrapping_add(1))
+    Some(prior.served.wrapping_add(1))
 }
 
 /// The overlay as records, sorted by owner; names that are not valid DNS names are dropped.
@@ -191,6 +244,7 @@ mod tests {
     use std::path::Path;
 
     use super::*;
+    use crate::dns::answer::Settings;
     use crate::dns::zone;
 
     const ZONE: &str = "$ORIGIN foobar.com.\n$TTL 3600\n\
@@ -201,7 +255,9 @@ mod tests {
         let path = dir.path().join("foobar.com.zone");
         let text = ZONE.replace(" 100 ", &format!(" {serial} ")) + extra;
         std::fs::write(&path, text).expect("write");
-        Read::Fresh(zone::load_file(Path::new(&path)).expect("zone"))
+        let zone = zone::load_file(Path::new(&path)).expect("zone");
+        let version = zone.version();
+        Read::Fresh(zone, version)
     }
 
     fn challenge(values: &[&str]) -> TxtRecords {
@@ -215,6 +271,11 @@ mod tests {
         txt
     }
 
+    fn versions(state: &Path) -> Versions {
+        let responder = Arc::new(Responder::new(Catalog::default(), Settings::default()));
+        Versions::new(responder, Vec::new(), state.to_owned())
+    }
+
     fn served(versions: &Versions) -> (u32, usize) {
         let catalog = versions.responder.catalog();
         let zone = catalog.zones().next().expect("one zone");
@@ -223,8 +284,8 @@ mod tests {
 
     #[test]
     fn the_overlay_bumps_the_serial_which_never_goes_back() {
-        let responder = Arc::new(Responder::new(Catalog::default(), Vec::new(), false));
-        let mut versions = Versions::new(responder, Vec::new());
+        let state = tempfile::tempdir().expect("tempdir");
+        let mut versions = versions(state.path());
         versions.files_read(vec![read(100, "")]);
         assert_eq!(served(&versions), (100, 0));
         // Two values at one name: one version, serial + 1.
@@ -244,7 +305,12 @@ mod tests {
         // The operator edits the file but bumps the serial to 101 only: still moves forward.
         versions.files_read(vec![read(101, "www A 192.0.2.2\n")]);
         assert_eq!(served(&versions), (103, 0));
+        // A restart remembers the serial served: never below what secondaries hold.
+        let mut restarted = super::tests::versions(state.path());
+        restarted.files_read(vec![read(101, "www A 192.0.2.2\n")]);
+        assert_eq!(served(&restarted), (104, 0));
         // A file serial ahead of the served one wins.
+        let mut versions = restarted;
         versions.files_read(vec![read(2026120101, "www A 192.0.2.2\n")]);
         assert_eq!(served(&versions), (2026120101, 0));
         // And from then on the zone behaves as NSD would: the file's serial, even lower.
