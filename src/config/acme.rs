@@ -77,38 +77,47 @@ impl Default for AcmeConfig {
 }
 
 impl AcmeConfig {
-    /// The rules among the section's own keys; `Err` names the key and says what to fix.
-    pub(super) fn validate(&self) -> Result<(), String> {
+    /// The rules among the section's own keys; `Err` has the key at fault and what to fix.
+    pub(super) fn validate(&self) -> Result<(), (&'static str, String)> {
         if !self.directory.starts_with("https://") {
-            return Err(format!(
-                "key web.acme.directory: {:?} is not an https:// URL (Let's Encrypt: {LETS_ENCRYPT})",
-                self.directory
+            return Err((
+                "web.acme.directory",
+                format!(
+                    "{:?} is not an https:// URL (Let's Encrypt: {LETS_ENCRYPT})",
+                    self.directory
+                ),
             ));
         }
         for contact in &self.contact {
             let address = contact.strip_prefix("mailto:").unwrap_or_default();
             if address.is_empty() || !address.contains('@') || address.contains(',') {
-                return Err(format!(
-                    "key web.acme.contact: {contact:?} is not a mailto: URL with one address \
-                     (e.g. \"mailto:hostmaster@foobar.com\")"
+                return Err((
+                    "web.acme.contact",
+                    format!(
+                        "{contact:?} is not a mailto: URL with one address \
+                         (e.g. \"mailto:hostmaster@foobar.com\")"
+                    ),
                 ));
             }
         }
         for name in &self.names {
-            check_name(name).map_err(|why| format!("key web.acme.names: {name:?}: {why}"))?;
+            check_name(name).map_err(|why| ("web.acme.names", format!("{name:?}: {why}")))?;
             if name.starts_with("*.")
                 && let Some(kind @ (ChallengeKind::Http01 | ChallengeKind::TlsAlpn01)) =
                     self.challenge
             {
-                return Err(format!(
-                    "key web.acme.names: the wildcard {name:?} can only be proved with dns-01, \
-                     not {} (key web.acme.challenge)",
-                    kind.as_str()
+                return Err((
+                    "web.acme.names",
+                    format!(
+                        "the wildcard {name:?} can only be proved with dns-01, not {} \
+                         (key web.acme.challenge)",
+                        kind.as_str()
+                    ),
                 ));
             }
         }
         if self.renew_before.is_zero() {
-            return Err("key web.acme.renew_before: must be longer than 0s".to_owned());
+            return Err(("web.acme.renew_before", "must be longer than 0s".to_owned()));
         }
         Ok(())
     }
@@ -158,6 +167,7 @@ mod tests {
             config
                 .validate()
                 .unwrap_err()
+                .1
                 .contains("only be proved with dns-01")
         );
         config.challenge = Some(ChallengeKind::Dns01);
@@ -175,19 +185,9 @@ mod tests {
         }
         config.names = Vec::new();
         config.contact = vec!["hostmaster@foobar.com".into()];
-        assert!(
-            config
-                .validate()
-                .unwrap_err()
-                .contains("key web.acme.contact")
-        );
+        assert_eq!(config.validate().unwrap_err().0, "web.acme.contact");
         config.contact = Vec::new();
         config.directory = "http://acme.test/dir".into();
-        assert!(
-            config
-                .validate()
-                .unwrap_err()
-                .contains("key web.acme.directory")
-        );
+        assert_eq!(config.validate().unwrap_err().0, "web.acme.directory");
     }
 }

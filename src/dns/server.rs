@@ -39,7 +39,7 @@ pub enum DnsError {
         source: io::Error,
     },
     /// The zones directory could not be read.
-    #[error("{0}")]
+    #[error(transparent)]
     Zones(#[from] ZoneError),
 }
 
@@ -144,7 +144,7 @@ async fn reload_zones(config: &Arc<Loading>, versions: &mut Versions, responder:
             tracing::info!(zones = responder.catalog().len(), "zones reloaded");
         }
         Ok(Err(error)) => {
-            tracing::error!(%error, "reload failed; still serving the previous zones")
+            tracing::error!(error = %crate::ops::chain(&error), "reload failed; still serving the previous zones")
         }
         Err(error) => {
             tracing::error!(%error, "reload task failed; still serving the previous zones")
