@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use crate::config::Config;
-use crate::{app, db, dns, ops, web};
+use crate::{acme, app, db, dns, ops, web};
 
 /// The one-server web stack in one binary: authoritative DNS for the zones in zones/, the web
 /// site in site/ over HTTPS, and its application (a blog with an editor and a JSON API) over
@@ -80,6 +80,21 @@ pub enum Command {
         #[command(subcommand)]
         action: UserAction,
     },
+    /// The certificates onebox serves: those it obtains over ACME ([web.acme]) and the
+    /// configured or development ones.
+    Cert {
+        /// What to do.
+        #[command(subcommand)]
+        action: CertAction,
+    },
+}
+
+/// `onebox cert ...`.
+#[derive(Debug, Subcommand)]
+pub enum CertAction {
+    /// Print, per certificate: its names, issuer, expiry, and for ACME certificates the next
+    /// renewal and the last error (read from state_dir; the server need not run).
+    Status,
 }
 
 /// `onebox user ...`.
@@ -136,6 +151,9 @@ pub fn main() -> ExitCode {
         Command::Doctor => doctor(&cli),
         Command::Migrate { ref action } => migrate(&cli, action),
         Command::User { ref action } => user(&cli, action),
+        Command::Cert {
+            action: CertAction::Status,
+        } => cert_status(&cli),
     };
     match result {
         Ok(code) => code,
@@ -198,7 +216,10 @@ fn serve(cli: &Cli) -> anyhow::Result<ExitCode> {
             tracing::info!("app.enabled = false: DNS and the static site only, no database");
             (None, None)
         };
+        let certificates = ops::certs::Certificates::default();
         let challenges = ops::challenges::Challenges::default();
+        // A stored ACME certificate is in service before the first handshake.
+        let acme = acme::Acme::start(&config, &certificates, &challenges).await?;
         let dns_ready = readiness.register("dns");
         let dns = dns::serve(
             config.dns.clone(),
@@ -210,10 +231,11 @@ fn serve(cli: &Cli) -> anyhow::Result<ExitCode> {
         );
         let handles = web::Handles {
             readiness,
-            certificates: ops::certs::Certificates::default(),
+            certificates,
             challenges,
             app: router,
         };
+        let acme = acme.map(|acme| tokio::spawn(acme.run(shutdown.clone())));
         let web = web::serve(config, reconfigure, shutdown.clone(), reload, handles);
         let (dns, web) = tokio::join!(
             async { stop_on_error(dns.await.map_err(Into::into)) },
@@ -224,9 +246,33 @@ fn serve(cli: &Cli) -> anyhow::Result<ExitCode> {
         if let Some(watcher) = watcher {
             watcher.abort();
         }
+        if let Some(acme) = acme {
+            acme.abort();
+        }
         tracing::info!("onebox stopped");
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// `onebox cert status`.
+fn cert_status(cli: &Cli) -> anyhow::Result<ExitCode> {
+    let config = load_config(cli)?;
+    let certificates = match acme::status(&config) {
+        Ok(certificates) => certificates,
+        Err(message) => return refused(&message),
+    };
+    let mut out = String::new();
+    if !config.web.acme.enabled {
+        out.push_str("ACME is off (web.acme.enabled = false)\n\n");
+    }
+    for (i, certificate) in certificates.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        out.push_str(&certificate.to_string());
+    }
+    std::io::stdout().lock().write_all(out.as_bytes())?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// A runtime for the one-shot commands that talk to the database.
@@ -439,6 +485,12 @@ fn check(cli: &Cli) -> anyhow::Result<ExitCode> {
         && let Err(error) = app::check_templates(config.templates_dir().as_deref())
     {
         eprintln!("{}", ops::chain(&error));
+        failed = true;
+    }
+    if config.web.acme.enabled
+        && let Err(message) = acme::check(&config)
+    {
+        eprintln!("{message}");
         failed = true;
     }
     // The serial rules, against the versions the server last served from this state_dir.

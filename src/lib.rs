@@ -13,6 +13,7 @@
 //!
 //! The binary (`src/main.rs` and `cli`) only wires these together.
 
+pub mod acme;
 pub mod app;
 pub mod cli;
 pub mod config;

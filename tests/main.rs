@@ -3,8 +3,9 @@
 //!
 //! `harness` starts the servers and holds the clients; each other module is one area of the
 //! product (`dns`: issue 2, `web`: issue 3, `db` and `app`: issue 4, `resolver` and
-//! `browser`: issue 5, `start`: issue 13).
+//! `browser`: issue 5, `start`: issue 13, `acme`: issue 9).
 
+mod acme;
 mod app;
 mod browser;
 mod db;

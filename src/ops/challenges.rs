@@ -101,24 +101,33 @@ impl Challenges {
         self.inner.tls_alpn.load().get(&name).cloned()
     }
 
-    /// Publishes the TXT `value` at `name` (beside any other value there).
-    pub fn add_txt(&self, name: &str, value: &str) {
-        let name = fqdn(name);
-        self.inner.txt.send_modify(|records| {
-            records.entry(name).or_default().insert(value.to_owned());
+    /// Publishes each TXT `(name, value)` (beside any other value at the name), as one change.
+    pub fn add_txt(&self, records: &[(String, String)]) {
+        self.inner.txt.send_if_modified(|published| {
+            let mut added = false;
+            for (name, value) in records {
+                added |= published
+                    .entry(fqdn(name))
+                    .or_default()
+                    .insert(value.clone());
+            }
+            added
         });
     }
 
-    /// Withdraws the TXT `value` at `name`; other values there stay.
-    pub fn remove_txt(&self, name: &str, value: &str) {
-        let name = fqdn(name);
-        self.inner.txt.send_if_modified(|records| {
-            let Some(values) = records.get_mut(&name) else {
-                return false;
-            };
-            let removed = values.remove(value);
-            if values.is_empty() {
-                records.remove(&name);
+    /// Withdraws each TXT `(name, value)` as one change; other values at the names stay.
+    pub fn remove_txt(&self, records: &[(String, String)]) {
+        self.inner.txt.send_if_modified(|published| {
+            let mut removed = false;
+            for (name, value) in records {
+                let name = fqdn(name);
+                let Some(values) = published.get_mut(&name) else {
+                    continue;
+                };
+                removed |= values.remove(value);
+                if values.is_empty() {
+                    published.remove(&name);
+                }
             }
             removed
         });
@@ -145,22 +154,23 @@ mod tests {
     fn two_txt_values_at_one_name_come_and_go_independently() {
         let challenges = Challenges::default();
         let mut txt = challenges.txt_records();
-        challenges.add_txt("_acme-challenge.FOOBAR.com", "one");
-        challenges.add_txt("_acme-challenge.foobar.com.", "two");
+        let record = |name: &str, value: &str| (name.to_owned(), value.to_owned());
+        challenges.add_txt(&[
+            record("_acme-challenge.FOOBAR.com", "one"),
+            record("_acme-challenge.foobar.com.", "two"),
+        ]);
         assert!(txt.has_changed().expect("open"));
         let values = txt.borrow_and_update()["_acme-challenge.foobar.com."].clone();
         assert_eq!(values.into_iter().collect::<Vec<_>>(), ["one", "two"]);
-        challenges.remove_txt("_acme-challenge.foobar.com", "one");
-        assert_eq!(
-            txt.borrow_and_update()["_acme-challenge.foobar.com."].len(),
-            1
-        );
-        challenges.remove_txt("_acme-challenge.foobar.com", "absent");
-        assert!(
-            !txt.has_changed().expect("open"),
-            "nothing removed, nothing announced"
-        );
-        challenges.remove_txt("_acme-challenge.foobar.com", "two");
+        challenges.add_txt(&[record("_acme-challenge.www.foobar.com", "three")]);
+        challenges.remove_txt(&[record("_acme-challenge.foobar.com", "one")]);
+        assert_eq!(txt.borrow_and_update()["_acme-challenge.foobar.com."].len(), 1);
+        challenges.remove_txt(&[record("_acme-challenge.foobar.com", "absent")]);
+        assert!(!txt.has_changed().expect("open"), "nothing removed, nothing announced");
+        challenges.remove_txt(&[
+            record("_acme-challenge.foobar.com", "two"),
+            record("_acme-challenge.www.foobar.com", "three"),
+        ]);
         assert!(txt.borrow_and_update().is_empty());
     }
 

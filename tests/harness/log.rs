@@ -107,6 +107,18 @@ impl Log {
             .map(|e| e.json)
     }
 
+    /// Like [`wait_json_after`](Self::wait_json_after), up to `timeout` instead of
+    /// [`DEADLINE`] (for what takes a CA's round trips).
+    pub fn wait_json_within(
+        &self,
+        skip: usize,
+        timeout: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Option<Value> {
+        self.wait(skip, 1, timeout, |e| pred(&e.json))
+            .map(|e| e.json)
+    }
+
     /// Waits for the `n`th entry (counting from 1) after the first `skip` that satisfies
     /// `pred`, until the stream closes or `timeout` passes.
     fn wait(

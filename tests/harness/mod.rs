@@ -7,6 +7,7 @@
 //!   its JSON log, kept for assertions ([`log`]). [`onebox_command`] runs the binary for
 //!   one-shot commands (`check`, `--version`);
 //! - [`nsd`]: Debian's NSD in the foreground, as primary or as secondary of onebox;
+//! - [`pebble`]: Debian's Pebble, the ACME test CA, offline, validating against onebox;
 //! - [`wire`]: DNS messages at the byte level (queries well-formed or deliberately not, UDP and
 //!   TCP exchanges, replies checked for structure and summarised for comparison);
 //! - [`unbound`]: Debian's unbound in the foreground, a resolver with a stub zone pointing at
@@ -32,6 +33,7 @@ pub mod mariadb;
 pub mod netns;
 pub mod nsd;
 pub mod onebox;
+pub mod pebble;
 pub mod unbound;
 pub mod wire;
 

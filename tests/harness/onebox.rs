@@ -84,6 +84,7 @@ pub struct OneboxBuilder {
     env: Vec<(String, String)>,
     copy_site: bool,
     site_dir: Option<PathBuf>,
+    state_dir: Option<PathBuf>,
     /// Whether NSD may stand in (`ONEBOX_TEST_STANDIN=nsd`): only for DNS-only starts.
     standin_ok: bool,
 }
@@ -175,6 +176,14 @@ impl OneboxBuilder {
     /// Appends raw TOML after the `[web]` table (e.g. a `[web.tls]` table).
     pub fn toml(mut self, text: &str) -> Self {
         self.extra.push(text.to_owned());
+        self.standin_ok = false;
+        self
+    }
+
+    /// Keeps run-time state in `dir` instead of the temporary directory's `state/` (a restart
+    /// with what the previous process left).
+    pub fn state_dir(mut self, dir: &Path) -> Self {
+        self.state_dir = Some(dir.to_owned());
         self.standin_ok = false;
         self
     }
@@ -301,7 +310,11 @@ impl OneboxBuilder {
              [dns.transfer]\n{transfer}\n\
              [web]\nhttp_listen = [{http}]\nhttps_listen = [{https}]\nsite_dir = '{site}'\n{web}\n\
              {database}{app}{extra}",
-            state = dir.join("state").display(),
+            state = self
+                .state_dir
+                .clone()
+                .unwrap_or_else(|| dir.join("state"))
+                .display(),
             listen = quoted(listen),
             zones = dir.join("zones").display(),
             dns = lines(&self.dns),
@@ -419,6 +432,7 @@ impl Onebox {
             env: Vec::new(),
             copy_site: false,
             site_dir: None,
+            state_dir: None,
             standin_ok: true,
         }
     }

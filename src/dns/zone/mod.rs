@@ -98,6 +98,26 @@ pub fn load_file(path: &Path) -> ZoneResult {
 /// Loads every `*.zone` file in `dir`, sorted by file name. Other files are ignored (give
 /// `$INCLUDE`d files another extension). An unreadable directory is an error of its own.
 pub fn load_dir(dir: &Path) -> Result<Vec<(PathBuf, ZoneResult)>, ZoneError> {
+    Ok(zone_files(dir)?
+        .into_iter()
+        .map(|path| {
+            let result = load_file(&path);
+            (path, result)
+        })
+        .collect())
+}
+
+/// The zones of `dir` and their files, named from the file names, without reading them; files
+/// whose name is not a zone name are left out.
+pub fn origins(dir: &Path) -> Result<Vec<(Name, PathBuf)>, ZoneError> {
+    Ok(zone_files(dir)?
+        .into_iter()
+        .filter_map(|path| Some((origin_of(&path).ok()?, path)))
+        .collect())
+}
+
+/// Every `*.zone` file in `dir`, sorted by file name.
+fn zone_files(dir: &Path) -> Result<Vec<PathBuf>, ZoneError> {
     let entries = std::fs::read_dir(dir).map_err(|e| ZoneError {
         file: dir.to_owned(),
         line: 0,
@@ -108,13 +128,7 @@ pub fn load_dir(dir: &Path) -> Result<Vec<(PathBuf, ZoneResult)>, ZoneError> {
         .filter(|p| p.extension().is_some_and(|ext| ext == "zone") && p.is_file())
         .collect();
     paths.sort();
-    Ok(paths
-        .into_iter()
-        .map(|path| {
-            let result = load_file(&path);
-            (path, result)
-        })
-        .collect())
+    Ok(paths)
 }
 
 /// The zone a file holds, from its name: `foobar.com.zone` holds `foobar.com.`.

@@ -1,0 +1,119 @@
+//! Automatic HTTPS: onebox obtains and renews its own certificates over ACME (RFC 8555), on
+//! instant-acme, while it serves.
+//!
+//! - `plan` turns `[web.acme]` into what to keep: the names, the challenge (dns-01 by
+//!   default when every name is in a zone onebox serves, else http-01), the CA;
+//! - `store` keeps the account, certificates and status under `state_dir/acme/` behind a
+//!   small interface (a store in the database, shared by several boxes, can replace it);
+//! - `client` is the HTTP client to the CA (rustls with ring; `Retry-After` understood);
+//! - `order` makes one issuance: the answers go to the services through
+//!   `ops::challenges` — a TXT overlay on onebox's own zones (dns-01, checked on every
+//!   reachable name server first by `dns01`), an HTTP token (http-01), an `acme-tls/1`
+//!   certificate (tls-alpn-01);
+//! - `manager` keeps the certificate: served from the store at start, ordered in the
+//!   background, renewed at the CA's suggested time (ARI, RFC 9773) or `renew_before`,
+//!   swapped into `ops::certs` without dropping a connection, failures retried with back-off;
+//! - `status` is what `onebox cert status` and `onebox doctor` read.
+//!
+//! This module sits beside `cli`: it uses `config`, `ops` and the DNS module's zone reader
+//! (`dns::zone`), and nothing uses it but the command line and the doctor.
+
+mod cert;
+mod client;
+mod dns01;
+mod manager;
+mod order;
+mod plan;
+mod schedule;
+mod status;
+pub mod store;
+
+pub use status::{CertStatus, status};
+
+use tokio_util::sync::CancellationToken;
+
+use self::client::Http;
+use self::manager::Manager;
+use self::order::Answering;
+use self::plan::Plan;
+use self::store::FileStore;
+use crate::config::Config;
+use crate::ops::certs::Certificates;
+use crate::ops::challenges::Challenges;
+
+/// Why ACME could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The configuration asks for something that cannot work.
+    #[error("{0}")]
+    Config(String),
+    /// The HTTP client to the CA could not be built.
+    #[error(transparent)]
+    Client(#[from] client::ClientError),
+}
+
+/// Whether `[web.acme]` can work with this configuration (the names, the challenge, the zones
+/// and listeners it needs, the root certificates); `Err` says which key to fix.
+pub fn check(config: &Config) -> Result<(), String> {
+    Plan::from_config(config)?;
+    Http::new(&config.web.acme.ca_roots).map_err(|e| crate::ops::chain(&e).to_string())?;
+    Ok(())
+}
+
+/// ACME, ready to run.
+pub struct Acme {
+    manager: Manager<FileStore>,
+}
+
+impl Acme {
+    /// Reads `[web.acme]` and what the store holds, and puts a stored certificate in service
+    /// at once; `None` when ACME is off. The services answer challenges through `challenges`
+    /// and serve what lands in `certificates`.
+    pub async fn start(
+        config: &Config,
+        certificates: &Certificates,
+        challenges: &Challenges,
+    ) -> Result<Option<Self>, StartError> {
+        if !config.web.acme.enabled {
+            return Ok(None);
+        }
+        let plan = Plan::from_config(config).map_err(StartError::Config)?;
+        let http = Http::new(&config.web.acme.ca_roots)?;
+        let store = FileStore::new(&config.state_dir);
+        let current = manager::load_issued(&store, &plan).await;
+        let status = status::load_status(&store, &plan);
+        match &current {
+            Some(issued) => tracing::info!(
+                names = %issued.info.names.join(" "),
+                not_after = %manager::rfc3339(issued.info.not_after),
+                dir = %store.root().display(),
+                "acme: serving the stored certificate"
+            ),
+            None => tracing::info!(
+                names = %plan.names.join(" "),
+                challenge = plan.challenge.as_str(),
+                ca = %plan.directory,
+                "acme: no certificate stored yet; ordering one in the background"
+            ),
+        }
+        let answering = Answering {
+            challenges: challenges.clone(),
+            dns: config.dns.clone(),
+        };
+        let manager = Manager::new(
+            plan,
+            store,
+            http,
+            certificates.clone(),
+            answering,
+            current,
+            status,
+        );
+        Ok(Some(Self { manager }))
+    }
+
+    /// Keeps the certificate until `shutdown`.
+    pub async fn run(self, shutdown: CancellationToken) {
+        self.manager.run(shutdown).await;
+    }
+}

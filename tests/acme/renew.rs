@@ -1,0 +1,1 @@
+//! Renewal and restarts.
