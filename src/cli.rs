@@ -229,13 +229,13 @@ fn serve(cli: &Cli) -> anyhow::Result<ExitCode> {
             dns_ready,
             challenges.clone(),
         );
+        let acme = acme.map(|acme| tokio::spawn(acme.run(readiness.clone(), shutdown.clone())));
         let handles = web::Handles {
             readiness,
             certificates,
             challenges,
             app: router,
         };
-        let acme = acme.map(|acme| tokio::spawn(acme.run(shutdown.clone())));
         let web = web::serve(config, reconfigure, shutdown.clone(), reload, handles);
         let (dns, web) = tokio::join!(
             async { stop_on_error(dns.await.map_err(Into::into)) },

@@ -55,10 +55,14 @@ impl CertInfo {
                 }
             }
         }
-        let aki = cert.iter_extensions().find_map(|ext| match ext.parsed_extension() {
-            ParsedExtension::AuthorityKeyIdentifier(aki) => aki.key_identifier.as_ref().map(|k| k.0),
-            _ => None,
-        });
+        let aki = cert
+            .iter_extensions()
+            .find_map(|ext| match ext.parsed_extension() {
+                ParsedExtension::AuthorityKeyIdentifier(aki) => {
+                    aki.key_identifier.as_ref().map(|k| k.0)
+                }
+                _ => None,
+            });
         let ari_id = aki.map(|aki| {
             CertificateIdentifier::new(Der::from_slice(aki), Der::from_slice(cert.raw_serial()))
                 .to_string()
@@ -118,8 +122,8 @@ impl Issued {
             .first()
             .ok_or_else(|| CertError::Pem("no CERTIFICATE block".to_owned()))?;
         let info = CertInfo::parse(leaf)?;
-        let key =
-            PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).map_err(|e| CertError::Pem(e.to_string()))?;
+        let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
+            .map_err(|e| CertError::Pem(e.to_string()))?;
         let signing = rustls::crypto::ring::default_provider()
             .key_provider
             .load_private_key(key)
@@ -171,9 +175,10 @@ pub(crate) mod tests {
         let ca_cert = ca.self_signed(&ca_key).expect("ca");
         let issuer = rcgen::Issuer::new(ca, &ca_key);
         let key = rcgen::KeyPair::generate().expect("key");
-        let mut leaf =
-            rcgen::CertificateParams::new(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>())
-                .expect("params");
+        let mut leaf = rcgen::CertificateParams::new(
+            names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>(),
+        )
+        .expect("params");
         leaf.use_authority_key_identifier_extension = true;
         let leaf = leaf.signed_by(&key, &issuer).expect("leaf");
         (leaf.pem() + &ca_cert.pem(), key.serialize_pem())

@@ -221,7 +221,9 @@ mod tests {
         );
         let at = retry_after(&headers).expect("date");
         assert_eq!(
-            at.duration_since(SystemTime::UNIX_EPOCH).expect("after").as_secs(),
+            at.duration_since(SystemTime::UNIX_EPOCH)
+                .expect("after")
+                .as_secs(),
             1_445_412_480
         );
     }
@@ -233,6 +235,9 @@ mod tests {
             problem_text(problem),
             "too many certificates (urn:ietf:params:acme:error:rateLimited)"
         );
-        assert_eq!(problem_text(b"down for maintenance\nsorry"), "down for maintenance");
+        assert_eq!(
+            problem_text(b"down for maintenance\nsorry"),
+            "down for maintenance"
+        );
     }
 }

@@ -304,22 +304,36 @@ impl<S: Store> Manager<S> {
 
     /// Stores and serves a new certificate.
     async fn keep(&mut self, issued: Issued) -> Result<(), AcmeError> {
-        let store_error = |e: super::store::StoreError| AcmeError::Local(crate::ops::chain(&e).to_string());
+        let store_error =
+            |e: super::store::StoreError| AcmeError::Local(crate::ops::chain(&e).to_string());
         self.store
-            .save(&self.plan.cert_key("key.pem"), issued.key_pem.as_bytes(), Secrecy::Secret)
+            .save(
+                &self.plan.cert_key("key.pem"),
+                issued.key_pem.as_bytes(),
+                Secrecy::Secret,
+            )
             .await
             .map_err(store_error)?;
         self.store
-            .save(&self.plan.cert_key("cert.pem"), issued.chain_pem.as_bytes(), Secrecy::Public)
+            .save(
+                &self.plan.cert_key("cert.pem"),
+                issued.chain_pem.as_bytes(),
+                Secrecy::Public,
+            )
             .await
             .map_err(store_error)?;
-        tracing::info!(
-            names = %issued.info.names.join(" "),
-            issuer = %issued.info.issuer,
-            not_after = %rfc3339(issued.info.not_after),
-            "acme: certificate obtained and now served"
+        let (names, issuer, not_after) = (
+            issued.info.names.join(" "),
+            issued.info.issuer.clone(),
+            issued.info.not_after,
         );
         self.install(Some(issued));
+        tracing::info!(
+            names,
+            issuer,
+            not_after = %rfc3339(not_after),
+            "acme: certificate obtained and now served"
+        );
         self.retry_at = None;
         self.status.failures = 0;
         self.status.next_attempt = None;
@@ -521,6 +535,9 @@ pub fn rfc3339(time: SystemTime) -> String {
     time::OffsetDateTime::from(time)
         .replace_nanosecond(0)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_else(|| format!("{} s after the epoch", to_unix(time)))
 }

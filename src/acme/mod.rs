@@ -28,6 +28,8 @@ mod schedule;
 mod status;
 pub mod store;
 
+pub use cert::CertInfo;
+pub use manager::rfc3339;
 pub use status::{CertStatus, status};
 
 use tokio_util::sync::CancellationToken;
@@ -40,6 +42,7 @@ use self::store::FileStore;
 use crate::config::Config;
 use crate::ops::certs::Certificates;
 use crate::ops::challenges::Challenges;
+use crate::ops::ready::Readiness;
 
 /// Why ACME could not start.
 #[derive(Debug, thiserror::Error)]
@@ -112,8 +115,16 @@ impl Acme {
         Ok(Some(Self { manager }))
     }
 
-    /// Keeps the certificate until `shutdown`.
-    pub async fn run(self, shutdown: CancellationToken) {
+    /// Keeps the certificate until `shutdown`, starting once the DNS and web services are
+    /// ready in `readiness` (listening, zones loaded): a CA asked to validate before then would
+    /// find nobody to answer, and count a failed validation.
+    pub async fn run(self, readiness: Readiness, shutdown: CancellationToken) {
+        while !(readiness.is_ready("dns") && readiness.is_ready("web")) {
+            tokio::select! {
+                () = tokio::time::sleep(std::time::Duration::from_millis(100)) => {}
+                () = shutdown.cancelled() => return,
+            }
+        }
         self.manager.run(shutdown).await;
     }
 }

@@ -45,7 +45,7 @@ pub enum AcmeError {
     #[error(transparent)]
     Busy(Busy),
     /// The CA could not validate a name: its problem text, per name.
-    #[error("the CA could not validate {0}")]
+    #[error("the CA could not validate the challenge answers: {0}")]
     Invalid(String),
     /// The CA could not be reached or answered nonsense.
     #[error("cannot talk to the CA: {0}")]
@@ -131,11 +131,22 @@ pub async fn issue(
         .iter()
         .map(|name| Identifier::Dns(name.clone()))
         .collect();
-    let mut new_order = NewOrder::new(&identifiers);
-    if let Some(replaces) = &request.replaces {
-        new_order = new_order.replaces(replaces.clone());
-    }
-    let mut order = account.new_order(&new_order).await?;
+    let mut order = match &request.replaces {
+        None => account.new_order(&NewOrder::new(&identifiers)).await?,
+        Some(replaces) => {
+            let new_order = NewOrder::new(&identifiers).replaces(replaces.clone());
+            match account.new_order(&new_order).await.map_err(AcmeError::from) {
+                Ok(order) => order,
+                Err(error @ AcmeError::Busy(_)) => return Err(error),
+                Err(error) => {
+                    // RFC 9773 §5: a CA may refuse the replacement (alreadyReplaced), or
+                    // not know the field; the certificate is needed all the same.
+                    tracing::info!(error = %crate::ops::chain(&error), "acme: the CA did not take the order as a replacement; ordering without `replaces`");
+                    account.new_order(&NewOrder::new(&identifiers)).await?
+                }
+            }
+        }
+    };
     tracing::info!(names = %request.names.join(" "), order = order.url(), challenge = request.challenge.as_str(), "acme: order placed");
     let kind = challenge_type(request.challenge);
 
@@ -199,16 +210,21 @@ pub async fn issue(
             challenge.set_ready().await?;
         }
     }
-    let status = order.poll_ready(&POLL).await;
-    let status = match status {
-        Ok(status) => status,
+    let verdict = match order.poll_ready(&POLL).await {
+        Ok(OrderStatus::Invalid) => Err(None),
+        Ok(_) => Ok(()),
+        // The order's own error: the reasons per name, from the authorizations, say more.
+        Err(instant_acme::Error::Api(problem)) => Err(Some(problem_text(&problem))),
         Err(error) => {
             drop(published);
             return Err(error.into());
         }
     };
-    if status == OrderStatus::Invalid {
-        let why = invalid_reasons(&mut order, &kind).await;
+    if let Err(order_problem) = verdict {
+        let why = invalid_reasons(&mut order, &kind)
+            .await
+            .or(order_problem)
+            .unwrap_or_else(|| "the order became invalid without a reason given".to_owned());
         drop(published);
         return Err(AcmeError::Invalid(why));
     }
@@ -258,8 +274,8 @@ async fn await_propagation(
     Ok(())
 }
 
-/// The CA's reasons, per name, for an invalid order.
-async fn invalid_reasons(order: &mut instant_acme::Order, kind: &ChallengeType) -> String {
+/// The CA's reasons, per name, for an invalid order (`None` if it gave none).
+async fn invalid_reasons(order: &mut instant_acme::Order, kind: &ChallengeType) -> Option<String> {
     let mut reasons = Vec::new();
     let mut authorizations = order.authorizations();
     while let Some(authorization) = authorizations.next().await {
@@ -281,11 +297,7 @@ async fn invalid_reasons(order: &mut instant_acme::Order, kind: &ChallengeType) 
             .map_or_else(|| format!("{:?}", state.status), problem_text);
         reasons.push(format!("{identifier}: {problem}"));
     }
-    if reasons.is_empty() {
-        "the order became invalid without a reason given".to_owned()
-    } else {
-        reasons.join("; ")
-    }
+    (!reasons.is_empty()).then(|| reasons.join("; "))
 }
 
 fn challenge_type(kind: ChallengeKind) -> ChallengeType {
@@ -303,12 +315,16 @@ fn alpn_certificate(domain: &str, digest: &[u8]) -> Result<Arc<CertifiedKey>, Ac
     params.custom_extensions = vec![CustomExtension::new_acme_identifier(digest)];
     let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(local)?;
     let cert = params.self_signed(&key).map_err(local)?;
-    let der = PrivateKeyDer::try_from(key.serialize_der()).map_err(|e| AcmeError::Local(e.to_string()))?;
+    let der = PrivateKeyDer::try_from(key.serialize_der())
+        .map_err(|e| AcmeError::Local(e.to_string()))?;
     let signing = rustls::crypto::ring::default_provider()
         .key_provider
         .load_private_key(der)
         .map_err(|e| AcmeError::Local(e.to_string()))?;
-    Ok(Arc::new(CertifiedKey::new(vec![cert.der().clone()], signing)))
+    Ok(Arc::new(CertifiedKey::new(
+        vec![cert.der().clone()],
+        signing,
+    )))
 }
 
 fn local(error: rcgen::Error) -> AcmeError {

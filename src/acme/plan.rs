@@ -67,7 +67,9 @@ impl Plan {
             return Err(format!(
                 "key web.acme.names: the wildcard {wildcard} needs dns-01, and {} is not in a \
                  zone onebox serves (dns.zones_dir)",
-                outside.first().map_or(wildcard.as_str(), |name| name.as_str())
+                outside
+                    .first()
+                    .map_or(wildcard.as_str(), |name| name.as_str())
             ));
         }
         let listeners = match challenge {
@@ -166,13 +168,26 @@ mod tests {
         assert_eq!(plan.names, ["www.foobar.com", "foobar.com"]);
         assert_eq!(plan.challenge, ChallengeKind::Dns01);
         assert_eq!(plan.ca_id, "acme-v02.api.letsencrypt.org-directory");
-        assert_eq!(plan.cert_key("cert.pem"), "certs/acme-v02.api.letsencrypt.org-directory/www.foobar.com/cert.pem");
+        assert_eq!(
+            plan.cert_key("cert.pem"),
+            "certs/acme-v02.api.letsencrypt.org-directory/www.foobar.com/cert.pem"
+        );
 
-        let (_dir, config) = configured(&["foobar.com"], &["FOOBAR.com.", "*.foobar.com", "foobar.com"]);
+        let (_dir, config) = configured(
+            &["foobar.com"],
+            &["FOOBAR.com.", "*.foobar.com", "foobar.com"],
+        );
         let plan = Plan::from_config(&config).expect("plan");
-        assert_eq!(plan.names, ["foobar.com", "*.foobar.com"], "normalized, once each");
+        assert_eq!(
+            plan.names,
+            ["foobar.com", "*.foobar.com"],
+            "normalized, once each"
+        );
         let (_dir, config) = configured(&["foobar.com"], &["*.foobar.com"]);
-        assert_eq!(Plan::from_config(&config).expect("plan").cert_id, "_.foobar.com");
+        assert_eq!(
+            Plan::from_config(&config).expect("plan").cert_id,
+            "_.foobar.com"
+        );
     }
 
     #[test]

@@ -73,12 +73,12 @@ mod tests {
         let ninety = start + 90 * DAY;
         assert_eq!(renewal_time(start, ninety, 30 * DAY), start + 60 * DAY);
         // A six-day certificate with the default 30 days: renewed at half-life, not at once.
-        assert_eq!(renewal_time(start, start + 6 * DAY, 30 * DAY), start + 3 * DAY);
-        // A renew_before longer than the life: half-life too.
         assert_eq!(
-            renewal_time(start, ninety, 100_000 * DAY),
-            start + 45 * DAY
+            renewal_time(start, start + 6 * DAY, 30 * DAY),
+            start + 3 * DAY
         );
+        // A renew_before longer than the life: half-life too.
+        assert_eq!(renewal_time(start, ninety, 100_000 * DAY), start + 45 * DAY);
     }
 
     #[test]
@@ -89,7 +89,11 @@ mod tests {
         assert_eq!(in_window(start, end, u64::MAX), end);
         let middle = in_window(start, end, u64::MAX / 2);
         assert!(middle > start + DAY / 3 && middle < end - DAY / 3);
-        assert_eq!(in_window(end, start, 7), end, "an inverted window is its start");
+        assert_eq!(
+            in_window(end, start, 7),
+            end,
+            "an inverted window is its start"
+        );
         for _ in 0..100 {
             let at = in_window(start, end, random());
             assert!(at >= start && at <= end);
@@ -99,14 +103,23 @@ mod tests {
     #[test]
     fn backoff_doubles_to_a_cap_and_retry_after_wins() {
         let now = SystemTime::UNIX_EPOCH + 1000 * DAY;
-        let waits: Vec<u64> = (1..=10)
-            .map(|n| backoff(n, None, now).as_secs())
-            .collect();
-        assert_eq!(waits, [60, 120, 240, 480, 960, 1920, 3840, 7680, 15360, 21600]);
+        let waits: Vec<u64> = (1..=10).map(|n| backoff(n, None, now).as_secs()).collect();
+        assert_eq!(
+            waits,
+            [60, 120, 240, 480, 960, 1920, 3840, 7680, 15360, 21600]
+        );
         assert_eq!(backoff(u32::MAX, None, now), MAX_BACKOFF);
         let soon = Some(now + Duration::from_secs(3));
         assert_eq!(backoff(5, soon, now), Duration::from_secs(3));
-        assert_eq!(backoff(1, Some(now), now), Duration::from_secs(1), "at least 1 s");
-        assert_eq!(backoff(1, Some(now + 30 * DAY), now), 7 * DAY, "at most a week");
+        assert_eq!(
+            backoff(1, Some(now), now),
+            Duration::from_secs(1),
+            "at least 1 s"
+        );
+        assert_eq!(
+            backoff(1, Some(now + 30 * DAY), now),
+            7 * DAY,
+            "at most a week"
+        );
     }
 }

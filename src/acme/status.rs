@@ -119,7 +119,11 @@ fn load_now(store: &FileStore, plan: &Plan) -> Option<Issued> {
 impl fmt::Display for CertStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let now = SystemTime::now();
-        writeln!(f, "{}", self.names.join(" "))?;
+        if self.names.is_empty() {
+            writeln!(f, "(no names)")?;
+        } else {
+            writeln!(f, "{}", self.names.join(" "))?;
+        }
         writeln!(f, "  source:       {}", self.source)?;
         match &self.info {
             None => writeln!(f, "  certificate:  none yet")?,
@@ -140,12 +144,19 @@ impl fmt::Display for CertStatus {
                 Some((at, basis)) => {
                     writeln!(f, "  next renewal: {} ({basis})", rfc3339(*at))?;
                 }
-                None => writeln!(f, "  next renewal: as soon as onebox runs (no certificate yet)")?,
+                None => writeln!(
+                    f,
+                    "  next renewal: as soon as onebox runs (no certificate yet)"
+                )?,
             }
             match &self.last_error {
                 None => writeln!(f, "  last error:   none")?,
                 Some((at, message, failures)) => {
-                    writeln!(f, "  last error:   {} ({failures} in a row): {message}", rfc3339(*at))?;
+                    writeln!(
+                        f,
+                        "  last error:   {} ({failures} in a row): {message}",
+                        rfc3339(*at)
+                    )?;
                     if let Some(next) = self.next_attempt {
                         writeln!(f, "  next attempt: {}", rfc3339(next))?;
                     }

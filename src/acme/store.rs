@@ -93,10 +93,7 @@ impl FileStore {
     pub fn path(&self, key: &str) -> Result<PathBuf, StoreError> {
         let plain = !key.is_empty()
             && key.split('/').all(|segment| {
-                !segment.is_empty()
-                    && segment != "."
-                    && segment != ".."
-                    && !segment.contains('\0')
+                !segment.is_empty() && segment != "." && segment != ".." && !segment.contains('\0')
             });
         if !plain {
             return Err(StoreError::Key(key.to_owned()));

@@ -168,7 +168,7 @@ impl Versions {
                     serial = zone.serial(),
                     file_serial = zone.read_serial(),
                     overlay_records = zone.overlay().len(),
-                    "zone version published with the ACME challenge overlay"
+                    "zone version published: the ACME challenge records changed"
                 );
             }
         }

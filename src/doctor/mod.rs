@@ -5,12 +5,14 @@
 //! zone's addresses; the system resolver gives the same addresses (else browsers on this box
 //! go elsewhere); those addresses are this box's; every site name is fetched over HTTPS
 //! through `web.https_listen` with its certificate verified (development CA, configured
-//! chains, or the system's roots) and not about to expire; `/readyz` says ready; the database
-//! answers with its schema up to date.
+//! chains, or the system's roots) and not about to expire; `/readyz` says ready; an ACME
+//! certificate is not failing to renew nor expiring before its next renewal could succeed; the
+//! database answers with its schema up to date.
 //!
 //! Each check prints one line (`ok`, `warn` or `FAIL`), failures and warnings with a `fix:`
 //! line. The exit status is non-zero when anything failed.
 
+mod acme;
 mod probe;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -127,6 +129,7 @@ pub async fn run(config: &Config) -> Report {
         resolver(name, zone, expected, &local, &mut report).await;
     }
     https(config, &mut report).await;
+    acme::check(config, &mut report);
     if config.app.enabled {
         database(config, &mut report).await;
     }

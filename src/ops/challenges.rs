@@ -164,9 +164,15 @@ mod tests {
         assert_eq!(values.into_iter().collect::<Vec<_>>(), ["one", "two"]);
         challenges.add_txt(&[record("_acme-challenge.www.foobar.com", "three")]);
         challenges.remove_txt(&[record("_acme-challenge.foobar.com", "one")]);
-        assert_eq!(txt.borrow_and_update()["_acme-challenge.foobar.com."].len(), 1);
+        assert_eq!(
+            txt.borrow_and_update()["_acme-challenge.foobar.com."].len(),
+            1
+        );
         challenges.remove_txt(&[record("_acme-challenge.foobar.com", "absent")]);
-        assert!(!txt.has_changed().expect("open"), "nothing removed, nothing announced");
+        assert!(
+            !txt.has_changed().expect("open"),
+            "nothing removed, nothing announced"
+        );
         challenges.remove_txt(&[
             record("_acme-challenge.foobar.com", "two"),
             record("_acme-challenge.www.foobar.com", "three"),

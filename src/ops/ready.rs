@@ -29,6 +29,14 @@ impl Readiness {
         Check { ready }
     }
 
+    /// Whether the check `name` is registered and ready.
+    pub fn is_ready(&self, name: &str) -> bool {
+        let checks = self.checks.lock().unwrap_or_else(PoisonError::into_inner);
+        checks
+            .get(name)
+            .is_some_and(|ready| ready.load(Ordering::Acquire))
+    }
+
     /// The names of the checks that are not ready; empty when the process is ready.
     pub fn pending(&self) -> Vec<&'static str> {
         let checks = self.checks.lock().unwrap_or_else(PoisonError::into_inner);
@@ -58,7 +66,9 @@ mod tests {
         let dns = readiness.register("dns");
         let web = readiness.register("web");
         assert_eq!(readiness.pending(), ["dns", "web"]);
+        assert!(!readiness.is_ready("dns") && !readiness.is_ready("unknown"));
         dns.set(true);
+        assert!(readiness.is_ready("dns"));
         assert_eq!(readiness.pending(), ["web"]);
         web.set(true);
         assert!(readiness.pending().is_empty());

@@ -7,6 +7,7 @@
 //! against onebox's DNS port (or a secondary's) and its HTTP and HTTPS ports.
 
 mod failures;
+mod front;
 mod issue;
 mod renew;
 
@@ -20,8 +21,8 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::harness::pebble::{Pebble, Validation};
 use crate::harness::onebox::OneboxBuilder;
+use crate::harness::pebble::{Pebble, Validation};
 use crate::harness::{Onebox, free_port};
 
 /// How long an order may take on a loaded machine (propagation, validation, issuance).
@@ -103,7 +104,12 @@ pub fn wait_message(onebox: &Onebox, pebble: &Pebble, skip: usize, message: &str
 
 /// Waits until onebox logs that it obtained a certificate (after the first `skip` entries).
 pub fn obtained(onebox: &Onebox, pebble: &Pebble, skip: usize) -> Value {
-    wait_message(onebox, pebble, skip, "acme: certificate obtained and now served")
+    wait_message(
+        onebox,
+        pebble,
+        skip,
+        "acme: certificate obtained and now served",
+    )
 }
 
 /// A rustls client configuration trusting the PEM certificates in `roots`.
@@ -126,9 +132,15 @@ pub fn trusting(roots: &[&Path], alpn: &[&[u8]]) -> rustls::ClientConfig {
 }
 
 /// A verified TLS handshake with `name` (SNI) at `addr`; the leaf the server presented.
-pub async fn leaf(addr: SocketAddr, name: &str, root: &Path) -> Result<CertificateDer<'static>, String> {
+pub async fn leaf(
+    addr: SocketAddr,
+    name: &str,
+    root: &Path,
+) -> Result<CertificateDer<'static>, String> {
     let connector = tokio_rustls::TlsConnector::from(Arc::new(trusting(&[root], &[b"http/1.1"])));
-    let tcp = tokio::net::TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+    let tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| e.to_string())?;
     let server_name = ServerName::try_from(name.to_owned()).map_err(|e| e.to_string())?;
     let mut tls = connector
         .connect(server_name, tcp)

@@ -97,6 +97,14 @@ impl Pebble {
         self.dir.path().join("tls-ca.pem")
     }
 
+    /// Its own TLS certificate (for 127.0.0.1) and key, signed by [`tls_ca`](Self::tls_ca).
+    pub fn tls_files(&self) -> (PathBuf, PathBuf) {
+        (
+            self.dir.path().join("pebble-cert.pem"),
+            self.dir.path().join("pebble-key.pem"),
+        )
+    }
+
     /// The root certificate (PEM) that issues the ACME certificates.
     pub fn root(&self) -> String {
         let output = Command::new("curl")
@@ -106,7 +114,10 @@ impl Pebble {
             .output()
             .expect("curl is installed");
         let pem = String::from_utf8_lossy(&output.stdout).into_owned();
-        assert!(pem.contains("BEGIN CERTIFICATE"), "no root from pebble: {pem}");
+        assert!(
+            pem.contains("BEGIN CERTIFICATE"),
+            "no root from pebble: {pem}"
+        );
         pem
     }
 
@@ -129,11 +140,6 @@ impl Pebble {
             .iter()
             .filter(|line| line.contains("POST /order-plz"))
             .count()
-    }
-
-    /// Whether it is still running.
-    pub fn is_running(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
     }
 }
 

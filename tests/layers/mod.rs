@@ -6,7 +6,10 @@
 //! - dns uses config and ops only: it answers while the site or the database is down;
 //! - web uses config, ops and app (the router it serves); never dns or db;
 //! - app uses db, config and ops; never hyper, rustls, sockets or DNS;
-//! - db uses config only; no HTTP, no axum.
+//! - db uses config only; no HTTP, no axum;
+//! - acme (beside cli: the ACME client) uses config, ops and the DNS module's zone reader;
+//!   never web, app or db: certificates and challenge answers reach the services through
+//!   `ops` handles. Nothing but cli and doctor uses it.
 
 use std::path::Path;
 
@@ -51,9 +54,16 @@ const RULES: &[(&str, &[&str], &[&str])] = &[
         &["config"],
         &["axum", "hyper", "http::", "rustls", "minijinja"],
     ),
+    (
+        "acme",
+        &["config", "ops", "dns"],
+        &["axum", "sea_orm", "minijinja", "migration", "hyper::server"],
+    ),
 ];
 
-const MODULES: &[&str] = &["config", "ops", "dns", "web", "app", "db", "cli", "doctor"];
+const MODULES: &[&str] = &[
+    "config", "ops", "dns", "web", "app", "db", "acme", "cli", "doctor",
+];
 
 fn sources(dir: &Path, out: &mut Vec<(String, String)>) {
     for entry in std::fs::read_dir(dir).expect("read src dir") {
@@ -104,4 +114,25 @@ fn dependencies_point_one_way() {
         }
     }
     assert!(broken.is_empty(), "layering broken:\n{}", broken.join("\n"));
+}
+
+/// acme may use one part of the DNS module: its zone reader (to know which zones onebox serves
+/// and their name servers), not the server.
+#[test]
+fn acme_uses_only_the_zone_reader_of_dns() {
+    let mut files = Vec::new();
+    sources(&repo().join("src").join("acme"), &mut files);
+    let broken: Vec<String> = files
+        .iter()
+        .flat_map(|(path, text)| {
+            text.lines()
+                .filter(|line| line.contains("crate::dns") && !line.contains("crate::dns::zone"))
+                .map(move |line| format!("{path}: {}", line.trim()))
+        })
+        .collect();
+    assert!(
+        broken.is_empty(),
+        "acme uses more of dns than its zone reader:\n{}",
+        broken.join("\n")
+    );
 }
