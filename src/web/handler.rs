@@ -2,8 +2,9 @@
 //!
 //! The order, in one place:
 //!
-//! 1. `/healthz` (alive) and `/readyz` (ready) answer on every name and both schemes, so a
-//!    load balancer can probe by address;
+//! 1. what the HTTP RFCs say to refuse and hyper lets through is refused (see `conform`);
+//!    then `/healthz` (alive) and `/readyz` (ready) answer on every name and both schemes, so
+//!    a load balancer can probe by address;
 //! 2. the Host (or `:authority`) must be the canonical name or an alias, else 421 and none of
 //!    the site's content;
 //! 3. plain HTTP: 301 to `https://canonical[:port]` with path and query kept, except ACME
@@ -12,7 +13,8 @@
 //! 5. a body larger than `web.max_body_bytes` gets 413;
 //! 6. the application's paths (`app::owns`: `/blog`, `/api`, ...) go to the application's
 //!    router, with the body read in full and the client's address as an extension;
-//! 7. otherwise methods other than GET and HEAD get 405, and the file is served (see `files`);
+//! 7. otherwise methods other than GET and HEAD get 405 (501 if unknown), and the file is
+//!    served (see `files`);
 //! 8. on every response: `X-Content-Type-Options`, `Referrer-Policy`, CSP, and HSTS on HTTPS;
 //!    then one access-log line.
 
@@ -26,6 +28,7 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
 use super::body::Body;
+use super::conform;
 use super::files::plain;
 use super::site::Site;
 use crate::ops::ready::Readiness;
@@ -96,12 +99,16 @@ pub(crate) async fn handle(
 }
 
 async fn route(request: Request<Incoming>, site: &Site, conn: &ConnInfo) -> Response<Body> {
+    let authority = match conform::check(&request, site.max_head) {
+        Ok(authority) => authority,
+        Err(refusal) => return plain(refusal.status, refusal.text),
+    };
     match request.uri().path() {
         "/healthz" => return plain(StatusCode::OK, "ok\n"),
         "/readyz" => return ready(site, conn),
         _ => {}
     }
-    let Some(host) = host_of(&request) else {
+    let Some(host) = authority else {
         return plain(StatusCode::BAD_REQUEST, "missing Host header\n");
     };
     let host = host.trim_end_matches('.');
@@ -136,11 +143,7 @@ async fn route(request: Request<Incoming>, site: &Site, conn: &ConnInfo) -> Resp
         return refused;
     }
     if parts.method != Method::GET && parts.method != Method::HEAD {
-        let mut response = plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
-        response
-            .headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
-        return response;
+        return not_allowed(&parts.method);
     }
     site.files
         .serve(&parts.uri, &parts.method, &parts.headers)
@@ -205,6 +208,28 @@ async fn check_body(headers: &http::HeaderMap, body: Incoming, max: u64) -> Opti
     read_body(headers, body, max).await.err()
 }
 
+/// 405 for the methods of RFC 9110 and PATCH, which files do not allow; 501 for the rest
+/// (RFC 9110 §9.1: a method the server does not recognise).
+fn not_allowed(method: &Method) -> Response<Body> {
+    let known = [
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::CONNECT,
+        Method::OPTIONS,
+        Method::TRACE,
+        Method::PATCH,
+    ];
+    if !known.contains(method) {
+        return plain(StatusCode::NOT_IMPLEMENTED, "method not implemented\n");
+    }
+    let mut response = plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+    response
+}
+
 fn ready(site: &Site, conn: &ConnInfo) -> Response<Body> {
     let mut pending = conn.readiness.pending();
     if !site.certificates_valid(SystemTime::now()) {
@@ -234,7 +259,8 @@ fn redirect(location: &str) -> Response<Body> {
     }
 }
 
-/// The requested authority: the URI's (HTTP/2, absolute-form) or the Host header.
+/// The requested authority as the access log shows it: the URI's (HTTP/2, absolute-form) or
+/// the Host header.
 fn host_of<B>(request: &Request<B>) -> Option<&str> {
     request.uri().authority().map(|a| a.as_str()).or_else(|| {
         request

@@ -29,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::handler::{self, ConnInfo};
+use super::head_limit::HeadLimit;
 use super::idle::{Activity, Tracked};
 use super::site::Site;
 use super::{Reconfigure, WebError};
@@ -242,7 +243,7 @@ async fn connection(
         async move { Ok::<_, Infallible>(handler::handle(request, site, &info).await) }
     });
     if !secure {
-        let io = Tracked::new(stream, activity.clone());
+        let io = Tracked::new(HeadLimit::new(stream, snapshot.max_head), activity.clone());
         drive(&snapshot.http, io, service, &activity, &snapshot, &shared).await;
         return;
     }
@@ -261,6 +262,12 @@ async fn connection(
             }
         },
         () = shared.shutdown.cancelled() => return,
+    };
+    let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+    let stream = if h2 {
+        HeadLimit::off(stream)
+    } else {
+        HeadLimit::new(stream, snapshot.max_head)
     };
     let io = Tracked::new(stream, activity.clone());
     drive(&snapshot.http, io, service, &activity, &snapshot, &shared).await;

@@ -39,6 +39,8 @@ pub(crate) struct Site {
     pub access_log: bool,
     /// Request bodies larger than this get 413.
     pub max_body: u64,
+    /// Request heads larger than this get 431 (414 if the target alone is).
+    pub max_head: usize,
     /// A connection moving no bytes this long is closed.
     pub idle_timeout: Duration,
     /// A TLS handshake taking longer is dropped.
@@ -99,6 +101,7 @@ impl Site {
             },
             access_log: config.access_log,
             max_body: config.max_body_bytes,
+            max_head: max_head(config),
             idle_timeout: config.idle_timeout,
             tls_handshake_timeout: config.tls_handshake_timeout,
             http: protocol_builder(config),
@@ -120,18 +123,24 @@ fn protocol_builder(config: &WebConfig) -> auto::Builder<TokioExecutor> {
         .timer(TokioTimer::new())
         .keep_alive(true)
         .header_read_timeout(config.header_read_timeout)
-        .max_buf_size(config.max_header_bytes.max(8192))
+        .max_buf_size(max_head(config))
         .max_headers(100);
     builder
         .http2()
         .timer(TokioTimer::new())
         .max_concurrent_streams(config.h2_max_concurrent_streams)
-        .max_header_list_size(u32::try_from(config.max_header_bytes).unwrap_or(u32::MAX))
+        // Twice the limit, so that `conform` can tell a long :path (414) from many fields (431).
+        .max_header_list_size(u32::try_from(2 * max_head(config)).unwrap_or(u32::MAX))
         .max_pending_accept_reset_streams(Some(64))
         .max_local_error_reset_streams(Some(256));
     // No HTTP/2 PINGs: they would count as activity and keep idle connections open forever;
     // `web.idle_timeout` closes idle and dead connections alike.
     builder
+}
+
+/// `web.max_header_bytes`, at least hyper's smallest buffer.
+fn max_head(config: &WebConfig) -> usize {
+    config.max_header_bytes.max(8192)
 }
 
 /// A host name as compared: lowercase, without a trailing dot.
