@@ -193,6 +193,7 @@ fn serve(cli: &Cli) -> anyhow::Result<ExitCode> {
         let dns_ready = readiness.register("dns");
         let dns = dns::serve(
             config.dns.clone(),
+            config.state_dir.clone(),
             shutdown.clone(),
             reload.clone(),
             dns_ready,
@@ -433,15 +434,27 @@ fn check(cli: &Cli) -> anyhow::Result<ExitCode> {
         eprintln!("{error}");
         failed = true;
     }
+    // The serial rules, against the versions the server last served from this state_dir.
+    let served = dns::serial::ServedVersions::read(&config.state_dir);
     for (_, result) in zones {
         match result {
-            Ok(zone) => writeln!(
-                stdout,
-                "{} serial {} records {}",
-                zone.origin,
-                zone.serial,
-                zone.records.len()
-            )?,
+            Ok(zone) => {
+                writeln!(
+                    stdout,
+                    "{} serial {} records {}",
+                    zone.origin,
+                    zone.serial,
+                    zone.records.len()
+                )?;
+                let name = zone.origin.to_string();
+                if let Some(prior) = served.get(&name) {
+                    let change = dns::serial::judge(prior, zone.version());
+                    if let Some(problem) = change.problem(&name, prior, zone.version()) {
+                        failed |= change == dns::serial::Change::Backwards;
+                        eprintln!("{}: {problem}", zone.source.display());
+                    }
+                }
+            }
             Err(errors) => {
                 failed = true;
                 for error in errors {
