@@ -146,21 +146,36 @@ pub(crate) fn valid_authority(authority: &str) -> bool {
 
 /// unreserved / pct-encoded / sub-delims (RFC 3986 §3.2.2).
 fn reg_name(bytes: &[u8]) -> bool {
+    /// The bytes that stand for themselves in a reg-name: unreserved and sub-delims.
+    const PLAIN: [bool; 256] = {
+        let mut table = [false; 256];
+        let mut b = 0;
+        while b < 256 {
+            let c = b as u8;
+            table[b] = c.is_ascii_alphanumeric();
+            b += 1;
+        }
+        let others = b"-._~!$&'()*+,;=";
+        let mut i = 0;
+        while i < others.len() {
+            table[others[i] as usize] = true;
+            i += 1;
+        }
+        table
+    };
     let mut i = 0;
     while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                let hex = |at: usize| bytes.get(at).is_some_and(u8::is_ascii_hexdigit);
-                if !hex(i + 1) || !hex(i + 2) {
-                    return false;
-                }
-                i += 3;
-                continue;
-            }
-            b if b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=".contains(&b) => {}
-            _ => return false,
+        let byte = bytes[i];
+        if PLAIN[usize::from(byte)] {
+            i += 1;
+        } else if byte == b'%'
+            && bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+            && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit)
+        {
+            i += 3;
+        } else {
+            return false;
         }
-        i += 1;
     }
     true
 }

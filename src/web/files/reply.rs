@@ -322,6 +322,7 @@ mod tests {
             gzip: Some(variant("\"id-gz\"", b"gz")),
             brotli: Some(variant("\"br\"", b"br")),
             vary: true,
+            watched: false,
         }
     }
 

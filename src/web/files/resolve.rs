@@ -109,6 +109,8 @@ pub(crate) struct Entry {
     pub brotli: Option<Variant>,
     /// Responses depend on `Accept-Encoding`.
     pub vary: bool,
+    /// Every directory it depends on is watched: no `stat` is needed to trust it.
+    pub watched: bool,
 }
 
 impl Entry {
@@ -222,6 +224,7 @@ pub(crate) fn resolve(path: &SitePath, options: &Options) -> io::Result<Found> {
         gzip,
         brotli,
         vary,
+        watched: false,
     })))
 }
 
