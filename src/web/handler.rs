@@ -64,22 +64,7 @@ pub(crate) async fn handle(
         )
     });
     let mut response = route(request, &site, conn).await;
-    let headers = response.headers_mut();
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    if let Some(value) = &site.headers.referrer_policy {
-        headers.insert(header::REFERRER_POLICY, value.clone());
-    }
-    if let Some(value) = &site.headers.csp {
-        headers.insert(header::CONTENT_SECURITY_POLICY, value.clone());
-    }
-    if conn.secure
-        && let Some(value) = &site.headers.hsts
-    {
-        headers.insert(header::STRICT_TRANSPORT_SECURITY, value.clone());
-    }
+    site.headers.apply(response.headers_mut(), conn.secure);
     if let Some((method, host, path, version)) = logged {
         tracing::info!(
             target: "onebox::web::access",

@@ -9,7 +9,7 @@
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use http::HeaderValue;
+use http::header::{self, HeaderMap, HeaderValue};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto;
 
@@ -49,15 +49,14 @@ pub(crate) struct Site {
     pub http: auto::Builder<TokioExecutor>,
 }
 
-/// Precomputed security headers; `None` where configured empty.
+/// Precomputed security headers.
 #[derive(Debug, Clone)]
 pub(crate) struct SecurityHeaders {
-    /// `Strict-Transport-Security` (HTTPS only).
-    pub hsts: Option<HeaderValue>,
-    /// `Content-Security-Policy`.
-    pub csp: Option<HeaderValue>,
-    /// `Referrer-Policy`.
-    pub referrer_policy: Option<HeaderValue>,
+    /// `Strict-Transport-Security` (HTTPS only); `None` where configured empty.
+    hsts: Option<HeaderValue>,
+    /// `X-Content-Type-Options`, and `Content-Security-Policy` and `Referrer-Policy` unless
+    /// configured empty: on every response.
+    common: HeaderMap,
 }
 
 impl Site {
@@ -72,6 +71,14 @@ impl Site {
         let mut names = vec![canonical.clone()];
         names.extend(aliases.iter().cloned());
         let tls = tls::load(config, state_dir, &names)?;
+        let headers = SecurityHeaders::new(
+            header("web.hsts", &config.hsts)?,
+            header(
+                "web.content_security_policy",
+                &config.content_security_policy,
+            )?,
+            header("web.referrer_policy", &config.referrer_policy)?,
+        );
         let files = Files::new(FilesConfig {
             root: config.site_dir.clone(),
             compress: config.compress,
@@ -79,6 +86,7 @@ impl Site {
             cache_total: config.cache_total_bytes,
             cache_control_html: header("web.cache_control_html", &config.cache_control_html)?,
             cache_control: header("web.cache_control", &config.cache_control)?,
+            common: headers.common(),
         })
         .map_err(|source| WebError::SiteDir {
             path: config.site_dir.clone(),
@@ -91,14 +99,7 @@ impl Site {
             redirect_to_https: config.redirect_to_https,
             files,
             tls,
-            headers: SecurityHeaders {
-                hsts: header("web.hsts", &config.hsts)?,
-                csp: header(
-                    "web.content_security_policy",
-                    &config.content_security_policy,
-                )?,
-                referrer_policy: header("web.referrer_policy", &config.referrer_policy)?,
-            },
+            headers,
             access_log: config.access_log,
             max_body: config.max_body_bytes,
             max_head: max_head(config),
@@ -111,6 +112,45 @@ impl Site {
     /// Whether the certificates are valid at `now`.
     pub fn certificates_valid(&self, now: SystemTime) -> bool {
         now <= self.tls.not_after
+    }
+}
+
+impl SecurityHeaders {
+    fn new(
+        hsts: Option<HeaderValue>,
+        csp: Option<HeaderValue>,
+        referrer_policy: Option<HeaderValue>,
+    ) -> Self {
+        let mut common = HeaderMap::with_capacity(3);
+        common.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+        if let Some(value) = referrer_policy {
+            common.insert(header::REFERRER_POLICY, value);
+        }
+        if let Some(value) = csp {
+            common.insert(header::CONTENT_SECURITY_POLICY, value);
+        }
+        Self { hsts, common }
+    }
+
+    /// The headers every response carries, whatever the scheme: all but HSTS.
+    pub fn common(&self) -> HeaderMap {
+        self.common.clone()
+    }
+
+    /// Adds them to `headers` where a response was not built with them already; HSTS too on
+    /// HTTPS.
+    pub fn apply(&self, headers: &mut HeaderMap, secure: bool) {
+        if !headers.contains_key(header::X_CONTENT_TYPE_OPTIONS) {
+            for (name, value) in &self.common {
+                headers.insert(name, value.clone());
+            }
+        }
+        if secure && let Some(value) = &self.hsts {
+            headers.insert(header::STRICT_TRANSPORT_SECURITY, value.clone());
+        }
     }
 }
 

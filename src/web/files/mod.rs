@@ -41,8 +41,6 @@ const MAX_ENTRIES: usize = 16_384;
 pub(crate) struct Files {
     options: Options,
     cache_total: usize,
-    cache_control_html: Option<HeaderValue>,
-    cache_control: Option<HeaderValue>,
     cache: RwLock<Cache>,
     /// Change notification; `None`: entries are checked by `stat`.
     watch: Option<Arc<Watch>>,
@@ -69,6 +67,8 @@ pub(crate) struct FilesConfig {
     pub cache_control_html: Option<HeaderValue>,
     /// `Cache-Control` of everything else.
     pub cache_control: Option<HeaderValue>,
+    /// Headers on every response of the site, kept in prebuilt file heads.
+    pub common: HeaderMap,
 }
 
 impl Files {
@@ -86,10 +86,11 @@ impl Files {
                 root,
                 compress: config.compress,
                 max_in_memory: config.max_in_memory,
+                cache_control_html: config.cache_control_html,
+                cache_control: config.cache_control,
+                common: config.common,
             },
             cache_total: usize::try_from(config.cache_total).unwrap_or(usize::MAX),
-            cache_control_html: config.cache_control_html,
-            cache_control: config.cache_control,
             cache: RwLock::new(Cache::default()),
             watch: Watch::new().map(Arc::new),
         })
@@ -155,10 +156,13 @@ impl Files {
             };
             plan = reply::plan(&entry, method, headers);
         }
+        if let Some(response) = reply::full(&plan, head) {
+            return response;
+        }
         let cache_control = if entry.is_html {
-            self.cache_control_html.as_ref()
+            self.options.cache_control_html.as_ref()
         } else {
-            self.cache_control.as_ref()
+            self.options.cache_control.as_ref()
         };
         match reply::respond(&entry, &plan, cache_control, head).await {
             Ok(response) => response,
