@@ -17,6 +17,7 @@
 mod app;
 mod database;
 mod dns;
+mod dnssec;
 mod log;
 mod web;
 
@@ -30,6 +31,7 @@ use serde::{Deserialize, Serialize};
 pub use app::AppConfig;
 pub use database::DatabaseConfig;
 pub use dns::{DnsConfig, TransferConfig};
+pub use dnssec::{DnssecAlgorithm, DnssecConfig};
 pub use log::{LogConfig, LogFormat};
 pub use web::{CertFiles, WebConfig, WebTlsConfig};
 
@@ -119,6 +121,7 @@ impl Config {
 
     /// The rules that span keys (each key's own type is checked by serde).
     fn validate(&self) -> Result<(), ConfigError> {
+        self.dns.dnssec.check().map_err(ConfigError::Invalid)?;
         if self.database.acquire_timeout >= self.app.request_timeout {
             return Err(ConfigError::Invalid(format!(
                 "key database.acquire_timeout: {:?} must be shorter than app.request_timeout ({:?}), \
@@ -216,6 +219,7 @@ mod tests {
         for section in [
             "[dns]",
             "[dns.transfer]",
+            "[dns.dnssec]",
             "[web]",
             "[web.tls]",
             "[database]",
