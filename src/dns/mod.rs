@@ -15,6 +15,7 @@
 
 mod answer;
 mod catalog;
+pub mod dnssec;
 mod notify;
 mod reply;
 mod server;
