@@ -31,6 +31,7 @@ use crate::{app, db, dns, ops, web};
                                        add the first admin (asks for the password)
   dig www.foobar.com @127.0.0.1 -p 1053
   kill -HUP $(pidof onebox)            reload every zone after editing zones/*.zone
+  onebox dnssec ds foobar.com          the DS record to give the registrar (dns.dnssec.zones)
   ONEBOX_DNS__LISTEN='[\"0.0.0.0:53\"]' onebox --config /etc/onebox.toml serve"
 )]
 pub struct Cli {
@@ -66,6 +67,13 @@ pub enum Command {
         /// What to do.
         #[command(subcommand)]
         action: MigrateAction,
+    },
+    /// DNSSEC for the zones in dns.dnssec.zones: the DS record for the registrar, the keys,
+    /// key rollovers.
+    Dnssec {
+        /// What to do.
+        #[command(subcommand)]
+        action: DnssecAction,
     },
     /// Add users, issue their API tokens, list them (in database.url).
     ///
@@ -109,6 +117,50 @@ pub enum UserAction {
     List,
 }
 
+/// `onebox dnssec ...`.
+#[derive(Debug, Subcommand)]
+pub enum DnssecAction {
+    /// Print the DS record of ZONE's signing key, to give to the parent zone (the registrar).
+    ///
+    /// The key is generated if the zone has none yet (as `serve` would on first signing it).
+    /// The zone must be listed in dns.dnssec.zones.
+    Ds {
+        /// The zone, e.g. foobar.com.
+        zone: String,
+    },
+    /// List ZONE's keys (tag, algorithm, state, since when) and the next rollover step.
+    Keys {
+        /// The zone.
+        zone: String,
+    },
+    /// Roll ZONE's signing key in three steps, reloading onebox after each: `prepublish` (a new
+    /// key joins the DNSKEY set), `swap` (it signs; give the parent its DS), `retire` (the old
+    /// key goes, once the parent serves only the new DS).
+    ///
+    /// Each step refuses to run before it is safe (the DNSKEY TTL since the previous step),
+    /// and says when it will be.
+    Rollover {
+        /// The zone.
+        zone: String,
+        /// The step.
+        step: RolloverStep,
+        /// Skip the waiting time (never the order of the steps).
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// A step of `onebox dnssec rollover`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum RolloverStep {
+    /// Publish a new key beside the active one.
+    Prepublish,
+    /// Sign with the new key; the old one keeps signing the DNSKEY set.
+    Swap,
+    /// Remove the old key.
+    Retire,
+}
+
 /// `onebox migrate ...`.
 #[derive(Debug, Subcommand)]
 pub enum MigrateAction {
@@ -133,6 +185,7 @@ pub fn main() -> ExitCode {
         Command::Doctor => doctor(&cli),
         Command::Migrate { ref action } => migrate(&cli, action),
         Command::User { ref action } => user(&cli, action),
+        Command::Dnssec { ref action } => dnssec(&cli, action),
     };
     match result {
         Ok(code) => code,
@@ -269,6 +322,34 @@ fn migrate(cli: &Cli, action: &MigrateAction) -> anyhow::Result<ExitCode> {
         }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+fn dnssec(cli: &Cli, action: &DnssecAction) -> anyhow::Result<ExitCode> {
+    use dns::dnssec::manage::{self, ManageError, Step};
+    let config = load_config(cli)?;
+    ops::telemetry::init(&config.log).map_err(anyhow::Error::msg)?;
+    let now = chrono::Utc::now().timestamp();
+    let (dns, state) = (&config.dns, config.state_dir.as_path());
+    let result = match action {
+        DnssecAction::Ds { zone } => manage::ds(dns, state, zone, now),
+        DnssecAction::Keys { zone } => manage::list(dns, state, zone),
+        DnssecAction::Rollover { zone, step, force } => {
+            let step = match step {
+                RolloverStep::Prepublish => Step::Prepublish,
+                RolloverStep::Swap => Step::Swap,
+                RolloverStep::Retire => Step::Retire,
+            };
+            manage::rollover(dns, state, zone, step, now, *force)
+        }
+    };
+    match result {
+        Ok(text) => {
+            std::io::stdout().lock().write_all(text.as_bytes())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(ManageError::Refused(message)) => refused(&message),
+        Err(error) => Err(error.into()),
+    }
 }
 
 fn user(cli: &Cli, action: &UserAction) -> anyhow::Result<ExitCode> {
@@ -433,15 +514,25 @@ fn check(cli: &Cli) -> anyhow::Result<ExitCode> {
         eprintln!("{error}");
         failed = true;
     }
+    let signed = dns::dnssec::zones(&config.dns.dnssec).unwrap_or_default();
+    let mut served = Vec::new();
     for (_, result) in zones {
         match result {
-            Ok(zone) => writeln!(
-                stdout,
-                "{} serial {} records {}",
-                zone.origin,
-                zone.serial,
-                zone.records.len()
-            )?,
+            Ok(zone) => {
+                let signing = if signed.contains(&zone.origin) {
+                    " signed"
+                } else {
+                    ""
+                };
+                writeln!(
+                    stdout,
+                    "{} serial {} records {}{signing}",
+                    zone.origin,
+                    zone.serial,
+                    zone.records.len()
+                )?;
+                served.push(zone.origin);
+            }
             Err(errors) => {
                 failed = true;
                 for error in errors {
@@ -449,6 +540,10 @@ fn check(cli: &Cli) -> anyhow::Result<ExitCode> {
                 }
             }
         }
+    }
+    for problem in dns::dnssec::manage::check(&config.dns, &config.state_dir, &served) {
+        eprintln!("{problem}");
+        failed = true;
     }
     Ok(if failed {
         ExitCode::FAILURE
