@@ -246,6 +246,7 @@ fn serve(cli: &Cli) -> anyhow::Result<ExitCode> {
         let dns_ready = readiness.register("dns");
         let dns = dns::serve(
             config.dns.clone(),
+            config.state_dir.clone(),
             shutdown.clone(),
             reload.clone(),
             dns_ready,
@@ -515,7 +516,9 @@ fn check(cli: &Cli) -> anyhow::Result<ExitCode> {
         failed = true;
     }
     let signed = dns::dnssec::zones(&config.dns.dnssec).unwrap_or_default();
-    let mut served = Vec::new();
+    let mut loaded = Vec::new();
+    // The serial rules, against the versions the server last served from this state_dir.
+    let served = dns::serial::ServedVersions::read(&config.state_dir);
     for (_, result) in zones {
         match result {
             Ok(zone) => {
@@ -531,7 +534,15 @@ fn check(cli: &Cli) -> anyhow::Result<ExitCode> {
                     zone.serial,
                     zone.records.len()
                 )?;
-                served.push(zone.origin);
+                let name = zone.origin.to_string();
+                if let Some(prior) = served.get(&name) {
+                    let change = dns::serial::judge(prior, zone.version());
+                    if let Some(problem) = change.problem(&name, prior, zone.version()) {
+                        failed |= change == dns::serial::Change::Backwards;
+                        eprintln!("{}: {problem}", zone.source.display());
+                    }
+                }
+                loaded.push(zone.origin);
             }
             Err(errors) => {
                 failed = true;
@@ -541,7 +552,7 @@ fn check(cli: &Cli) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    for problem in dns::dnssec::manage::check(&config.dns, &config.state_dir, &served) {
+    for problem in dns::dnssec::manage::check(&config.dns, &config.state_dir, &loaded) {
         eprintln!("{problem}");
         failed = true;
     }

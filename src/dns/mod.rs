@@ -18,6 +18,7 @@ mod catalog;
 pub mod dnssec;
 mod notify;
 mod reply;
+pub mod serial;
 mod server;
 mod tcp;
 mod udp;

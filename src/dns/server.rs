@@ -2,12 +2,14 @@
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use super::answer::Responder;
+use super::answer::{Responder, Settings};
 use super::catalog::{Catalog, ZoneData};
+use super::serial::{self, Change, ServedVersions};
 use super::zone::{self, ZoneError};
 use super::{notify, tcp, udp};
 use crate::config::DnsConfig;
@@ -44,16 +46,14 @@ pub enum DnsError {
 /// least one zone is served on every listen address.
 pub async fn serve(
     config: DnsConfig,
+    state_dir: PathBuf,
     shutdown: CancellationToken,
     mut reload: ReloadRx,
     ready: Check,
 ) -> Result<(), DnsError> {
+    let config = Arc::new(Loading { config, state_dir });
     let catalog = load(&config, &Catalog::default())?;
-    let responder = Arc::new(Responder::new(
-        catalog,
-        config.transfer.allow.clone(),
-        config.query_log,
-    ));
+    let responder = Arc::new(Responder::new(catalog, Settings::from_config(&config)));
 
     let mut udp_threads = Vec::new();
     let mut tasks = tokio::task::JoinSet::new();
@@ -102,8 +102,22 @@ pub async fn serve(
     Ok(())
 }
 
+/// Where zones are read from and where the versions served are recorded.
+struct Loading {
+    config: DnsConfig,
+    state_dir: PathBuf,
+}
+
+impl std::ops::Deref for Loading {
+    type Target = DnsConfig;
+
+    fn deref(&self) -> &DnsConfig {
+        &self.config
+    }
+}
+
 /// Re-reads every zone off the hot path and swaps the new catalog in.
-async fn reload_zones(config: &DnsConfig, responder: &Arc<Responder>) {
+async fn reload_zones(config: &Arc<Loading>, responder: &Arc<Responder>) {
     let previous = responder.catalog();
     let config_for_load = config.clone();
     let previous_for_load = previous.clone();
@@ -126,22 +140,26 @@ async fn reload_zones(config: &DnsConfig, responder: &Arc<Responder>) {
 }
 
 /// Loads every zone of `dns.zones_dir`. A zone whose file has errors is logged and, if
-/// `previous` serves it, kept in its previous version.
-fn load(config: &DnsConfig, previous: &Catalog) -> Result<Catalog, ZoneError> {
+/// `previous` serves it, kept in its previous version; so is a zone whose serial went backwards
+/// (the serial rules, `dns::serial`). At start, when `previous` is empty, the versions recorded
+/// in `state_dir` stand in for it. What is served is recorded there afterwards.
+fn load(loading: &Loading, previous: &Catalog) -> Result<Catalog, ZoneError> {
+    let mut served = ServedVersions::read(&loading.state_dir);
     let mut zones = Vec::new();
-    for (path, result) in zone::load_dir(&config.zones_dir)? {
+    for (path, result) in zone::load_dir(&loading.zones_dir)? {
+        let kept = zone::origin_of(&path)
+            .ok()
+            .and_then(|origin| previous.zone(&origin).cloned());
         match result {
             Ok(zone) => {
                 tracing::info!(zone = %zone.origin, serial = zone.serial, records = zone.records.len(), "zone loaded");
-                zones.push(Arc::new(ZoneData::new(zone)));
+                let new = Arc::new(ZoneData::new(zone));
+                zones.push(admit(kept, new, &served));
             }
             Err(errors) => {
                 for error in &errors {
                     tracing::error!("{error}");
                 }
-                let kept = zone::origin_of(&path)
-                    .ok()
-                    .and_then(|origin| previous.zone(&origin).cloned());
                 match kept {
                     Some(old) => {
                         tracing::warn!(zone = %old.origin(), serial = old.serial(), file = %path.display(), "zone file has errors; still serving the previous version");
@@ -154,7 +172,44 @@ fn load(config: &DnsConfig, previous: &Catalog) -> Result<Catalog, ZoneError> {
             }
         }
     }
+    let names: Vec<String> = zones.iter().map(|z| z.origin().to_string()).collect();
+    served.retain(&names);
+    for zone in &zones {
+        served.set(&zone.origin().to_string(), zone.version());
+    }
+    if let Err(error) = served.write(&loading.state_dir) {
+        tracing::warn!(%error, path = %ServedVersions::path(&loading.state_dir).display(), "cannot record the zone versions served; `onebox check` will not compare serials");
+    }
     Ok(Catalog::new(zones))
+}
+
+/// The serial rules on one zone: `new` replaces `old` (in service now) unless its serial went
+/// backwards; without `old`, the version last recorded in `served` is compared with.
+fn admit(old: Option<Arc<ZoneData>>, new: Arc<ZoneData>, served: &ServedVersions) -> Arc<ZoneData> {
+    let name = new.origin().to_string();
+    let Some(prior) = old
+        .as_ref()
+        .map(|z| z.version())
+        .or_else(|| served.get(&name))
+    else {
+        return new;
+    };
+    let change = serial::judge(prior, new.version());
+    if let Some(problem) = change.problem(&name, prior, new.version()) {
+        match (change, old) {
+            (Change::Backwards, Some(old)) => {
+                tracing::error!("{problem}");
+                return old;
+            }
+            (Change::Backwards, None) => {
+                tracing::error!(
+                    "{problem} (at start there is no previous version in memory: serving this one)"
+                );
+            }
+            _ => tracing::warn!("{problem}"),
+        }
+    }
+    new
 }
 
 /// Sends NOTIFY for every zone that is new in `current` or whose serial changed.

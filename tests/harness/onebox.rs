@@ -307,6 +307,7 @@ impl OneboxBuilder {
                 "tcp_max_connections" => options.tcp_count = value.parse().ok(),
                 "allow" => options.provide_xfr = Some(list()),
                 "notify" => options.notify = list().iter().filter_map(|a| a.parse().ok()).collect(),
+                "identity" => options.identity = Some(value.trim_matches('"').to_owned()),
                 _ => {}
             }
         }
