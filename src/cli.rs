@@ -11,8 +11,9 @@ use clap::{Parser, Subcommand};
 use crate::config::Config;
 use crate::{app, db, dns, ops, web};
 
-/// The one-server web stack in one binary: authoritative DNS for the zones in zones/, and the
-/// web site in site/ over HTTPS (and, soon, its application).
+/// The one-server web stack in one binary: authoritative DNS for the zones in zones/, the web
+/// site in site/ over HTTPS, and its application (a blog with an editor and a JSON API) over
+/// SQLite or MySQL.
 ///
 /// Configuration comes from built-in defaults, then the TOML file (config/onebox.toml unless
 /// --config names another), then ONEBOX_* environment variables, with `__` between levels:
@@ -26,11 +27,13 @@ use crate::{app, db, dns, ops, web};
     propagate_version = true,
     after_long_help = "Examples:
   onebox check                         check config/onebox.toml and every zone in zones/
-  onebox serve                         serve them (DNS on 127.0.0.1:1053 by default)
+  onebox serve                         serve them: DNS on 127.0.0.1:1053, the site on
+                                       https://localhost:8443/ (by default)
   onebox user add --email me@foobar.com --admin
                                        add the first admin (asks for the password)
   dig www.foobar.com @127.0.0.1 -p 1053
-  kill -HUP $(pidof onebox)            reload every zone after editing zones/*.zone
+  kill -HUP $(pidof onebox)            reload every zone, the web settings and the
+                                       certificates after editing them
   onebox dnssec ds foobar.com          the DS record to give the registrar (dns.dnssec.zones)
   ONEBOX_DNS__LISTEN='[\"0.0.0.0:53\"]' onebox --config /etc/onebox.toml serve"
 )]
@@ -190,7 +193,7 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("onebox: {error:#}");
+            eprintln!("onebox: {}", ops::chain(error.as_ref()));
             ExitCode::from(2)
         }
     }
@@ -227,22 +230,27 @@ fn serve(cli: &Cli) -> anyhow::Result<ExitCode> {
             }
             result
         };
-        let database = db::Db::connect(&config).await?;
-        tracing::info!(url = %db::redact(&config.database_url()), "database configured");
-        let templates = config.templates_dir();
-        let state = app::State::new(
-            database,
-            config.app.clone(),
-            &templates,
-            app::Health::default(),
-        )?;
-        let watcher = tokio::spawn(app::supervise(
-            state.clone(),
-            readiness.register("database"),
-            config.database.migrate_on_start,
-            shutdown.clone(),
-        ));
-        let router = app::router(state);
+        let (router, watcher) = if config.app.enabled {
+            let database = db::Db::connect(&config).await?;
+            tracing::info!(url = %db::redact(&config.database_url()), "database configured");
+            let templates = config.templates_dir();
+            let state = app::State::new(
+                database,
+                config.app.clone(),
+                templates.as_deref(),
+                app::Health::default(),
+            )?;
+            let watcher = tokio::spawn(app::supervise(
+                state.clone(),
+                readiness.register("database"),
+                config.database.migrate_on_start,
+                shutdown.clone(),
+            ));
+            (Some(app::router(state)), Some(watcher))
+        } else {
+            tracing::info!("app.enabled = false: DNS and the static site only, no database");
+            (None, None)
+        };
         let dns_ready = readiness.register("dns");
         let dns = dns::serve(
             config.dns.clone(),
@@ -257,7 +265,7 @@ fn serve(cli: &Cli) -> anyhow::Result<ExitCode> {
             shutdown.clone(),
             reload,
             readiness,
-            Some(router),
+            router,
         );
         let (dns, web) = tokio::join!(
             async { stop_on_error(dns.await.map_err(Into::into)) },
@@ -265,7 +273,9 @@ fn serve(cli: &Cli) -> anyhow::Result<ExitCode> {
         );
         dns?;
         web?;
-        watcher.abort();
+        if let Some(watcher) = watcher {
+            watcher.abort();
+        }
         tracing::info!("onebox stopped");
         Ok(ExitCode::SUCCESS)
     })
@@ -296,10 +306,7 @@ fn migrate(cli: &Cli, action: &MigrateAction) -> anyhow::Result<ExitCode> {
     let url = db::redact(&config.database_url());
     small_runtime()?.block_on(async {
         let database = db::Db::connect(&config).await?;
-        database
-            .ping()
-            .await
-            .with_context(|| format!("cannot reach the database at {url} (key database.url)"))?;
+        database.ping().await.context("key database.url")?;
         let mut stdout = std::io::stdout().lock();
         match action {
             MigrateAction::Up => {
@@ -478,10 +485,7 @@ fn read_password() -> anyhow::Result<Result<String, String>> {
 async fn ready_database(config: &Config) -> anyhow::Result<db::Db> {
     let url = db::redact(&config.database_url());
     let database = db::Db::connect(config).await?;
-    database
-        .ping()
-        .await
-        .with_context(|| format!("cannot reach the database at {url} (key database.url)"))?;
+    database.ping().await.context("key database.url")?;
     if !database.migrations().await?.iter().any(|m| !m.applied) {
         return Ok(database);
     }
@@ -511,8 +515,10 @@ fn check(cli: &Cli) -> anyhow::Result<ExitCode> {
         );
         failed = true;
     }
-    if let Err(error) = app::check_templates(&config.templates_dir()) {
-        eprintln!("{error}");
+    if config.app.enabled
+        && let Err(error) = app::check_templates(config.templates_dir().as_deref())
+    {
+        eprintln!("{}", ops::chain(&error));
         failed = true;
     }
     let signed = dns::dnssec::zones(&config.dns.dnssec).unwrap_or_default();

@@ -47,28 +47,67 @@ impl Default for DnssecConfig {
 }
 
 impl DnssecConfig {
-    /// The rules between this section's keys, as an error message naming the key.
-    pub(super) fn check(&self) -> Result<(), String> {
+    /// The rules between this section's keys: the key at fault and what is wrong.
+    pub(super) fn check(&self) -> Result<(), (&'static str, String)> {
         let lifetime = self.signature_lifetime.as_secs();
         let refresh = self.signature_refresh.as_secs();
         if lifetime > u64::from(u32::MAX / 4) {
-            return Err("key dns.dnssec.signature_lifetime: at most 34 years (2^30 s)".to_owned());
+            return Err((
+                "dns.dnssec.signature_lifetime",
+                "at most 34 years (2^30 s)".to_owned(),
+            ));
         }
         if refresh == 0 || refresh >= lifetime {
-            return Err(format!(
-                "key dns.dnssec.signature_refresh: must be at least 1s and shorter than \
-                 dns.dnssec.signature_lifetime ({lifetime}s), e.g. half of it"
+            return Err((
+                "dns.dnssec.signature_refresh",
+                format!(
+                    "must be at least 1s and shorter than dns.dnssec.signature_lifetime \
+                     ({lifetime}s), e.g. half of it"
+                ),
             ));
         }
         for zone in &self.zones {
             let bare = zone.trim_end_matches('.');
             if bare.is_empty() || bare.contains(char::is_whitespace) || bare.contains("..") {
-                return Err(format!(
-                    "key dns.dnssec.zones: {zone:?} is not a zone name; write it as the zone \
-                     file is named, e.g. \"foobar.com\" for zones/foobar.com.zone"
+                return Err((
+                    "dns.dnssec.zones",
+                    format!(
+                        "{zone:?} is not a zone name; write it as the zone file is named, e.g. \
+                         \"foobar.com\" for zones/foobar.com.zone"
+                    ),
                 ));
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    #[test]
+    fn refresh_must_be_shorter_than_lifetime_and_zones_must_be_names() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("a.toml");
+        for (table, key) in [
+            (
+                "signature_lifetime = \"1day\"\nsignature_refresh = \"2days\"",
+                "key dns.dnssec.signature_refresh",
+            ),
+            ("zones = [\"foo bar\"]", "key dns.dnssec.zones"),
+            ("algorithm = \"rsasha1\"", "key dns.dnssec.algorithm"),
+        ] {
+            std::fs::write(&file, format!("[dns.dnssec]\n{table}\n")).expect("write");
+            let error = Config::load(Some(&file)).expect_err("must be refused");
+            assert!(error.to_string().contains(key), "{error}");
+        }
+        std::fs::write(
+            &file,
+            "[dns.dnssec]\nzones = [\"foobar.com\"]\nalgorithm = \"ED25519\"\n",
+        )
+        .expect("write");
+        let config = Config::load(Some(&file)).expect("loads");
+        assert_eq!(config.dns.dnssec.algorithm, super::DnssecAlgorithm::Ed25519);
     }
 }

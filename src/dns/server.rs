@@ -37,7 +37,7 @@ pub enum DnsError {
         source: io::Error,
     },
     /// The zones directory could not be read.
-    #[error("{0}")]
+    #[error(transparent)]
     Zones(#[from] ZoneError),
 }
 
@@ -131,7 +131,7 @@ async fn reload_zones(config: &Arc<Loading>, responder: &Arc<Responder>) {
             notify_changed(config, &previous, &current);
         }
         Ok(Err(error)) => {
-            tracing::error!(%error, "reload failed; still serving the previous zones")
+            tracing::error!(error = %crate::ops::chain(&error), "reload failed; still serving the previous zones")
         }
         Err(error) => {
             tracing::error!(%error, "reload task failed; still serving the previous zones")

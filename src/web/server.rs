@@ -100,6 +100,7 @@ pub async fn serve(
         accepting.spawn(accept_loop(listener, secure, shared.clone()));
     }
     check.set(true);
+    announce(&config, https_port.is_some(), &shared.site.load());
 
     loop {
         tokio::select! {
@@ -117,6 +118,40 @@ pub async fn serve(
     while accepting.join_next().await.is_some() {}
     drain(&shared, web.shutdown_timeout).await;
     Ok(())
+}
+
+/// Logs the address to open in a browser, and the CA to trust first when the certificate is
+/// the development one.
+fn announce(config: &Config, https: bool, site: &Site) {
+    let web = &config.web;
+    let (scheme, listen, port) = if https {
+        ("https", web.https_listen.first(), site.https_port)
+    } else {
+        ("http", web.http_listen.first(), None)
+    };
+    // On this machine's loopback, the name this machine resolves; else the canonical one.
+    let here = listen.is_some_and(|a| a.ip().is_loopback() || a.ip().is_unspecified());
+    let host = match site.local_names.first() {
+        Some(name) if here => handler::bracketed(name),
+        _ => site.canonical.clone(),
+    };
+    let port = match (https, port, listen) {
+        (true, Some(port), _) => format!(":{port}"),
+        (false, _, Some(addr)) if addr.port() != 80 => format!(":{}", addr.port()),
+        _ => String::new(),
+    };
+    let url = format!("{scheme}://{host}{port}/");
+    if https && web.tls.certs.is_empty() {
+        let ca = super::dev_ca_certificate(&config.state_dir);
+        tracing::info!(
+            %url,
+            ca = %ca.display(),
+            "the site is at {url} once the browser trusts the development CA {} (README: Try it)",
+            ca.display()
+        );
+    } else {
+        tracing::info!(%url, "the site is at {url}");
+    }
 }
 
 /// Waits for open connections to finish, up to `deadline`, then closes the rest.
@@ -167,7 +202,7 @@ async fn reload_site(
             tracing::info!("web site and certificates reloaded");
         }
         Ok(Err(error)) => {
-            tracing::error!(%error, "web reload failed; still serving the previous site");
+            tracing::error!(error = %crate::ops::chain(&error), "web reload failed; still serving the previous site");
         }
         Err(error) => {
             tracing::error!(%error, "web reload task failed; still serving the previous site");

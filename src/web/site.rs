@@ -25,6 +25,8 @@ pub(crate) struct Site {
     pub canonical: String,
     /// Names redirected to the canonical one, lowercase.
     pub aliases: Vec<String>,
+    /// Names that serve the site as they are (a browser on this machine), lowercase.
+    pub local_names: Vec<String>,
     /// The HTTPS port named in redirects from plain HTTP (`None` for 443).
     pub https_port: Option<u16>,
     /// Plain HTTP redirects to HTTPS.
@@ -85,6 +87,7 @@ impl Site {
         Ok(Self {
             canonical,
             aliases,
+            local_names: config.local_names.iter().map(|n| normalize(n)).collect(),
             https_port: https_port.filter(|&port| port != 443),
             redirect_to_https: config.redirect_to_https,
             files,

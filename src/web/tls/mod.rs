@@ -33,7 +33,7 @@ pub(crate) use validity::of as validity_of;
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     /// A file could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         /// The file.
         path: PathBuf,
@@ -63,7 +63,7 @@ pub enum TlsError {
         name: String,
     },
     /// rustls refused the configuration.
-    #[error("TLS configuration: {0}")]
+    #[error("TLS configuration")]
     Rustls(#[from] rustls::Error),
     /// The development CA could not be created.
     #[error("development CA: {0}")]
