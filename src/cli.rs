@@ -251,6 +251,7 @@ fn serve(cli: &Cli) -> anyhow::Result<ExitCode> {
             tracing::info!("app.enabled = false: DNS and the static site only, no database");
             (None, None)
         };
+        let challenges = ops::challenges::Challenges::default();
         let dns_ready = readiness.register("dns");
         let dns = dns::serve(
             config.dns.clone(),
@@ -258,15 +259,15 @@ fn serve(cli: &Cli) -> anyhow::Result<ExitCode> {
             shutdown.clone(),
             reload.clone(),
             dns_ready,
+            challenges.clone(),
         );
-        let web = web::serve(
-            config,
-            reconfigure,
-            shutdown.clone(),
-            reload,
+        let handles = web::Handles {
             readiness,
-            router,
-        );
+            certificates: ops::certs::Certificates::default(),
+            challenges,
+            app: router,
+        };
+        let web = web::serve(config, reconfigure, shutdown.clone(), reload, handles);
         let (dns, web) = tokio::join!(
             async { stop_on_error(dns.await.map_err(Into::into)) },
             async { stop_on_error(web.await.map_err(Into::into)) },

@@ -11,9 +11,10 @@
 //! sets `dns.listen`. Variables starting with `ONEBOX_TEST_` belong to the test suite and are
 //! not configuration.
 //!
-//! One file per section: `log`, `dns`, `web`, `database`, `app`; this file holds the
+//! One file per section: `log`, `dns`, `web` (and `web.acme`), `database`, `app`; this file holds the
 //! whole [`Config`], the loading and the rules that span sections.
 
+mod acme;
 mod app;
 mod database;
 mod dns;
@@ -29,6 +30,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+pub use acme::{AcmeConfig, ChallengeKind, LETS_ENCRYPT, LETS_ENCRYPT_STAGING};
 pub use app::AppConfig;
 pub use database::DatabaseConfig;
 pub use dns::{DnsConfig, TransferConfig};
@@ -143,6 +145,9 @@ impl Config {
                 ),
             );
         }
+        if let Err((key, message)) = self.web.acme.validate() {
+            return invalid(key, message);
+        }
         if self.database.max_connections == 0 {
             return invalid("database.max_connections", "must be at least 1".to_owned());
         }
@@ -215,6 +220,7 @@ mod tests {
             "[dns.dnssec]",
             "[web]",
             "[web.tls]",
+            "[web.acme]",
             "[database]",
             "[app]",
         ] {

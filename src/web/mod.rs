@@ -25,7 +25,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use body::Body;
-pub use server::serve;
+pub use server::{Handles, serve};
 pub use tls::TlsError;
 
 use crate::config::{Config, ConfigError};

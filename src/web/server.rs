@@ -31,17 +31,35 @@ use tokio_util::task::TaskTracker;
 use super::handler::{self, ConnInfo};
 use super::idle::{Activity, Tracked};
 use super::site::Site;
+use super::tls::{self, ACME_TLS_ALPN};
 use super::{Reconfigure, WebError};
 use crate::config::Config;
+use crate::ops::certs::Certificates;
+use crate::ops::challenges::Challenges;
 use crate::ops::listen;
 use crate::ops::ready::Readiness;
 use crate::ops::signals::ReloadRx;
+
+/// What the web service shares with the rest of the process.
+#[derive(Clone)]
+pub struct Handles {
+    /// The process's readiness checks (`/readyz`).
+    pub readiness: Readiness,
+    /// The certificates served: the web service puts its files' in; ACME puts its own.
+    pub certificates: Certificates,
+    /// ACME challenge answers to serve (HTTP-01, TLS-ALPN-01).
+    pub challenges: Challenges,
+    /// The application's routes, if the application runs.
+    pub app: Option<axum::Router>,
+}
 
 /// What every connection task shares.
 #[derive(Clone)]
 struct Shared {
     site: Arc<ArcSwap<Site>>,
     readiness: Readiness,
+    certificates: Certificates,
+    challenges: Challenges,
     app: Option<axum::Router>,
     shutdown: CancellationToken,
     /// Cancelled when the drain deadline passes: close at once.
@@ -51,18 +69,17 @@ struct Shared {
 }
 
 /// Serves HTTP and HTTPS until `shutdown` is cancelled; each new `reload` generation rebuilds
-/// the site from `reconfigure()`. The application's paths (`app::owns`) go to `app`, when
-/// there is one; everything else is the site's files.
+/// the site from `reconfigure()`. The application's paths (`app::owns`) go to `handles.app`,
+/// when there is one; everything else is the site's files.
 pub async fn serve(
     config: Config,
     reconfigure: Reconfigure,
     shutdown: CancellationToken,
     mut reload: ReloadRx,
-    readiness: Readiness,
-    app: Option<axum::Router>,
+    handles: Handles,
 ) -> Result<(), WebError> {
     let web = &config.web;
-    let check = readiness.register("web");
+    let check = handles.readiness.register("web");
     let mut listeners = Vec::new();
     for (addresses, secure) in [(&web.http_listen, false), (&web.https_listen, true)] {
         for &addr in addresses {
@@ -79,15 +96,27 @@ pub async fn serve(
         .map(|(_, bound, _)| bound.port());
     let site = {
         let config = config.clone();
-        tokio::task::spawn_blocking(move || Site::build(&config.web, &config.state_dir, https_port))
-            .await
-            .map_err(|e| WebError::Reload(e.to_string()))??
+        let (certificates, challenges) = (handles.certificates.clone(), handles.challenges.clone());
+        tokio::task::spawn_blocking(move || {
+            Site::build(
+                &config.web,
+                &config.state_dir,
+                https_port,
+                &certificates,
+                &challenges,
+            )
+        })
+        .await
+        .map_err(|e| WebError::Reload(e.to_string()))??
     };
     tracing::info!(site_dir = %site.files.root().display(), canonical = %site.canonical, aliases = ?site.aliases, "web site loaded");
+    tls::install(&site.tls, &handles.certificates);
     let shared = Shared {
         site: Arc::new(ArcSwap::from_pointee(site)),
-        readiness,
-        app,
+        readiness: handles.readiness,
+        certificates: handles.certificates,
+        challenges: handles.challenges,
+        app: handles.app,
         shutdown: shutdown.clone(),
         hard_stop: CancellationToken::new(),
         tracker: TaskTracker::new(),
@@ -110,7 +139,7 @@ pub async fn serve(
                     shutdown.cancelled().await;
                     break;
                 }
-                reload_site(&config, &reconfigure, https_port, &shared.site).await;
+                reload_site(&config, &reconfigure, https_port, &shared).await;
             }
         }
     }
@@ -179,10 +208,11 @@ async fn reload_site(
     started: &Config,
     reconfigure: &Reconfigure,
     https_port: Option<u16>,
-    site: &ArcSwap<Site>,
+    shared: &Shared,
 ) {
     let reconfigure = reconfigure.clone();
     let started_web = started.web.clone();
+    let (certificates, challenges) = (shared.certificates.clone(), shared.challenges.clone());
     let built = tokio::task::spawn_blocking(move || {
         let config = reconfigure().map_err(|e| WebError::Reload(e.to_string()))?;
         if config.web.http_listen != started_web.http_listen
@@ -193,12 +223,19 @@ async fn reload_site(
                 "web.http_listen, web.https_listen and web.max_connections change only on restart"
             );
         }
-        Site::build(&config.web, &config.state_dir, https_port)
+        Site::build(
+            &config.web,
+            &config.state_dir,
+            https_port,
+            &certificates,
+            &challenges,
+        )
     })
     .await;
     match built {
         Ok(Ok(new_site)) => {
-            site.store(Arc::new(new_site));
+            tls::install(&new_site.tls, &shared.certificates);
+            shared.site.store(Arc::new(new_site));
             tracing::info!("web site and certificates reloaded");
         }
         Ok(Err(error)) => {
@@ -268,6 +305,7 @@ async fn connection(
         peer,
         secure,
         readiness: shared.readiness.clone(),
+        challenges: shared.challenges.clone(),
         app: shared.app.clone(),
     });
     let sites = shared.site.clone();
@@ -297,6 +335,13 @@ async fn connection(
         },
         () = shared.shutdown.cancelled() => return,
     };
+    if stream.get_ref().1.alpn_protocol() == Some(ACME_TLS_ALPN) {
+        // A CA validating TLS-ALPN-01: the handshake was the whole answer (RFC 8737 §3).
+        tracing::debug!(%peer, "acme-tls/1 handshake answered");
+        let mut stream = stream;
+        let _ = tokio::io::AsyncWriteExt::shutdown(&mut stream).await;
+        return;
+    }
     let io = Tracked::new(stream, activity.clone());
     drive(&snapshot.http, io, service, &activity, &snapshot, &shared).await;
 }
