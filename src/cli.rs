@@ -11,8 +11,9 @@ use clap::{Parser, Subcommand};
 use crate::config::Config;
 use crate::{app, db, dns, ops, web};
 
-/// The one-server web stack in one binary: authoritative DNS for the zones in zones/, and the
-/// web site in site/ over HTTPS (and, soon, its application).
+/// The one-server web stack in one binary: authoritative DNS for the zones in zones/, the web
+/// site in site/ over HTTPS, and its application (a blog with an editor and a JSON API) over
+/// SQLite or MySQL.
 ///
 /// Configuration comes from built-in defaults, then the TOML file (config/onebox.toml unless
 /// --config names another), then ONEBOX_* environment variables, with `__` between levels:
@@ -26,11 +27,14 @@ use crate::{app, db, dns, ops, web};
     propagate_version = true,
     after_long_help = "Examples:
   onebox check                         check config/onebox.toml and every zone in zones/
-  onebox serve                         serve them (DNS on 127.0.0.1:1053 by default)
+  onebox serve                         serve them: DNS on 127.0.0.1:1053, the site on
+                                       https://localhost:8443/ (by default)
   onebox user add --email me@foobar.com --admin
                                        add the first admin (asks for the password)
   dig www.foobar.com @127.0.0.1 -p 1053
-  kill -HUP $(pidof onebox)            reload every zone after editing zones/*.zone
+  kill -HUP $(pidof onebox)            reload every zone, the web settings and the
+                                       certificates after editing them
+  onebox dnssec ds foobar.com          the DS record to give the registrar (dns.dnssec.zones)
   ONEBOX_DNS__LISTEN='[\"0.0.0.0:53\"]' onebox --config /etc/onebox.toml serve"
 )]
 pub struct Cli {
@@ -66,6 +70,13 @@ pub enum Command {
         /// What to do.
         #[command(subcommand)]
         action: MigrateAction,
+    },
+    /// DNSSEC for the zones in dns.dnssec.zones: the DS record for the registrar, the keys,
+    /// key rollovers.
+    Dnssec {
+        /// What to do.
+        #[command(subcommand)]
+        action: DnssecAction,
     },
     /// Add users, issue their API tokens, list them (in database.url).
     ///
@@ -109,6 +120,50 @@ pub enum UserAction {
     List,
 }
 
+/// `onebox dnssec ...`.
+#[derive(Debug, Subcommand)]
+pub enum DnssecAction {
+    /// Print the DS record of ZONE's signing key, to give to the parent zone (the registrar).
+    ///
+    /// The key is generated if the zone has none yet (as `serve` would on first signing it).
+    /// The zone must be listed in dns.dnssec.zones.
+    Ds {
+        /// The zone, e.g. foobar.com.
+        zone: String,
+    },
+    /// List ZONE's keys (tag, algorithm, state, since when) and the next rollover step.
+    Keys {
+        /// The zone.
+        zone: String,
+    },
+    /// Roll ZONE's signing key in three steps, reloading onebox after each: `prepublish` (a new
+    /// key joins the DNSKEY set), `swap` (it signs; give the parent its DS), `retire` (the old
+    /// key goes, once the parent serves only the new DS).
+    ///
+    /// Each step refuses to run before it is safe (the DNSKEY TTL since the previous step),
+    /// and says when it will be.
+    Rollover {
+        /// The zone.
+        zone: String,
+        /// The step.
+        step: RolloverStep,
+        /// Skip the waiting time (never the order of the steps).
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// A step of `onebox dnssec rollover`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum RolloverStep {
+    /// Publish a new key beside the active one.
+    Prepublish,
+    /// Sign with the new key; the old one keeps signing the DNSKEY set.
+    Swap,
+    /// Remove the old key.
+    Retire,
+}
+
 /// `onebox migrate ...`.
 #[derive(Debug, Subcommand)]
 pub enum MigrateAction {
@@ -133,11 +188,12 @@ pub fn main() -> ExitCode {
         Command::Doctor => doctor(&cli),
         Command::Migrate { ref action } => migrate(&cli, action),
         Command::User { ref action } => user(&cli, action),
+        Command::Dnssec { ref action } => dnssec(&cli, action),
     };
     match result {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("onebox: {error:#}");
+            eprintln!("onebox: {}", ops::chain(error.as_ref()));
             ExitCode::from(2)
         }
     }
@@ -174,22 +230,28 @@ fn serve(cli: &Cli) -> anyhow::Result<ExitCode> {
             }
             result
         };
-        let database = db::Db::connect(&config).await?;
-        tracing::info!(url = %db::redact(&config.database_url()), "database configured");
-        let templates = config.templates_dir();
-        let state = app::State::new(
-            database,
-            config.app.clone(),
-            &templates,
-            app::Health::default(),
-        )?;
-        let watcher = tokio::spawn(app::supervise(
-            state.clone(),
-            readiness.register("database"),
-            config.database.migrate_on_start,
-            shutdown.clone(),
-        ));
-        let router = app::router(state);
+        let (router, watcher) = if config.app.enabled {
+            let database = db::Db::connect(&config).await?;
+            tracing::info!(url = %db::redact(&config.database_url()), "database configured");
+            let templates = config.templates_dir();
+            let state = app::State::new(
+                database,
+                config.app.clone(),
+                templates.as_deref(),
+                app::Health::default(),
+            )?;
+            let watcher = tokio::spawn(app::supervise(
+                state.clone(),
+                readiness.register("database"),
+                config.database.migrate_on_start,
+                shutdown.clone(),
+            ));
+            (Some(app::router(state)), Some(watcher))
+        } else {
+            tracing::info!("app.enabled = false: DNS and the static site only, no database");
+            (None, None)
+        };
+        let challenges = ops::challenges::Challenges::default();
         let dns_ready = readiness.register("dns");
         let dns = dns::serve(
             config.dns.clone(),
@@ -197,22 +259,24 @@ fn serve(cli: &Cli) -> anyhow::Result<ExitCode> {
             shutdown.clone(),
             reload.clone(),
             dns_ready,
+            challenges.clone(),
         );
-        let web = web::serve(
-            config,
-            reconfigure,
-            shutdown.clone(),
-            reload,
+        let handles = web::Handles {
             readiness,
-            Some(router),
-        );
+            certificates: ops::certs::Certificates::default(),
+            challenges,
+            app: router,
+        };
+        let web = web::serve(config, reconfigure, shutdown.clone(), reload, handles);
         let (dns, web) = tokio::join!(
             async { stop_on_error(dns.await.map_err(Into::into)) },
             async { stop_on_error(web.await.map_err(Into::into)) },
         );
         dns?;
         web?;
-        watcher.abort();
+        if let Some(watcher) = watcher {
+            watcher.abort();
+        }
         tracing::info!("onebox stopped");
         Ok(ExitCode::SUCCESS)
     })
@@ -243,10 +307,7 @@ fn migrate(cli: &Cli, action: &MigrateAction) -> anyhow::Result<ExitCode> {
     let url = db::redact(&config.database_url());
     small_runtime()?.block_on(async {
         let database = db::Db::connect(&config).await?;
-        database
-            .ping()
-            .await
-            .with_context(|| format!("cannot reach the database at {url} (key database.url)"))?;
+        database.ping().await.context("key database.url")?;
         let mut stdout = std::io::stdout().lock();
         match action {
             MigrateAction::Up => {
@@ -270,6 +331,34 @@ fn migrate(cli: &Cli, action: &MigrateAction) -> anyhow::Result<ExitCode> {
         }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+fn dnssec(cli: &Cli, action: &DnssecAction) -> anyhow::Result<ExitCode> {
+    use dns::dnssec::manage::{self, ManageError, Step};
+    let config = load_config(cli)?;
+    ops::telemetry::init(&config.log).map_err(anyhow::Error::msg)?;
+    let now = chrono::Utc::now().timestamp();
+    let (dns, state) = (&config.dns, config.state_dir.as_path());
+    let result = match action {
+        DnssecAction::Ds { zone } => manage::ds(dns, state, zone, now),
+        DnssecAction::Keys { zone } => manage::list(dns, state, zone),
+        DnssecAction::Rollover { zone, step, force } => {
+            let step = match step {
+                RolloverStep::Prepublish => Step::Prepublish,
+                RolloverStep::Swap => Step::Swap,
+                RolloverStep::Retire => Step::Retire,
+            };
+            manage::rollover(dns, state, zone, step, now, *force)
+        }
+    };
+    match result {
+        Ok(text) => {
+            std::io::stdout().lock().write_all(text.as_bytes())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(ManageError::Refused(message)) => refused(&message),
+        Err(error) => Err(error.into()),
+    }
 }
 
 fn user(cli: &Cli, action: &UserAction) -> anyhow::Result<ExitCode> {
@@ -397,10 +486,7 @@ fn read_password() -> anyhow::Result<Result<String, String>> {
 async fn ready_database(config: &Config) -> anyhow::Result<db::Db> {
     let url = db::redact(&config.database_url());
     let database = db::Db::connect(config).await?;
-    database
-        .ping()
-        .await
-        .with_context(|| format!("cannot reach the database at {url} (key database.url)"))?;
+    database.ping().await.context("key database.url")?;
     if !database.migrations().await?.iter().any(|m| !m.applied) {
         return Ok(database);
     }
@@ -430,18 +516,27 @@ fn check(cli: &Cli) -> anyhow::Result<ExitCode> {
         );
         failed = true;
     }
-    if let Err(error) = app::check_templates(&config.templates_dir()) {
-        eprintln!("{error}");
+    if config.app.enabled
+        && let Err(error) = app::check_templates(config.templates_dir().as_deref())
+    {
+        eprintln!("{}", ops::chain(&error));
         failed = true;
     }
+    let signed = dns::dnssec::zones(&config.dns.dnssec).unwrap_or_default();
+    let mut loaded = Vec::new();
     // The serial rules, against the versions the server last served from this state_dir.
     let served = dns::serial::ServedVersions::read(&config.state_dir);
     for (_, result) in zones {
         match result {
             Ok(zone) => {
+                let signing = if signed.contains(&zone.origin) {
+                    " signed"
+                } else {
+                    ""
+                };
                 writeln!(
                     stdout,
-                    "{} serial {} records {}",
+                    "{} serial {} records {}{signing}",
                     zone.origin,
                     zone.serial,
                     zone.records.len()
@@ -454,6 +549,7 @@ fn check(cli: &Cli) -> anyhow::Result<ExitCode> {
                         eprintln!("{}: {problem}", zone.source.display());
                     }
                 }
+                loaded.push(zone.origin);
             }
             Err(errors) => {
                 failed = true;
@@ -462,6 +558,10 @@ fn check(cli: &Cli) -> anyhow::Result<ExitCode> {
                 }
             }
         }
+    }
+    for problem in dns::dnssec::manage::check(&config.dns, &config.state_dir, &loaded) {
+        eprintln!("{problem}");
+        failed = true;
     }
     Ok(if failed {
         ExitCode::FAILURE

@@ -3,7 +3,7 @@
 //!
 //! `harness` starts the servers and holds the clients; each other module is one area of the
 //! product (`dns`: issue 2, `web`: issue 3, `db` and `app`: issue 4, `resolver` and
-//! `browser`: issue 5).
+//! `browser`: issue 5, `start`: issue 13).
 
 mod app;
 mod browser;
@@ -13,4 +13,5 @@ mod doctor;
 mod harness;
 mod layers;
 mod resolver;
+mod start;
 mod web;

@@ -34,14 +34,22 @@ pub struct State {
 
 impl State {
     /// The state for `db` with these settings; `health` is shared with [`super::supervise`].
-    /// Compiles the templates in `templates_dir`.
+    /// Compiles the templates: the built-in ones, and the site's own in `templates_dir`.
     pub fn new(
         db: Db,
         config: AppConfig,
-        templates_dir: &std::path::Path,
+        templates_dir: Option<&std::path::Path>,
         health: Health,
     ) -> Result<Self, TemplateError> {
-        let templates = Templates::load(templates_dir)?;
+        let (templates, overridden) = Templates::load(templates_dir)?;
+        match templates_dir {
+            Some(dir) => tracing::info!(
+                dir = %dir.display(),
+                ?overridden,
+                "page templates: built in, and the site's own"
+            ),
+            None => tracing::info!("page templates: built in"),
+        }
         let throttle = Throttle::new(config.signin_max_failures, config.signin_window);
         Ok(Self {
             db,

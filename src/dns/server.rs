@@ -10,9 +10,11 @@ use tokio_util::sync::CancellationToken;
 use super::answer::{Responder, Settings};
 use super::catalog::{Catalog, ZoneData};
 use super::serial::{self, Change, ServedVersions};
-use super::zone::{self, ZoneError};
-use super::{notify, tcp, udp};
+use super::versions::{Read, Versions};
+use super::zone::{self, Zone, ZoneError};
+use super::{tcp, udp};
 use crate::config::DnsConfig;
+use crate::ops::challenges::Challenges;
 use crate::ops::listen;
 use crate::ops::ready::Check;
 use crate::ops::signals::ReloadRx;
@@ -37,23 +39,35 @@ pub enum DnsError {
         source: io::Error,
     },
     /// The zones directory could not be read.
-    #[error("{0}")]
+    #[error(transparent)]
     Zones(#[from] ZoneError),
 }
 
 /// Serves DNS until `shutdown` is cancelled. Zones that fail to load are logged (file:line) and
-/// not served; each new `reload` generation (SIGHUP) reloads every zone. `ready` is set while at
-/// least one zone is served on every listen address.
+/// not served; each new `reload` generation (SIGHUP) reloads every zone, and every change of
+/// the DNS-01 answers in `challenges` is served as an overlay on the zones (see `versions`).
+/// `ready` is set while at least one zone is served on every listen address.
 pub async fn serve(
     config: DnsConfig,
     state_dir: PathBuf,
     shutdown: CancellationToken,
     mut reload: ReloadRx,
     ready: Check,
+    challenges: Challenges,
 ) -> Result<(), DnsError> {
     let config = Arc::new(Loading { config, state_dir });
-    let catalog = load(&config, &Catalog::default())?;
-    let responder = Arc::new(Responder::new(catalog, Settings::from_config(&config)));
+    let responder = Arc::new(Responder::new(
+        Catalog::default(),
+        Settings::from_config(&config),
+    ));
+    let mut versions = Versions::new(
+        responder.clone(),
+        config.transfer.notify.clone(),
+        config.state_dir.clone(),
+    );
+    let mut txt = challenges.txt_records();
+    versions.overlay_changed(&txt.borrow_and_update());
+    versions.files_read(load(&config, &Catalog::default())?);
 
     let mut udp_threads = Vec::new();
     let mut tasks = tokio::task::JoinSet::new();
@@ -80,7 +94,6 @@ pub async fn serve(
             shutdown.clone(),
         ));
     }
-    notify_changed(&config, &Catalog::default(), &responder.catalog());
     ready.set(!responder.catalog().is_empty());
 
     loop {
@@ -90,8 +103,12 @@ pub async fn serve(
                 if changed.is_err() {
                     break;
                 }
-                reload_zones(&config, &responder).await;
+                reload_zones(&config, &mut versions, &responder).await;
                 ready.set(!responder.catalog().is_empty());
+            }
+            Ok(()) = txt.changed() => {
+                let records = txt.borrow_and_update().clone();
+                versions.overlay_changed(&records);
             }
         }
     }
@@ -116,22 +133,18 @@ impl std::ops::Deref for Loading {
     }
 }
 
-/// Re-reads every zone off the hot path and swaps the new catalog in.
-async fn reload_zones(config: &Arc<Loading>, responder: &Arc<Responder>) {
+/// Re-reads every zone off the hot path and publishes the new versions.
+async fn reload_zones(config: &Arc<Loading>, versions: &mut Versions, responder: &Responder) {
     let previous = responder.catalog();
     let config_for_load = config.clone();
-    let previous_for_load = previous.clone();
-    let loaded =
-        tokio::task::spawn_blocking(move || load(&config_for_load, &previous_for_load)).await;
+    let loaded = tokio::task::spawn_blocking(move || load(&config_for_load, &previous)).await;
     match loaded {
-        Ok(Ok(catalog)) => {
-            responder.swap(catalog);
-            let current = responder.catalog();
-            tracing::info!(zones = current.len(), "zones reloaded");
-            notify_changed(config, &previous, &current);
+        Ok(Ok(reads)) => {
+            versions.files_read(reads);
+            tracing::info!(zones = responder.catalog().len(), "zones reloaded");
         }
         Ok(Err(error)) => {
-            tracing::error!(%error, "reload failed; still serving the previous zones")
+            tracing::error!(error = %crate::ops::chain(&error), "reload failed; still serving the previous zones")
         }
         Err(error) => {
             tracing::error!(%error, "reload task failed; still serving the previous zones")
@@ -139,12 +152,12 @@ async fn reload_zones(config: &Arc<Loading>, responder: &Arc<Responder>) {
     }
 }
 
-/// Loads every zone of `dns.zones_dir`. A zone whose file has errors is logged and, if
+/// Reads every zone of `dns.zones_dir`. A zone whose file has errors is logged and, if
 /// `previous` serves it, kept in its previous version; so is a zone whose serial went backwards
 /// (the serial rules, `dns::serial`). At start, when `previous` is empty, the versions recorded
-/// in `state_dir` stand in for it. What is served is recorded there afterwards.
-fn load(loading: &Loading, previous: &Catalog) -> Result<Catalog, ZoneError> {
-    let mut served = ServedVersions::read(&loading.state_dir);
+/// in `state_dir` stand in for it (`versions` records what is served).
+fn load(loading: &Loading, previous: &Catalog) -> Result<Vec<Read>, ZoneError> {
+    let served = ServedVersions::read(&loading.state_dir);
     let mut zones = Vec::new();
     for (path, result) in zone::load_dir(&loading.zones_dir)? {
         let kept = zone::origin_of(&path)
@@ -153,8 +166,7 @@ fn load(loading: &Loading, previous: &Catalog) -> Result<Catalog, ZoneError> {
         match result {
             Ok(zone) => {
                 tracing::info!(zone = %zone.origin, serial = zone.serial, records = zone.records.len(), "zone loaded");
-                let new = Arc::new(ZoneData::new(zone));
-                zones.push(admit(kept, new, &served));
+                zones.push(admit(kept, zone, &served));
             }
             Err(errors) => {
                 for error in &errors {
@@ -163,7 +175,7 @@ fn load(loading: &Loading, previous: &Catalog) -> Result<Catalog, ZoneError> {
                 match kept {
                     Some(old) => {
                         tracing::warn!(zone = %old.origin(), serial = old.serial(), file = %path.display(), "zone file has errors; still serving the previous version");
-                        zones.push(old);
+                        zones.push(Read::Kept(old));
                     }
                     None => {
                         tracing::warn!(file = %path.display(), "zone file has errors; zone not served");
@@ -172,34 +184,27 @@ fn load(loading: &Loading, previous: &Catalog) -> Result<Catalog, ZoneError> {
             }
         }
     }
-    let names: Vec<String> = zones.iter().map(|z| z.origin().to_string()).collect();
-    served.retain(&names);
-    for zone in &zones {
-        served.set(&zone.origin().to_string(), zone.version());
-    }
-    if let Err(error) = served.write(&loading.state_dir) {
-        tracing::warn!(%error, path = %ServedVersions::path(&loading.state_dir).display(), "cannot record the zone versions served; `onebox check` will not compare serials");
-    }
-    Ok(Catalog::new(zones))
+    Ok(zones)
 }
 
-/// The serial rules on one zone: `new` replaces `old` (in service now) unless its serial went
-/// backwards; without `old`, the version last recorded in `served` is compared with.
-fn admit(old: Option<Arc<ZoneData>>, new: Arc<ZoneData>, served: &ServedVersions) -> Arc<ZoneData> {
-    let name = new.origin().to_string();
+/// The serial rules on one zone as read: `zone` replaces `old` (in service now) unless its
+/// serial went backwards; without `old`, the version last recorded in `served` is compared with.
+fn admit(old: Option<Arc<ZoneData>>, zone: Zone, served: &ServedVersions) -> Read {
+    let name = zone.origin.to_string();
+    let new = zone.version();
     let Some(prior) = old
         .as_ref()
         .map(|z| z.version())
         .or_else(|| served.get(&name))
     else {
-        return new;
+        return Read::Fresh(zone, new);
     };
-    let change = serial::judge(prior, new.version());
-    if let Some(problem) = change.problem(&name, prior, new.version()) {
+    let change = serial::judge(prior, new);
+    if let Some(problem) = change.problem(&name, prior, new) {
         match (change, old) {
             (Change::Backwards, Some(old)) => {
                 tracing::error!("{problem}");
-                return old;
+                return Read::Kept(old);
             }
             (Change::Backwards, None) => {
                 tracing::error!(
@@ -209,26 +214,7 @@ fn admit(old: Option<Arc<ZoneData>>, new: Arc<ZoneData>, served: &ServedVersions
             _ => tracing::warn!("{problem}"),
         }
     }
-    new
-}
-
-/// Sends NOTIFY for every zone that is new in `current` or whose serial changed.
-fn notify_changed(config: &DnsConfig, previous: &Catalog, current: &Catalog) {
-    if config.transfer.notify.is_empty() {
-        return;
-    }
-    for zone in current.zones() {
-        let changed = previous
-            .zone(zone.origin())
-            .is_none_or(|old| old.serial() != zone.serial());
-        if changed {
-            notify::spawn(
-                zone.origin().clone(),
-                zone.serial(),
-                config.transfer.notify.clone(),
-            );
-        }
-    }
+    Read::Fresh(zone, new)
 }
 
 /// Binds UDP and TCP on the same address. Port 0 picks a port free for both.

@@ -29,7 +29,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use body::Body;
-pub use server::serve;
+pub use server::{Handles, serve};
 pub use tls::TlsError;
 
 use crate::config::{Config, ConfigError};
@@ -51,7 +51,7 @@ pub type Reconfigure = Arc<dyn Fn() -> Result<Config, ConfigError> + Send + Sync
 #[derive(Debug, thiserror::Error)]
 pub enum WebError {
     /// A listen address could not be bound.
-    #[error("key web.http_listen / web.https_listen: cannot bind {addr}: {source}")]
+    #[error("key web.http_listen / web.https_listen: cannot bind {addr}")]
     Bind {
         /// The address.
         addr: SocketAddr,
@@ -59,7 +59,7 @@ pub enum WebError {
         source: std::io::Error,
     },
     /// The web root is missing or not a directory.
-    #[error("key web.site_dir: {path}: {source}")]
+    #[error("key web.site_dir: {path}")]
     SiteDir {
         /// The configured path.
         path: PathBuf,
@@ -73,7 +73,7 @@ pub enum WebError {
         key: &'static str,
     },
     /// Certificates could not be loaded.
-    #[error("{0}")]
+    #[error(transparent)]
     Tls(#[from] TlsError),
     /// The configuration could not be re-read.
     #[error("{0}")]

@@ -32,17 +32,35 @@ use super::handler::{self, ConnInfo};
 use super::head_limit::HeadLimit;
 use super::idle::{Activity, Tracked};
 use super::site::Site;
+use super::tls::{self, ACME_TLS_ALPN};
 use super::{Reconfigure, WebError};
 use crate::config::Config;
+use crate::ops::certs::Certificates;
+use crate::ops::challenges::Challenges;
 use crate::ops::listen;
 use crate::ops::ready::Readiness;
 use crate::ops::signals::ReloadRx;
+
+/// What the web service shares with the rest of the process.
+#[derive(Clone)]
+pub struct Handles {
+    /// The process's readiness checks (`/readyz`).
+    pub readiness: Readiness,
+    /// The certificates served: the web service puts its files' in; ACME puts its own.
+    pub certificates: Certificates,
+    /// ACME challenge answers to serve (HTTP-01, TLS-ALPN-01).
+    pub challenges: Challenges,
+    /// The application's routes, if the application runs.
+    pub app: Option<axum::Router>,
+}
 
 /// What every connection task shares.
 #[derive(Clone)]
 struct Shared {
     site: Arc<ArcSwap<Site>>,
     readiness: Readiness,
+    certificates: Certificates,
+    challenges: Challenges,
     app: Option<axum::Router>,
     shutdown: CancellationToken,
     /// Cancelled when the drain deadline passes: close at once.
@@ -52,18 +70,17 @@ struct Shared {
 }
 
 /// Serves HTTP and HTTPS until `shutdown` is cancelled; each new `reload` generation rebuilds
-/// the site from `reconfigure()`. The application's paths (`app::owns`) go to `app`, when
-/// there is one; everything else is the site's files.
+/// the site from `reconfigure()`. The application's paths (`app::owns`) go to `handles.app`,
+/// when there is one; everything else is the site's files.
 pub async fn serve(
     config: Config,
     reconfigure: Reconfigure,
     shutdown: CancellationToken,
     mut reload: ReloadRx,
-    readiness: Readiness,
-    app: Option<axum::Router>,
+    handles: Handles,
 ) -> Result<(), WebError> {
     let web = &config.web;
-    let check = readiness.register("web");
+    let check = handles.readiness.register("web");
     let mut listeners = Vec::new();
     for (addresses, secure) in [(&web.http_listen, false), (&web.https_listen, true)] {
         for &addr in addresses {
@@ -80,15 +97,27 @@ pub async fn serve(
         .map(|(_, bound, _)| bound.port());
     let site = {
         let config = config.clone();
-        tokio::task::spawn_blocking(move || Site::build(&config.web, &config.state_dir, https_port))
-            .await
-            .map_err(|e| WebError::Reload(e.to_string()))??
+        let (certificates, challenges) = (handles.certificates.clone(), handles.challenges.clone());
+        tokio::task::spawn_blocking(move || {
+            Site::build(
+                &config.web,
+                &config.state_dir,
+                https_port,
+                &certificates,
+                &challenges,
+            )
+        })
+        .await
+        .map_err(|e| WebError::Reload(e.to_string()))??
     };
     tracing::info!(site_dir = %site.files.root().display(), canonical = %site.canonical, aliases = ?site.aliases, "web site loaded");
+    tls::install(&site.tls, &handles.certificates);
     let shared = Shared {
         site: Arc::new(ArcSwap::from_pointee(site)),
-        readiness,
-        app,
+        readiness: handles.readiness,
+        certificates: handles.certificates,
+        challenges: handles.challenges,
+        app: handles.app,
         shutdown: shutdown.clone(),
         hard_stop: CancellationToken::new(),
         tracker: TaskTracker::new(),
@@ -101,6 +130,7 @@ pub async fn serve(
         accepting.spawn(accept_loop(listener, secure, shared.clone()));
     }
     check.set(true);
+    announce(&config, https_port.is_some(), &shared.site.load());
 
     loop {
         tokio::select! {
@@ -110,7 +140,7 @@ pub async fn serve(
                     shutdown.cancelled().await;
                     break;
                 }
-                reload_site(&config, &reconfigure, https_port, &shared.site).await;
+                reload_site(&config, &reconfigure, https_port, &shared).await;
             }
         }
     }
@@ -118,6 +148,40 @@ pub async fn serve(
     while accepting.join_next().await.is_some() {}
     drain(&shared, web.shutdown_timeout).await;
     Ok(())
+}
+
+/// Logs the address to open in a browser, and the CA to trust first when the certificate is
+/// the development one.
+fn announce(config: &Config, https: bool, site: &Site) {
+    let web = &config.web;
+    let (scheme, listen, port) = if https {
+        ("https", web.https_listen.first(), site.https_port)
+    } else {
+        ("http", web.http_listen.first(), None)
+    };
+    // On this machine's loopback, the name this machine resolves; else the canonical one.
+    let here = listen.is_some_and(|a| a.ip().is_loopback() || a.ip().is_unspecified());
+    let host = match site.local_names.first() {
+        Some(name) if here => handler::bracketed(name),
+        _ => site.canonical.clone(),
+    };
+    let port = match (https, port, listen) {
+        (true, Some(port), _) => format!(":{port}"),
+        (false, _, Some(addr)) if addr.port() != 80 => format!(":{}", addr.port()),
+        _ => String::new(),
+    };
+    let url = format!("{scheme}://{host}{port}/");
+    if https && web.tls.certs.is_empty() {
+        let ca = super::dev_ca_certificate(&config.state_dir);
+        tracing::info!(
+            %url,
+            ca = %ca.display(),
+            "the site is at {url} once the browser trusts the development CA {} (README: Try it)",
+            ca.display()
+        );
+    } else {
+        tracing::info!(%url, "the site is at {url}");
+    }
 }
 
 /// Waits for open connections to finish, up to `deadline`, then closes the rest.
@@ -145,10 +209,11 @@ async fn reload_site(
     started: &Config,
     reconfigure: &Reconfigure,
     https_port: Option<u16>,
-    site: &ArcSwap<Site>,
+    shared: &Shared,
 ) {
     let reconfigure = reconfigure.clone();
     let started_web = started.web.clone();
+    let (certificates, challenges) = (shared.certificates.clone(), shared.challenges.clone());
     let built = tokio::task::spawn_blocking(move || {
         let config = reconfigure().map_err(|e| WebError::Reload(e.to_string()))?;
         if config.web.http_listen != started_web.http_listen
@@ -159,16 +224,23 @@ async fn reload_site(
                 "web.http_listen, web.https_listen and web.max_connections change only on restart"
             );
         }
-        Site::build(&config.web, &config.state_dir, https_port)
+        Site::build(
+            &config.web,
+            &config.state_dir,
+            https_port,
+            &certificates,
+            &challenges,
+        )
     })
     .await;
     match built {
         Ok(Ok(new_site)) => {
-            site.store(Arc::new(new_site));
+            tls::install(&new_site.tls, &shared.certificates);
+            shared.site.store(Arc::new(new_site));
             tracing::info!("web site and certificates reloaded");
         }
         Ok(Err(error)) => {
-            tracing::error!(%error, "web reload failed; still serving the previous site");
+            tracing::error!(error = %crate::ops::chain(&error), "web reload failed; still serving the previous site");
         }
         Err(error) => {
             tracing::error!(%error, "web reload task failed; still serving the previous site");
@@ -234,6 +306,7 @@ async fn connection(
         peer,
         secure,
         readiness: shared.readiness.clone(),
+        challenges: shared.challenges.clone(),
         app: shared.app.clone(),
     });
     let sites = shared.site.clone();
@@ -263,6 +336,13 @@ async fn connection(
         },
         () = shared.shutdown.cancelled() => return,
     };
+    if stream.get_ref().1.alpn_protocol() == Some(ACME_TLS_ALPN) {
+        // A CA validating TLS-ALPN-01: the handshake was the whole answer (RFC 8737 §3).
+        tracing::debug!(%peer, "acme-tls/1 handshake answered");
+        let mut stream = stream;
+        let _ = tokio::io::AsyncWriteExt::shutdown(&mut stream).await;
+        return;
+    }
     let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
     let stream = if h2 {
         HeadLimit::off(stream)

@@ -17,6 +17,8 @@ use super::WebError;
 use super::files::{Files, FilesConfig};
 use super::tls::{self, Tls};
 use crate::config::WebConfig;
+use crate::ops::certs::Certificates;
+use crate::ops::challenges::Challenges;
 
 /// One immutable version of the site's settings.
 #[derive(Debug)]
@@ -25,14 +27,18 @@ pub(crate) struct Site {
     pub canonical: String,
     /// Names redirected to the canonical one, lowercase.
     pub aliases: Vec<String>,
+    /// Names that serve the site as they are (a browser on this machine), lowercase.
+    pub local_names: Vec<String>,
     /// The HTTPS port named in redirects from plain HTTP (`None` for 443).
     pub https_port: Option<u16>,
     /// Plain HTTP redirects to HTTPS.
     pub redirect_to_https: bool,
     /// The static files.
     pub files: Files,
-    /// Certificates.
+    /// Certificates: the file ones, and the server configuration reading the shared handle.
     pub tls: Tls,
+    /// The certificates served (files and ACME), for readiness.
+    pub certificates: Certificates,
     /// Headers on every response.
     pub headers: SecurityHeaders,
     /// Log every request.
@@ -61,16 +67,20 @@ pub(crate) struct SecurityHeaders {
 
 impl Site {
     /// Builds a snapshot from `config`; `https_port` is the port of the first HTTPS listener.
+    /// Its file certificates go into `certificates` when it is put in service
+    /// ([`tls::install`]).
     pub fn build(
         config: &WebConfig,
         state_dir: &Path,
         https_port: Option<u16>,
+        certificates: &Certificates,
+        challenges: &Challenges,
     ) -> Result<Self, WebError> {
         let canonical = normalize(&config.canonical_host);
         let aliases: Vec<String> = config.aliases.iter().map(|a| normalize(a)).collect();
         let mut names = vec![canonical.clone()];
         names.extend(aliases.iter().cloned());
-        let tls = tls::load(config, state_dir, &names)?;
+        let tls = tls::load(config, state_dir, &names, certificates, challenges)?;
         let headers = SecurityHeaders::new(
             header("web.hsts", &config.hsts)?,
             header(
@@ -95,10 +105,12 @@ impl Site {
         Ok(Self {
             canonical,
             aliases,
+            local_names: config.local_names.iter().map(|n| normalize(n)).collect(),
             https_port: https_port.filter(|&port| port != 443),
             redirect_to_https: config.redirect_to_https,
             files,
             tls,
+            certificates: certificates.clone(),
             headers,
             access_log: config.access_log,
             max_body: config.max_body_bytes,
@@ -109,9 +121,13 @@ impl Site {
         })
     }
 
-    /// Whether the certificates are valid at `now`.
+    /// Whether every name of the site is served a certificate valid at `now`.
     pub fn certificates_valid(&self, now: SystemTime) -> bool {
-        now <= self.tls.not_after
+        let names: Vec<String> = std::iter::once(&self.canonical)
+            .chain(&self.aliases)
+            .cloned()
+            .collect();
+        self.certificates.valid_for_all(&names, now)
     }
 }
 
