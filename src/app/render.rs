@@ -21,12 +21,12 @@ use super::error::AppError;
 #[derive(Debug, thiserror::Error)]
 pub enum TemplateError {
     /// The directory or a file in it could not be read.
-    #[error("key app.templates_dir: {path}: {source}")]
+    #[error("key app.templates_dir: {path}: {error}")]
     Read {
         /// The path.
         path: PathBuf,
-        /// Why.
-        source: std::io::Error,
+        /// Why (in the message, not a separate cause: printed once).
+        error: std::io::Error,
     },
     /// A template does not compile.
     #[error("{path}:{line}: {message}")]
@@ -91,9 +91,9 @@ impl Templates {
         let mut files = Vec::new();
         collect(dir, &mut files)?;
         for path in files {
-            let source = std::fs::read_to_string(&path).map_err(|source| TemplateError::Read {
+            let source = std::fs::read_to_string(&path).map_err(|error| TemplateError::Read {
                 path: path.clone(),
-                source,
+                error,
             })?;
             let name = path
                 .strip_prefix(dir)
@@ -133,9 +133,9 @@ impl Templates {
 }
 
 fn collect(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), TemplateError> {
-    let read_error = |source| TemplateError::Read {
+    let read_error = |error| TemplateError::Read {
         path: dir.to_owned(),
-        source,
+        error,
     };
     for entry in std::fs::read_dir(dir).map_err(read_error)? {
         let path = entry.map_err(read_error)?.path();

@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 
 pub use app::AppConfig;
 pub use database::DatabaseConfig;
-pub use dns::{DnsConfig, TransferConfig};
+pub use dns::{DnsConfig, TransferConfig, Workers};
 pub use log::{LogConfig, LogFormat};
 pub use web::{CertFiles, WebConfig, WebTlsConfig};
 

@@ -30,12 +30,12 @@ pub enum DbError {
     #[error("key database.url: {0}")]
     Url(String),
     /// The SQLite file's directory could not be created.
-    #[error("key state_dir: cannot create {path}: {source}")]
+    #[error("key state_dir: cannot create {path}: {error}")]
     StateDir {
         /// The directory.
         path: std::path::PathBuf,
-        /// Why.
-        source: std::io::Error,
+        /// Why (in the message, not a separate cause: printed once).
+        error: std::io::Error,
     },
     /// The database failed or could not be reached.
     #[error("database: {0}")]
@@ -92,18 +92,13 @@ impl Db {
     /// Sets up the pool for `database.url` (or the SQLite file in `state_dir`). Nothing is
     /// connected yet: the first query connects.
     pub async fn connect(config: &Config) -> Result<Self, DbError> {
+        check_url(config)?;
         let url = config.database_url();
         let sqlite = url.starts_with("sqlite:");
-        if !sqlite && !url.starts_with("mysql:") && !url.starts_with("mariadb:") {
-            return Err(DbError::Url(format!(
-                "{}: use mysql://user:password@host:port/database or sqlite://path",
-                redact(&url)
-            )));
-        }
         if sqlite && config.database.url.is_empty() {
-            std::fs::create_dir_all(&config.state_dir).map_err(|source| DbError::StateDir {
+            std::fs::create_dir_all(&config.state_dir).map_err(|error| DbError::StateDir {
                 path: config.state_dir.clone(),
-                source,
+                error,
             })?;
         }
         let url = url.replacen("mariadb:", "mysql:", 1);
@@ -167,6 +162,30 @@ impl Db {
             })
             .collect())
     }
+}
+
+/// Checks `database.url` as [`Db::connect`] does, without connecting or creating anything
+/// (`onebox check`): a MySQL/MariaDB or SQLite URL that the driver can parse.
+pub fn check_url(config: &Config) -> Result<(), DbError> {
+    let url = config.database_url();
+    let refused = |why: String| DbError::Url(format!("{}: {why}", redact(&url)));
+    let sqlite = url.starts_with("sqlite:");
+    if !sqlite && !url.starts_with("mysql:") && !url.starts_with("mariadb:") {
+        return Err(refused(
+            "use mysql://user:password@host:port/database or sqlite://path".to_owned(),
+        ));
+    }
+    let parsed = url.replacen("mariadb:", "mysql:", 1);
+    let options = if sqlite {
+        parsed
+            .parse::<sea_orm::sqlx::sqlite::SqliteConnectOptions>()
+            .map(drop)
+    } else {
+        parsed
+            .parse::<sea_orm::sqlx::mysql::MySqlConnectOptions>()
+            .map(drop)
+    };
+    options.map_err(|e| refused(e.to_string()))
 }
 
 /// The URL without its password, for messages.

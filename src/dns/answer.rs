@@ -14,6 +14,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use arc_swap::ArcSwap;
 use hickory_proto::op::ResponseCode;
@@ -24,6 +25,7 @@ use ipnet::IpNet;
 
 use super::catalog::{Catalog, Want, ZoneData};
 use super::reply::{self, Entry, Reply, Template};
+use crate::ops::snapshot::Snapshot;
 
 /// The UDP payload size onebox advertises and sends at most (the DNS flag day 2020 value).
 pub(crate) const MAX_UDP_PAYLOAD: u16 = 1232;
@@ -65,30 +67,38 @@ pub(crate) struct Transfer {
     pub question: Vec<u8>,
 }
 
-/// Answers queries from the current catalog; the catalog is swapped whole on reload.
+/// Answers queries from the current catalog; the catalog is swapped whole on reload, and the
+/// transfer ACL and query log switch with the configuration.
 pub(crate) struct Responder {
-    catalog: ArcSwap<Catalog>,
-    transfer_allow: Vec<IpNet>,
-    query_log: bool,
+    catalog: Snapshot<Catalog>,
+    transfer_allow: ArcSwap<Vec<IpNet>>,
+    query_log: AtomicBool,
 }
 
 impl Responder {
     pub(crate) fn new(catalog: Catalog, transfer_allow: Vec<IpNet>, query_log: bool) -> Self {
         Self {
-            catalog: ArcSwap::from_pointee(catalog),
-            transfer_allow,
-            query_log,
+            catalog: Snapshot::new("zones", catalog),
+            transfer_allow: ArcSwap::from_pointee(transfer_allow),
+            query_log: AtomicBool::new(query_log),
         }
     }
 
     /// The snapshot in service now.
     pub(crate) fn catalog(&self) -> Arc<Catalog> {
-        self.catalog.load_full()
+        self.catalog.get()
     }
 
-    /// Puts a new snapshot in service; queries already running finish on the old one.
-    pub(crate) fn swap(&self, catalog: Catalog) {
-        self.catalog.store(Arc::new(catalog));
+    /// The catalog snapshot itself: a reload rebuilds it and swaps the new one in (queries
+    /// already running finish on the old one).
+    pub(crate) fn catalogs(&self) -> &Snapshot<Catalog> {
+        &self.catalog
+    }
+
+    /// Applies `dns.transfer.allow` and `dns.query_log` from a new configuration.
+    pub(crate) fn set_policy(&self, transfer_allow: Vec<IpNet>, query_log: bool) {
+        self.transfer_allow.store(Arc::new(transfer_allow));
+        self.query_log.store(query_log, Ordering::Relaxed);
     }
 
     /// Answers one query. `out` is cleared first; on [`Outcome::Reply`] it holds the reply.
@@ -108,7 +118,7 @@ impl Responder {
             }
             Parsed::Query(query) => self.answer(&query, peer, transport, out),
         };
-        if self.query_log {
+        if self.query_log.load(Ordering::Relaxed) {
             log_query(packet, peer, transport, &outcome, out);
         }
         outcome
@@ -176,6 +186,7 @@ impl Responder {
     ) -> Outcome {
         let allowed = self
             .transfer_allow
+            .load()
             .iter()
             .any(|net| net.contains(&peer.ip()));
         let zone = catalog.exact(query.key()).filter(|_| allowed);

@@ -1,27 +1,44 @@
-//! The DNS service's life: load zones, bind, serve, reload on SIGHUP, stop on shutdown.
+//! The DNS service: the zones are loaded into a catalog before any socket is served; the
+//! lifecycle (`cli`) hands in the sockets, bound or inherited, and the new configuration on
+//! each reload.
+//!
+//! - [`Dns::sockets`] says which sockets `[dns]` wants: per `dns.listen` address,
+//!   `dns.udp_workers` UDP sockets and one TCP listener, all on one port;
+//! - [`Dns::build`] loads every zone (what `onebox check` reports on, too);
+//! - [`Dns::serve`] serves one socket until it is removed or the process stops: a UDP socket
+//!   on a thread of its own (`udp`), a TCP listener through the shared accept loop of
+//!   `ops::accept` (`tcp`);
+//! - [`Dns::reconfigure`] applies a new `[dns]`: transfer ACL, NOTIFY targets, query log,
+//!   TCP limits at once; every zone re-read off the hot path and the catalog swapped whole (a
+//!   zone file with errors keeps its previous version); NOTIFY for every changed serial;
+//! - [`Dns::stop`] drains TCP and waits for every thread and task.
 
 use std::io;
-use std::net::{SocketAddr, TcpListener, UdpSocket};
-use std::sync::Arc;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Duration;
 
-use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::answer::Responder;
 use super::catalog::{Catalog, ZoneData};
 use super::zone::{self, ZoneError};
 use super::{notify, tcp, udp};
 use crate::config::DnsConfig;
-use crate::ops::listen;
+use crate::ops::Context;
+use crate::ops::accept::Connections;
+use crate::ops::listen::{Bound, Spec, Transport};
 use crate::ops::ready::Check;
-use crate::ops::signals::ReloadRx;
 
-/// Why the DNS service could not start.
+/// Why the DNS service could not start, or a socket could not be served.
 #[derive(Debug, thiserror::Error)]
 pub enum DnsError {
-    /// A listen address could not be bound.
-    #[error("key dns.listen: cannot bind {addr}")]
-    Bind {
-        /// The address from `dns.listen`.
+    /// A socket handed in could not be prepared.
+    #[error("dns: cannot serve {addr}")]
+    Socket {
+        /// Its address.
         addr: SocketAddr,
         /// Why.
         source: io::Error,
@@ -29,100 +46,177 @@ pub enum DnsError {
     /// The thread serving UDP on an address could not be started.
     #[error("cannot start the UDP thread for {addr}")]
     Thread {
-        /// The address from `dns.listen`.
+        /// The address.
         addr: SocketAddr,
         /// Why.
         source: io::Error,
     },
     /// The zones directory could not be read.
-    #[error("{0}")]
+    #[error(transparent)]
     Zones(#[from] ZoneError),
 }
 
-/// Serves DNS until `shutdown` is cancelled. Zones that fail to load are logged (file:line) and
-/// not served; each new `reload` generation (SIGHUP) reloads every zone. `ready` is set while at
-/// least one zone is served on every listen address.
-pub async fn serve(
-    config: DnsConfig,
-    shutdown: CancellationToken,
-    mut reload: ReloadRx,
+/// The running DNS service; shared by the lifecycle and the tasks serving its sockets.
+pub struct Dns {
+    responder: Arc<Responder>,
+    /// The `[dns]` in force (zones directory and NOTIFY targets for the next reload).
+    config: Mutex<DnsConfig>,
+    /// `dns.tcp_idle_timeout`, in milliseconds, read by each new connection.
+    tcp_idle_ms: Arc<AtomicU64>,
+    tcp: Connections,
+    tasks: TaskTracker,
+    udp_threads: Mutex<Vec<JoinHandle<()>>>,
     ready: Check,
-) -> Result<(), DnsError> {
-    let catalog = load(&config, &Catalog::default())?;
-    let responder = Arc::new(Responder::new(
-        catalog,
-        config.transfer.allow.clone(),
-        config.query_log,
-    ));
-
-    let mut udp_threads = Vec::new();
-    let mut tasks = tokio::task::JoinSet::new();
-    let limits = tcp::Limits {
-        max_connections: config.tcp_max_connections,
-        idle_timeout: config.tcp_idle_timeout,
-    };
-    for &addr in &config.listen {
-        let (socket, listener) =
-            bind_pair(addr).map_err(|source| DnsError::Bind { addr, source })?;
-        let bound = socket
-            .local_addr()
-            .map_err(|source| DnsError::Bind { addr, source })?;
-        let listener = tokio::net::TcpListener::from_std(listener)
-            .map_err(|source| DnsError::Bind { addr, source })?;
-        tracing::info!(addr = %bound, "dns listening on udp and tcp");
-        let thread = udp::spawn(socket, responder.clone(), shutdown.clone())
-            .map_err(|source| DnsError::Thread { addr, source })?;
-        udp_threads.push(thread);
-        tasks.spawn(tcp::serve(
-            listener,
-            responder.clone(),
-            limits.clone(),
-            shutdown.clone(),
-        ));
-    }
-    notify_changed(&config, &Catalog::default(), &responder.catalog());
-    ready.set(!responder.catalog().is_empty());
-
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => break,
-            changed = reload.changed() => {
-                if changed.is_err() {
-                    break;
-                }
-                reload_zones(&config, &responder).await;
-                ready.set(!responder.catalog().is_empty());
-            }
-        }
-    }
-    while tasks.join_next().await.is_some() {}
-    for thread in udp_threads {
-        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
-    }
-    Ok(())
 }
 
-/// Re-reads every zone off the hot path and swaps the new catalog in.
-async fn reload_zones(config: &DnsConfig, responder: &Arc<Responder>) {
-    let previous = responder.catalog();
-    let config_for_load = config.clone();
-    let previous_for_load = previous.clone();
-    let loaded =
-        tokio::task::spawn_blocking(move || load(&config_for_load, &previous_for_load)).await;
-    match loaded {
-        Ok(Ok(catalog)) => {
-            responder.swap(catalog);
-            let current = responder.catalog();
+impl Dns {
+    /// The sockets `config` wants: per listen address, `udp_workers` UDP sockets and one TCP
+    /// listener, sharing one port.
+    pub fn sockets(config: &DnsConfig) -> Vec<Spec> {
+        let mut specs = Vec::new();
+        for &addr in &config.listen {
+            let spec = |transport, index| Spec {
+                name: "dns",
+                key: "dns.listen",
+                transport,
+                addr,
+                index,
+            };
+            specs.extend((0..config.udp_workers.get()).map(|i| spec(Transport::Udp, i)));
+            specs.push(spec(Transport::Tcp, 0));
+        }
+        specs
+    }
+
+    /// Loads every zone of `dns.zones_dir` (off the async workers) into the first catalog.
+    /// Zones whose files have errors are logged (file:line) and not served; only an unreadable
+    /// directory is an error.
+    pub async fn build(config: &DnsConfig, context: &Context) -> Result<Self, DnsError> {
+        let for_load = config.clone();
+        let catalog = tokio::task::spawn_blocking(move || load(&for_load, &Catalog::default()))
+            .await
+            .map_err(|e| ZoneError {
+                file: config.zones_dir.clone(),
+                line: 0,
+                message: format!("loading the zones did not complete: {e}"),
+            })??;
+        let ready = context.readiness.register("dns");
+        ready.set(!catalog.is_empty());
+        Ok(Self {
+            responder: Arc::new(Responder::new(
+                catalog,
+                config.transfer.allow.clone(),
+                config.query_log,
+            )),
+            config: Mutex::new(config.clone()),
+            tcp_idle_ms: Arc::new(AtomicU64::new(millis(config.tcp_idle_timeout))),
+            tcp: Connections::new("dns tcp", config.tcp_max_connections, &context.shutdown),
+            tasks: TaskTracker::new(),
+            udp_threads: Mutex::new(Vec::new()),
+            ready,
+        })
+    }
+
+    /// Starts serving: NOTIFY for every zone loaded (a restart may follow an edit), once the
+    /// sockets are served.
+    pub fn started(&self) {
+        let config = self.current_config();
+        notify_changed(&config, &Catalog::default(), &self.responder.catalog());
+    }
+
+    /// Serves `socket` until its stop token (a reload removed it, or the process stops).
+    pub fn serve(&self, socket: &Bound) -> Result<(), DnsError> {
+        let addr = socket.local_addr();
+        let error = |source| DnsError::Socket { addr, source };
+        match socket.spec().transport {
+            Transport::Udp => {
+                let thread = udp::spawn(
+                    socket.udp().map_err(error)?,
+                    self.responder.clone(),
+                    socket.stop(),
+                )
+                .map_err(|source| DnsError::Thread { addr, source })?;
+                let mut threads = self
+                    .udp_threads
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                threads.retain(|t| !t.is_finished());
+                threads.push(thread);
+            }
+            Transport::Tcp => {
+                let listener = socket.tcp().map_err(error)?;
+                let (tcp, responder, idle) = (
+                    self.tcp.clone(),
+                    self.responder.clone(),
+                    self.tcp_idle_ms.clone(),
+                );
+                let stop = socket.stop();
+                self.tasks.spawn(async move {
+                    tcp.serve(listener, stop, move |stream, peer, conn| {
+                        let timeout = Duration::from_millis(idle.load(Ordering::Relaxed));
+                        tcp::connection(stream, peer, responder.clone(), timeout, conn)
+                    })
+                    .await;
+                });
+                // One line per address (its UDP sockets came first); the harness waits for it.
+                tracing::info!(addr = %addr, "dns listening on udp and tcp");
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies a new `[dns]`: policy and limits at once, then every zone re-read and swapped
+    /// in (errors keep the previous versions), then NOTIFY for what changed.
+    pub async fn reconfigure(&self, config: &DnsConfig) {
+        self.responder
+            .set_policy(config.transfer.allow.clone(), config.query_log);
+        self.tcp_idle_ms
+            .store(millis(config.tcp_idle_timeout), Ordering::Relaxed);
+        self.tcp.set_cap(config.tcp_max_connections);
+        *self.config.lock().unwrap_or_else(PoisonError::into_inner) = config.clone();
+
+        let previous = self.responder.catalog();
+        let for_load = config.clone();
+        let rebuilt = self
+            .responder
+            .catalogs()
+            .rebuild(move |previous| load(&for_load, previous))
+            .await;
+        if let Ok(current) = rebuilt {
             tracing::info!(zones = current.len(), "zones reloaded");
             notify_changed(config, &previous, &current);
         }
-        Ok(Err(error)) => {
-            tracing::error!(%error, "reload failed; still serving the previous zones")
-        }
-        Err(error) => {
-            tracing::error!(%error, "reload task failed; still serving the previous zones")
+        self.ready.set(!self.responder.catalog().is_empty());
+    }
+
+    /// After the process's shutdown: lets TCP connections finish within `deadline`, and
+    /// waits for every UDP thread and accept loop to end.
+    pub async fn stop(&self, deadline: Duration) {
+        self.ready.set(false);
+        self.tcp.drain(deadline).await;
+        self.tasks.close();
+        self.tasks.wait().await;
+        let threads = std::mem::take(
+            &mut *self
+                .udp_threads
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        for thread in threads {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
         }
     }
+
+    fn current_config(&self) -> DnsConfig {
+        self.config
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Loads every zone of `dns.zones_dir`. A zone whose file has errors is logged and, if
@@ -174,20 +268,4 @@ fn notify_changed(config: &DnsConfig, previous: &Catalog, current: &Catalog) {
             );
         }
     }
-}
-
-/// Binds UDP and TCP on the same address. Port 0 picks a port free for both.
-fn bind_pair(addr: SocketAddr) -> io::Result<(UdpSocket, TcpListener)> {
-    if addr.port() != 0 {
-        return Ok((listen::udp(addr)?, listen::tcp(addr)?));
-    }
-    let mut last_error = None;
-    for _ in 0..32 {
-        let udp = listen::udp(addr)?;
-        match listen::tcp(udp.local_addr()?) {
-            Ok(tcp) => return Ok((udp, tcp)),
-            Err(error) => last_error = Some(error),
-        }
-    }
-    Err(last_error.unwrap_or_else(|| io::Error::other("no free port for both UDP and TCP")))
 }

@@ -39,6 +39,8 @@ pub(crate) struct ConnInfo {
     pub peer: SocketAddr,
     /// Arrived over TLS.
     pub secure: bool,
+    /// The HTTPS port redirects name (`None`: 443, or no HTTPS listener).
+    pub https_port: Option<u16>,
     /// The process's readiness checks.
     pub readiness: Readiness,
     /// The application's routes, if the application runs.
@@ -116,7 +118,7 @@ async fn route(request: Request<Incoming>, site: &Site, conn: &ConnInfo) -> Resp
     let path_and_query = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
     let acme = !conn.secure && request.uri().path().starts_with(ACME_PREFIX);
     if !conn.secure && site.redirect_to_https && !acme {
-        let port = site.https_port.map(|p| format!(":{p}")).unwrap_or_default();
+        let port = conn.https_port.map(|p| format!(":{p}")).unwrap_or_default();
         let location = format!("https://{}{port}{path_and_query}", site.canonical);
         return redirect(&location);
     }

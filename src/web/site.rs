@@ -4,7 +4,7 @@
 //! immutable [`Site`] at start and on every SIGHUP, off the hot path, then swapped in whole
 //! (`ArcSwap`). A request reads the snapshot current when it arrives; a connection keeps the
 //! TLS configuration and protocol builder it started with. Listen addresses and the connection
-//! cap are fixed for the life of the process.
+//! cap live in the service (`server`), not in the snapshot.
 
 use std::path::Path;
 use std::time::{Duration, SystemTime};
@@ -25,8 +25,6 @@ pub(crate) struct Site {
     pub canonical: String,
     /// Names redirected to the canonical one, lowercase.
     pub aliases: Vec<String>,
-    /// The HTTPS port named in redirects from plain HTTP (`None` for 443).
-    pub https_port: Option<u16>,
     /// Plain HTTP redirects to HTTPS.
     pub redirect_to_https: bool,
     /// The static files.
@@ -58,18 +56,28 @@ pub(crate) struct SecurityHeaders {
     pub referrer_policy: Option<HeaderValue>,
 }
 
+/// Whether a build is for serving, or for `onebox check` (which writes nothing: the
+/// development CA is checked, not created).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Build {
+    /// For serving.
+    Serve,
+    /// For `onebox check`.
+    Check,
+}
+
 impl Site {
-    /// Builds a snapshot from `config`; `https_port` is the port of the first HTTPS listener.
-    pub fn build(
-        config: &WebConfig,
-        state_dir: &Path,
-        https_port: Option<u16>,
-    ) -> Result<Self, WebError> {
+    /// Builds a snapshot from `config`. With [`Build::Check`], everything is read and checked
+    /// as for serving, but nothing is written under `state_dir`.
+    pub fn build(config: &WebConfig, state_dir: &Path, mode: Build) -> Result<Self, WebError> {
         let canonical = normalize(&config.canonical_host);
         let aliases: Vec<String> = config.aliases.iter().map(|a| normalize(a)).collect();
         let mut names = vec![canonical.clone()];
         names.extend(aliases.iter().cloned());
-        let tls = tls::load(config, state_dir, &names)?;
+        let tls = match mode {
+            Build::Serve => tls::load(config, state_dir, &names)?,
+            Build::Check => tls::check(config, state_dir, &names)?,
+        };
         let files = Files::new(FilesConfig {
             root: config.site_dir.clone(),
             compress: config.compress,
@@ -78,14 +86,13 @@ impl Site {
             cache_control_html: header("web.cache_control_html", &config.cache_control_html)?,
             cache_control: header("web.cache_control", &config.cache_control)?,
         })
-        .map_err(|source| WebError::SiteDir {
+        .map_err(|error| WebError::SiteDir {
             path: config.site_dir.clone(),
-            source,
+            error,
         })?;
         Ok(Self {
             canonical,
             aliases,
-            https_port: https_port.filter(|&port| port != 443),
             redirect_to_https: config.redirect_to_https,
             files,
             tls,

@@ -1,7 +1,7 @@
 //! The binary under test: [`Onebox`] starts `onebox serve` from a generated config file in a
 //! temporary directory of its own, DNS and web on `127.0.0.1:0`, and learns the ports it picked
-//! from its JSON log (`dns listening on udp and tcp`, `web listening`, each with `addr`). The
-//! log is kept for assertions; the process is killed when the handle is dropped. The builder
+//! from its JSON log (`dns listening on udp and tcp`, `web listening`, each with `addr`), and
+//! waits for `onebox ready`. The log is kept for assertions; the process is killed when the handle is dropped. The builder
 //! can also set fixed listen addresses and run the binary through a prefix such as
 //! `ip netns exec NAME` (the browser tests serve from a network namespace of their own).
 //! [`onebox_command`] runs the binary for one-shot commands (`check`, `--version`).
@@ -238,6 +238,7 @@ impl OneboxBuilder {
             |l| l["message"] == "web listening" && l["scheme"] == "https",
             &toml,
         );
+        onebox.wait_ready(&toml);
         onebox
     }
 
@@ -404,6 +405,19 @@ impl Onebox {
         })
     }
 
+    /// Waits for the `onebox ready` line (every socket served); panics with the config and
+    /// log if it does not come within [`DEADLINE`].
+    fn wait_ready(&self, config: &str) {
+        let ready = self
+            .log
+            .wait_nth_json(1, |l| l["message"] == "onebox ready");
+        assert!(
+            ready.is_some(),
+            "onebox did not log `onebox ready` within {DEADLINE:?}; config:\n{config}\nlog:\n{}",
+            self.log.text()
+        );
+    }
+
     /// Waits until it logs that the database is available (migrated and answering), so that
     /// `/readyz` says ready; panics with the log if that does not happen within [`DEADLINE`].
     pub fn wait_database(&self) -> &Self {
@@ -478,15 +492,16 @@ impl Onebox {
         self.log.wait_json_after(skip, done).is_some()
     }
 
-    /// Sends SIGHUP and waits for the web reload to be logged; returns that entry.
+    /// Sends SIGHUP and waits for the web reload to be logged, or a reload failure (of the
+    /// configuration, or of a snapshot such as the site); returns that entry.
     pub fn reload_web(&self) -> Value {
         let skip = self.log.line_count();
         self.sighup();
         self.log
             .wait_json_after(skip, |l| {
                 let message = l["message"].as_str().unwrap_or_default();
-                message.starts_with("web site and certificates reloaded")
-                    || message.starts_with("web reload failed")
+                message == "web site and certificates reloaded"
+                    || message.starts_with("reload failed")
             })
             .expect("a web reload line")
     }

@@ -60,7 +60,7 @@ impl DevCa {
     pub fn ensure(&self, names: &[String]) -> Result<bool, TlsError> {
         let io_error = |path: &Path| {
             let path = path.to_owned();
-            move |source| TlsError::Io { path, source }
+            move |error| TlsError::Io { path, error }
         };
         fs::create_dir_all(&self.dir).map_err(io_error(&self.dir))?;
         let now = SystemTime::now();
@@ -88,6 +88,22 @@ impl DevCa {
             created = true;
         }
         Ok(created)
+    }
+
+    /// What [`DevCa::ensure`] needs, checked without writing (`onebox check`): the names can
+    /// be certified, and the CA key, if there is one, can be read.
+    pub fn check(&self, names: &[String]) -> Result<(), TlsError> {
+        leaf_params(names, SystemTime::now())?;
+        match fs::read_to_string(&self.ca_key) {
+            Ok(pem) => KeyPair::from_pem(&pem)
+                .map(drop)
+                .map_err(|e| TlsError::DevCa(format!("{}: {e}", self.ca_key.display()))),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(error) => Err(TlsError::Io {
+                path: self.ca_key.clone(),
+                error,
+            }),
+        }
     }
 
     /// Whether the leaf on disk is valid for every name for long enough.
@@ -177,9 +193,9 @@ fn write_private(path: &Path, contents: &str) -> Result<(), TlsError> {
         file.sync_all()?;
         fs::rename(&temporary, path)
     };
-    write().map_err(|source| TlsError::Io {
+    write().map_err(|error| TlsError::Io {
         path: path.to_owned(),
-        source,
+        error,
     })
 }
 

@@ -33,12 +33,12 @@ pub(crate) use validity::of as validity_of;
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     /// A file could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The file.
         path: PathBuf,
-        /// Why.
-        source: io::Error,
+        /// Why (in the message, not a separate cause: printed once).
+        error: io::Error,
     },
     /// A PEM file holds no usable certificate or key.
     #[error("{path}: {message} (key web.tls.certs)")]
@@ -123,6 +123,48 @@ pub(crate) fn load(
         config: Arc::new(server),
         not_after: not_after.unwrap_or(SystemTime::UNIX_EPOCH),
     })
+}
+
+/// Checks what [`load`] would do, without writing anything: configured certificates are
+/// loaded and checked as for serving; the development CA is checked (names it can certify, a
+/// readable key if it exists), and an ephemeral certificate stands in for the one it would
+/// issue.
+pub(crate) fn check(
+    config: &WebConfig,
+    state_dir: &Path,
+    names: &[String],
+) -> Result<Tls, TlsError> {
+    if !config.tls.certs.is_empty() {
+        return load(config, state_dir, names);
+    }
+    DevCa::at(state_dir).check(names)?;
+    let scratch = tempfile_dir().map_err(|error| TlsError::Io {
+        path: std::env::temp_dir(),
+        error,
+    })?;
+    let result = (|| {
+        let ca = DevCa::at(&scratch);
+        ca.ensure(names)?;
+        let mut config = config.clone();
+        config.tls.certs = vec![ca.leaf];
+        load(&config, &scratch, names)
+    })();
+    let _ = std::fs::remove_dir_all(&scratch);
+    result
+}
+
+/// A fresh private directory under the system's temporary directory.
+fn tempfile_dir() -> io::Result<PathBuf> {
+    for attempt in 0..16u32 {
+        let dir =
+            std::env::temp_dir().join(format!("onebox-check-{}-{attempt}", std::process::id()));
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Err(io::Error::from(io::ErrorKind::AlreadyExists))
 }
 
 /// Reads one chain and key, checks that they match and that the leaf is valid now.

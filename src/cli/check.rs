@@ -1,0 +1,64 @@
+//! `onebox check`: the builders `serve` runs, with nothing bound and nothing written, so that
+//! check passes exactly when serve would start with everything in place.
+//!
+//! In `serve`'s order: the log filter; every zone (one line each: name, serial, records; or
+//! its errors as `file:line: message`); the listen addresses (none listed twice or
+//! overlapping); the database URL (as the driver parses it, without connecting); the page
+//! templates; the web site (web root, header values, names and certificates, loaded and
+//! matched as for serving). Every problem found is printed, not just the first; exit status 1
+//! if there was any.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use super::{Cli, load_config, serve};
+use crate::{app, db, dns, ops, web};
+
+pub(super) fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
+    let config = load_config(cli)?;
+    // Warnings (a TTL that differs within an RRset, ...) go to stderr, as serve would log them.
+    ops::telemetry::init(&config.log).map_err(anyhow::Error::msg)?;
+    let mut problems: Vec<String> = Vec::new();
+    let mut stdout = std::io::stdout().lock();
+    match dns::zone::load_dir(&config.dns.zones_dir) {
+        Err(error) => problems.push(error.to_string()),
+        Ok(zones) if zones.is_empty() => problems.push(format!(
+            "{}: no *.zone files: nothing to serve (key dns.zones_dir)",
+            config.dns.zones_dir.display()
+        )),
+        Ok(zones) => {
+            for (_, result) in zones {
+                match result {
+                    Ok(zone) => writeln!(
+                        stdout,
+                        "{} serial {} records {}",
+                        zone.origin,
+                        zone.serial,
+                        zone.records.len()
+                    )?,
+                    Err(errors) => problems.extend(errors.iter().map(ToString::to_string)),
+                }
+            }
+        }
+    }
+    if let Err(error) = ops::listen::check(&serve::sockets(&config)) {
+        problems.push(error.to_string());
+    }
+    if let Err(error) = db::check_url(&config) {
+        problems.push(error.to_string());
+    }
+    if let Err(error) = app::check_templates(&config.templates_dir()) {
+        problems.push(error.to_string());
+    }
+    if let Err(error) = web::check(&config) {
+        problems.push(error.to_string());
+    }
+    for problem in &problems {
+        eprintln!("{problem}");
+    }
+    Ok(if problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
