@@ -2,7 +2,8 @@
 //! check passes exactly when serve would start with everything in place.
 //!
 //! In `serve`'s order: the log filter; every zone (one line each: name, serial, records; or
-//! its errors as `file:line: message`); the listen addresses (none listed twice or
+//! its errors as `file:line: message`; a serial that went backwards since the version last
+//! served from this `state_dir` is an error, changed content under the same serial a warning); the listen addresses (none listed twice or
 //! overlapping); the database URL (as the driver parses it, without connecting); the page
 //! templates; the web site (web root, header values, names and certificates, loaded and
 //! matched as for serving). Every problem found is printed, not just the first; exit status 1
@@ -27,16 +28,36 @@ pub(super) fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             config.dns.zones_dir.display()
         )),
         Ok(zones) => {
+            // The serial rules, against the versions the server last served from this
+            // state_dir.
+            let served = dns::serial::ServedVersions::read(&config.state_dir);
             for (_, result) in zones {
-                match result {
-                    Ok(zone) => writeln!(
-                        stdout,
-                        "{} serial {} records {}",
-                        zone.origin,
-                        zone.serial,
-                        zone.records.len()
-                    )?,
-                    Err(errors) => problems.extend(errors.iter().map(ToString::to_string)),
+                let zone = match result {
+                    Ok(zone) => zone,
+                    Err(errors) => {
+                        problems.extend(errors.iter().map(ToString::to_string));
+                        continue;
+                    }
+                };
+                writeln!(
+                    stdout,
+                    "{} serial {} records {}",
+                    zone.origin,
+                    zone.serial,
+                    zone.records.len()
+                )?;
+                let name = zone.origin.to_string();
+                let Some(prior) = served.get(&name) else {
+                    continue;
+                };
+                let change = dns::serial::judge(prior, zone.version());
+                if let Some(problem) = change.problem(&name, prior, zone.version()) {
+                    let problem = format!("{}: {problem}", zone.source.display());
+                    if change == dns::serial::Change::Backwards {
+                        problems.push(problem);
+                    } else {
+                        eprintln!("{problem}");
+                    }
                 }
             }
         }

@@ -251,20 +251,25 @@ impl Lifecycle {
     }
 }
 
-/// Step 2: every snapshot, before any socket.
+/// Step 2: every snapshot, before any socket. The zones load while the rest is built.
 async fn build(config: &Config, context: &Context) -> anyhow::Result<Services> {
-    let dns = dns::Dns::build(&config.dns, context).await?;
-    let database = db::Db::connect(config).await?;
-    tracing::info!(url = %db::redact(&config.database_url()), "database configured");
-    let app = app::State::new(
-        database,
-        config.app.clone(),
-        &config.templates_dir(),
-        app::Health::default(),
-    )?;
-    let web = web::Web::build(config, Some(app::router(app.clone())), context).await?;
+    let dns = dns::Dns::build(&config.dns, &config.state_dir, context);
+    let rest = async {
+        let database = db::Db::connect(config).await?;
+        tracing::info!(url = %db::redact(&config.database_url()), "database configured");
+        let app = app::State::new(
+            database,
+            config.app.clone(),
+            &config.templates_dir(),
+            app::Health::default(),
+        )?;
+        let web = web::Web::build(config, Some(app::router(app.clone())), context).await?;
+        anyhow::Ok((app, web))
+    };
+    let (dns, rest) = tokio::join!(dns, rest);
+    let (app, web) = rest?;
     Ok(Services {
-        dns,
+        dns: dns?,
         web,
         app,
         watcher: None,

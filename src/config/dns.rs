@@ -27,6 +27,9 @@ pub struct DnsConfig {
     /// A TCP connection that sends no complete query for this long is closed.
     #[serde(with = "humantime_serde")]
     pub tcp_idle_timeout: Duration,
+    /// What `CH TXT hostname.bind` and `id.server` answer (as NSD's `identity`). Unset: the
+    /// box's hostname; empty: those queries are REFUSED (hide the identity).
+    pub identity: Option<String>,
     /// Zone transfers (AXFR/IXFR) and NOTIFY.
     pub transfer: TransferConfig,
 }
@@ -50,6 +53,7 @@ impl Default for DnsConfig {
             query_log: false,
             tcp_max_connections: 512,
             tcp_idle_timeout: Duration::from_secs(10),
+            identity: None,
             transfer: TransferConfig::default(),
         }
     }

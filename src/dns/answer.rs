@@ -25,6 +25,7 @@ use ipnet::IpNet;
 
 use super::catalog::{Catalog, Want, ZoneData};
 use super::reply::{self, Entry, Reply, Template};
+use crate::config::DnsConfig;
 use crate::ops::snapshot::Snapshot;
 
 /// The UDP payload size onebox advertises and sends at most (the DNS flag day 2020 value).
@@ -67,20 +68,61 @@ pub(crate) struct Transfer {
     pub question: Vec<u8>,
 }
 
+/// How the responder answers what is not zone data; replaced whole when the configuration is
+/// reloaded.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Settings {
+    /// Networks allowed to transfer zones (`dns.transfer.allow`).
+    pub transfer_allow: Vec<IpNet>,
+    /// One log line per query (`dns.query_log`).
+    pub query_log: bool,
+    /// The answer to `CH TXT hostname.bind` / `id.server`; `None` refuses them.
+    pub identity: Option<String>,
+}
+
+impl Settings {
+    /// The settings `config` asks for; an unset `dns.identity` is the host's name.
+    pub(crate) fn from_config(config: &DnsConfig) -> Self {
+        let identity = match &config.identity {
+            Some(identity) if identity.is_empty() => None,
+            Some(identity) => Some(identity.clone()),
+            None => Some(hostname()),
+        };
+        Self {
+            transfer_allow: config.transfer.allow.clone(),
+            query_log: config.query_log,
+            identity,
+        }
+    }
+}
+
+/// The host's name, as `hostname` prints it ("localhost" if the system will not say).
+fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most `buf.len()` bytes into the buffer it is given.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    let len = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    match std::str::from_utf8(&buf[..len]) {
+        Ok(name) if rc == 0 && !name.is_empty() => name.to_owned(),
+        _ => "localhost".to_owned(),
+    }
+}
+
 /// Answers queries from the current catalog; the catalog is swapped whole on reload, and the
-/// transfer ACL and query log switch with the configuration.
+/// settings with the configuration.
 pub(crate) struct Responder {
     catalog: Snapshot<Catalog>,
-    transfer_allow: ArcSwap<Vec<IpNet>>,
+    settings: ArcSwap<Settings>,
+    /// `settings.query_log`, read on every query without touching the settings.
     query_log: AtomicBool,
 }
 
 impl Responder {
-    pub(crate) fn new(catalog: Catalog, transfer_allow: Vec<IpNet>, query_log: bool) -> Self {
+    pub(crate) fn new(catalog: Catalog, settings: Settings) -> Self {
         Self {
             catalog: Snapshot::new("zones", catalog),
-            transfer_allow: ArcSwap::from_pointee(transfer_allow),
-            query_log: AtomicBool::new(query_log),
+            query_log: AtomicBool::new(settings.query_log),
+            settings: ArcSwap::from_pointee(settings),
         }
     }
 
@@ -95,10 +137,10 @@ impl Responder {
         &self.catalog
     }
 
-    /// Applies `dns.transfer.allow` and `dns.query_log` from a new configuration.
-    pub(crate) fn set_policy(&self, transfer_allow: Vec<IpNet>, query_log: bool) {
-        self.transfer_allow.store(Arc::new(transfer_allow));
-        self.query_log.store(query_log, Ordering::Relaxed);
+    /// Applies the settings of a new configuration (transfer ACL, query log, identity).
+    pub(crate) fn set_settings(&self, settings: Settings) {
+        self.query_log.store(settings.query_log, Ordering::Relaxed);
+        self.settings.store(Arc::new(settings));
     }
 
     /// Answers one query. `out` is cleared first; on [`Outcome::Reply`] it holds the reply.
@@ -135,14 +177,20 @@ impl Responder {
             write_simple(out, query, 0, RCODE_BADVERS_HIGH);
             return Outcome::Reply;
         }
-        if query.qclass != u16::from(DNSClass::IN) {
-            if !self.chaos(query, transport, out) {
-                write_simple(out, query, u16::from(ResponseCode::Refused) as u8, 0);
-            }
+        // QCLASS ANY (255) is answered from the IN data, without AA: the server cannot vouch
+        // for classes it does not serve (RFC 1035 §3.2.5; NSD and Knot answer so).
+        let class_any = query.qclass == u16::from(DNSClass::ANY);
+        if query.qclass != u16::from(DNSClass::IN) && !class_any {
+            self.chaos(query, transport, out);
             return Outcome::Reply;
         }
         let catalog = self.catalog.load();
         match RecordType::from(query.qtype) {
+            // A zone transfer does not fit in datagrams (RFC 5936 §4.2): NOTIMP, as NSD says.
+            RecordType::AXFR if transport == Transport::Udp => {
+                write_simple(out, query, u16::from(ResponseCode::NotImp) as u8, 0);
+                return Outcome::Reply;
+            }
             RecordType::AXFR | RecordType::IXFR => {
                 return self.transfer(&catalog, query, peer, transport, out);
             }
@@ -156,7 +204,10 @@ impl Responder {
             write_simple(out, query, u16::from(ResponseCode::Refused) as u8, 0);
             return Outcome::Reply;
         };
-        match zone.template(query.key(), query.qtype) {
+        match zone
+            .template(query.key(), query.qtype)
+            .filter(|_| !class_any)
+        {
             Some(template) => write_template(out, query, template, transport),
             None => {
                 let Some(qname) = query.name() else {
@@ -167,7 +218,10 @@ impl Responder {
                     RecordType::ANY => Want::Any,
                     other => Want::Type(other),
                 };
-                let reply = zone.lookup(&qname, query.key(), want);
+                let mut reply = zone.lookup(&qname, query.key(), want);
+                if class_any {
+                    zone.as_class_any(&mut reply);
+                }
                 write_reply(out, query, &qname, &reply, transport);
             }
         }
@@ -185,8 +239,9 @@ impl Responder {
         out: &mut Vec<u8>,
     ) -> Outcome {
         let allowed = self
-            .transfer_allow
+            .settings
             .load()
+            .transfer_allow
             .iter()
             .any(|net| net.contains(&peer.ip()));
         let zone = catalog.exact(query.key()).filter(|_| allowed);
@@ -219,34 +274,36 @@ impl Responder {
         }
     }
 
-    /// CH TXT `version.bind` / `version.server`: the software version, as NSD and BIND answer.
-    fn chaos(&self, query: &Query<'_>, transport: Transport, out: &mut Vec<u8>) -> bool {
-        let is_version = query.key() == b"\x07version\x04bind\x00"
-            || query.key() == b"\x07version\x06server\x00";
-        if query.qclass != u16::from(DNSClass::CH)
-            || query.qtype != u16::from(RecordType::TXT)
-            || !is_version
-        {
-            return false;
-        }
-        let Some(qname) = query.name() else {
-            return false;
+    /// The CHAOS class, as NSD answers it: TXT (or ANY) `version.bind` / `version.server` give
+    /// the software version, `hostname.bind` / `id.server` the identity (`dns.identity`);
+    /// everything else is REFUSED. onebox is not authoritative for CH: AA is clear.
+    fn chaos(&self, query: &Query<'_>, transport: Transport, out: &mut Vec<u8>) {
+        let refused = u16::from(ResponseCode::Refused) as u8;
+        let is_txt =
+            query.qtype == u16::from(RecordType::TXT) || query.qtype == u16::from(RecordType::ANY);
+        let settings = self.settings.load();
+        let text = match query.key() {
+            _ if query.qclass != u16::from(DNSClass::CH) || !is_txt => None,
+            b"\x07version\x04bind\x00" | b"\x07version\x06server\x00" => {
+                Some(concat!("onebox ", env!("CARGO_PKG_VERSION")))
+            }
+            b"\x08hostname\x04bind\x00" | b"\x02id\x06server\x00" => settings.identity.as_deref(),
+            _ => None,
         };
-        let mut record = Record::from_rdata(
-            qname.clone(),
-            0,
-            RData::TXT(TXT::new(vec![
-                concat!("onebox ", env!("CARGO_PKG_VERSION")).to_owned(),
-            ])),
-        );
+        let (Some(text), Some(qname)) = (text, query.name()) else {
+            write_simple(out, query, refused, 0);
+            return;
+        };
+        // A TXT string holds at most 255 bytes: longer text is split over several.
+        let strings = text.as_bytes().chunks(255).collect();
+        let mut record = Record::from_rdata(qname.clone(), 0, RData::TXT(TXT::from_bytes(strings)));
         record.dns_class = DNSClass::CH;
-        let mut reply = Reply::new(ResponseCode::NoError, true);
+        let mut reply = Reply::new(ResponseCode::NoError, false);
         reply.answer.push(Entry {
             record: &record,
             owner: None,
         });
         write_reply(out, query, &qname, &reply, transport);
-        true
     }
 }
 

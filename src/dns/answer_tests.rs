@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query as HQuery, ResponseCode};
-use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
+use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use hickory_proto::serialize::txt::Parser;
 
-use super::{Outcome, Responder, Transport};
+use super::{Outcome, Responder, Settings, Transport};
 use crate::dns::catalog::{Catalog, ZoneData};
 use crate::dns::zone::Zone;
 
@@ -59,7 +59,12 @@ fn zone() -> Zone {
 
 fn responder() -> Responder {
     let catalog = Catalog::new(vec![Arc::new(ZoneData::new(zone()))]);
-    Responder::new(catalog, vec!["127.0.0.0/8".parse().unwrap()], false)
+    let settings = Settings {
+        transfer_allow: vec!["127.0.0.0/8".parse().unwrap()],
+        query_log: false,
+        identity: Some("box.example".to_owned()),
+    };
+    Responder::new(catalog, settings)
 }
 
 fn peer() -> SocketAddr {
@@ -240,22 +245,82 @@ fn outside_every_zone_is_refused() {
     assert_eq!(reply.queries.len(), 1);
 }
 
-#[test]
-fn non_in_class_is_refused_but_version_bind_answers() {
+fn ask_class(name: &str, rtype: RecordType, class: DNSClass, r: &Responder) -> Message {
     let mut message = Message::new(1, MessageType::Query, OpCode::Query);
-    let mut q = HQuery::query(Name::from_ascii("example.com.").unwrap(), RecordType::A);
-    q.set_query_class(DNSClass::CH);
+    let mut q = HQuery::query(Name::from_ascii(name).unwrap(), rtype);
+    q.set_query_class(class);
     message.add_query(q);
-    let reply = ask_with(&responder(), &message.to_vec().unwrap(), Transport::Udp);
-    assert_eq!(reply.metadata.response_code, ResponseCode::Refused);
+    ask_with(r, &message.to_vec().unwrap(), Transport::Udp)
+}
 
-    let mut message = Message::new(1, MessageType::Query, OpCode::Query);
-    let mut q = HQuery::query(Name::from_ascii("version.bind.").unwrap(), RecordType::TXT);
-    q.set_query_class(DNSClass::CH);
-    message.add_query(q);
-    let reply = ask_with(&responder(), &message.to_vec().unwrap(), Transport::Udp);
+fn txt_of(reply: &Message) -> Vec<String> {
+    reply
+        .answers
+        .iter()
+        .map(|r| match &r.data {
+            RData::TXT(txt) => txt.to_string(),
+            other => panic!("not TXT: {other:?}"),
+        })
+        .collect()
+}
+
+#[test]
+fn chaos_answers_version_and_identity_without_aa_and_refuses_the_rest() {
+    let r = responder();
+    let reply = ask_class("example.com.", RecordType::A, DNSClass::CH, &r);
+    assert_eq!(reply.metadata.response_code, ResponseCode::Refused);
+    for name in ["version.bind.", "VERSION.server."] {
+        for rtype in [RecordType::TXT, RecordType::ANY] {
+            let reply = ask_class(name, rtype, DNSClass::CH, &r);
+            assert_eq!(reply.metadata.response_code, ResponseCode::NoError);
+            assert!(!reply.metadata.authoritative, "CH answers carry no AA");
+            assert_eq!(reply.answers.len(), 1);
+            assert_eq!(reply.answers[0].dns_class, DNSClass::CH);
+            assert!(txt_of(&reply)[0].starts_with("onebox "));
+        }
+    }
+    for name in ["hostname.bind.", "id.server."] {
+        let reply = ask_class(name, RecordType::TXT, DNSClass::CH, &r);
+        assert_eq!(reply.metadata.response_code, ResponseCode::NoError);
+        assert!(!reply.metadata.authoritative);
+        assert_eq!(txt_of(&reply), vec!["box.example".to_owned()]);
+        let reply = ask_class(name, RecordType::A, DNSClass::CH, &r);
+        assert_eq!(reply.metadata.response_code, ResponseCode::Refused);
+    }
+    let hidden = Responder::new(Catalog::default(), Settings::default());
+    let reply = ask_class("id.server.", RecordType::TXT, DNSClass::CH, &hidden);
+    assert_eq!(reply.metadata.response_code, ResponseCode::Refused);
+    let reply = ask_class("version.bind.", RecordType::TXT, DNSClass::HS, &r);
+    assert_eq!(reply.metadata.response_code, ResponseCode::Refused);
+}
+
+#[test]
+fn qclass_any_is_answered_from_in_without_aa_or_negative_soa() {
+    let r = responder();
+    let reply = ask_class("www.example.com.", RecordType::A, DNSClass::ANY, &r);
     assert_eq!(reply.metadata.response_code, ResponseCode::NoError);
-    assert_eq!(reply.answers.len(), 1);
+    assert!(!reply.metadata.authoritative);
+    assert_eq!(reply.queries[0].query_class(), DNSClass::ANY);
+    assert_eq!(
+        names(&reply.answers),
+        ["www.example.com. CNAME", "example.com. A"]
+    );
+    assert!(reply.answers.iter().all(|a| a.dns_class == DNSClass::IN));
+    let reply = ask_class("nothing.example.com.", RecordType::A, DNSClass::ANY, &r);
+    assert_eq!(reply.metadata.response_code, ResponseCode::NXDomain);
+    assert!(!reply.metadata.authoritative);
+    assert!(reply.authorities.is_empty());
+    let reply = ask_class("example.com.", RecordType::AAAA, DNSClass::ANY, &r);
+    assert_eq!(reply.metadata.response_code, ResponseCode::NoError);
+    assert!(reply.answers.is_empty() && reply.authorities.is_empty());
+    let reply = ask_class("host.sub.example.com.", RecordType::A, DNSClass::ANY, &r);
+    assert_eq!(
+        reply.authorities.len(),
+        2,
+        "a referral keeps its NS: {reply:?}"
+    );
+    let reply = ask_class("example.org.", RecordType::A, DNSClass::ANY, &r);
+    assert_eq!(reply.metadata.response_code, ResponseCode::Refused);
 }
 
 #[test]
@@ -369,7 +434,8 @@ fn transfers_over_tcp_only_and_to_allowed_clients() {
     }
     assert_eq!(
         ask_with(&r, &axfr, Transport::Udp).metadata.response_code,
-        ResponseCode::Refused
+        ResponseCode::NotImp,
+        "AXFR over UDP is not implemented, whoever asks"
     );
     let stranger: SocketAddr = "192.0.2.99:53".parse().unwrap();
     let outcome = r.respond(&axfr, stranger, Transport::Tcp, &mut out);

@@ -20,6 +20,7 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::reply::{self, Entry, Reply, Template};
+use super::serial::Version;
 use super::zone::Zone;
 
 /// How many CNAMEs are followed in one answer; a chain that goes on (or loops back on itself)
@@ -98,7 +99,7 @@ impl Catalog {
 pub struct ZoneData {
     origin: Name,
     apex_key: Box<[u8]>,
-    serial: u32,
+    version: Version,
     /// Every record; the SOA first. Nodes refer to records by index.
     records: Vec<Record>,
     /// The SOA as sent in negative answers: TTL = min(SOA TTL, MINIMUM) (RFC 2308 §3).
@@ -159,6 +160,7 @@ impl Want {
 impl ZoneData {
     /// Indexes one zone and pre-encodes the replies to its names.
     pub fn new(zone: Zone) -> Self {
+        let version = zone.version();
         let origin = zone.origin;
         let apex_key = key_of(&origin);
         let records = zone.records;
@@ -166,7 +168,7 @@ impl ZoneData {
         let mut data = Self {
             origin,
             apex_key,
-            serial: zone.serial,
+            version,
             records,
             negative_soa,
             nodes: FxHashMap::default(),
@@ -184,7 +186,12 @@ impl ZoneData {
 
     /// The SOA serial.
     pub fn serial(&self) -> u32 {
-        self.serial
+        self.version.serial
+    }
+
+    /// The serial and content digest, for the serial rules (`dns::serial`).
+    pub fn version(&self) -> Version {
+        self.version
     }
 
     /// Every record, for a transfer: the SOA first, then all others (the closing SOA is the
@@ -213,6 +220,15 @@ impl ZoneData {
         let mut reply = Reply::new(ResponseCode::NoError, true);
         self.resolve(qname, key, want, &mut reply, 0);
         reply
+    }
+
+    /// Turns `reply` into the answer to the same question in QCLASS ANY, as NSD gives it:
+    /// not authoritative, and no SOA in negative answers.
+    pub(crate) fn as_class_any(&self, reply: &mut Reply<'_>) {
+        reply.authoritative = false;
+        reply
+            .authority
+            .retain(|entry| !std::ptr::eq(entry.record, &self.negative_soa));
     }
 
     fn index(&mut self) {

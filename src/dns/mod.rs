@@ -20,6 +20,7 @@ mod answer;
 mod catalog;
 mod notify;
 mod reply;
+pub mod serial;
 mod server;
 mod tcp;
 mod udp;

@@ -15,6 +15,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -22,8 +23,9 @@ use std::time::Duration;
 
 use tokio_util::task::TaskTracker;
 
-use super::answer::Responder;
+use super::answer::{Responder, Settings};
 use super::catalog::{Catalog, ZoneData};
+use super::serial::{self, Change, ServedVersions};
 use super::zone::{self, ZoneError};
 use super::{notify, tcp, udp};
 use crate::config::DnsConfig;
@@ -59,8 +61,9 @@ pub enum DnsError {
 /// The running DNS service; shared by the lifecycle and the tasks serving its sockets.
 pub struct Dns {
     responder: Arc<Responder>,
-    /// The `[dns]` in force (zones directory and NOTIFY targets for the next reload).
-    config: Mutex<DnsConfig>,
+    /// The `[dns]` in force (zones directory and NOTIFY targets for the next reload), and the
+    /// state directory where the versions served are recorded.
+    config: Mutex<Arc<Loading>>,
     /// `dns.tcp_idle_timeout`, in milliseconds, read by each new connection.
     tcp_idle_ms: Arc<AtomicU64>,
     tcp: Connections,
@@ -88,11 +91,20 @@ impl Dns {
         specs
     }
 
-    /// Loads every zone of `dns.zones_dir` (off the async workers) into the first catalog.
-    /// Zones whose files have errors are logged (file:line) and not served; only an unreadable
+    /// Loads every zone of `dns.zones_dir` (off the async workers) into the first catalog;
+    /// `state_dir` holds the versions last served (the serial rules, `dns::serial`). Zones
+    /// whose files have errors are logged (file:line) and not served; only an unreadable
     /// directory is an error.
-    pub async fn build(config: &DnsConfig, context: &Context) -> Result<Self, DnsError> {
-        let for_load = config.clone();
+    pub async fn build(
+        config: &DnsConfig,
+        state_dir: &Path,
+        context: &Context,
+    ) -> Result<Self, DnsError> {
+        let loading = Arc::new(Loading {
+            config: config.clone(),
+            state_dir: state_dir.to_owned(),
+        });
+        let for_load = loading.clone();
         let catalog = tokio::task::spawn_blocking(move || load(&for_load, &Catalog::default()))
             .await
             .map_err(|e| ZoneError {
@@ -103,12 +115,8 @@ impl Dns {
         let ready = context.readiness.register("dns");
         ready.set(!catalog.is_empty());
         Ok(Self {
-            responder: Arc::new(Responder::new(
-                catalog,
-                config.transfer.allow.clone(),
-                config.query_log,
-            )),
-            config: Mutex::new(config.clone()),
+            responder: Arc::new(Responder::new(catalog, Settings::from_config(config))),
+            config: Mutex::new(loading),
             tcp_idle_ms: Arc::new(AtomicU64::new(millis(config.tcp_idle_timeout))),
             tcp: Connections::new("dns tcp", config.tcp_max_connections, &context.shutdown),
             tasks: TaskTracker::new(),
@@ -168,15 +176,19 @@ impl Dns {
     /// Applies a new `[dns]`: policy and limits at once, then every zone re-read and swapped
     /// in (errors keep the previous versions), then NOTIFY for what changed.
     pub async fn reconfigure(&self, config: &DnsConfig) {
-        self.responder
-            .set_policy(config.transfer.allow.clone(), config.query_log);
+        self.responder.set_settings(Settings::from_config(config));
         self.tcp_idle_ms
             .store(millis(config.tcp_idle_timeout), Ordering::Relaxed);
         self.tcp.set_cap(config.tcp_max_connections);
-        *self.config.lock().unwrap_or_else(PoisonError::into_inner) = config.clone();
-
+        let for_load = {
+            let mut loading = self.config.lock().unwrap_or_else(PoisonError::into_inner);
+            *loading = Arc::new(Loading {
+                config: config.clone(),
+                state_dir: loading.state_dir.clone(),
+            });
+            loading.clone()
+        };
         let previous = self.responder.catalog();
-        let for_load = config.clone();
         let rebuilt = self
             .responder
             .catalogs()
@@ -207,7 +219,7 @@ impl Dns {
         }
     }
 
-    fn current_config(&self) -> DnsConfig {
+    fn current_config(&self) -> Arc<Loading> {
         self.config
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -219,23 +231,41 @@ fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
+/// Where zones are read from and where the versions served are recorded.
+struct Loading {
+    config: DnsConfig,
+    state_dir: PathBuf,
+}
+
+impl std::ops::Deref for Loading {
+    type Target = DnsConfig;
+
+    fn deref(&self) -> &DnsConfig {
+        &self.config
+    }
+}
+
 /// Loads every zone of `dns.zones_dir`. A zone whose file has errors is logged and, if
-/// `previous` serves it, kept in its previous version.
-fn load(config: &DnsConfig, previous: &Catalog) -> Result<Catalog, ZoneError> {
+/// `previous` serves it, kept in its previous version; so is a zone whose serial went backwards
+/// (the serial rules, `dns::serial`). At start, when `previous` is empty, the versions recorded
+/// in `state_dir` stand in for it. What is served is recorded there afterwards.
+fn load(loading: &Loading, previous: &Catalog) -> Result<Catalog, ZoneError> {
+    let mut served = ServedVersions::read(&loading.state_dir);
     let mut zones = Vec::new();
-    for (path, result) in zone::load_dir(&config.zones_dir)? {
+    for (path, result) in zone::load_dir(&loading.zones_dir)? {
+        let kept = zone::origin_of(&path)
+            .ok()
+            .and_then(|origin| previous.zone(&origin).cloned());
         match result {
             Ok(zone) => {
                 tracing::info!(zone = %zone.origin, serial = zone.serial, records = zone.records.len(), "zone loaded");
-                zones.push(Arc::new(ZoneData::new(zone)));
+                let new = Arc::new(ZoneData::new(zone));
+                zones.push(admit(kept, new, &served));
             }
             Err(errors) => {
                 for error in &errors {
                     tracing::error!("{error}");
                 }
-                let kept = zone::origin_of(&path)
-                    .ok()
-                    .and_then(|origin| previous.zone(&origin).cloned());
                 match kept {
                     Some(old) => {
                         tracing::warn!(zone = %old.origin(), serial = old.serial(), file = %path.display(), "zone file has errors; still serving the previous version");
@@ -248,7 +278,44 @@ fn load(config: &DnsConfig, previous: &Catalog) -> Result<Catalog, ZoneError> {
             }
         }
     }
+    let names: Vec<String> = zones.iter().map(|z| z.origin().to_string()).collect();
+    served.retain(&names);
+    for zone in &zones {
+        served.set(&zone.origin().to_string(), zone.version());
+    }
+    if let Err(error) = served.write(&loading.state_dir) {
+        tracing::warn!(%error, path = %ServedVersions::path(&loading.state_dir).display(), "cannot record the zone versions served; `onebox check` will not compare serials");
+    }
     Ok(Catalog::new(zones))
+}
+
+/// The serial rules on one zone: `new` replaces `old` (in service now) unless its serial went
+/// backwards; without `old`, the version last recorded in `served` is compared with.
+fn admit(old: Option<Arc<ZoneData>>, new: Arc<ZoneData>, served: &ServedVersions) -> Arc<ZoneData> {
+    let name = new.origin().to_string();
+    let Some(prior) = old
+        .as_ref()
+        .map(|z| z.version())
+        .or_else(|| served.get(&name))
+    else {
+        return new;
+    };
+    let change = serial::judge(prior, new.version());
+    if let Some(problem) = change.problem(&name, prior, new.version()) {
+        match (change, old) {
+            (Change::Backwards, Some(old)) => {
+                tracing::error!("{problem}");
+                return old;
+            }
+            (Change::Backwards, None) => {
+                tracing::error!(
+                    "{problem} (at start there is no previous version in memory: serving this one)"
+                );
+            }
+            _ => tracing::warn!("{problem}"),
+        }
+    }
+    new
 }
 
 /// Sends NOTIFY for every zone that is new in `current` or whose serial changed.

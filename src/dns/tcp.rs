@@ -283,6 +283,7 @@ mod tests {
     use tokio::task::JoinHandle;
 
     use super::*;
+    use crate::dns::answer::Settings;
     use crate::dns::catalog::Catalog;
     use crate::dns::xfr::tests::big_zone;
     use crate::ops::accept::Connections;
@@ -298,7 +299,7 @@ mod tests {
     }
 
     async fn start(max_connections: usize, idle_timeout: Duration) -> Server {
-        let responder = Responder::new(Catalog::default(), Vec::new(), false);
+        let responder = Responder::new(Catalog::default(), Settings::default());
         start_with(responder, max_connections, idle_timeout).await
     }
 
@@ -479,7 +480,11 @@ mod tests {
         let zone = big_zone(20_000);
         let expected = zone.transfer_records().len() + 1;
         let allow = vec!["127.0.0.0/8".parse().unwrap()];
-        let responder = Responder::new(Catalog::new(vec![zone]), allow, false);
+        let settings = Settings {
+            transfer_allow: allow,
+            ..Settings::default()
+        };
+        let responder = Responder::new(Catalog::new(vec![zone]), settings);
         let server = start_with(responder, 8, HANG).await;
         let mut stream = TcpStream::connect(server.addr).await.unwrap();
         let mut queries = framed(77, "big.example.", RecordType::AXFR);

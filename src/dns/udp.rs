@@ -531,11 +531,12 @@ mod tests {
         use hickory_proto::op::{Message, Query, ResponseCode};
         use hickory_proto::rr::{Name, RecordType};
 
+        use crate::dns::answer::Settings;
         use crate::dns::catalog::Catalog;
         use crate::dns::xfr::tests::big_zone;
 
         let catalog = Catalog::new(vec![big_zone(10)]);
-        let responder = Arc::new(Responder::new(catalog, Vec::new(), false));
+        let responder = Arc::new(Responder::new(catalog, Settings::default()));
         let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
         let server = socket.local_addr().unwrap();
         let shutdown = CancellationToken::new();

@@ -6,6 +6,7 @@ use hickory_proto::rr::{RData, RecordType};
 
 use super::{assert_agree, header_problems, onebox, pair};
 use crate::harness::Onebox;
+use crate::harness::dig;
 use crate::harness::nsd::Nsd;
 use crate::harness::wire::{self, Query, Transport, class, rcode};
 
@@ -376,6 +377,95 @@ fn names_outside_every_zone_and_other_classes_are_refused_without_recursion() {
 }
 
 #[test]
+fn qclass_any_is_answered_from_the_in_data_as_nsd_answers_it() {
+    let (ob, nsd) = pair();
+    let queries: Vec<Query> = [
+        q("www.example.com.", RecordType::A),
+        q("example.com.", RecordType::MX),
+        q("foo.wild.example.com.", RecordType::A),
+        q("nothing.example.com.", RecordType::A),
+        q("example.com.", RecordType::AAAA),
+        q("host.sub.example.com.", RecordType::A),
+        q("www.example.net.", RecordType::A),
+    ]
+    .into_iter()
+    .map(|query| query.class(class::ANY))
+    .collect();
+    assert_agree(&ob, &nsd, &queries);
+    // And as the rules say: answered from IN (not REFUSED), but not authoritatively.
+    let reply = wire::ask(ob.addr, &queries[0], Transport::Udp);
+    assert_eq!(reply.rcode, rcode::NOERROR, "{reply:?}");
+    assert!(!reply.aa, "{reply:?}");
+    assert_eq!(reply.message.answers.len(), 2, "{reply:?}");
+}
+
+#[test]
+fn axfr_over_udp_is_not_implemented_as_nsd_says() {
+    let (ob, nsd) = pair();
+    let axfr = q("example.com.", RecordType::AXFR);
+    for (server, name) in [(ob.addr, "onebox"), (nsd.addr, "NSD")] {
+        let reply = wire::ask(server, &axfr.clone().renew(), Transport::Udp);
+        assert_eq!(reply.rcode, rcode::NOTIMP, "{name}: {reply:?}");
+        assert!(reply.message.answers.is_empty(), "{name}: {reply:?}");
+    }
+    if let Some(problem) = super::differences(&ob, &nsd, &axfr.edns(), Transport::Udp) {
+        panic!("{problem}");
+    }
+}
+
+/// `dig @server -p port CH TXT name`: the TXT strings answered, or the status when there are
+/// none, and whether AA was set.
+fn chaos_txt(server: std::net::SocketAddr, name: &str) -> (String, bool) {
+    let out = dig::dig(server, &["CH", "TXT", name, "+norec"]);
+    let aa = out.has_flag("aa");
+    match out.answer.first() {
+        Some(record) => {
+            assert_eq!(record.class, "CH", "{}", out.text);
+            (record.rdata.clone(), aa)
+        }
+        None => (out.status.unwrap_or_default(), aa),
+    }
+}
+
+#[test]
+fn chaos_identity_is_the_hostname_the_configured_name_or_refused() {
+    let configured = Onebox::builder()
+        .zone("example.com.zone", super::EXAMPLE_ZONE)
+        .dns("identity = \"ns1.onebox.test\"")
+        .start();
+    let hidden = Onebox::builder()
+        .zone("example.com.zone", super::EXAMPLE_ZONE)
+        .dns("identity = \"\"")
+        .start();
+    let default = onebox();
+    let hostname = std::process::Command::new("hostname")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .expect("run hostname");
+    for name in ["hostname.bind", "id.server"] {
+        assert_eq!(
+            chaos_txt(configured.addr, name),
+            ("\"ns1.onebox.test\"".to_owned(), false),
+            "{name}: dns.identity, and no AA for CH"
+        );
+        assert_eq!(
+            chaos_txt(default.addr, name),
+            (format!("\"{hostname}\""), false),
+            "{name}: the hostname by default"
+        );
+        assert_eq!(
+            chaos_txt(hidden.addr, name),
+            ("REFUSED".to_owned(), false),
+            "{name}: identity = \"\" hides it"
+        );
+    }
+    let (version, aa) = chaos_txt(default.addr, "version.bind");
+    assert!(version.starts_with("\"onebox "), "{version}");
+    assert!(!aa, "no AA on version.bind");
+    assert_eq!(chaos_txt(default.addr, "example.com").0, "REFUSED");
+}
+
+#[test]
 fn question_case_is_echoed() {
     let (ob, nsd) = pair();
     let query = q("WwW.ExAmPlE.CoM.", RecordType::A);
@@ -619,7 +709,8 @@ fn ds_at_a_cut_between_two_served_zones_is_answered_from_the_parent() {
 #[test]
 fn queries_are_not_logged_by_default() {
     let ob = onebox();
-    // Let start-up logging settle, then query.
+    // Let start-up logging settle (the database watcher's first lines come last), then query.
+    let _ = ob.log().wait_json(|l| l["message"] == "database available");
     assert!(wire::udp(ob.addr, &q("www.example.com.", RecordType::A)).is_some());
     std::thread::sleep(std::time::Duration::from_millis(200));
     let before = ob.log().lines().len();

@@ -279,3 +279,81 @@ fn queries_in_flight_during_reloads_never_fail() {
     );
     assert_eq!(serial(&ob, "example.com."), Some(29));
 }
+
+/// `onebox check` with `ob`'s configuration: (success, stderr).
+fn check(ob: &Onebox) -> (bool, String) {
+    let out = crate::harness::onebox_command()
+        .arg("--config")
+        .arg(&ob.config)
+        .arg("check")
+        .output()
+        .expect("run onebox check");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn serial_rules_warn_when_content_changes_without_a_new_serial_and_refuse_one_going_back() {
+    let ob = Onebox::builder()
+        .zone("example.com.zone", &zone(5, ""))
+        .start();
+    assert_eq!(serial(&ob, "example.com."), Some(5));
+    let (ok, stderr) = check(&ob);
+    assert!(ok && stderr.is_empty(), "nothing changed yet: {stderr}");
+    let file = ob.zones_dir().join("example.com.zone");
+
+    // New content, same serial: served (it is what the operator wrote), with a warning.
+    std::fs::write(&file, zone(5, "added IN A 192.0.2.200\n")).expect("write");
+    let (ok, stderr) = check(&ob);
+    assert!(ok, "a warning is not a failure: {stderr}");
+    assert!(
+        stderr.contains("example.com.zone") && stderr.contains("did not increase"),
+        "check warns before the reload: {stderr}"
+    );
+    assert!(ob.reload());
+    let added = poll(|| {
+        (rcode_of(&ob, "added.example.com.", RecordType::A) == rcode::NOERROR).then_some(())
+    });
+    assert!(added.is_some(), "the new content is served");
+    assert!(
+        ob.log()
+            .wait_for(crate::harness::DEADLINE, |l| l.contains("did not increase"))
+            .is_some(),
+        "the reload warns:\n{}",
+        ob.log().text()
+    );
+
+    // A serial going backwards: an error, and the version in service stays.
+    std::fs::write(&file, zone(4, "later IN A 192.0.2.201\n")).expect("write");
+    let (ok, stderr) = check(&ob);
+    assert!(!ok, "check fails on a serial going backwards");
+    assert!(stderr.contains("went backwards from 5 to 4"), "{stderr}");
+    assert!(ob.reload());
+    assert!(
+        ob.log()
+            .wait_for(crate::harness::DEADLINE, |l| l.contains("went backwards"))
+            .is_some(),
+        "the reload logs the error:\n{}",
+        ob.log().text()
+    );
+    assert_eq!(serial(&ob, "example.com."), Some(5));
+    assert_eq!(
+        rcode_of(&ob, "later.example.com.", RecordType::A),
+        rcode::NXDOMAIN
+    );
+    assert_eq!(
+        rcode_of(&ob, "added.example.com.", RecordType::A),
+        rcode::NOERROR,
+        "the previous version keeps serving"
+    );
+
+    // Past the serial in service (RFC 1982 wraps around): accepted without a word.
+    std::fs::write(&file, zone(6, "later IN A 192.0.2.201\n")).expect("write");
+    let (ok, stderr) = check(&ob);
+    assert!(ok && stderr.is_empty(), "{stderr}");
+    assert!(ob.reload());
+    let later = poll(|| (serial(&ob, "example.com.") == Some(6)).then_some(()));
+    assert!(later.is_some(), "{}", ob.log().text());
+}

@@ -51,6 +51,8 @@ pub struct NsdOptions {
     pub provide_xfr: Option<Vec<String>>,
     /// `notify` targets for primary zones.
     pub notify: Vec<SocketAddr>,
+    /// `identity` (CH TXT hostname.bind); empty: `hide-identity: yes`.
+    pub identity: Option<String>,
 }
 
 /// A running NSD, stopped (SIGTERM) on drop.
@@ -123,6 +125,11 @@ impl Nsd {
         }
         if knows_rrl() {
             conf.push_str("  rrl-ratelimit: 0\n");
+        }
+        match options.identity.as_deref() {
+            Some("") => conf.push_str("  hide-identity: yes\n"),
+            Some(identity) => conf.push_str(&format!("  identity: \"{identity}\"\n")),
+            None => {}
         }
         conf.push_str("remote-control:\n  control-enable: no\n");
         for zone in zones {

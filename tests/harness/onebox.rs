@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::log::Log;
-use super::{DEADLINE, nsd, repo};
+use super::{DEADLINE, START_DEADLINE, nsd, repo};
 
 /// A `Command` for the onebox binary with a clean environment: no `ONEBOX_*` variable and no
 /// `RUST_LOG` leaks in from the developer's shell, and colours are off so logs are plain text.
@@ -308,6 +308,7 @@ impl OneboxBuilder {
                 "tcp_max_connections" => options.tcp_count = value.parse().ok(),
                 "allow" => options.provide_xfr = Some(list()),
                 "notify" => options.notify = list().iter().filter_map(|a| a.parse().ok()).collect(),
+                "identity" => options.identity = Some(value.trim_matches('"').to_owned()),
                 _ => {}
             }
         }
@@ -391,29 +392,29 @@ impl Onebox {
     }
 
     /// Waits for the `n`th log entry satisfying `pred` and returns its `addr`; panics with the
-    /// config and log if there is none within [`DEADLINE`].
+    /// config and log if there is none within [`START_DEADLINE`].
     fn listening(&self, n: usize, pred: impl Fn(&Value) -> bool, config: &str) -> SocketAddr {
-        let found = self.log.wait_nth_json(n, pred);
+        let found = self.log.wait_nth_json_within(n, START_DEADLINE, pred);
         let addr = found
             .as_ref()
             .and_then(|l| l["addr"].as_str()?.parse().ok());
         addr.unwrap_or_else(|| {
             panic!(
-                "onebox did not log listening line {n} with an addr within {DEADLINE:?}; config:\n{config}\nlog:\n{}",
+                "onebox did not log listening line {n} with an addr within {START_DEADLINE:?}; config:\n{config}\nlog:\n{}",
                 self.log.text()
             )
         })
     }
 
     /// Waits for the `onebox ready` line (every socket served); panics with the config and
-    /// log if it does not come within [`DEADLINE`].
+    /// log if it does not come within [`START_DEADLINE`].
     fn wait_ready(&self, config: &str) {
         let ready = self
             .log
-            .wait_nth_json(1, |l| l["message"] == "onebox ready");
+            .wait_nth_json_within(1, START_DEADLINE, |l| l["message"] == "onebox ready");
         assert!(
             ready.is_some(),
-            "onebox did not log `onebox ready` within {DEADLINE:?}; config:\n{config}\nlog:\n{}",
+            "onebox did not log `onebox ready` within {START_DEADLINE:?}; config:\n{config}\nlog:\n{}",
             self.log.text()
         );
     }

@@ -42,6 +42,8 @@ pub mod class {
     pub const CH: u16 = 3;
     /// Hesiod.
     pub const HS: u16 = 4;
+    /// QCLASS ANY (queries only).
+    pub const ANY: u16 = 255;
 }
 
 /// How long to wait for one reply.

@@ -14,6 +14,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use hickory_proto::rr::{Name, Record};
+use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
+
+use super::serial::{Digest, Version};
 
 /// One zone as read from its file: validated, not yet indexed for answering.
 #[derive(Debug, Clone)]
@@ -26,6 +29,32 @@ pub struct Zone {
     pub records: Vec<Record>,
     /// The file it came from.
     pub source: PathBuf,
+}
+
+impl Zone {
+    /// The serial and content digest the serial rules compare (see `dns::serial`).
+    pub fn version(&self) -> Version {
+        let mut digest = Digest::default();
+        let mut rdata = Vec::with_capacity(512);
+        for record in &self.records {
+            rdata.clear();
+            let mut encoder = BinEncoder::new(&mut rdata);
+            // Encoding what was read from a zone file does not fail; if it did, the record
+            // would still count through its owner, type and TTL.
+            let _ = record.data.emit(&mut encoder);
+            digest.add(
+                &crate::dns::catalog::key_of(&record.name),
+                u16::from(record.record_type()),
+                u16::from(record.dns_class),
+                record.ttl,
+                &rdata,
+            );
+        }
+        Version {
+            serial: self.serial,
+            digest: digest.finish(),
+        }
+    }
 }
 
 /// Something wrong in a zone file, located as precisely as possible.
