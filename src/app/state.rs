@@ -35,14 +35,22 @@ pub struct State {
 
 impl State {
     /// The state for `db` with these settings; `health` is shared with [`super::supervise`].
-    /// Compiles the templates in `templates_dir`.
+    /// Compiles the templates: the built-in ones, and the site's own in `templates_dir`.
     pub fn new(
         db: Db,
         config: AppConfig,
-        templates_dir: &std::path::Path,
+        templates_dir: Option<&std::path::Path>,
         health: Health,
     ) -> Result<Self, TemplateError> {
-        let templates = Templates::load(templates_dir)?;
+        let (templates, overridden) = Templates::load(templates_dir)?;
+        match templates_dir {
+            Some(dir) => tracing::info!(
+                dir = %dir.display(),
+                ?overridden,
+                "page templates: built in, and the site's own"
+            ),
+            None => tracing::info!("page templates: built in"),
+        }
         let throttle = Throttle::new(config.signin_max_failures, config.signin_window);
         Ok(Self {
             db,
@@ -55,12 +63,15 @@ impl State {
         })
     }
 
-    /// Compiles the templates in `dir` again and swaps them in (a reload); on error the
-    /// previous ones stay.
-    pub async fn reload_templates(&self, dir: &Path) -> Result<(), RebuildError<TemplateError>> {
-        let dir = dir.to_owned();
+    /// Compiles the templates again (the built-in ones, and the site's own in `dir`) and swaps
+    /// them in (a reload); on error the previous ones stay.
+    pub async fn reload_templates(
+        &self,
+        dir: Option<&Path>,
+    ) -> Result<(), RebuildError<TemplateError>> {
+        let dir = dir.map(Path::to_owned);
         self.templates
-            .rebuild(move |_| Templates::load(&dir))
+            .rebuild(move |_| Templates::load(dir.as_deref()).map(|(templates, _)| templates))
             .await
             .map(drop)
     }

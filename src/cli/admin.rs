@@ -15,10 +15,7 @@ pub(super) fn migrate(cli: &Cli, action: &MigrateAction) -> anyhow::Result<ExitC
     let url = db::redact(&config.database_url());
     small_runtime()?.block_on(async {
         let database = db::Db::connect(&config).await?;
-        database
-            .ping()
-            .await
-            .with_context(|| format!("cannot reach the database at {url} (key database.url)"))?;
+        database.ping().await.context("key database.url")?;
         let mut stdout = std::io::stdout().lock();
         match action {
             MigrateAction::Up => {
@@ -169,10 +166,7 @@ fn read_password() -> anyhow::Result<Result<String, String>> {
 async fn ready_database(config: &Config) -> anyhow::Result<db::Db> {
     let url = db::redact(&config.database_url());
     let database = db::Db::connect(config).await?;
-    database
-        .ping()
-        .await
-        .with_context(|| format!("cannot reach the database at {url} (key database.url)"))?;
+    database.ping().await.context("key database.url")?;
     if !database.migrations().await?.iter().any(|m| !m.applied) {
         return Ok(database);
     }

@@ -20,13 +20,16 @@ pub(super) fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     // Warnings (a TTL that differs within an RRset, ...) go to stderr, as serve would log them.
     ops::telemetry::init(&config.log).map_err(anyhow::Error::msg)?;
     let mut problems: Vec<String> = Vec::new();
+    let mut problem = |error: &(dyn std::error::Error + 'static)| {
+        problems.push(ops::chain(error).to_string());
+    };
     let mut stdout = std::io::stdout().lock();
     match dns::zone::load_dir(&config.dns.zones_dir) {
-        Err(error) => problems.push(error.to_string()),
-        Ok(zones) if zones.is_empty() => problems.push(format!(
+        Err(error) => problem(&error),
+        Ok(zones) if zones.is_empty() => problem(&std::io::Error::other(format!(
             "{}: no *.zone files: nothing to serve (key dns.zones_dir)",
             config.dns.zones_dir.display()
-        )),
+        ))),
         Ok(zones) => {
             // The serial rules, against the versions the server last served from this
             // state_dir.
@@ -35,7 +38,7 @@ pub(super) fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
                 let zone = match result {
                     Ok(zone) => zone,
                     Err(errors) => {
-                        problems.extend(errors.iter().map(ToString::to_string));
+                        errors.iter().for_each(|error| problem(error));
                         continue;
                     }
                 };
@@ -51,28 +54,31 @@ pub(super) fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
                     continue;
                 };
                 let change = dns::serial::judge(prior, zone.version());
-                if let Some(problem) = change.problem(&name, prior, zone.version()) {
-                    let problem = format!("{}: {problem}", zone.source.display());
+                if let Some(text) = change.problem(&name, prior, zone.version()) {
+                    let text = format!("{}: {text}", zone.source.display());
                     if change == dns::serial::Change::Backwards {
-                        problems.push(problem);
+                        problem(&std::io::Error::other(text));
                     } else {
-                        eprintln!("{problem}");
+                        eprintln!("{text}");
                     }
                 }
             }
         }
     }
     if let Err(error) = ops::listen::check(&serve::sockets(&config)) {
-        problems.push(error.to_string());
+        problem(&error);
     }
-    if let Err(error) = db::check_url(&config) {
-        problems.push(error.to_string());
-    }
-    if let Err(error) = app::check_templates(&config.templates_dir()) {
-        problems.push(error.to_string());
+    // With the application off, serve opens no database and compiles no template.
+    if config.app.enabled {
+        if let Err(error) = db::check_url(&config) {
+            problem(&error);
+        }
+        if let Err(error) = app::check_templates(config.templates_dir().as_deref()) {
+            problem(&error);
+        }
     }
     if let Err(error) = web::check(&config) {
-        problems.push(error.to_string());
+        problem(&error);
     }
     for problem in &problems {
         eprintln!("{problem}");

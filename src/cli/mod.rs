@@ -19,8 +19,9 @@ use clap::{Parser, Subcommand};
 
 use crate::config::Config;
 
-/// The one-server web stack in one binary: authoritative DNS for the zones in zones/, and the
-/// web site in site/ over HTTPS (and, soon, its application).
+/// The one-server web stack in one binary: authoritative DNS for the zones in zones/, the web
+/// site in site/ over HTTPS, and its application (a blog with an editor and a JSON API) over
+/// SQLite or MySQL.
 ///
 /// Configuration comes from built-in defaults, then the TOML file (config/onebox.toml unless
 /// --config names another), then ONEBOX_* environment variables, with `__` between levels:
@@ -34,11 +35,13 @@ use crate::config::Config;
     propagate_version = true,
     after_long_help = "Examples:
   onebox check                         check config/onebox.toml and every zone in zones/
-  onebox serve                         serve them (DNS on 127.0.0.1:1053 by default)
+  onebox serve                         serve them: DNS on 127.0.0.1:1053, the site on
+                                       https://localhost:8443/ (by default)
   onebox user add --email me@foobar.com --admin
                                        add the first admin (asks for the password)
   dig www.foobar.com @127.0.0.1 -p 1053
-  kill -HUP $(pidof onebox)            reload every zone after editing zones/*.zone
+  kill -HUP $(pidof onebox)            reload the whole configuration, every zone, the site
+                                       and the certificates after editing them
   ONEBOX_DNS__LISTEN='[\"0.0.0.0:53\"]' onebox --config /etc/onebox.toml serve"
 )]
 pub struct Cli {
@@ -55,7 +58,8 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve DNS on dns.listen and the site on web.http_listen / web.https_listen until SIGTERM
-    /// or Ctrl-C; SIGHUP reloads every zone, the web settings and the certificates.
+    /// or Ctrl-C; SIGHUP reloads the whole configuration, every zone, the site and the
+    /// certificates.
     Serve,
     /// Load the configuration, every zone and the page templates exactly as `serve` would, and
     /// report.
@@ -145,7 +149,7 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("onebox: {error:#}");
+            eprintln!("onebox: {}", crate::ops::chain(error.as_ref()));
             ExitCode::from(2)
         }
     }

@@ -61,7 +61,8 @@ pub(super) fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
 struct Services {
     dns: dns::Dns,
     web: web::Web,
-    app: app::State,
+    /// The application, unless `app.enabled` is off.
+    app: Option<app::State>,
     /// The database watcher, started once the sockets are served.
     watcher: Option<tokio::task::JoinHandle<()>>,
 }
@@ -112,14 +113,17 @@ impl Lifecycle {
             lifecycle.serve(socket)?;
         }
         lifecycle.services.web.listening(lifecycle.listeners.iter());
+        lifecycle.services.web.announce(&lifecycle.config);
         lifecycle.services.dns.started();
         let services = &mut lifecycle.services;
-        services.watcher = Some(tokio::spawn(app::supervise(
-            services.app.clone(),
-            lifecycle.context.readiness.register("database"),
-            lifecycle.config.database.migrate_on_start,
-            lifecycle.context.shutdown.clone(),
-        )));
+        services.watcher = services.app.clone().map(|app| {
+            tokio::spawn(app::supervise(
+                app,
+                lifecycle.context.readiness.register("database"),
+                lifecycle.config.database.migrate_on_start,
+                lifecycle.context.shutdown.clone(),
+            ))
+        });
         tracing::info!(
             pid = std::process::id(),
             sockets = sockets.len(),
@@ -207,10 +211,15 @@ impl Lifecycle {
         self.services.web.listening(self.listeners.iter());
         let templates = new.templates_dir();
         let services = &self.services;
-        let _ = tokio::join!(
+        let app = async {
+            if let Some(app) = &services.app {
+                let _ = app.reload_templates(templates.as_deref()).await;
+            }
+        };
+        tokio::join!(
             services.dns.reconfigure(&new.dns),
             services.web.reconfigure(&new),
-            services.app.reload_templates(&templates),
+            app,
         );
         self.config = new;
         tracing::info!("configuration reloaded");
@@ -255,15 +264,21 @@ impl Lifecycle {
 async fn build(config: &Config, context: &Context) -> anyhow::Result<Services> {
     let dns = dns::Dns::build(&config.dns, &config.state_dir, context);
     let rest = async {
-        let database = db::Db::connect(config).await?;
-        tracing::info!(url = %db::redact(&config.database_url()), "database configured");
-        let app = app::State::new(
-            database,
-            config.app.clone(),
-            &config.templates_dir(),
-            app::Health::default(),
-        )?;
-        let web = web::Web::build(config, Some(app::router(app.clone())), context).await?;
+        let app = if config.app.enabled {
+            let database = db::Db::connect(config).await?;
+            tracing::info!(url = %db::redact(&config.database_url()), "database configured");
+            Some(app::State::new(
+                database,
+                config.app.clone(),
+                config.templates_dir().as_deref(),
+                app::Health::default(),
+            )?)
+        } else {
+            tracing::info!("app.enabled = false: DNS and the static site only, no database");
+            None
+        };
+        let router = app.clone().map(app::router);
+        let web = web::Web::build(config, router, context).await?;
         anyhow::Ok((app, web))
     };
     let (dns, rest) = tokio::join!(dns, rest);

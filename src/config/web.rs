@@ -23,6 +23,10 @@ pub struct WebConfig {
     pub canonical_host: String,
     /// Other names of the site: requests for them are redirected (301) to `canonical_host`.
     pub aliases: Vec<String>,
+    /// Names that serve the site as they are, neither redirected nor refused: for a browser on
+    /// this machine (the development certificate covers `localhost`, `127.0.0.1` and `::1`).
+    /// Plain HTTP for them redirects to HTTPS under the same name.
+    pub local_names: Vec<String>,
     /// `Cache-Control` for HTML pages (empty: none).
     pub cache_control_html: String,
     /// `Cache-Control` for every other file (empty: none).
@@ -95,6 +99,9 @@ impl Default for WebConfig {
             redirect_to_https: true,
             canonical_host: "www.foobar.com".to_owned(),
             aliases: vec!["foobar.com".to_owned()],
+            local_names: ["localhost", "127.0.0.1", "::1"]
+                .map(str::to_owned)
+                .to_vec(),
             cache_control_html: "no-cache".to_owned(),
             cache_control: "public, max-age=3600".to_owned(),
             hsts: "max-age=31536000".to_owned(),

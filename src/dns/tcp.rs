@@ -117,7 +117,7 @@ where
                         "zone transfer sent"
                     ),
                     Err(error) => {
-                        tracing::warn!(%zone, serial, %peer, %error, "zone transfer aborted");
+                        tracing::warn!(%zone, serial, %peer, error = %crate::ops::chain(&error), "zone transfer aborted");
                         return Err(io::Error::other(error));
                     }
                 }

@@ -48,7 +48,7 @@ pub(crate) enum XfrError {
         reason: String,
     },
     /// The client went away or stopped reading.
-    #[error("writing to the client failed: {0}")]
+    #[error("writing to the client failed")]
     Io(#[from] std::io::Error),
 }
 

@@ -25,6 +25,7 @@ use self::probe::{client_config, fetch, local_addresses, query, reachable};
 use crate::config::Config;
 use crate::db::{self, Db};
 use crate::dns::zone;
+use crate::ops::chain;
 
 /// How long one network check may take.
 const TIMEOUT: Duration = Duration::from_secs(3);
@@ -126,7 +127,9 @@ pub async fn run(config: &Config) -> Report {
         resolver(name, zone, expected, &local, &mut report).await;
     }
     https(config, &mut report).await;
-    database(config, &mut report).await;
+    if config.app.enabled {
+        database(config, &mut report).await;
+    }
     report
 }
 
@@ -408,13 +411,18 @@ async fn database(config: &Config, report: &mut Report) {
     let database = match Db::connect(config).await {
         Ok(database) => database,
         Err(error) => {
-            report.fail(format!("database: {error}"), "fix database.url");
+            report.fail(format!("database: {}", chain(&error)), "fix database.url");
             return;
         }
     };
     if let Err(error) = database.ping().await {
+        // The server's own answer ("connection refused"), without repeating the address.
+        let why = match &error {
+            db::DbError::Unreachable { source, .. } => chain(source).to_string(),
+            other => chain(other).to_string(),
+        };
         report.fail(
-            format!("database {url}: unreachable: {error}"),
+            format!("database {url}: unreachable: {why}"),
             "start the database server, or fix database.url",
         );
         return;
@@ -432,7 +440,7 @@ async fn database(config: &Config, report: &mut Report) {
             }
         }
         Err(error) => report.fail(
-            format!("database {url}: {error}"),
+            format!("database {url}: {}", chain(&error)),
             "check the database's permissions",
         ),
     }

@@ -5,18 +5,21 @@
 //! - [`snapshot`]: immutable state rebuilt off the hot path and swapped whole on reload;
 //! - [`signals`]: SIGHUP, SIGTERM/SIGINT and SIGUSR2 as lifecycle events;
 //! - [`ready`]: readiness checks behind `/readyz`;
-//! - [`telemetry`]: the logger, whose level a reload changes.
+//! - [`telemetry`]: the logger, whose level a reload changes;
+//! - [`Chain`]: errors shown with their causes, each once.
 //!
 //! [`Context`] is what the lifecycle hands each service beside its sockets. Nothing here knows
 //! about DNS or HTTP.
 
 pub mod accept;
+mod chain;
 pub mod listen;
 pub mod ready;
 pub mod signals;
 pub mod snapshot;
 pub mod telemetry;
 
+pub use chain::{Chain, chain};
 pub use tokio_util::sync::CancellationToken;
 
 use ready::Readiness;

@@ -91,7 +91,7 @@ impl<T: Send + Sync + 'static> Snapshot<T> {
         build: impl FnOnce(&Arc<T>) -> Result<T, E> + Send + 'static,
     ) -> Result<Arc<T>, RebuildError<E>>
     where
-        E: fmt::Display + Send + 'static,
+        E: std::error::Error + Send + 'static,
     {
         let current = self.get();
         let built = tokio::task::spawn_blocking(move || build(&current)).await;
@@ -105,14 +105,14 @@ impl<T: Send + Sync + 'static> Snapshot<T> {
     /// As [`Snapshot::rebuild`], for a build that awaits (it runs on the caller's task).
     pub async fn rebuild_async<E, F>(&self, build: F) -> Result<Arc<T>, RebuildError<E>>
     where
-        E: fmt::Display,
+        E: std::error::Error + 'static,
         F: Future<Output = Result<T, E>>,
     {
         let built = build.await.map_err(RebuildError::Build);
         self.settle(built)
     }
 
-    fn settle<E: fmt::Display>(
+    fn settle<E: std::error::Error + 'static>(
         &self,
         built: Result<T, RebuildError<E>>,
     ) -> Result<Arc<T>, RebuildError<E>> {
@@ -123,9 +123,13 @@ impl<T: Send + Sync + 'static> Snapshot<T> {
                 Ok(value)
             }
             Err(error) => {
+                let shown = match &error {
+                    RebuildError::Build(error) => super::chain(error).to_string(),
+                    RebuildError::Panicked(_) => error.to_string(),
+                };
                 tracing::error!(
                     snapshot = self.name,
-                    %error,
+                    error = shown,
                     "reload failed; still serving the previous version"
                 );
                 Err(error)
@@ -143,7 +147,7 @@ mod tests {
         let snapshot = Snapshot::new("numbers", vec![1]);
         let held = snapshot.get();
         let next = snapshot
-            .rebuild(|current| Ok::<_, String>([current.as_slice(), &[2]].concat()))
+            .rebuild(|current| Ok::<_, std::io::Error>([current.as_slice(), &[2]].concat()))
             .await
             .expect("built");
         assert_eq!(*next, [1, 2]);
@@ -154,14 +158,15 @@ mod tests {
     #[tokio::test]
     async fn a_failed_or_panicking_build_keeps_the_previous_version() {
         let snapshot = Snapshot::new("numbers", vec![1]);
-        let failed = snapshot.rebuild(|_| Err::<Vec<i32>, _>("bad")).await;
-        assert!(matches!(failed, Err(RebuildError::Build("bad"))));
+        let bad = || std::io::Error::other("bad");
+        let failed = snapshot.rebuild(move |_| Err::<Vec<i32>, _>(bad())).await;
+        assert!(matches!(failed, Err(RebuildError::Build(_))));
         let panicked = snapshot
-            .rebuild(|_| -> Result<Vec<i32>, String> { panic!("boom") })
+            .rebuild(|_| -> Result<Vec<i32>, std::io::Error> { panic!("boom") })
             .await;
         assert!(matches!(panicked, Err(RebuildError::Panicked("numbers"))));
         let failed = snapshot
-            .rebuild_async(async { Err::<Vec<i32>, _>("down") })
+            .rebuild_async(async { Err::<Vec<i32>, _>(bad()) })
             .await;
         assert!(failed.is_err());
         assert_eq!(**snapshot.load(), [1]);

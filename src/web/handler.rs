@@ -4,10 +4,11 @@
 //!
 //! 1. `/healthz` (alive) and `/readyz` (ready) answer on every name and both schemes, so a
 //!    load balancer can probe by address;
-//! 2. the Host (or `:authority`) must be the canonical name or an alias, else 421 and none of
-//!    the site's content;
-//! 3. plain HTTP: 301 to `https://canonical[:port]` with path and query kept, except ACME
-//!    challenges (`/.well-known/acme-challenge/`), served from the site for every name;
+//! 2. the Host (or `:authority`) must be the canonical name, an alias or a local name
+//!    (`web.local_names`: `localhost`, ...), else 421 and none of the site's content;
+//! 3. plain HTTP: 301 to `https://canonical[:port]` (a local name keeps its own) with path and
+//!    query kept, except ACME challenges (`/.well-known/acme-challenge/`), served from the site
+//!    for every name;
 //! 4. HTTPS for an alias: 301 to the canonical name;
 //! 5. a body larger than `web.max_body_bytes` gets 413;
 //! 6. the application's paths (`app::owns`: `/blog`, `/api`, ...) go to the application's
@@ -109,7 +110,12 @@ async fn route(request: Request<Incoming>, site: &Site, conn: &ConnInfo) -> Resp
     let host = host.trim_end_matches('.');
     let (name, port) = split_port(host);
     let canonical = name.eq_ignore_ascii_case(&site.canonical);
-    if !canonical && !site.aliases.iter().any(|a| name.eq_ignore_ascii_case(a)) {
+    let local = !canonical
+        && site
+            .local_names
+            .iter()
+            .any(|n| name.eq_ignore_ascii_case(n));
+    if !canonical && !local && !site.aliases.iter().any(|a| name.eq_ignore_ascii_case(a)) {
         return plain(
             StatusCode::MISDIRECTED_REQUEST,
             "421 misdirected request: this server does not serve that name\n",
@@ -119,10 +125,17 @@ async fn route(request: Request<Incoming>, site: &Site, conn: &ConnInfo) -> Resp
     let acme = !conn.secure && request.uri().path().starts_with(ACME_PREFIX);
     if !conn.secure && site.redirect_to_https && !acme {
         let port = conn.https_port.map(|p| format!(":{p}")).unwrap_or_default();
-        let location = format!("https://{}{port}{path_and_query}", site.canonical);
+        // A local name stays itself (the browser on this machine may not resolve the
+        // canonical one); every other name goes to the canonical one.
+        let host = if local {
+            bracketed(name)
+        } else {
+            site.canonical.clone()
+        };
+        let location = format!("https://{host}{port}{path_and_query}");
         return redirect(&location);
     }
-    if !canonical && !acme {
+    if !canonical && !local && !acme {
         let port = port.map(|p| format!(":{p}")).unwrap_or_default();
         let scheme = if conn.secure { "https" } else { "http" };
         let location = format!("{scheme}://{}{port}{path_and_query}", site.canonical);
@@ -244,6 +257,15 @@ fn host_of<B>(request: &Request<B>) -> Option<&str> {
             .get(header::HOST)
             .and_then(|h| h.to_str().ok())
     })
+}
+
+/// A host name for a URL: an IPv6 address in brackets.
+pub(crate) fn bracketed(name: &str) -> String {
+    if name.contains(':') {
+        format!("[{name}]")
+    } else {
+        name.to_owned()
+    }
 }
 
 /// `name[:port]`, `[v6][:port]` → (name, port).

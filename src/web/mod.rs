@@ -58,12 +58,12 @@ pub enum WebError {
         source: std::io::Error,
     },
     /// The web root is missing or not a directory.
-    #[error("key web.site_dir: {path}: {error}")]
+    #[error("key web.site_dir: {path}")]
     SiteDir {
         /// The configured path.
         path: PathBuf,
-        /// Why (in the message, not a separate cause: printed once).
-        error: std::io::Error,
+        /// Why.
+        source: std::io::Error,
     },
     /// A configured header value is not a valid header value.
     #[error("key {key}: not a valid HTTP header value")]

@@ -141,6 +141,43 @@ impl Web {
         self.shared.https_port.store(port, Ordering::Relaxed);
     }
 
+    /// Logs the address to open in a browser, and the CA to trust first when the certificate
+    /// is the development one (at start, once the sockets are served).
+    pub fn announce(&self, config: &Config) {
+        let web = &config.web;
+        let site = self.shared.site.get();
+        let https_port = self.shared.https_port.load(Ordering::Relaxed);
+        let https = https_port != 0;
+        let (scheme, listen) = if https {
+            ("https", web.https_listen.first())
+        } else {
+            ("http", web.http_listen.first())
+        };
+        // On this machine's loopback, the name this machine resolves; else the canonical one.
+        let here = listen.is_some_and(|a| a.ip().is_loopback() || a.ip().is_unspecified());
+        let host = match site.local_names.first() {
+            Some(name) if here => handler::bracketed(name),
+            _ => site.canonical.clone(),
+        };
+        let port = match (https, listen) {
+            (true, _) if https_port != 443 => format!(":{https_port}"),
+            (false, Some(addr)) if addr.port() != 80 => format!(":{}", addr.port()),
+            _ => String::new(),
+        };
+        let url = format!("{scheme}://{host}{port}/");
+        if https && web.tls.certs.is_empty() {
+            let ca = super::dev_ca_certificate(&config.state_dir);
+            tracing::info!(
+                %url,
+                ca = %ca.display(),
+                "the site is at {url} once the browser trusts the development CA {} (README: Try it)",
+                ca.display()
+            );
+        } else {
+            tracing::info!(%url, "the site is at {url}");
+        }
+    }
+
     /// Applies a new configuration: the connection cap at once, then the site rebuilt off the
     /// hot path and swapped in (on error the previous one stays).
     pub async fn reconfigure(&self, config: &Config) {

@@ -25,6 +25,8 @@ pub(crate) struct Site {
     pub canonical: String,
     /// Names redirected to the canonical one, lowercase.
     pub aliases: Vec<String>,
+    /// Names that serve the site as they are (a browser on this machine), lowercase.
+    pub local_names: Vec<String>,
     /// Plain HTTP redirects to HTTPS.
     pub redirect_to_https: bool,
     /// The static files.
@@ -86,13 +88,14 @@ impl Site {
             cache_control_html: header("web.cache_control_html", &config.cache_control_html)?,
             cache_control: header("web.cache_control", &config.cache_control)?,
         })
-        .map_err(|error| WebError::SiteDir {
+        .map_err(|source| WebError::SiteDir {
             path: config.site_dir.clone(),
-            error,
+            source,
         })?;
         Ok(Self {
             canonical,
             aliases,
+            local_names: config.local_names.iter().map(|n| normalize(n)).collect(),
             redirect_to_https: config.redirect_to_https,
             files,
             tls,

@@ -35,7 +35,7 @@ pub mod onebox;
 pub mod unbound;
 pub mod wire;
 
-pub use onebox::{Onebox, onebox_command};
+pub use onebox::{Onebox, onebox_command, run};
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

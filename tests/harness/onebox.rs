@@ -11,7 +11,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -26,6 +26,36 @@ pub fn onebox_command() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_onebox"));
     clean_env(&mut command);
     command
+}
+
+/// Runs onebox with `args` in `dir` and `env`, killing it if it runs past [`DEADLINE`].
+pub fn run(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = onebox_command();
+    command
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let mut child = command.spawn().expect("run onebox");
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        if child.try_wait().expect("wait").is_some() {
+            return child.wait_with_output().expect("output");
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("output");
+            panic!(
+                "onebox {args:?} still running after {DEADLINE:?}\nstderr:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// Removes `ONEBOX_*` and `RUST_LOG` from `command`'s environment and turns colours off.
@@ -53,6 +83,7 @@ pub struct OneboxBuilder {
     extra: Vec<String>,
     env: Vec<(String, String)>,
     copy_site: bool,
+    site_dir: Option<PathBuf>,
     /// Whether NSD may stand in (`ONEBOX_TEST_STANDIN=nsd`): only for DNS-only starts.
     standin_ok: bool,
 }
@@ -148,6 +179,13 @@ impl OneboxBuilder {
         self
     }
 
+    /// Serves `dir` as the web root instead of the repository's `site/`.
+    pub fn site_dir(mut self, dir: &Path) -> Self {
+        self.site_dir = Some(dir.to_owned());
+        self.standin_ok = false;
+        self
+    }
+
     /// Serves a fresh copy of the repository's `site/` (for tests that add or change files).
     pub fn copy_site(mut self) -> Self {
         self.copy_site = true;
@@ -173,7 +211,9 @@ impl OneboxBuilder {
         for (file, text) in &self.zones {
             std::fs::write(zones.join(file), text).expect("write zone");
         }
-        let site = if self.copy_site {
+        let site = if let Some(dir) = &self.site_dir {
+            dir.clone()
+        } else if self.copy_site {
             let copy = dir.path().join("site");
             copy_dir(&repo().join("site"), &copy);
             copy
@@ -379,6 +419,7 @@ impl Onebox {
             extra: Vec::new(),
             env: Vec::new(),
             copy_site: false,
+            site_dir: None,
             standin_ok: true,
         }
     }

@@ -88,12 +88,8 @@ fn check_refuses_what_serve_refuses() {
         "/nonexistent/fullchain.pem",
     );
     both_refuse(
-        &config(
-            "",
-            "site_dir = '/nonexistent/site'",
-            "[app]\ntemplates_dir = 'site/.templates'",
-        ),
-        "key web.site_dir",
+        &config("", "site_dir = '/nonexistent/site'", ""),
+        "key web.site_dir: /nonexistent/site: No such file or directory",
     );
     both_refuse(
         &config("", "hsts = \"max-age=1\\nx\"", ""),

@@ -60,7 +60,7 @@ impl DevCa {
     pub fn ensure(&self, names: &[String]) -> Result<bool, TlsError> {
         let io_error = |path: &Path| {
             let path = path.to_owned();
-            move |error| TlsError::Io { path, error }
+            move |source| TlsError::Io { path, source }
         };
         fs::create_dir_all(&self.dir).map_err(io_error(&self.dir))?;
         let now = SystemTime::now();
@@ -99,9 +99,9 @@ impl DevCa {
                 .map(drop)
                 .map_err(|e| TlsError::DevCa(format!("{}: {e}", self.ca_key.display()))),
             Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(error) => Err(TlsError::Io {
+            Err(source) => Err(TlsError::Io {
                 path: self.ca_key.clone(),
-                error,
+                source,
             }),
         }
     }
@@ -193,9 +193,9 @@ fn write_private(path: &Path, contents: &str) -> Result<(), TlsError> {
         file.sync_all()?;
         fs::rename(&temporary, path)
     };
-    write().map_err(|error| TlsError::Io {
+    write().map_err(|source| TlsError::Io {
         path: path.to_owned(),
-        error,
+        source,
     })
 }
 

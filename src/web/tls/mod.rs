@@ -33,12 +33,12 @@ pub(crate) use validity::of as validity_of;
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     /// A file could not be read or written.
-    #[error("{path}: {error}")]
+    #[error("{path}")]
     Io {
         /// The file.
         path: PathBuf,
-        /// Why (in the message, not a separate cause: printed once).
-        error: io::Error,
+        /// Why.
+        source: io::Error,
     },
     /// A PEM file holds no usable certificate or key.
     #[error("{path}: {message} (key web.tls.certs)")]
@@ -63,7 +63,7 @@ pub enum TlsError {
         name: String,
     },
     /// rustls refused the configuration.
-    #[error("TLS configuration: {0}")]
+    #[error("TLS configuration")]
     Rustls(#[from] rustls::Error),
     /// The development CA could not be created.
     #[error("development CA: {0}")]
@@ -138,9 +138,9 @@ pub(crate) fn check(
         return load(config, state_dir, names);
     }
     DevCa::at(state_dir).check(names)?;
-    let scratch = tempfile_dir().map_err(|error| TlsError::Io {
+    let scratch = tempfile_dir().map_err(|source| TlsError::Io {
         path: std::env::temp_dir(),
-        error,
+        source,
     })?;
     let result = (|| {
         let ca = DevCa::at(&scratch);
