@@ -1,13 +1,16 @@
-//! `onebox migrate` and `onebox user`: one-shot commands on the database.
+//! `onebox migrate`, `onebox user` and `onebox dnssec`: one-shot commands on the database and
+//! on the DNSSEC keys.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
 use anyhow::Context;
 
-use super::{Cli, MigrateAction, UserAction, load_config, small_runtime};
+use super::{
+    Cli, DnssecAction, MigrateAction, RolloverStep, UserAction, load_config, small_runtime,
+};
 use crate::config::Config;
-use crate::{app, db, ops};
+use crate::{app, db, dns, ops};
 
 pub(super) fn migrate(cli: &Cli, action: &MigrateAction) -> anyhow::Result<ExitCode> {
     let config = load_config(cli)?;
@@ -180,4 +183,32 @@ async fn ready_database(config: &Config) -> anyhow::Result<db::Db> {
         );
     }
     Ok(database)
+}
+
+pub(super) fn dnssec(cli: &Cli, action: &DnssecAction) -> anyhow::Result<ExitCode> {
+    use dns::dnssec::manage::{self, ManageError, Step};
+    let config = load_config(cli)?;
+    ops::telemetry::init(&config.log).map_err(anyhow::Error::msg)?;
+    let now = chrono::Utc::now().timestamp();
+    let (dns, state) = (&config.dns, config.state_dir.as_path());
+    let result = match action {
+        DnssecAction::Ds { zone } => manage::ds(dns, state, zone, now),
+        DnssecAction::Keys { zone } => manage::list(dns, state, zone),
+        DnssecAction::Rollover { zone, step, force } => {
+            let step = match step {
+                RolloverStep::Prepublish => Step::Prepublish,
+                RolloverStep::Swap => Step::Swap,
+                RolloverStep::Retire => Step::Retire,
+            };
+            manage::rollover(dns, state, zone, step, now, *force)
+        }
+    };
+    match result {
+        Ok(text) => {
+            std::io::stdout().lock().write_all(text.as_bytes())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(ManageError::Refused(message)) => refused(&message),
+        Err(error) => Err(error.into()),
+    }
 }

@@ -3,7 +3,8 @@
 //!
 //! In `serve`'s order: the log filter; every zone (one line each: name, serial, records; or
 //! its errors as `file:line: message`; a serial that went backwards since the version last
-//! served from this `state_dir` is an error, changed content under the same serial a warning); the listen addresses (none listed twice or
+//! served from this `state_dir` is an error, changed content under the same serial a warning;
+//! the DNSSEC keys of the signed zones); the listen addresses (none listed twice or
 //! overlapping); the database URL (as the driver parses it, without connecting); the page
 //! templates; the web site (web root, header values, names and certificates, loaded and
 //! matched as for serving). Every problem found is printed, not just the first; exit status 1
@@ -24,6 +25,7 @@ pub(super) fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         problems.push(ops::chain(error).to_string());
     };
     let mut stdout = std::io::stdout().lock();
+    let mut loaded = Vec::new();
     match dns::zone::load_dir(&config.dns.zones_dir) {
         Err(error) => problem(&error),
         Ok(zones) if zones.is_empty() => problem(&std::io::Error::other(format!(
@@ -34,6 +36,7 @@ pub(super) fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             // The serial rules, against the versions the server last served from this
             // state_dir.
             let served = dns::serial::ServedVersions::read(&config.state_dir);
+            let signed = dns::dnssec::zones(&config.dns.dnssec).unwrap_or_default();
             for (_, result) in zones {
                 let zone = match result {
                     Ok(zone) => zone,
@@ -42,13 +45,19 @@ pub(super) fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
                         continue;
                     }
                 };
+                let signing = if signed.contains(&zone.origin) {
+                    " signed"
+                } else {
+                    ""
+                };
                 writeln!(
                     stdout,
-                    "{} serial {} records {}",
+                    "{} serial {} records {}{signing}",
                     zone.origin,
                     zone.serial,
                     zone.records.len()
                 )?;
+                loaded.push(zone.origin.clone());
                 let name = zone.origin.to_string();
                 let Some(prior) = served.get(&name) else {
                     continue;
@@ -64,6 +73,9 @@ pub(super) fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
                 }
             }
         }
+    }
+    for text in dns::dnssec::manage::check(&config.dns, &config.state_dir, &loaded) {
+        problem(&std::io::Error::other(text.to_string()));
     }
     if let Err(error) = ops::listen::check(&serve::sockets(&config)) {
         problem(&error);

@@ -42,6 +42,7 @@ use crate::config::Config;
   dig www.foobar.com @127.0.0.1 -p 1053
   kill -HUP $(pidof onebox)            reload the whole configuration, every zone, the site
                                        and the certificates after editing them
+  onebox dnssec ds foobar.com          the DS record to give the registrar (dns.dnssec.zones)
   ONEBOX_DNS__LISTEN='[\"0.0.0.0:53\"]' onebox --config /etc/onebox.toml serve"
 )]
 pub struct Cli {
@@ -78,6 +79,13 @@ pub enum Command {
         /// What to do.
         #[command(subcommand)]
         action: MigrateAction,
+    },
+    /// DNSSEC for the zones in dns.dnssec.zones: the DS record for the registrar, the keys,
+    /// key rollovers.
+    Dnssec {
+        /// What to do.
+        #[command(subcommand)]
+        action: DnssecAction,
     },
     /// Add users, issue their API tokens, list them (in database.url).
     ///
@@ -121,6 +129,50 @@ pub enum UserAction {
     List,
 }
 
+/// `onebox dnssec ...`.
+#[derive(Debug, Subcommand)]
+pub enum DnssecAction {
+    /// Print the DS record of ZONE's signing key, to give to the parent zone (the registrar).
+    ///
+    /// The key is generated if the zone has none yet (as `serve` would on first signing it).
+    /// The zone must be listed in dns.dnssec.zones.
+    Ds {
+        /// The zone, e.g. foobar.com.
+        zone: String,
+    },
+    /// List ZONE's keys (tag, algorithm, state, since when) and the next rollover step.
+    Keys {
+        /// The zone.
+        zone: String,
+    },
+    /// Roll ZONE's signing key in three steps, reloading onebox after each: `prepublish` (a new
+    /// key joins the DNSKEY set), `swap` (it signs; give the parent its DS), `retire` (the old
+    /// key goes, once the parent serves only the new DS).
+    ///
+    /// Each step refuses to run before it is safe (the DNSKEY TTL since the previous step),
+    /// and says when it will be.
+    Rollover {
+        /// The zone.
+        zone: String,
+        /// The step.
+        step: RolloverStep,
+        /// Skip the waiting time (never the order of the steps).
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// A step of `onebox dnssec rollover`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum RolloverStep {
+    /// Publish a new key beside the active one.
+    Prepublish,
+    /// Sign with the new key; the old one keeps signing the DNSKEY set.
+    Swap,
+    /// Remove the old key.
+    Retire,
+}
+
 /// `onebox migrate ...`.
 #[derive(Debug, Subcommand)]
 pub enum MigrateAction {
@@ -145,6 +197,7 @@ pub fn main() -> ExitCode {
         Command::Doctor => doctor(&cli),
         Command::Migrate { ref action } => admin::migrate(&cli, action),
         Command::User { ref action } => admin::user(&cli, action),
+        Command::Dnssec { ref action } => admin::dnssec(&cli, action),
     };
     match result {
         Ok(code) => code,

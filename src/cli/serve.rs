@@ -260,9 +260,11 @@ impl Lifecycle {
     }
 }
 
-/// Step 2: every snapshot, before any socket. The zones load while the rest is built.
+/// Step 2: every snapshot, before any socket. The zones load while the rest is built. The
+/// certificates and the ACME challenge answers are shared through handles of `ops`.
 async fn build(config: &Config, context: &Context) -> anyhow::Result<Services> {
-    let dns = dns::Dns::build(&config.dns, &config.state_dir, context);
+    let challenges = ops::challenges::Challenges::default();
+    let dns = dns::Dns::build(&config.dns, &config.state_dir, &challenges, context);
     let rest = async {
         let app = if config.app.enabled {
             let database = db::Db::connect(config).await?;
@@ -277,8 +279,12 @@ async fn build(config: &Config, context: &Context) -> anyhow::Result<Services> {
             tracing::info!("app.enabled = false: DNS and the static site only, no database");
             None
         };
-        let router = app.clone().map(app::router);
-        let web = web::Web::build(config, router, context).await?;
+        let handles = web::Handles {
+            certificates: ops::certs::Certificates::default(),
+            challenges: challenges.clone(),
+            app: app.clone().map(app::router),
+        };
+        let web = web::Web::build(config, handles, context).await?;
         anyhow::Ok((app, web))
     };
     let (dns, rest) = tokio::join!(dns, rest);

@@ -1,4 +1,5 @@
-//! `[dns]`: the authoritative DNS server, and `[dns.transfer]`.
+//! `[dns]`: the authoritative DNS server, and `[dns.transfer]` (`[dns.dnssec]` has a file of its
+//! own).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -6,6 +7,8 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
+
+use super::DnssecConfig;
 
 /// `[dns]`: the authoritative server.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -32,6 +35,8 @@ pub struct DnsConfig {
     pub identity: Option<String>,
     /// Zone transfers (AXFR/IXFR) and NOTIFY.
     pub transfer: TransferConfig,
+    /// DNSSEC: the zones onebox signs.
+    pub dnssec: DnssecConfig,
 }
 
 /// `[dns.transfer]`: who may transfer zones, and who is told of changes.
@@ -55,6 +60,7 @@ impl Default for DnsConfig {
             tcp_idle_timeout: Duration::from_secs(10),
             identity: None,
             transfer: TransferConfig::default(),
+            dnssec: DnssecConfig::default(),
         }
     }
 }

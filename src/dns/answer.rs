@@ -131,10 +131,10 @@ impl Responder {
         self.catalog.get()
     }
 
-    /// The catalog snapshot itself: a reload rebuilds it and swaps the new one in (queries
-    /// already running finish on the old one).
-    pub(crate) fn catalogs(&self) -> &Snapshot<Catalog> {
-        &self.catalog
+    /// Puts a new catalog in service (`versions`, the one path that changes it); queries
+    /// already running finish on the old one.
+    pub(crate) fn swap(&self, catalog: Catalog) {
+        self.catalog.store(catalog);
     }
 
     /// Applies the settings of a new configuration (transfer ACL, query log, identity).

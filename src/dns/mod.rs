@@ -5,6 +5,8 @@
 //! - [`zone`] reads master files into validated record lists (`onebox check` uses it too);
 //! - `catalog` indexes them into one immutable [`Catalog`] snapshot, with most answers
 //!   pre-encoded; a reload builds a new catalog off the hot path and swaps it whole;
+//! - `versions` is the one path through which a zone's served version changes (a file read,
+//!   the ACME DNS-01 overlay): the serial rule, the swap, NOTIFY;
 //! - `answer` turns one query packet plus the current snapshot into reply bytes (pure, no I/O);
 //! - `udp` is the fast path (batched `recvmmsg`/`sendmmsg` on a thread of its own per socket,
 //!   `dns.udp_workers` sockets per address), `tcp` serves length-prefixed queries on
@@ -18,12 +20,14 @@
 
 mod answer;
 mod catalog;
+pub mod dnssec;
 mod notify;
 mod reply;
 pub mod serial;
 mod server;
 mod tcp;
 mod udp;
+mod versions;
 mod xfr;
 pub mod zone;
 

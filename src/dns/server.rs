@@ -9,8 +9,10 @@
 //!   on a thread of its own (`udp`), a TCP listener through the shared accept loop of
 //!   `ops::accept` (`tcp`);
 //! - [`Dns::reconfigure`] applies a new `[dns]`: transfer ACL, NOTIFY targets, query log,
-//!   TCP limits at once; every zone re-read off the hot path and the catalog swapped whole (a
-//!   zone file with errors keeps its previous version); NOTIFY for every changed serial;
+//!   identity, TCP limits at once; every zone re-read off the hot path and published through
+//!   `versions`, the one path a zone's served version changes by (a zone file with errors keeps
+//!   its previous version; NOTIFY for every changed serial); the ACME DNS-01 overlay from
+//!   `ops::challenges` goes through the same path whenever it changes;
 //! - [`Dns::stop`] drains TCP and waits for every thread and task.
 
 use std::io;
@@ -26,11 +28,13 @@ use tokio_util::task::TaskTracker;
 use super::answer::{Responder, Settings};
 use super::catalog::{Catalog, ZoneData};
 use super::serial::{self, Change, ServedVersions};
-use super::zone::{self, ZoneError};
-use super::{notify, tcp, udp};
+use super::versions::{Read, Versions};
+use super::zone::{self, Zone, ZoneError};
+use super::{tcp, udp};
 use crate::config::DnsConfig;
 use crate::ops::Context;
 use crate::ops::accept::Connections;
+use crate::ops::challenges::Challenges;
 use crate::ops::listen::{Bound, Spec, Transport};
 use crate::ops::ready::Check;
 
@@ -61,9 +65,11 @@ pub enum DnsError {
 /// The running DNS service; shared by the lifecycle and the tasks serving its sockets.
 pub struct Dns {
     responder: Arc<Responder>,
-    /// The `[dns]` in force (zones directory and NOTIFY targets for the next reload), and the
-    /// state directory where the versions served are recorded.
+    /// The `[dns]` in force (zones directory for the next reload), and the state directory
+    /// where the versions served are recorded.
     config: Mutex<Arc<Loading>>,
+    /// The one path through which zone versions change (files and the ACME overlay).
+    versions: Arc<Mutex<Versions>>,
     /// `dns.tcp_idle_timeout`, in milliseconds, read by each new connection.
     tcp_idle_ms: Arc<AtomicU64>,
     tcp: Connections,
@@ -92,44 +98,81 @@ impl Dns {
     }
 
     /// Loads every zone of `dns.zones_dir` (off the async workers) into the first catalog;
-    /// `state_dir` holds the versions last served (the serial rules, `dns::serial`). Zones
-    /// whose files have errors are logged (file:line) and not served; only an unreadable
-    /// directory is an error.
+    /// `state_dir` holds the versions last served (the serial rules, `dns::serial`), and
+    /// `challenges` the ACME DNS-01 answers served as an overlay on the zones. Zones whose
+    /// files have errors are logged (file:line) and not served; only an unreadable directory
+    /// is an error. NOTIFY waits for [`Dns::started`].
     pub async fn build(
         config: &DnsConfig,
         state_dir: &Path,
+        challenges: &Challenges,
         context: &Context,
     ) -> Result<Self, DnsError> {
         let loading = Arc::new(Loading {
             config: config.clone(),
             state_dir: state_dir.to_owned(),
         });
-        let for_load = loading.clone();
-        let catalog = tokio::task::spawn_blocking(move || load(&for_load, &Catalog::default()))
-            .await
-            .map_err(|e| ZoneError {
-                file: config.zones_dir.clone(),
-                line: 0,
-                message: format!("loading the zones did not complete: {e}"),
-            })??;
+        let responder = Arc::new(Responder::new(
+            Catalog::default(),
+            Settings::from_config(config),
+        ));
+        let versions = Arc::new(Mutex::new(Versions::new(
+            responder.clone(),
+            Vec::new(),
+            state_dir.to_owned(),
+        )));
+        let mut txt = challenges.txt_records();
+        lock(&versions).overlay_changed(&txt.borrow_and_update());
+        let (for_load, for_versions) = (loading.clone(), versions.clone());
+        tokio::task::spawn_blocking(move || {
+            let reads = load(&for_load, &Catalog::default())?;
+            lock(&for_versions).files_read(reads);
+            Ok::<_, ZoneError>(())
+        })
+        .await
+        .map_err(|e| ZoneError {
+            file: config.zones_dir.clone(),
+            line: 0,
+            message: format!("loading the zones did not complete: {e}"),
+        })??;
         let ready = context.readiness.register("dns");
-        ready.set(!catalog.is_empty());
+        ready.set(!responder.catalog().is_empty());
+        let tasks = TaskTracker::new();
+        // Every change of the DNS-01 answers is a new version of the zones it falls in.
+        let (overlay, shutdown) = (versions.clone(), context.shutdown.clone());
+        tasks.spawn(async move {
+            loop {
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    changed = txt.changed() => {
+                        if changed.is_err() {
+                            break;
+                        }
+                        let records = txt.borrow_and_update().clone();
+                        lock(&overlay).overlay_changed(&records);
+                    }
+                }
+            }
+        });
         Ok(Self {
-            responder: Arc::new(Responder::new(catalog, Settings::from_config(config))),
+            responder,
             config: Mutex::new(loading),
+            versions,
             tcp_idle_ms: Arc::new(AtomicU64::new(millis(config.tcp_idle_timeout))),
             tcp: Connections::new("dns tcp", config.tcp_max_connections, &context.shutdown),
-            tasks: TaskTracker::new(),
+            tasks,
             udp_threads: Mutex::new(Vec::new()),
             ready,
         })
     }
 
-    /// Starts serving: NOTIFY for every zone loaded (a restart may follow an edit), once the
-    /// sockets are served.
+    /// The sockets are served: from now on changed serials are announced by NOTIFY, starting
+    /// with every zone loaded (a restart may follow an edit).
     pub fn started(&self) {
-        let config = self.current_config();
-        notify_changed(&config, &Catalog::default(), &self.responder.catalog());
+        let notify = self.current_config().transfer.notify.clone();
+        let mut versions = lock(&self.versions);
+        versions.set_notify(notify);
+        versions.announce_all();
     }
 
     /// Serves `socket` until its stop token (a reload removed it, or the process stops).
@@ -173,13 +216,14 @@ impl Dns {
         Ok(())
     }
 
-    /// Applies a new `[dns]`: policy and limits at once, then every zone re-read and swapped
-    /// in (errors keep the previous versions), then NOTIFY for what changed.
+    /// Applies a new `[dns]`: settings and limits at once, then every zone re-read off the
+    /// hot path and published (errors keep the previous versions; NOTIFY for what changed).
     pub async fn reconfigure(&self, config: &DnsConfig) {
         self.responder.set_settings(Settings::from_config(config));
         self.tcp_idle_ms
             .store(millis(config.tcp_idle_timeout), Ordering::Relaxed);
         self.tcp.set_cap(config.tcp_max_connections);
+        lock(&self.versions).set_notify(config.transfer.notify.clone());
         let for_load = {
             let mut loading = self.config.lock().unwrap_or_else(PoisonError::into_inner);
             *loading = Arc::new(Loading {
@@ -188,15 +232,23 @@ impl Dns {
             });
             loading.clone()
         };
-        let previous = self.responder.catalog();
-        let rebuilt = self
-            .responder
-            .catalogs()
-            .rebuild(move |previous| load(&for_load, previous))
-            .await;
-        if let Ok(current) = rebuilt {
-            tracing::info!(zones = current.len(), "zones reloaded");
-            notify_changed(config, &previous, &current);
+        let (responder, versions) = (self.responder.clone(), self.versions.clone());
+        let loaded = tokio::task::spawn_blocking(move || {
+            let reads = load(&for_load, &responder.catalog())?;
+            lock(&versions).files_read(reads);
+            Ok::<_, ZoneError>(())
+        })
+        .await;
+        match loaded {
+            Ok(Ok(())) => {
+                tracing::info!(zones = self.responder.catalog().len(), "zones reloaded");
+            }
+            Ok(Err(error)) => {
+                tracing::error!(error = %crate::ops::chain(&error), "reload failed; still serving the previous zones");
+            }
+            Err(error) => {
+                tracing::error!(%error, "reload failed (the zones' load did not complete); still serving the previous zones");
+            }
         }
         self.ready.set(!self.responder.catalog().is_empty());
     }
@@ -227,6 +279,11 @@ impl Dns {
     }
 }
 
+/// The versions, whatever a panic elsewhere left in the lock (each of their steps is whole).
+fn lock(versions: &Mutex<Versions>) -> std::sync::MutexGuard<'_, Versions> {
+    versions.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
@@ -245,12 +302,12 @@ impl std::ops::Deref for Loading {
     }
 }
 
-/// Loads every zone of `dns.zones_dir`. A zone whose file has errors is logged and, if
+/// Reads every zone of `dns.zones_dir`. A zone whose file has errors is logged and, if
 /// `previous` serves it, kept in its previous version; so is a zone whose serial went backwards
 /// (the serial rules, `dns::serial`). At start, when `previous` is empty, the versions recorded
-/// in `state_dir` stand in for it. What is served is recorded there afterwards.
-fn load(loading: &Loading, previous: &Catalog) -> Result<Catalog, ZoneError> {
-    let mut served = ServedVersions::read(&loading.state_dir);
+/// in `state_dir` stand in for it (`versions` records what is served).
+fn load(loading: &Loading, previous: &Catalog) -> Result<Vec<Read>, ZoneError> {
+    let served = ServedVersions::read(&loading.state_dir);
     let mut zones = Vec::new();
     for (path, result) in zone::load_dir(&loading.zones_dir)? {
         let kept = zone::origin_of(&path)
@@ -259,8 +316,7 @@ fn load(loading: &Loading, previous: &Catalog) -> Result<Catalog, ZoneError> {
         match result {
             Ok(zone) => {
                 tracing::info!(zone = %zone.origin, serial = zone.serial, records = zone.records.len(), "zone loaded");
-                let new = Arc::new(ZoneData::new(zone));
-                zones.push(admit(kept, new, &served));
+                zones.push(admit(kept, zone, &served));
             }
             Err(errors) => {
                 for error in &errors {
@@ -269,7 +325,7 @@ fn load(loading: &Loading, previous: &Catalog) -> Result<Catalog, ZoneError> {
                 match kept {
                     Some(old) => {
                         tracing::warn!(zone = %old.origin(), serial = old.serial(), file = %path.display(), "zone file has errors; still serving the previous version");
-                        zones.push(old);
+                        zones.push(Read::Kept(old));
                     }
                     None => {
                         tracing::warn!(file = %path.display(), "zone file has errors; zone not served");
@@ -278,34 +334,27 @@ fn load(loading: &Loading, previous: &Catalog) -> Result<Catalog, ZoneError> {
             }
         }
     }
-    let names: Vec<String> = zones.iter().map(|z| z.origin().to_string()).collect();
-    served.retain(&names);
-    for zone in &zones {
-        served.set(&zone.origin().to_string(), zone.version());
-    }
-    if let Err(error) = served.write(&loading.state_dir) {
-        tracing::warn!(%error, path = %ServedVersions::path(&loading.state_dir).display(), "cannot record the zone versions served; `onebox check` will not compare serials");
-    }
-    Ok(Catalog::new(zones))
+    Ok(zones)
 }
 
-/// The serial rules on one zone: `new` replaces `old` (in service now) unless its serial went
-/// backwards; without `old`, the version last recorded in `served` is compared with.
-fn admit(old: Option<Arc<ZoneData>>, new: Arc<ZoneData>, served: &ServedVersions) -> Arc<ZoneData> {
-    let name = new.origin().to_string();
+/// The serial rules on one zone as read: `zone` replaces `old` (in service now) unless its
+/// serial went backwards; without `old`, the version last recorded in `served` is compared with.
+fn admit(old: Option<Arc<ZoneData>>, zone: Zone, served: &ServedVersions) -> Read {
+    let name = zone.origin.to_string();
+    let new = zone.version();
     let Some(prior) = old
         .as_ref()
         .map(|z| z.version())
         .or_else(|| served.get(&name))
     else {
-        return new;
+        return Read::Fresh(zone, new);
     };
-    let change = serial::judge(prior, new.version());
-    if let Some(problem) = change.problem(&name, prior, new.version()) {
+    let change = serial::judge(prior, new);
+    if let Some(problem) = change.problem(&name, prior, new) {
         match (change, old) {
             (Change::Backwards, Some(old)) => {
                 tracing::error!("{problem}");
-                return old;
+                return Read::Kept(old);
             }
             (Change::Backwards, None) => {
                 tracing::error!(
@@ -315,24 +364,5 @@ fn admit(old: Option<Arc<ZoneData>>, new: Arc<ZoneData>, served: &ServedVersions
             _ => tracing::warn!("{problem}"),
         }
     }
-    new
-}
-
-/// Sends NOTIFY for every zone that is new in `current` or whose serial changed.
-fn notify_changed(config: &DnsConfig, previous: &Catalog, current: &Catalog) {
-    if config.transfer.notify.is_empty() {
-        return;
-    }
-    for zone in current.zones() {
-        let changed = previous
-            .zone(zone.origin())
-            .is_none_or(|old| old.serial() != zone.serial());
-        if changed {
-            notify::spawn(
-                zone.origin().clone(),
-                zone.serial(),
-                config.transfer.notify.clone(),
-            );
-        }
-    }
+    Read::Fresh(zone, new)
 }

@@ -6,13 +6,17 @@
 //! - [`signals`]: SIGHUP, SIGTERM/SIGINT and SIGUSR2 as lifecycle events;
 //! - [`ready`]: readiness checks behind `/readyz`;
 //! - [`telemetry`]: the logger, whose level a reload changes;
+//! - [`certs`] and [`challenges`]: handles through which services share what one provides and
+//!   another serves (certificates, ACME challenge answers);
 //! - [`Chain`]: errors shown with their causes, each once.
 //!
 //! [`Context`] is what the lifecycle hands each service beside its sockets. Nothing here knows
 //! about DNS or HTTP.
 
 pub mod accept;
+pub mod certs;
 mod chain;
+pub mod challenges;
 pub mod listen;
 pub mod ready;
 pub mod signals;

@@ -3,7 +3,8 @@
 //! The order, in one place:
 //!
 //! 1. `/healthz` (alive) and `/readyz` (ready) answer on every name and both schemes, so a
-//!    load balancer can probe by address;
+//!    load balancer can probe by address; on plain HTTP, an ACME HTTP-01 token onebox's own
+//!    ACME client published answers from memory, for any name, before anything else;
 //! 2. the Host (or `:authority`) must be the canonical name, an alias or a local name
 //!    (`web.local_names`: `localhost`, ...), else 421 and none of the site's content;
 //! 3. plain HTTP: 301 to `https://canonical[:port]` (a local name keeps its own) with path and
@@ -29,6 +30,7 @@ use hyper::body::Incoming;
 use super::body::Body;
 use super::files::plain;
 use super::site::Site;
+use crate::ops::challenges::Challenges;
 use crate::ops::ready::Readiness;
 
 const ACME_PREFIX: &str = "/.well-known/acme-challenge/";
@@ -44,6 +46,8 @@ pub(crate) struct ConnInfo {
     pub https_port: Option<u16>,
     /// The process's readiness checks.
     pub readiness: Readiness,
+    /// ACME challenge answers (HTTP-01 tokens).
+    pub challenges: Challenges,
     /// The application's routes, if the application runs.
     pub app: Option<axum::Router>,
 }
@@ -102,6 +106,14 @@ async fn route(request: Request<Incoming>, site: &Site, conn: &ConnInfo) -> Resp
     match request.uri().path() {
         "/healthz" => return plain(StatusCode::OK, "ok\n"),
         "/readyz" => return ready(site, conn),
+        path if !conn.secure => {
+            if let Some(answer) = path
+                .strip_prefix(ACME_PREFIX)
+                .and_then(|token| conn.challenges.http(token))
+            {
+                return acme_answer(answer);
+            }
+        }
         _ => {}
     }
     let Some(host) = host_of(&request) else {
@@ -234,6 +246,16 @@ fn ready(site: &Site, conn: &ConnInfo) -> Response<Body> {
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+/// An HTTP-01 key authorization (RFC 8555 §8.3).
+fn acme_answer(key_authorization: String) -> Response<Body> {
+    let mut response = Response::new(Body::bytes(key_authorization));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
     );
     response
 }

@@ -25,7 +25,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 pub use body::Body;
-pub use server::Web;
+pub use server::{Handles, Web};
 pub use tls::TlsError;
 
 use crate::config::Config;
@@ -43,7 +43,19 @@ pub fn certificate_not_after(der: &[u8]) -> Option<std::time::SystemTime> {
 /// Reads and checks everything the web service would build from `config` (names,
 /// certificates, the web root, headers), writing nothing: `onebox check`.
 pub fn check(config: &Config) -> Result<(), WebError> {
-    site::Site::build(&config.web, &config.state_dir, site::Build::Check).map(drop)
+    // Scratch handles: nothing checked here is ever served.
+    let (certificates, challenges) = (
+        crate::ops::certs::Certificates::default(),
+        crate::ops::challenges::Challenges::default(),
+    );
+    site::Site::build(
+        &config.web,
+        &config.state_dir,
+        site::Build::Check,
+        &certificates,
+        &challenges,
+    )
+    .map(drop)
 }
 
 /// Why the web service could not start (or a reload was refused).

@@ -37,9 +37,12 @@ use super::WebError;
 use super::handler::{self, ConnInfo};
 use super::idle::{Activity, Tracked};
 use super::site::{Build, Site};
+use super::tls::{self, ACME_TLS_ALPN};
 use crate::config::{Config, WebConfig};
 use crate::ops::Context;
 use crate::ops::accept::{Conn, Connections};
+use crate::ops::certs::Certificates;
+use crate::ops::challenges::Challenges;
 use crate::ops::listen::{Bound, Spec, Transport};
 use crate::ops::ready::{Check, Readiness};
 use crate::ops::snapshot::Snapshot;
@@ -54,11 +57,24 @@ pub struct Web {
     check: Check,
 }
 
+/// What the web service shares with the rest of the process.
+#[derive(Clone)]
+pub struct Handles {
+    /// The certificates served: the web service puts its files' in; ACME puts its own.
+    pub certificates: Certificates,
+    /// ACME challenge answers to serve (HTTP-01, TLS-ALPN-01).
+    pub challenges: Challenges,
+    /// The application's routes, if the application runs.
+    pub app: Option<axum::Router>,
+}
+
 /// What every connection task shares.
 #[derive(Clone)]
 struct Shared {
     site: Snapshot<Site>,
     readiness: Readiness,
+    certificates: Certificates,
+    challenges: Challenges,
     app: Option<axum::Router>,
     connections: Connections,
     /// The port of the first HTTPS listener, named in redirects from plain HTTP (0: none).
@@ -86,22 +102,26 @@ impl Web {
         plain.chain(secure).collect()
     }
 
-    /// Builds the site (files, names, headers, certificates) off the async workers. The
-    /// application's paths (`app::owns`) will go to `app`, when there is one.
+    /// Builds the site (files, names, headers, certificates) off the async workers, and puts
+    /// its certificates in `handles.certificates`. The application's paths (`app::owns`) will
+    /// go to `handles.app`, when there is one.
     pub async fn build(
         config: &Config,
-        app: Option<axum::Router>,
+        handles: Handles,
         context: &Context,
     ) -> Result<Self, WebError> {
-        let site = build_site(config).await?;
+        let site = build_site(config, &handles).await?;
         tracing::info!(site_dir = %site.files.root().display(), canonical = %site.canonical, aliases = ?site.aliases, "web site loaded");
+        tls::install(&site.tls, &handles.certificates);
         let check = context.readiness.register("web");
         check.set(true);
         Ok(Self {
             shared: Shared {
                 site: Snapshot::new("site", site),
                 readiness: context.readiness.clone(),
-                app,
+                certificates: handles.certificates,
+                challenges: handles.challenges,
+                app: handles.app,
                 connections: Connections::new("web", config.web.max_connections, &context.shutdown),
                 https_port: Arc::new(AtomicU16::new(0)),
             },
@@ -183,10 +203,25 @@ impl Web {
     pub async fn reconfigure(&self, config: &Config) {
         self.shared.connections.set_cap(config.web.max_connections);
         let config = config.clone();
+        let (certificates, challenges) = (
+            self.shared.certificates.clone(),
+            self.shared.challenges.clone(),
+        );
         let rebuilt = self
             .shared
             .site
-            .rebuild(move |_| Site::build(&config.web, &config.state_dir, Build::Serve))
+            .rebuild(move |_| {
+                let site = Site::build(
+                    &config.web,
+                    &config.state_dir,
+                    Build::Serve,
+                    &certificates,
+                    &challenges,
+                )?;
+                // Its certificates serve from the next handshake, as the snapshot does.
+                tls::install(&site.tls, &certificates);
+                Ok::<_, WebError>(site)
+            })
             .await;
         if rebuilt.is_ok() {
             tracing::info!("web site and certificates reloaded");
@@ -204,11 +239,20 @@ impl Web {
 }
 
 /// Builds the site as `serve` does, on a blocking thread (certificates, the development CA).
-async fn build_site(config: &Config) -> Result<Site, WebError> {
+async fn build_site(config: &Config, handles: &Handles) -> Result<Site, WebError> {
     let config = config.clone();
-    tokio::task::spawn_blocking(move || Site::build(&config.web, &config.state_dir, Build::Serve))
-        .await
-        .map_err(|e| WebError::Reload(e.to_string()))?
+    let (certificates, challenges) = (handles.certificates.clone(), handles.challenges.clone());
+    tokio::task::spawn_blocking(move || {
+        Site::build(
+            &config.web,
+            &config.state_dir,
+            Build::Serve,
+            &certificates,
+            &challenges,
+        )
+    })
+    .await
+    .map_err(|e| WebError::Reload(e.to_string()))?
 }
 
 /// One connection, from handshake to close.
@@ -225,6 +269,7 @@ async fn connection(stream: TcpStream, peer: SocketAddr, secure: bool, conn: Con
         secure,
         https_port,
         readiness: shared.readiness.clone(),
+        challenges: shared.challenges.clone(),
         app: shared.app.clone(),
     });
     let sites = shared.site.clone();
@@ -275,6 +320,13 @@ async fn connection(stream: TcpStream, peer: SocketAddr, secure: bool, conn: Con
         },
         () = conn.closing.cancelled() => return,
     };
+    if stream.get_ref().1.alpn_protocol() == Some(ACME_TLS_ALPN) {
+        // A CA validating TLS-ALPN-01: the handshake was the whole answer (RFC 8737 §3).
+        tracing::debug!(%peer, "acme-tls/1 handshake answered");
+        let mut stream = stream;
+        let _ = tokio::io::AsyncWriteExt::shutdown(&mut stream).await;
+        return;
+    }
     let http2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
     let io = Tracked::new(stream, activity.clone());
     drive(

@@ -17,6 +17,8 @@ use super::WebError;
 use super::files::{Files, FilesConfig};
 use super::tls::{self, Tls};
 use crate::config::WebConfig;
+use crate::ops::certs::Certificates;
+use crate::ops::challenges::Challenges;
 
 /// One immutable version of the site's settings.
 #[derive(Debug)]
@@ -31,8 +33,10 @@ pub(crate) struct Site {
     pub redirect_to_https: bool,
     /// The static files.
     pub files: Files,
-    /// Certificates.
+    /// Certificates: the file ones, and the server configuration reading the shared handle.
     pub tls: Tls,
+    /// The certificates served (files and ACME), for readiness.
+    pub certificates: Certificates,
     /// Headers on every response.
     pub headers: SecurityHeaders,
     /// Log every request.
@@ -69,16 +73,24 @@ pub(crate) enum Build {
 }
 
 impl Site {
-    /// Builds a snapshot from `config`. With [`Build::Check`], everything is read and checked
-    /// as for serving, but nothing is written under `state_dir`.
-    pub fn build(config: &WebConfig, state_dir: &Path, mode: Build) -> Result<Self, WebError> {
+    /// Builds a snapshot from `config`. Its file certificates go into `certificates` when it
+    /// is put in service ([`tls::install`]). With [`Build::Check`], everything is read and
+    /// checked as for serving, but nothing is written under `state_dir` (and `certificates`
+    /// should be a scratch handle).
+    pub fn build(
+        config: &WebConfig,
+        state_dir: &Path,
+        mode: Build,
+        certificates: &Certificates,
+        challenges: &Challenges,
+    ) -> Result<Self, WebError> {
         let canonical = normalize(&config.canonical_host);
         let aliases: Vec<String> = config.aliases.iter().map(|a| normalize(a)).collect();
         let mut names = vec![canonical.clone()];
         names.extend(aliases.iter().cloned());
         let tls = match mode {
-            Build::Serve => tls::load(config, state_dir, &names)?,
-            Build::Check => tls::check(config, state_dir, &names)?,
+            Build::Serve => tls::load(config, state_dir, &names, certificates, challenges)?,
+            Build::Check => tls::check(config, state_dir, &names, certificates, challenges)?,
         };
         let files = Files::new(FilesConfig {
             root: config.site_dir.clone(),
@@ -99,6 +111,7 @@ impl Site {
             redirect_to_https: config.redirect_to_https,
             files,
             tls,
+            certificates: certificates.clone(),
             headers: SecurityHeaders {
                 hsts: header("web.hsts", &config.hsts)?,
                 csp: header(
@@ -115,9 +128,13 @@ impl Site {
         })
     }
 
-    /// Whether the certificates are valid at `now`.
+    /// Whether every name of the site is served a certificate valid at `now`.
     pub fn certificates_valid(&self, now: SystemTime) -> bool {
-        now <= self.tls.not_after
+        let names: Vec<String> = std::iter::once(&self.canonical)
+            .chain(&self.aliases)
+            .cloned()
+            .collect();
+        self.certificates.valid_for_all(&names, now)
     }
 }
 
