@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 pub use acme::{AcmeConfig, ChallengeKind, LETS_ENCRYPT, LETS_ENCRYPT_STAGING};
 pub use app::AppConfig;
 pub use database::DatabaseConfig;
-pub use dns::{DnsConfig, TransferConfig};
+pub use dns::{DnsConfig, TransferConfig, Workers};
 pub use dnssec::{DnssecAlgorithm, DnssecConfig};
 pub use log::{LogConfig, LogFormat};
 pub use web::{CertFiles, WebConfig, WebTlsConfig};

@@ -89,6 +89,22 @@ impl Versions {
         }
     }
 
+    /// Where NOTIFY goes from now on (`dns.transfer.notify`, which a reload may change).
+    pub(crate) fn set_notify(&mut self, notify: Vec<SocketAddr>) {
+        self.notify = notify;
+    }
+
+    /// Announces every zone served by NOTIFY: once the sockets serve at start (a restart may
+    /// follow an edit the secondaries have not seen).
+    pub(crate) fn announce_all(&self) {
+        if self.notify.is_empty() {
+            return;
+        }
+        for zone in self.responder.catalog().zones() {
+            notify::spawn(zone.origin().clone(), zone.serial(), self.notify.clone());
+        }
+    }
+
     /// Publishes the zones as read from their files: every zone's new version, and only the
     /// zones read (a zone whose file is gone stops being served).
     pub(crate) fn files_read(&mut self, reads: Vec<Read>) {

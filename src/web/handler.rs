@@ -45,6 +45,8 @@ pub(crate) struct ConnInfo {
     pub peer: SocketAddr,
     /// Arrived over TLS.
     pub secure: bool,
+    /// The HTTPS port redirects name (`None`: 443, or no HTTPS listener).
+    pub https_port: Option<u16>,
     /// The process's readiness checks.
     pub readiness: Readiness,
     /// ACME challenge answers (HTTP-01 tokens).
@@ -126,7 +128,7 @@ async fn route(request: Request<Incoming>, site: &Site, conn: &ConnInfo) -> Resp
     let path_and_query = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
     let acme = !conn.secure && request.uri().path().starts_with(ACME_PREFIX);
     if !conn.secure && site.redirect_to_https && !acme {
-        let port = site.https_port.map(|p| format!(":{p}")).unwrap_or_default();
+        let port = conn.https_port.map(|p| format!(":{p}")).unwrap_or_default();
         // A local name stays itself (the browser on this machine may not resolve the
         // canonical one); every other name goes to the canonical one.
         let host = if local {

@@ -4,7 +4,7 @@
 //! immutable [`Site`] at start and on every SIGHUP, off the hot path, then swapped in whole
 //! (`ArcSwap`). A request reads the snapshot current when it arrives; a connection keeps the
 //! TLS configuration and protocol builder it started with. Listen addresses and the connection
-//! cap are fixed for the life of the process.
+//! cap live in the service (`server`), not in the snapshot.
 
 use std::path::Path;
 use std::time::{Duration, SystemTime};
@@ -29,8 +29,6 @@ pub(crate) struct Site {
     pub aliases: Vec<String>,
     /// Names that serve the site as they are (a browser on this machine), lowercase.
     pub local_names: Vec<String>,
-    /// The HTTPS port named in redirects from plain HTTP (`None` for 443).
-    pub https_port: Option<u16>,
     /// Plain HTTP redirects to HTTPS.
     pub redirect_to_https: bool,
     /// The static files.
@@ -65,14 +63,25 @@ pub(crate) struct SecurityHeaders {
     common: HeaderMap,
 }
 
+/// Whether a build is for serving, or for `onebox check` (which writes nothing: the
+/// development CA is checked, not created).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Build {
+    /// For serving.
+    Serve,
+    /// For `onebox check`.
+    Check,
+}
+
 impl Site {
-    /// Builds a snapshot from `config`; `https_port` is the port of the first HTTPS listener.
-    /// Its file certificates go into `certificates` when it is put in service
-    /// ([`tls::install`]).
+    /// Builds a snapshot from `config`. Its file certificates go into `certificates` when it
+    /// is put in service ([`tls::install`]). With [`Build::Check`], everything is read and
+    /// checked as for serving, but nothing is written under `state_dir` (and `certificates`
+    /// should be a scratch handle).
     pub fn build(
         config: &WebConfig,
         state_dir: &Path,
-        https_port: Option<u16>,
+        mode: Build,
         certificates: &Certificates,
         challenges: &Challenges,
     ) -> Result<Self, WebError> {
@@ -80,7 +89,10 @@ impl Site {
         let aliases: Vec<String> = config.aliases.iter().map(|a| normalize(a)).collect();
         let mut names = vec![canonical.clone()];
         names.extend(aliases.iter().cloned());
-        let tls = tls::load(config, state_dir, &names, certificates, challenges)?;
+        let tls = match mode {
+            Build::Serve => tls::load(config, state_dir, &names, certificates, challenges)?,
+            Build::Check => tls::check(config, state_dir, &names, certificates, challenges)?,
+        };
         let headers = SecurityHeaders::new(
             header("web.hsts", &config.hsts)?,
             header(
@@ -106,7 +118,6 @@ impl Site {
             canonical,
             aliases,
             local_names: config.local_names.iter().map(|n| normalize(n)).collect(),
-            https_port: https_port.filter(|&port| port != 443),
             redirect_to_https: config.redirect_to_https,
             files,
             tls,

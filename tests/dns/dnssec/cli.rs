@@ -6,7 +6,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Output, Stdio};
 
-use crate::harness::onebox_command;
+use crate::harness::{onebox_command, repo};
 
 /// A zone whose SOA TTL, and so DNSKEY TTL, is 1 s: rollover waits are short.
 const ZONE: &str = "$ORIGIN example.test.
@@ -21,9 +21,11 @@ fn workdir(extra: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::create_dir(dir.path().join("zones")).expect("zones");
     std::fs::write(dir.path().join("zones/example.test.zone"), ZONE).expect("zone");
+    // The shipped site: `check` checks the web side too, as serve would build it.
     let config = format!(
-        "state_dir = \"state\"\n[dns]\nzones_dir = \"zones\"\n[dns.dnssec]\n\
-         zones = [\"example.test\"]\n{extra}"
+        "state_dir = \"state\"\n[web]\nsite_dir = '{site}'\n[dns]\nzones_dir = \"zones\"\n\
+         [dns.dnssec]\nzones = [\"example.test\"]\n{extra}",
+        site = repo().join("site").display()
     );
     std::fs::write(dir.path().join("onebox.toml"), config).expect("config");
     dir
