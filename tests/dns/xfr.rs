@@ -342,7 +342,6 @@ fn a_100000_record_zone_transfers_completely_to_dig_and_to_nsd() {
     const RECORDS: usize = 100_000;
     let ob = Onebox::builder()
         .zone("big.test.zone", &big_zone("big.test.", 1, RECORDS))
-        .startup_deadline(3 * DEADLINE)
         .start();
 
     let full = dig::dig(ob.addr, &["AXFR", "big.test."]);
