@@ -18,6 +18,7 @@ mod acme;
 mod app;
 mod database;
 mod dns;
+mod dnssec;
 mod log;
 mod source;
 mod web;
@@ -32,7 +33,8 @@ use serde::{Deserialize, Serialize};
 pub use acme::{AcmeConfig, ChallengeKind, LETS_ENCRYPT, LETS_ENCRYPT_STAGING};
 pub use app::AppConfig;
 pub use database::DatabaseConfig;
-pub use dns::{DnsConfig, TransferConfig};
+pub use dns::{DnsConfig, TransferConfig, Workers};
+pub use dnssec::{DnssecAlgorithm, DnssecConfig};
 pub use log::{LogConfig, LogFormat};
 pub use web::{CertFiles, WebConfig, WebTlsConfig};
 
@@ -130,6 +132,9 @@ impl Config {
     /// checked by serde).
     fn validate(&self) -> Result<(), Invalid> {
         let invalid = |key, message: String| Err(Invalid { key, message });
+        if let Err((key, message)) = self.dns.dnssec.check() {
+            return invalid(key, message);
+        }
         if self.database.acquire_timeout >= self.app.request_timeout {
             return invalid(
                 "database.acquire_timeout",
@@ -212,6 +217,7 @@ mod tests {
         for section in [
             "[dns]",
             "[dns.transfer]",
+            "[dns.dnssec]",
             "[web]",
             "[web.tls]",
             "[web.acme]",

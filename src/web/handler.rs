@@ -2,8 +2,9 @@
 //!
 //! The order, in one place:
 //!
-//! 1. `/healthz` (alive) and `/readyz` (ready) answer on every name and both schemes, so a
-//!    load balancer can probe by address; on plain HTTP, an ACME HTTP-01 token onebox's own
+//! 1. what the HTTP RFCs say to refuse and hyper lets through is refused (see `conform`);
+//!    then `/healthz` (alive) and `/readyz` (ready) answer on every name and both schemes, so
+//!    a load balancer can probe by address; on plain HTTP, an ACME HTTP-01 token onebox's own
 //!    ACME client published answers from memory, for any name, before anything else;
 //! 2. the Host (or `:authority`) must be the canonical name, an alias or a local name
 //!    (`web.local_names`: `localhost`, ...), else 421 and none of the site's content;
@@ -14,7 +15,8 @@
 //! 5. a body larger than `web.max_body_bytes` gets 413;
 //! 6. the application's paths (`app::owns`: `/blog`, `/api`, ...) go to the application's
 //!    router, with the body read in full and the client's address as an extension;
-//! 7. otherwise methods other than GET and HEAD get 405, and the file is served (see `files`);
+//! 7. otherwise methods other than GET and HEAD get 405 (501 if unknown), and the file is
+//!    served (see `files`);
 //! 8. on every response: `X-Content-Type-Options`, `Referrer-Policy`, CSP, and HSTS on HTTPS;
 //!    then one access-log line.
 
@@ -28,6 +30,7 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
 use super::body::Body;
+use super::conform;
 use super::files::plain;
 use super::site::Site;
 use crate::ops::challenges::Challenges;
@@ -42,6 +45,8 @@ pub(crate) struct ConnInfo {
     pub peer: SocketAddr,
     /// Arrived over TLS.
     pub secure: bool,
+    /// The HTTPS port redirects name (`None`: 443, or no HTTPS listener).
+    pub https_port: Option<u16>,
     /// The process's readiness checks.
     pub readiness: Readiness,
     /// ACME challenge answers (HTTP-01 tokens).
@@ -66,22 +71,7 @@ pub(crate) async fn handle(
         )
     });
     let mut response = route(request, &site, conn).await;
-    let headers = response.headers_mut();
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    if let Some(value) = &site.headers.referrer_policy {
-        headers.insert(header::REFERRER_POLICY, value.clone());
-    }
-    if let Some(value) = &site.headers.csp {
-        headers.insert(header::CONTENT_SECURITY_POLICY, value.clone());
-    }
-    if conn.secure
-        && let Some(value) = &site.headers.hsts
-    {
-        headers.insert(header::STRICT_TRANSPORT_SECURITY, value.clone());
-    }
+    site.headers.apply(response.headers_mut(), conn.secure);
     if let Some((method, host, path, version)) = logged {
         tracing::info!(
             target: "onebox::web::access",
@@ -101,6 +91,10 @@ pub(crate) async fn handle(
 }
 
 async fn route(request: Request<Incoming>, site: &Site, conn: &ConnInfo) -> Response<Body> {
+    let authority = match conform::check(&request, site.max_head) {
+        Ok(authority) => authority,
+        Err(refusal) => return plain(refusal.status, refusal.text),
+    };
     match request.uri().path() {
         "/healthz" => return plain(StatusCode::OK, "ok\n"),
         "/readyz" => return ready(site, conn),
@@ -114,7 +108,7 @@ async fn route(request: Request<Incoming>, site: &Site, conn: &ConnInfo) -> Resp
         }
         _ => {}
     }
-    let Some(host) = host_of(&request) else {
+    let Some(host) = authority else {
         return plain(StatusCode::BAD_REQUEST, "missing Host header\n");
     };
     let host = host.trim_end_matches('.');
@@ -134,7 +128,7 @@ async fn route(request: Request<Incoming>, site: &Site, conn: &ConnInfo) -> Resp
     let path_and_query = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
     let acme = !conn.secure && request.uri().path().starts_with(ACME_PREFIX);
     if !conn.secure && site.redirect_to_https && !acme {
-        let port = site.https_port.map(|p| format!(":{p}")).unwrap_or_default();
+        let port = conn.https_port.map(|p| format!(":{p}")).unwrap_or_default();
         // A local name stays itself (the browser on this machine may not resolve the
         // canonical one); every other name goes to the canonical one.
         let host = if local {
@@ -161,11 +155,7 @@ async fn route(request: Request<Incoming>, site: &Site, conn: &ConnInfo) -> Resp
         return refused;
     }
     if parts.method != Method::GET && parts.method != Method::HEAD {
-        let mut response = plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
-        response
-            .headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
-        return response;
+        return not_allowed(&parts.method);
     }
     site.files
         .serve(&parts.uri, &parts.method, &parts.headers)
@@ -230,6 +220,28 @@ async fn check_body(headers: &http::HeaderMap, body: Incoming, max: u64) -> Opti
     read_body(headers, body, max).await.err()
 }
 
+/// 405 for the methods of RFC 9110 and PATCH, which files do not allow; 501 for the rest
+/// (RFC 9110 §9.1: a method the server does not recognise).
+fn not_allowed(method: &Method) -> Response<Body> {
+    let known = [
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::CONNECT,
+        Method::OPTIONS,
+        Method::TRACE,
+        Method::PATCH,
+    ];
+    if !known.contains(method) {
+        return plain(StatusCode::NOT_IMPLEMENTED, "method not implemented\n");
+    }
+    let mut response = plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+    response
+}
+
 fn ready(site: &Site, conn: &ConnInfo) -> Response<Body> {
     let mut pending = conn.readiness.pending();
     if !site.certificates_valid(SystemTime::now()) {
@@ -269,7 +281,8 @@ fn redirect(location: &str) -> Response<Body> {
     }
 }
 
-/// The requested authority: the URI's (HTTP/2, absolute-form) or the Host header.
+/// The requested authority as the access log shows it: the URI's (HTTP/2, absolute-form) or
+/// the Host header.
 fn host_of<B>(request: &Request<B>) -> Option<&str> {
     request.uri().authority().map(|a| a.as_str()).or_else(|| {
         request

@@ -163,6 +163,50 @@ pub(crate) fn load(
     })
 }
 
+/// Checks what [`load`] would do, without writing anything: configured certificates are
+/// loaded and checked as for serving; the development CA is checked (names it can certify, a
+/// readable key if it exists), and an ephemeral certificate stands in for the one it would
+/// issue.
+pub(crate) fn check(
+    config: &WebConfig,
+    state_dir: &Path,
+    names: &[String],
+    certificates: &Certificates,
+    challenges: &Challenges,
+) -> Result<Tls, TlsError> {
+    if !config.tls.certs.is_empty() {
+        return load(config, state_dir, names, certificates, challenges);
+    }
+    DevCa::at(state_dir).check(names)?;
+    let scratch = tempfile_dir().map_err(|source| TlsError::Io {
+        path: std::env::temp_dir(),
+        source,
+    })?;
+    let result = (|| {
+        let ca = DevCa::at(&scratch);
+        ca.ensure(names)?;
+        let mut config = config.clone();
+        config.tls.certs = vec![ca.leaf];
+        load(&config, &scratch, names, certificates, challenges)
+    })();
+    let _ = std::fs::remove_dir_all(&scratch);
+    result
+}
+
+/// A fresh private directory under the system's temporary directory.
+fn tempfile_dir() -> io::Result<PathBuf> {
+    for attempt in 0..16u32 {
+        let dir =
+            std::env::temp_dir().join(format!("onebox-check-{}-{attempt}", std::process::id()));
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Err(io::Error::from(io::ErrorKind::AlreadyExists))
+}
+
 /// A loaded chain: its key and validity.
 struct Loaded {
     key: Arc<CertifiedKey>,
