@@ -4,7 +4,7 @@ CARGO  ?= cargo
 CONFIG ?= config/onebox.toml
 
 .DEFAULT_GOAL := help
-.PHONY: help run check test lint fmt bench bench-dns bench-web bench-app release
+.PHONY: help run check test tls-scan lint fmt bench bench-dns bench-web bench-app release
 
 help: ## Show this list
 	@echo "make TARGET, where TARGET is one of:"
@@ -18,6 +18,9 @@ check: ## Load the config and every zone as `serve` would, and report (onebox ch
 
 test: lint ## The whole suite: formatting, clippy, then every test (what CI runs)
 	$(CARGO) test
+
+tls-scan: ## TLS quality: testssl.sh against onebox serving an ACME certificate (minutes; CI runs it)
+	$(CARGO) test --test main -- --ignored --exact acme::tls_scan::testssl_finds_nothing_high_but_what_a_test_ca_causes
 
 lint: ## cargo fmt --check and clippy with warnings as errors
 	$(CARGO) fmt --check

@@ -10,6 +10,7 @@ mod failures;
 mod front;
 mod issue;
 mod renew;
+mod tls_scan;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
