@@ -442,16 +442,17 @@ fn check(cli: &Cli) -> anyhow::Result<ExitCode> {
                 writeln!(
                     stdout,
                     "{} serial {} records {}",
-                    zone.origin,
-                    zone.serial,
-                    zone.records.len()
+                    zone.origin(),
+                    zone.serial(),
+                    zone.len()
                 )?;
-                let name = zone.origin.to_string();
+                let name = zone.origin().to_string();
                 if let Some(prior) = served.get(&name) {
                     let change = dns::serial::judge(prior, zone.version());
                     if let Some(problem) = change.problem(&name, prior, zone.version()) {
                         failed |= change == dns::serial::Change::Backwards;
-                        eprintln!("{}: {problem}", zone.source.display());
+                        let source = zone.source().unwrap_or(&config.dns.zones_dir);
+                        eprintln!("{}: {problem}", source.display());
                     }
                 }
             }

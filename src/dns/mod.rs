@@ -2,10 +2,13 @@
 //!
 //! The seams are NSD's: zone storage, answering, network I/O and transfers live apart.
 //!
-//! - [`zone`] reads master files into validated record lists (`onebox check` uses it too);
-//! - `catalog` indexes them into one immutable [`Catalog`] snapshot, with most answers
-//!   pre-encoded; a reload builds a new catalog off the hot path and swaps it whole;
-//! - `answer` turns one query packet plus the current snapshot into reply bytes (pure, no I/O);
+//! - [`zone`] reads master files (every type NSD reads, and RFC 3597's generic form) into
+//!   validated, compact, immutable [`ZoneData`] versions (`onebox check` uses it too);
+//! - `catalog` puts the zones in service in one immutable [`Catalog`] snapshot; a reload builds
+//!   a new catalog off the hot path and swaps it whole; [`serial`] holds the serial rules every
+//!   swap applies;
+//! - `answer` turns one query packet plus the current snapshot into reply bytes (pure, no I/O):
+//!   `lookup` finds what answers it in the zone, `reply` encodes that with name compression;
 //! - `udp` is the fast path (batched `recvmmsg`/`sendmmsg` on a thread of its own), `tcp` serves
 //!   length-prefixed queries with a connection cap, timeouts and pipelining, and `xfr` streams
 //!   zone transfers over it; `notify` tells secondaries when a serial changes.
@@ -15,6 +18,7 @@
 
 mod answer;
 mod catalog;
+mod lookup;
 mod notify;
 mod reply;
 pub mod serial;
@@ -26,3 +30,4 @@ pub mod zone;
 
 pub use catalog::Catalog;
 pub use server::{DnsError, serve};
+pub use zone::ZoneData;

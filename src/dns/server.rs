@@ -8,8 +8,9 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use super::answer::{Responder, Settings};
-use super::catalog::{Catalog, ZoneData};
+use super::catalog::Catalog;
 use super::serial::{self, Change, ServedVersions};
+use super::zone::ZoneData;
 use super::zone::{self, ZoneError};
 use super::{notify, tcp, udp};
 use crate::config::DnsConfig;
@@ -152,8 +153,8 @@ fn load(loading: &Loading, previous: &Catalog) -> Result<Catalog, ZoneError> {
             .and_then(|origin| previous.zone(&origin).cloned());
         match result {
             Ok(zone) => {
-                tracing::info!(zone = %zone.origin, serial = zone.serial, records = zone.records.len(), "zone loaded");
-                let new = Arc::new(ZoneData::new(zone));
+                tracing::info!(zone = %zone.origin(), serial = zone.serial(), records = zone.len(), "zone loaded");
+                let new = Arc::new(zone);
                 zones.push(admit(kept, new, &served));
             }
             Err(errors) => {

@@ -1,61 +1,35 @@
-//! Zone files: RFC 1035 master files in, validated record lists out.
+//! Zones: master files in, validated and indexed zone versions out.
 //!
-//! `parse` turns one file (and what it `$INCLUDE`s) into records, reporting every error as
-//! `file:line: message`. [`load_dir`] loads every `*.zone` file of the zones directory; the zone's
-//! name is the file's name without `.zone` (`foobar.com.zone` is `foobar.com.`).
+//! - `lex`, `parse` and `rdata` read one master file (and what it `$INCLUDE`s) as NSD and BIND
+//!   read it, every error reported as `file:line: message`; `types` is the table of record
+//!   types and their RDATA layouts that drives `rdata`, and `name` the wire-name helpers;
+//! - `build` ([`Builder`]) turns records from any source (a file, a transfer, an overlay) into a
+//!   [`ZoneData`], applying the rules that need the whole zone;
+//! - `data` ([`ZoneData`]) is one zone version in memory: compact, immutable, indexed for
+//!   answering and walkable for transfers.
 //!
-//! `onebox check` and `onebox serve` both call [`load_dir`], so what check accepts, serve serves.
+//! [`load_dir`] loads every `*.zone` file of the zones directory; the zone's name is the file's
+//! name without `.zone` (`foobar.com.zone` is `foobar.com.`). `onebox check` and `onebox serve`
+//! both call it, so what check accepts, serve serves.
 
+mod build;
+mod data;
 mod lex;
+pub(crate) mod name;
 mod parse;
 mod rdata;
+pub(crate) mod types;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use hickory_proto::rr::{Name, Record};
-use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
+use hickory_proto::rr::Name;
 
-use super::serial::{Digest, Version};
-
-/// One zone as read from its file: validated, not yet indexed for answering.
-#[derive(Debug, Clone)]
-pub struct Zone {
-    /// The zone's apex (fully qualified, lower case).
-    pub origin: Name,
-    /// The SOA serial.
-    pub serial: u32,
-    /// Every record of the zone, the SOA first, then in file order.
-    pub records: Vec<Record>,
-    /// The file it came from.
-    pub source: PathBuf,
-}
-
-impl Zone {
-    /// The serial and content digest the serial rules compare (see `dns::serial`).
-    pub fn version(&self) -> Version {
-        let mut digest = Digest::default();
-        let mut rdata = Vec::with_capacity(512);
-        for record in &self.records {
-            rdata.clear();
-            let mut encoder = BinEncoder::new(&mut rdata);
-            // Encoding what was read from a zone file does not fail; if it did, the record
-            // would still count through its owner, type and TTL.
-            let _ = record.data.emit(&mut encoder);
-            digest.add(
-                &crate::dns::catalog::key_of(&record.name),
-                u16::from(record.record_type()),
-                u16::from(record.dns_class),
-                record.ttl,
-                &rdata,
-            );
-        }
-        Version {
-            serial: self.serial,
-            digest: digest.finish(),
-        }
-    }
-}
+pub use build::{Builder, Loc, Problem};
+pub(crate) use data::{APEX, Kind, RRset, code};
+pub use data::{RecordRef, ZoneData};
+#[cfg(test)]
+pub(crate) use parse::parse_text;
 
 /// Something wrong in a zone file, located as precisely as possible.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,7 +55,7 @@ impl fmt::Display for ZoneError {
 impl std::error::Error for ZoneError {}
 
 /// The outcome of loading one zone file: the zone, or every error found in it.
-pub type ZoneResult = Result<Zone, Vec<ZoneError>>;
+pub type ZoneResult = Result<ZoneData, Vec<ZoneError>>;
 
 /// Loads one zone file. The zone is named after the file (`<origin>.zone`).
 pub fn load_file(path: &Path) -> ZoneResult {
