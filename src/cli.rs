@@ -148,6 +148,7 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
 }
 
 fn serve(cli: &Cli) -> anyhow::Result<ExitCode> {
+    ops::memory::init();
     let config = load_config(cli)?;
     ops::telemetry::init(&config.log).map_err(anyhow::Error::msg)?;
     // One worker per CPU this process may run on (the affinity mask counts: `taskset -c 1`
