@@ -93,7 +93,7 @@ impl From<DbError> for AppError {
     fn from(error: DbError) -> Self {
         match &error {
             _ if error.is_unavailable() => Self::Unavailable,
-            _ => Self::Internal(error.to_string()),
+            _ => Self::Internal(crate::ops::chain(&error).to_string()),
         }
     }
 }

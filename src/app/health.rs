@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 
 use super::State;
 use crate::db::{Db, sessions};
-use crate::ops::CancellationToken;
 use crate::ops::ready::Check;
+use crate::ops::{CancellationToken, chain};
 
 /// How often the watcher checks the database.
 const INTERVAL: Duration = Duration::from_secs(1);
@@ -63,7 +63,7 @@ pub async fn supervise(state: State, ready: Check, migrate: bool, shutdown: Canc
         if outcome.is_ok() && (last != Some(true) || stale) {
             outcome = super::settings::refresh(&state)
                 .await
-                .map_err(|e| format!("reading the site's settings: {e}"));
+                .map_err(|e| format!("reading the site's settings: {}", chain(&e)));
             settings_read = outcome.is_ok().then(Instant::now);
         }
         let up = outcome.is_ok();
@@ -93,14 +93,17 @@ async fn purge(db: &Db) {
     match sessions::purge_expired(db).await {
         Ok(0) => {}
         Ok(purged) => tracing::info!(purged, "expired sessions deleted"),
-        Err(error) => tracing::warn!(%error, "deleting expired sessions failed"),
+        Err(error) => tracing::warn!(error = %chain(&error), "deleting expired sessions failed"),
     }
 }
 
 async fn check(db: &Db, migrated: &mut bool) -> Result<(), String> {
-    db.ping().await.map_err(|e| e.to_string())?;
+    db.ping().await.map_err(|e| chain(&e).to_string())?;
     if !*migrated {
-        let applied = db.migrate_up(None).await.map_err(|e| e.to_string())?;
+        let applied = db
+            .migrate_up(None)
+            .await
+            .map_err(|e| chain(&e).to_string())?;
         if applied > 0 {
             tracing::info!(applied, "database migrations applied");
         }
@@ -108,7 +111,7 @@ async fn check(db: &Db, migrated: &mut bool) -> Result<(), String> {
     } else if db
         .migrations()
         .await
-        .map_err(|e| e.to_string())?
+        .map_err(|e| chain(&e).to_string())?
         .iter()
         .any(|m| !m.applied)
     {

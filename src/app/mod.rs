@@ -42,8 +42,9 @@ pub use health::{Health, supervise};
 pub use render::{SiteInfo, TemplateError, Viewer};
 pub use state::State;
 
-/// Compiles the page templates in `dir` as `serve` would (for `onebox check`).
-pub fn check_templates(dir: &std::path::Path) -> Result<(), TemplateError> {
+/// Compiles the page templates (the built-in ones, and the site's own in `dir`) as `serve`
+/// would, for `onebox check`.
+pub fn check_templates(dir: Option<&std::path::Path>) -> Result<(), TemplateError> {
     render::Templates::load(dir).map(drop)
 }
 

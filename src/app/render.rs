@@ -1,10 +1,14 @@
-//! Pages rendered on the server from the templates in `app.templates_dir` (`site/.templates/`
-//! by default: under the web root, so the site's look is one code base, but in a dot-directory,
-//! which the web origin never serves as files).
+//! Pages rendered on the server from MiniJinja templates: the built-in ones (compiled into the
+//! binary from `src/app/templates/`), each of which a site may replace with a file of the same
+//! name in its own template directory (`app.templates_dir`, by default `.templates/` in the web
+//! root, which the web origin never serves as files). A site without one uses the built-in
+//! templates: a plain static site starts as it is.
 //!
-//! Every `*.html` file there is a MiniJinja template named by its path relative to the
-//! directory; HTML is auto-escaped. All of them are compiled at start, so a broken template
-//! stops `onebox serve` with `file:line: message` instead of failing a visitor's request.
+//! Every `*.html` file of the directory is a template named by its path relative to it
+//! (`post.html`, `editor/form.html`); one with a built-in's name replaces that one, others are
+//! added (for the overrides to include). HTML is auto-escaped. All of them are compiled at
+//! start, so a broken template stops `onebox serve` with `file:line: message` instead of
+//! failing a visitor's request.
 //!
 //! Every page gets the same context besides its own data: `site` (the settings: title,
 //! tagline), `viewer` (the signed-in user, or none) and `csrf` (the token its forms carry).
@@ -21,7 +25,7 @@ use super::error::AppError;
 #[derive(Debug, thiserror::Error)]
 pub enum TemplateError {
     /// The directory or a file in it could not be read.
-    #[error("key app.templates_dir: {path}: {source}")]
+    #[error("key app.templates_dir: {path}")]
     Read {
         /// The path.
         path: PathBuf,
@@ -77,9 +81,35 @@ pub struct Viewer {
     pub role: String,
 }
 
+/// The built-in templates, by name.
+const BUILT_IN: &[(&str, &str)] = &[
+    ("base.html", include_str!("templates/base.html")),
+    ("blog.html", include_str!("templates/blog.html")),
+    ("post.html", include_str!("templates/post.html")),
+    ("error.html", include_str!("templates/error.html")),
+    ("signin.html", include_str!("templates/signin.html")),
+    (
+        "editor/list.html",
+        include_str!("templates/editor/list.html"),
+    ),
+    (
+        "editor/form.html",
+        include_str!("templates/editor/form.html"),
+    ),
+    (
+        "editor/delete.html",
+        include_str!("templates/editor/delete.html"),
+    ),
+    (
+        "editor/settings.html",
+        include_str!("templates/editor/settings.html"),
+    ),
+];
+
 impl Templates {
-    /// Reads and compiles every `*.html` file under `dir`.
-    pub fn load(dir: &Path) -> Result<Self, TemplateError> {
+    /// The built-in templates, with every `*.html` file under `dir` (when given) replacing the
+    /// built-in of the same name or added beside them. Returns the names `dir` replaced.
+    pub fn load(dir: Option<&Path>) -> Result<(Self, Vec<String>), TemplateError> {
         let mut env = Environment::new();
         if let Ok(syntax) = minijinja::syntax::SyntaxConfig::builder()
             .trim_blocks(true)
@@ -89,21 +119,37 @@ impl Templates {
             env.set_syntax(syntax);
         }
         let mut files = Vec::new();
-        collect(dir, &mut files)?;
+        if let Some(dir) = dir {
+            collect(dir, &mut files)?;
+        }
+        let mut overridden = Vec::new();
+        let mut own = Vec::with_capacity(files.len());
         for path in files {
             let source = std::fs::read_to_string(&path).map_err(|source| TemplateError::Read {
                 path: path.clone(),
                 source,
             })?;
             let name = path
-                .strip_prefix(dir)
+                .strip_prefix(dir.unwrap_or(Path::new("")))
                 .unwrap_or(&path)
                 .to_string_lossy()
                 .replace('\\', "/");
-            env.add_template_owned(name, source)
-                .map_err(|e| syntax(dir, &e))?;
+            if BUILT_IN.iter().any(|(built_in, _)| *built_in == name) {
+                overridden.push(name.clone());
+            }
+            own.push((name, source, path));
         }
-        Ok(Self { env })
+        for (name, source) in BUILT_IN {
+            if !own.iter().any(|(own, _, _)| own == name) {
+                env.add_template(name, source)
+                    .map_err(|e| syntax(Path::new("src/app/templates"), &e))?;
+            }
+        }
+        for (name, source, _) in own {
+            env.add_template_owned(name, source)
+                .map_err(|e| syntax(dir.unwrap_or(Path::new("")), &e))?;
+        }
+        Ok((Self { env }, overridden))
     }
 
     /// Renders `name` with the common context and the page's own `data` (its fields become
@@ -161,18 +207,62 @@ fn syntax(dir: &Path, error: &minijinja::Error) -> TemplateError {
 mod tests {
     use super::*;
 
-    fn templates(files: &[(&str, &str)]) -> Result<Templates, TemplateError> {
+    fn templates(files: &[(&str, &str)]) -> Result<(Templates, Vec<String>), TemplateError> {
         let dir = tempfile::tempdir().expect("tempdir");
         for (name, text) in files {
-            std::fs::write(dir.path().join(name), text).expect("write template");
+            let path = dir.path().join(name);
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            std::fs::write(path, text).expect("write template");
         }
-        Templates::load(dir.path())
+        Templates::load(Some(dir.path()))
+    }
+
+    #[test]
+    fn a_site_replaces_built_in_templates_file_by_file() {
+        let (templates, overridden) = templates(&[
+            ("post.html", "mine: {{ post.title }}"),
+            ("editor/list.html", "{% extends \"base.html\" %}"),
+            ("extra.html", "extra"),
+        ])
+        .expect("loads");
+        assert_eq!(overridden, ["editor/list.html", "post.html"]);
+        let site = SiteInfo::default();
+        let post = templates
+            .page(
+                "post.html",
+                &site,
+                None,
+                None,
+                serde_json::json!({"post": {"title": "T"}}),
+            )
+            .expect("renders");
+        assert_eq!(post, "mine: T");
+        let blog = templates
+            .page(
+                "blog.html",
+                &site,
+                None,
+                None,
+                serde_json::json!({"posts": [], "page": 1}),
+            )
+            .expect("the built-in blog.html is still there");
+        assert!(blog.contains("Nothing published yet"), "{blog}");
+    }
+
+    #[test]
+    fn a_missing_directory_named_explicitly_is_an_error() {
+        let error =
+            Templates::load(Some(Path::new("/nonexistent/templates"))).expect_err("missing");
+        assert!(
+            error.to_string().contains("/nonexistent/templates"),
+            "{error}"
+        );
     }
 
     #[test]
     fn the_shipped_templates_compile_and_escape() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("site/.templates");
-        let templates = Templates::load(&dir).expect("shipped templates load");
+        let (templates, overridden) = Templates::load(None).expect("built-in templates load");
+        assert!(overridden.is_empty());
         let site = SiteInfo {
             title: "<b>t</b>".to_owned(),
             tagline: "x".to_owned(),

@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AppConfig {
+    /// Run the application (its pages, API and database). Off, onebox is DNS and the static
+    /// site alone: no database is opened and every path is the site's files.
+    pub enabled: bool,
     /// A dynamic request not answered within this time gets 503 (the database is slow or down).
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
@@ -36,6 +39,7 @@ pub struct AppConfig {
 impl Default for AppConfig {
     fn default() -> Self {
         Self {
+            enabled: true,
             request_timeout: Duration::from_secs(2),
             templates_dir: PathBuf::new(),
             posts_per_page: 10,

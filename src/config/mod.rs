@@ -11,13 +11,16 @@
 //! sets `dns.listen`. Variables starting with `ONEBOX_TEST_` belong to the test suite and are
 //! not configuration.
 //!
-//! One file per section: `log`, `dns`, `web`, `database`, `app`; this file holds the
+//! One file per section: `log`, `dns`, `web` (and `web.acme`), `database`, `app`; this file holds the
 //! whole [`Config`], the loading and the rules that span sections.
 
+mod acme;
 mod app;
 mod database;
 mod dns;
+mod dnssec;
 mod log;
+mod source;
 mod web;
 
 use std::path::{Path, PathBuf};
@@ -27,9 +30,11 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+pub use acme::{AcmeConfig, ChallengeKind, LETS_ENCRYPT, LETS_ENCRYPT_STAGING};
 pub use app::AppConfig;
 pub use database::DatabaseConfig;
-pub use dns::{DnsConfig, TransferConfig};
+pub use dns::{DnsConfig, TransferConfig, Workers};
+pub use dnssec::{DnssecAlgorithm, DnssecConfig};
 pub use log::{LogConfig, LogFormat};
 pub use web::{CertFiles, WebConfig, WebTlsConfig};
 
@@ -103,63 +108,72 @@ impl Config {
         }
         let env = Env::prefixed(ENV_PREFIX)
             // The key keeps the variable's case here: `ONEBOX_TEST_X` arrives as `TEST_X`.
-            .filter(|key| {
-                !key.as_str()
-                    .get(..5)
-                    .is_some_and(|head| head.eq_ignore_ascii_case("test_"))
-            })
+            .filter(|key| !is_test_variable(key.as_str()))
             .split("__");
+        let figment = figment.merge(env);
         let config = figment
-            .merge(env)
             .extract::<Config>()
-            .map_err(|e| ConfigError::Invalid(describe(e)))?;
-        config.validate()?;
+            .map_err(|e| ConfigError::Invalid(source::describe(e, &figment)))?;
+        if let Err(invalid) = config.validate() {
+            let path: Vec<&str> = invalid.key.split('.').collect();
+            let metadata = figment.find_metadata(invalid.key);
+            return Err(ConfigError::Invalid(source::line(
+                &figment,
+                metadata,
+                &path,
+                &invalid.message,
+                true,
+            )));
+        }
         Ok(config)
     }
 
-    /// The rules that span keys (each key's own type is checked by serde).
-    fn validate(&self) -> Result<(), ConfigError> {
+    /// The rules that span keys, or that serde's types cannot say (each key's own type is
+    /// checked by serde).
+    fn validate(&self) -> Result<(), Invalid> {
+        let invalid = |key, message: String| Err(Invalid { key, message });
+        if let Err((key, message)) = self.dns.dnssec.check() {
+            return invalid(key, message);
+        }
         if self.database.acquire_timeout >= self.app.request_timeout {
-            return Err(ConfigError::Invalid(format!(
-                "key database.acquire_timeout: {:?} must be shorter than app.request_timeout ({:?}), \
-                 so that a request can still answer 503 when the database is unreachable",
-                self.database.acquire_timeout, self.app.request_timeout
-            )));
+            return invalid(
+                "database.acquire_timeout",
+                format!(
+                    "{:?} must be shorter than app.request_timeout ({:?}), so that a request can \
+                     still answer 503 when the database is unreachable",
+                    self.database.acquire_timeout, self.app.request_timeout
+                ),
+            );
+        }
+        if let Err((key, message)) = self.web.acme.validate() {
+            return invalid(key, message);
         }
         if self.database.max_connections == 0 {
-            return Err(ConfigError::Invalid(
-                "key database.max_connections: must be at least 1".to_owned(),
-            ));
+            return invalid("database.max_connections", "must be at least 1".to_owned());
         }
         if self.app.posts_per_page == 0 || self.app.posts_per_page > 100 {
-            return Err(ConfigError::Invalid(
-                "key app.posts_per_page: must be between 1 and 100".to_owned(),
-            ));
+            return invalid("app.posts_per_page", "must be between 1 and 100".to_owned());
         }
         if self.app.signin_max_failures == 0 {
-            return Err(ConfigError::Invalid(
-                "key app.signin_max_failures: must be at least 1".to_owned(),
-            ));
+            return invalid("app.signin_max_failures", "must be at least 1".to_owned());
         }
         if self.app.signin_window < Duration::from_secs(1) {
-            return Err(ConfigError::Invalid(
-                "key app.signin_window: must be at least 1s".to_owned(),
-            ));
+            return invalid("app.signin_window", "must be at least 1s".to_owned());
         }
         if self.app.session_ttl < Duration::from_secs(1) {
-            return Err(ConfigError::Invalid(
-                "key app.session_ttl: must be at least 1s".to_owned(),
-            ));
+            return invalid("app.session_ttl", "must be at least 1s".to_owned());
         }
         Ok(())
     }
 
-    /// The template directory in effect: `app.templates_dir`, or `.templates` in the web root.
-    pub fn templates_dir(&self) -> PathBuf {
+    /// The directory of the site's own templates, if any: `app.templates_dir` (which must
+    /// exist), or else `.templates` in the web root when there is one. Without, the built-in
+    /// templates serve alone.
+    pub fn templates_dir(&self) -> Option<PathBuf> {
         if self.app.templates_dir.as_os_str().is_empty() {
-            self.web.site_dir.join(".templates")
+            Some(self.web.site_dir.join(".templates")).filter(|dir| dir.is_dir())
         } else {
-            self.app.templates_dir.clone()
+            Some(self.app.templates_dir.clone())
         }
     }
 
@@ -173,31 +187,18 @@ impl Config {
     }
 }
 
-/// One line per error: where it came from, which key, what is wrong.
-fn describe(error: figment::Error) -> String {
-    let lines: Vec<String> = error
-        .into_iter()
-        .map(|e| {
-            let key = e.path.join(".");
-            let source = match &e.metadata {
-                Some(meta) if meta.name.contains("environment") => {
-                    let var = e.path.join("__").to_ascii_uppercase();
-                    format!("environment variable {ENV_PREFIX}{var}")
-                }
-                Some(meta) => meta
-                    .source
-                    .as_ref()
-                    .map_or_else(|| meta.name.to_string(), |s| s.to_string()),
-                None => "configuration".to_owned(),
-            };
-            if key.is_empty() {
-                format!("{source}: {}", e.kind)
-            } else {
-                format!("{source}: key {key}: {}", e.kind)
-            }
-        })
-        .collect();
-    lines.join("\n")
+/// A value that breaks a rule [`Config::validate`] checks.
+struct Invalid {
+    /// The key at fault (`app.posts_per_page`).
+    key: &'static str,
+    /// What is wrong.
+    message: String,
+}
+
+/// Whether an environment variable's key (after `ONEBOX_`) is the test suite's.
+fn is_test_variable(key: &str) -> bool {
+    key.get(..5)
+        .is_some_and(|head| head.eq_ignore_ascii_case("test_"))
 }
 
 #[cfg(test)]
@@ -216,8 +217,10 @@ mod tests {
         for section in [
             "[dns]",
             "[dns.transfer]",
+            "[dns.dnssec]",
             "[web]",
             "[web.tls]",
+            "[web.acme]",
             "[database]",
             "[app]",
         ] {

@@ -1,10 +1,12 @@
-//! `[web]`: the web origin, and `[web.tls]`.
+//! `[web]`: the web origin, and `[web.tls]` (`[web.acme]` is in `acme.rs`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+
+use super::AcmeConfig;
 
 /// `[web]`: the web origin: TLS, the site's names, static files and limits.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -23,6 +25,10 @@ pub struct WebConfig {
     pub canonical_host: String,
     /// Other names of the site: requests for them are redirected (301) to `canonical_host`.
     pub aliases: Vec<String>,
+    /// Names that serve the site as they are, neither redirected nor refused: for a browser on
+    /// this machine (the development certificate covers `localhost`, `127.0.0.1` and `::1`).
+    /// Plain HTTP for them redirects to HTTPS under the same name.
+    pub local_names: Vec<String>,
     /// `Cache-Control` for HTML pages (empty: none).
     pub cache_control_html: String,
     /// `Cache-Control` for every other file (empty: none).
@@ -65,6 +71,8 @@ pub struct WebConfig {
     pub cache_total_bytes: u64,
     /// Certificates.
     pub tls: WebTlsConfig,
+    /// Certificates obtained and renewed automatically over ACME.
+    pub acme: AcmeConfig,
 }
 
 /// `[web.tls]`: certificates. With none, a development CA in `state_dir` issues one.
@@ -95,6 +103,9 @@ impl Default for WebConfig {
             redirect_to_https: true,
             canonical_host: "www.foobar.com".to_owned(),
             aliases: vec!["foobar.com".to_owned()],
+            local_names: ["localhost", "127.0.0.1", "::1"]
+                .map(str::to_owned)
+                .to_vec(),
             cache_control_html: "no-cache".to_owned(),
             cache_control: "public, max-age=3600".to_owned(),
             hsts: "max-age=31536000".to_owned(),
@@ -113,6 +124,7 @@ impl Default for WebConfig {
             cache_max_file_bytes: 4 * 1024 * 1024,
             cache_total_bytes: 64 * 1024 * 1024,
             tls: WebTlsConfig::default(),
+            acme: AcmeConfig::default(),
         }
     }
 }

@@ -30,15 +30,36 @@ pub enum DbError {
     #[error("key database.url: {0}")]
     Url(String),
     /// The SQLite file's directory could not be created.
-    #[error("key state_dir: cannot create {path}: {source}")]
+    #[error("key state_dir: cannot create {path}")]
     StateDir {
         /// The directory.
         path: std::path::PathBuf,
         /// Why.
         source: std::io::Error,
     },
+    /// The database server could not be reached, and why (its own answer: refused, unknown
+    /// host, access denied, ...).
+    #[error("cannot connect to {url}")]
+    Unreachable {
+        /// The database's URL, without its password.
+        url: String,
+        /// The driver's error for a connection made directly (not through the pool, which
+        /// retries a refused connection until its timeout and then says only that it timed
+        /// out).
+        source: sea_orm::sqlx::Error,
+    },
+    /// The database server did not answer a connection attempt in time.
+    #[error(
+        "no answer from {url} within {after:?} (a firewall dropping packets, or the host is down)"
+    )]
+    NoAnswer {
+        /// The database's URL, without its password.
+        url: String,
+        /// How long onebox waited (`database.acquire_timeout`).
+        after: Duration,
+    },
     /// The database failed or could not be reached.
-    #[error("database: {0}")]
+    #[error("database")]
     Db(#[from] DbErr),
 }
 
@@ -48,6 +69,7 @@ impl DbError {
     pub fn is_unavailable(&self) -> bool {
         match self {
             Self::Db(error) => unreachable(error),
+            Self::Unreachable { .. } | Self::NoAnswer { .. } => true,
             Self::Url(_) | Self::StateDir { .. } => false,
         }
     }
@@ -86,20 +108,19 @@ pub struct MigrationState {
 #[derive(Debug, Clone)]
 pub struct Db {
     conn: DatabaseConnection,
+    /// `database.url` as configured (with its password: only for connecting).
+    url: std::sync::Arc<str>,
+    /// `database.acquire_timeout`.
+    timeout: Duration,
 }
 
 impl Db {
     /// Sets up the pool for `database.url` (or the SQLite file in `state_dir`). Nothing is
     /// connected yet: the first query connects.
     pub async fn connect(config: &Config) -> Result<Self, DbError> {
+        check_url(config)?;
         let url = config.database_url();
         let sqlite = url.starts_with("sqlite:");
-        if !sqlite && !url.starts_with("mysql:") && !url.starts_with("mariadb:") {
-            return Err(DbError::Url(format!(
-                "{}: use mysql://user:password@host:port/database or sqlite://path",
-                redact(&url)
-            )));
-        }
         if sqlite && config.database.url.is_empty() {
             std::fs::create_dir_all(&config.state_dir).map_err(|source| DbError::StateDir {
                 path: config.state_dir.clone(),
@@ -108,7 +129,7 @@ impl Db {
         }
         let url = url.replacen("mariadb:", "mysql:", 1);
         let settings = &config.database;
-        let mut options = ConnectOptions::new(url);
+        let mut options = ConnectOptions::new(url.clone());
         options
             .max_connections(settings.max_connections)
             .min_connections(settings.min_connections)
@@ -124,7 +145,11 @@ impl Db {
         let conn = Database::connect(options)
             .await
             .map_err(|e| DbError::Url(format!("{}: {e}", redact(&config.database_url()))))?;
-        Ok(Self { conn })
+        Ok(Self {
+            conn,
+            url: url.into(),
+            timeout: settings.acquire_timeout,
+        })
     }
 
     /// The SeaORM connection, for the query files of each aggregate.
@@ -137,9 +162,41 @@ impl Db {
         self.conn.get_database_backend()
     }
 
-    /// One round trip to the server (`SELECT 1`).
+    /// One round trip to the server. When no connection could be had, says why: the
+    /// server's own answer to a connection made directly ([`DbError::Unreachable`]: "connection
+    /// refused" at its address rather than the pool's "timed out").
     pub async fn ping(&self) -> Result<(), DbError> {
-        self.conn.ping().await.map_err(DbError::from)
+        match self.conn.ping().await {
+            Ok(()) => Ok(()),
+            Err(DbErr::ConnectionAcquire(_)) | Err(DbErr::Conn(_)) => {
+                match self.connect_once().await {
+                    // It connects now: the pool was only busy, or the server just came back.
+                    Ok(()) => self.conn.ping().await.map_err(DbError::from),
+                    Err(error) => Err(error),
+                }
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// One connection made directly, outside the pool, and closed again.
+    async fn connect_once(&self) -> Result<(), DbError> {
+        use sea_orm::sqlx::{Connection, MySqlConnection, SqliteConnection};
+        let attempt = async {
+            match self.backend() {
+                DbBackend::Sqlite => SqliteConnection::connect(&self.url).await?.close().await,
+                _ => MySqlConnection::connect(&self.url).await?.close().await,
+            }
+        };
+        let url = redact(&self.url);
+        match tokio::time::timeout(self.timeout, attempt).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(source)) => Err(DbError::Unreachable { url, source }),
+            Err(_) => Err(DbError::NoAnswer {
+                url,
+                after: self.timeout,
+            }),
+        }
     }
 
     /// Applies every pending migration (or the next `steps`); returns how many were applied.
@@ -167,6 +224,30 @@ impl Db {
             })
             .collect())
     }
+}
+
+/// Checks `database.url` as [`Db::connect`] does, without connecting or creating anything
+/// (`onebox check`): a MySQL/MariaDB or SQLite URL that the driver can parse.
+pub fn check_url(config: &Config) -> Result<(), DbError> {
+    let url = config.database_url();
+    let refused = |why: String| DbError::Url(format!("{}: {why}", redact(&url)));
+    let sqlite = url.starts_with("sqlite:");
+    if !sqlite && !url.starts_with("mysql:") && !url.starts_with("mariadb:") {
+        return Err(refused(
+            "use mysql://user:password@host:port/database or sqlite://path".to_owned(),
+        ));
+    }
+    let parsed = url.replacen("mariadb:", "mysql:", 1);
+    let options = if sqlite {
+        parsed
+            .parse::<sea_orm::sqlx::sqlite::SqliteConnectOptions>()
+            .map(drop)
+    } else {
+        parsed
+            .parse::<sea_orm::sqlx::mysql::MySqlConnectOptions>()
+            .map(drop)
+    };
+    options.map_err(|e| refused(e.to_string()))
 }
 
 /// The URL without its password, for messages.

@@ -68,7 +68,7 @@ pub enum PostError {
     #[error("no such post")]
     NotFound,
     /// The database failed.
-    #[error("database: {0}")]
+    #[error("database")]
     Db(#[from] DbErr),
 }
 

@@ -12,10 +12,10 @@
 //! 4. fits the reply to the transport: over UDP, the client's EDNS payload size (512 without
 //!    EDNS, at most 1232) — dropping additional data when that suffices, else setting TC.
 
+use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::sync::Arc;
-
-use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use arc_swap::ArcSwap;
 use hickory_proto::op::ResponseCode;
@@ -23,11 +23,14 @@ use hickory_proto::rr::{DNSClass, Name, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 use ipnet::IpNet;
 
-use super::catalog::Catalog;
+use super::catalog::{Catalog, ZoneData};
+use super::journal::Diff;
 use super::lookup::{self, Want};
 use super::reply::{self, Item, Owner, Reply};
-use super::zone::{APEX, ZoneData};
+use super::serial::serial_gt;
+use super::zone::APEX;
 use crate::config::DnsConfig;
+use crate::ops::snapshot::Snapshot;
 
 /// The UDP payload size onebox advertises and sends at most (the DNS flag day 2020 value).
 pub(crate) const MAX_UDP_PAYLOAD: u16 = 1232;
@@ -53,7 +56,8 @@ pub(crate) enum Outcome {
     Reply,
     /// Send nothing (a response, or a packet too short to answer).
     Drop,
-    /// TCP only: stream a full zone transfer (AXFR, or IXFR answered with AXFR); `out` is empty.
+    /// TCP only: stream a zone transfer (AXFR, or IXFR answered incrementally or in full);
+    /// `out` is empty.
     Transfer(Transfer),
 }
 
@@ -67,9 +71,20 @@ pub(crate) struct Transfer {
     /// The query's question section bytes (QNAME as sent, QTYPE, QCLASS), echoed in the first
     /// message.
     pub question: Vec<u8>,
+    /// An incremental transfer: the journal steps from the client's serial to the zone's.
+    /// `None`: the whole zone.
+    pub steps: Option<Vec<Arc<Diff>>>,
 }
 
-/// How the responder answers what is not zone data; fixed for the life of the server.
+impl Transfer {
+    /// "IXFR" for an incremental transfer, "AXFR" for the whole zone (whichever was asked).
+    pub(crate) fn style(&self) -> &'static str {
+        if self.steps.is_some() { "IXFR" } else { "AXFR" }
+    }
+}
+
+/// How the responder answers what is not zone data; replaced whole when the configuration is
+/// reloaded.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Settings {
     /// Networks allowed to transfer zones (`dns.transfer.allow`).
@@ -108,28 +123,39 @@ fn hostname() -> String {
     }
 }
 
-/// Answers queries from the current catalog; the catalog is swapped whole on reload.
+/// Answers queries from the current catalog; the catalog is swapped whole on reload, and the
+/// settings with the configuration.
 pub(crate) struct Responder {
-    catalog: ArcSwap<Catalog>,
-    settings: Settings,
+    catalog: Snapshot<Catalog>,
+    settings: ArcSwap<Settings>,
+    /// `settings.query_log`, read on every query without touching the settings.
+    query_log: AtomicBool,
 }
 
 impl Responder {
     pub(crate) fn new(catalog: Catalog, settings: Settings) -> Self {
         Self {
-            catalog: ArcSwap::from_pointee(catalog),
-            settings,
+            catalog: Snapshot::new("zones", catalog),
+            query_log: AtomicBool::new(settings.query_log),
+            settings: ArcSwap::from_pointee(settings),
         }
     }
 
     /// The snapshot in service now.
     pub(crate) fn catalog(&self) -> Arc<Catalog> {
-        self.catalog.load_full()
+        self.catalog.get()
     }
 
-    /// Puts a new snapshot in service; queries already running finish on the old one.
+    /// Puts a new catalog in service (`versions`, the one path that changes it); queries
+    /// already running finish on the old one.
     pub(crate) fn swap(&self, catalog: Catalog) {
-        self.catalog.store(Arc::new(catalog));
+        self.catalog.store(catalog);
+    }
+
+    /// Applies the settings of a new configuration (transfer ACL, query log, identity).
+    pub(crate) fn set_settings(&self, settings: Settings) {
+        self.query_log.store(settings.query_log, Ordering::Relaxed);
+        self.settings.store(Arc::new(settings));
     }
 
     /// Answers one query. `out` is cleared first; on [`Outcome::Reply`] it holds the reply.
@@ -149,7 +175,7 @@ impl Responder {
             }
             Parsed::Query(query) => self.answer(&query, peer, transport, out),
         };
-        if self.settings.query_log {
+        if self.query_log.load(Ordering::Relaxed) {
             log_query(packet, peer, transport, &outcome, out);
         }
         outcome
@@ -204,8 +230,10 @@ impl Responder {
         Outcome::Reply
     }
 
-    /// AXFR and IXFR: over TCP a full transfer to allowed clients; over UDP an IXFR gets the
-    /// SOA alone ("use TCP", RFC 1995 §4) and an AXFR is refused.
+    /// AXFR (TCP) and IXFR, to allowed clients only. AXFR gets the whole zone. IXFR
+    /// (RFC 1995 §4): the SOA alone over UDP ("use TCP") and to a client up to date; over TCP
+    /// the journal's steps from the client's serial when the journal reaches back that far,
+    /// else the whole zone.
     fn transfer(
         &self,
         catalog: &Catalog,
@@ -216,34 +244,47 @@ impl Responder {
     ) -> Outcome {
         let allowed = self
             .settings
+            .load()
             .transfer_allow
             .iter()
             .any(|net| net.contains(&peer.ip()));
-        let zone = catalog.exact(query.key()).filter(|_| allowed);
+        let served = catalog.exact(query.key());
+        let Some(zone) = served.filter(|_| allowed) else {
+            if served.is_some() {
+                tracing::info!(%peer, "zone transfer refused: client not in dns.transfer.allow");
+            }
+            write_simple(out, query, u16::from(ResponseCode::Refused) as u8, 0);
+            return Outcome::Reply;
+        };
         let is_ixfr = query.qtype == u16::from(RecordType::IXFR);
-        match (zone, transport) {
-            (Some(zone), Transport::Tcp) => Outcome::Transfer(Transfer {
-                zone: zone.clone(),
-                id: query.id,
-                question: query.question.to_vec(),
-            }),
-            (Some(zone), Transport::Udp) if is_ixfr => {
-                SCRATCH.with_borrow_mut(|reply| {
-                    reply.clear();
-                    let (soa, _) = zone.soa();
-                    reply.answer.push(Item::set(Owner::Node(APEX), soa));
-                    write_reply(out, query, zone, reply, transport);
-                });
-                Outcome::Reply
-            }
-            _ => {
-                if zone.is_none() && catalog.exact(query.key()).is_some() {
-                    tracing::info!(%peer, "zone transfer refused: client not in dns.transfer.allow");
-                }
-                write_simple(out, query, u16::from(ResponseCode::Refused) as u8, 0);
-                Outcome::Reply
-            }
+        if is_ixfr && query.client_serial.is_none() {
+            // RFC 1995 §3: the query carries the client's SOA in its authority section.
+            write_simple(out, query, u16::from(ResponseCode::FormErr) as u8, 0);
+            return Outcome::Reply;
         }
+        let up_to_date = query
+            .client_serial
+            .is_some_and(|serial| serial == zone.serial() || serial_gt(serial, zone.serial()));
+        if is_ixfr && (transport == Transport::Udp || up_to_date) {
+            SCRATCH.with_borrow_mut(|reply| {
+                reply.clear();
+                let (soa, _) = zone.soa();
+                reply.answer.push(Item::set(Owner::Node(APEX), soa));
+                write_reply(out, query, zone, reply, transport);
+            });
+            return Outcome::Reply;
+        }
+        let steps = query
+            .client_serial
+            .filter(|_| is_ixfr)
+            .and_then(|serial| zone.history().since(serial))
+            .map(<[Arc<Diff>]>::to_vec);
+        Outcome::Transfer(Transfer {
+            zone: zone.clone(),
+            id: query.id,
+            question: query.question.to_vec(),
+            steps,
+        })
     }
 
     /// The CHAOS class, as NSD answers it: TXT (or ANY) `version.bind` / `version.server` give
@@ -253,14 +294,13 @@ impl Responder {
         let refused = u16::from(ResponseCode::Refused) as u8;
         let is_txt =
             query.qtype == u16::from(RecordType::TXT) || query.qtype == u16::from(RecordType::ANY);
+        let settings = self.settings.load();
         let text = match query.key() {
             _ if query.qclass != u16::from(DNSClass::CH) || !is_txt => None,
             b"\x07version\x04bind\x00" | b"\x07version\x06server\x00" => {
                 Some(concat!("onebox ", env!("CARGO_PKG_VERSION")))
             }
-            b"\x08hostname\x04bind\x00" | b"\x02id\x06server\x00" => {
-                self.settings.identity.as_deref()
-            }
+            b"\x08hostname\x04bind\x00" | b"\x02id\x06server\x00" => settings.identity.as_deref(),
             _ => None,
         };
         let Some(text) = text else {
@@ -280,7 +320,7 @@ impl Responder {
         let chunks = text.as_bytes().chunks(255);
         let rdlength = text.len() + chunks.len();
         out.extend_from_slice(&(rdlength as u16).to_be_bytes());
-        for chunk in text.as_bytes().chunks(255) {
+        for chunk in chunks {
             out.push(chunk.len() as u8);
             out.extend_from_slice(chunk);
         }
@@ -324,6 +364,8 @@ struct Query<'p> {
     qtype: u16,
     qclass: u16,
     edns: Option<Edns>,
+    /// IXFR: the serial of the SOA in the authority section (the client's version).
+    client_serial: Option<u32>,
 }
 
 impl Query<'_> {
@@ -409,9 +451,15 @@ fn parse(packet: &[u8]) -> Parsed<'_> {
         return Parsed::Error(error);
     }
     let mut at = HEADER_LEN + question.len();
+    let mut client_serial = None;
     for _ in 0..nscount {
         match skip_record(packet, at) {
-            Some((end, _)) => at = end,
+            Some((end, record)) => {
+                if record.rtype == u16::from(RecordType::SOA) {
+                    client_serial = soa_serial(record.rdata);
+                }
+                at = end;
+            }
             None => return Parsed::Error(error),
         }
     }
@@ -443,7 +491,33 @@ fn parse(packet: &[u8]) -> Parsed<'_> {
         qtype,
         qclass,
         edns,
+        client_serial,
     })
+}
+
+/// The SERIAL of SOA RDATA: after two names (MNAME, RNAME; either may end in a pointer).
+fn soa_serial(rdata: &[u8]) -> Option<u32> {
+    let mut at = 0;
+    for _ in 0..2 {
+        loop {
+            match *rdata.get(at)? {
+                0 => {
+                    at += 1;
+                    break;
+                }
+                label if label & 0xc0 == 0xc0 => {
+                    at += 2;
+                    break;
+                }
+                label if label & 0xc0 == 0 => at += 1 + usize::from(label),
+                _ => return None,
+            }
+        }
+    }
+    let serial = rdata.get(at..at + 4)?;
+    Some(u32::from_be_bytes([
+        serial[0], serial[1], serial[2], serial[3],
+    ]))
 }
 
 /// Reads the uncompressed QNAME at offset 12 into `key` in lower case. Returns the key length

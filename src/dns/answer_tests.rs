@@ -9,8 +9,8 @@ use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query as HQuery, Res
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 
 use super::{Outcome, Responder, Settings, Transport};
-use crate::dns::catalog::Catalog;
-use crate::dns::zone::{ZoneData, parse_text};
+use crate::dns::catalog::{Catalog, ZoneData};
+use crate::dns::zone::parse_text;
 
 const ZONE: &str = r#"
 $ORIGIN example.com.
@@ -40,8 +40,8 @@ big     IN TXT "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
 
 fn zone() -> ZoneData {
     let origin = Name::from_ascii("example.com.").unwrap();
-    parse_text(Path::new("example.com.zone"), &origin, ZONE.as_bytes())
-        .expect("the test zone loads")
+    let zone = parse_text(Path::new("example.com.zone"), &origin, ZONE.as_bytes());
+    ZoneData::new(zone.expect("the test zone loads"))
 }
 
 fn responder() -> Responder {

@@ -7,10 +7,13 @@
 
 use std::sync::Arc;
 
-use hickory_proto::rr::Name;
+use hickory_proto::rr::{Name, Record};
 use rustc_hash::FxHashMap;
 
-use super::zone::{ZoneData, code, name};
+use super::journal::History;
+use super::serial::Version;
+use super::zone::data::Rdatas;
+use super::zone::{Builder, Kind, Loc, Problem, RRset, RecordRef, Zone, code, name};
 
 /// All zones in service. Built off the hot path, then swapped in whole.
 #[derive(Debug, Default)]
@@ -88,4 +91,215 @@ pub(crate) fn key_of(name: &Name) -> Box<[u8]> {
     }
     key.push(0);
     key.into()
+}
+
+/// One served version of a zone: immutable, swapped in whole through `versions`, the one path
+/// a zone's served version changes by.
+///
+/// It is the zone as read from its file (a [`Zone`], shared), served either as it is or with
+/// the ACME challenge overlay's records added (then a [`Zone`] of its own), and with its own
+/// serial, which may be ahead of the file's (the overlay bumps it: see `versions`). A served
+/// SOA whose serial differs from the one read is kept beside the zone and given out in its
+/// place, so a bumped serial costs no copy of the zone. It carries the IXFR journal that led to
+/// it (`journal`).
+#[derive(Debug, Clone)]
+pub struct ZoneData {
+    /// What is served: the zone as read, or that plus the overlay.
+    zone: Arc<Zone>,
+    /// The zone as read, when `zone` also holds the overlay.
+    read: Option<Arc<Zone>>,
+    /// The SOA RDATA served, when its serial is not `zone`'s.
+    soa: Option<Box<[u8]>>,
+    /// The serial served.
+    serial: u32,
+    /// The overlay records inside this zone.
+    overlay: Vec<Record>,
+    /// The steps that led to this version, oldest first.
+    history: History,
+}
+
+impl ZoneData {
+    /// The zone as read, served as it is.
+    pub fn new(zone: Zone) -> Self {
+        Self::with_overlay(Arc::new(zone), Vec::new(), None)
+    }
+
+    /// One version: the zone as `read` plus the `overlay` records, served with `serial`
+    /// (`None`: the zone's own). An overlay the zone's rules refuse (a TXT record where a
+    /// CNAME is) is logged and left out.
+    pub(crate) fn with_overlay(read: Arc<Zone>, overlay: Vec<Record>, serial: Option<u32>) -> Self {
+        let serial = serial.unwrap_or_else(|| read.serial());
+        let (zone, read, overlay) = if overlay.is_empty() {
+            (read, None, overlay)
+        } else {
+            match with_records(&read, &overlay) {
+                Ok(zone) => (Arc::new(zone), Some(read), overlay),
+                Err(problems) => {
+                    for problem in problems {
+                        tracing::warn!(zone = %read.origin(), problem = %problem.message, "the ACME challenge overlay cannot be served in this zone");
+                    }
+                    (read, None, Vec::new())
+                }
+            }
+        };
+        let soa = (serial != zone.serial()).then(|| with_serial(zone.soa().1, serial));
+        Self {
+            zone,
+            read,
+            soa,
+            serial,
+            overlay,
+            history: History::default(),
+        }
+    }
+
+    /// This version with the journal that led to it.
+    pub(crate) fn with_history(mut self, history: History) -> Self {
+        self.history = history;
+        self
+    }
+
+    /// The steps that led to this version, oldest first.
+    pub(crate) fn history(&self) -> &History {
+        &self.history
+    }
+
+    /// The zone as read, without the overlay and with its own serial.
+    pub(crate) fn read(&self) -> Arc<Zone> {
+        self.read.clone().unwrap_or_else(|| self.zone.clone())
+    }
+
+    /// The serial of the zone as read (the served one may be ahead).
+    pub(crate) fn read_serial(&self) -> u32 {
+        self.read().serial()
+    }
+
+    /// The overlay records of this version.
+    pub(crate) fn overlay(&self) -> &[Record] {
+        &self.overlay
+    }
+
+    /// Whether this version serves exactly `zone` plus `overlay` (the SOA serial aside).
+    pub(crate) fn serves(&self, zone: &Zone, overlay: &[Record]) -> bool {
+        self.read().content() == zone.content() && self.overlay == overlay
+    }
+
+    /// The apex.
+    pub fn origin(&self) -> &Name {
+        self.zone.origin()
+    }
+
+    /// The SOA serial served.
+    pub fn serial(&self) -> u32 {
+        self.serial
+    }
+
+    /// The zone as read: its serial and content digest, for the serial rules (`dns::serial`).
+    pub fn version(&self) -> Version {
+        self.read().version()
+    }
+
+    /// How many records are served.
+    pub fn len(&self) -> usize {
+        self.zone.len()
+    }
+
+    /// Whether no record is served (never: a zone has its SOA).
+    pub fn is_empty(&self) -> bool {
+        self.zone.is_empty()
+    }
+
+    /// Every record served, the SOA first (with the served serial), for a transfer (the
+    /// closing SOA is the transfer's to add).
+    pub fn records(&self) -> impl Iterator<Item = RecordRef<'_>> + '_ {
+        self.zone.records_with_soa(self.soa.as_deref())
+    }
+
+    /// The SOA served: its RRset and RDATA.
+    pub(crate) fn soa(&self) -> (RRset, &[u8]) {
+        let (set, rdata) = self.zone.soa();
+        (set, self.soa.as_deref().unwrap_or(rdata))
+    }
+
+    /// The TTL of the SOA in negative answers (RFC 2308 §3).
+    pub(crate) fn negative_ttl(&self) -> u32 {
+        self.zone.negative_ttl()
+    }
+
+    /// The node holding the lower-case wire name `key`.
+    pub(crate) fn node(&self, key: &[u8]) -> Option<u32> {
+        self.zone.node(key)
+    }
+
+    /// The lower-case wire name of `node`.
+    pub(crate) fn name(&self, node: u32) -> &[u8] {
+        self.zone.name(node)
+    }
+
+    /// The name of `node` as first written.
+    pub(crate) fn written_name(&self, node: u32) -> &[u8] {
+        self.zone.written_name(node)
+    }
+
+    /// What `node` is.
+    pub(crate) fn kind(&self, node: u32) -> Kind {
+        self.zone.kind(node)
+    }
+
+    /// The RRsets at `node`, sorted by type.
+    pub(crate) fn rrsets(&self, node: u32) -> &[RRset] {
+        self.zone.rrsets(node)
+    }
+
+    /// The RRset of type `rtype` at `node`.
+    pub(crate) fn rrset(&self, node: u32, rtype: u16) -> Option<&RRset> {
+        self.zone.rrset(node, rtype)
+    }
+
+    /// The RDATA of each record of `set` (the served SOA for the SOA set).
+    pub(crate) fn rdatas(&self, set: &RRset) -> Rdatas<'_> {
+        match (&self.soa, set.rtype) {
+            (Some(soa), code::SOA) => self.zone.rdatas(set).replaced(soa),
+            _ => self.zone.rdatas(set),
+        }
+    }
+
+    /// The first RDATA of `set`.
+    pub(crate) fn first_rdata(&self, set: &RRset) -> &[u8] {
+        self.rdatas(set).next().unwrap_or_default()
+    }
+}
+
+/// `zone` with `records` added (the overlay), every zone rule applied.
+fn with_records(zone: &Zone, records: &[Record]) -> Result<Zone, Vec<Problem>> {
+    let mut builder = Builder::new(zone.origin(), zone.source().map(|p| p.to_path_buf()));
+    for (i, record) in zone.records().enumerate() {
+        let loc = Loc {
+            file: u32::MAX,
+            line: i as u32 + 1,
+        };
+        builder
+            .add(record.owner, record.rtype, record.ttl, record.rdata, loc)
+            .map_err(|message| vec![Problem { loc, message }])?;
+    }
+    for (i, record) in records.iter().enumerate() {
+        let loc = Loc {
+            file: u32::MAX,
+            line: (zone.len() + i) as u32 + 1,
+        };
+        builder
+            .add_record(record, loc)
+            .map_err(|message| vec![Problem { loc, message }])?;
+    }
+    builder.finish().map(|(zone, _)| zone)
+}
+
+/// SOA RDATA with its serial replaced by `serial`.
+fn with_serial(soa: &[u8], serial: u32) -> Box<[u8]> {
+    let mut soa = soa.to_vec();
+    let names = name::wire_len(&soa).and_then(|m| name::wire_len(&soa[m..]).map(|r| m + r));
+    if let Some(at) = names.filter(|&at| soa.len() >= at + 4) {
+        soa[at..at + 4].copy_from_slice(&serial.to_be_bytes());
+    }
+    soa.into()
 }

@@ -10,8 +10,9 @@
 //! CNAMEs, and the CNAMEs synthesised from DNAMEs, are followed inside the zone, in the same
 //! reply, up to [`MAX_CHAIN`] links; a chain that loops stops where it repeats, as NSD's does.
 
+use super::catalog::ZoneData;
 use super::reply::{Data, Item, Owner, Reply};
-use super::zone::{APEX, Kind, RRset, ZoneData, code, name};
+use super::zone::{APEX, Kind, RRset, code, name};
 
 /// How many CNAME (or DNAME) links are followed in one answer; a chain that goes on ends there,
 /// as NSD ends it: the links so far, no SOA.

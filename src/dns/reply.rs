@@ -13,7 +13,8 @@
 //! Names compare without regard to case, so an owner written `WWW` in the zone goes out as a
 //! pointer to the question's `www`, as the client asked it.
 
-use super::zone::{RRset, ZoneData, name, types};
+use super::catalog::ZoneData;
+use super::zone::{RRset, name, types};
 
 /// The highest offset a compression pointer can reach.
 const MAX_POINTER: usize = 0x3fff;

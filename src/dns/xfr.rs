@@ -1,6 +1,10 @@
-//! Outgoing zone transfers: a zone snapshot streamed over TCP as RFC 5936 AXFR.
+//! Outgoing zone transfers: a zone snapshot streamed over TCP as RFC 5936 AXFR, or the steps of
+//! its journal as an RFC 1995 incremental transfer.
 //!
-//! The reply is the zone's SOA, every other record, and the SOA again, split over as many
+//! An AXFR reply is the zone's SOA, every other record, and the SOA again; an incremental IXFR
+//! reply is the zone's SOA, then for each journal step from the client's serial on the old
+//! SOA, the records removed, the new SOA and the records added, and the zone's SOA again
+//! (RFC 1995 §4; the steps are sent as journalled, not condensed). Either is split over as many
 //! messages as needed. Every message carries the query's ID, QR and AA set, opcode QUERY and
 //! RCODE NOERROR, RD and RA clear (RFC 5936 §2.2.1 allows RD "copy or 0"). The question is
 //! echoed in the first message only (§2.2: "MUST" in the first, "MAY" in the others; BIND and
@@ -19,7 +23,7 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use super::answer::Transfer;
 use super::reply::Writer;
-use super::zone::{RecordRef, types};
+use super::zone::{RecordRef, name, types};
 
 /// A message is closed once it holds this many bytes (compression pointers are 14 bits).
 const SOFT_LIMIT: usize = 16 * 1024 - 512;
@@ -43,7 +47,7 @@ pub(crate) enum XfrError {
         rtype: String,
     },
     /// The client went away or stopped reading.
-    #[error("writing to the client failed: {0}")]
+    #[error("writing to the client failed")]
     Io(#[from] std::io::Error),
 }
 
@@ -56,12 +60,12 @@ pub(crate) struct Sent {
     pub records: usize,
 }
 
-/// Streams `transfer` to `writer` as length-prefixed AXFR messages. Does not flush.
+/// Streams `transfer` to `writer` as length-prefixed messages. Does not flush.
 pub(crate) async fn send<W>(writer: &mut W, transfer: &Transfer) -> Result<Sent, XfrError>
 where
     W: AsyncWrite + Unpin,
 {
-    let mut messages = AxfrMessages::new(transfer);
+    let mut messages = Messages::new(transfer);
     let mut message = Vec::with_capacity(SOFT_LIMIT + 1024);
     let mut sent = Sent {
         messages: 0,
@@ -78,22 +82,36 @@ where
     Ok(sent)
 }
 
-/// Encodes an AXFR reply one message at a time.
-pub(crate) struct AxfrMessages<'a> {
+/// The records of a transfer, in the order they are sent.
+type Sequence<'a> = Peekable<Box<dyn Iterator<Item = RecordRef<'a>> + Send + 'a>>;
+
+/// Encodes a transfer's reply one message at a time.
+pub(crate) struct Messages<'a> {
     id: u16,
     question: &'a [u8],
-    /// Every record, the SOA first, then the closing SOA.
-    records: Peekable<Box<dyn Iterator<Item = RecordRef<'a>> + Send + 'a>>,
+    records: Sequence<'a>,
     first: bool,
 }
 
-impl<'a> AxfrMessages<'a> {
+impl<'a> Messages<'a> {
     /// Prepares the reply to `transfer`.
     pub(crate) fn new(transfer: &'a Transfer) -> Self {
         let zone = &transfer.zone;
         let soa = zone.records().next();
-        let records: Box<dyn Iterator<Item = RecordRef<'a>> + Send + 'a> =
-            Box::new(zone.records().chain(soa));
+        let records: Box<dyn Iterator<Item = RecordRef<'a>> + Send + 'a> = match &transfer.steps {
+            // The zone's SOA, every other record, the SOA again.
+            None => Box::new(zone.records().chain(soa)),
+            // The zone's SOA, each step (old SOA, removed, new SOA, added), the SOA again.
+            Some(steps) => Box::new(
+                soa.into_iter()
+                    .chain(
+                        steps
+                            .iter()
+                            .flat_map(|step| step.records().map(|record| record.as_ref())),
+                    )
+                    .chain(soa),
+            ),
+        };
         Self {
             id: transfer.id,
             question: &transfer.question,
@@ -136,7 +154,7 @@ impl<'a> AxfrMessages<'a> {
                 writer.out.truncate(mark);
                 if count == 0 {
                     return Err(XfrError::Record {
-                        name: super::zone::name::to_text(record.owner),
+                        name: name::to_text(record.owner),
                         rtype: types::name_of(record.rtype),
                     });
                 }
@@ -165,7 +183,8 @@ pub(crate) mod tests {
     use hickory_proto::serialize::binary::BinEncodable;
 
     use super::*;
-    use crate::dns::zone::{ZoneData, parse_text};
+    use crate::dns::catalog::ZoneData;
+    use crate::dns::zone::parse_text;
 
     fn name(s: &str) -> Name {
         Name::from_str(s).unwrap()
@@ -192,7 +211,7 @@ pub(crate) mod tests {
             text.as_bytes(),
         )
         .expect("the test zone loads");
-        Arc::new(zone)
+        Arc::new(ZoneData::new(zone))
     }
 
     fn question(qname: &str) -> Vec<u8> {
@@ -205,6 +224,7 @@ pub(crate) mod tests {
             zone,
             id,
             question: question("Big.Example."),
+            steps: None,
         }
     }
 
@@ -250,7 +270,7 @@ pub(crate) mod tests {
     fn large_zone_is_split_and_decodes_back_in_order() {
         let zone = big_zone(100_000);
         let transfer = transfer(zone.clone(), 0xBEEF);
-        let mut encoder = AxfrMessages::new(&transfer);
+        let mut encoder = Messages::new(&transfer);
         let mut messages = Vec::new();
         let mut message = Vec::new();
         let mut counted = 0;
@@ -282,7 +302,7 @@ pub(crate) mod tests {
     fn names_are_compressed_in_every_message() {
         let zone = big_zone(5_000);
         let transfer = transfer(zone, 1);
-        let mut encoder = AxfrMessages::new(&transfer);
+        let mut encoder = Messages::new(&transfer);
         let mut message = Vec::new();
         let mut bytes = 0;
         let mut records = 0;
@@ -302,7 +322,7 @@ pub(crate) mod tests {
     fn tiny_zone_is_one_message() {
         let zone = big_zone(0);
         let transfer = transfer(zone.clone(), 7);
-        let mut encoder = AxfrMessages::new(&transfer);
+        let mut encoder = Messages::new(&transfer);
         let mut message = Vec::new();
         assert_eq!(encoder.next_message(&mut message).unwrap(), Some(6));
         let decoded = decode_all(&[message.clone()], 7);

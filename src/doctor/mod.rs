@@ -25,6 +25,7 @@ use self::probe::{client_config, fetch, local_addresses, query, reachable};
 use crate::config::Config;
 use crate::db::{self, Db};
 use crate::dns::zone;
+use crate::ops::chain;
 
 /// How long one network check may take.
 const TIMEOUT: Duration = Duration::from_secs(3);
@@ -126,7 +127,9 @@ pub async fn run(config: &Config) -> Report {
         resolver(name, zone, expected, &local, &mut report).await;
     }
     https(config, &mut report).await;
-    database(config, &mut report).await;
+    if config.app.enabled {
+        database(config, &mut report).await;
+    }
     report
 }
 
@@ -180,7 +183,7 @@ fn zones(config: &Config, report: &mut Report) -> Served {
 }
 
 /// Every owner with an A, AAAA or CNAME record (no wildcards) and the addresses it leads to.
-fn addresses_of(zone: &zone::ZoneData) -> BTreeMap<Name, BTreeSet<IpAddr>> {
+fn addresses_of(zone: &zone::Zone) -> BTreeMap<Name, BTreeSet<IpAddr>> {
     let mut direct: BTreeMap<Name, BTreeSet<IpAddr>> = BTreeMap::new();
     let mut aliases: BTreeMap<Name, Name> = BTreeMap::new();
     let wanted = [RecordType::A, RecordType::AAAA, RecordType::CNAME].map(u16::from);
@@ -413,13 +416,18 @@ async fn database(config: &Config, report: &mut Report) {
     let database = match Db::connect(config).await {
         Ok(database) => database,
         Err(error) => {
-            report.fail(format!("database: {error}"), "fix database.url");
+            report.fail(format!("database: {}", chain(&error)), "fix database.url");
             return;
         }
     };
     if let Err(error) = database.ping().await {
+        // The server's own answer ("connection refused"), without repeating the address.
+        let why = match &error {
+            db::DbError::Unreachable { source, .. } => chain(source).to_string(),
+            other => chain(other).to_string(),
+        };
         report.fail(
-            format!("database {url}: unreachable: {error}"),
+            format!("database {url}: unreachable: {why}"),
             "start the database server, or fix database.url",
         );
         return;
@@ -437,7 +445,7 @@ async fn database(config: &Config, report: &mut Report) {
             }
         }
         Err(error) => report.fail(
-            format!("database {url}: {error}"),
+            format!("database {url}: {}", chain(&error)),
             "check the database's permissions",
         ),
     }

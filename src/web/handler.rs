@@ -3,11 +3,13 @@
 //! The order, in one place:
 //!
 //! 1. `/healthz` (alive) and `/readyz` (ready) answer on every name and both schemes, so a
-//!    load balancer can probe by address;
-//! 2. the Host (or `:authority`) must be the canonical name or an alias, else 421 and none of
-//!    the site's content;
-//! 3. plain HTTP: 301 to `https://canonical[:port]` with path and query kept, except ACME
-//!    challenges (`/.well-known/acme-challenge/`), served from the site for every name;
+//!    load balancer can probe by address; on plain HTTP, an ACME HTTP-01 token onebox's own
+//!    ACME client published answers from memory, for any name, before anything else;
+//! 2. the Host (or `:authority`) must be the canonical name, an alias or a local name
+//!    (`web.local_names`: `localhost`, ...), else 421 and none of the site's content;
+//! 3. plain HTTP: 301 to `https://canonical[:port]` (a local name keeps its own) with path and
+//!    query kept, except ACME challenges (`/.well-known/acme-challenge/`), served from the site
+//!    for every name;
 //! 4. HTTPS for an alias: 301 to the canonical name;
 //! 5. a body larger than `web.max_body_bytes` gets 413;
 //! 6. the application's paths (`app::owns`: `/blog`, `/api`, ...) go to the application's
@@ -28,6 +30,7 @@ use hyper::body::Incoming;
 use super::body::Body;
 use super::files::plain;
 use super::site::Site;
+use crate::ops::challenges::Challenges;
 use crate::ops::ready::Readiness;
 
 const ACME_PREFIX: &str = "/.well-known/acme-challenge/";
@@ -39,8 +42,12 @@ pub(crate) struct ConnInfo {
     pub peer: SocketAddr,
     /// Arrived over TLS.
     pub secure: bool,
+    /// The HTTPS port redirects name (`None`: 443, or no HTTPS listener).
+    pub https_port: Option<u16>,
     /// The process's readiness checks.
     pub readiness: Readiness,
+    /// ACME challenge answers (HTTP-01 tokens).
+    pub challenges: Challenges,
     /// The application's routes, if the application runs.
     pub app: Option<axum::Router>,
 }
@@ -99,6 +106,14 @@ async fn route(request: Request<Incoming>, site: &Site, conn: &ConnInfo) -> Resp
     match request.uri().path() {
         "/healthz" => return plain(StatusCode::OK, "ok\n"),
         "/readyz" => return ready(site, conn),
+        path if !conn.secure => {
+            if let Some(answer) = path
+                .strip_prefix(ACME_PREFIX)
+                .and_then(|token| conn.challenges.http(token))
+            {
+                return acme_answer(answer);
+            }
+        }
         _ => {}
     }
     let Some(host) = host_of(&request) else {
@@ -107,7 +122,12 @@ async fn route(request: Request<Incoming>, site: &Site, conn: &ConnInfo) -> Resp
     let host = host.trim_end_matches('.');
     let (name, port) = split_port(host);
     let canonical = name.eq_ignore_ascii_case(&site.canonical);
-    if !canonical && !site.aliases.iter().any(|a| name.eq_ignore_ascii_case(a)) {
+    let local = !canonical
+        && site
+            .local_names
+            .iter()
+            .any(|n| name.eq_ignore_ascii_case(n));
+    if !canonical && !local && !site.aliases.iter().any(|a| name.eq_ignore_ascii_case(a)) {
         return plain(
             StatusCode::MISDIRECTED_REQUEST,
             "421 misdirected request: this server does not serve that name\n",
@@ -116,11 +136,18 @@ async fn route(request: Request<Incoming>, site: &Site, conn: &ConnInfo) -> Resp
     let path_and_query = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
     let acme = !conn.secure && request.uri().path().starts_with(ACME_PREFIX);
     if !conn.secure && site.redirect_to_https && !acme {
-        let port = site.https_port.map(|p| format!(":{p}")).unwrap_or_default();
-        let location = format!("https://{}{port}{path_and_query}", site.canonical);
+        let port = conn.https_port.map(|p| format!(":{p}")).unwrap_or_default();
+        // A local name stays itself (the browser on this machine may not resolve the
+        // canonical one); every other name goes to the canonical one.
+        let host = if local {
+            bracketed(name)
+        } else {
+            site.canonical.clone()
+        };
+        let location = format!("https://{host}{port}{path_and_query}");
         return redirect(&location);
     }
-    if !canonical && !acme {
+    if !canonical && !local && !acme {
         let port = port.map(|p| format!(":{p}")).unwrap_or_default();
         let scheme = if conn.secure { "https" } else { "http" };
         let location = format!("{scheme}://{}{port}{path_and_query}", site.canonical);
@@ -223,6 +250,16 @@ fn ready(site: &Site, conn: &ConnInfo) -> Response<Body> {
     response
 }
 
+/// An HTTP-01 key authorization (RFC 8555 §8.3).
+fn acme_answer(key_authorization: String) -> Response<Body> {
+    let mut response = Response::new(Body::bytes(key_authorization));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    response
+}
+
 fn redirect(location: &str) -> Response<Body> {
     let mut response = plain(StatusCode::MOVED_PERMANENTLY, "moved permanently\n");
     match HeaderValue::try_from(location) {
@@ -242,6 +279,15 @@ fn host_of<B>(request: &Request<B>) -> Option<&str> {
             .get(header::HOST)
             .and_then(|h| h.to_str().ok())
     })
+}
+
+/// A host name for a URL: an IPv6 address in brackets.
+pub(crate) fn bracketed(name: &str) -> String {
+    if name.contains(':') {
+        format!("[{name}]")
+    } else {
+        name.to_owned()
+    }
 }
 
 /// `name[:port]`, `[v6][:port]` → (name, port).

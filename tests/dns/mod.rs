@@ -7,15 +7,19 @@
 //! - `transport`: truncation, TCP pipelining, idle timeout, connection cap;
 //! - `malformed`: FORMERR, NOTIMP, responses ignored, a bounded fuzz loop;
 //! - `xfr`: AXFR/IXFR, the transfer ACL, a 100 000-record zone to dig and NSD, NOTIFY;
+//! - `ixfr`: incremental transfers from the journal, to raw clients, dig, NSD and Knot;
 //! - `reload`: SIGHUP with changed, new, removed and broken zones, queries during reloads;
 //! - `cli`: `onebox check`, configuration errors, `--version`;
+//! - `dnssec`: signing (issue 14): keys, `onebox dnssec`, signed answers, validation by unbound;
 //! - `user_path`: the shipped zone as a user queries it (dig, hickory's client);
 //! - `zonefile`: every master-file feature, loaded as NSD loads it;
 //! - `types`: every record type NSD reads, transferred and answered as NSD does; DNAME.
 
 mod answers;
 mod cli;
+mod dnssec;
 mod edns;
+mod ixfr;
 mod malformed;
 mod reload;
 mod transport;

@@ -77,7 +77,10 @@ fn doctor_reports_a_stopped_server_and_an_unreachable_database() {
         "{report}"
     );
     assert!(
-        report.contains("FAIL  database mysql://nobody@127.0.0.1:9/none: unreachable")
+        report.contains(&format!(
+            "FAIL  database mysql://nobody@127.0.0.1:9/none: unreachable: error communicating with database: {}",
+            std::io::Error::from_raw_os_error(libc::ECONNREFUSED)
+        ))
             && report.contains("fix: start the database server, or fix database.url"),
         "{report}"
     );

@@ -7,6 +7,7 @@
 //!   its JSON log, kept for assertions ([`log`]). [`onebox_command`] runs the binary for
 //!   one-shot commands (`check`, `--version`);
 //! - [`nsd`]: Debian's NSD in the foreground, as primary or as secondary of onebox;
+//! - [`knot`]: Debian's Knot in the foreground, as secondary of onebox;
 //! - [`wire`]: DNS messages at the byte level (queries well-formed or deliberately not, UDP and
 //!   TCP exchanges, replies checked for structure and summarised for comparison);
 //! - [`unbound`]: Debian's unbound in the foreground, a resolver with a stub zone pointing at
@@ -27,6 +28,7 @@
 //! mode; the web tests still run onebox.
 
 pub mod dig;
+pub mod knot;
 pub mod log;
 pub mod mariadb;
 pub mod netns;
@@ -35,13 +37,17 @@ pub mod onebox;
 pub mod unbound;
 pub mod wire;
 
-pub use onebox::{Onebox, onebox_command};
+pub use onebox::{Onebox, onebox_command, run};
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// How long anything is given to happen before a test gives up. Generous: the machine is shared.
 pub const DEADLINE: Duration = Duration::from_secs(20);
+
+/// How long a server is given to start: it loads every zone first (a 100 000-record zone takes
+/// seconds in a debug build, more on a machine busy with other builds).
+pub const START_DEADLINE: Duration = Duration::from_secs(90);
 
 /// The repository root (where `site/`, `zones/` and `config/` are).
 pub fn repo() -> PathBuf {

@@ -1,7 +1,7 @@
 //! The binary under test: [`Onebox`] starts `onebox serve` from a generated config file in a
 //! temporary directory of its own, DNS and web on `127.0.0.1:0`, and learns the ports it picked
-//! from its JSON log (`dns listening on udp and tcp`, `web listening`, each with `addr`). The
-//! log is kept for assertions; the process is killed when the handle is dropped. The builder
+//! from its JSON log (`dns listening on udp and tcp`, `web listening`, each with `addr`), and
+//! waits for `onebox ready`. The log is kept for assertions; the process is killed when the handle is dropped. The builder
 //! can also set fixed listen addresses and run the binary through a prefix such as
 //! `ip netns exec NAME` (the browser tests serve from a network namespace of their own).
 //! [`onebox_command`] runs the binary for one-shot commands (`check`, `--version`).
@@ -11,14 +11,14 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use super::log::Log;
-use super::{DEADLINE, nsd, repo};
+use super::{DEADLINE, START_DEADLINE, nsd, repo};
 
 /// A `Command` for the onebox binary with a clean environment: no `ONEBOX_*` variable and no
 /// `RUST_LOG` leaks in from the developer's shell, and colours are off so logs are plain text.
@@ -26,6 +26,36 @@ pub fn onebox_command() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_onebox"));
     clean_env(&mut command);
     command
+}
+
+/// Runs onebox with `args` in `dir` and `env`, killing it if it runs past [`DEADLINE`].
+pub fn run(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = onebox_command();
+    command
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let mut child = command.spawn().expect("run onebox");
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        if child.try_wait().expect("wait").is_some() {
+            return child.wait_with_output().expect("output");
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("output");
+            panic!(
+                "onebox {args:?} still running after {DEADLINE:?}\nstderr:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// Removes `ONEBOX_*` and `RUST_LOG` from `command`'s environment and turns colours off.
@@ -53,6 +83,7 @@ pub struct OneboxBuilder {
     extra: Vec<String>,
     env: Vec<(String, String)>,
     copy_site: bool,
+    site_dir: Option<PathBuf>,
     /// Whether NSD may stand in (`ONEBOX_TEST_STANDIN=nsd`): only for DNS-only starts.
     standin_ok: bool,
 }
@@ -148,6 +179,13 @@ impl OneboxBuilder {
         self
     }
 
+    /// Serves `dir` as the web root instead of the repository's `site/`.
+    pub fn site_dir(mut self, dir: &Path) -> Self {
+        self.site_dir = Some(dir.to_owned());
+        self.standin_ok = false;
+        self
+    }
+
     /// Serves a fresh copy of the repository's `site/` (for tests that add or change files).
     pub fn copy_site(mut self) -> Self {
         self.copy_site = true;
@@ -173,7 +211,9 @@ impl OneboxBuilder {
         for (file, text) in &self.zones {
             std::fs::write(zones.join(file), text).expect("write zone");
         }
-        let site = if self.copy_site {
+        let site = if let Some(dir) = &self.site_dir {
+            dir.clone()
+        } else if self.copy_site {
             let copy = dir.path().join("site");
             copy_dir(&repo().join("site"), &copy);
             copy
@@ -238,6 +278,7 @@ impl OneboxBuilder {
             |l| l["message"] == "web listening" && l["scheme"] == "https",
             &toml,
         );
+        onebox.wait_ready(&toml);
         onebox
     }
 
@@ -378,6 +419,7 @@ impl Onebox {
             extra: Vec::new(),
             env: Vec::new(),
             copy_site: false,
+            site_dir: None,
             standin_ok: true,
         }
     }
@@ -391,18 +433,31 @@ impl Onebox {
     }
 
     /// Waits for the `n`th log entry satisfying `pred` and returns its `addr`; panics with the
-    /// config and log if there is none within [`DEADLINE`].
+    /// config and log if there is none within [`START_DEADLINE`].
     fn listening(&self, n: usize, pred: impl Fn(&Value) -> bool, config: &str) -> SocketAddr {
-        let found = self.log.wait_nth_json(n, pred);
+        let found = self.log.wait_nth_json_within(n, START_DEADLINE, pred);
         let addr = found
             .as_ref()
             .and_then(|l| l["addr"].as_str()?.parse().ok());
         addr.unwrap_or_else(|| {
             panic!(
-                "onebox did not log listening line {n} with an addr within {DEADLINE:?}; config:\n{config}\nlog:\n{}",
+                "onebox did not log listening line {n} with an addr within {START_DEADLINE:?}; config:\n{config}\nlog:\n{}",
                 self.log.text()
             )
         })
+    }
+
+    /// Waits for the `onebox ready` line (every socket served); panics with the config and
+    /// log if it does not come within [`START_DEADLINE`].
+    fn wait_ready(&self, config: &str) {
+        let ready = self
+            .log
+            .wait_nth_json_within(1, START_DEADLINE, |l| l["message"] == "onebox ready");
+        assert!(
+            ready.is_some(),
+            "onebox did not log `onebox ready` within {START_DEADLINE:?}; config:\n{config}\nlog:\n{}",
+            self.log.text()
+        );
     }
 
     /// Waits until it logs that the database is available (migrated and answering), so that
@@ -479,15 +534,16 @@ impl Onebox {
         self.log.wait_json_after(skip, done).is_some()
     }
 
-    /// Sends SIGHUP and waits for the web reload to be logged; returns that entry.
+    /// Sends SIGHUP and waits for the web reload to be logged, or a reload failure (of the
+    /// configuration, or of a snapshot such as the site); returns that entry.
     pub fn reload_web(&self) -> Value {
         let skip = self.log.line_count();
         self.sighup();
         self.log
             .wait_json_after(skip, |l| {
                 let message = l["message"].as_str().unwrap_or_default();
-                message.starts_with("web site and certificates reloaded")
-                    || message.starts_with("web reload failed")
+                message == "web site and certificates reloaded"
+                    || message.starts_with("reload failed")
             })
             .expect("a web reload line")
     }
@@ -510,6 +566,48 @@ impl Onebox {
             std::thread::sleep(Duration::from_millis(20));
         }
         None
+    }
+
+    /// Starts `onebox serve` again on the same configuration and directory (`state/` kept),
+    /// once this process has stopped (it is killed if not); waits until it listens again.
+    /// Listen addresses on port 0 get new ports. Not for stand-ins or command prefixes.
+    pub fn restart(mut self) -> Self {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let toml = std::fs::read_to_string(&self.config).expect("read config");
+        let mut child = onebox_command()
+            .arg("--config")
+            .arg(&self.config)
+            .arg("serve")
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start onebox");
+        self.log = Log::capture(child.stderr.take().expect("stderr"));
+        self.child = Some(child);
+        let listeners = self.addrs.len();
+        self.addrs.clear();
+        let dns = |l: &Value| l["message"] == "dns listening on udp and tcp";
+        for n in 1..=listeners {
+            let addr = self.listening(n, dns, &toml);
+            self.addrs.push(addr);
+        }
+        self.addr = self.addrs[0];
+        self.http = self.listening(
+            1,
+            |l| l["message"] == "web listening" && l["scheme"] == "http",
+            &toml,
+        );
+        self.https = self.listening(
+            1,
+            |l| l["message"] == "web listening" && l["scheme"] == "https",
+            &toml,
+        );
+        self
     }
 
     /// Whether the process is still running.

@@ -1,4 +1,4 @@
-//! Records in, a validated [`ZoneData`] out: the one way a zone version is made, whether its
+//! Records in, a validated [`Zone`] out: the one way a zone version is made, whether its
 //! records come from a master file (`parse`), a transfer or an overlay.
 //!
 //! [`Builder::add`] takes one record at a time (owner as written, type, TTL, wire RDATA, and a
@@ -17,15 +17,16 @@
 //! - an RRset holds at most 65535 records.
 //!
 //! Then it marks delegation points and what lies below them or below a DNAME, computes the
-//! content digest for the serial rules, and packs everything into the arrays of [`ZoneData`].
+//! content digest for the serial rules, and packs everything into the arrays of [`Zone`].
 
 use std::path::PathBuf;
 
 use hashbrown::HashTable;
-use hickory_proto::rr::Name;
+use hickory_proto::rr::{Name, Record};
+use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use super::data::{APEX, Kind, Node, RRset, ZoneData, code, hash_name};
+use super::data::{APEX, Kind, Node, RRset, Zone, code, hash_name};
 use super::name;
 use super::types;
 use crate::dns::serial::{Digest, Version};
@@ -83,7 +84,7 @@ pub struct Builder {
 }
 
 /// What [`Builder::finish`] gives: the zone and the warnings, or every problem (warnings too).
-pub type Built = Result<(ZoneData, Vec<Problem>), Vec<Problem>>;
+pub type Built = Result<(Zone, Vec<Problem>), Vec<Problem>>;
 
 impl Builder {
     /// A builder for the zone `origin` (read from `source`, if from a file).
@@ -132,6 +133,25 @@ impl Builder {
         let result = self.add_keyed(&key, owner, rtype, ttl, rdata, loc);
         self.scratch = key;
         result
+    }
+
+    /// Adds a record as hickory-proto models it (names written uncompressed, case kept).
+    pub fn add_record(&mut self, record: &Record, loc: Loc) -> Result<(), String> {
+        let mut rdata = Vec::with_capacity(64);
+        let mut encoder = BinEncoder::new(&mut rdata);
+        encoder.set_name_encoding(NameEncoding::Uncompressed);
+        record
+            .data
+            .emit(&mut encoder)
+            .map_err(|e| format!("{} cannot be encoded: {e}", record.name))?;
+        let owner = name::from_hickory(&record.name);
+        self.add(
+            &owner,
+            u16::from(record.record_type()),
+            record.ttl,
+            &rdata,
+            loc,
+        )
     }
 
     fn add_keyed(
@@ -269,6 +289,7 @@ impl Builder {
         let mut rrsets: Vec<RRset> = Vec::with_capacity(pending.len());
         let mut rdata: Vec<u8> = Vec::with_capacity(pending_rdata.len());
         let mut digest = Digest::default();
+        let mut content = Digest::default();
         let mut record_count = 0usize;
         let mut rules = NodeRules::default();
         let mut soa_loc = None;
@@ -327,6 +348,11 @@ impl Builder {
                     rdata.extend_from_slice(&(record.len() as u16).to_be_bytes());
                     rdata.extend_from_slice(record);
                     digest.add(key, first.rtype, 1, first.ttl, record);
+                    if first.rtype == code::SOA {
+                        content.add(key, first.rtype, 1, first.ttl, &without_serial(record));
+                    } else {
+                        content.add(key, first.rtype, 1, first.ttl, record);
+                    }
                     record_count += 1;
                 }
             }
@@ -339,13 +365,14 @@ impl Builder {
         drop(pending);
         drop(pending_rdata);
         self.mark_kinds(&occluders, &first_loc, &rrsets);
-        let mut zone = ZoneData {
+        let mut zone = Zone {
             origin: self.origin.clone(),
             source: self.source.take(),
             version: Version {
                 serial: 0,
                 digest: digest.finish(),
             },
+            content: content.finish(),
             negative_ttl: 0,
             record_count,
             names: std::mem::take(&mut self.names).into_boxed_slice(),
@@ -491,7 +518,7 @@ impl Builder {
     }
 
     /// The SOA and the apex NS; the serial and the negative TTL from the SOA.
-    fn check_apex(&mut self, zone: &mut ZoneData, soa_loc: Loc) {
+    fn check_apex(&mut self, zone: &mut Zone, soa_loc: Loc) {
         let Some(soa) = zone.rrset(APEX, code::SOA).copied() else {
             if self.soa_written {
                 return;
@@ -531,6 +558,16 @@ impl Builder {
             });
         }
     }
+}
+
+/// SOA RDATA with its serial set to zero.
+fn without_serial(soa: &[u8]) -> Vec<u8> {
+    let mut soa = soa.to_vec();
+    let names = name::wire_len(&soa).and_then(|m| name::wire_len(&soa[m..]).map(|r| m + r));
+    if let Some(at) = names.filter(|&at| soa.len() >= at + 4) {
+        soa[at..at + 4].fill(0);
+    }
+    soa
 }
 
 /// Warnings are problems whose message starts with this; they do not stop the zone.

@@ -20,7 +20,7 @@
 //! costs less than a hash lookup.
 //!
 //! DNSSEC signing (to come) reads the same arrays: the records of each RRset are contiguous,
-//! names are available in canonical (lower-case) form, and [`ZoneData::records`] walks the zone.
+//! names are available in canonical (lower-case) form, and [`Zone::records`] walks the zone.
 
 use std::hash::{BuildHasher, Hasher};
 use std::path::{Path, PathBuf};
@@ -79,16 +79,19 @@ pub(crate) struct RRset {
     pub rtype: u16,
     pub count: u16,
     pub ttl: u32,
-    /// Where the first record lies in [`ZoneData::rdata`].
+    /// Where the first record lies in [`Zone::rdata`].
     pub(super) rdata: u32,
 }
 
 /// One zone, indexed for answering. Built by the zone builder, never changed afterwards: a
-/// new version is a new `ZoneData`, swapped in whole.
-pub struct ZoneData {
+/// new version is a new `Zone`, swapped in whole.
+pub struct Zone {
     pub(super) origin: Name,
     pub(super) source: Option<PathBuf>,
     pub(super) version: Version,
+    /// The content digest with the SOA serial left out: what stays the same when only the
+    /// serial changes.
+    pub(super) content: u64,
     pub(super) negative_ttl: u32,
     pub(super) record_count: usize,
     pub(super) names: Box<[u8]>,
@@ -99,9 +102,9 @@ pub struct ZoneData {
     pub(super) written: FxHashMap<u32, Box<[u8]>>,
 }
 
-impl std::fmt::Debug for ZoneData {
+impl std::fmt::Debug for Zone {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ZoneData")
+        f.debug_struct("Zone")
             .field("origin", &self.origin)
             .field("serial", &self.version.serial)
             .field("records", &self.record_count)
@@ -120,7 +123,7 @@ pub(crate) fn hash_name(key: &[u8]) -> u64 {
 /// The node number of the apex.
 pub(crate) const APEX: u32 = 0;
 
-impl ZoneData {
+impl Zone {
     /// The apex.
     pub fn origin(&self) -> &Name {
         &self.origin
@@ -134,6 +137,11 @@ impl ZoneData {
     /// The serial and content digest, for the serial rules (`dns::serial`).
     pub fn version(&self) -> Version {
         self.version
+    }
+
+    /// A digest of the content with the SOA serial left out.
+    pub fn content(&self) -> u64 {
+        self.content
     }
 
     /// How many records the zone holds.
@@ -154,9 +162,21 @@ impl ZoneData {
     /// Every record: the SOA first, then the others node by node (the order a transfer sends;
     /// the closing SOA is the transfer's to add).
     pub fn records(&self) -> impl Iterator<Item = RecordRef<'_>> + '_ {
-        let soa = self.rrset(APEX, code::SOA).copied();
-        let soa_records = soa.into_iter().flat_map(move |set| {
-            self.rdatas(&set).map(move |rdata| RecordRef {
+        self.records_with_soa(None)
+    }
+
+    /// [`Zone::records`], the SOA's RDATA replaced by `soa` if given.
+    pub(crate) fn records_with_soa<'z>(
+        &'z self,
+        soa: Option<&'z [u8]>,
+    ) -> impl Iterator<Item = RecordRef<'z>> + 'z {
+        let soa_set = self.rrset(APEX, code::SOA).copied();
+        let soa_records = soa_set.into_iter().flat_map(move |set| {
+            let rdatas = match soa {
+                Some(rdata) => self.rdatas(&set).replaced(rdata),
+                None => self.rdatas(&set),
+            };
+            rdatas.map(move |rdata| RecordRef {
                 owner: self.written_name(APEX),
                 rtype: set.rtype,
                 ttl: set.ttl,
@@ -237,6 +257,7 @@ impl ZoneData {
         Rdatas {
             rdata: &self.rdata[set.rdata as usize..],
             left: set.count,
+            instead: None,
         }
     }
 
@@ -250,6 +271,16 @@ impl ZoneData {
 pub(crate) struct Rdatas<'z> {
     rdata: &'z [u8],
     left: u16,
+    /// A single RDATA given out instead of the set's (a served SOA whose serial differs).
+    instead: Option<&'z [u8]>,
+}
+
+impl<'z> Rdatas<'z> {
+    /// The one record `rdata`, instead of what the set holds.
+    pub(crate) fn replaced(mut self, rdata: &'z [u8]) -> Self {
+        self.instead = Some(rdata);
+        self
+    }
 }
 
 impl<'z> Iterator for Rdatas<'z> {
@@ -258,6 +289,10 @@ impl<'z> Iterator for Rdatas<'z> {
     fn next(&mut self) -> Option<&'z [u8]> {
         if self.left == 0 {
             return None;
+        }
+        if let Some(rdata) = self.instead.take() {
+            self.left = 0;
+            return Some(rdata);
         }
         self.left -= 1;
         let len = usize::from(u16::from_be_bytes([
@@ -294,5 +329,99 @@ impl RecordRef<'_> {
         let mut decoder = BinDecoder::new(self.rdata);
         let data = RData::read(&mut decoder, rtype, Restrict::new(len)).ok()?;
         Some(Record::from_rdata(owner, self.ttl, data))
+    }
+}
+
+impl RecordRef<'_> {
+    /// An owned copy.
+    pub fn to_buf(&self) -> RecordBuf {
+        RecordBuf {
+            owner: self.owner.into(),
+            rtype: self.rtype,
+            ttl: self.ttl,
+            rdata: self.rdata.into(),
+        }
+    }
+
+    /// The record in uncompressed wire form: owner, type, class IN, TTL, RDLENGTH, RDATA.
+    pub fn write_wire(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.owner);
+        out.extend_from_slice(&self.rtype.to_be_bytes());
+        out.extend_from_slice(&1u16.to_be_bytes());
+        out.extend_from_slice(&self.ttl.to_be_bytes());
+        out.extend_from_slice(&(self.rdata.len() as u16).to_be_bytes());
+        out.extend_from_slice(self.rdata);
+    }
+
+    /// The length of [`RecordRef::write_wire`]'s output.
+    pub fn wire_len(&self) -> usize {
+        self.owner.len() + 10 + self.rdata.len()
+    }
+}
+
+/// One record in wire form, owned (class IN): what journals and stored versions hold.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RecordBuf {
+    /// The owner name in wire form, as written.
+    pub owner: Box<[u8]>,
+    /// The record type code.
+    pub rtype: u16,
+    /// The TTL.
+    pub ttl: u32,
+    /// The RDATA in wire form, names uncompressed.
+    pub rdata: Box<[u8]>,
+}
+
+impl RecordBuf {
+    /// A borrowed view.
+    pub fn as_ref(&self) -> RecordRef<'_> {
+        RecordRef {
+            owner: &self.owner,
+            rtype: self.rtype,
+            ttl: self.ttl,
+            rdata: &self.rdata,
+        }
+    }
+
+    /// The record in uncompressed wire form at the start of `bytes`, and its length; `None`
+    /// if it is not one (a compressed or cut name, a class other than IN, RDATA cut short).
+    pub fn read_wire(bytes: &[u8]) -> Option<(Self, usize)> {
+        let owner_len = name::wire_len(bytes)?;
+        let fixed = bytes.get(owner_len..owner_len + 10)?;
+        let rtype = u16::from_be_bytes([fixed[0], fixed[1]]);
+        let class = u16::from_be_bytes([fixed[2], fixed[3]]);
+        let ttl = u32::from_be_bytes([fixed[4], fixed[5], fixed[6], fixed[7]]);
+        let rdlength = usize::from(u16::from_be_bytes([fixed[8], fixed[9]]));
+        let start = owner_len + 10;
+        let rdata = bytes.get(start..start + rdlength)?;
+        (class == 1).then(|| {
+            (
+                Self {
+                    owner: bytes[..owner_len].into(),
+                    rtype,
+                    ttl,
+                    rdata: rdata.into(),
+                },
+                start + rdlength,
+            )
+        })
+    }
+
+    /// The record as hickory-proto models it, when it can (for logs and tests).
+    pub fn to_record(&self) -> Option<Record> {
+        self.as_ref().to_record()
+    }
+
+    /// The SOA serial, if this is an SOA record.
+    pub fn soa_serial(&self) -> Option<u32> {
+        if self.rtype != code::SOA {
+            return None;
+        }
+        let names = name::wire_len(&self.rdata)
+            .and_then(|m| name::wire_len(&self.rdata[m..]).map(|r| m + r))?;
+        let serial = self.rdata.get(names..names + 4)?;
+        Some(u32::from_be_bytes([
+            serial[0], serial[1], serial[2], serial[3],
+        ]))
     }
 }

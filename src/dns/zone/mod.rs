@@ -4,8 +4,8 @@
 //!   read it, every error reported as `file:line: message`; `types` is the table of record
 //!   types and their RDATA layouts that drives `rdata`, and `name` the wire-name helpers;
 //! - `build` ([`Builder`]) turns records from any source (a file, a transfer, an overlay) into a
-//!   [`ZoneData`], applying the rules that need the whole zone;
-//! - `data` ([`ZoneData`]) is one zone version in memory: compact, immutable, indexed for
+//!   [`Zone`], applying the rules that need the whole zone;
+//! - `data` ([`Zone`]) is one zone version in memory: compact, immutable, indexed for
 //!   answering and walkable for transfers.
 //!
 //! [`load_dir`] loads every `*.zone` file of the zones directory; the zone's name is the file's
@@ -13,7 +13,7 @@
 //! both call it, so what check accepts, serve serves.
 
 mod build;
-mod data;
+pub(crate) mod data;
 mod lex;
 pub(crate) mod name;
 mod parse;
@@ -23,13 +23,66 @@ pub(crate) mod types;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use hickory_proto::rr::Name;
+use hickory_proto::rr::{Name, Record};
 
 pub use build::{Builder, Loc, Problem};
 pub(crate) use data::{APEX, Kind, RRset, code};
-pub use data::{RecordRef, ZoneData};
+pub use data::{RecordBuf, RecordRef, Zone};
 #[cfg(test)]
 pub(crate) use parse::parse_text;
+
+/// A zone as a list of hickory-proto records: SOA first, then the others. What the DNSSEC
+/// signer reads and writes until it works on [`Zone`] directly; [`Zone::to_records`] and
+/// [`Records::build`] convert.
+#[derive(Debug, Clone)]
+pub struct Records {
+    /// The apex.
+    pub origin: Name,
+    /// The SOA serial.
+    pub serial: u32,
+    /// Every record, the SOA first.
+    pub records: Vec<Record>,
+    /// The file the zone was read from.
+    pub source: PathBuf,
+}
+
+impl Zone {
+    /// The zone's records as hickory-proto models them (types it does not know as
+    /// `RData::Unknown`), the SOA first.
+    pub fn to_records(&self) -> Records {
+        Records {
+            origin: self.origin().clone(),
+            serial: self.serial(),
+            records: self.records().filter_map(|r| r.to_record()).collect(),
+            source: self.source().map(Path::to_path_buf).unwrap_or_default(),
+        }
+    }
+}
+
+impl Records {
+    /// The zone these records make, with every rule of a zone read from a file applied.
+    pub fn build(&self) -> Result<Zone, Vec<Problem>> {
+        let mut builder = Builder::new(&self.origin, Some(self.source.clone()));
+        let mut problems = Vec::new();
+        for (i, record) in self.records.iter().enumerate() {
+            let loc = Loc {
+                file: u32::MAX,
+                line: i as u32 + 1,
+            };
+            if let Err(message) = builder.add_record(record, loc) {
+                problems.push(Problem { loc, message });
+            }
+        }
+        match builder.finish() {
+            Ok((zone, _)) if problems.is_empty() => Ok(zone),
+            Ok(_) => Err(problems),
+            Err(more) => {
+                problems.extend(more);
+                Err(problems)
+            }
+        }
+    }
+}
 
 /// Something wrong in a zone file, located as precisely as possible.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,7 +108,7 @@ impl fmt::Display for ZoneError {
 impl std::error::Error for ZoneError {}
 
 /// The outcome of loading one zone file: the zone, or every error found in it.
-pub type ZoneResult = Result<ZoneData, Vec<ZoneError>>;
+pub type ZoneResult = Result<Zone, Vec<ZoneError>>;
 
 /// Loads one zone file. The zone is named after the file (`<origin>.zone`).
 pub fn load_file(path: &Path) -> ZoneResult {

@@ -1,5 +1,5 @@
 //! RFC 1035 master-file reader: one zone file, and what it `$INCLUDE`s, to a validated
-//! [`ZoneData`].
+//! [`Zone`].
 //!
 //! The file is read as NSD and BIND read it. [`lex`](super::lex) splits it into entries (it
 //! owns comments, parentheses and quoting); this module handles directives, owners, TTLs and

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use tempfile::TempDir;
 
-use super::super::{ZoneData as Zone, ZoneError, load_file};
+use super::super::{Zone, ZoneError, load_file};
 
 /// SOA, NS and the server's address: lines 1 to 4 of most test zones.
 const HEAD: &str = "$TTL 3600\n\

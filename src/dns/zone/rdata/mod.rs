@@ -116,6 +116,9 @@ fn build_inner(
     for (i, field) in layout.iter().enumerate() {
         cursor.field(*field, i + 1, out, start)?;
     }
+    if matches!(code, 43 | 59 | 32769) {
+        check_digest_length(&out[start..], info.name)?;
+    }
     if cursor.at < tokens.len() {
         return Err(format!(
             "too much data for {}: {} field{} expected ({}), found {}; the extra starts at {:?}",
@@ -128,6 +131,27 @@ fn build_inner(
         ));
     }
     Ok(())
+}
+
+/// DS, CDS and DLV (RFC 4034 §5.3): the digest's length must suit its type; a digest no
+/// validator can match is a typo, not data.
+fn check_digest_length(rdata: &[u8], rtype: &str) -> Result<(), String> {
+    let digest_type = rdata.get(3).copied().unwrap_or_default();
+    let digest = rdata.len().saturating_sub(4);
+    let expected = match digest_type {
+        1 => 20,
+        2 => 32,
+        4 => 48,
+        _ => return Ok(()),
+    };
+    if digest == expected {
+        return Ok(());
+    }
+    Err(format!(
+        "bad {rtype} digest: digest type {digest_type} takes {expected} bytes ({} hex digits), \
+         this one has {digest}",
+        expected * 2
+    ))
 }
 
 /// RFC 3597 §5: `\# <length> <hex words>`. The length must be that of the data; for a type

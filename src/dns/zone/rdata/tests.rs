@@ -214,3 +214,22 @@ fn the_generic_form_for_any_type() {
     assert!(wire("MX", "\\# 3 000a00").is_ok(), "MX 10 .");
     assert!(wire("MX", "\\# 4 000ac000").is_err(), "a compressed name");
 }
+
+#[test]
+fn ds_takes_split_hex_and_checks_the_digest_length() {
+    let hex = "B4C8C1FE2E7477127B27115656AD6256 F424625BF5C1E2770CE6D6E37DF61D17";
+    let ds = wire("DS", &format!("55648 13 2 {hex}")).unwrap();
+    assert_eq!(&ds[..4], [0xd9, 0x60, 13, 2]);
+    assert_eq!(ds.len(), 4 + 32);
+    assert_eq!(
+        wire("DS", &format!("55648 ECDSAP256SHA256 2 {hex}")).unwrap(),
+        ds
+    );
+    let short = wire("DS", "55648 13 2 B4C8C1FE").unwrap_err();
+    assert!(short.contains("takes 32 bytes"), "{short}");
+    let odd = wire("DS", "1 13 2 ABC").unwrap_err();
+    assert!(odd.contains("hexadecimal"), "{odd}");
+    let few = wire("DS", "1 13 2").unwrap_err();
+    assert!(few.contains("too little data for DS"), "{few}");
+    assert!(wire("CDS", "0 0 0 00").is_ok(), "RFC 8078's delete request");
+}

@@ -1,0 +1,532 @@
+//! Zone versions: the one path through which what a zone serves changes.
+//!
+//! A zone's served version changes when its file is read (at start and on SIGHUP) and when the
+//! ACME DNS-01 overlay changes (TXT records at `_acme-challenge` names, published through
+//! `ops::challenges` and never written to a zone file). Both go through [`Versions`]:
+//!
+//! 1. the content: the zone as read, plus the overlay records that fall inside it (a name
+//!    belongs to the most specific zone served);
+//! 2. the serial: a zone whose served serial never left its file's is served with the file's
+//!    serial, as NSD would (the serial rules of `dns::serial` judge the file's versions). Once
+//!    the overlay has bumped it, the served serial never goes back: a new version takes the
+//!    file's serial if that is newer (RFC 1982), otherwise the served serial plus one if the
+//!    content differs, otherwise stays. Secondaries therefore always see a higher serial for
+//!    different content and transfer it. The serial served is recorded in `state_dir` with
+//!    the versions (`serial::ServedVersions`), so this holds across a restart too;
+//! 3. the journal (RFC 1995 IXFR): a version with a new serial is one more step of the zone's
+//!    history, the records removed and added since the version before it, kept with the new
+//!    [`ZoneData`] up to `dns.transfer.journal_max_bytes` (oldest steps dropped first). The
+//!    version and its journal are stored in `state_dir/dns/` (`stored`): after a restart the
+//!    journal goes on, and a zone file edited while onebox was down is one more step;
+//! 4. the new immutable [`ZoneData`] replaces the old one in a new catalog, swapped in whole;
+//! 5. every zone whose serial changed is announced by NOTIFY to `dns.transfer.notify`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use hickory_proto::rr::rdata::TXT;
+use hickory_proto::rr::{Name, RData, Record};
+
+use super::answer::Responder;
+use super::catalog::{Catalog, ZoneData};
+use super::journal::{self, History};
+use super::notify;
+use super::serial::{ServedVersions, Version, serial_gt};
+use super::stored::Stored;
+use super::zone::Zone;
+use crate::ops::challenges::TxtRecords;
+
+/// The TTL of overlay records: short, as caches should not keep a challenge answer.
+const OVERLAY_TTL: u32 = 60;
+
+/// A zone as the files gave it on a (re)load.
+#[derive(Debug)]
+pub(crate) enum Read {
+    /// Read from its file.
+    Fresh(Box<Zone>),
+    /// Its file has errors: the version in service stays.
+    Kept(Arc<ZoneData>),
+}
+
+/// The served versions of every zone, and the overlay on them.
+pub(crate) struct Versions {
+    responder: Arc<Responder>,
+    notify: Vec<SocketAddr>,
+    /// Where the versions served are recorded.
+    state_dir: PathBuf,
+    /// The versions and journals kept in `state_dir/dns/`.
+    stored: Stored,
+    /// `dns.transfer.journal_max_bytes`: the bound of each zone's journal (0: none).
+    journal_max_bytes: usize,
+    /// The overlay records, by owner.
+    overlay: Vec<Record>,
+}
+
+/// What the serial rule knows of the version in service (or, at start, of the last one served).
+struct Prior<'a> {
+    /// The serial served.
+    served: u32,
+    /// Whether the overlay took part in it: the served serial left the file's, or it has
+    /// overlay records.
+    overlaid: bool,
+    /// The version itself, when in memory.
+    data: Option<&'a ZoneData>,
+}
+
+impl<'a> Prior<'a> {
+    fn of(data: &'a ZoneData) -> Self {
+        Self {
+            served: data.serial(),
+            overlaid: data.serial() != data.read_serial() || !data.overlay().is_empty(),
+            data: Some(data),
+        }
+    }
+}
+
+impl Versions {
+    /// Serves what `responder` serves; changed serials are announced to `notify`, and what is
+    /// served is recorded in `state_dir`.
+    pub(crate) fn new(
+        responder: Arc<Responder>,
+        notify: Vec<SocketAddr>,
+        state_dir: PathBuf,
+        journal_max_bytes: usize,
+    ) -> Self {
+        Self {
+            responder,
+            notify,
+            stored: Stored::at(&state_dir.join("dns")),
+            state_dir,
+            journal_max_bytes,
+            overlay: Vec::new(),
+        }
+    }
+
+    /// Where NOTIFY goes from now on (`dns.transfer.notify`, which a reload may change).
+    pub(crate) fn set_notify(&mut self, notify: Vec<SocketAddr>) {
+        self.notify = notify;
+    }
+
+    /// The bound of each zone's journal from now on (`dns.transfer.journal_max_bytes`).
+    pub(crate) fn set_journal_max_bytes(&mut self, bytes: usize) {
+        self.journal_max_bytes = bytes;
+    }
+
+    /// Announces every zone served by NOTIFY: once the sockets serve at start (a restart may
+    /// follow an edit the secondaries have not seen).
+    pub(crate) fn announce_all(&self) {
+        if self.notify.is_empty() {
+            return;
+        }
+        for zone in self.responder.catalog().zones() {
+            notify::spawn(zone.origin().clone(), zone.serial(), self.notify.clone());
+        }
+    }
+
+    /// Publishes the zones as read from their files: every zone's new version, and only the
+    /// zones read (a zone whose file is gone stops being served).
+    pub(crate) fn files_read(&mut self, reads: Vec<Read>) {
+        let previous = self.responder.catalog();
+        let recorded = ServedVersions::read(&self.state_dir);
+        let origins: Vec<Name> = reads
+            .iter()
+            .map(|read| match read {
+                Read::Fresh(zone) => zone.origin().clone(),
+                Read::Kept(data) => data.origin().clone(),
+            })
+            .collect();
+        let zones = reads
+            .into_iter()
+            .map(|read| match read {
+                Read::Kept(data) => data,
+                Read::Fresh(zone) => {
+                    let origin = zone.origin().clone();
+                    let overlay = overlay_in(&self.overlay, &origin, &origins);
+                    let prior = match previous.zone(&origin) {
+                        Some(served) => Some(Prior::of(served)),
+                        // At start: the serial last served, if the overlay took it ahead.
+                        None => recorded
+                            .served_serial(&origin.to_string())
+                            .map(|served| Prior {
+                                served,
+                                overlaid: true,
+                                data: None,
+                            }),
+                    };
+                    let serial = prior.and_then(|prior| serial_after(&prior, &zone, &overlay));
+                    let in_service = previous.zone(&origin).map(|z| z.as_ref());
+                    let recorded = recorded.get(&origin.to_string());
+                    let data = ZoneData::with_overlay(Arc::from(zone), overlay, serial);
+                    self.journalled(in_service, recorded, data)
+                }
+            })
+            .collect();
+        self.publish(&previous, Catalog::new(zones));
+    }
+
+    /// Publishes `txt` as the overlay: every zone whose overlay records change gets a new
+    /// version with the serial bumped.
+    pub(crate) fn overlay_changed(&mut self, txt: &TxtRecords) {
+        self.overlay = records_of(txt);
+        let previous = self.responder.catalog();
+        let origins: Vec<Name> = previous.zones().map(|z| z.origin().clone()).collect();
+        let zones = previous
+            .zones()
+            .map(|served| {
+                let overlay = overlay_in(&self.overlay, served.origin(), &origins);
+                if served.overlay() == overlay.as_slice() {
+                    return served.clone();
+                }
+                let zone = served.read();
+                let serial = serial_after(&Prior::of(served), &zone, &overlay);
+                let data = ZoneData::with_overlay(zone, overlay, serial);
+                self.journalled(Some(served), None, data)
+            })
+            .collect();
+        self.publish(&previous, Catalog::new(zones));
+    }
+
+    /// Swaps `current` in and announces what changed since `previous`.
+    fn publish(&self, previous: &Catalog, current: Catalog) {
+        let mut changed = Vec::new();
+        for zone in current.zones() {
+            let old = previous.zone(zone.origin());
+            if old.is_none_or(|old| old.serial() != zone.serial()) {
+                changed.push((zone.origin().clone(), zone.serial()));
+            }
+            if zone.serial() != zone.read_serial()
+                || old.is_some_and(|o| o.overlay() != zone.overlay())
+            {
+                tracing::info!(
+                    zone = %zone.origin(),
+                    serial = zone.serial(),
+                    file_serial = zone.read_serial(),
+                    overlay_records = zone.overlay().len(),
+                    "zone version published with the ACME challenge overlay"
+                );
+            }
+        }
+        let mut served = ServedVersions::default();
+        for zone in current.zones() {
+            served.set_served(&zone.origin().to_string(), zone.version(), zone.serial());
+        }
+        for zone in previous.zones() {
+            if current.zone(zone.origin()).is_none() {
+                self.stored.remove(zone.origin());
+            }
+        }
+        self.responder.swap(current);
+        if let Err(error) = served.write(&self.state_dir) {
+            tracing::warn!(%error, path = %ServedVersions::path(&self.state_dir).display(), "cannot record the zone versions served; `onebox check` will not compare serials");
+        }
+        if self.notify.is_empty() {
+            return;
+        }
+        for (origin, serial) in changed {
+            notify::spawn(origin, serial, self.notify.clone());
+        }
+    }
+}
+
+impl Versions {
+    /// `data`, the next version of its zone, with its journal: the journal of the version
+    /// before it (`in_service`, or at start the one stored in `state_dir`, whose zone as read
+    /// was `recorded`) plus the step between the two when the serial went up; the journal
+    /// restarts when the serial did not (no step can lead to it). A new version is stored.
+    fn journalled(
+        &self,
+        in_service: Option<&ZoneData>,
+        recorded: Option<Version>,
+        data: ZoneData,
+    ) -> Arc<ZoneData> {
+        let origin = data.origin().clone();
+        let max = self.journal_max_bytes;
+        let (history, changed) = match in_service {
+            Some(prior) if prior.serial() == data.serial() => {
+                let same = prior.version() == data.version() && prior.overlay() == data.overlay();
+                if !same {
+                    tracing::info!(zone = %origin, serial = data.serial(), "new content under the same serial: the zone's journal starts over");
+                }
+                (
+                    if same {
+                        prior.history().clone()
+                    } else {
+                        History::default()
+                    },
+                    !same,
+                )
+            }
+            Some(prior) if max > 0 && serial_gt(data.serial(), prior.serial()) => {
+                let step = journal::diff(prior, &data);
+                (prior.history().then(step, max), true)
+            }
+            Some(_) => (History::default(), true),
+            None => self.stored_history(&data, recorded),
+        };
+        let data = data.with_history(history);
+        if changed
+            && let Err(error) = self.stored.write(
+                data.serial(),
+                data.read_serial(),
+                &data,
+                &origin,
+                data.history(),
+            )
+        {
+            tracing::error!(zone = %origin, error = %crate::ops::chain(&error), "cannot store the zone's version and journal; after a restart its secondaries get full transfers");
+        }
+        Arc::new(data)
+    }
+
+    /// At start: the journal of `data`'s zone as stored before the restart, and whether
+    /// `data` is a new version (to be stored). The same serial and, as recorded, the same
+    /// zone as read: the stored journal leads to it. A higher serial: one more step, from
+    /// the stored version.
+    fn stored_history(&self, data: &ZoneData, recorded: Option<Version>) -> (History, bool) {
+        let origin = data.origin();
+        let Some((served, _)) = self.stored.serials(origin) else {
+            return (History::default(), true);
+        };
+        let max = self.journal_max_bytes;
+        let read_journal = || {
+            self.stored
+                .read_journal(origin, served)
+                .unwrap_or_else(|error| {
+                    tracing::warn!(zone = %origin, error = %crate::ops::chain(&error), "the stored journal is unreadable; it starts over");
+                    History::default()
+                })
+        };
+        if served == data.serial() && recorded == Some(data.version()) && data.overlay().is_empty()
+        {
+            return (read_journal(), false);
+        }
+        if max == 0 || !serial_gt(data.serial(), served) {
+            return (History::default(), true);
+        }
+        match self.stored.read_zone(origin) {
+            Ok(Some(stored)) => {
+                let step = journal::diff(&ZoneData::new(stored), data);
+                tracing::info!(zone = %origin, from = served, serial = data.serial(), removed = step.removed.len(), added = step.added.len(), "the zone changed while onebox was stopped: one more journal step");
+                (read_journal().then(step, max), true)
+            }
+            Ok(None) => (History::default(), true),
+            Err(error) => {
+                tracing::warn!(zone = %origin, error = %crate::ops::chain(&error), "the stored version is unreadable; the journal starts over");
+                (History::default(), true)
+            }
+        }
+    }
+}
+
+/// The serial of a new version made of `zone` plus `overlay`, after `prior`; `None`: the
+/// zone's own (the served serial never left the file's, and no overlay is involved).
+fn serial_after(prior: &Prior<'_>, zone: &Zone, overlay: &[Record]) -> Option<u32> {
+    if !prior.overlaid && overlay.is_empty() {
+        return None;
+    }
+    if serial_gt(zone.serial(), prior.served) {
+        return Some(zone.serial());
+    }
+    if prior.data.is_some_and(|data| data.serves(zone, overlay)) {
+        return Some(prior.served);
+    }
+    Some(prior.served.wrapping_add(1))
+}
+
+/// The overlay as records, sorted by owner; names that are not valid DNS names are dropped.
+fn records_of(txt: &TxtRecords) -> Vec<Record> {
+    let mut records = Vec::new();
+    for (owner, values) in txt {
+        let Ok(name) = Name::from_ascii(owner) else {
+            tracing::warn!(owner, "ACME challenge name is not a DNS name; not served");
+            continue;
+        };
+        for value in values {
+            let txt = TXT::new(vec![value.clone()]);
+            records.push(Record::from_rdata(
+                name.clone(),
+                OVERLAY_TTL,
+                RData::TXT(txt),
+            ));
+        }
+    }
+    records
+}
+
+/// The overlay records that belong to the zone `origin`: inside it, and not inside a more
+/// specific zone among `origins`.
+fn overlay_in(overlay: &[Record], origin: &Name, origins: &[Name]) -> Vec<Record> {
+    overlay
+        .iter()
+        .filter(|record| {
+            origin.zone_of(&record.name)
+                && !origins.iter().any(|other| {
+                    other.num_labels() > origin.num_labels() && other.zone_of(&record.name)
+                })
+        })
+        .cloned()
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::dns::answer::Settings;
+    use crate::dns::zone;
+
+    const ZONE: &str = "$ORIGIN foobar.com.\n$TTL 3600\n\
+        @ SOA ns1 hostmaster 100 3600 900 1209600 300\n@ NS ns1\nns1 A 192.0.2.1\n";
+
+    fn read(serial: u32, extra: &str) -> Read {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("foobar.com.zone");
+        let text = ZONE.replace(" 100 ", &format!(" {serial} ")) + extra;
+        std::fs::write(&path, text).expect("write");
+        Read::Fresh(Box::new(zone::load_file(Path::new(&path)).expect("zone")))
+    }
+
+    fn challenge(values: &[&str]) -> TxtRecords {
+        let mut txt = TxtRecords::new();
+        if !values.is_empty() {
+            txt.insert(
+                "_acme-challenge.foobar.com.".to_owned(),
+                values.iter().map(|v| (*v).to_owned()).collect(),
+            );
+        }
+        txt
+    }
+
+    fn versions(state: &Path) -> Versions {
+        let responder = Arc::new(Responder::new(Catalog::default(), Settings::default()));
+        Versions::new(responder, Vec::new(), state.to_owned(), 1 << 20)
+    }
+
+    fn served(versions: &Versions) -> (u32, usize) {
+        let catalog = versions.responder.catalog();
+        let zone = catalog.zones().next().expect("one zone");
+        (zone.serial(), zone.overlay().len())
+    }
+
+    #[test]
+    fn the_overlay_bumps_the_serial_which_never_goes_back() {
+        let state = tempfile::tempdir().expect("tempdir");
+        let mut versions = versions(state.path());
+        versions.files_read(vec![read(100, "")]);
+        assert_eq!(served(&versions), (100, 0));
+        // Two values at one name: one version, serial + 1.
+        versions.overlay_changed(&challenge(&["a", "b"]));
+        assert_eq!(served(&versions), (101, 2));
+        // The same overlay again: nothing changes.
+        versions.overlay_changed(&challenge(&["a", "b"]));
+        assert_eq!(served(&versions), (101, 2));
+        // A reload of the unchanged file keeps the overlay and the serial.
+        versions.files_read(vec![read(100, "")]);
+        assert_eq!(served(&versions), (101, 2));
+        versions.overlay_changed(&challenge(&[]));
+        assert_eq!(served(&versions), (102, 0));
+        // Same file again: same content as served, the serial stays ahead of the file's.
+        versions.files_read(vec![read(100, "")]);
+        assert_eq!(served(&versions), (102, 0));
+        // The operator edits the file but bumps the serial to 101 only: still moves forward.
+        versions.files_read(vec![read(101, "www A 192.0.2.2\n")]);
+        assert_eq!(served(&versions), (103, 0));
+        // A restart remembers the serial served: never below what secondaries hold.
+        let mut restarted = super::tests::versions(state.path());
+        restarted.files_read(vec![read(101, "www A 192.0.2.2\n")]);
+        assert_eq!(served(&restarted), (104, 0));
+        // A file serial ahead of the served one wins.
+        let mut versions = restarted;
+        versions.files_read(vec![read(2026120101, "www A 192.0.2.2\n")]);
+        assert_eq!(served(&versions), (2026120101, 0));
+        // And from then on the zone behaves as NSD would: the file's serial, even lower.
+        versions.files_read(vec![read(7, "")]);
+        assert_eq!(served(&versions), (7, 0));
+    }
+
+    /// The journal of the one zone served: (from, to, removed, added) per step.
+    fn journal(versions: &Versions) -> Vec<(u32, u32, usize, usize)> {
+        let catalog = versions.responder.catalog();
+        let zone = catalog.zones().next().expect("one zone");
+        zone.history()
+            .steps()
+            .iter()
+            .map(|s| {
+                (
+                    s.start_serial(),
+                    s.end_serial(),
+                    s.removed.len(),
+                    s.added.len(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_new_serial_is_one_journal_step_kept_across_restarts() {
+        let state = tempfile::tempdir().expect("tempdir");
+        let mut versions = versions(state.path());
+        versions.files_read(vec![read(100, "a A 192.0.2.10\n")]);
+        assert!(journal(&versions).is_empty());
+        versions.files_read(vec![read(101, "a A 192.0.2.10\nb A 192.0.2.11\n")]);
+        versions.files_read(vec![read(102, "b A 192.0.2.11\nc A 192.0.2.12\n")]);
+        assert_eq!(journal(&versions), [(100, 101, 0, 1), (101, 102, 1, 1)]);
+        // The same file again: no step.
+        versions.files_read(vec![read(102, "b A 192.0.2.11\nc A 192.0.2.12\n")]);
+        assert_eq!(journal(&versions).len(), 2);
+        // The overlay's bump is a step too (the TXT added), and so is its removal.
+        versions.overlay_changed(&challenge(&["token"]));
+        versions.overlay_changed(&challenge(&[]));
+        assert_eq!(
+            journal(&versions)[2..],
+            [(102, 103, 0, 1), (103, 104, 1, 0)]
+        );
+
+        // A restart with the same file: the journal is read back. (The overlay had taken the
+        // serial past the file's, so the version after a restart goes one further: an empty
+        // step.)
+        let mut restarted = super::tests::versions(state.path());
+        restarted.files_read(vec![read(102, "b A 192.0.2.11\nc A 192.0.2.12\n")]);
+        assert_eq!(served(&restarted), (105, 0));
+        assert_eq!(journal(&restarted).len(), 5);
+        assert_eq!(journal(&restarted)[4], (104, 105, 0, 0));
+        // Once the file's serial is ahead, a restart with it changes nothing.
+        restarted.files_read(vec![read(200, "b A 192.0.2.11\nc A 192.0.2.12\n")]);
+        let mut again = super::tests::versions(state.path());
+        again.files_read(vec![read(200, "b A 192.0.2.11\nc A 192.0.2.12\n")]);
+        assert_eq!(served(&again), (200, 0));
+        assert_eq!(journal(&again).len(), 6);
+        // A restart after an edit: one more step, from the version stored.
+        let mut edited = super::tests::versions(state.path());
+        edited.files_read(vec![read(201, "c A 192.0.2.12\n")]);
+        assert_eq!(journal(&edited).last(), Some(&(200, 201, 1, 0)));
+        assert_eq!(journal(&edited).len(), 7);
+
+        // New content under the same serial: served, and the journal starts over.
+        edited.files_read(vec![read(201, "d A 192.0.2.13\n")]);
+        assert!(journal(&edited).is_empty());
+    }
+
+    #[test]
+    fn overlay_records_go_to_the_most_specific_zone() {
+        let origins: Vec<Name> = ["foobar.com.", "sub.foobar.com."]
+            .iter()
+            .map(|n| Name::from_ascii(n).expect("name"))
+            .collect();
+        let mut txt = challenge(&["apex"]);
+        txt.insert(
+            "_acme-challenge.www.sub.foobar.com.".to_owned(),
+            ["deep".to_owned()].into(),
+        );
+        txt.insert(
+            "_acme-challenge.example.org.".to_owned(),
+            ["x".to_owned()].into(),
+        );
+        let overlay = records_of(&txt);
+        let count = |origin: &Name| overlay_in(&overlay, origin, &origins).len();
+        assert_eq!(count(&origins[0]), 1);
+        assert_eq!(count(&origins[1]), 1);
+    }
+}
