@@ -183,6 +183,7 @@ impl Dns {
             Transport::Udp => {
                 let thread = udp::spawn(
                     socket.udp().map_err(error)?,
+                    socket.spec().index,
                     self.responder.clone(),
                     socket.stop(),
                 )
