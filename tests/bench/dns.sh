@@ -134,6 +134,8 @@ start_onebox() {
     cp "$WORK/foobar.com.zone" "$dir/zones/"
     cat >"$dir/onebox.toml" <<EOF
 state_dir = "$dir/state"
+# Whoever runs the benchmark (root too, deliberately).
+user = "$(id -un)"
 [log]
 level = "warn"
 [dns]

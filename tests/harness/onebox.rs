@@ -58,7 +58,8 @@ pub fn run(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     }
 }
 
-/// Removes `ONEBOX_*` and `RUST_LOG` from `command`'s environment and turns colours off.
+/// Removes `ONEBOX_*` and `RUST_LOG` from `command`'s environment, turns colours off, and
+/// says that onebox serves as whoever runs the tests (root too, deliberately: `user`).
 fn clean_env(command: &mut Command) {
     for (key, _) in std::env::vars_os() {
         let key = key.to_string_lossy().into_owned();
@@ -67,6 +68,13 @@ fn clean_env(command: &mut Command) {
         }
     }
     command.env("NO_COLOR", "1");
+    command.env("ONEBOX_USER", current_user());
+}
+
+/// The name of the account the tests run as.
+pub fn current_user() -> String {
+    let out = Command::new("id").arg("-un").output().expect("id -un");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
 /// How to start onebox: zone files and configuration beyond the defaults the harness sets.
