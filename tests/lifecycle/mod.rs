@@ -1,7 +1,9 @@
 //! The one lifecycle (issue 10): `onebox check` refuses exactly what `serve` would refuse at
 //! start; SIGHUP re-reads the whole configuration — listen addresses move (the new bound, the
 //! old closed), the transfer ACL and the log level change live, restart-only keys are named in
-//! one line — while the sockets that stay are the same ones; `dns.udp_workers` (`workers`).
+//! one line — while the sockets that stay are the same ones; `dns.udp_workers` (`workers`);
+//! upgrades in place (`upgrade`); systemd's protocols and the shipped units (`systemd`); the
+//! switch from root to `user` (`privileges`).
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -14,6 +16,9 @@ use serde_json::Value;
 use crate::harness::wire::{self, Query, Transport, rcode};
 use crate::harness::{DEADLINE, Onebox, free_port, onebox_command, poll, repo};
 
+mod privileges;
+mod systemd;
+mod upgrade;
 mod workers;
 
 /// Runs `onebox --config <file> <command>` from the repository (the shipped zones, site and
