@@ -4,7 +4,7 @@ CARGO  ?= cargo
 CONFIG ?= config/onebox.toml
 
 .DEFAULT_GOAL := help
-.PHONY: help run check test lint fmt bench bench-dns bench-web bench-app release deb
+.PHONY: help run check test zero-loss lint fmt bench bench-dns bench-web bench-app release deb
 
 help: ## Show this list
 	@echo "make TARGET, where TARGET is one of:"
@@ -22,6 +22,9 @@ check: ## Load the config and every zone as `serve` would, and report (onebox ch
 
 test: lint ## The whole suite: formatting, clippy, then every test (what CI runs)
 	$(CARGO) test
+
+zero-loss: ## The zero-loss proof: reload, upgrade, restart, failed upgrade under load (a minute or two)
+	$(CARGO) test --test main -- --ignored --nocapture lifecycle::zero_loss
 
 lint: ## cargo fmt --check and clippy with warnings as errors
 	$(CARGO) fmt --check

@@ -336,8 +336,18 @@ impl Listeners {
         if rest.is_empty() {
             return Ok(taken);
         }
-        if !taken.is_empty() {
-            return self.join_inherited(taken, &rest);
+        // The group's sockets already in service (on a reload) or passed: the rest join them.
+        let peers: Vec<Bound> = self
+            .bound
+            .iter()
+            .filter(|b| b.spec.group() == rest[0].group())
+            .chain(&taken)
+            .cloned()
+            .collect();
+        if let Some(port) = peers.first().map(|b| b.local.port()) {
+            let new = self.join_group(port, &peers, &rest)?;
+            taken.extend(new);
+            return Ok(taken);
         }
         let first = rest[0];
         let mut attempts = 0;
@@ -368,23 +378,24 @@ impl Listeners {
         }
     }
 
-    /// Completes a group some of whose sockets were passed: the rest are bound on the same
-    /// port; UDP workers that cannot be bound share the passed UDP sockets, in turn.
-    fn join_inherited(
+    /// Completes a group that has sockets already (`peers`: passed, or in service): the rest
+    /// are bound on the same port; UDP workers that cannot be (the peers were bound by
+    /// systemd as root, or before the switch to `user`) share the peers' UDP sockets, in turn.
+    fn join_group(
         &self,
-        mut taken: Vec<Bound>,
+        port: u16,
+        peers: &[Bound],
         rest: &[&Spec],
     ) -> Result<Vec<Bound>, ListenError> {
-        let port = taken[0].local.port();
-        let passed_udp: Vec<Bound> = taken
+        let mut joined = Vec::new();
+        let passed_udp: Vec<&Bound> = peers
             .iter()
             .filter(|b| b.spec.transport == Transport::Udp)
-            .cloned()
             .collect();
         let mut shared = 0;
         for spec in rest {
             match self.bind(spec, port) {
-                Ok(bound) => taken.push(bound),
+                Ok(bound) => joined.push(bound),
                 Err(ListenError::Bind { error, .. })
                     if spec.transport == Transport::Udp && !passed_udp.is_empty() =>
                 {
@@ -395,16 +406,21 @@ impl Listeners {
                             workers = passed_udp.len() + rest.len(),
                             sockets = passed_udp.len(),
                             %error,
-                            "dns.udp_workers: more workers than sockets passed, and no more can be bound; the workers share them"
+                            "dns.udp_workers: more workers than UDP sockets, and no more can be bound here; the workers share them"
                         );
                     }
                     shared += 1;
-                    taken.push(self.bound_from(spec, with.socket.clone(), with.local, true));
+                    joined.push(self.bound_from(
+                        spec,
+                        with.socket.clone(),
+                        with.local,
+                        with.inherited,
+                    ));
                 }
                 Err(error) => return Err(error),
             }
         }
-        Ok(taken)
+        Ok(joined)
     }
 
     fn bind(&self, spec: &Spec, port: u16) -> Result<Bound, ListenError> {

@@ -20,6 +20,7 @@ mod privileges;
 mod systemd;
 mod upgrade;
 mod workers;
+mod zero_loss;
 
 /// Runs `onebox --config <file> <command>` from the repository (the shipped zones, site and
 /// templates), with `toml` as the configuration after a private `state_dir`. A serve that

@@ -68,12 +68,17 @@ fn the_service_manager_hears_ready_reloading_stopping_and_the_new_main_pid() {
 
 /// A onebox started as systemd starts a socket-activated service: `sockets` at descriptors
 /// 3, 4, ... named `names`, `LISTEN_PID` its own pid (set by a shell that then execs it).
-fn activated(config: &Path, sockets: &[RawFd], names: &str) -> (Child, Arc<Log>) {
+pub(super) fn activated(
+    binary: &Path,
+    config: &Path,
+    sockets: &[RawFd],
+    names: &str,
+) -> (Child, Arc<Log>) {
     let fds = sockets.to_vec();
     let mut command = Command::new("sh");
     command
         .args(["-c", "LISTEN_PID=$$ exec \"$0\" \"$@\""])
-        .arg(env!("CARGO_BIN_EXE_onebox"))
+        .arg(binary)
         .arg("--config")
         .arg(config)
         .arg("serve")
@@ -114,7 +119,7 @@ fn activated(config: &Path, sockets: &[RawFd], names: &str) -> (Child, Arc<Log>)
 }
 
 /// A loopback port free for UDP and TCP, bound: the sockets a socket unit would hold.
-fn unit_sockets() -> (UdpSocket, TcpListener, TcpListener, TcpListener) {
+pub(super) fn unit_sockets() -> (UdpSocket, TcpListener, TcpListener, TcpListener) {
     for _ in 0..64 {
         let udp = UdpSocket::bind("127.0.0.1:0").expect("udp");
         let Ok(tcp) = TcpListener::bind(udp.local_addr().expect("addr")) else {
@@ -163,7 +168,12 @@ fn sockets_passed_by_a_socket_unit_are_served_and_outlive_a_restart() {
         https.as_raw_fd(),
     ];
     let names = "dns:dns:onebox.socket:https";
-    let (mut first, log) = activated(&config, &fds, names);
+    let (mut first, log) = activated(
+        Path::new(env!("CARGO_BIN_EXE_onebox")),
+        &config,
+        &fds,
+        names,
+    );
     let ready = log
         .wait_json(|l| l["message"] == "onebox ready")
         .expect("ready");
@@ -183,7 +193,12 @@ fn sockets_passed_by_a_socket_unit_are_served_and_outlive_a_restart() {
     request
         .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         .expect("request while down");
-    let (mut second, _log) = activated(&config, &fds, names);
+    let (mut second, _log) = activated(
+        Path::new(env!("CARGO_BIN_EXE_onebox")),
+        &config,
+        &fds,
+        names,
+    );
     client.set_read_timeout(Some(DEADLINE)).expect("timeout");
     let mut buf = [0u8; 512];
     let (n, _) = client

@@ -2,6 +2,7 @@
 //! the old process drains and exits; a new binary that fails leaves the old one serving, and
 //! both the log and the command say why.
 
+use std::path::Path;
 use std::process::Output;
 
 use hickory_proto::rr::RecordType;
@@ -13,11 +14,16 @@ use crate::harness::{Onebox, onebox_command};
 
 /// Runs `onebox upgrade` against `ob`.
 pub fn upgrade(ob: &Onebox) -> Output {
+    upgrade_command(&ob.config, ob.dir.path())
+}
+
+/// Runs `onebox --config CONFIG upgrade` in `dir`.
+pub fn upgrade_command(config: &Path, dir: &Path) -> Output {
     onebox_command()
         .arg("--config")
-        .arg(&ob.config)
+        .arg(config)
         .arg("upgrade")
-        .current_dir(ob.dir.path())
+        .current_dir(dir)
         .output()
         .expect("run onebox upgrade")
 }
