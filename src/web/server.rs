@@ -42,7 +42,7 @@ use crate::ops::signals::ReloadRx;
 struct Shared {
     site: Arc<ArcSwap<Site>>,
     readiness: Readiness,
-    app: Option<axum::Router>,
+    app: Option<crate::app::Router>,
     shutdown: CancellationToken,
     /// Cancelled when the drain deadline passes: close at once.
     hard_stop: CancellationToken,
@@ -51,15 +51,15 @@ struct Shared {
 }
 
 /// Serves HTTP and HTTPS until `shutdown` is cancelled; each new `reload` generation rebuilds
-/// the site from `reconfigure()`. The application's paths (`app::owns`) go to `app`, when
-/// there is one; everything else is the site's files.
+/// the site from `reconfigure()`. Every request goes to `app`'s router when there is one (the
+/// site's files are its fallback); without, every path is a file.
 pub async fn serve(
     config: Config,
     reconfigure: Reconfigure,
     shutdown: CancellationToken,
     mut reload: ReloadRx,
     readiness: Readiness,
-    app: Option<axum::Router>,
+    app: Option<crate::app::Router>,
 ) -> Result<(), WebError> {
     let web = &config.web;
     let check = readiness.register("web");

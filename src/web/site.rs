@@ -29,6 +29,8 @@ pub(crate) struct Site {
     pub local_names: Vec<String>,
     /// The HTTPS port named in redirects from plain HTTP (`None` for 443).
     pub https_port: Option<u16>,
+    /// `https://canonical[:port]`: the site's address, for the application's absolute links.
+    pub origin: std::sync::Arc<str>,
     /// Plain HTTP redirects to HTTPS.
     pub redirect_to_https: bool,
     /// The static files.
@@ -84,11 +86,17 @@ impl Site {
             path: config.site_dir.clone(),
             source,
         })?;
+        let https_port = https_port.filter(|&port| port != 443);
+        let origin = match https_port {
+            Some(port) => format!("https://{canonical}:{port}"),
+            None => format!("https://{canonical}"),
+        };
         Ok(Self {
+            origin: origin.into(),
             canonical,
             aliases,
             local_names: config.local_names.iter().map(|n| normalize(n)).collect(),
-            https_port: https_port.filter(|&port| port != 443),
+            https_port,
             redirect_to_https: config.redirect_to_https,
             files,
             tls,
