@@ -4,7 +4,7 @@
 mod files;
 mod lifecycle;
 mod limits;
-mod names;
+pub mod names;
 mod tls;
 
 use std::io::{Read, Write};
