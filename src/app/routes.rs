@@ -173,8 +173,21 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Origin {
 pub struct Client<'a> {
     /// The client's address (sign-in throttling, logs).
     pub peer: SocketAddr,
-    /// The site's canonical origin.
-    pub origin: &'a Arc<str>,
+    /// The site's canonical name (`www.foobar.com`).
+    pub canonical: &'a str,
+    /// The HTTPS port, when it is not 443.
+    pub https_port: Option<u16>,
+}
+
+impl Client<'_> {
+    /// `https://canonical[:port]`.
+    fn origin(&self) -> Origin {
+        let origin = match self.https_port {
+            Some(port) => format!("https://{}:{port}", self.canonical),
+            None => format!("https://{}", self.canonical),
+        };
+        Origin(origin.into())
+    }
 }
 
 /// Where a request went.
@@ -272,7 +285,8 @@ impl Router {
         }
         let extensions = request.extensions_mut();
         extensions.insert(client.peer);
-        extensions.insert(Origin(client.origin.clone()));
+        // Built here, for the application's requests only: the static path allocates nothing.
+        extensions.insert(client.origin());
         let request = request.map(axum::body::Body::new);
         let Ok(response) = tower::ServiceExt::oneshot(self.routes.clone(), request).await;
         Routed::App(response)

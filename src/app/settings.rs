@@ -8,7 +8,6 @@
 //! change after its next outage or restart; onebox is one box.)
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use axum::extract::{RawQuery, State as Shared};
 use axum::http::StatusCode;
@@ -18,6 +17,7 @@ use serde::Deserialize;
 use super::auth::{Admin, CsrfForm, SignedIn, see_other};
 use super::{AppError, SiteInfo, State};
 use crate::db;
+use crate::ops::snapshot::RebuildError;
 
 /// The longest title, in characters.
 pub const TITLE_MAX: usize = 80;
@@ -41,9 +41,16 @@ impl SiteInfo {
 
 /// Reads the settings from the database into the snapshot pages use.
 pub async fn refresh(state: &State) -> Result<(), db::DbError> {
-    let site = SiteInfo::with_settings(db::settings::all(&state.db).await?);
-    state.site.store(Arc::new(site));
-    Ok(())
+    let read = async {
+        db::settings::all(&state.db)
+            .await
+            .map(SiteInfo::with_settings)
+    };
+    match state.site.rebuild_async(read).await {
+        Ok(_) => Ok(()),
+        Err(RebuildError::Build(error)) => Err(error),
+        Err(RebuildError::Panicked(_)) => Ok(()),
+    }
 }
 
 /// The form's fields.
@@ -61,7 +68,7 @@ pub(super) async fn show(
     Admin(who): Admin,
     RawQuery(query): RawQuery,
 ) -> Result<Html<String>, AppError> {
-    let site = state.site.load_full();
+    let site = state.site.get();
     let saved = query.is_some_and(|q| q.split('&').any(|pair| pair == "saved=1"));
     page(
         &state,

@@ -1,8 +1,8 @@
 //! [`State`]: what every handler of the application shares; cheap to clone.
 
+use std::path::Path;
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
 use serde::Serialize;
 
 use super::auth::Throttle;
@@ -12,6 +12,7 @@ use super::pagecache::PageCache;
 use super::render::{SiteInfo, TemplateError, Templates, Viewer};
 use crate::config::AppConfig;
 use crate::db::Db;
+use crate::ops::snapshot::{RebuildError, Snapshot};
 
 /// The application's shared state.
 #[derive(Debug, Clone)]
@@ -22,10 +23,10 @@ pub struct State {
     pub config: Arc<AppConfig>,
     /// Whether the database answered the watcher's last check.
     pub health: Health,
-    /// The compiled page templates.
-    pub templates: Arc<Templates>,
+    /// The compiled page templates (rebuilt by [`State::reload_templates`]).
+    pub templates: Snapshot<Templates>,
     /// The site's settings as pages show them (swapped whole when an admin changes them).
-    pub site: Arc<ArcSwap<SiteInfo>>,
+    pub site: Snapshot<SiteInfo>,
     /// Failed sign-ins, per client and per e-mail address.
     pub throttle: Arc<Throttle>,
     /// The anonymous public reads, kept for `app.page_cache_ttl`.
@@ -56,10 +57,23 @@ impl State {
             pages: Arc::new(PageCache::new(config.page_cache_ttl)),
             config: Arc::new(config),
             health,
-            templates: Arc::new(templates),
-            site: Arc::new(ArcSwap::from_pointee(SiteInfo::default())),
+            templates: Snapshot::new("templates", templates),
+            site: Snapshot::new("settings", SiteInfo::default()),
             throttle: Arc::new(throttle),
         })
+    }
+
+    /// Compiles the templates again (the built-in ones, and the site's own in `dir`) and swaps
+    /// them in (a reload); on error the previous ones stay.
+    pub async fn reload_templates(
+        &self,
+        dir: Option<&Path>,
+    ) -> Result<(), RebuildError<TemplateError>> {
+        let dir = dir.map(Path::to_owned);
+        self.templates
+            .rebuild(move |_| Templates::load(dir.as_deref()).map(|(templates, _)| templates))
+            .await
+            .map(drop)
     }
 
     /// Renders the page `name` for `viewer` (with the CSRF token its forms carry).
@@ -71,6 +85,7 @@ impl State {
         data: impl Serialize,
     ) -> Result<String, AppError> {
         self.templates
+            .load()
             .page(name, &self.site.load(), viewer, csrf, data)
     }
 

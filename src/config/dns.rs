@@ -1,4 +1,5 @@
-//! `[dns]`: the authoritative DNS server, and `[dns.transfer]`.
+//! `[dns]`: the authoritative DNS server, and `[dns.transfer]` (`[dns.dnssec]` has a file of its
+//! own).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -7,6 +8,8 @@ use std::time::Duration;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
+use super::DnssecConfig;
+
 /// `[dns]`: the authoritative server.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -14,6 +17,9 @@ pub struct DnsConfig {
     /// Socket addresses to serve on; each gets UDP and TCP on the same port. Port 0 picks a free
     /// port (the same one for UDP and TCP) and logs it.
     pub listen: Vec<SocketAddr>,
+    /// UDP sockets per listen address, each served by a thread of its own (`SO_REUSEPORT`):
+    /// a number, or `auto` for the CPUs this process may use.
+    pub udp_workers: Workers,
     /// The directory of zone files: every `*.zone` file in it is one zone, named by the file
     /// (`foobar.com.zone` is the zone `foobar.com.`).
     pub zones_dir: PathBuf,
@@ -29,6 +35,8 @@ pub struct DnsConfig {
     pub identity: Option<String>,
     /// Zone transfers (AXFR/IXFR) and NOTIFY.
     pub transfer: TransferConfig,
+    /// DNSSEC: the zones onebox signs.
+    pub dnssec: DnssecConfig,
 }
 
 /// `[dns.transfer]`: who may transfer zones, and who is told of changes.
@@ -45,12 +53,60 @@ impl Default for DnsConfig {
     fn default() -> Self {
         Self {
             listen: vec![SocketAddr::from(([127, 0, 0, 1], 1053))],
+            udp_workers: Workers::Auto,
             zones_dir: PathBuf::from("zones"),
             query_log: false,
             tcp_max_connections: 512,
             tcp_idle_timeout: Duration::from_secs(10),
             identity: None,
             transfer: TransferConfig::default(),
+            dnssec: DnssecConfig::default(),
+        }
+    }
+}
+
+/// A number of worker threads: a count, or `auto`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workers {
+    /// As many as the CPUs this process may use (its affinity mask and CPU quota count).
+    Auto,
+    /// This many (at least 1).
+    Count(usize),
+}
+
+impl Workers {
+    /// The number in effect.
+    pub fn get(self) -> usize {
+        match self {
+            Self::Auto => std::thread::available_parallelism().map_or(1, usize::from),
+            Self::Count(count) => count,
+        }
+    }
+}
+
+impl Serialize for Workers {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Auto => serializer.serialize_str("auto"),
+            Self::Count(count) => serializer.serialize_u64(*count as u64),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Workers {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Count(u64),
+            Word(String),
+        }
+        match Raw::deserialize(deserializer)? {
+            Raw::Word(word) if word == "auto" => Ok(Self::Auto),
+            Raw::Count(count @ 1..=1024) => Ok(Self::Count(count as usize)),
+            _ => Err(serde::de::Error::custom(
+                "expected \"auto\" or a number from 1 to 1024",
+            )),
         }
     }
 }

@@ -11,12 +11,14 @@
 //! sets `dns.listen`. Variables starting with `ONEBOX_TEST_` belong to the test suite and are
 //! not configuration.
 //!
-//! One file per section: `log`, `dns`, `web`, `database`, `app`; this file holds the
+//! One file per section: `log`, `dns`, `web` (and `web.acme`), `database`, `app`; this file holds the
 //! whole [`Config`], the loading and the rules that span sections.
 
+mod acme;
 mod app;
 mod database;
 mod dns;
+mod dnssec;
 mod log;
 mod source;
 mod web;
@@ -28,9 +30,11 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+pub use acme::{AcmeConfig, ChallengeKind, LETS_ENCRYPT, LETS_ENCRYPT_STAGING};
 pub use app::AppConfig;
 pub use database::DatabaseConfig;
-pub use dns::{DnsConfig, TransferConfig};
+pub use dns::{DnsConfig, TransferConfig, Workers};
+pub use dnssec::{DnssecAlgorithm, DnssecConfig};
 pub use log::{LogConfig, LogFormat};
 pub use web::{CertFiles, WebConfig, WebTlsConfig};
 
@@ -128,6 +132,9 @@ impl Config {
     /// checked by serde).
     fn validate(&self) -> Result<(), Invalid> {
         let invalid = |key, message: String| Err(Invalid { key, message });
+        if let Err((key, message)) = self.dns.dnssec.check() {
+            return invalid(key, message);
+        }
         if self.database.acquire_timeout >= self.app.request_timeout {
             return invalid(
                 "database.acquire_timeout",
@@ -137,6 +144,9 @@ impl Config {
                     self.database.acquire_timeout, self.app.request_timeout
                 ),
             );
+        }
+        if let Err((key, message)) = self.web.acme.validate() {
+            return invalid(key, message);
         }
         if self.database.max_connections == 0 {
             return invalid("database.max_connections", "must be at least 1".to_owned());
@@ -207,8 +217,10 @@ mod tests {
         for section in [
             "[dns]",
             "[dns.transfer]",
+            "[dns.dnssec]",
             "[web]",
             "[web.tls]",
+            "[web.acme]",
             "[database]",
             "[app]",
         ] {

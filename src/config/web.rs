@@ -1,10 +1,12 @@
-//! `[web]`: the web origin, and `[web.tls]`.
+//! `[web]`: the web origin, and `[web.tls]` (`[web.acme]` is in `acme.rs`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+
+use super::AcmeConfig;
 
 /// `[web]`: the web origin: TLS, the site's names, static files and limits.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -69,6 +71,8 @@ pub struct WebConfig {
     pub cache_total_bytes: u64,
     /// Certificates.
     pub tls: WebTlsConfig,
+    /// Certificates obtained and renewed automatically over ACME.
+    pub acme: AcmeConfig,
 }
 
 /// `[web.tls]`: certificates. With none, a development CA in `state_dir` issues one.
@@ -120,6 +124,7 @@ impl Default for WebConfig {
             cache_max_file_bytes: 4 * 1024 * 1024,
             cache_total_bytes: 64 * 1024 * 1024,
             tls: WebTlsConfig::default(),
+            acme: AcmeConfig::default(),
         }
     }
 }

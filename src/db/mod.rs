@@ -118,14 +118,9 @@ impl Db {
     /// Sets up the pool for `database.url` (or the SQLite file in `state_dir`). Nothing is
     /// connected yet: the first query connects.
     pub async fn connect(config: &Config) -> Result<Self, DbError> {
+        check_url(config)?;
         let url = config.database_url();
         let sqlite = url.starts_with("sqlite:");
-        if !sqlite && !url.starts_with("mysql:") && !url.starts_with("mariadb:") {
-            return Err(DbError::Url(format!(
-                "{}: use mysql://user:password@host:port/database or sqlite://path",
-                redact(&url)
-            )));
-        }
         if sqlite && config.database.url.is_empty() {
             std::fs::create_dir_all(&config.state_dir).map_err(|source| DbError::StateDir {
                 path: config.state_dir.clone(),
@@ -229,6 +224,30 @@ impl Db {
             })
             .collect())
     }
+}
+
+/// Checks `database.url` as [`Db::connect`] does, without connecting or creating anything
+/// (`onebox check`): a MySQL/MariaDB or SQLite URL that the driver can parse.
+pub fn check_url(config: &Config) -> Result<(), DbError> {
+    let url = config.database_url();
+    let refused = |why: String| DbError::Url(format!("{}: {why}", redact(&url)));
+    let sqlite = url.starts_with("sqlite:");
+    if !sqlite && !url.starts_with("mysql:") && !url.starts_with("mariadb:") {
+        return Err(refused(
+            "use mysql://user:password@host:port/database or sqlite://path".to_owned(),
+        ));
+    }
+    let parsed = url.replacen("mariadb:", "mysql:", 1);
+    let options = if sqlite {
+        parsed
+            .parse::<sea_orm::sqlx::sqlite::SqliteConnectOptions>()
+            .map(drop)
+    } else {
+        parsed
+            .parse::<sea_orm::sqlx::mysql::MySqlConnectOptions>()
+            .map(drop)
+    };
+    options.map_err(|e| refused(e.to_string()))
 }
 
 /// The URL without its password, for messages.

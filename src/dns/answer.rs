@@ -14,6 +14,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use arc_swap::ArcSwap;
 use hickory_proto::op::ResponseCode;
@@ -25,6 +26,7 @@ use ipnet::IpNet;
 use super::catalog::{Catalog, Want, ZoneData};
 use super::reply::{self, Entry, Reply, Template};
 use crate::config::DnsConfig;
+use crate::ops::snapshot::Snapshot;
 
 /// The UDP payload size onebox advertises and sends at most (the DNS flag day 2020 value).
 pub(crate) const MAX_UDP_PAYLOAD: u16 = 1232;
@@ -66,7 +68,8 @@ pub(crate) struct Transfer {
     pub question: Vec<u8>,
 }
 
-/// How the responder answers what is not zone data; fixed for the life of the server.
+/// How the responder answers what is not zone data; replaced whole when the configuration is
+/// reloaded.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Settings {
     /// Networks allowed to transfer zones (`dns.transfer.allow`).
@@ -105,28 +108,39 @@ fn hostname() -> String {
     }
 }
 
-/// Answers queries from the current catalog; the catalog is swapped whole on reload.
+/// Answers queries from the current catalog; the catalog is swapped whole on reload, and the
+/// settings with the configuration.
 pub(crate) struct Responder {
-    catalog: ArcSwap<Catalog>,
-    settings: Settings,
+    catalog: Snapshot<Catalog>,
+    settings: ArcSwap<Settings>,
+    /// `settings.query_log`, read on every query without touching the settings.
+    query_log: AtomicBool,
 }
 
 impl Responder {
     pub(crate) fn new(catalog: Catalog, settings: Settings) -> Self {
         Self {
-            catalog: ArcSwap::from_pointee(catalog),
-            settings,
+            catalog: Snapshot::new("zones", catalog),
+            query_log: AtomicBool::new(settings.query_log),
+            settings: ArcSwap::from_pointee(settings),
         }
     }
 
     /// The snapshot in service now.
     pub(crate) fn catalog(&self) -> Arc<Catalog> {
-        self.catalog.load_full()
+        self.catalog.get()
     }
 
-    /// Puts a new snapshot in service; queries already running finish on the old one.
+    /// Puts a new catalog in service (`versions`, the one path that changes it); queries
+    /// already running finish on the old one.
     pub(crate) fn swap(&self, catalog: Catalog) {
-        self.catalog.store(Arc::new(catalog));
+        self.catalog.store(catalog);
+    }
+
+    /// Applies the settings of a new configuration (transfer ACL, query log, identity).
+    pub(crate) fn set_settings(&self, settings: Settings) {
+        self.query_log.store(settings.query_log, Ordering::Relaxed);
+        self.settings.store(Arc::new(settings));
     }
 
     /// Answers one query. `out` is cleared first; on [`Outcome::Reply`] it holds the reply.
@@ -146,7 +160,7 @@ impl Responder {
             }
             Parsed::Query(query) => self.answer(&query, peer, transport, out),
         };
-        if self.settings.query_log {
+        if self.query_log.load(Ordering::Relaxed) {
             log_query(packet, peer, transport, &outcome, out);
         }
         outcome
@@ -226,6 +240,7 @@ impl Responder {
     ) -> Outcome {
         let allowed = self
             .settings
+            .load()
             .transfer_allow
             .iter()
             .any(|net| net.contains(&peer.ip()));
@@ -266,14 +281,13 @@ impl Responder {
         let refused = u16::from(ResponseCode::Refused) as u8;
         let is_txt =
             query.qtype == u16::from(RecordType::TXT) || query.qtype == u16::from(RecordType::ANY);
+        let settings = self.settings.load();
         let text = match query.key() {
             _ if query.qclass != u16::from(DNSClass::CH) || !is_txt => None,
             b"\x07version\x04bind\x00" | b"\x07version\x06server\x00" => {
                 Some(concat!("onebox ", env!("CARGO_PKG_VERSION")))
             }
-            b"\x08hostname\x04bind\x00" | b"\x02id\x06server\x00" => {
-                self.settings.identity.as_deref()
-            }
+            b"\x08hostname\x04bind\x00" | b"\x02id\x06server\x00" => settings.identity.as_deref(),
             _ => None,
         };
         let (Some(text), Some(qname)) = (text, query.name()) else {

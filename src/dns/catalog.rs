@@ -13,6 +13,7 @@
 //! Replies to names that exist in the zone are computed once, when the catalog is built, and
 //! kept encoded ([`Template`]); a query for such a name only copies bytes.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use hickory_proto::op::ResponseCode;
@@ -94,14 +95,25 @@ impl Catalog {
     }
 }
 
-/// One zone, indexed for answering.
+/// One zone, indexed for answering: one version of it, immutable.
+///
+/// A version is the zone as read (from its file) plus, at the end, the records of the ACME
+/// challenge overlay inside it; it is served with its own serial, which may be ahead of the
+/// file's (see `versions`).
 #[derive(Debug)]
 pub struct ZoneData {
     origin: Name,
     apex_key: Box<[u8]>,
+    /// The served serial (the SOA's in `records`).
+    serial: u32,
+    /// The zone as read: its serial and content digest, for the serial rules (`dns::serial`).
     version: Version,
-    /// Every record; the SOA first. Nodes refer to records by index.
+    /// Where the zone was read from.
+    source: PathBuf,
+    /// Every record; the SOA first (with the served serial). Nodes refer to records by index.
+    /// The first `read_len` are the zone as read, the rest the overlay.
     records: Vec<Record>,
+    read_len: usize,
     /// The SOA as sent in negative answers: TTL = min(SOA TTL, MINIMUM) (RFC 2308 §3).
     negative_soa: Record,
     nodes: FxHashMap<Box<[u8]>, Node>,
@@ -161,15 +173,35 @@ impl ZoneData {
     /// Indexes one zone and pre-encodes the replies to its names.
     pub fn new(zone: Zone) -> Self {
         let version = zone.version();
+        Self::with_overlay(zone, version, Vec::new(), None)
+    }
+
+    /// One version: `zone` (whose [`Zone::version`] is `version`) plus the `overlay` records,
+    /// served with `serial` (`None`: the zone's own).
+    pub(crate) fn with_overlay(
+        zone: Zone,
+        version: Version,
+        overlay: Vec<Record>,
+        serial: Option<u32>,
+    ) -> Self {
         let origin = zone.origin;
         let apex_key = key_of(&origin);
-        let records = zone.records;
+        let read_len = zone.records.len();
+        let mut records = zone.records;
+        records.extend(overlay);
+        let serial = serial.unwrap_or(zone.serial);
+        if let Some(RData::SOA(soa)) = records.first_mut().map(|r| &mut r.data) {
+            soa.serial = serial;
+        }
         let negative_soa = negative_soa(&records);
         let mut data = Self {
             origin,
             apex_key,
+            serial,
             version,
+            source: zone.source,
             records,
+            read_len,
             negative_soa,
             nodes: FxHashMap::default(),
         };
@@ -179,17 +211,58 @@ impl ZoneData {
         data
     }
 
+    /// The zone as read, without the overlay and with its own serial.
+    pub(crate) fn read(&self) -> Zone {
+        let mut records = self.records[..self.read_len].to_vec();
+        if let Some(RData::SOA(soa)) = records.first_mut().map(|r| &mut r.data) {
+            soa.serial = self.version.serial;
+        }
+        Zone {
+            origin: self.origin.clone(),
+            serial: self.version.serial,
+            records,
+            source: self.source.clone(),
+        }
+    }
+
+    /// The serial of the zone as read (the served one may be ahead).
+    pub(crate) fn read_serial(&self) -> u32 {
+        self.version.serial
+    }
+
+    /// The overlay records of this version.
+    pub(crate) fn overlay(&self) -> &[Record] {
+        &self.records[self.read_len..]
+    }
+
+    /// Whether this version serves exactly `zone` plus `overlay` (the SOA serial aside).
+    pub(crate) fn serves(&self, zone: &Zone, overlay: &[Record]) -> bool {
+        let ours = &self.records;
+        let theirs = zone.records.iter().chain(overlay);
+        ours.len() == zone.records.len() + overlay.len()
+            && ours.iter().zip(theirs).enumerate().all(|(i, (a, b))| {
+                if i > 0 {
+                    return a == b;
+                }
+                let mut b = b.clone();
+                if let (RData::SOA(x), RData::SOA(y)) = (&a.data, &mut b.data) {
+                    y.serial = x.serial;
+                }
+                *a == b
+            })
+    }
+
     /// The apex.
     pub fn origin(&self) -> &Name {
         &self.origin
     }
 
-    /// The SOA serial.
+    /// The SOA serial served.
     pub fn serial(&self) -> u32 {
-        self.version.serial
+        self.serial
     }
 
-    /// The serial and content digest, for the serial rules (`dns::serial`).
+    /// The zone as read: its serial and content digest, for the serial rules (`dns::serial`).
     pub fn version(&self) -> Version {
         self.version
     }

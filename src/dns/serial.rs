@@ -14,6 +14,9 @@
 //! (a file reload, a transfer received, an overlay) calls it; `onebox check` calls it against
 //! the versions last served, which [`ServedVersions`] keeps in `state_dir/dns/versions` (one
 //! line per zone: name, serial, content digest), so that it warns before a reload would.
+//! Where the ACME challenge overlay took the served serial past the file's (see
+//! `dns::versions`), the line has a fourth field, the serial served, so that a restart does
+//! not go back below what secondaries already hold.
 //!
 //! The content digest ([`Version::digest`]) is order-independent: the wrapping sum of a 64-bit
 //! hash of each record (owner in lower case, type, class, TTL, RDATA). It only needs to tell
@@ -140,10 +143,11 @@ fn mix(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
-/// The versions last served, by zone name, as kept in `state_dir/dns/versions`.
+/// The versions last served, by zone name, as kept in `state_dir/dns/versions`: the zone as
+/// read, and the serial served when it differs.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ServedVersions {
-    zones: BTreeMap<String, Version>,
+    zones: BTreeMap<String, (Version, Option<u32>)>,
 }
 
 /// The first line of the file: its format (a later digest algorithm gets a new one).
@@ -171,7 +175,8 @@ impl ServedVersions {
                 let zone = fields.next()?;
                 let serial = fields.next()?.parse().ok()?;
                 let digest = u64::from_str_radix(fields.next()?, 16).ok()?;
-                Some((zone.to_owned(), Version { serial, digest }))
+                let served = fields.next().and_then(|f| f.parse().ok());
+                Some((zone.to_owned(), (Version { serial, digest }, served)))
             })
             .collect();
         Self { zones }
@@ -179,12 +184,23 @@ impl ServedVersions {
 
     /// The version of `zone` (its name with the final dot, lower case) last served.
     pub fn get(&self, zone: &str) -> Option<Version> {
-        self.zones.get(zone).copied()
+        self.zones.get(zone).map(|(version, _)| *version)
     }
 
-    /// Records what `zone` serves now.
+    /// The serial `zone` was last served with, when the overlay took it past the file's.
+    pub fn served_serial(&self, zone: &str) -> Option<u32> {
+        self.zones.get(zone).and_then(|(_, served)| *served)
+    }
+
+    /// Records what `zone` serves now: `version` as read, served with its own serial.
     pub fn set(&mut self, zone: &str, version: Version) {
-        self.zones.insert(zone.to_owned(), version);
+        self.zones.insert(zone.to_owned(), (version, None));
+    }
+
+    /// Records what `zone` serves now: `version` as read, served with `serial`.
+    pub fn set_served(&mut self, zone: &str, version: Version, serial: u32) {
+        let served = (serial != version.serial).then_some(serial);
+        self.zones.insert(zone.to_owned(), (version, served));
     }
 
     /// Forgets every zone not in `served`.
@@ -200,11 +216,15 @@ impl ServedVersions {
         }
         let mut text = String::from(HEADER);
         text.push('\n');
-        for (zone, version) in &self.zones {
+        for (zone, (version, served)) in &self.zones {
             text.push_str(&format!(
-                "{zone} {} {:016x}\n",
+                "{zone} {} {:016x}",
                 version.serial, version.digest
             ));
+            if let Some(served) = served {
+                text.push_str(&format!(" {served}"));
+            }
+            text.push('\n');
         }
         let temporary = path.with_extension("new");
         std::fs::write(&temporary, text)?;
@@ -283,9 +303,12 @@ mod tests {
         let mut served = ServedVersions::default();
         served.set("example.com.", v(2026010101, 0xdead_beef));
         served.set("other.test.", v(7, u64::MAX));
+        served.set_served("overlaid.test.", v(7, 1), 9);
         served.write(dir.path()).expect("write");
         let read = ServedVersions::read(dir.path());
         assert_eq!(read, served);
+        assert_eq!(read.served_serial("overlaid.test."), Some(9));
+        assert_eq!(read.served_serial("other.test."), None);
         assert_eq!(read.get("other.test."), Some(v(7, u64::MAX)));
         let mut kept = read.clone();
         kept.retain(&["other.test.".to_owned()]);

@@ -1,29 +1,50 @@
-//! The DNS service's life: load zones, bind, serve, reload on SIGHUP, stop on shutdown.
+//! The DNS service: the zones are loaded into a catalog before any socket is served; the
+//! lifecycle (`cli`) hands in the sockets, bound or inherited, and the new configuration on
+//! each reload.
+//!
+//! - [`Dns::sockets`] says which sockets `[dns]` wants: per `dns.listen` address,
+//!   `dns.udp_workers` UDP sockets and one TCP listener, all on one port;
+//! - [`Dns::build`] loads every zone (what `onebox check` reports on, too);
+//! - [`Dns::serve`] serves one socket until it is removed or the process stops: a UDP socket
+//!   on a thread of its own (`udp`), a TCP listener through the shared accept loop of
+//!   `ops::accept` (`tcp`);
+//! - [`Dns::reconfigure`] applies a new `[dns]`: transfer ACL, NOTIFY targets, query log,
+//!   identity, TCP limits at once; every zone re-read off the hot path and published through
+//!   `versions`, the one path a zone's served version changes by (a zone file with errors keeps
+//!   its previous version; NOTIFY for every changed serial); the ACME DNS-01 overlay from
+//!   `ops::challenges` goes through the same path whenever it changes;
+//! - [`Dns::stop`] drains TCP and waits for every thread and task.
 
 use std::io;
-use std::net::{SocketAddr, TcpListener, UdpSocket};
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Duration;
 
-use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::answer::{Responder, Settings};
 use super::catalog::{Catalog, ZoneData};
 use super::serial::{self, Change, ServedVersions};
-use super::zone::{self, ZoneError};
-use super::{notify, tcp, udp};
+use super::versions::{Read, Versions};
+use super::zone::{self, Zone, ZoneError};
+use super::{tcp, udp};
 use crate::config::DnsConfig;
-use crate::ops::listen;
+use crate::ops::Context;
+use crate::ops::accept::Connections;
+use crate::ops::challenges::Challenges;
+use crate::ops::listen::{Bound, Spec, Transport};
 use crate::ops::ready::Check;
-use crate::ops::signals::ReloadRx;
 
-/// Why the DNS service could not start.
+/// Why the DNS service could not start, or a socket could not be served.
 #[derive(Debug, thiserror::Error)]
 pub enum DnsError {
-    /// A listen address could not be bound.
-    #[error("key dns.listen: cannot bind {addr}")]
-    Bind {
-        /// The address from `dns.listen`.
+    /// A socket handed in could not be prepared.
+    #[error("dns: cannot serve {addr}")]
+    Socket {
+        /// Its address.
         addr: SocketAddr,
         /// Why.
         source: io::Error,
@@ -31,7 +52,7 @@ pub enum DnsError {
     /// The thread serving UDP on an address could not be started.
     #[error("cannot start the UDP thread for {addr}")]
     Thread {
-        /// The address from `dns.listen`.
+        /// The address.
         addr: SocketAddr,
         /// Why.
         source: io::Error,
@@ -41,65 +62,230 @@ pub enum DnsError {
     Zones(#[from] ZoneError),
 }
 
-/// Serves DNS until `shutdown` is cancelled. Zones that fail to load are logged (file:line) and
-/// not served; each new `reload` generation (SIGHUP) reloads every zone. `ready` is set while at
-/// least one zone is served on every listen address.
-pub async fn serve(
-    config: DnsConfig,
-    state_dir: PathBuf,
-    shutdown: CancellationToken,
-    mut reload: ReloadRx,
+/// The running DNS service; shared by the lifecycle and the tasks serving its sockets.
+pub struct Dns {
+    responder: Arc<Responder>,
+    /// The `[dns]` in force (zones directory for the next reload), and the state directory
+    /// where the versions served are recorded.
+    config: Mutex<Arc<Loading>>,
+    /// The one path through which zone versions change (files and the ACME overlay).
+    versions: Arc<Mutex<Versions>>,
+    /// `dns.tcp_idle_timeout`, in milliseconds, read by each new connection.
+    tcp_idle_ms: Arc<AtomicU64>,
+    tcp: Connections,
+    tasks: TaskTracker,
+    udp_threads: Mutex<Vec<JoinHandle<()>>>,
     ready: Check,
-) -> Result<(), DnsError> {
-    let config = Arc::new(Loading { config, state_dir });
-    let catalog = load(&config, &Catalog::default())?;
-    let responder = Arc::new(Responder::new(catalog, Settings::from_config(&config)));
+}
 
-    let mut udp_threads = Vec::new();
-    let mut tasks = tokio::task::JoinSet::new();
-    let limits = tcp::Limits {
-        max_connections: config.tcp_max_connections,
-        idle_timeout: config.tcp_idle_timeout,
-    };
-    for &addr in &config.listen {
-        let (socket, listener) =
-            bind_pair(addr).map_err(|source| DnsError::Bind { addr, source })?;
-        let bound = socket
-            .local_addr()
-            .map_err(|source| DnsError::Bind { addr, source })?;
-        let listener = tokio::net::TcpListener::from_std(listener)
-            .map_err(|source| DnsError::Bind { addr, source })?;
-        tracing::info!(addr = %bound, "dns listening on udp and tcp");
-        let thread = udp::spawn(socket, responder.clone(), shutdown.clone())
-            .map_err(|source| DnsError::Thread { addr, source })?;
-        udp_threads.push(thread);
-        tasks.spawn(tcp::serve(
-            listener,
-            responder.clone(),
-            limits.clone(),
-            shutdown.clone(),
-        ));
+impl Dns {
+    /// The sockets `config` wants: per listen address, `udp_workers` UDP sockets and one TCP
+    /// listener, sharing one port.
+    pub fn sockets(config: &DnsConfig) -> Vec<Spec> {
+        let mut specs = Vec::new();
+        for &addr in &config.listen {
+            let spec = |transport, index| Spec {
+                name: "dns",
+                key: "dns.listen",
+                transport,
+                addr,
+                index,
+            };
+            specs.extend((0..config.udp_workers.get()).map(|i| spec(Transport::Udp, i)));
+            specs.push(spec(Transport::Tcp, 0));
+        }
+        specs
     }
-    notify_changed(&config, &Catalog::default(), &responder.catalog());
-    ready.set(!responder.catalog().is_empty());
 
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => break,
-            changed = reload.changed() => {
-                if changed.is_err() {
-                    break;
+    /// Loads every zone of `dns.zones_dir` (off the async workers) into the first catalog;
+    /// `state_dir` holds the versions last served (the serial rules, `dns::serial`), and
+    /// `challenges` the ACME DNS-01 answers served as an overlay on the zones. Zones whose
+    /// files have errors are logged (file:line) and not served; only an unreadable directory
+    /// is an error. NOTIFY waits for [`Dns::started`].
+    pub async fn build(
+        config: &DnsConfig,
+        state_dir: &Path,
+        challenges: &Challenges,
+        context: &Context,
+    ) -> Result<Self, DnsError> {
+        let loading = Arc::new(Loading {
+            config: config.clone(),
+            state_dir: state_dir.to_owned(),
+        });
+        let responder = Arc::new(Responder::new(
+            Catalog::default(),
+            Settings::from_config(config),
+        ));
+        let versions = Arc::new(Mutex::new(Versions::new(
+            responder.clone(),
+            Vec::new(),
+            state_dir.to_owned(),
+        )));
+        let mut txt = challenges.txt_records();
+        lock(&versions).overlay_changed(&txt.borrow_and_update());
+        let (for_load, for_versions) = (loading.clone(), versions.clone());
+        tokio::task::spawn_blocking(move || {
+            let reads = load(&for_load, &Catalog::default())?;
+            lock(&for_versions).files_read(reads);
+            Ok::<_, ZoneError>(())
+        })
+        .await
+        .map_err(|e| ZoneError {
+            file: config.zones_dir.clone(),
+            line: 0,
+            message: format!("loading the zones did not complete: {e}"),
+        })??;
+        let ready = context.readiness.register("dns");
+        ready.set(!responder.catalog().is_empty());
+        let tasks = TaskTracker::new();
+        // Every change of the DNS-01 answers is a new version of the zones it falls in.
+        let (overlay, shutdown) = (versions.clone(), context.shutdown.clone());
+        tasks.spawn(async move {
+            loop {
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    changed = txt.changed() => {
+                        if changed.is_err() {
+                            break;
+                        }
+                        let records = txt.borrow_and_update().clone();
+                        lock(&overlay).overlay_changed(&records);
+                    }
                 }
-                reload_zones(&config, &responder).await;
-                ready.set(!responder.catalog().is_empty());
+            }
+        });
+        Ok(Self {
+            responder,
+            config: Mutex::new(loading),
+            versions,
+            tcp_idle_ms: Arc::new(AtomicU64::new(millis(config.tcp_idle_timeout))),
+            tcp: Connections::new("dns tcp", config.tcp_max_connections, &context.shutdown),
+            tasks,
+            udp_threads: Mutex::new(Vec::new()),
+            ready,
+        })
+    }
+
+    /// The sockets are served: from now on changed serials are announced by NOTIFY, starting
+    /// with every zone loaded (a restart may follow an edit).
+    pub fn started(&self) {
+        let notify = self.current_config().transfer.notify.clone();
+        let mut versions = lock(&self.versions);
+        versions.set_notify(notify);
+        versions.announce_all();
+    }
+
+    /// Serves `socket` until its stop token (a reload removed it, or the process stops).
+    pub fn serve(&self, socket: &Bound) -> Result<(), DnsError> {
+        let addr = socket.local_addr();
+        let error = |source| DnsError::Socket { addr, source };
+        match socket.spec().transport {
+            Transport::Udp => {
+                let thread = udp::spawn(
+                    socket.udp().map_err(error)?,
+                    self.responder.clone(),
+                    socket.stop(),
+                )
+                .map_err(|source| DnsError::Thread { addr, source })?;
+                let mut threads = self
+                    .udp_threads
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                threads.retain(|t| !t.is_finished());
+                threads.push(thread);
+            }
+            Transport::Tcp => {
+                let listener = socket.tcp().map_err(error)?;
+                let (tcp, responder, idle) = (
+                    self.tcp.clone(),
+                    self.responder.clone(),
+                    self.tcp_idle_ms.clone(),
+                );
+                let stop = socket.stop();
+                self.tasks.spawn(async move {
+                    tcp.serve(listener, stop, move |stream, peer, conn| {
+                        let timeout = Duration::from_millis(idle.load(Ordering::Relaxed));
+                        tcp::connection(stream, peer, responder.clone(), timeout, conn)
+                    })
+                    .await;
+                });
+                // One line per address (its UDP sockets came first); the harness waits for it.
+                tracing::info!(addr = %addr, "dns listening on udp and tcp");
             }
         }
+        Ok(())
     }
-    while tasks.join_next().await.is_some() {}
-    for thread in udp_threads {
-        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+
+    /// Applies a new `[dns]`: settings and limits at once, then every zone re-read off the
+    /// hot path and published (errors keep the previous versions; NOTIFY for what changed).
+    pub async fn reconfigure(&self, config: &DnsConfig) {
+        self.responder.set_settings(Settings::from_config(config));
+        self.tcp_idle_ms
+            .store(millis(config.tcp_idle_timeout), Ordering::Relaxed);
+        self.tcp.set_cap(config.tcp_max_connections);
+        lock(&self.versions).set_notify(config.transfer.notify.clone());
+        let for_load = {
+            let mut loading = self.config.lock().unwrap_or_else(PoisonError::into_inner);
+            *loading = Arc::new(Loading {
+                config: config.clone(),
+                state_dir: loading.state_dir.clone(),
+            });
+            loading.clone()
+        };
+        let (responder, versions) = (self.responder.clone(), self.versions.clone());
+        let loaded = tokio::task::spawn_blocking(move || {
+            let reads = load(&for_load, &responder.catalog())?;
+            lock(&versions).files_read(reads);
+            Ok::<_, ZoneError>(())
+        })
+        .await;
+        match loaded {
+            Ok(Ok(())) => {
+                tracing::info!(zones = self.responder.catalog().len(), "zones reloaded");
+            }
+            Ok(Err(error)) => {
+                tracing::error!(error = %crate::ops::chain(&error), "reload failed; still serving the previous zones");
+            }
+            Err(error) => {
+                tracing::error!(%error, "reload failed (the zones' load did not complete); still serving the previous zones");
+            }
+        }
+        self.ready.set(!self.responder.catalog().is_empty());
     }
-    Ok(())
+
+    /// After the process's shutdown: lets TCP connections finish within `deadline`, and
+    /// waits for every UDP thread and accept loop to end.
+    pub async fn stop(&self, deadline: Duration) {
+        self.ready.set(false);
+        self.tcp.drain(deadline).await;
+        self.tasks.close();
+        self.tasks.wait().await;
+        let threads = std::mem::take(
+            &mut *self
+                .udp_threads
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        for thread in threads {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
+    }
+
+    fn current_config(&self) -> Arc<Loading> {
+        self.config
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// The versions, whatever a panic elsewhere left in the lock (each of their steps is whole).
+fn lock(versions: &Mutex<Versions>) -> std::sync::MutexGuard<'_, Versions> {
+    versions.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Where zones are read from and where the versions served are recorded.
@@ -116,35 +302,12 @@ impl std::ops::Deref for Loading {
     }
 }
 
-/// Re-reads every zone off the hot path and swaps the new catalog in.
-async fn reload_zones(config: &Arc<Loading>, responder: &Arc<Responder>) {
-    let previous = responder.catalog();
-    let config_for_load = config.clone();
-    let previous_for_load = previous.clone();
-    let loaded =
-        tokio::task::spawn_blocking(move || load(&config_for_load, &previous_for_load)).await;
-    match loaded {
-        Ok(Ok(catalog)) => {
-            responder.swap(catalog);
-            let current = responder.catalog();
-            tracing::info!(zones = current.len(), "zones reloaded");
-            notify_changed(config, &previous, &current);
-        }
-        Ok(Err(error)) => {
-            tracing::error!(error = %crate::ops::chain(&error), "reload failed; still serving the previous zones")
-        }
-        Err(error) => {
-            tracing::error!(%error, "reload task failed; still serving the previous zones")
-        }
-    }
-}
-
-/// Loads every zone of `dns.zones_dir`. A zone whose file has errors is logged and, if
+/// Reads every zone of `dns.zones_dir`. A zone whose file has errors is logged and, if
 /// `previous` serves it, kept in its previous version; so is a zone whose serial went backwards
 /// (the serial rules, `dns::serial`). At start, when `previous` is empty, the versions recorded
-/// in `state_dir` stand in for it. What is served is recorded there afterwards.
-fn load(loading: &Loading, previous: &Catalog) -> Result<Catalog, ZoneError> {
-    let mut served = ServedVersions::read(&loading.state_dir);
+/// in `state_dir` stand in for it (`versions` records what is served).
+fn load(loading: &Loading, previous: &Catalog) -> Result<Vec<Read>, ZoneError> {
+    let served = ServedVersions::read(&loading.state_dir);
     let mut zones = Vec::new();
     for (path, result) in zone::load_dir(&loading.zones_dir)? {
         let kept = zone::origin_of(&path)
@@ -153,8 +316,7 @@ fn load(loading: &Loading, previous: &Catalog) -> Result<Catalog, ZoneError> {
         match result {
             Ok(zone) => {
                 tracing::info!(zone = %zone.origin, serial = zone.serial, records = zone.records.len(), "zone loaded");
-                let new = Arc::new(ZoneData::new(zone));
-                zones.push(admit(kept, new, &served));
+                zones.push(admit(kept, zone, &served));
             }
             Err(errors) => {
                 for error in &errors {
@@ -163,7 +325,7 @@ fn load(loading: &Loading, previous: &Catalog) -> Result<Catalog, ZoneError> {
                 match kept {
                     Some(old) => {
                         tracing::warn!(zone = %old.origin(), serial = old.serial(), file = %path.display(), "zone file has errors; still serving the previous version");
-                        zones.push(old);
+                        zones.push(Read::Kept(old));
                     }
                     None => {
                         tracing::warn!(file = %path.display(), "zone file has errors; zone not served");
@@ -172,34 +334,27 @@ fn load(loading: &Loading, previous: &Catalog) -> Result<Catalog, ZoneError> {
             }
         }
     }
-    let names: Vec<String> = zones.iter().map(|z| z.origin().to_string()).collect();
-    served.retain(&names);
-    for zone in &zones {
-        served.set(&zone.origin().to_string(), zone.version());
-    }
-    if let Err(error) = served.write(&loading.state_dir) {
-        tracing::warn!(%error, path = %ServedVersions::path(&loading.state_dir).display(), "cannot record the zone versions served; `onebox check` will not compare serials");
-    }
-    Ok(Catalog::new(zones))
+    Ok(zones)
 }
 
-/// The serial rules on one zone: `new` replaces `old` (in service now) unless its serial went
-/// backwards; without `old`, the version last recorded in `served` is compared with.
-fn admit(old: Option<Arc<ZoneData>>, new: Arc<ZoneData>, served: &ServedVersions) -> Arc<ZoneData> {
-    let name = new.origin().to_string();
+/// The serial rules on one zone as read: `zone` replaces `old` (in service now) unless its
+/// serial went backwards; without `old`, the version last recorded in `served` is compared with.
+fn admit(old: Option<Arc<ZoneData>>, zone: Zone, served: &ServedVersions) -> Read {
+    let name = zone.origin.to_string();
+    let new = zone.version();
     let Some(prior) = old
         .as_ref()
         .map(|z| z.version())
         .or_else(|| served.get(&name))
     else {
-        return new;
+        return Read::Fresh(zone, new);
     };
-    let change = serial::judge(prior, new.version());
-    if let Some(problem) = change.problem(&name, prior, new.version()) {
+    let change = serial::judge(prior, new);
+    if let Some(problem) = change.problem(&name, prior, new) {
         match (change, old) {
             (Change::Backwards, Some(old)) => {
                 tracing::error!("{problem}");
-                return old;
+                return Read::Kept(old);
             }
             (Change::Backwards, None) => {
                 tracing::error!(
@@ -209,40 +364,5 @@ fn admit(old: Option<Arc<ZoneData>>, new: Arc<ZoneData>, served: &ServedVersions
             _ => tracing::warn!("{problem}"),
         }
     }
-    new
-}
-
-/// Sends NOTIFY for every zone that is new in `current` or whose serial changed.
-fn notify_changed(config: &DnsConfig, previous: &Catalog, current: &Catalog) {
-    if config.transfer.notify.is_empty() {
-        return;
-    }
-    for zone in current.zones() {
-        let changed = previous
-            .zone(zone.origin())
-            .is_none_or(|old| old.serial() != zone.serial());
-        if changed {
-            notify::spawn(
-                zone.origin().clone(),
-                zone.serial(),
-                config.transfer.notify.clone(),
-            );
-        }
-    }
-}
-
-/// Binds UDP and TCP on the same address. Port 0 picks a port free for both.
-fn bind_pair(addr: SocketAddr) -> io::Result<(UdpSocket, TcpListener)> {
-    if addr.port() != 0 {
-        return Ok((listen::udp(addr)?, listen::tcp(addr)?));
-    }
-    let mut last_error = None;
-    for _ in 0..32 {
-        let udp = listen::udp(addr)?;
-        match listen::tcp(udp.local_addr()?) {
-            Ok(tcp) => return Ok((udp, tcp)),
-            Err(error) => last_error = Some(error),
-        }
-    }
-    Err(last_error.unwrap_or_else(|| io::Error::other("no free port for both UDP and TCP")))
+    Read::Fresh(zone, new)
 }

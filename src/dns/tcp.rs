@@ -1,15 +1,15 @@
-//! DNS over TCP: length-prefixed messages (RFC 1035 §4.2.2, RFC 7766), with back-pressure.
+//! DNS over TCP: length-prefixed messages (RFC 1035 §4.2.2, RFC 7766).
 //!
-//! The listener owns accept and back-pressure, a handler owns one connection (mini-redis'
-//! split):
+//! Accepting, the connection cap and the drain are `ops::accept`'s (one loop for every TCP
+//! service); this file owns one connection:
 //!
-//! - at most [`Limits::max_connections`] connections are served at once: a semaphore permit is
-//!   taken *before* `accept`, so further clients wait in the kernel's backlog instead of costing
-//!   a task each; failing accepts (e.g. out of file descriptors) back off instead of spinning;
-//! - a connection is closed when no query starts within [`Limits::idle_timeout`], when a started
+//! - a connection is closed when no query starts within the idle timeout, when a started
 //!   query does not complete within the same time (a slow client cannot hold its slot by
 //!   trickling bytes), when a write makes no progress for that long (a client that does not
-//!   read), on a zero-length message, and at shutdown;
+//!   read), on a zero-length message, and when the drain deadline passes;
+//! - while the service drains (shutdown, upgrade) a connection goes on answering: it is closed
+//!   once the client closes it or sends nothing for [`DRAIN_IDLE`], so that a client in the
+//!   middle of a conversation loses no query;
 //! - queries pipelined on one connection are answered in order; replies are buffered and flushed
 //!   only when no further complete query is already waiting, so a burst costs one write;
 //! - an [`Outcome::Transfer`] is streamed by [`xfr::send`] on the same connection.
@@ -26,107 +26,25 @@ use tokio::io::{
     AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt,
 };
 use tokio::io::{BufReader, BufWriter};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use super::answer::{Outcome, Responder, Transport};
 use super::xfr;
+use crate::ops::accept::Conn;
 
-/// Back-pressure and timeouts for TCP clients.
-#[derive(Debug, Clone)]
-pub(crate) struct Limits {
-    /// Connections served at once.
-    pub max_connections: usize,
-    /// A connection with no complete query for this long is closed.
-    pub idle_timeout: Duration,
-}
+/// While draining, a connection that sends nothing for this long is closed.
+pub(crate) const DRAIN_IDLE: Duration = Duration::from_secs(1);
 
-/// First pause after a failed accept; doubled up to [`ACCEPT_BACKOFF_MAX`].
-const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(10);
-/// Longest pause after failed accepts.
-const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
-
-/// Accepts and serves connections until `shutdown` is cancelled; then stops accepting, closes
-/// every connection and returns once all are gone.
-pub(crate) async fn serve(
-    listener: TcpListener,
-    responder: Arc<Responder>,
-    limits: Limits,
-    shutdown: CancellationToken,
-) {
-    let permits = Arc::new(Semaphore::new(
-        limits.max_connections.clamp(1, Semaphore::MAX_PERMITS),
-    ));
-    let connections = TaskTracker::new();
-    let mut backoff = ACCEPT_BACKOFF_MIN;
-    loop {
-        let permit = tokio::select! {
-            () = shutdown.cancelled() => break,
-            permit = permits.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => break, // never closed
-            },
-        };
-        let accepted = tokio::select! {
-            () = shutdown.cancelled() => break,
-            accepted = listener.accept() => accepted,
-        };
-        match accepted {
-            Ok((stream, peer)) => {
-                backoff = ACCEPT_BACKOFF_MIN;
-                connections.spawn(connection(
-                    stream,
-                    peer,
-                    responder.clone(),
-                    limits.idle_timeout,
-                    shutdown.clone(),
-                    permit,
-                ));
-            }
-            Err(error) if is_per_connection(&error) => {
-                tracing::debug!(%error, "dns tcp: accept failed for one connection");
-            }
-            Err(error) => {
-                tracing::warn!(%error, pause = ?backoff, "dns tcp: accept failed; pausing");
-                tokio::select! {
-                    () = shutdown.cancelled() => break,
-                    () = tokio::time::sleep(backoff) => {}
-                }
-                backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
-            }
-        }
-    }
-    drop(listener);
-    connections.close();
-    connections.wait().await;
-    tracing::debug!("dns tcp listener stopped");
-}
-
-/// Accept errors that concern one connection only (it was reset before we took it, ...); the
-/// next accept may succeed at once. Everything else (EMFILE, ENFILE, ENOBUFS, ...) backs off.
-fn is_per_connection(error: &io::Error) -> bool {
-    matches!(
-        error.kind(),
-        io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::ConnectionReset
-            | io::ErrorKind::Interrupted
-            | io::ErrorKind::WouldBlock
-    ) || error.raw_os_error() == Some(libc::EPROTO)
-        || error.raw_os_error() == Some(libc::EPERM)
-}
-
-/// Serves one connection until it closes, times out or the server shuts down. The permit is
-/// released when this returns.
-async fn connection(
+/// Serves one connection until it closes, times out or the drain deadline passes. The
+/// connection's slot (in `conn`) is released when this returns.
+pub(crate) async fn connection(
     mut stream: TcpStream,
     peer: SocketAddr,
     responder: Arc<Responder>,
     timeout: Duration,
-    shutdown: CancellationToken,
-    _permit: OwnedSemaphorePermit,
+    conn: Conn,
 ) {
     if let Err(error) = stream.set_nodelay(true) {
         tracing::debug!(%peer, %error, "dns tcp: cannot set TCP_NODELAY");
@@ -135,14 +53,14 @@ async fn connection(
     let mut reader = BufReader::new(read);
     let mut writer = BufWriter::new(StallGuard::new(write, timeout));
     let served = tokio::select! {
-        () = shutdown.cancelled() => return,
-        served = serve_queries(&mut reader, &mut writer, peer, &responder, timeout) => served,
+        () = conn.closing.cancelled() => return,
+        served = serve_queries(&mut reader, &mut writer, peer, &responder, timeout, &conn.draining) => served,
     };
     match served {
         Ok(Close::Client) => {
             // A polite close: hand over what is buffered, then FIN. Bounded by the stall guard.
             let _ = tokio::select! {
-                () = shutdown.cancelled() => return,
+                () = conn.closing.cancelled() => return,
                 done = writer.shutdown() => done,
             };
         }
@@ -167,6 +85,7 @@ async fn serve_queries<R, W>(
     peer: SocketAddr,
     responder: &Responder,
     timeout: Duration,
+    draining: &CancellationToken,
 ) -> io::Result<Close>
 where
     R: AsyncRead + Unpin,
@@ -175,7 +94,7 @@ where
     let mut query = Vec::with_capacity(512);
     let mut out = Vec::with_capacity(4096);
     loop {
-        match read_query(reader, &mut query, timeout).await? {
+        match read_query(reader, &mut query, timeout, draining).await? {
             Read::Query => {}
             Read::Closed => return Ok(Close::Client),
             Read::Idle => return Ok(Close::Idle),
@@ -222,18 +141,31 @@ enum Read {
 }
 
 /// Reads one length-prefixed message into `query`. The first byte must arrive within
-/// `timeout` (idle guard); once it has, the whole message must arrive within `timeout` more
-/// (slow-client guard). End of stream inside a message is an error.
+/// `timeout` (idle guard), or within [`DRAIN_IDLE`] once `draining`; once it has, the whole
+/// message must arrive within `timeout` more (slow-client guard). End of stream inside a
+/// message is an error.
 async fn read_query<R: AsyncBufRead + Unpin>(
     reader: &mut R,
     query: &mut Vec<u8>,
     timeout: Duration,
+    draining: &CancellationToken,
 ) -> io::Result<Read> {
-    match tokio::time::timeout(timeout, reader.fill_buf()).await {
-        Err(_) => return Ok(Read::Idle),
-        Ok(Err(error)) => return Err(error),
-        Ok(Ok([])) => return Ok(Read::Closed),
-        Ok(Ok(_)) => {}
+    let idle = async {
+        tokio::select! {
+            () = tokio::time::sleep(timeout) => {}
+            () = async {
+                draining.cancelled().await;
+                tokio::time::sleep(DRAIN_IDLE.min(timeout)).await;
+            } => {}
+        }
+    };
+    tokio::select! {
+        () = idle => return Ok(Read::Idle),
+        filled = reader.fill_buf() => match filled {
+            Err(error) => return Err(error),
+            Ok([]) => return Ok(Read::Closed),
+            Ok(_) => {}
+        },
     }
     let read = async {
         let len = usize::from(reader.read_u16().await?);
@@ -354,6 +286,7 @@ mod tests {
     use crate::dns::answer::Settings;
     use crate::dns::catalog::Catalog;
     use crate::dns::xfr::tests::big_zone;
+    use crate::ops::accept::Connections;
 
     /// Generous bound on how long any single step may take before the test calls it a hang.
     const HANG: Duration = Duration::from_secs(10);
@@ -361,6 +294,7 @@ mod tests {
     struct Server {
         addr: SocketAddr,
         shutdown: CancellationToken,
+        connections: Connections,
         task: JoinHandle<()>,
     }
 
@@ -374,18 +308,27 @@ mod tests {
         max_connections: usize,
         idle_timeout: Duration,
     ) -> Server {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
         let responder = Arc::new(responder);
         let shutdown = CancellationToken::new();
-        let limits = Limits {
-            max_connections,
-            idle_timeout,
+        let connections = Connections::new("dns tcp", max_connections, &shutdown);
+        let task = {
+            let connections = connections.clone();
+            let stop = shutdown.child_token();
+            tokio::spawn(async move {
+                connections
+                    .serve(listener, stop, move |stream, peer, conn| {
+                        connection(stream, peer, responder.clone(), idle_timeout, conn)
+                    })
+                    .await;
+            })
         };
-        let task = tokio::spawn(serve(listener, responder, limits, shutdown.clone()));
         Server {
             addr,
             shutdown,
+            connections,
             task,
         }
     }
@@ -499,7 +442,12 @@ mod tests {
         stream.write_all(&[0]).await.unwrap();
         tokio::time::sleep(Duration::from_millis(50)).await;
         server.shutdown.cancel();
+        let drained = tokio::spawn({
+            let connections = server.connections.clone();
+            async move { connections.drain(HANG).await }
+        });
         expect_closed(&mut stream).await;
+        tokio::time::timeout(HANG, drained).await.unwrap().unwrap();
         tokio::time::timeout(HANG, server.task)
             .await
             .unwrap()

@@ -1,40 +1,65 @@
-//! Unix signals as events: SIGTERM/SIGINT stop the process, SIGHUP asks for a reload.
+//! Unix signals as lifecycle events: SIGTERM/SIGINT stop, SIGHUP reloads the whole
+//! configuration, SIGUSR2 upgrades to the binary on disk.
 //!
-//! A reload is announced on a `watch` channel (each service re-reads what it owns: the DNS
-//! service its zones); a stop cancels the shared [`CancellationToken`].
+//! The signals only announce; `cli`'s lifecycle loop decides what each means. A service (or a
+//! command arriving some other way) may ask for a reload through [`Reloader`], which feeds the
+//! same loop as SIGHUP.
 
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::watch;
-use tokio_util::sync::CancellationToken;
+use tokio::sync::mpsc;
 
-/// Reload generations: the value increases by one on every SIGHUP.
-pub type ReloadRx = watch::Receiver<u64>;
+/// What the process is asked to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// Re-read the configuration and apply what changed (SIGHUP, or [`Reloader::reload`]).
+    Reload,
+    /// Stop accepting, drain, exit (SIGTERM or SIGINT; the name is for the log).
+    Stop(&'static str),
+    /// Start the binary on disk with this process's sockets and hand over to it (SIGUSR2).
+    Upgrade,
+}
 
-/// Listens for signals until `shutdown` is cancelled. Returns the reload receiver; SIGTERM and
-/// SIGINT cancel `shutdown`.
-pub fn spawn(shutdown: CancellationToken) -> std::io::Result<ReloadRx> {
+/// Asks the lifecycle for a reload, as SIGHUP does; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Reloader {
+    tx: mpsc::UnboundedSender<Event>,
+}
+
+impl Reloader {
+    /// A handle whose requests go nowhere (tests, one-shot commands).
+    pub fn detached() -> Self {
+        let (tx, _) = mpsc::unbounded_channel();
+        Self { tx }
+    }
+
+    /// Asks for a reload of the whole configuration. Requests made while one runs are merged
+    /// into the next.
+    pub fn reload(&self) {
+        let _ = self.tx.send(Event::Reload);
+    }
+}
+
+/// Listens for signals until the events' receiver is dropped. Returns the events and a handle
+/// to ask for reloads.
+pub fn spawn() -> std::io::Result<(mpsc::UnboundedReceiver<Event>, Reloader)> {
     let mut hup = signal(SignalKind::hangup())?;
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
-    let (tx, rx) = watch::channel(0u64);
+    let mut usr2 = signal(SignalKind::user_defined2())?;
+    let (tx, rx) = mpsc::unbounded_channel();
+    let reloader = Reloader { tx: tx.clone() };
     tokio::spawn(async move {
         loop {
-            tokio::select! {
-                _ = hup.recv() => {
-                    tracing::info!("SIGHUP: reloading");
-                    tx.send_modify(|generation| *generation += 1);
-                }
-                _ = term.recv() => {
-                    tracing::info!("SIGTERM: shutting down");
-                    shutdown.cancel();
-                }
-                _ = int.recv() => {
-                    tracing::info!("SIGINT: shutting down");
-                    shutdown.cancel();
-                }
-                () = shutdown.cancelled() => break,
+            let event = tokio::select! {
+                _ = hup.recv() => Event::Reload,
+                _ = term.recv() => Event::Stop("SIGTERM"),
+                _ = int.recv() => Event::Stop("SIGINT"),
+                _ = usr2.recv() => Event::Upgrade,
+            };
+            if tx.send(event).is_err() {
+                break;
             }
         }
     });
-    Ok(rx)
+    Ok((rx, reloader))
 }

@@ -1,29 +1,70 @@
-//! Logging with `tracing`: one subscriber for the whole process, set up once by the binary.
+//! Logging with `tracing`: one subscriber for the whole process, set up once by the binary,
+//! with a filter that a reload can change ([`Log::set_level`]).
 
 use std::io::IsTerminal;
 
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer, Registry, reload};
 
 use crate::config::{LogConfig, LogFormat};
 
+/// The installed subscriber's handle: changes the level while the process runs.
+#[derive(Debug, Clone)]
+pub struct Log {
+    filter: reload::Handle<EnvFilter, Registry>,
+    /// `RUST_LOG` was set at start: it wins over `log.level`, now and on reloads.
+    from_env: bool,
+}
+
+impl Log {
+    /// Applies `log.level` (a reload); nothing when `RUST_LOG` decides.
+    pub fn set_level(&self, level: &str) -> Result<(), String> {
+        if self.from_env {
+            return Ok(());
+        }
+        let filter = parse_level(level)?;
+        self.filter
+            .reload(filter)
+            .map_err(|e| format!("cannot change the log level: {e}"))
+    }
+}
+
+/// Checks `log.level` without installing anything (`onebox check`).
+pub fn check(config: &LogConfig) -> Result<(), String> {
+    parse_level(&config.level).map(drop)
+}
+
+fn parse_level(level: &str) -> Result<EnvFilter, String> {
+    EnvFilter::try_new(level).map_err(|e| format!("key log.level = {level:?}: {e}"))
+}
+
 /// Installs the global subscriber. `RUST_LOG` overrides `log.level` when set. Logs go to stderr
 /// so that stdout stays free for command output (`onebox check`).
-pub fn init(config: &LogConfig) -> Result<(), String> {
-    let filter = match std::env::var("RUST_LOG") {
-        Ok(directive) if !directive.is_empty() => {
-            EnvFilter::try_new(&directive).map_err(|e| format!("RUST_LOG={directive}: {e}"))?
-        }
-        _ => EnvFilter::try_new(&config.level)
-            .map_err(|e| format!("key log.level = {:?}: {e}", config.level))?,
+pub fn init(config: &LogConfig) -> Result<Log, String> {
+    let (filter, from_env) = match std::env::var("RUST_LOG") {
+        Ok(directive) if !directive.is_empty() => (
+            EnvFilter::try_new(&directive).map_err(|e| format!("RUST_LOG={directive}: {e}"))?,
+            true,
+        ),
+        _ => (parse_level(&config.level)?, false),
     };
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let (filter, handle) = reload::Layer::new(filter);
+    let output = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(true);
-    let result = match config.format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    let output = match config.format {
+        LogFormat::Text => output.boxed(),
+        LogFormat::Json => output.json().flatten_event(true).boxed(),
     };
-    result.map_err(|e| format!("cannot install the logger: {e}"))
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(output)
+        .try_init()
+        .map_err(|e| format!("cannot install the logger: {e}"))?;
+    Ok(Log {
+        filter: handle,
+        from_env,
+    })
 }

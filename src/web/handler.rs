@@ -3,7 +3,8 @@
 //! The order, in one place:
 //!
 //! 1. `/healthz` (alive) and `/readyz` (ready) answer on every name and both schemes, so a
-//!    load balancer can probe by address;
+//!    load balancer can probe by address; on plain HTTP, an ACME HTTP-01 token onebox's own
+//!    ACME client published answers from memory, for any name, before anything else;
 //! 2. the Host (or `:authority`) must be the canonical name, an alias or a local name
 //!    (`web.local_names`: `localhost`, ...), else 421 and none of the site's content;
 //! 3. plain HTTP: 301 to `https://canonical[:port]` (a local name keeps its own) with path and
@@ -33,6 +34,7 @@ use hyper::body::Incoming;
 use super::body::Body;
 use super::files::plain;
 use super::site::Site;
+use crate::ops::challenges::Challenges;
 use crate::ops::ready::Readiness;
 
 const ACME_PREFIX: &str = "/.well-known/acme-challenge/";
@@ -44,8 +46,12 @@ pub(crate) struct ConnInfo {
     pub peer: SocketAddr,
     /// Arrived over TLS.
     pub secure: bool,
+    /// The HTTPS port redirects name (`None`: 443, or no HTTPS listener).
+    pub https_port: Option<u16>,
     /// The process's readiness checks.
     pub readiness: Readiness,
+    /// ACME challenge answers (HTTP-01 tokens).
+    pub challenges: Challenges,
     /// The application's routes, if the application runs.
     pub app: Option<crate::app::Router>,
 }
@@ -104,6 +110,14 @@ async fn route(request: Request<Incoming>, site: &Site, conn: &ConnInfo) -> Resp
     match request.uri().path() {
         "/healthz" => return plain(StatusCode::OK, "ok\n"),
         "/readyz" => return ready(site, conn),
+        path if !conn.secure => {
+            if let Some(answer) = path
+                .strip_prefix(ACME_PREFIX)
+                .and_then(|token| conn.challenges.http(token))
+            {
+                return acme_answer(answer);
+            }
+        }
         _ => {}
     }
     let Some(host) = host_of(&request) else {
@@ -126,7 +140,7 @@ async fn route(request: Request<Incoming>, site: &Site, conn: &ConnInfo) -> Resp
     let path_and_query = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
     let acme = !conn.secure && request.uri().path().starts_with(ACME_PREFIX);
     if !conn.secure && site.redirect_to_https && !acme {
-        let port = site.https_port.map(|p| format!(":{p}")).unwrap_or_default();
+        let port = conn.https_port.map(|p| format!(":{p}")).unwrap_or_default();
         // A local name stays itself (the browser on this machine may not resolve the
         // canonical one); every other name goes to the canonical one.
         let host = if local {
@@ -154,7 +168,8 @@ async fn route(request: Request<Incoming>, site: &Site, conn: &ConnInfo) -> Resp
     };
     let client = crate::app::Client {
         peer: conn.peer,
-        origin: &site.origin,
+        canonical: &site.canonical,
+        https_port: conn.https_port,
     };
     match app
         .serve(request, client, |request| static_file(site, request))
@@ -223,6 +238,16 @@ fn ready(site: &Site, conn: &ConnInfo) -> Response<Body> {
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+/// An HTTP-01 key authorization (RFC 8555 §8.3).
+fn acme_answer(key_authorization: String) -> Response<Body> {
+    let mut response = Response::new(Body::bytes(key_authorization));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
     );
     response
 }

@@ -1,8 +1,9 @@
 //! The web origin: HTTPS for the site's names, serving `web.site_dir` the way nginx would.
 //!
-//! - `server` binds `web.http_listen` and `web.https_listen`, accepts under a connection cap,
-//!   does the TLS handshake under a timeout and serves HTTP/1.1 and HTTP/2 (hyper-util's auto
-//!   builder); it reloads on SIGHUP and drains on SIGTERM;
+//! - `server` is the service ([`Web`]): it serves the listeners the lifecycle hands it
+//!   (`web.http_listen`, `web.https_listen`) through the shared accept loop, does the TLS
+//!   handshake under a timeout and serves HTTP/1.1 and HTTP/2 (hyper-util's auto builder);
+//!   it applies a reloaded configuration and drains without cutting a request;
 //! - `tls` loads certificates (PEM, chosen by SNI) or issues development ones;
 //! - `site` is the immutable snapshot a reload swaps: names, headers, files, certificates;
 //! - `handler` takes one request through health checks, names, redirects and limits to
@@ -22,13 +23,12 @@ mod tls;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 pub use body::Body;
-pub use server::serve;
+pub use server::{Handles, Web};
 pub use tls::TlsError;
 
-use crate::config::{Config, ConfigError};
+use crate::config::Config;
 
 /// Where the development CA's certificate is (the file to trust in browsers and clients).
 pub fn dev_ca_certificate(state_dir: &std::path::Path) -> PathBuf {
@@ -40,14 +40,29 @@ pub fn certificate_not_after(der: &[u8]) -> Option<std::time::SystemTime> {
     tls::validity_of(der).map(|v| v.not_after)
 }
 
-/// Re-reads the configuration on SIGHUP (the same layers as at start).
-pub type Reconfigure = Arc<dyn Fn() -> Result<Config, ConfigError> + Send + Sync>;
+/// Reads and checks everything the web service would build from `config` (names,
+/// certificates, the web root, headers), writing nothing: `onebox check`.
+pub fn check(config: &Config) -> Result<(), WebError> {
+    // Scratch handles: nothing checked here is ever served.
+    let (certificates, challenges) = (
+        crate::ops::certs::Certificates::default(),
+        crate::ops::challenges::Challenges::default(),
+    );
+    site::Site::build(
+        &config.web,
+        &config.state_dir,
+        site::Build::Check,
+        &certificates,
+        &challenges,
+    )
+    .map(drop)
+}
 
 /// Why the web service could not start (or a reload was refused).
 #[derive(Debug, thiserror::Error)]
 pub enum WebError {
-    /// A listen address could not be bound.
-    #[error("key web.http_listen / web.https_listen: cannot bind {addr}")]
+    /// A listening socket handed in could not be prepared.
+    #[error("web: cannot serve {addr}")]
     Bind {
         /// The address.
         addr: SocketAddr,
@@ -71,7 +86,7 @@ pub enum WebError {
     /// Certificates could not be loaded.
     #[error(transparent)]
     Tls(#[from] TlsError),
-    /// The configuration could not be re-read.
-    #[error("{0}")]
+    /// The site's build did not complete.
+    #[error("building the site did not complete: {0}")]
     Reload(String),
 }

@@ -1,284 +1,308 @@
-//! The web service's life: bind, accept, handshake, serve HTTP/1.1 and HTTP/2, reload, drain.
+//! The web service: the site (files, names, headers, certificates) is built before any socket
+//! is served; the lifecycle (`cli`) hands in the sockets, bound or inherited, and the new
+//! configuration on each reload.
 //!
-//! A listener owns accept and back-pressure: each accepted connection waits for a permit of the
-//! connection cap (shared by all listeners) before it is served, and the listener accepts
-//! nothing more meanwhile, so excess clients wait in the kernel's backlog; it backs off when
-//! accept fails for lack of descriptors or memory. A connection task owns one connection: the TLS handshake
-//! under a timeout, then hyper-util's auto builder, watched for idleness and shutdown.
+//! Accepting and the connection cap (shared by every HTTP and HTTPS listener) are
+//! `ops::accept`'s. A connection task owns one connection: the TLS handshake under a timeout,
+//! then hyper-util's auto builder (HTTP/1.1, and HTTP/2 by ALPN or preface), watched for
+//! idleness and for the drain.
 //!
-//! SIGHUP builds a new [`Site`] off the hot path and swaps it in; requests already running and
-//! open connections are not disturbed. SIGTERM stops the listeners, asks every connection to
-//! finish gracefully (HTTP/1: after the current response; HTTP/2: GOAWAY), and after
-//! `web.shutdown_timeout` closes whatever is left.
+//! A reload builds a new [`Site`] off the hot path and swaps it in; requests already running
+//! and open connections are not disturbed. On the drain (SIGTERM, the end of an upgrade) no
+//! request is cut and none is refused:
+//!
+//! - HTTP/2 connections get GOAWAY at once (hyper sends it in two steps, so that streams the
+//!   client opened meanwhile are still served); the client opens new streams elsewhere;
+//! - HTTP/1.1 responses from then on say `Connection: close`, so that a client sends its next
+//!   request on a new connection (to the process that took over the sockets); a connection
+//!   that carries nothing for [`DRAIN_IDLE`] is closed;
+//! - when `web.shutdown_timeout` passes, whatever is left is closed.
 
 use std::convert::Infallible;
-use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
+use http::header::{self, HeaderValue};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
-use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::WebError;
 use super::handler::{self, ConnInfo};
 use super::idle::{Activity, Tracked};
-use super::site::Site;
-use super::{Reconfigure, WebError};
-use crate::config::Config;
-use crate::ops::listen;
-use crate::ops::ready::Readiness;
-use crate::ops::signals::ReloadRx;
+use super::site::{Build, Site};
+use super::tls::{self, ACME_TLS_ALPN};
+use crate::config::{Config, WebConfig};
+use crate::ops::Context;
+use crate::ops::accept::{Conn, Connections};
+use crate::ops::certs::Certificates;
+use crate::ops::challenges::Challenges;
+use crate::ops::listen::{Bound, Spec, Transport};
+use crate::ops::ready::{Check, Readiness};
+use crate::ops::snapshot::Snapshot;
+
+/// While draining, an HTTP/1.1 connection that carries nothing for this long is closed.
+const DRAIN_IDLE: Duration = Duration::from_secs(1);
+
+/// The running web service; shared by the lifecycle and the tasks serving its sockets.
+pub struct Web {
+    shared: Shared,
+    tasks: TaskTracker,
+    check: Check,
+}
+
+/// What the web service shares with the rest of the process.
+#[derive(Clone)]
+pub struct Handles {
+    /// The certificates served: the web service puts its files' in; ACME puts its own.
+    pub certificates: Certificates,
+    /// ACME challenge answers to serve (HTTP-01, TLS-ALPN-01).
+    pub challenges: Challenges,
+    /// The application's routes, if the application runs.
+    pub app: Option<crate::app::Router>,
+}
 
 /// What every connection task shares.
 #[derive(Clone)]
 struct Shared {
-    site: Arc<ArcSwap<Site>>,
+    site: Snapshot<Site>,
     readiness: Readiness,
+    certificates: Certificates,
+    challenges: Challenges,
     app: Option<crate::app::Router>,
-    shutdown: CancellationToken,
-    /// Cancelled when the drain deadline passes: close at once.
-    hard_stop: CancellationToken,
-    tracker: TaskTracker,
-    permits: Arc<Semaphore>,
+    connections: Connections,
+    /// The port of the first HTTPS listener, named in redirects from plain HTTP (0: none).
+    https_port: Arc<AtomicU16>,
 }
 
-/// Serves HTTP and HTTPS until `shutdown` is cancelled; each new `reload` generation rebuilds
-/// the site from `reconfigure()`. Every request goes to `app`'s router when there is one (the
-/// site's files are its fallback); without, every path is a file.
-pub async fn serve(
-    config: Config,
-    reconfigure: Reconfigure,
-    shutdown: CancellationToken,
-    mut reload: ReloadRx,
-    readiness: Readiness,
-    app: Option<crate::app::Router>,
-) -> Result<(), WebError> {
-    let web = &config.web;
-    let check = readiness.register("web");
-    let mut listeners = Vec::new();
-    for (addresses, secure) in [(&web.http_listen, false), (&web.https_listen, true)] {
-        for &addr in addresses {
-            let listener = bind(addr).map_err(|source| WebError::Bind { addr, source })?;
-            let bound = listener
-                .local_addr()
-                .map_err(|source| WebError::Bind { addr, source })?;
-            listeners.push((listener, bound, secure));
-        }
+impl Web {
+    /// The sockets `[web]` wants: one TCP listener per `web.http_listen` and
+    /// `web.https_listen` address.
+    pub fn sockets(config: &WebConfig) -> Vec<Spec> {
+        let plain = config.http_listen.iter().map(|&addr| Spec {
+            name: "http",
+            key: "web.http_listen",
+            transport: Transport::Tcp,
+            addr,
+            index: 0,
+        });
+        let secure = config.https_listen.iter().map(|&addr| Spec {
+            name: "https",
+            key: "web.https_listen",
+            transport: Transport::Tcp,
+            addr,
+            index: 0,
+        });
+        plain.chain(secure).collect()
     }
-    let https_port = listeners
-        .iter()
-        .find(|(_, _, secure)| *secure)
-        .map(|(_, bound, _)| bound.port());
-    let site = {
-        let config = config.clone();
-        tokio::task::spawn_blocking(move || Site::build(&config.web, &config.state_dir, https_port))
-            .await
-            .map_err(|e| WebError::Reload(e.to_string()))??
-    };
-    tracing::info!(site_dir = %site.files.root().display(), canonical = %site.canonical, aliases = ?site.aliases, "web site loaded");
-    let shared = Shared {
-        site: Arc::new(ArcSwap::from_pointee(site)),
-        readiness,
-        app,
-        shutdown: shutdown.clone(),
-        hard_stop: CancellationToken::new(),
-        tracker: TaskTracker::new(),
-        permits: Arc::new(Semaphore::new(web.max_connections.max(1))),
-    };
-    let mut accepting = tokio::task::JoinSet::new();
-    for (listener, bound, secure) in listeners {
+
+    /// Builds the site (files, names, headers, certificates) off the async workers, and puts
+    /// its certificates in `handles.certificates`. Every request will go to `handles.app`'s
+    /// router when there is one (the site's files are its fallback); without, every path is a
+    /// file.
+    pub async fn build(
+        config: &Config,
+        handles: Handles,
+        context: &Context,
+    ) -> Result<Self, WebError> {
+        let site = build_site(config, &handles).await?;
+        tracing::info!(site_dir = %site.files.root().display(), canonical = %site.canonical, aliases = ?site.aliases, "web site loaded");
+        tls::install(&site.tls, &handles.certificates);
+        let check = context.readiness.register("web");
+        check.set(true);
+        Ok(Self {
+            shared: Shared {
+                site: Snapshot::new("site", site),
+                readiness: context.readiness.clone(),
+                certificates: handles.certificates,
+                challenges: handles.challenges,
+                app: handles.app,
+                connections: Connections::new("web", config.web.max_connections, &context.shutdown),
+                https_port: Arc::new(AtomicU16::new(0)),
+            },
+            tasks: TaskTracker::new(),
+            check,
+        })
+    }
+
+    /// Serves `socket` until its stop token (a reload removed it, or the process stops).
+    pub fn serve(&self, socket: &Bound) -> Result<(), WebError> {
+        let addr = socket.local_addr();
+        let listener = socket
+            .tcp()
+            .map_err(|source| WebError::Bind { addr, source })?;
+        let secure = socket.spec().name == "https";
+        let shared = self.shared.clone();
+        let stop = socket.stop();
+        self.tasks.spawn(async move {
+            let connections = shared.connections.clone();
+            connections
+                .serve(listener, stop, move |stream, peer, conn| {
+                    connection(stream, peer, secure, conn, shared.clone())
+                })
+                .await;
+        });
         let scheme = if secure { "https" } else { "http" };
-        tracing::info!(addr = %bound, %scheme, "web listening");
-        accepting.spawn(accept_loop(listener, secure, shared.clone()));
+        tracing::info!(addr = %addr, %scheme, "web listening");
+        Ok(())
     }
-    check.set(true);
-    announce(&config, https_port.is_some(), &shared.site.load());
 
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => break,
-            changed = reload.changed() => {
-                if changed.is_err() {
-                    shutdown.cancelled().await;
-                    break;
-                }
-                reload_site(&config, &reconfigure, https_port, &shared.site).await;
-            }
-        }
+    /// Notes which sockets are in service now: redirects name the first HTTPS port.
+    pub fn listening<'a>(&self, sockets: impl IntoIterator<Item = &'a Bound>) {
+        let port = sockets
+            .into_iter()
+            .find(|b| b.spec().name == "https")
+            .map_or(0, |b| b.local_addr().port());
+        self.shared.https_port.store(port, Ordering::Relaxed);
     }
-    check.set(false);
-    while accepting.join_next().await.is_some() {}
-    drain(&shared, web.shutdown_timeout).await;
-    Ok(())
-}
 
-/// Logs the address to open in a browser, and the CA to trust first when the certificate is
-/// the development one.
-fn announce(config: &Config, https: bool, site: &Site) {
-    let web = &config.web;
-    let (scheme, listen, port) = if https {
-        ("https", web.https_listen.first(), site.https_port)
-    } else {
-        ("http", web.http_listen.first(), None)
-    };
-    // On this machine's loopback, the name this machine resolves; else the canonical one.
-    let here = listen.is_some_and(|a| a.ip().is_loopback() || a.ip().is_unspecified());
-    let host = match site.local_names.first() {
-        Some(name) if here => handler::bracketed(name),
-        _ => site.canonical.clone(),
-    };
-    let port = match (https, port, listen) {
-        (true, Some(port), _) => format!(":{port}"),
-        (false, _, Some(addr)) if addr.port() != 80 => format!(":{}", addr.port()),
-        _ => String::new(),
-    };
-    let url = format!("{scheme}://{host}{port}/");
-    if https && web.tls.certs.is_empty() {
-        let ca = super::dev_ca_certificate(&config.state_dir);
-        tracing::info!(
-            %url,
-            ca = %ca.display(),
-            "the site is at {url} once the browser trusts the development CA {} (README: Try it)",
-            ca.display()
-        );
-    } else {
-        tracing::info!(%url, "the site is at {url}");
-    }
-}
-
-/// Waits for open connections to finish, up to `deadline`, then closes the rest.
-async fn drain(shared: &Shared, deadline: Duration) {
-    shared.tracker.close();
-    let open = shared.tracker.len();
-    if open > 0 {
-        tracing::info!(connections = open, "web: letting in-flight requests finish");
-    }
-    if tokio::time::timeout(deadline, shared.tracker.wait())
-        .await
-        .is_err()
-    {
-        tracing::warn!(
-            connections = shared.tracker.len(),
-            "web: shutdown deadline passed; closing the remaining connections"
-        );
-        shared.hard_stop.cancel();
-        shared.tracker.wait().await;
-    }
-}
-
-/// Re-reads the configuration and rebuilds the site; on any error the previous one stays.
-async fn reload_site(
-    started: &Config,
-    reconfigure: &Reconfigure,
-    https_port: Option<u16>,
-    site: &ArcSwap<Site>,
-) {
-    let reconfigure = reconfigure.clone();
-    let started_web = started.web.clone();
-    let built = tokio::task::spawn_blocking(move || {
-        let config = reconfigure().map_err(|e| WebError::Reload(e.to_string()))?;
-        if config.web.http_listen != started_web.http_listen
-            || config.web.https_listen != started_web.https_listen
-            || config.web.max_connections != started_web.max_connections
-        {
-            tracing::warn!(
-                "web.http_listen, web.https_listen and web.max_connections change only on restart"
+    /// Logs the address to open in a browser, and the CA to trust first when the certificate
+    /// is the development one (at start, once the sockets are served).
+    pub fn announce(&self, config: &Config) {
+        let web = &config.web;
+        let site = self.shared.site.get();
+        let https_port = self.shared.https_port.load(Ordering::Relaxed);
+        let https = https_port != 0;
+        let (scheme, listen) = if https {
+            ("https", web.https_listen.first())
+        } else {
+            ("http", web.http_listen.first())
+        };
+        // On this machine's loopback, the name this machine resolves; else the canonical one.
+        let here = listen.is_some_and(|a| a.ip().is_loopback() || a.ip().is_unspecified());
+        let host = match site.local_names.first() {
+            Some(name) if here => handler::bracketed(name),
+            _ => site.canonical.clone(),
+        };
+        let port = match (https, listen) {
+            (true, _) if https_port != 443 => format!(":{https_port}"),
+            (false, Some(addr)) if addr.port() != 80 => format!(":{}", addr.port()),
+            _ => String::new(),
+        };
+        let url = format!("{scheme}://{host}{port}/");
+        if https && web.tls.certs.is_empty() {
+            let ca = super::dev_ca_certificate(&config.state_dir);
+            tracing::info!(
+                %url,
+                ca = %ca.display(),
+                "the site is at {url} once the browser trusts the development CA {} (README: Try it)",
+                ca.display()
             );
+        } else {
+            tracing::info!(%url, "the site is at {url}");
         }
-        Site::build(&config.web, &config.state_dir, https_port)
-    })
-    .await;
-    match built {
-        Ok(Ok(new_site)) => {
-            site.store(Arc::new(new_site));
+    }
+
+    /// Applies a new configuration: the connection cap at once, then the site rebuilt off the
+    /// hot path and swapped in (on error the previous one stays).
+    pub async fn reconfigure(&self, config: &Config) {
+        self.shared.connections.set_cap(config.web.max_connections);
+        let config = config.clone();
+        let (certificates, challenges) = (
+            self.shared.certificates.clone(),
+            self.shared.challenges.clone(),
+        );
+        let rebuilt = self
+            .shared
+            .site
+            .rebuild(move |_| {
+                let site = Site::build(
+                    &config.web,
+                    &config.state_dir,
+                    Build::Serve,
+                    &certificates,
+                    &challenges,
+                )?;
+                // Its certificates serve from the next handshake, as the snapshot does.
+                tls::install(&site.tls, &certificates);
+                Ok::<_, WebError>(site)
+            })
+            .await;
+        if rebuilt.is_ok() {
             tracing::info!("web site and certificates reloaded");
         }
-        Ok(Err(error)) => {
-            tracing::error!(error = %crate::ops::chain(&error), "web reload failed; still serving the previous site");
-        }
-        Err(error) => {
-            tracing::error!(%error, "web reload task failed; still serving the previous site");
-        }
+    }
+
+    /// After the process's shutdown: lets connections finish within `deadline`, closes the
+    /// rest, and waits for every listener to stop.
+    pub async fn stop(&self, deadline: Duration) {
+        self.check.set(false);
+        self.shared.connections.drain(deadline).await;
+        self.tasks.close();
+        self.tasks.wait().await;
     }
 }
 
-async fn accept_loop(listener: TcpListener, secure: bool, shared: Shared) {
-    let mut backoff = Duration::from_millis(5);
-    loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            () = shared.shutdown.cancelled() => return,
-        };
-        match accepted {
-            Ok((stream, peer)) => {
-                backoff = Duration::from_millis(5);
-                // At the cap, this connection waits here and later ones in the backlog.
-                let permit = tokio::select! {
-                    permit = shared.permits.clone().acquire_owned() => match permit {
-                        Ok(permit) => permit,
-                        Err(_) => return,
-                    },
-                    () = shared.shutdown.cancelled() => return,
-                };
-                shared
-                    .tracker
-                    .spawn(connection(stream, peer, secure, permit, shared.clone()));
-            }
-            Err(error) if is_resource_exhaustion(&error) => {
-                tracing::warn!(%error, backoff_ms = backoff.as_millis(), "web: accept failed; backing off");
-                tokio::select! {
-                    () = tokio::time::sleep(backoff) => {}
-                    () = shared.shutdown.cancelled() => return,
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(1));
-            }
-            Err(error) => tracing::debug!(%error, "web: accept failed"),
-        }
-    }
-}
-
-fn is_resource_exhaustion(error: &io::Error) -> bool {
-    matches!(
-        error.raw_os_error(),
-        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
-    )
+/// Builds the site as `serve` does, on a blocking thread (certificates, the development CA).
+async fn build_site(config: &Config, handles: &Handles) -> Result<Site, WebError> {
+    let config = config.clone();
+    let (certificates, challenges) = (handles.certificates.clone(), handles.challenges.clone());
+    tokio::task::spawn_blocking(move || {
+        Site::build(
+            &config.web,
+            &config.state_dir,
+            Build::Serve,
+            &certificates,
+            &challenges,
+        )
+    })
+    .await
+    .map_err(|e| WebError::Reload(e.to_string()))?
 }
 
 /// One connection, from handshake to close.
-async fn connection(
-    stream: TcpStream,
-    peer: SocketAddr,
-    secure: bool,
-    permit: OwnedSemaphorePermit,
-    shared: Shared,
-) {
-    let _permit = permit;
+async fn connection(stream: TcpStream, peer: SocketAddr, secure: bool, conn: Conn, shared: Shared) {
     let _ = stream.set_nodelay(true);
-    let snapshot = shared.site.load_full();
+    let snapshot = shared.site.get();
     let activity = Activity::new();
+    let https_port = match shared.https_port.load(Ordering::Relaxed) {
+        0 | 443 => None,
+        port => Some(port),
+    };
     let info = Arc::new(ConnInfo {
         peer,
         secure,
+        https_port,
         readiness: shared.readiness.clone(),
+        challenges: shared.challenges.clone(),
         app: shared.app.clone(),
     });
     let sites = shared.site.clone();
-    let service = service_fn(move |request| {
-        let site = sites.load_full();
+    let draining = conn.draining.clone();
+    let service = service_fn(move |request: http::Request<hyper::body::Incoming>| {
+        let site = sites.get();
         let info = info.clone();
-        async move { Ok::<_, Infallible>(handler::handle(request, site, &info).await) }
+        let draining = draining.clone();
+        async move {
+            let http1 = request.version() < http::Version::HTTP_2;
+            let mut response = handler::handle(request, site, &info).await;
+            if http1 && draining.is_cancelled() {
+                // The client's next request goes to a new connection (the next process).
+                response
+                    .headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            Ok::<_, Infallible>(response)
+        }
     });
     if !secure {
         let io = Tracked::new(stream, activity.clone());
-        drive(&snapshot.http, io, service, &activity, &snapshot, &shared).await;
+        drive(
+            &snapshot.http,
+            io,
+            service,
+            &activity,
+            &snapshot,
+            &conn,
+            false,
+        )
+        .await;
         return;
     }
     let acceptor = TlsAcceptor::from(snapshot.tls.config.clone());
@@ -295,20 +319,40 @@ async fn connection(
                 return;
             }
         },
-        () = shared.shutdown.cancelled() => return,
+        () = conn.closing.cancelled() => return,
     };
+    if stream.get_ref().1.alpn_protocol() == Some(ACME_TLS_ALPN) {
+        // A CA validating TLS-ALPN-01: the handshake was the whole answer (RFC 8737 §3).
+        tracing::debug!(%peer, "acme-tls/1 handshake answered");
+        let mut stream = stream;
+        let _ = tokio::io::AsyncWriteExt::shutdown(&mut stream).await;
+        return;
+    }
+    let http2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
     let io = Tracked::new(stream, activity.clone());
-    drive(&snapshot.http, io, service, &activity, &snapshot, &shared).await;
+    drive(
+        &snapshot.http,
+        io,
+        service,
+        &activity,
+        &snapshot,
+        &conn,
+        http2,
+    )
+    .await;
 }
 
-/// Serves HTTP on `io` until the client leaves, it idles out, or shutdown ends it.
+/// Serves HTTP on `io` until the client leaves, it idles out, or the drain ends it. `http2`:
+/// the client chose HTTP/2 by ALPN (GOAWAY at once when draining; otherwise the connection
+/// is let go once it idles).
 async fn drive<I, S>(
     builder: &auto::Builder<TokioExecutor>,
     io: I,
     service: S,
     activity: &Activity,
     site: &Site,
-    shared: &Shared,
+    conn: &Conn,
+    http2: bool,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     S: hyper::service::Service<
@@ -322,6 +366,7 @@ async fn drive<I, S>(
     let connection = builder.serve_connection(TokioIo::new(io), service);
     tokio::pin!(connection);
     let mut closing = false;
+    let mut draining = false;
     loop {
         tokio::select! {
             result = connection.as_mut() => {
@@ -330,7 +375,14 @@ async fn drive<I, S>(
                 }
                 return;
             }
-            () = shared.shutdown.cancelled(), if !closing => {
+            () = conn.draining.cancelled(), if !draining && !closing => {
+                draining = true;
+                if http2 {
+                    connection.as_mut().graceful_shutdown();
+                    closing = true;
+                }
+            }
+            () = activity.idle_for(DRAIN_IDLE), if draining && !closing => {
                 connection.as_mut().graceful_shutdown();
                 closing = true;
             }
@@ -342,12 +394,7 @@ async fn drive<I, S>(
                 closing = true;
                 activity.touch();
             }
-            () = shared.hard_stop.cancelled() => return,
+            () = conn.closing.cancelled() => return,
         }
     }
-}
-
-/// A listening TCP socket; port 0 picks a free port.
-fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
-    TcpListener::from_std(listen::tcp(addr)?)
 }

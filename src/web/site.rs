@@ -4,7 +4,7 @@
 //! immutable [`Site`] at start and on every SIGHUP, off the hot path, then swapped in whole
 //! (`ArcSwap`). A request reads the snapshot current when it arrives; a connection keeps the
 //! TLS configuration and protocol builder it started with. Listen addresses and the connection
-//! cap are fixed for the life of the process.
+//! cap live in the service (`server`), not in the snapshot.
 
 use std::path::Path;
 use std::time::{Duration, SystemTime};
@@ -17,6 +17,8 @@ use super::WebError;
 use super::files::{Files, FilesConfig};
 use super::tls::{self, Tls};
 use crate::config::WebConfig;
+use crate::ops::certs::Certificates;
+use crate::ops::challenges::Challenges;
 
 /// One immutable version of the site's settings.
 #[derive(Debug)]
@@ -27,16 +29,14 @@ pub(crate) struct Site {
     pub aliases: Vec<String>,
     /// Names that serve the site as they are (a browser on this machine), lowercase.
     pub local_names: Vec<String>,
-    /// The HTTPS port named in redirects from plain HTTP (`None` for 443).
-    pub https_port: Option<u16>,
-    /// `https://canonical[:port]`: the site's address, for the application's absolute links.
-    pub origin: std::sync::Arc<str>,
     /// Plain HTTP redirects to HTTPS.
     pub redirect_to_https: bool,
     /// The static files.
     pub files: Files,
-    /// Certificates.
+    /// Certificates: the file ones, and the server configuration reading the shared handle.
     pub tls: Tls,
+    /// The certificates served (files and ACME), for readiness.
+    pub certificates: Certificates,
     /// Headers on every response.
     pub headers: SecurityHeaders,
     /// Log every request.
@@ -62,18 +62,36 @@ pub(crate) struct SecurityHeaders {
     pub referrer_policy: Option<HeaderValue>,
 }
 
+/// Whether a build is for serving, or for `onebox check` (which writes nothing: the
+/// development CA is checked, not created).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Build {
+    /// For serving.
+    Serve,
+    /// For `onebox check`.
+    Check,
+}
+
 impl Site {
-    /// Builds a snapshot from `config`; `https_port` is the port of the first HTTPS listener.
+    /// Builds a snapshot from `config`. Its file certificates go into `certificates` when it
+    /// is put in service ([`tls::install`]). With [`Build::Check`], everything is read and
+    /// checked as for serving, but nothing is written under `state_dir` (and `certificates`
+    /// should be a scratch handle).
     pub fn build(
         config: &WebConfig,
         state_dir: &Path,
-        https_port: Option<u16>,
+        mode: Build,
+        certificates: &Certificates,
+        challenges: &Challenges,
     ) -> Result<Self, WebError> {
         let canonical = normalize(&config.canonical_host);
         let aliases: Vec<String> = config.aliases.iter().map(|a| normalize(a)).collect();
         let mut names = vec![canonical.clone()];
         names.extend(aliases.iter().cloned());
-        let tls = tls::load(config, state_dir, &names)?;
+        let tls = match mode {
+            Build::Serve => tls::load(config, state_dir, &names, certificates, challenges)?,
+            Build::Check => tls::check(config, state_dir, &names, certificates, challenges)?,
+        };
         let files = Files::new(FilesConfig {
             root: config.site_dir.clone(),
             compress: config.compress,
@@ -86,20 +104,14 @@ impl Site {
             path: config.site_dir.clone(),
             source,
         })?;
-        let https_port = https_port.filter(|&port| port != 443);
-        let origin = match https_port {
-            Some(port) => format!("https://{canonical}:{port}"),
-            None => format!("https://{canonical}"),
-        };
         Ok(Self {
-            origin: origin.into(),
             canonical,
             aliases,
             local_names: config.local_names.iter().map(|n| normalize(n)).collect(),
-            https_port,
             redirect_to_https: config.redirect_to_https,
             files,
             tls,
+            certificates: certificates.clone(),
             headers: SecurityHeaders {
                 hsts: header("web.hsts", &config.hsts)?,
                 csp: header(
@@ -116,9 +128,13 @@ impl Site {
         })
     }
 
-    /// Whether the certificates are valid at `now`.
+    /// Whether every name of the site is served a certificate valid at `now`.
     pub fn certificates_valid(&self, now: SystemTime) -> bool {
-        now <= self.tls.not_after
+        let names: Vec<String> = std::iter::once(&self.canonical)
+            .chain(&self.aliases)
+            .cloned()
+            .collect();
+        self.certificates.valid_for_all(&names, now)
     }
 }
 

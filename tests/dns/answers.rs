@@ -709,7 +709,8 @@ fn ds_at_a_cut_between_two_served_zones_is_answered_from_the_parent() {
 #[test]
 fn queries_are_not_logged_by_default() {
     let ob = onebox();
-    // Let start-up logging settle, then query.
+    // Let start-up logging settle (the database watcher's first lines come last), then query.
+    let _ = ob.log().wait_json(|l| l["message"] == "database available");
     assert!(wire::udp(ob.addr, &q("www.example.com.", RecordType::A)).is_some());
     std::thread::sleep(std::time::Duration::from_millis(200));
     let before = ob.log().lines().len();

@@ -9,11 +9,13 @@
 //! - `xfr`: AXFR/IXFR, the transfer ACL, a 100 000-record zone to dig and NSD, NOTIFY;
 //! - `reload`: SIGHUP with changed, new, removed and broken zones, queries during reloads;
 //! - `cli`: `onebox check`, configuration errors, `--version`;
+//! - `dnssec`: signing (issue 14): keys, `onebox dnssec`, signed answers, validation by unbound;
 //! - `user_path`: the shipped zone as a user queries it (dig, hickory's client);
 //! - `zonefile`: every master-file feature, loaded as NSD loads it.
 
 mod answers;
 mod cli;
+mod dnssec;
 mod edns;
 mod malformed;
 mod reload;

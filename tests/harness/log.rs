@@ -101,6 +101,16 @@ impl Log {
         self.wait(0, n, DEADLINE, |e| pred(&e.json)).map(|e| e.json)
     }
 
+    /// Like [`wait_nth_json`](Self::wait_nth_json), waiting up to `timeout`.
+    pub fn wait_nth_json_within(
+        &self,
+        n: usize,
+        timeout: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Option<Value> {
+        self.wait(0, n, timeout, |e| pred(&e.json)).map(|e| e.json)
+    }
+
     /// Like [`wait_json`](Self::wait_json), looking only at entries after the first `skip`.
     pub fn wait_json_after(&self, skip: usize, pred: impl Fn(&Value) -> bool) -> Option<Value> {
         self.wait(skip, 1, DEADLINE, |e| pred(&e.json))

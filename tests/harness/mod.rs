@@ -43,6 +43,10 @@ use std::time::{Duration, Instant};
 /// How long anything is given to happen before a test gives up. Generous: the machine is shared.
 pub const DEADLINE: Duration = Duration::from_secs(20);
 
+/// How long a server is given to start: it loads every zone first (a 100 000-record zone takes
+/// seconds in a debug build, more on a machine busy with other builds).
+pub const START_DEADLINE: Duration = Duration::from_secs(90);
+
 /// The repository root (where `site/`, `zones/` and `config/` are).
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

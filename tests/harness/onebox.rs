@@ -1,7 +1,7 @@
 //! The binary under test: [`Onebox`] starts `onebox serve` from a generated config file in a
 //! temporary directory of its own, DNS and web on `127.0.0.1:0`, and learns the ports it picked
-//! from its JSON log (`dns listening on udp and tcp`, `web listening`, each with `addr`). The
-//! log is kept for assertions; the process is killed when the handle is dropped. The builder
+//! from its JSON log (`dns listening on udp and tcp`, `web listening`, each with `addr`), and
+//! waits for `onebox ready`. The log is kept for assertions; the process is killed when the handle is dropped. The builder
 //! can also set fixed listen addresses and run the binary through a prefix such as
 //! `ip netns exec NAME` (the browser tests serve from a network namespace of their own).
 //! [`onebox_command`] runs the binary for one-shot commands (`check`, `--version`).
@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::log::Log;
-use super::{DEADLINE, nsd, repo};
+use super::{DEADLINE, START_DEADLINE, nsd, repo};
 
 /// A `Command` for the onebox binary with a clean environment: no `ONEBOX_*` variable and no
 /// `RUST_LOG` leaks in from the developer's shell, and colours are off so logs are plain text.
@@ -278,6 +278,7 @@ impl OneboxBuilder {
             |l| l["message"] == "web listening" && l["scheme"] == "https",
             &toml,
         );
+        onebox.wait_ready(&toml);
         onebox
     }
 
@@ -432,18 +433,31 @@ impl Onebox {
     }
 
     /// Waits for the `n`th log entry satisfying `pred` and returns its `addr`; panics with the
-    /// config and log if there is none within [`DEADLINE`].
+    /// config and log if there is none within [`START_DEADLINE`].
     fn listening(&self, n: usize, pred: impl Fn(&Value) -> bool, config: &str) -> SocketAddr {
-        let found = self.log.wait_nth_json(n, pred);
+        let found = self.log.wait_nth_json_within(n, START_DEADLINE, pred);
         let addr = found
             .as_ref()
             .and_then(|l| l["addr"].as_str()?.parse().ok());
         addr.unwrap_or_else(|| {
             panic!(
-                "onebox did not log listening line {n} with an addr within {DEADLINE:?}; config:\n{config}\nlog:\n{}",
+                "onebox did not log listening line {n} with an addr within {START_DEADLINE:?}; config:\n{config}\nlog:\n{}",
                 self.log.text()
             )
         })
+    }
+
+    /// Waits for the `onebox ready` line (every socket served); panics with the config and
+    /// log if it does not come within [`START_DEADLINE`].
+    fn wait_ready(&self, config: &str) {
+        let ready = self
+            .log
+            .wait_nth_json_within(1, START_DEADLINE, |l| l["message"] == "onebox ready");
+        assert!(
+            ready.is_some(),
+            "onebox did not log `onebox ready` within {START_DEADLINE:?}; config:\n{config}\nlog:\n{}",
+            self.log.text()
+        );
     }
 
     /// Waits until it logs that the database is available (migrated and answering), so that
@@ -520,15 +534,16 @@ impl Onebox {
         self.log.wait_json_after(skip, done).is_some()
     }
 
-    /// Sends SIGHUP and waits for the web reload to be logged; returns that entry.
+    /// Sends SIGHUP and waits for the web reload to be logged, or a reload failure (of the
+    /// configuration, or of a snapshot such as the site); returns that entry.
     pub fn reload_web(&self) -> Value {
         let skip = self.log.line_count();
         self.sighup();
         self.log
             .wait_json_after(skip, |l| {
                 let message = l["message"].as_str().unwrap_or_default();
-                message.starts_with("web site and certificates reloaded")
-                    || message.starts_with("web reload failed")
+                message == "web site and certificates reloaded"
+                    || message.starts_with("reload failed")
             })
             .expect("a web reload line")
     }

@@ -77,7 +77,11 @@ fn a_bad_value_names_its_variable_or_its_file_and_line_and_shows_itself() {
 fn an_address_in_use_is_said_once() {
     let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = taken.local_addr().expect("addr").port();
-    let dir = workdir("");
+    // Everything else in place: the site is built before any socket is bound.
+    let dir = workdir(&format!(
+        "[web]\nsite_dir = '{}'",
+        repo().join("site").display()
+    ));
     let http = format!("[\"127.0.0.1:{port}\"]");
     let (code, line) = last_line(
         dir.path(),
@@ -93,7 +97,8 @@ fn an_address_in_use_is_said_once() {
     assert_eq!(
         line,
         format!(
-            "onebox: key web.http_listen / web.https_listen: cannot bind 127.0.0.1:{port}: {cause}"
+            "onebox: key web.http_listen: cannot bind 127.0.0.1:{port} (tcp): {cause}; \
+             another process (or another onebox) serves it"
         )
     );
 

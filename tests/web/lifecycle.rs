@@ -173,8 +173,8 @@ async fn reload_under_steady_load_fails_no_request() {
             .expect("reload")
     };
     assert_eq!(
-        line["message"],
-        "web reload failed; still serving the previous site"
+        line["message"], "reload failed; still serving the previous configuration",
+        "{line}"
     );
     let response = client(&server, Proto::H1)
         .get(url(&server, WWW, "/docs/"))
@@ -217,7 +217,9 @@ fn sigterm_stops_accepting_and_lets_in_flight_requests_finish() {
     server.signal(libc::SIGTERM);
     server
         .log()
-        .wait_json(|l| l["message"] == "web: letting in-flight requests finish")
+        .wait_json(|l| {
+            l["message"] == "draining: letting in-flight requests finish" && l["service"] == "web"
+        })
         .expect("drain announced");
     assert!(
         TcpStream::connect(server.http).is_err(),
@@ -245,7 +247,7 @@ fn the_drain_deadline_closes_stalled_connections() {
         .wait_exit()
         .expect("onebox exits despite a client that stopped reading");
     assert!(status.success(), "{status:?}");
-    assert!(server.log().entries().iter().any(
-        |l| l["message"] == "web: shutdown deadline passed; closing the remaining connections"
-    ));
+    assert!(server.log().entries().iter().any(|l| l["message"]
+        == "drain deadline passed; closing the remaining connections"
+        && l["service"] == "web"));
 }

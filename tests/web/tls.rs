@@ -270,9 +270,10 @@ async fn configured_certificates_are_chosen_by_sni_and_reloaded_on_sighup() {
     std::fs::write(&www_cert, "not a certificate").expect("break");
     let line = server.reload_web();
     assert_eq!(
-        line["message"], "web reload failed; still serving the previous site",
+        line["message"], "reload failed; still serving the previous version",
         "{line}"
     );
+    assert_eq!(line["snapshot"], "site", "{line}");
     assert_eq!(handshake(server.https, client(), WWW).await.2, new_der);
 }
 

@@ -1,6 +1,6 @@
 //! Domain names and RDATA from the tokens of one record.
 //!
-//! The common types (SOA, NS, CNAME, PTR, MX, SRV, A, AAAA, TXT) are built here through
+//! The common types (SOA, NS, CNAME, PTR, MX, SRV, A, AAAA, TXT, DS) are built here through
 //! hickory-proto's public constructors, because its text parser gets them subtly wrong in
 //! 0.26.3: `Name::parse` reads `\DDD` as octal rather than decimal, lower-cases names and
 //! rejects labels BIND accepts (`foo_bar`, `a\ b`), and its lexer misreads `\DDD` in quoted
@@ -12,6 +12,8 @@
 use std::borrow::Cow;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+use hickory_proto::dnssec::rdata::{DNSSECRData, DS};
+use hickory_proto::dnssec::{Algorithm, DigestType};
 use hickory_proto::rr::rdata::{A, AAAA, CNAME, MX, NS, PTR, SOA, SRV, TXT};
 use hickory_proto::rr::{Name, RData, RecordType};
 use hickory_proto::serialize::txt::{Parser, parse_ttl};
@@ -140,6 +142,7 @@ pub(super) fn build(
         }
         RecordType::SOA => soa(&fields)?,
         RecordType::TXT => txt(&fields)?,
+        RecordType::DS => ds(&fields)?,
         t if VIA_HICKORY.contains(&t) => via_hickory(&fields)?,
         RecordType::Unknown(code) => {
             return Err(format!(
@@ -148,7 +151,7 @@ pub(super) fn build(
         }
         t => {
             return Err(format!(
-                "{t} records are not supported in zone files (supported: A AAAA CNAME MX NS PTR \
+                "{t} records are not supported in zone files (supported: A AAAA CNAME DS MX NS PTR \
                  SOA SRV TXT and CAA CERT CSYNC HINFO HTTPS NAPTR OPENPGPKEY SMIMEA SSHFP SVCB TLSA)"
             ));
         }
@@ -278,6 +281,68 @@ fn txt(f: &Fields<'_, '_>) -> Result<RData, String> {
     )))
 }
 
+/// DS (RFC 4034 §5.3): key tag, algorithm (number or mnemonic), digest type, and the digest in
+/// hex, which may be split by blanks. The digest's length must suit its type: a DS that no
+/// validator can match is a typo, not data.
+fn ds(f: &Fields<'_, '_>) -> Result<RData, String> {
+    if f.tokens.len() < 4 {
+        return Err(format!(
+            "too little data for DS: it takes a key tag, an algorithm, a digest type and the \
+             digest in hex, like `12345 13 2 AB12...` ({} field{} found)",
+            f.tokens.len(),
+            if f.tokens.len() == 1 { "" } else { "s" }
+        ));
+    }
+    let tag: u16 = f.parse(0, "key tag (0-65535)")?;
+    let algorithm_text = f.text(1)?;
+    let algorithm = match algorithm_text.parse::<u8>() {
+        Ok(number) => Algorithm::from_u8(number),
+        Err(_) => match algorithm_text.to_ascii_uppercase().as_str() {
+            "RSASHA256" => Algorithm::RSASHA256,
+            "RSASHA512" => Algorithm::RSASHA512,
+            "ECDSAP256SHA256" => Algorithm::ECDSAP256SHA256,
+            "ECDSAP384SHA384" => Algorithm::ECDSAP384SHA384,
+            "ED25519" => Algorithm::ED25519,
+            _ => {
+                return Err(format!(
+                    "bad DS algorithm {algorithm_text:?}: write its number (13 for \
+                     ECDSAP256SHA256, 15 for ED25519, ...)"
+                ));
+            }
+        },
+    };
+    let digest_type: u8 = f.parse(2, "digest type (0-255)")?;
+    let mut hex = String::new();
+    for i in 3..f.tokens.len() {
+        hex.push_str(f.text(i)?);
+    }
+    let digest = data_encoding::HEXLOWER_PERMISSIVE
+        .decode(hex.as_bytes())
+        .map_err(|_| {
+            format!("bad DS digest {hex:?}: expected hexadecimal digits, an even number")
+        })?;
+    let expected = match digest_type {
+        1 => Some(20),
+        2 => Some(32),
+        4 => Some(48),
+        _ => None,
+    };
+    if let Some(expected) = expected.filter(|&n| n != digest.len()) {
+        return Err(format!(
+            "bad DS digest: digest type {digest_type} takes {expected} bytes ({} hex digits), \
+             this one has {}",
+            expected * 2,
+            digest.len()
+        ));
+    }
+    Ok(RData::DNSSEC(DNSSECRData::DS(DS::new(
+        tag,
+        algorithm,
+        DigestType::from(digest_type),
+        digest,
+    ))))
+}
+
 /// Hands one record to hickory-proto's text parser: `@ 0 IN TYPE "tok" "tok"...`. Quoting each
 /// token with only `"` and `\` escaped makes hickory's lexer return it unchanged.
 fn via_hickory(f: &Fields<'_, '_>) -> Result<RData, String> {
@@ -371,6 +436,35 @@ mod tests {
         assert!(name(b".a", &o).is_err());
         assert!(name(&[b'x'; 64], &o).is_err());
         assert!(name(b"\\256", &o).is_err());
+    }
+
+    #[test]
+    fn ds_takes_split_hex_and_checks_the_digest_length() {
+        fn words(text: &str) -> Vec<Token<'_>> {
+            text.split_whitespace()
+                .map(|w| Token::Word(w.as_bytes()))
+                .collect()
+        }
+        let o = origin();
+        let hex = "B4C8C1FE2E7477127B27115656AD6256 F424625BF5C1E2770CE6D6E37DF61D17";
+        let line = format!("55648 13 2 {hex}");
+        let ds = build(RecordType::DS, &words(&line), &o).expect("parses");
+        let RData::DNSSEC(DNSSECRData::DS(ds)) = ds else {
+            panic!("a DS: {ds:?}");
+        };
+        assert_eq!(ds.key_tag(), 55648);
+        assert_eq!(ds.algorithm(), Algorithm::ECDSAP256SHA256);
+        assert_eq!(ds.digest_type(), DigestType::SHA256);
+        assert_eq!(ds.digest().len(), 32);
+        let line = format!("55648 ECDSAP256SHA256 2 {hex}");
+        let mnemonic = build(RecordType::DS, &words(&line), &o);
+        assert!(mnemonic.is_ok(), "{mnemonic:?}");
+        let short = build(RecordType::DS, &words("55648 13 2 B4C8C1FE"), &o).unwrap_err();
+        assert!(short.contains("takes 32 bytes"), "{short}");
+        let odd = build(RecordType::DS, &words("1 13 2 ABC"), &o).unwrap_err();
+        assert!(odd.contains("hexadecimal"), "{odd}");
+        let few = build(RecordType::DS, &words("1 13 2"), &o).unwrap_err();
+        assert!(few.contains("too little data for DS"), "{few}");
     }
 
     #[test]

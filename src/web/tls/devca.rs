@@ -90,6 +90,22 @@ impl DevCa {
         Ok(created)
     }
 
+    /// What [`DevCa::ensure`] needs, checked without writing (`onebox check`): the names can
+    /// be certified, and the CA key, if there is one, can be read.
+    pub fn check(&self, names: &[String]) -> Result<(), TlsError> {
+        leaf_params(names, SystemTime::now())?;
+        match fs::read_to_string(&self.ca_key) {
+            Ok(pem) => KeyPair::from_pem(&pem)
+                .map(drop)
+                .map_err(|e| TlsError::DevCa(format!("{}: {e}", self.ca_key.display()))),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(TlsError::Io {
+                path: self.ca_key.clone(),
+                source,
+            }),
+        }
+    }
+
     /// Whether the leaf on disk is valid for every name for long enough.
     fn leaf_is_current(&self, names: &[String], now: SystemTime) -> bool {
         let Ok(der) = CertificateDer::from_pem_file(&self.leaf.cert) else {

@@ -1,0 +1,214 @@
+//! `onebox migrate`, `onebox user` and `onebox dnssec`: one-shot commands on the database and
+//! on the DNSSEC keys.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use super::{
+    Cli, DnssecAction, MigrateAction, RolloverStep, UserAction, load_config, small_runtime,
+};
+use crate::config::Config;
+use crate::{app, db, dns, ops};
+
+pub(super) fn migrate(cli: &Cli, action: &MigrateAction) -> anyhow::Result<ExitCode> {
+    let config = load_config(cli)?;
+    ops::telemetry::init(&config.log).map_err(anyhow::Error::msg)?;
+    let url = db::redact(&config.database_url());
+    small_runtime()?.block_on(async {
+        let database = db::Db::connect(&config).await?;
+        database.ping().await.context("key database.url")?;
+        let mut stdout = std::io::stdout().lock();
+        match action {
+            MigrateAction::Up => {
+                let applied = database.migrate_up(None).await?;
+                writeln!(stdout, "{url}: {applied} migration(s) applied")?;
+            }
+            MigrateAction::Down { steps } => {
+                let reverted = database.migrate_down(*steps).await?;
+                writeln!(stdout, "{url}: {reverted} migration(s) reverted")?;
+            }
+            MigrateAction::Status => {
+                for migration in database.migrations().await? {
+                    let state = if migration.applied {
+                        "applied"
+                    } else {
+                        "pending"
+                    };
+                    writeln!(stdout, "{state:8} {}", migration.name)?;
+                }
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+pub(super) fn user(cli: &Cli, action: &UserAction) -> anyhow::Result<ExitCode> {
+    let config = load_config(cli)?;
+    ops::telemetry::init(&config.log).map_err(anyhow::Error::msg)?;
+    match action {
+        UserAction::Add { email, name, admin } => user_add(&config, email, name.as_deref(), *admin),
+        UserAction::Token { email } => small_runtime()?.block_on(async {
+            let database = ready_database(&config).await?;
+            let token = app::users::issue_api_token(&database, email).await;
+            finish(token.inspect(|_| {
+                eprintln!("onebox: a new API token for {email}, shown only this once:");
+            }))
+        }),
+        UserAction::List => small_runtime()?.block_on(async {
+            let database = ready_database(&config).await?;
+            let mut out = String::new();
+            for user in db::users::all(&database).await? {
+                let token = if user.api_token_hash.is_some() {
+                    "token"
+                } else {
+                    "-"
+                };
+                out.push_str(&format!(
+                    "{}\t{}\t{token}\t{}\n",
+                    user.email, user.role, user.display_name
+                ));
+            }
+            std::io::stdout().lock().write_all(out.as_bytes())?;
+            Ok(ExitCode::SUCCESS)
+        }),
+    }
+}
+
+/// `onebox user add`: the input is checked (and the password read) before the database is
+/// touched.
+fn user_add(
+    config: &Config,
+    email: &str,
+    name: Option<&str>,
+    admin: bool,
+) -> anyhow::Result<ExitCode> {
+    if let Err(message) = app::users::check_email(email) {
+        return refused(&message);
+    }
+    let password = match read_password()? {
+        Ok(password) => password,
+        Err(message) => return refused(&message),
+    };
+    if let Err(message) = app::auth::password::check_new(&password) {
+        return refused(&message);
+    }
+    let role = if admin {
+        db::users::Role::Admin
+    } else {
+        db::users::Role::Editor
+    };
+    small_runtime()?.block_on(async {
+        let database = ready_database(config).await?;
+        match app::users::add(&database, email, name, &password, role).await {
+            Ok(user) => {
+                eprintln!(
+                    "onebox: added {} ({}, {})",
+                    user.email, user.role, user.display_name
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(error) => finish(Err(error)),
+        }
+    })
+}
+
+/// Prints what succeeded (a line on stdout), or refuses (exit 1) what the input is at fault
+/// for; other errors go up (exit 2).
+fn finish(outcome: Result<String, app::users::UsersError>) -> anyhow::Result<ExitCode> {
+    match outcome {
+        Ok(line) => {
+            writeln!(std::io::stdout().lock(), "{line}")?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(error) if error.is_input() => refused(&error.to_string()),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Exit status 1 with `onebox: message`: the input was refused.
+fn refused(message: &str) -> anyhow::Result<ExitCode> {
+    eprintln!("onebox: {message}");
+    Ok(ExitCode::FAILURE)
+}
+
+/// The new user's password: asked twice on the terminal without echo, or the first line of
+/// standard input when it is not a terminal. `Err` says why it was refused.
+fn read_password() -> anyhow::Result<Result<String, String>> {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        let first = rpassword::prompt_password("Password: ").context("cannot read the password")?;
+        let again =
+            rpassword::prompt_password("Password (again): ").context("cannot read the password")?;
+        if first != again {
+            return Ok(Err(
+                "the two passwords differ; nothing was changed".to_owned()
+            ));
+        }
+        return Ok(Ok(first));
+    }
+    let mut line = String::new();
+    stdin
+        .lock()
+        .read_line(&mut line)
+        .context("cannot read the password from standard input")?;
+    let password = line.strip_suffix('\n').unwrap_or(&line);
+    let password = password.strip_suffix('\r').unwrap_or(password);
+    if password.is_empty() {
+        return Ok(Err(
+            "no password on standard input: pipe it in as the first line, or run on a terminal"
+                .to_owned(),
+        ));
+    }
+    Ok(Ok(password.to_owned()))
+}
+
+/// The database, reachable and with its schema up to date: pending migrations are applied when
+/// `database.migrate_on_start` is set (as `serve` would), else refused with what to run.
+async fn ready_database(config: &Config) -> anyhow::Result<db::Db> {
+    let url = db::redact(&config.database_url());
+    let database = db::Db::connect(config).await?;
+    database.ping().await.context("key database.url")?;
+    if !database.migrations().await?.iter().any(|m| !m.applied) {
+        return Ok(database);
+    }
+    if config.database.migrate_on_start {
+        let applied = database.migrate_up(None).await?;
+        tracing::info!(applied, "database migrations applied");
+    } else {
+        anyhow::bail!(
+            "{url}: migrations are pending: run `onebox migrate up` first \
+             (database.migrate_on_start is false)"
+        );
+    }
+    Ok(database)
+}
+
+pub(super) fn dnssec(cli: &Cli, action: &DnssecAction) -> anyhow::Result<ExitCode> {
+    use dns::dnssec::manage::{self, ManageError, Step};
+    let config = load_config(cli)?;
+    ops::telemetry::init(&config.log).map_err(anyhow::Error::msg)?;
+    let now = chrono::Utc::now().timestamp();
+    let (dns, state) = (&config.dns, config.state_dir.as_path());
+    let result = match action {
+        DnssecAction::Ds { zone } => manage::ds(dns, state, zone, now),
+        DnssecAction::Keys { zone } => manage::list(dns, state, zone),
+        DnssecAction::Rollover { zone, step, force } => {
+            let step = match step {
+                RolloverStep::Prepublish => Step::Prepublish,
+                RolloverStep::Swap => Step::Swap,
+                RolloverStep::Retire => Step::Retire,
+            };
+            manage::rollover(dns, state, zone, step, now, *force)
+        }
+    };
+    match result {
+        Ok(text) => {
+            std::io::stdout().lock().write_all(text.as_bytes())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(ManageError::Refused(message)) => refused(&message),
+        Err(error) => Err(error.into()),
+    }
+}

@@ -1,0 +1,103 @@
+//! `onebox check`: the builders `serve` runs, with nothing bound and nothing written, so that
+//! check passes exactly when serve would start with everything in place.
+//!
+//! In `serve`'s order: the log filter; every zone (one line each: name, serial, records; or
+//! its errors as `file:line: message`; a serial that went backwards since the version last
+//! served from this `state_dir` is an error, changed content under the same serial a warning;
+//! the DNSSEC keys of the signed zones); the listen addresses (none listed twice or
+//! overlapping); the database URL (as the driver parses it, without connecting); the page
+//! templates; the web site (web root, header values, names and certificates, loaded and
+//! matched as for serving). Every problem found is printed, not just the first; exit status 1
+//! if there was any.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use super::{Cli, load_config, serve};
+use crate::{app, db, dns, ops, web};
+
+pub(super) fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
+    let config = load_config(cli)?;
+    // Warnings (a TTL that differs within an RRset, ...) go to stderr, as serve would log them.
+    ops::telemetry::init(&config.log).map_err(anyhow::Error::msg)?;
+    let mut problems: Vec<String> = Vec::new();
+    let mut problem = |error: &(dyn std::error::Error + 'static)| {
+        problems.push(ops::chain(error).to_string());
+    };
+    let mut stdout = std::io::stdout().lock();
+    let mut loaded = Vec::new();
+    match dns::zone::load_dir(&config.dns.zones_dir) {
+        Err(error) => problem(&error),
+        Ok(zones) if zones.is_empty() => problem(&std::io::Error::other(format!(
+            "{}: no *.zone files: nothing to serve (key dns.zones_dir)",
+            config.dns.zones_dir.display()
+        ))),
+        Ok(zones) => {
+            // The serial rules, against the versions the server last served from this
+            // state_dir.
+            let served = dns::serial::ServedVersions::read(&config.state_dir);
+            let signed = dns::dnssec::zones(&config.dns.dnssec).unwrap_or_default();
+            for (_, result) in zones {
+                let zone = match result {
+                    Ok(zone) => zone,
+                    Err(errors) => {
+                        errors.iter().for_each(|error| problem(error));
+                        continue;
+                    }
+                };
+                let signing = if signed.contains(&zone.origin) {
+                    " signed"
+                } else {
+                    ""
+                };
+                writeln!(
+                    stdout,
+                    "{} serial {} records {}{signing}",
+                    zone.origin,
+                    zone.serial,
+                    zone.records.len()
+                )?;
+                loaded.push(zone.origin.clone());
+                let name = zone.origin.to_string();
+                let Some(prior) = served.get(&name) else {
+                    continue;
+                };
+                let change = dns::serial::judge(prior, zone.version());
+                if let Some(text) = change.problem(&name, prior, zone.version()) {
+                    let text = format!("{}: {text}", zone.source.display());
+                    if change == dns::serial::Change::Backwards {
+                        problem(&std::io::Error::other(text));
+                    } else {
+                        eprintln!("{text}");
+                    }
+                }
+            }
+        }
+    }
+    for text in dns::dnssec::manage::check(&config.dns, &config.state_dir, &loaded) {
+        problem(&std::io::Error::other(text.to_string()));
+    }
+    if let Err(error) = ops::listen::check(&serve::sockets(&config)) {
+        problem(&error);
+    }
+    // With the application off, serve opens no database and compiles no template.
+    if config.app.enabled {
+        if let Err(error) = db::check_url(&config) {
+            problem(&error);
+        }
+        if let Err(error) = app::check_templates(config.templates_dir().as_deref()) {
+            problem(&error);
+        }
+    }
+    if let Err(error) = web::check(&config) {
+        problem(&error);
+    }
+    for problem in &problems {
+        eprintln!("{problem}");
+    }
+    Ok(if problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}

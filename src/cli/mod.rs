@@ -1,0 +1,232 @@
+//! The command line: one function per subcommand. Errors surface here as `onebox: ...` lines
+//! and exit codes (1: the checked input is bad, 2: onebox could not run).
+//!
+//! - `serve`: the one lifecycle (config, every snapshot, every socket, run, reload, stop);
+//! - `check`: the same builders as `serve`, with nothing bound;
+//! - `admin`: `migrate` and `user`, the one-shot commands on the database;
+//! - `doctor` lives in its own module (`crate::doctor`).
+
+mod admin;
+mod check;
+mod serve;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+
+/// The one-server web stack in one binary: authoritative DNS for the zones in zones/, the web
+/// site in site/ over HTTPS, and its application (a blog with an editor and a JSON API) over
+/// SQLite or MySQL.
+///
+/// Configuration comes from built-in defaults, then the TOML file (config/onebox.toml unless
+/// --config names another), then ONEBOX_* environment variables, with `__` between levels:
+/// ONEBOX_DNS__LISTEN='["127.0.0.1:5300"]' sets dns.listen.
+#[derive(Debug, Parser)]
+#[command(
+    name = "onebox",
+    version,
+    about,
+    long_about,
+    propagate_version = true,
+    after_long_help = "Examples:
+  onebox check                         check config/onebox.toml and every zone in zones/
+  onebox serve                         serve them: DNS on 127.0.0.1:1053, the site on
+                                       https://localhost:8443/ (by default)
+  onebox user add --email me@foobar.com --admin
+                                       add the first admin (asks for the password)
+  dig www.foobar.com @127.0.0.1 -p 1053
+  kill -HUP $(pidof onebox)            reload the whole configuration, every zone, the site
+                                       and the certificates after editing them
+  onebox dnssec ds foobar.com          the DS record to give the registrar (dns.dnssec.zones)
+  ONEBOX_DNS__LISTEN='[\"0.0.0.0:53\"]' onebox --config /etc/onebox.toml serve"
+)]
+pub struct Cli {
+    /// The configuration file [default: config/onebox.toml, if it exists].
+    #[arg(long, short, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve DNS on dns.listen and the site on web.http_listen / web.https_listen until SIGTERM
+    /// or Ctrl-C; SIGHUP reloads the whole configuration, every zone, the site and the
+    /// certificates.
+    Serve,
+    /// Load the configuration, every zone and the page templates exactly as `serve` would, and
+    /// report.
+    ///
+    /// Prints one line per zone (name, serial, record count). On errors prints `file:line:
+    /// message` for each and exits with status 1.
+    Check,
+    /// Check, from this box, that the running onebox serves what the configuration says.
+    ///
+    /// Resolves every name in the zones directly from onebox and through the system resolver,
+    /// fetches every site name over HTTPS, checks certificates' expiry and the database, and
+    /// prints one line per check with how to fix what is wrong. Exits 1 if anything failed.
+    Doctor,
+    /// Apply, revert or list the database migrations (database.url).
+    Migrate {
+        /// What to do.
+        #[command(subcommand)]
+        action: MigrateAction,
+    },
+    /// DNSSEC for the zones in dns.dnssec.zones: the DS record for the registrar, the keys,
+    /// key rollovers.
+    Dnssec {
+        /// What to do.
+        #[command(subcommand)]
+        action: DnssecAction,
+    },
+    /// Add users, issue their API tokens, list them (in database.url).
+    ///
+    /// Pending migrations are applied first when database.migrate_on_start is true (as serve
+    /// does); otherwise run `onebox migrate up` first. Exit status 1: the input was refused
+    /// (malformed e-mail address, short password, duplicate or unknown user).
+    User {
+        /// What to do.
+        #[command(subcommand)]
+        action: UserAction,
+    },
+}
+
+/// `onebox user ...`.
+#[derive(Debug, Subcommand)]
+pub enum UserAction {
+    /// Add a user who may sign in at /signin.
+    ///
+    /// The password (at least 8 characters) is asked twice on the terminal, without echo. When
+    /// standard input is not a terminal, its first line is the password, for scripts:
+    /// `printf '%s\n' "$PASSWORD" | onebox user add --email ed@foobar.com`.
+    Add {
+        /// The e-mail address the user signs in with (stored lower-case).
+        #[arg(long)]
+        email: String,
+        /// The name shown as a post's author [default: the part of the address before @].
+        #[arg(long, value_name = "DISPLAY NAME")]
+        name: Option<String>,
+        /// An admin (may change the site's settings) rather than an editor.
+        #[arg(long)]
+        admin: bool,
+    },
+    /// Issue an API token for a user and print it (only its digest is stored: it is shown
+    /// this once). A new token replaces the user's earlier one, which stops working.
+    Token {
+        /// The user's e-mail address.
+        #[arg(long)]
+        email: String,
+    },
+    /// List the users: e-mail address, role, whether an API token is issued, display name.
+    List,
+}
+
+/// `onebox dnssec ...`.
+#[derive(Debug, Subcommand)]
+pub enum DnssecAction {
+    /// Print the DS record of ZONE's signing key, to give to the parent zone (the registrar).
+    ///
+    /// The key is generated if the zone has none yet (as `serve` would on first signing it).
+    /// The zone must be listed in dns.dnssec.zones.
+    Ds {
+        /// The zone, e.g. foobar.com.
+        zone: String,
+    },
+    /// List ZONE's keys (tag, algorithm, state, since when) and the next rollover step.
+    Keys {
+        /// The zone.
+        zone: String,
+    },
+    /// Roll ZONE's signing key in three steps, reloading onebox after each: `prepublish` (a new
+    /// key joins the DNSKEY set), `swap` (it signs; give the parent its DS), `retire` (the old
+    /// key goes, once the parent serves only the new DS).
+    ///
+    /// Each step refuses to run before it is safe (the DNSKEY TTL since the previous step),
+    /// and says when it will be.
+    Rollover {
+        /// The zone.
+        zone: String,
+        /// The step.
+        step: RolloverStep,
+        /// Skip the waiting time (never the order of the steps).
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// A step of `onebox dnssec rollover`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum RolloverStep {
+    /// Publish a new key beside the active one.
+    Prepublish,
+    /// Sign with the new key; the old one keeps signing the DNSKEY set.
+    Swap,
+    /// Remove the old key.
+    Retire,
+}
+
+/// `onebox migrate ...`.
+#[derive(Debug, Subcommand)]
+pub enum MigrateAction {
+    /// Apply every pending migration.
+    Up,
+    /// Revert the latest applied migration (or the latest N).
+    Down {
+        /// How many to revert.
+        #[arg(long, default_value_t = 1)]
+        steps: u32,
+    },
+    /// List every migration and whether it is applied.
+    Status,
+}
+
+/// Runs the command line of this process.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve => serve::run(&cli),
+        Command::Check => check::run(&cli),
+        Command::Doctor => doctor(&cli),
+        Command::Migrate { ref action } => admin::migrate(&cli, action),
+        Command::User { ref action } => admin::user(&cli, action),
+        Command::Dnssec { ref action } => admin::dnssec(&cli, action),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("onebox: {}", crate::ops::chain(error.as_ref()));
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn load_config(cli: &Cli) -> anyhow::Result<Config> {
+    Ok(Config::load(cli.config.as_deref())?)
+}
+
+/// A runtime for the one-shot commands that talk to the database.
+fn small_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn doctor(cli: &Cli) -> anyhow::Result<ExitCode> {
+    let config = load_config(cli)?;
+    let report = small_runtime()?.block_on(crate::doctor::run(&config));
+    write!(std::io::stdout().lock(), "{report}")?;
+    Ok(if report.count(crate::doctor::Outcome::Fail) > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}

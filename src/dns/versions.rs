@@ -1,0 +1,357 @@
+//! Zone versions: the one path through which what a zone serves changes.
+//!
+//! A zone's served version changes when its file is read (at start and on SIGHUP) and when the
+//! ACME DNS-01 overlay changes (TXT records at `_acme-challenge` names, published through
+//! `ops::challenges` and never written to a zone file). Both go through [`Versions`]:
+//!
+//! 1. the content: the zone as read, plus the overlay records that fall inside it (a name
+//!    belongs to the most specific zone served);
+//! 2. the serial: a zone whose served serial never left its file's is served with the file's
+//!    serial, as NSD would (the serial rules of `dns::serial` judge the file's versions). Once
+//!    the overlay has bumped it, the served serial never goes back: a new version takes the
+//!    file's serial if that is newer (RFC 1982), otherwise the served serial plus one if the
+//!    content differs, otherwise stays. Secondaries therefore always see a higher serial for
+//!    different content and transfer it. The serial served is recorded in `state_dir` with
+//!    the versions (`serial::ServedVersions`), so this holds across a restart too;
+//! 3. the new immutable [`ZoneData`] replaces the old one in a new catalog, swapped in whole;
+//! 4. every zone whose serial changed is announced by NOTIFY to `dns.transfer.notify`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use hickory_proto::rr::rdata::TXT;
+use hickory_proto::rr::{Name, RData, Record};
+
+use super::answer::Responder;
+use super::catalog::{Catalog, ZoneData};
+use super::notify;
+use super::serial::{ServedVersions, Version, serial_gt};
+use super::zone::Zone;
+use crate::ops::challenges::TxtRecords;
+
+/// The TTL of overlay records: short, as caches should not keep a challenge answer.
+const OVERLAY_TTL: u32 = 60;
+
+/// A zone as the files gave it on a (re)load.
+#[derive(Debug)]
+pub(crate) enum Read {
+    /// Read from its file, with its [`Zone::version`].
+    Fresh(Zone, Version),
+    /// Its file has errors: the version in service stays.
+    Kept(Arc<ZoneData>),
+}
+
+/// The served versions of every zone, and the overlay on them.
+pub(crate) struct Versions {
+    responder: Arc<Responder>,
+    notify: Vec<SocketAddr>,
+    /// Where the versions served are recorded.
+    state_dir: PathBuf,
+    /// The overlay records, by owner.
+    overlay: Vec<Record>,
+}
+
+/// What the serial rule knows of the version in service (or, at start, of the last one served).
+struct Prior<'a> {
+    /// The serial served.
+    served: u32,
+    /// Whether the overlay took part in it: the served serial left the file's, or it has
+    /// overlay records.
+    overlaid: bool,
+    /// The version itself, when in memory.
+    data: Option<&'a ZoneData>,
+}
+
+impl<'a> Prior<'a> {
+    fn of(data: &'a ZoneData) -> Self {
+        Self {
+            served: data.serial(),
+            overlaid: data.serial() != data.read_serial() || !data.overlay().is_empty(),
+            data: Some(data),
+        }
+    }
+}
+
+impl Versions {
+    /// Serves what `responder` serves; changed serials are announced to `notify`, and what is
+    /// served is recorded in `state_dir`.
+    pub(crate) fn new(
+        responder: Arc<Responder>,
+        notify: Vec<SocketAddr>,
+        state_dir: PathBuf,
+    ) -> Self {
+        Self {
+            responder,
+            notify,
+            state_dir,
+            overlay: Vec::new(),
+        }
+    }
+
+    /// Where NOTIFY goes from now on (`dns.transfer.notify`, which a reload may change).
+    pub(crate) fn set_notify(&mut self, notify: Vec<SocketAddr>) {
+        self.notify = notify;
+    }
+
+    /// Announces every zone served by NOTIFY: once the sockets serve at start (a restart may
+    /// follow an edit the secondaries have not seen).
+    pub(crate) fn announce_all(&self) {
+        if self.notify.is_empty() {
+            return;
+        }
+        for zone in self.responder.catalog().zones() {
+            notify::spawn(zone.origin().clone(), zone.serial(), self.notify.clone());
+        }
+    }
+
+    /// Publishes the zones as read from their files: every zone's new version, and only the
+    /// zones read (a zone whose file is gone stops being served).
+    pub(crate) fn files_read(&mut self, reads: Vec<Read>) {
+        let previous = self.responder.catalog();
+        let recorded = ServedVersions::read(&self.state_dir);
+        let origins: Vec<Name> = reads
+            .iter()
+            .map(|read| match read {
+                Read::Fresh(zone, _) => zone.origin.clone(),
+                Read::Kept(data) => data.origin().clone(),
+            })
+            .collect();
+        let zones = reads
+            .into_iter()
+            .map(|read| match read {
+                Read::Kept(data) => data,
+                Read::Fresh(zone, version) => {
+                    let overlay = overlay_in(&self.overlay, &zone.origin, &origins);
+                    let prior = match previous.zone(&zone.origin) {
+                        Some(served) => Some(Prior::of(served)),
+                        // At start: the serial last served, if the overlay took it ahead.
+                        None => recorded
+                            .served_serial(&zone.origin.to_string())
+                            .map(|served| Prior {
+                                served,
+                                overlaid: true,
+                                data: None,
+                            }),
+                    };
+                    let serial = prior.and_then(|prior| serial_after(&prior, &zone, &overlay));
+                    Arc::new(ZoneData::with_overlay(zone, version, overlay, serial))
+                }
+            })
+            .collect();
+        self.publish(&previous, Catalog::new(zones));
+    }
+
+    /// Publishes `txt` as the overlay: every zone whose overlay records change gets a new
+    /// version with the serial bumped.
+    pub(crate) fn overlay_changed(&mut self, txt: &TxtRecords) {
+        self.overlay = records_of(txt);
+        let previous = self.responder.catalog();
+        let origins: Vec<Name> = previous.zones().map(|z| z.origin().clone()).collect();
+        let zones = previous
+            .zones()
+            .map(|served| {
+                let overlay = overlay_in(&self.overlay, served.origin(), &origins);
+                if served.overlay() == overlay.as_slice() {
+                    return served.clone();
+                }
+                let zone = served.read();
+                let serial = serial_after(&Prior::of(served), &zone, &overlay);
+                Arc::new(ZoneData::with_overlay(
+                    zone,
+                    served.version(),
+                    overlay,
+                    serial,
+                ))
+            })
+            .collect();
+        self.publish(&previous, Catalog::new(zones));
+    }
+
+    /// Swaps `current` in and announces what changed since `previous`.
+    fn publish(&self, previous: &Catalog, current: Catalog) {
+        let mut changed = Vec::new();
+        for zone in current.zones() {
+            let old = previous.zone(zone.origin());
+            if old.is_none_or(|old| old.serial() != zone.serial()) {
+                changed.push((zone.origin().clone(), zone.serial()));
+            }
+            if zone.serial() != zone.read_serial()
+                || old.is_some_and(|o| o.overlay() != zone.overlay())
+            {
+                tracing::info!(
+                    zone = %zone.origin(),
+                    serial = zone.serial(),
+                    file_serial = zone.read_serial(),
+                    overlay_records = zone.overlay().len(),
+                    "zone version published with the ACME challenge overlay"
+                );
+            }
+        }
+        let mut served = ServedVersions::default();
+        for zone in current.zones() {
+            served.set_served(&zone.origin().to_string(), zone.version(), zone.serial());
+        }
+        self.responder.swap(current);
+        if let Err(error) = served.write(&self.state_dir) {
+            tracing::warn!(%error, path = %ServedVersions::path(&self.state_dir).display(), "cannot record the zone versions served; `onebox check` will not compare serials");
+        }
+        if self.notify.is_empty() {
+            return;
+        }
+        for (origin, serial) in changed {
+            notify::spawn(origin, serial, self.notify.clone());
+        }
+    }
+}
+
+/// The serial of a new version made of `zone` plus `overlay`, after `prior`; `None`: the
+/// zone's own (the served serial never left the file's, and no overlay is involved).
+fn serial_after(prior: &Prior<'_>, zone: &Zone, overlay: &[Record]) -> Option<u32> {
+    if !prior.overlaid && overlay.is_empty() {
+        return None;
+    }
+    if serial_gt(zone.serial, prior.served) {
+        return Some(zone.serial);
+    }
+    if prior.data.is_some_and(|data| data.serves(zone, overlay)) {
+        return Some(prior.served);
+    }
+    Some(prior.served.wrapping_add(1))
+}
+
+/// The overlay as records, sorted by owner; names that are not valid DNS names are dropped.
+fn records_of(txt: &TxtRecords) -> Vec<Record> {
+    let mut records = Vec::new();
+    for (owner, values) in txt {
+        let Ok(name) = Name::from_ascii(owner) else {
+            tracing::warn!(owner, "ACME challenge name is not a DNS name; not served");
+            continue;
+        };
+        for value in values {
+            let txt = TXT::new(vec![value.clone()]);
+            records.push(Record::from_rdata(
+                name.clone(),
+                OVERLAY_TTL,
+                RData::TXT(txt),
+            ));
+        }
+    }
+    records
+}
+
+/// The overlay records that belong to the zone `origin`: inside it, and not inside a more
+/// specific zone among `origins`.
+fn overlay_in(overlay: &[Record], origin: &Name, origins: &[Name]) -> Vec<Record> {
+    overlay
+        .iter()
+        .filter(|record| {
+            origin.zone_of(&record.name)
+                && !origins.iter().any(|other| {
+                    other.num_labels() > origin.num_labels() && other.zone_of(&record.name)
+                })
+        })
+        .cloned()
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::dns::answer::Settings;
+    use crate::dns::zone;
+
+    const ZONE: &str = "$ORIGIN foobar.com.\n$TTL 3600\n\
+        @ SOA ns1 hostmaster 100 3600 900 1209600 300\n@ NS ns1\nns1 A 192.0.2.1\n";
+
+    fn read(serial: u32, extra: &str) -> Read {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("foobar.com.zone");
+        let text = ZONE.replace(" 100 ", &format!(" {serial} ")) + extra;
+        std::fs::write(&path, text).expect("write");
+        let zone = zone::load_file(Path::new(&path)).expect("zone");
+        let version = zone.version();
+        Read::Fresh(zone, version)
+    }
+
+    fn challenge(values: &[&str]) -> TxtRecords {
+        let mut txt = TxtRecords::new();
+        if !values.is_empty() {
+            txt.insert(
+                "_acme-challenge.foobar.com.".to_owned(),
+                values.iter().map(|v| (*v).to_owned()).collect(),
+            );
+        }
+        txt
+    }
+
+    fn versions(state: &Path) -> Versions {
+        let responder = Arc::new(Responder::new(Catalog::default(), Settings::default()));
+        Versions::new(responder, Vec::new(), state.to_owned())
+    }
+
+    fn served(versions: &Versions) -> (u32, usize) {
+        let catalog = versions.responder.catalog();
+        let zone = catalog.zones().next().expect("one zone");
+        (zone.serial(), zone.overlay().len())
+    }
+
+    #[test]
+    fn the_overlay_bumps_the_serial_which_never_goes_back() {
+        let state = tempfile::tempdir().expect("tempdir");
+        let mut versions = versions(state.path());
+        versions.files_read(vec![read(100, "")]);
+        assert_eq!(served(&versions), (100, 0));
+        // Two values at one name: one version, serial + 1.
+        versions.overlay_changed(&challenge(&["a", "b"]));
+        assert_eq!(served(&versions), (101, 2));
+        // The same overlay again: nothing changes.
+        versions.overlay_changed(&challenge(&["a", "b"]));
+        assert_eq!(served(&versions), (101, 2));
+        // A reload of the unchanged file keeps the overlay and the serial.
+        versions.files_read(vec![read(100, "")]);
+        assert_eq!(served(&versions), (101, 2));
+        versions.overlay_changed(&challenge(&[]));
+        assert_eq!(served(&versions), (102, 0));
+        // Same file again: same content as served, the serial stays ahead of the file's.
+        versions.files_read(vec![read(100, "")]);
+        assert_eq!(served(&versions), (102, 0));
+        // The operator edits the file but bumps the serial to 101 only: still moves forward.
+        versions.files_read(vec![read(101, "www A 192.0.2.2\n")]);
+        assert_eq!(served(&versions), (103, 0));
+        // A restart remembers the serial served: never below what secondaries hold.
+        let mut restarted = super::tests::versions(state.path());
+        restarted.files_read(vec![read(101, "www A 192.0.2.2\n")]);
+        assert_eq!(served(&restarted), (104, 0));
+        // A file serial ahead of the served one wins.
+        let mut versions = restarted;
+        versions.files_read(vec![read(2026120101, "www A 192.0.2.2\n")]);
+        assert_eq!(served(&versions), (2026120101, 0));
+        // And from then on the zone behaves as NSD would: the file's serial, even lower.
+        versions.files_read(vec![read(7, "")]);
+        assert_eq!(served(&versions), (7, 0));
+    }
+
+    #[test]
+    fn overlay_records_go_to_the_most_specific_zone() {
+        let origins: Vec<Name> = ["foobar.com.", "sub.foobar.com."]
+            .iter()
+            .map(|n| Name::from_ascii(n).expect("name"))
+            .collect();
+        let mut txt = challenge(&["apex"]);
+        txt.insert(
+            "_acme-challenge.www.sub.foobar.com.".to_owned(),
+            ["deep".to_owned()].into(),
+        );
+        txt.insert(
+            "_acme-challenge.example.org.".to_owned(),
+            ["x".to_owned()].into(),
+        );
+        let overlay = records_of(&txt);
+        let count = |origin: &Name| overlay_in(&overlay, origin, &origins).len();
+        assert_eq!(count(&origins[0]), 1);
+        assert_eq!(count(&origins[1]), 1);
+    }
+}
