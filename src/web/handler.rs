@@ -2,8 +2,9 @@
 //!
 //! The order, in one place:
 //!
-//! 1. `/healthz` (alive) and `/readyz` (ready) answer on every name and both schemes, so a
-//!    load balancer can probe by address; on plain HTTP, an ACME HTTP-01 token onebox's own
+//! 1. what the HTTP RFCs say to refuse and hyper lets through is refused (see `conform`);
+//!    then `/healthz` (alive) and `/readyz` (ready) answer on every name and both schemes, so
+//!    a load balancer can probe by address; on plain HTTP, an ACME HTTP-01 token onebox's own
 //!    ACME client published answers from memory, for any name, before anything else;
 //! 2. the Host (or `:authority`) must be the canonical name, an alias or a local name
 //!    (`web.local_names`: `localhost`, ...), else 421 and none of the site's content;
@@ -15,8 +16,8 @@
 //!    as it is read);
 //! 6. the application's router answers what its route table holds (`app::Router`: one lookup,
 //!    the body streamed in, the response streamed out); the static files are its fallback:
-//!    methods other than GET and HEAD get 405, else the file is served (see `files`). Without
-//!    the application (`app.enabled = false`) every path is a file;
+//!    methods other than GET and HEAD get 405 (501 if unknown), else the file is served (see
+//!    `files`). Without the application (`app.enabled = false`) every path is a file;
 //! 7. on every response: `X-Content-Type-Options`, `Referrer-Policy`, CSP, and HSTS on HTTPS;
 //!    then one access-log line.
 
@@ -32,6 +33,7 @@ use crate::app::Routed;
 use hyper::body::Incoming;
 
 use super::body::Body;
+use super::conform;
 use super::files::plain;
 use super::site::Site;
 use crate::ops::challenges::Challenges;
@@ -72,22 +74,7 @@ pub(crate) async fn handle(
         )
     });
     let mut response = route(request, &site, conn).await;
-    let headers = response.headers_mut();
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    if let Some(value) = &site.headers.referrer_policy {
-        headers.insert(header::REFERRER_POLICY, value.clone());
-    }
-    if let Some(value) = &site.headers.csp {
-        headers.insert(header::CONTENT_SECURITY_POLICY, value.clone());
-    }
-    if conn.secure
-        && let Some(value) = &site.headers.hsts
-    {
-        headers.insert(header::STRICT_TRANSPORT_SECURITY, value.clone());
-    }
+    site.headers.apply(response.headers_mut(), conn.secure);
     if let Some((method, host, path, version)) = logged {
         tracing::info!(
             target: "onebox::web::access",
@@ -107,6 +94,10 @@ pub(crate) async fn handle(
 }
 
 async fn route(request: Request<Incoming>, site: &Site, conn: &ConnInfo) -> Response<Body> {
+    let authority = match conform::check(&request, site.max_head) {
+        Ok(authority) => authority,
+        Err(refusal) => return plain(refusal.status, refusal.text),
+    };
     match request.uri().path() {
         "/healthz" => return plain(StatusCode::OK, "ok\n"),
         "/readyz" => return ready(site, conn),
@@ -120,7 +111,7 @@ async fn route(request: Request<Incoming>, site: &Site, conn: &ConnInfo) -> Resp
         }
         _ => {}
     }
-    let Some(host) = host_of(&request) else {
+    let Some(host) = authority else {
         return plain(StatusCode::BAD_REQUEST, "missing Host header\n");
     };
     let host = host.trim_end_matches('.');
@@ -188,11 +179,7 @@ async fn static_file(site: &Site, request: Request<Limited<Incoming>>) -> Respon
         return refused;
     }
     if parts.method != Method::GET && parts.method != Method::HEAD {
-        let mut response = plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
-        response
-            .headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
-        return response;
+        return not_allowed(&parts.method);
     }
     site.files
         .serve(&parts.uri, &parts.method, &parts.headers)
@@ -222,6 +209,28 @@ async fn drain(body: Limited<Incoming>) -> Result<(), Response<Body>> {
         Err(error) if error.is::<http_body_util::LengthLimitError>() => Err(too_large()),
         Err(_) => Err(plain(StatusCode::BAD_REQUEST, "incomplete request body\n")),
     }
+}
+
+/// 405 for the methods of RFC 9110 and PATCH, which files do not allow; 501 for the rest
+/// (RFC 9110 §9.1: a method the server does not recognise).
+fn not_allowed(method: &Method) -> Response<Body> {
+    let known = [
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::CONNECT,
+        Method::OPTIONS,
+        Method::TRACE,
+        Method::PATCH,
+    ];
+    if !known.contains(method) {
+        return plain(StatusCode::NOT_IMPLEMENTED, "method not implemented\n");
+    }
+    let mut response = plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+    response
 }
 
 fn ready(site: &Site, conn: &ConnInfo) -> Response<Body> {
@@ -263,7 +272,8 @@ fn redirect(location: &str) -> Response<Body> {
     }
 }
 
-/// The requested authority: the URI's (HTTP/2, absolute-form) or the Host header.
+/// The requested authority as the access log shows it: the URI's (HTTP/2, absolute-form) or
+/// the Host header.
 fn host_of<B>(request: &Request<B>) -> Option<&str> {
     request.uri().authority().map(|a| a.as_str()).or_else(|| {
         request

@@ -35,6 +35,7 @@ use tokio_util::task::TaskTracker;
 
 use super::WebError;
 use super::handler::{self, ConnInfo};
+use super::head_limit::HeadLimit;
 use super::idle::{Activity, Tracked};
 use super::site::{Build, Site};
 use super::tls::{self, ACME_TLS_ALPN};
@@ -292,7 +293,7 @@ async fn connection(stream: TcpStream, peer: SocketAddr, secure: bool, conn: Con
         }
     });
     if !secure {
-        let io = Tracked::new(stream, activity.clone());
+        let io = Tracked::new(HeadLimit::new(stream, snapshot.max_head), activity.clone());
         drive(
             &snapshot.http,
             io,
@@ -329,6 +330,11 @@ async fn connection(stream: TcpStream, peer: SocketAddr, secure: bool, conn: Con
         return;
     }
     let http2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+    let stream = if http2 {
+        HeadLimit::off(stream)
+    } else {
+        HeadLimit::new(stream, snapshot.max_head)
+    };
     let io = Tracked::new(stream, activity.clone());
     drive(
         &snapshot.http,

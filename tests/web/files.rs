@@ -500,3 +500,62 @@ fn curl_path_as_is_cannot_escape() {
     );
     assert!(matches!(status_of(&answer), 301 | 400), "{answer}");
 }
+
+/// The cache trusts inotify instead of a `stat` per request: every kind of change shows on the
+/// very next request, including one a `stat` would miss (same size, mtime put back).
+#[test]
+fn every_change_shows_on_the_next_request() {
+    let server = copied_site("redirect_to_https = false");
+    let site = server.site();
+    let body = |target: &str| {
+        let answer = raw_get(server.http, target);
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+        (status_of(head), body.to_owned())
+    };
+    let ok = |text: &str| (200, text.to_owned());
+
+    // Rewritten in place, same size, modification time put back.
+    let file = site.join("same.txt");
+    std::fs::write(&file, "version A").expect("write");
+    let mtime = std::fs::metadata(&file)
+        .and_then(|m| m.modified())
+        .expect("mtime");
+    assert_eq!(body("/same.txt"), ok("version A"));
+    std::fs::write(&file, "version B").expect("rewrite");
+    std::fs::File::options()
+        .write(true)
+        .open(&file)
+        .and_then(|f| f.set_modified(mtime))
+        .expect("mtime back");
+    assert_eq!(body("/same.txt"), ok("version B"));
+
+    // A symlink pointed elsewhere (replaced by rename, as deploy tools do).
+    std::fs::write(site.join("a.txt"), "target a").expect("write");
+    std::fs::write(site.join("b.txt"), "target b").expect("write");
+    std::os::unix::fs::symlink("a.txt", site.join("current.txt")).expect("link");
+    assert_eq!(body("/current.txt"), ok("target a"));
+    std::os::unix::fs::symlink("b.txt", site.join("next.txt")).expect("link");
+    std::fs::rename(site.join("next.txt"), site.join("current.txt")).expect("swap link");
+    assert_eq!(body("/current.txt"), ok("target b"));
+
+    // A file in a directory reached through a symlink, edited at its real place.
+    std::fs::create_dir(site.join("real-docs")).expect("mkdir");
+    std::fs::write(site.join("real-docs/x.txt"), "docs 1").expect("write");
+    std::os::unix::fs::symlink("real-docs", site.join("docs")).expect("dir link");
+    assert_eq!(body("/docs/x.txt"), ok("docs 1"));
+    std::fs::write(site.join("real-docs/x.txt"), "docs 22").expect("rewrite");
+    assert_eq!(body("/docs/x.txt"), ok("docs 22"));
+
+    // A directory moved away and another put in its place.
+    std::fs::create_dir(site.join("v")).expect("mkdir");
+    std::fs::write(site.join("v/page.txt"), "old release").expect("write");
+    assert_eq!(body("/v/page.txt"), ok("old release"));
+    std::fs::rename(site.join("v"), site.join("v-old")).expect("move dir");
+    std::fs::create_dir(site.join("v")).expect("mkdir");
+    std::fs::write(site.join("v/page.txt"), "new release").expect("write");
+    assert_eq!(body("/v/page.txt"), ok("new release"));
+
+    // Deleted.
+    std::fs::remove_file(site.join("v/page.txt")).expect("remove");
+    assert_eq!(body("/v/page.txt").0, 404);
+}
