@@ -47,6 +47,10 @@ pub struct TransferConfig {
     pub allow: Vec<IpNet>,
     /// Secondaries to send NOTIFY to when a zone's serial changes (`ip:port`).
     pub notify: Vec<SocketAddr>,
+    /// The IXFR journal of each zone (in `state_dir/dns/`) holds at most this many bytes of
+    /// changes; older changes are dropped, and clients that far behind get a full transfer.
+    /// 0 keeps no journal (every IXFR is answered with the whole zone).
+    pub journal_max_bytes: usize,
 }
 
 impl Default for DnsConfig {
@@ -119,6 +123,7 @@ impl Default for TransferConfig {
                 "::1/128".parse().expect("valid CIDR literal"),
             ],
             notify: Vec::new(),
+            journal_max_bytes: 1024 * 1024,
         }
     }
 }

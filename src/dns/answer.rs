@@ -24,7 +24,9 @@ use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 use ipnet::IpNet;
 
 use super::catalog::{Catalog, Want, ZoneData};
+use super::journal::Diff;
 use super::reply::{self, Entry, Reply, Template};
+use super::serial::serial_gt;
 use crate::config::DnsConfig;
 use crate::ops::snapshot::Snapshot;
 
@@ -52,7 +54,8 @@ pub(crate) enum Outcome {
     Reply,
     /// Send nothing (a response, or a packet too short to answer).
     Drop,
-    /// TCP only: stream a full zone transfer (AXFR, or IXFR answered with AXFR); `out` is empty.
+    /// TCP only: stream a zone transfer (AXFR, or IXFR answered incrementally or in full);
+    /// `out` is empty.
     Transfer(Transfer),
 }
 
@@ -66,6 +69,16 @@ pub(crate) struct Transfer {
     /// The query's question section bytes (QNAME as sent, QTYPE, QCLASS), echoed in the first
     /// message.
     pub question: Vec<u8>,
+    /// An incremental transfer: the journal steps from the client's serial to the zone's.
+    /// `None`: the whole zone.
+    pub steps: Option<Vec<Arc<Diff>>>,
+}
+
+impl Transfer {
+    /// "IXFR" for an incremental transfer, "AXFR" for the whole zone (whichever was asked).
+    pub(crate) fn style(&self) -> &'static str {
+        if self.steps.is_some() { "IXFR" } else { "AXFR" }
+    }
 }
 
 /// How the responder answers what is not zone data; replaced whole when the configuration is
@@ -228,8 +241,10 @@ impl Responder {
         Outcome::Reply
     }
 
-    /// AXFR and IXFR: over TCP a full transfer to allowed clients; over UDP an IXFR gets the
-    /// SOA alone ("use TCP", RFC 1995 §4) and an AXFR is refused.
+    /// AXFR (TCP) and IXFR, to allowed clients only. AXFR gets the whole zone. IXFR
+    /// (RFC 1995 §4): the SOA alone over UDP ("use TCP") and to a client up to date; over TCP
+    /// the journal's steps from the client's serial when the journal reaches back that far,
+    /// else the whole zone.
     fn transfer(
         &self,
         catalog: &Catalog,
@@ -244,34 +259,46 @@ impl Responder {
             .transfer_allow
             .iter()
             .any(|net| net.contains(&peer.ip()));
-        let zone = catalog.exact(query.key()).filter(|_| allowed);
+        let served = catalog.exact(query.key());
+        let Some(zone) = served.filter(|_| allowed) else {
+            if served.is_some() {
+                tracing::info!(%peer, "zone transfer refused: client not in dns.transfer.allow");
+            }
+            write_simple(out, query, u16::from(ResponseCode::Refused) as u8, 0);
+            return Outcome::Reply;
+        };
         let is_ixfr = query.qtype == u16::from(RecordType::IXFR);
-        match (zone, transport) {
-            (Some(zone), Transport::Tcp) => Outcome::Transfer(Transfer {
-                zone: zone.clone(),
-                id: query.id,
-                question: query.question.to_vec(),
-            }),
-            (Some(zone), Transport::Udp) if is_ixfr => {
-                let mut reply = Reply::new(ResponseCode::NoError, true);
-                reply.answer.push(Entry {
-                    record: zone.soa(),
-                    owner: None,
-                });
-                match query.name() {
-                    Some(qname) => write_reply(out, query, &qname, &reply, transport),
-                    None => write_simple(out, query, u16::from(ResponseCode::FormErr) as u8, 0),
-                }
-                Outcome::Reply
-            }
-            _ => {
-                if zone.is_none() && catalog.exact(query.key()).is_some() {
-                    tracing::info!(%peer, "zone transfer refused: client not in dns.transfer.allow");
-                }
-                write_simple(out, query, u16::from(ResponseCode::Refused) as u8, 0);
-                Outcome::Reply
-            }
+        if is_ixfr && query.client_serial.is_none() {
+            // RFC 1995 §3: the query carries the client's SOA in its authority section.
+            write_simple(out, query, u16::from(ResponseCode::FormErr) as u8, 0);
+            return Outcome::Reply;
         }
+        let up_to_date = query
+            .client_serial
+            .is_some_and(|serial| serial == zone.serial() || serial_gt(serial, zone.serial()));
+        if is_ixfr && (transport == Transport::Udp || up_to_date) {
+            let mut reply = Reply::new(ResponseCode::NoError, true);
+            reply.answer.push(Entry {
+                record: zone.soa(),
+                owner: None,
+            });
+            match query.name() {
+                Some(qname) => write_reply(out, query, &qname, &reply, transport),
+                None => write_simple(out, query, u16::from(ResponseCode::FormErr) as u8, 0),
+            }
+            return Outcome::Reply;
+        }
+        let steps = query
+            .client_serial
+            .filter(|_| is_ixfr)
+            .and_then(|serial| zone.history().since(serial))
+            .map(<[Arc<Diff>]>::to_vec);
+        Outcome::Transfer(Transfer {
+            zone: zone.clone(),
+            id: query.id,
+            question: query.question.to_vec(),
+            steps,
+        })
     }
 
     /// The CHAOS class, as NSD answers it: TXT (or ANY) `version.bind` / `version.server` give
@@ -329,6 +356,8 @@ struct Query<'p> {
     qtype: u16,
     qclass: u16,
     edns: Option<Edns>,
+    /// IXFR: the serial of the SOA in the authority section (the client's version).
+    client_serial: Option<u32>,
 }
 
 impl Query<'_> {
@@ -415,9 +444,15 @@ fn parse(packet: &[u8]) -> Parsed<'_> {
         return Parsed::Error(error);
     }
     let mut at = HEADER_LEN + question.len();
+    let mut client_serial = None;
     for _ in 0..nscount {
         match skip_record(packet, at) {
-            Some((end, _)) => at = end,
+            Some((end, record)) => {
+                if record.rtype == u16::from(RecordType::SOA) {
+                    client_serial = soa_serial(record.rdata);
+                }
+                at = end;
+            }
             None => return Parsed::Error(error),
         }
     }
@@ -449,7 +484,33 @@ fn parse(packet: &[u8]) -> Parsed<'_> {
         qtype,
         qclass,
         edns,
+        client_serial,
     })
+}
+
+/// The SERIAL of SOA RDATA: after two names (MNAME, RNAME; either may end in a pointer).
+fn soa_serial(rdata: &[u8]) -> Option<u32> {
+    let mut at = 0;
+    for _ in 0..2 {
+        loop {
+            match *rdata.get(at)? {
+                0 => {
+                    at += 1;
+                    break;
+                }
+                label if label & 0xc0 == 0xc0 => {
+                    at += 2;
+                    break;
+                }
+                label if label & 0xc0 == 0 => at += 1 + usize::from(label),
+                _ => return None,
+            }
+        }
+    }
+    let serial = rdata.get(at..at + 4)?;
+    Some(u32::from_be_bytes([
+        serial[0], serial[1], serial[2], serial[3],
+    ]))
 }
 
 /// Reads the uncompressed QNAME at offset 12 into `key` in lower case. Returns the key length

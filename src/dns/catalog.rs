@@ -20,6 +20,7 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use rustc_hash::{FxHashMap, FxHashSet};
 
+use super::journal::History;
 use super::reply::{self, Entry, Reply, Template};
 use super::serial::Version;
 use super::zone::Zone;
@@ -117,6 +118,8 @@ pub struct ZoneData {
     /// The SOA as sent in negative answers: TTL = min(SOA TTL, MINIMUM) (RFC 2308 §3).
     negative_soa: Record,
     nodes: FxHashMap<Box<[u8]>, Node>,
+    /// The IXFR journal: the steps that led to this version, oldest first.
+    history: History,
 }
 
 #[derive(Debug)]
@@ -204,11 +207,23 @@ impl ZoneData {
             read_len,
             negative_soa,
             nodes: FxHashMap::default(),
+            history: History::default(),
         };
         data.index();
         data.mark_cuts();
         data.precompute();
         data
+    }
+
+    /// This version with the journal that led to it.
+    pub(crate) fn with_history(mut self, history: History) -> Self {
+        self.history = history;
+        self
+    }
+
+    /// The steps that led to this version, oldest first.
+    pub(crate) fn history(&self) -> &History {
+        &self.history
     }
 
     /// The zone as read, without the overlay and with its own serial.

@@ -6,12 +6,13 @@
 //! - `catalog` indexes them into one immutable [`Catalog`] snapshot, with most answers
 //!   pre-encoded; a reload builds a new catalog off the hot path and swaps it whole;
 //! - `versions` is the one path through which a zone's served version changes (a file read,
-//!   the ACME DNS-01 overlay): the serial rule, the swap, NOTIFY;
+//!   the ACME DNS-01 overlay): the serial rule, the IXFR journal (`journal`), the versions kept
+//!   in `state_dir/dns/` (`stored`), the swap, NOTIFY;
 //! - `answer` turns one query packet plus the current snapshot into reply bytes (pure, no I/O);
 //! - `udp` is the fast path (batched `recvmmsg`/`sendmmsg` on a thread of its own per socket,
 //!   `dns.udp_workers` sockets per address), `tcp` serves length-prefixed queries on
 //!   connections accepted by the shared `ops::accept` loop, and `xfr` streams zone transfers
-//!   over it; `notify` tells secondaries when a serial changes;
+//!   over it (AXFR, or IXFR from the journal); `notify` tells secondaries when a serial changes;
 //! - `server` is the service ([`Dns`]): built (zones loaded) before any socket exists, handed
 //!   its sockets and each reloaded configuration by the lifecycle in `cli`.
 //!
@@ -21,10 +22,12 @@
 mod answer;
 mod catalog;
 pub mod dnssec;
+mod journal;
 mod notify;
 mod reply;
 pub mod serial;
 mod server;
+mod stored;
 mod tcp;
 mod udp;
 mod versions;

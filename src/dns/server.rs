@@ -121,6 +121,7 @@ impl Dns {
             responder.clone(),
             Vec::new(),
             state_dir.to_owned(),
+            config.transfer.journal_max_bytes,
         )));
         let mut txt = challenges.txt_records();
         lock(&versions).overlay_changed(&txt.borrow_and_update());
@@ -225,7 +226,11 @@ impl Dns {
         self.tcp_idle_ms
             .store(millis(config.tcp_idle_timeout), Ordering::Relaxed);
         self.tcp.set_cap(config.tcp_max_connections);
-        lock(&self.versions).set_notify(config.transfer.notify.clone());
+        {
+            let mut versions = lock(&self.versions);
+            versions.set_notify(config.transfer.notify.clone());
+            versions.set_journal_max_bytes(config.transfer.journal_max_bytes);
+        }
         let for_load = {
             let mut loading = self.config.lock().unwrap_or_else(PoisonError::into_inner);
             *loading = Arc::new(Loading {

@@ -111,9 +111,10 @@ where
             Outcome::Transfer(transfer) => {
                 let zone = transfer.zone.origin().clone();
                 let serial = transfer.zone.serial();
+                let style = transfer.style();
                 match xfr::send(writer, &transfer).await {
                     Ok(sent) => tracing::info!(
-                        %zone, serial, %peer, messages = sent.messages, records = sent.records,
+                        %zone, serial, %peer, style, messages = sent.messages, records = sent.records,
                         "zone transfer sent"
                     ),
                     Err(error) => {

@@ -13,8 +13,13 @@
 //!    content differs, otherwise stays. Secondaries therefore always see a higher serial for
 //!    different content and transfer it. The serial served is recorded in `state_dir` with
 //!    the versions (`serial::ServedVersions`), so this holds across a restart too;
-//! 3. the new immutable [`ZoneData`] replaces the old one in a new catalog, swapped in whole;
-//! 4. every zone whose serial changed is announced by NOTIFY to `dns.transfer.notify`.
+//! 3. the journal (RFC 1995 IXFR): a version with a new serial is one more step of the zone's
+//!    history, the records removed and added since the version before it, kept with the new
+//!    [`ZoneData`] up to `dns.transfer.journal_max_bytes` (oldest steps dropped first). The
+//!    version and its journal are stored in `state_dir/dns/` (`stored`): after a restart the
+//!    journal goes on, and a zone file edited while onebox was down is one more step;
+//! 4. the new immutable [`ZoneData`] replaces the old one in a new catalog, swapped in whole;
+//! 5. every zone whose serial changed is announced by NOTIFY to `dns.transfer.notify`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -25,8 +30,10 @@ use hickory_proto::rr::{Name, RData, Record};
 
 use super::answer::Responder;
 use super::catalog::{Catalog, ZoneData};
+use super::journal::{self, History};
 use super::notify;
 use super::serial::{ServedVersions, Version, serial_gt};
+use super::stored::Stored;
 use super::zone::Zone;
 use crate::ops::challenges::TxtRecords;
 
@@ -48,6 +55,10 @@ pub(crate) struct Versions {
     notify: Vec<SocketAddr>,
     /// Where the versions served are recorded.
     state_dir: PathBuf,
+    /// The versions and journals kept in `state_dir/dns/`.
+    stored: Stored,
+    /// `dns.transfer.journal_max_bytes`: the bound of each zone's journal (0: none).
+    journal_max_bytes: usize,
     /// The overlay records, by owner.
     overlay: Vec<Record>,
 }
@@ -80,11 +91,14 @@ impl Versions {
         responder: Arc<Responder>,
         notify: Vec<SocketAddr>,
         state_dir: PathBuf,
+        journal_max_bytes: usize,
     ) -> Self {
         Self {
             responder,
             notify,
+            stored: Stored::at(&state_dir.join("dns")),
             state_dir,
+            journal_max_bytes,
             overlay: Vec::new(),
         }
     }
@@ -92,6 +106,11 @@ impl Versions {
     /// Where NOTIFY goes from now on (`dns.transfer.notify`, which a reload may change).
     pub(crate) fn set_notify(&mut self, notify: Vec<SocketAddr>) {
         self.notify = notify;
+    }
+
+    /// The bound of each zone's journal from now on (`dns.transfer.journal_max_bytes`).
+    pub(crate) fn set_journal_max_bytes(&mut self, bytes: usize) {
+        self.journal_max_bytes = bytes;
     }
 
     /// Announces every zone served by NOTIFY: once the sockets serve at start (a restart may
@@ -135,7 +154,10 @@ impl Versions {
                             }),
                     };
                     let serial = prior.and_then(|prior| serial_after(&prior, &zone, &overlay));
-                    Arc::new(ZoneData::with_overlay(zone, version, overlay, serial))
+                    let in_service = previous.zone(&zone.origin).map(|z| z.as_ref());
+                    let recorded = recorded.get(&zone.origin.to_string());
+                    let data = ZoneData::with_overlay(zone, version, overlay, serial);
+                    self.journalled(in_service, recorded, data)
                 }
             })
             .collect();
@@ -157,12 +179,8 @@ impl Versions {
                 }
                 let zone = served.read();
                 let serial = serial_after(&Prior::of(served), &zone, &overlay);
-                Arc::new(ZoneData::with_overlay(
-                    zone,
-                    served.version(),
-                    overlay,
-                    serial,
-                ))
+                let data = ZoneData::with_overlay(zone, served.version(), overlay, serial);
+                self.journalled(Some(served), None, data)
             })
             .collect();
         self.publish(&previous, Catalog::new(zones));
@@ -192,6 +210,11 @@ impl Versions {
         for zone in current.zones() {
             served.set_served(&zone.origin().to_string(), zone.version(), zone.serial());
         }
+        for zone in previous.zones() {
+            if current.zone(zone.origin()).is_none() {
+                self.stored.remove(zone.origin());
+            }
+        }
         self.responder.swap(current);
         if let Err(error) = served.write(&self.state_dir) {
             tracing::warn!(%error, path = %ServedVersions::path(&self.state_dir).display(), "cannot record the zone versions served; `onebox check` will not compare serials");
@@ -201,6 +224,96 @@ impl Versions {
         }
         for (origin, serial) in changed {
             notify::spawn(origin, serial, self.notify.clone());
+        }
+    }
+}
+
+impl Versions {
+    /// `data`, the next version of its zone, with its journal: the journal of the version
+    /// before it (`in_service`, or at start the one stored in `state_dir`, whose zone as read
+    /// was `recorded`) plus the step between the two when the serial went up; the journal
+    /// restarts when the serial did not (no step can lead to it). A new version is stored.
+    fn journalled(
+        &self,
+        in_service: Option<&ZoneData>,
+        recorded: Option<Version>,
+        data: ZoneData,
+    ) -> Arc<ZoneData> {
+        let origin = data.origin().clone();
+        let max = self.journal_max_bytes;
+        let (history, changed) = match in_service {
+            Some(prior) if prior.serial() == data.serial() => {
+                let same = prior.version() == data.version() && prior.overlay() == data.overlay();
+                if !same {
+                    tracing::info!(zone = %origin, serial = data.serial(), "new content under the same serial: the zone's journal starts over");
+                }
+                (
+                    if same {
+                        prior.history().clone()
+                    } else {
+                        History::default()
+                    },
+                    !same,
+                )
+            }
+            Some(prior) if max > 0 && serial_gt(data.serial(), prior.serial()) => {
+                let step = journal::diff(prior.transfer_records(), data.transfer_records());
+                (prior.history().then(step, max), true)
+            }
+            Some(_) => (History::default(), true),
+            None => self.stored_history(&data, recorded),
+        };
+        let data = data.with_history(history);
+        if changed
+            && let Err(error) = self.stored.write(
+                data.serial(),
+                data.read_serial(),
+                data.transfer_records(),
+                &origin,
+                data.history(),
+            )
+        {
+            tracing::error!(zone = %origin, error = %crate::ops::chain(&error), "cannot store the zone's version and journal; after a restart its secondaries get full transfers");
+        }
+        Arc::new(data)
+    }
+
+    /// At start: the journal of `data`'s zone as stored before the restart, and whether
+    /// `data` is a new version (to be stored). The same serial and, as recorded, the same
+    /// zone as read: the stored journal leads to it. A higher serial: one more step, from
+    /// the stored version.
+    fn stored_history(&self, data: &ZoneData, recorded: Option<Version>) -> (History, bool) {
+        let origin = data.origin();
+        let Some((served, _)) = self.stored.serials(origin) else {
+            return (History::default(), true);
+        };
+        let max = self.journal_max_bytes;
+        let read_journal = || {
+            self.stored
+                .read_journal(origin, served)
+                .unwrap_or_else(|error| {
+                    tracing::warn!(zone = %origin, error = %crate::ops::chain(&error), "the stored journal is unreadable; it starts over");
+                    History::default()
+                })
+        };
+        if served == data.serial() && recorded == Some(data.version()) && data.overlay().is_empty()
+        {
+            return (read_journal(), false);
+        }
+        if max == 0 || !serial_gt(data.serial(), served) {
+            return (History::default(), true);
+        }
+        match self.stored.read_zone(origin) {
+            Ok(Some(records)) => {
+                let step = journal::diff(&records, data.transfer_records());
+                tracing::info!(zone = %origin, from = served, serial = data.serial(), removed = step.removed.len(), added = step.added.len(), "the zone changed while onebox was stopped: one more journal step");
+                (read_journal().then(step, max), true)
+            }
+            Ok(None) => (History::default(), true),
+            Err(error) => {
+                tracing::warn!(zone = %origin, error = %crate::ops::chain(&error), "the stored version is unreadable; the journal starts over");
+                (History::default(), true)
+            }
         }
     }
 }
@@ -289,7 +402,7 @@ mod tests {
 
     fn versions(state: &Path) -> Versions {
         let responder = Arc::new(Responder::new(Catalog::default(), Settings::default()));
-        Versions::new(responder, Vec::new(), state.to_owned())
+        Versions::new(responder, Vec::new(), state.to_owned(), 1 << 20)
     }
 
     fn served(versions: &Versions) -> (u32, usize) {
@@ -332,6 +445,69 @@ mod tests {
         // And from then on the zone behaves as NSD would: the file's serial, even lower.
         versions.files_read(vec![read(7, "")]);
         assert_eq!(served(&versions), (7, 0));
+    }
+
+    /// The journal of the one zone served: (from, to, removed, added) per step.
+    fn journal(versions: &Versions) -> Vec<(u32, u32, usize, usize)> {
+        let catalog = versions.responder.catalog();
+        let zone = catalog.zones().next().expect("one zone");
+        zone.history()
+            .steps()
+            .iter()
+            .map(|s| {
+                (
+                    s.start_serial(),
+                    s.end_serial(),
+                    s.removed.len(),
+                    s.added.len(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_new_serial_is_one_journal_step_kept_across_restarts() {
+        let state = tempfile::tempdir().expect("tempdir");
+        let mut versions = versions(state.path());
+        versions.files_read(vec![read(100, "a A 192.0.2.10\n")]);
+        assert!(journal(&versions).is_empty());
+        versions.files_read(vec![read(101, "a A 192.0.2.10\nb A 192.0.2.11\n")]);
+        versions.files_read(vec![read(102, "b A 192.0.2.11\nc A 192.0.2.12\n")]);
+        assert_eq!(journal(&versions), [(100, 101, 0, 1), (101, 102, 1, 1)]);
+        // The same file again: no step.
+        versions.files_read(vec![read(102, "b A 192.0.2.11\nc A 192.0.2.12\n")]);
+        assert_eq!(journal(&versions).len(), 2);
+        // The overlay's bump is a step too (the TXT added), and so is its removal.
+        versions.overlay_changed(&challenge(&["token"]));
+        versions.overlay_changed(&challenge(&[]));
+        assert_eq!(
+            journal(&versions)[2..],
+            [(102, 103, 0, 1), (103, 104, 1, 0)]
+        );
+
+        // A restart with the same file: the journal is read back. (The overlay had taken the
+        // serial past the file's, so the version after a restart goes one further: an empty
+        // step.)
+        let mut restarted = super::tests::versions(state.path());
+        restarted.files_read(vec![read(102, "b A 192.0.2.11\nc A 192.0.2.12\n")]);
+        assert_eq!(served(&restarted), (105, 0));
+        assert_eq!(journal(&restarted).len(), 5);
+        assert_eq!(journal(&restarted)[4], (104, 105, 0, 0));
+        // Once the file's serial is ahead, a restart with it changes nothing.
+        restarted.files_read(vec![read(200, "b A 192.0.2.11\nc A 192.0.2.12\n")]);
+        let mut again = super::tests::versions(state.path());
+        again.files_read(vec![read(200, "b A 192.0.2.11\nc A 192.0.2.12\n")]);
+        assert_eq!(served(&again), (200, 0));
+        assert_eq!(journal(&again).len(), 6);
+        // A restart after an edit: one more step, from the version stored.
+        let mut edited = super::tests::versions(state.path());
+        edited.files_read(vec![read(201, "c A 192.0.2.12\n")]);
+        assert_eq!(journal(&edited).last(), Some(&(200, 201, 1, 0)));
+        assert_eq!(journal(&edited).len(), 7);
+
+        // New content under the same serial: served, and the journal starts over.
+        edited.files_read(vec![read(201, "d A 192.0.2.13\n")]);
+        assert!(journal(&edited).is_empty());
     }
 
     #[test]

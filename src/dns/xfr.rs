@@ -1,6 +1,10 @@
-//! Outgoing zone transfers: a zone snapshot streamed over TCP as RFC 5936 AXFR.
+//! Outgoing zone transfers: a zone snapshot streamed over TCP as RFC 5936 AXFR, or the steps of
+//! its journal as an RFC 1995 incremental transfer.
 //!
-//! The reply is the zone's SOA, every other record, and the SOA again, split over as many
+//! An AXFR reply is the zone's SOA, every other record, and the SOA again; an incremental IXFR
+//! reply is the zone's SOA, then for each journal step from the client's serial on the old
+//! SOA, the records removed, the new SOA and the records added, and the zone's SOA again
+//! (RFC 1995 §4; the steps are sent as journalled, not condensed). Either is split over as many
 //! messages as needed. Every message carries the query's ID, QR and AA set, opcode QUERY and
 //! RCODE NOERROR, RD and RA clear (RFC 5936 §2.2.1 allows RD "copy or 0"). The question is
 //! echoed in the first message only (§2.2: "MUST" in the first, "MAY" in the others; BIND and
@@ -20,6 +24,7 @@ use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use super::answer::Transfer;
+use super::journal::serial_of;
 
 /// A message is closed once it holds this many bytes (compression pointers are 14 bits).
 const SOFT_LIMIT: usize = 16 * 1024 - 512;
@@ -66,7 +71,7 @@ pub(crate) async fn send<W>(writer: &mut W, transfer: &Transfer) -> Result<Sent,
 where
     W: AsyncWrite + Unpin,
 {
-    let mut messages = AxfrMessages::new(transfer)?;
+    let mut messages = Messages::new(transfer)?;
     let mut message = Vec::with_capacity(SOFT_LIMIT + 1024);
     let mut sent = Sent {
         messages: 0,
@@ -83,24 +88,62 @@ where
     Ok(sent)
 }
 
-/// Encodes an AXFR reply one message at a time.
-pub(crate) struct AxfrMessages<'a> {
+/// The records of a transfer, in the order they are sent.
+enum Sequence<'a> {
+    /// The zone's records, its SOA first; the SOA is sent again at the end.
+    Full(&'a [Record]),
+    /// An incremental transfer, both SOAs included.
+    Steps(Vec<&'a Record>),
+}
+
+impl Sequence<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Self::Full(records) => records.len() + 1,
+            Self::Steps(records) => records.len(),
+        }
+    }
+
+    fn get(&self, at: usize) -> &Record {
+        match self {
+            Self::Full(records) => records.get(at).unwrap_or(&records[0]),
+            Self::Steps(records) => records[at],
+        }
+    }
+}
+
+/// Encodes a transfer's reply one message at a time.
+pub(crate) struct Messages<'a> {
     id: u16,
     question: &'a [u8],
-    /// The zone's records, its SOA first.
-    records: &'a [Record],
-    /// Position in the sequence `records[0..n]`, then `records[0]` (the closing SOA).
+    records: Sequence<'a>,
+    /// Position in `records`.
     next: usize,
 }
 
-impl<'a> AxfrMessages<'a> {
+impl<'a> Messages<'a> {
     /// Prepares the reply to `transfer`; fails if the zone does not start with its SOA.
     pub(crate) fn new(transfer: &'a Transfer) -> Result<Self, XfrError> {
         let records = transfer.zone.transfer_records();
-        match records.first() {
-            Some(soa) if soa.record_type() == RecordType::SOA => {}
+        let soa = match records.first() {
+            Some(soa) if soa.record_type() == RecordType::SOA => soa,
             _ => return Err(XfrError::NoSoa(transfer.zone.origin().to_string())),
-        }
+        };
+        let records = match &transfer.steps {
+            None => Sequence::Full(records),
+            Some(steps) => {
+                let mut sequence = vec![soa];
+                for step in steps {
+                    sequence.extend(step.records());
+                }
+                sequence.push(soa);
+                debug_assert_eq!(
+                    steps.last().and_then(|s| serial_of(&s.new_soa)),
+                    serial_of(soa)
+                );
+                Sequence::Steps(sequence)
+            }
+        };
         Ok(Self {
             id: transfer.id,
             question: &transfer.question,
@@ -111,7 +154,7 @@ impl<'a> AxfrMessages<'a> {
 
     /// Records in the whole transfer, both SOAs included.
     fn total(&self) -> usize {
-        self.records.len() + 1
+        self.records.len()
     }
 
     /// Encodes the next message into `message` (replacing its contents) and returns how many
@@ -139,7 +182,7 @@ impl<'a> AxfrMessages<'a> {
         let mut count = 0usize;
         let mut names = 0usize;
         while self.next < self.total() {
-            let record = self.records.get(self.next).unwrap_or(&self.records[0]);
+            let record = self.records.get(self.next);
             let cost = names_in(record);
             if count > 0 && (encoder.len() >= SOFT_LIMIT || names + cost > COMPRESSED_NAMES) {
                 break;
@@ -268,6 +311,7 @@ pub(crate) mod tests {
             zone,
             id,
             question: question("Big.Example."),
+            steps: None,
         }
     }
 
@@ -306,7 +350,7 @@ pub(crate) mod tests {
     fn large_zone_is_split_and_decodes_back_in_order() {
         let zone = big_zone(100_000);
         let transfer = transfer(zone.clone(), 0xBEEF);
-        let mut encoder = AxfrMessages::new(&transfer).unwrap();
+        let mut encoder = Messages::new(&transfer).unwrap();
         let mut messages = Vec::new();
         let mut message = Vec::new();
         let mut counted = 0;
@@ -338,7 +382,7 @@ pub(crate) mod tests {
     fn names_are_compressed_in_every_message() {
         let zone = big_zone(5_000);
         let transfer = transfer(zone, 1);
-        let mut encoder = AxfrMessages::new(&transfer).unwrap();
+        let mut encoder = Messages::new(&transfer).unwrap();
         let mut message = Vec::new();
         let mut bytes = 0;
         let mut records = 0;
@@ -358,7 +402,7 @@ pub(crate) mod tests {
     fn tiny_zone_is_one_message() {
         let zone = big_zone(0);
         let transfer = transfer(zone.clone(), 7);
-        let mut encoder = AxfrMessages::new(&transfer).unwrap();
+        let mut encoder = Messages::new(&transfer).unwrap();
         let mut message = Vec::new();
         assert_eq!(encoder.next_message(&mut message).unwrap(), Some(6));
         let decoded = decode_all(&[message.clone()], 7);
@@ -379,10 +423,7 @@ pub(crate) mod tests {
             source: "bad.example.zone".into(),
         }));
         let transfer = transfer(zone, 1);
-        assert!(matches!(
-            AxfrMessages::new(&transfer),
-            Err(XfrError::NoSoa(_))
-        ));
+        assert!(matches!(Messages::new(&transfer), Err(XfrError::NoSoa(_))));
     }
 
     #[tokio::test]

@@ -7,6 +7,7 @@
 //! - `transport`: truncation, TCP pipelining, idle timeout, connection cap;
 //! - `malformed`: FORMERR, NOTIMP, responses ignored, a bounded fuzz loop;
 //! - `xfr`: AXFR/IXFR, the transfer ACL, a 100 000-record zone to dig and NSD, NOTIFY;
+//! - `ixfr`: incremental transfers from the journal, to raw clients, dig, NSD and Knot;
 //! - `reload`: SIGHUP with changed, new, removed and broken zones, queries during reloads;
 //! - `cli`: `onebox check`, configuration errors, `--version`;
 //! - `dnssec`: signing (issue 14): keys, `onebox dnssec`, signed answers, validation by unbound;
@@ -17,6 +18,7 @@ mod answers;
 mod cli;
 mod dnssec;
 mod edns;
+mod ixfr;
 mod malformed;
 mod reload;
 mod transport;

@@ -75,7 +75,7 @@ fn xfr_size(out: &DigOutput) -> Option<(usize, usize)> {
 }
 
 /// Reads a raw AXFR/IXFR over TCP: every message until the closing SOA (or an error reply).
-fn raw_transfer(server: SocketAddr, query: &Query) -> Vec<Reply> {
+pub fn raw_transfer(server: SocketAddr, query: &Query) -> Vec<Reply> {
     let mut stream = wire::tcp_connect(server);
     stream.set_read_timeout(Some(DEADLINE)).expect("timeout");
     wire::tcp_send(&mut stream, &query.to_bytes());
@@ -231,7 +231,7 @@ fn axfr_over_udp_is_refused() {
 }
 
 /// An IXFR query asking for changes since `serial` (the client's SOA in authority).
-fn ixfr_query(zone: &str, serial: u32) -> Query {
+pub fn ixfr_query(zone: &str, serial: u32) -> Query {
     let mut query = Query::new(zone, RecordType::IXFR);
     let mut bytes_soa = wire::encode_name(zone);
     bytes_soa.extend_from_slice(&u16::from(RecordType::SOA).to_be_bytes());
@@ -316,7 +316,7 @@ fn big_zone(origin: &str, serial: u32, records: usize) -> String {
 }
 
 /// Polls `server` until it serves `zone` with SOA serial `serial`.
-fn wait_for_serial(server: SocketAddr, zone: &str, serial: u32, timeout: Duration) -> bool {
+pub fn wait_for_serial(server: SocketAddr, zone: &str, serial: u32, timeout: Duration) -> bool {
     let deadline = std::time::Instant::now() + timeout;
     loop {
         let query = Query::new(zone, RecordType::SOA);

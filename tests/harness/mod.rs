@@ -7,6 +7,7 @@
 //!   its JSON log, kept for assertions ([`log`]). [`onebox_command`] runs the binary for
 //!   one-shot commands (`check`, `--version`);
 //! - [`nsd`]: Debian's NSD in the foreground, as primary or as secondary of onebox;
+//! - [`knot`]: Debian's Knot in the foreground, as secondary of onebox;
 //! - [`wire`]: DNS messages at the byte level (queries well-formed or deliberately not, UDP and
 //!   TCP exchanges, replies checked for structure and summarised for comparison);
 //! - [`unbound`]: Debian's unbound in the foreground, a resolver with a stub zone pointing at
@@ -27,6 +28,7 @@
 //! mode; the web tests still run onebox.
 
 pub mod dig;
+pub mod knot;
 pub mod log;
 pub mod mariadb;
 pub mod netns;

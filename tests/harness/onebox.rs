@@ -611,6 +611,48 @@ impl Onebox {
         None
     }
 
+    /// Starts `onebox serve` again on the same configuration and directory (`state/` kept),
+    /// once this process has stopped (it is killed if not); waits until it listens again.
+    /// Listen addresses on port 0 get new ports. Not for stand-ins or command prefixes.
+    pub fn restart(mut self) -> Self {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let toml = std::fs::read_to_string(&self.config).expect("read config");
+        let mut child = onebox_command()
+            .arg("--config")
+            .arg(&self.config)
+            .arg("serve")
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start onebox");
+        self.log = Log::capture(child.stderr.take().expect("stderr"));
+        self.child = Some(child);
+        let listeners = self.addrs.len();
+        self.addrs.clear();
+        let dns = |l: &Value| l["message"] == "dns listening on udp and tcp";
+        for n in 1..=listeners {
+            let addr = self.listening(n, dns, &toml);
+            self.addrs.push(addr);
+        }
+        self.addr = self.addrs[0];
+        self.http = self.listening(
+            1,
+            |l| l["message"] == "web listening" && l["scheme"] == "http",
+            &toml,
+        );
+        self.https = self.listening(
+            1,
+            |l| l["message"] == "web listening" && l["scheme"] == "https",
+            &toml,
+        );
+        self
+    }
+
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
         match (&mut self.child, &mut self.standin) {
