@@ -230,8 +230,14 @@ async fn ns_addresses(file: &Path, zone: &Name) -> Vec<IpAddr> {
     let Ok(parsed) = zone::load_file(file) else {
         return Vec::new();
     };
-    let hosts: Vec<Name> = parsed
-        .records
+    // The apex's NS records and the names' addresses; a big zone is not copied whole.
+    let wanted = [RecordType::NS, RecordType::A, RecordType::AAAA].map(u16::from);
+    let records: Vec<hickory_proto::rr::Record> = parsed
+        .records()
+        .filter(|r| wanted.contains(&r.rtype))
+        .filter_map(|r| r.to_record())
+        .collect();
+    let hosts: Vec<Name> = records
         .iter()
         .filter(|r| r.name == *zone)
         .filter_map(|r| match &r.data {
@@ -241,8 +247,7 @@ async fn ns_addresses(file: &Path, zone: &Name) -> Vec<IpAddr> {
         .collect();
     let mut addresses = Vec::new();
     for host in hosts {
-        let glue: Vec<IpAddr> = parsed
-            .records
+        let glue: Vec<IpAddr> = records
             .iter()
             .filter(|r| r.name == host)
             .filter_map(|r| match &r.data {

@@ -33,8 +33,8 @@ async fn h2_connection(
     (sender, leaf)
 }
 
-async fn get_home(sender: &mut hyper::client::conn::http2::SendRequest<Empty<Bytes>>) -> u16 {
-    let request = http::Request::get("https://www.foobar.com/")
+async fn get_file(sender: &mut hyper::client::conn::http2::SendRequest<Empty<Bytes>>) -> u16 {
+    let request = http::Request::get("https://www.foobar.com/style.css")
         .body(Empty::new())
         .expect("request");
     sender
@@ -63,7 +63,7 @@ async fn the_cas_renewal_window_renews_while_an_h2_connection_stays_open() {
     );
     let root = pebble.root_file();
     let (mut sender, first) = h2_connection(onebox.https, &root).await;
-    assert_eq!(get_home(&mut sender).await, 200);
+    assert_eq!(get_file(&mut sender).await, 200);
 
     let skip = onebox.log().line_count();
     front.renew_now();
@@ -73,7 +73,7 @@ async fn the_cas_renewal_window_renews_while_an_h2_connection_stays_open() {
         .expect("new handshake");
     assert_ne!(second, first, "new handshakes get the renewed certificate");
     assert_eq!(
-        get_home(&mut sender).await,
+        get_file(&mut sender).await,
         200,
         "the connection opened before the renewal keeps working"
     );

@@ -26,7 +26,15 @@ async fn testssl_finds_nothing_high_but_what_a_test_ca_causes() {
     let root = pebble.root_file();
     let report = onebox.dir.path().join("testssl.json");
     let output = Command::new("testssl")
-        .args(["--quiet", "--color", "0", "--warnings", "batch", "--severity", "HIGH"])
+        .args([
+            "--quiet",
+            "--color",
+            "0",
+            "--warnings",
+            "batch",
+            "--severity",
+            "HIGH",
+        ])
         .arg("--add-ca")
         .arg(&root)
         .arg("--jsonfile")
@@ -54,5 +62,9 @@ async fn testssl_finds_nothing_high_but_what_a_test_ca_causes() {
             .map(|f| f["finding"].as_str().unwrap_or_default().to_owned())
     };
     assert!(text.contains("Has server cipher order?     yes"), "{text}");
-    assert_eq!(finding("cert_chain_of_trust"), None, "trusted with Pebble's root: {text}");
+    assert_eq!(
+        finding("cert_chain_of_trust"),
+        None,
+        "trusted with Pebble's root: {text}"
+    );
 }
