@@ -21,6 +21,7 @@ mod dns;
 mod dnssec;
 mod log;
 mod source;
+mod transfer;
 mod web;
 
 use std::path::{Path, PathBuf};
@@ -36,6 +37,7 @@ pub use database::DatabaseConfig;
 pub use dns::{DnsConfig, TransferConfig, Workers};
 pub use dnssec::{DnssecAlgorithm, DnssecConfig};
 pub use log::{LogConfig, LogFormat};
+pub use transfer::{SecondaryZone, TSIG_ALGORITHMS, TsigKey};
 pub use web::{CertFiles, WebConfig, WebTlsConfig};
 
 /// The configuration file read when `--config` is not given.
@@ -133,6 +135,9 @@ impl Config {
     fn validate(&self) -> Result<(), Invalid> {
         let invalid = |key, message: String| Err(Invalid { key, message });
         if let Err((key, message)) = self.dns.dnssec.check() {
+            return invalid(key, message);
+        }
+        if let Err((key, message)) = transfer::check(&self.dns.tsig, &self.dns.transfer.tsig, &[]) {
             return invalid(key, message);
         }
         if self.database.acquire_timeout >= self.app.request_timeout {

@@ -30,6 +30,8 @@ pub mod rcode {
     pub const NOTIMP: u16 = 4;
     /// Refused.
     pub const REFUSED: u16 = 5;
+    /// Not authorized (TSIG failures, RFC 8945).
+    pub const NOTAUTH: u16 = 9;
     /// Bad EDNS version (extended: needs the OPT).
     pub const BADVERS: u16 = 16;
 }
