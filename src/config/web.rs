@@ -56,7 +56,8 @@ pub struct WebConfig {
     /// A connection that moves no bytes for this long is closed (keep-alive idle timeout).
     #[serde(with = "humantime_serde")]
     pub idle_timeout: Duration,
-    /// The largest request head accepted, in bytes (at least 8192); larger gets 431.
+    /// The largest request head accepted, in bytes (at least 8192); larger gets 431, or 414
+    /// when the request line (HTTP/2: `:path`) alone is larger.
     pub max_header_bytes: usize,
     /// The largest request body accepted, in bytes; larger gets 413.
     pub max_body_bytes: u64,

@@ -1,4 +1,5 @@
-//! The response body type of the web origin: nothing, bytes in memory, or a span of a file.
+//! The response body type of the web origin: nothing, bytes in memory, a span of a file, or
+//! the application's body, passed through as it streams.
 //!
 //! One concrete type instead of a boxed trait object keeps the hot path (a cached file is a
 //! `Bytes` clone) free of allocations. Files too large for the cache stream in 64 KiB chunks.
@@ -27,6 +28,8 @@ pub enum Body {
         /// Bytes still to send.
         remaining: u64,
     },
+    /// The application's response body, frame by frame as it produces them.
+    App(axum::body::Body),
 }
 
 impl Body {
@@ -35,12 +38,13 @@ impl Body {
         Self::Bytes(Some(bytes.into()))
     }
 
-    /// The body's length when it is known.
+    /// The body's length when it is known (0 for an application body of unknown length).
     pub fn len(&self) -> u64 {
         match self {
             Self::Empty => 0,
             Self::Bytes(bytes) => bytes.as_ref().map_or(0, |b| b.len() as u64),
             Self::File { remaining, .. } => *remaining,
+            Self::App(body) => http_body::Body::size_hint(body).exact().unwrap_or(0),
         }
     }
 
@@ -80,6 +84,9 @@ impl http_body::Body for Body {
                 *remaining -= filled as u64;
                 Poll::Ready(Some(Ok(Frame::data(buffer.freeze()))))
             }
+            Self::App(body) => {
+                http_body::Body::poll_frame(Pin::new(body), cx).map_err(io::Error::other)
+            }
         }
     }
 
@@ -88,10 +95,14 @@ impl http_body::Body for Body {
             Self::Empty => true,
             Self::Bytes(bytes) => bytes.is_none(),
             Self::File { remaining, .. } => *remaining == 0,
+            Self::App(body) => http_body::Body::is_end_stream(body),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
-        SizeHint::with_exact(self.len())
+        match self {
+            Self::App(body) => http_body::Body::size_hint(body),
+            _ => SizeHint::with_exact(self.len()),
+        }
     }
 }

@@ -2,8 +2,9 @@
 //!
 //! The order, in one place:
 //!
-//! 1. `/healthz` (alive) and `/readyz` (ready) answer on every name and both schemes, so a
-//!    load balancer can probe by address; on plain HTTP, an ACME HTTP-01 token onebox's own
+//! 1. what the HTTP RFCs say to refuse and hyper lets through is refused (see `conform`);
+//!    then `/healthz` (alive) and `/readyz` (ready) answer on every name and both schemes, so
+//!    a load balancer can probe by address; on plain HTTP, an ACME HTTP-01 token onebox's own
 //!    ACME client published answers from memory, for any name, before anything else;
 //! 2. the Host (or `:authority`) must be the canonical name, an alias or a local name
 //!    (`web.local_names`: `localhost`, ...), else 421 and none of the site's content;
@@ -11,11 +12,13 @@
 //!    query kept, except ACME challenges (`/.well-known/acme-challenge/`), served from the site
 //!    for every name;
 //! 4. HTTPS for an alias: 301 to the canonical name;
-//! 5. a body larger than `web.max_body_bytes` gets 413;
-//! 6. the application's paths (`app::owns`: `/blog`, `/api`, ...) go to the application's
-//!    router, with the body read in full and the client's address as an extension;
-//! 7. otherwise methods other than GET and HEAD get 405, and the file is served (see `files`);
-//! 8. on every response: `X-Content-Type-Options`, `Referrer-Policy`, CSP, and HSTS on HTTPS;
+//! 5. a body declared larger than `web.max_body_bytes` gets 413 (and one that grows past it,
+//!    as it is read);
+//! 6. the application's router answers what its route table holds (`app::Router`: one lookup,
+//!    the body streamed in, the response streamed out); the static files are its fallback:
+//!    methods other than GET and HEAD get 405 (501 if unknown), else the file is served (see
+//!    `files`). Without the application (`app.enabled = false`) every path is a file;
+//! 7. on every response: `X-Content-Type-Options`, `Referrer-Policy`, CSP, and HSTS on HTTPS;
 //!    then one access-log line.
 
 use std::net::SocketAddr;
@@ -25,9 +28,12 @@ use std::time::{Instant, SystemTime};
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Version};
 use http_body_util::{BodyExt, Limited};
+
+use crate::app::Routed;
 use hyper::body::Incoming;
 
 use super::body::Body;
+use super::conform;
 use super::files::plain;
 use super::site::Site;
 use crate::ops::challenges::Challenges;
@@ -49,7 +55,7 @@ pub(crate) struct ConnInfo {
     /// ACME challenge answers (HTTP-01 tokens).
     pub challenges: Challenges,
     /// The application's routes, if the application runs.
-    pub app: Option<axum::Router>,
+    pub app: Option<crate::app::Router>,
 }
 
 /// Answers one request with the site snapshot current now.
@@ -68,22 +74,7 @@ pub(crate) async fn handle(
         )
     });
     let mut response = route(request, &site, conn).await;
-    let headers = response.headers_mut();
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    if let Some(value) = &site.headers.referrer_policy {
-        headers.insert(header::REFERRER_POLICY, value.clone());
-    }
-    if let Some(value) = &site.headers.csp {
-        headers.insert(header::CONTENT_SECURITY_POLICY, value.clone());
-    }
-    if conn.secure
-        && let Some(value) = &site.headers.hsts
-    {
-        headers.insert(header::STRICT_TRANSPORT_SECURITY, value.clone());
-    }
+    site.headers.apply(response.headers_mut(), conn.secure);
     if let Some((method, host, path, version)) = logged {
         tracing::info!(
             target: "onebox::web::access",
@@ -103,6 +94,10 @@ pub(crate) async fn handle(
 }
 
 async fn route(request: Request<Incoming>, site: &Site, conn: &ConnInfo) -> Response<Body> {
+    let authority = match conform::check(&request, site.max_head) {
+        Ok(authority) => authority,
+        Err(refusal) => return plain(refusal.status, refusal.text),
+    };
     match request.uri().path() {
         "/healthz" => return plain(StatusCode::OK, "ok\n"),
         "/readyz" => return ready(site, conn),
@@ -116,7 +111,7 @@ async fn route(request: Request<Incoming>, site: &Site, conn: &ConnInfo) -> Resp
         }
         _ => {}
     }
-    let Some(host) = host_of(&request) else {
+    let Some(host) = authority else {
         return plain(StatusCode::BAD_REQUEST, "missing Host header\n");
     };
     let host = host.trim_end_matches('.');
@@ -154,82 +149,88 @@ async fn route(request: Request<Incoming>, site: &Site, conn: &ConnInfo) -> Resp
         return redirect(&location);
     }
     let (parts, body) = request.into_parts();
-    if let Some(app) = &conn.app
-        && crate::app::owns(parts.uri.path())
-    {
-        return dynamic(app.clone(), parts, body, site.max_body, conn.peer).await;
+    if declared_too_large(&parts.headers, site.max_body) {
+        return too_large();
     }
-    if let Some(refused) = check_body(&parts.headers, body, site.max_body).await {
+    let limit = usize::try_from(site.max_body).unwrap_or(usize::MAX);
+    let request = Request::from_parts(parts, Limited::new(body, limit));
+    let Some(app) = &conn.app else {
+        return static_file(site, request).await;
+    };
+    let client = crate::app::Client {
+        peer: conn.peer,
+        canonical: &site.canonical,
+        https_port: conn.https_port,
+    };
+    match app
+        .serve(request, client, |request| static_file(site, request))
+        .await
+    {
+        Routed::App(response) => response.map(Body::App),
+        Routed::Fallback(response) => response,
+    }
+}
+
+/// A static file for a GET or HEAD (405 for other methods); a request body is read (and
+/// dropped) first so that the connection can be reused.
+async fn static_file(site: &Site, request: Request<Limited<Incoming>>) -> Response<Body> {
+    let (parts, body) = request.into_parts();
+    if let Err(refused) = drain(body).await {
         return refused;
     }
     if parts.method != Method::GET && parts.method != Method::HEAD {
-        let mut response = plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
-        response
-            .headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
-        return response;
+        return not_allowed(&parts.method);
     }
     site.files
         .serve(&parts.uri, &parts.method, &parts.headers)
         .await
 }
 
-/// Hands the request to the application: body read in full (up to `max` bytes), the client's
-/// address in the extensions; the response (small pages and JSON) is collected likewise.
-async fn dynamic(
-    app: axum::Router,
-    mut parts: http::request::Parts,
-    body: Incoming,
-    max: u64,
-    peer: SocketAddr,
-) -> Response<Body> {
-    let body = match read_body(&parts.headers, body, max).await {
-        Ok(body) => body,
-        Err(refused) => return refused,
-    };
-    parts.extensions.insert(peer);
-    let request = Request::from_parts(parts, axum::body::Body::from(body));
-    let Ok(response) = tower::ServiceExt::oneshot(app, request).await;
-    let (parts, body) = response.into_parts();
-    match axum::body::to_bytes(body, usize::MAX).await {
-        Ok(bytes) => Response::from_parts(parts, Body::bytes(bytes)),
-        Err(error) => {
-            tracing::error!(%error, "app: response body failed");
-            plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n")
-        }
-    }
-}
-
-/// The request body, up to `max` bytes: 413 beyond (by declared length, or as it arrives), 400
-/// if it breaks off.
-async fn read_body(
-    headers: &http::HeaderMap,
-    body: Incoming,
-    max: u64,
-) -> Result<bytes::Bytes, Response<Body>> {
-    let too_large = || plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n");
-    let declared = headers
+/// Whether the request declares a body longer than `max` bytes.
+fn declared_too_large(headers: &http::HeaderMap, max: u64) -> bool {
+    headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > max) {
-        return Err(too_large());
-    }
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_some_and(|len| len > max)
+}
+
+fn too_large() -> Response<Body> {
+    plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n")
+}
+
+/// Reads a request body to its end: 413 past the limit, 400 if it breaks off.
+async fn drain(body: Limited<Incoming>) -> Result<(), Response<Body>> {
     if http_body::Body::is_end_stream(&body) {
-        return Ok(bytes::Bytes::new());
+        return Ok(());
     }
-    let limit = usize::try_from(max).unwrap_or(usize::MAX);
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
+    match body.collect().await {
+        Ok(_) => Ok(()),
         Err(error) if error.is::<http_body_util::LengthLimitError>() => Err(too_large()),
         Err(_) => Err(plain(StatusCode::BAD_REQUEST, "incomplete request body\n")),
     }
 }
 
-/// 413 for a body over the limit (by its declared length, or as it arrives); 400 if it
-/// breaks off. The body is read (and dropped) so that the connection can be reused.
-async fn check_body(headers: &http::HeaderMap, body: Incoming, max: u64) -> Option<Response<Body>> {
-    read_body(headers, body, max).await.err()
+/// 405 for the methods of RFC 9110 and PATCH, which files do not allow; 501 for the rest
+/// (RFC 9110 §9.1: a method the server does not recognise).
+fn not_allowed(method: &Method) -> Response<Body> {
+    let known = [
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::CONNECT,
+        Method::OPTIONS,
+        Method::TRACE,
+        Method::PATCH,
+    ];
+    if !known.contains(method) {
+        return plain(StatusCode::NOT_IMPLEMENTED, "method not implemented\n");
+    }
+    let mut response = plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+    response
 }
 
 fn ready(site: &Site, conn: &ConnInfo) -> Response<Body> {
@@ -271,7 +272,8 @@ fn redirect(location: &str) -> Response<Body> {
     }
 }
 
-/// The requested authority: the URI's (HTTP/2, absolute-form) or the Host header.
+/// The requested authority as the access log shows it: the URI's (HTTP/2, absolute-form) or
+/// the Host header.
 fn host_of<B>(request: &Request<B>) -> Option<&str> {
     request.uri().authority().map(|a| a.as_str()).or_else(|| {
         request

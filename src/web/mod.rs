@@ -9,13 +9,17 @@
 //! - `handler` takes one request through health checks, names, redirects and limits to
 //!   `files`, which serves static files (guard, cache, conditional requests, ranges,
 //!   compression);
-//! - `idle` closes connections that move no bytes; `body` is the response body type.
+//! - `idle` closes connections that move no bytes; `head_limit` says 414 rather than 431
+//!   when an HTTP/1 request line alone outgrows the head limit; `body` is the response body
+//!   type.
 //!
 //! The web service uses `config` and `ops` only: it never looks at DNS.
 
 mod body;
+mod conform;
 mod files;
 mod handler;
+mod head_limit;
 mod idle;
 mod server;
 mod site;

@@ -35,6 +35,7 @@ use tokio_util::task::TaskTracker;
 
 use super::WebError;
 use super::handler::{self, ConnInfo};
+use super::head_limit::HeadLimit;
 use super::idle::{Activity, Tracked};
 use super::site::{Build, Site};
 use super::tls::{self, ACME_TLS_ALPN};
@@ -65,7 +66,7 @@ pub struct Handles {
     /// ACME challenge answers to serve (HTTP-01, TLS-ALPN-01).
     pub challenges: Challenges,
     /// The application's routes, if the application runs.
-    pub app: Option<axum::Router>,
+    pub app: Option<crate::app::Router>,
 }
 
 /// What every connection task shares.
@@ -75,7 +76,7 @@ struct Shared {
     readiness: Readiness,
     certificates: Certificates,
     challenges: Challenges,
-    app: Option<axum::Router>,
+    app: Option<crate::app::Router>,
     connections: Connections,
     /// The port of the first HTTPS listener, named in redirects from plain HTTP (0: none).
     https_port: Arc<AtomicU16>,
@@ -103,8 +104,9 @@ impl Web {
     }
 
     /// Builds the site (files, names, headers, certificates) off the async workers, and puts
-    /// its certificates in `handles.certificates`. The application's paths (`app::owns`) will
-    /// go to `handles.app`, when there is one.
+    /// its certificates in `handles.certificates`. Every request will go to `handles.app`'s
+    /// router when there is one (the site's files are its fallback); without, every path is a
+    /// file.
     pub async fn build(
         config: &Config,
         handles: Handles,
@@ -291,7 +293,7 @@ async fn connection(stream: TcpStream, peer: SocketAddr, secure: bool, conn: Con
         }
     });
     if !secure {
-        let io = Tracked::new(stream, activity.clone());
+        let io = Tracked::new(HeadLimit::new(stream, snapshot.max_head), activity.clone());
         drive(
             &snapshot.http,
             io,
@@ -328,6 +330,11 @@ async fn connection(stream: TcpStream, peer: SocketAddr, secure: bool, conn: Con
         return;
     }
     let http2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+    let stream = if http2 {
+        HeadLimit::off(stream)
+    } else {
+        HeadLimit::new(stream, snapshot.max_head)
+    };
     let io = Tracked::new(stream, activity.clone());
     drive(
         &snapshot.http,

@@ -9,7 +9,7 @@
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use http::HeaderValue;
+use http::header::{self, HeaderMap, HeaderValue};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto;
 
@@ -43,6 +43,8 @@ pub(crate) struct Site {
     pub access_log: bool,
     /// Request bodies larger than this get 413.
     pub max_body: u64,
+    /// Request heads larger than this get 431 (414 if the target alone is).
+    pub max_head: usize,
     /// A connection moving no bytes this long is closed.
     pub idle_timeout: Duration,
     /// A TLS handshake taking longer is dropped.
@@ -51,15 +53,14 @@ pub(crate) struct Site {
     pub http: auto::Builder<TokioExecutor>,
 }
 
-/// Precomputed security headers; `None` where configured empty.
+/// Precomputed security headers.
 #[derive(Debug, Clone)]
 pub(crate) struct SecurityHeaders {
-    /// `Strict-Transport-Security` (HTTPS only).
-    pub hsts: Option<HeaderValue>,
-    /// `Content-Security-Policy`.
-    pub csp: Option<HeaderValue>,
-    /// `Referrer-Policy`.
-    pub referrer_policy: Option<HeaderValue>,
+    /// `Strict-Transport-Security` (HTTPS only); `None` where configured empty.
+    hsts: Option<HeaderValue>,
+    /// `X-Content-Type-Options`, and `Content-Security-Policy` and `Referrer-Policy` unless
+    /// configured empty: on every response.
+    common: HeaderMap,
 }
 
 /// Whether a build is for serving, or for `onebox check` (which writes nothing: the
@@ -92,6 +93,14 @@ impl Site {
             Build::Serve => tls::load(config, state_dir, &names, certificates, challenges)?,
             Build::Check => tls::check(config, state_dir, &names, certificates, challenges)?,
         };
+        let headers = SecurityHeaders::new(
+            header("web.hsts", &config.hsts)?,
+            header(
+                "web.content_security_policy",
+                &config.content_security_policy,
+            )?,
+            header("web.referrer_policy", &config.referrer_policy)?,
+        );
         let files = Files::new(FilesConfig {
             root: config.site_dir.clone(),
             compress: config.compress,
@@ -99,6 +108,7 @@ impl Site {
             cache_total: config.cache_total_bytes,
             cache_control_html: header("web.cache_control_html", &config.cache_control_html)?,
             cache_control: header("web.cache_control", &config.cache_control)?,
+            common: headers.common(),
         })
         .map_err(|source| WebError::SiteDir {
             path: config.site_dir.clone(),
@@ -112,16 +122,10 @@ impl Site {
             files,
             tls,
             certificates: certificates.clone(),
-            headers: SecurityHeaders {
-                hsts: header("web.hsts", &config.hsts)?,
-                csp: header(
-                    "web.content_security_policy",
-                    &config.content_security_policy,
-                )?,
-                referrer_policy: header("web.referrer_policy", &config.referrer_policy)?,
-            },
+            headers,
             access_log: config.access_log,
             max_body: config.max_body_bytes,
+            max_head: max_head(config),
             idle_timeout: config.idle_timeout,
             tls_handshake_timeout: config.tls_handshake_timeout,
             http: protocol_builder(config),
@@ -138,6 +142,45 @@ impl Site {
     }
 }
 
+impl SecurityHeaders {
+    fn new(
+        hsts: Option<HeaderValue>,
+        csp: Option<HeaderValue>,
+        referrer_policy: Option<HeaderValue>,
+    ) -> Self {
+        let mut common = HeaderMap::with_capacity(3);
+        common.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+        if let Some(value) = referrer_policy {
+            common.insert(header::REFERRER_POLICY, value);
+        }
+        if let Some(value) = csp {
+            common.insert(header::CONTENT_SECURITY_POLICY, value);
+        }
+        Self { hsts, common }
+    }
+
+    /// The headers every response carries, whatever the scheme: all but HSTS.
+    pub fn common(&self) -> HeaderMap {
+        self.common.clone()
+    }
+
+    /// Adds them to `headers` where a response was not built with them already; HSTS too on
+    /// HTTPS.
+    pub fn apply(&self, headers: &mut HeaderMap, secure: bool) {
+        if !headers.contains_key(header::X_CONTENT_TYPE_OPTIONS) {
+            for (name, value) in &self.common {
+                headers.insert(name, value.clone());
+            }
+        }
+        if secure && let Some(value) = &self.hsts {
+            headers.insert(header::STRICT_TRANSPORT_SECURITY, value.clone());
+        }
+    }
+}
+
 /// hyper-util's auto builder (HTTP/1.1, and HTTP/2 by ALPN or preface), with timers and
 /// limits on both protocols.
 fn protocol_builder(config: &WebConfig) -> auto::Builder<TokioExecutor> {
@@ -147,18 +190,25 @@ fn protocol_builder(config: &WebConfig) -> auto::Builder<TokioExecutor> {
         .timer(TokioTimer::new())
         .keep_alive(true)
         .header_read_timeout(config.header_read_timeout)
-        .max_buf_size(config.max_header_bytes.max(8192))
-        .max_headers(100);
+        .max_buf_size(max_head(config));
+    // hyper's default of 100 fields per head stands: setting it, even to 100, makes hyper
+    // initialise its two 100-slot arrays on every request instead of leaving them inline.
     builder
         .http2()
         .timer(TokioTimer::new())
         .max_concurrent_streams(config.h2_max_concurrent_streams)
-        .max_header_list_size(u32::try_from(config.max_header_bytes).unwrap_or(u32::MAX))
+        // Twice the limit, so that `conform` can tell a long :path (414) from many fields (431).
+        .max_header_list_size(u32::try_from(2 * max_head(config)).unwrap_or(u32::MAX))
         .max_pending_accept_reset_streams(Some(64))
         .max_local_error_reset_streams(Some(256));
     // No HTTP/2 PINGs: they would count as activity and keep idle connections open forever;
     // `web.idle_timeout` closes idle and dead connections alike.
     builder
+}
+
+/// `web.max_header_bytes`, at least hyper's smallest buffer.
+fn max_head(config: &WebConfig) -> usize {
+    config.max_header_bytes.max(8192)
 }
 
 /// A host name as compared: lowercase, without a trailing dot.

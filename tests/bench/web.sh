@@ -3,10 +3,15 @@
 #
 #   tests/bench/web.sh            (after `cargo build --release`; `make bench` runs it)
 #
-# Each server runs pinned to CPU 1 and the load generator to CPU 0 (taskset). nginx: 1 worker,
-# access_log off, sendfile on, its own prefix and config in a temporary directory. onebox:
-# access log off, plain HTTP serving the site instead of redirecting. Both use the same
-# certificate (onebox's development CA issues it). Measured, one after the other:
+# Each server runs pinned to CPU 1 and the load generator to CPU 0 (taskset). Like for like:
+#   nginx   tuned as production nginx is: 1 worker, sendfile, tcp_nopush, open_file_cache (no
+#           stat per request), keepalive_requests 1000000, access_log off; and given onebox's
+#           response headers (add_header: CSP, nosniff, Referrer-Policy, Cache-Control per type,
+#           Vary for compressible types, HSTS over TLS; charset utf-8), so both send the same
+#           head; its own prefix and config in a temporary directory;
+#   onebox  as shipped, but access log off and plain HTTP serving the site (no redirect).
+# Both use the same certificate (onebox's development CA issues it); the script prints both
+# response heads' sizes. Measured, one after the other:
 #   1. a 2 KB page over HTTP/1.1      wrk -t1 -c50                      requests/s
 #   2. a 1 MiB file over HTTP/1.1     wrk -t1 -c50                      GB/s
 #   3. a 2 KB page over HTTP/2 + TLS  h2load -c50 -m10                  requests/s
@@ -61,6 +66,8 @@ EOF
 ob_http=$(free_port); ob_https=$(free_port)
 cat > "$tmp/onebox.toml" <<EOF
 state_dir = "$tmp/state"
+# Whoever runs the benchmark (root too, deliberately).
+user = "$(id -un)"
 [log]
 level = "warn"
 [dns]
@@ -99,10 +106,34 @@ error_log $tmp/nginx/logs/error.log warn;
 events { worker_connections 4096; }
 http {
   include /etc/nginx/mime.types;
+  charset utf-8;
   access_log off;
   sendfile on;
   tcp_nopush on;
   keepalive_requests 1000000;
+  open_file_cache max=10000 inactive=60s;
+  open_file_cache_valid 60s;
+  open_file_cache_errors on;
+  # onebox's headers (its defaults: web.content_security_policy, web.referrer_policy,
+  # web.cache_control_html, web.cache_control, web.hsts; Vary where it would compress).
+  map \$sent_http_content_type \$onebox_cache_control {
+    ~^text/html "no-cache";
+    default "public, max-age=3600";
+  }
+  map \$sent_http_content_type \$onebox_vary {
+    ~^(text/|application/(json|xml|javascript)|image/svg) "accept-encoding";
+    default "";
+  }
+  map \$https \$onebox_hsts {
+    on "max-age=31536000";
+    default "";
+  }
+  add_header Content-Security-Policy "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'" always;
+  add_header X-Content-Type-Options nosniff always;
+  add_header Referrer-Policy strict-origin-when-cross-origin always;
+  add_header Cache-Control \$onebox_cache_control;
+  add_header Vary \$onebox_vary;
+  add_header Strict-Transport-Security \$onebox_hsts always;
   client_body_temp_path $tmp/nginx/body;
   proxy_temp_path $tmp/nginx/proxy;
   fastcgi_temp_path $tmp/nginx/fastcgi;
@@ -122,11 +153,15 @@ taskset -c "$SERVER_CPU" nginx -p "$tmp/nginx" -e "$tmp/nginx/logs/error.log" -c
 pids+=($!)
 wait_up "http://127.0.0.1:$ng_http/page2k.html"
 
-# Sanity: both serve the same bytes.
+# Sanity: both serve the same bytes, under heads of about the same size.
 for f in page2k.html big.bin; do
   a=$(curl -s "http://127.0.0.1:$ob_http/$f" | md5sum); b=$(curl -s "http://127.0.0.1:$ng_http/$f" | md5sum)
   [ "$a" = "$b" ] || { echo "web.sh: onebox and nginx serve different $f" >&2; exit 1; }
 done
+head_bytes() { curl -sk -o /dev/null -w '%{size_header}' "$@"; }
+heads="response head bytes, 2 KB page: HTTP/1.1 onebox $(head_bytes "http://127.0.0.1:$ob_http/page2k.html")"
+heads+=" nginx $(head_bytes "http://127.0.0.1:$ng_http/page2k.html")"
+heads+="; HTTPS onebox $(head_bytes "https://127.0.0.1:$ob_https/page2k.html") nginx $(head_bytes "https://127.0.0.1:$ng_https/page2k.html")"
 
 limit=$((DURATION + 30))
 client() { timeout "$limit" taskset -c "$CLIENT_CPU" "$@"; }
@@ -175,6 +210,7 @@ print(f"{label + chr(32) + chr(40) + unit + chr(41):32} {ob * scale:10.2f} {ng *
 }
 
 echo "onebox $("$BIN" --version | awk '{print $2}') vs $(nginx -v 2>&1 | sed 's/.*: //'), ${DURATION}s per measurement, servers on CPU $SERVER_CPU, clients on CPU $CLIENT_CPU"
+echo "$heads"
 measure "2 KB page, HTTP/1.1" "req/s" \
   wrk_rps "http://127.0.0.1:$ob_http/page2k.html" -- wrk_rps "http://127.0.0.1:$ng_http/page2k.html"
 measure "1 MiB file, HTTP/1.1" "GB/s" \

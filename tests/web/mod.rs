@@ -1,10 +1,12 @@
 //! The web origin, end to end: the real binary, reqwest (rustls with ring) over HTTP/1.1 and
 //! HTTP/2, curl for the user's own path, and raw sockets where a client would tidy the request.
 
+mod conform;
 mod files;
+mod h2raw;
 mod lifecycle;
 mod limits;
-mod names;
+pub mod names;
 mod tls;
 
 use std::io::{Read, Write};

@@ -4,8 +4,10 @@
 //!
 //! 1. [`guard`]: the URL path is decoded once and refused if it could leave the root or names
 //!    a hidden file;
-//! 2. the cache: a file served before is found by path and checked with one `stat` against
-//!    the file on disk (device, inode, size, mtime), so edits and symlink changes show at once;
+//! 2. the cache: a file served before is found by path; [`watch`] (inotify) clears the cache
+//!    on any change to the directories of cached files, so edits and symlink changes show on
+//!    the next request without a `stat` per request (where the kernel gives no watch, the
+//!    entry is checked with one `stat` against the file: device, inode, size, mtime);
 //! 3. [`resolve`] (on a miss, on a blocking thread): symlinks followed and held inside the root,
 //!    `index.html` for directories, small files read into memory, text gzipped once,
 //!    precompressed `.br`/`.gz` siblings found;
@@ -17,6 +19,7 @@ mod guard;
 mod mime;
 mod reply;
 mod resolve;
+mod watch;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
@@ -28,6 +31,7 @@ use rustc_hash::FxHashMap;
 use crate::web::body::Body;
 pub(crate) use guard::{Refused, SitePath};
 use resolve::{Entry, Found, Options};
+use watch::Watch;
 
 /// At most this many entries are cached (missing files are never cached).
 const MAX_ENTRIES: usize = 16_384;
@@ -37,9 +41,9 @@ const MAX_ENTRIES: usize = 16_384;
 pub(crate) struct Files {
     options: Options,
     cache_total: usize,
-    cache_control_html: Option<HeaderValue>,
-    cache_control: Option<HeaderValue>,
     cache: RwLock<Cache>,
+    /// Change notification; `None`: entries are checked by `stat`.
+    watch: Option<Arc<Watch>>,
 }
 
 #[derive(Debug, Default)]
@@ -63,6 +67,8 @@ pub(crate) struct FilesConfig {
     pub cache_control_html: Option<HeaderValue>,
     /// `Cache-Control` of everything else.
     pub cache_control: Option<HeaderValue>,
+    /// Headers on every response of the site, kept in prebuilt file heads.
+    pub common: HeaderMap,
 }
 
 impl Files {
@@ -80,11 +86,13 @@ impl Files {
                 root,
                 compress: config.compress,
                 max_in_memory: config.max_in_memory,
+                cache_control_html: config.cache_control_html,
+                cache_control: config.cache_control,
+                common: config.common,
             },
             cache_total: usize::try_from(config.cache_total).unwrap_or(usize::MAX),
-            cache_control_html: config.cache_control_html,
-            cache_control: config.cache_control,
             cache: RwLock::new(Cache::default()),
+            watch: Watch::new().map(Arc::new),
         })
     }
 
@@ -96,19 +104,25 @@ impl Files {
     /// Answers a GET or HEAD for `uri`.
     pub async fn serve(&self, uri: &Uri, method: &Method, headers: &HeaderMap) -> Response<Body> {
         let head = method == Method::HEAD;
-        let path = match guard::check(uri.path()) {
-            Ok(path) => path,
-            Err(Refused::Hidden) => return self.not_found(headers, head).await,
-            Err(Refused::BadRequest) => {
-                return plain(StatusCode::BAD_REQUEST, "bad request path\n");
-            }
+        // The cache is keyed by the path as the client wrote it: a path served before was
+        // checked by the guard then, and the guard's answer depends on the path alone.
+        let key = uri.path();
+        let found = match self.cached(key) {
+            Some(entry) => Ok(Found::File(entry)),
+            None => match guard::check(key) {
+                Ok(path) => self.lookup(key, &path).await,
+                Err(Refused::Hidden) => return self.not_found(headers, head).await,
+                Err(Refused::BadRequest) => {
+                    return plain(StatusCode::BAD_REQUEST, "bad request path\n");
+                }
+            },
         };
-        match self.lookup(&path).await {
-            Ok(Found::File(entry)) => self.file(&path, entry, method, headers).await,
+        match found {
+            Ok(Found::File(entry)) => self.file(key, entry, method, headers).await,
             Ok(Found::Directory(location)) => redirect_to_directory(&location, uri.query()),
             Ok(Found::Missing) => self.not_found(headers, head).await,
             Err(error) => {
-                tracing::error!(path = %path.relative, %error, "cannot read file");
+                tracing::error!(path = key, %error, "cannot read file");
                 plain(StatusCode::INTERNAL_SERVER_ERROR, "internal server error\n")
             }
         }
@@ -116,36 +130,44 @@ impl Files {
 
     async fn file(
         &self,
-        path: &SitePath,
+        key: &str,
         mut entry: Arc<Entry>,
         method: &Method,
         headers: &HeaderMap,
     ) -> Response<Body> {
         let head = method == Method::HEAD;
         let mut plan = reply::plan(&entry, method, headers);
-        if plan
-            .variant
-            .sibling
-            .as_ref()
-            .is_some_and(|(p, key)| !key.matches(p))
+        if !entry.watched
+            && plan
+                .variant
+                .sibling
+                .as_ref()
+                .is_some_and(|(p, key)| !key.matches(p))
         {
             // A .br/.gz sibling changed: start over from the disk.
-            self.forget(path);
-            entry = match self.lookup(path).await {
+            self.forget(key);
+            let found = match guard::check(key) {
+                Ok(path) => self.lookup(key, &path).await,
+                Err(_) => Ok(Found::Missing),
+            };
+            entry = match found {
                 Ok(Found::File(entry)) => entry,
                 _ => return self.not_found(headers, head).await,
             };
             plan = reply::plan(&entry, method, headers);
         }
+        if let Some(response) = reply::full(&plan, head) {
+            return response;
+        }
         let cache_control = if entry.is_html {
-            self.cache_control_html.as_ref()
+            self.options.cache_control_html.as_ref()
         } else {
-            self.cache_control.as_ref()
+            self.options.cache_control.as_ref()
         };
         match reply::respond(&entry, &plan, cache_control, head).await {
             Ok(response) => response,
             Err(error) => {
-                tracing::error!(path = %path.relative, %error, "cannot open file");
+                tracing::error!(path = key, %error, "cannot open file");
                 plain(StatusCode::INTERNAL_SERVER_ERROR, "internal server error\n")
             }
         }
@@ -153,12 +175,19 @@ impl Files {
 
     /// `site_dir/404.html` (or a line of text) with status 404.
     async fn not_found(&self, headers: &HeaderMap, head: bool) -> Response<Body> {
-        let page = SitePath {
-            relative: "404.html".to_owned(),
-            trailing_slash: false,
-        };
-        let Ok(Found::File(entry)) = self.lookup(&page).await else {
-            return plain(StatusCode::NOT_FOUND, "not found\n");
+        const KEY: &str = "/404.html";
+        let entry = match self.cached(KEY) {
+            Some(entry) => entry,
+            None => {
+                let page = SitePath {
+                    relative: "404.html".to_owned(),
+                    trailing_slash: false,
+                };
+                let Ok(Found::File(entry)) = self.lookup(KEY, &page).await else {
+                    return plain(StatusCode::NOT_FOUND, "not found\n");
+                };
+                entry
+            }
         };
         // Only the coding is negotiated: the page is never a 304 or a range.
         let plan = reply::plan(&entry, &Method::HEAD, &only_accept_encoding(headers));
@@ -175,37 +204,50 @@ impl Files {
         }
     }
 
-    /// The entry for `path`: from the cache if the file is unchanged, else from the disk.
-    async fn lookup(&self, path: &SitePath) -> std::io::Result<Found> {
-        let key = cache_key(path);
-        let cached = self
+    /// The cached entry under `key`, if it still stands for the file on disk.
+    fn cached(&self, key: &str) -> Option<Arc<Entry>> {
+        if let Some(watch) = &self.watch
+            && watch.changed()
+        {
+            self.clear();
+        }
+        let entry = self
             .cache
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .entries
-            .get(&key)
-            .cloned();
-        if let Some(entry) = cached
-            && entry.key.matches(&entry.stat_path)
-        {
-            return Ok(Found::File(entry));
-        }
+            .get(key)
+            .cloned()?;
+        (entry.watched || entry.key.matches(&entry.stat_path)).then_some(entry)
+    }
+
+    /// The entry for `path` from the disk, kept under `key` when it is a file.
+    async fn lookup(&self, key: &str, path: &SitePath) -> std::io::Result<Found> {
+        let generation = self.watch.as_ref().map(|w| w.generation());
         let options = self.options.clone();
+        let watch = self.watch.clone();
         let path_for_resolve = path.clone();
-        let found =
-            tokio::task::spawn_blocking(move || resolve::resolve(&path_for_resolve, &options))
-                .await
-                .map_err(std::io::Error::other)??;
+        let found = tokio::task::spawn_blocking(move || {
+            resolve_watched(&path_for_resolve, &options, watch.as_deref())
+        })
+        .await
+        .map_err(std::io::Error::other)??;
         match &found {
-            Found::File(entry) => self.remember(key, entry.clone()),
-            _ => self.forget(path),
+            Found::File(entry) => self.remember(key.to_owned(), entry.clone(), generation),
+            _ => self.forget(key),
         }
         Ok(found)
     }
 
-    fn remember(&self, key: String, entry: Arc<Entry>) {
+    /// Keeps `entry`, unless a change was seen since `generation` (when it was watched).
+    fn remember(&self, key: String, entry: Arc<Entry>, generation: Option<u64>) {
         let size = entry.memory();
         if size > self.cache_total {
+            return;
+        }
+        if let (Some(watch), Some(generation)) = (&self.watch, generation)
+            && watch.generation() != generation
+        {
             return;
         }
         let mut cache = self.cache.write().unwrap_or_else(PoisonError::into_inner);
@@ -220,20 +262,46 @@ impl Files {
         cache.bytes += size;
     }
 
-    fn forget(&self, path: &SitePath) {
+    fn clear(&self) {
         let mut cache = self.cache.write().unwrap_or_else(PoisonError::into_inner);
-        if let Some(old) = cache.entries.remove(&cache_key(path)) {
+        cache.entries.clear();
+        cache.bytes = 0;
+    }
+
+    fn forget(&self, key: &str) {
+        let mut cache = self.cache.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(old) = cache.entries.remove(key) {
             cache.bytes = cache.bytes.saturating_sub(old.memory());
         }
     }
 }
 
-fn cache_key(path: &SitePath) -> String {
-    let mut key = path.relative.clone();
+/// [`resolve::resolve`] with the directories watched: those on the way asked for before the
+/// file is read, those its symlinks lead to after, then one `stat` to make sure the file did
+/// not change before the second watches. The entry is `watched` if all of that held.
+fn resolve_watched(
+    path: &SitePath,
+    options: &Options,
+    watch: Option<&Watch>,
+) -> std::io::Result<Found> {
+    let Some(watch) = watch else {
+        return resolve::resolve(path, options);
+    };
+    let root = &options.root;
+    let mut asked = root.join(&path.relative);
     if path.trailing_slash {
-        key.push('/');
+        asked.push("index.html");
     }
-    key
+    let covered = watch.cover(root, &asked);
+    let mut found = resolve::resolve(path, options)?;
+    if let Found::File(entry) = &mut found
+        && let Some(entry) = Arc::get_mut(entry)
+    {
+        entry.watched = covered
+            && std::fs::canonicalize(&entry.stat_path).is_ok_and(|real| watch.cover(root, &real))
+            && entry.key.matches(&entry.stat_path);
+    }
+    Ok(found)
 }
 
 fn only_accept_encoding(headers: &HeaderMap) -> HeaderMap {

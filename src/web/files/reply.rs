@@ -218,6 +218,62 @@ fn parse_range(value: &[u8], len: u64) -> RangeSpec {
     }
 }
 
+/// Builds each variant's `head`: what a whole 200 response of it carries, so that serving
+/// it is a clone rather than a dozen insertions.
+pub(crate) fn prebuild(entry: &mut Entry, cache_control: Option<&HeaderValue>, common: &HeaderMap) {
+    let head = |variant: &Variant, encoding: Option<&'static str>| {
+        let mut headers = common.clone();
+        headers.reserve(8);
+        headers.insert(header::ETAG, variant.etag.clone());
+        headers.insert(header::LAST_MODIFIED, entry.last_modified.clone());
+        if let Some(cache_control) = cache_control {
+            headers.insert(header::CACHE_CONTROL, cache_control.clone());
+        }
+        if entry.vary {
+            headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+        }
+        headers.insert(header::CONTENT_TYPE, entry.content_type.clone());
+        match encoding {
+            Some(encoding) => {
+                headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(encoding));
+            }
+            None => {
+                headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+            }
+        }
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(variant.len));
+        headers
+    };
+    let identity = head(&entry.identity, None);
+    let gzip = entry.gzip.as_ref().map(|v| head(v, Some("gzip")));
+    let brotli = entry.brotli.as_ref().map(|v| head(v, Some("br")));
+    entry.identity.head = identity;
+    if let (Some(variant), Some(head)) = (entry.gzip.as_mut(), gzip) {
+        variant.head = head;
+    }
+    if let (Some(variant), Some(head)) = (entry.brotli.as_mut(), brotli) {
+        variant.head = head;
+    }
+}
+
+/// The whole variant with its prebuilt head, if the plan is a plain 200 of bytes in memory.
+pub(crate) fn full(plan: &Plan<'_>, head: bool) -> Option<Response<Body>> {
+    let Content::Memory(bytes) = &plan.variant.content else {
+        return None;
+    };
+    if plan.status != StatusCode::OK || plan.range.is_some() {
+        return None;
+    }
+    let body = if head {
+        Body::Empty
+    } else {
+        Body::bytes(bytes.clone())
+    };
+    let mut response = Response::new(body);
+    *response.headers_mut() = plan.variant.head.clone();
+    Some(response)
+}
+
 /// Turns a plan into a response (opens the file for a body on disk).
 pub(crate) async fn respond(
     entry: &Entry,
@@ -309,6 +365,7 @@ mod tests {
             len: body.len() as u64,
             content: Content::Memory(Bytes::from_static(body)),
             sibling: None,
+            head: HeaderMap::new(),
         };
         let meta = std::fs::metadata(".").expect("cwd");
         Entry {
@@ -322,6 +379,7 @@ mod tests {
             gzip: Some(variant("\"id-gz\"", b"gz")),
             brotli: Some(variant("\"br\"", b"br")),
             vary: true,
+            watched: false,
         }
     }
 

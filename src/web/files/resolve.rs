@@ -18,10 +18,10 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use http::HeaderValue;
+use http::{HeaderMap, HeaderValue};
 
 use super::guard::{self, SitePath};
-use super::mime;
+use super::{mime, reply};
 
 /// Bodies smaller than this are not worth compressing on the fly.
 const MIN_COMPRESS: u64 = 256;
@@ -74,6 +74,8 @@ pub(crate) struct Variant {
     pub content: Content,
     /// For a sibling file: its path and key, checked before each use.
     pub sibling: Option<(PathBuf, FileKey)>,
+    /// The head of a whole 200 response of it, built once (see `reply::prebuild`).
+    pub head: HeaderMap,
 }
 
 impl Variant {
@@ -109,6 +111,8 @@ pub(crate) struct Entry {
     pub brotli: Option<Variant>,
     /// Responses depend on `Accept-Encoding`.
     pub vary: bool,
+    /// Every directory it depends on is watched: no `stat` is needed to trust it.
+    pub watched: bool,
 }
 
 impl Entry {
@@ -140,6 +144,12 @@ pub(crate) struct Options {
     pub compress: bool,
     /// Keep files up to this size in memory.
     pub max_in_memory: u64,
+    /// `Cache-Control` of HTML pages.
+    pub cache_control_html: Option<HeaderValue>,
+    /// `Cache-Control` of everything else.
+    pub cache_control: Option<HeaderValue>,
+    /// Headers on every response of the site (security headers).
+    pub common: HeaderMap,
 }
 
 /// Finds the file for `path` (blocking).
@@ -192,6 +202,7 @@ pub(crate) fn resolve(path: &SitePath, options: &Options) -> io::Result<Found> {
         len: meta.len(),
         content: read_or_refer(&real, meta.len(), options.max_in_memory)?,
         sibling: None,
+        head: HeaderMap::new(),
     };
     let brotli = sibling(&real, "br", options)?;
     let mut gzip = sibling(&real, "gz", options)?;
@@ -207,10 +218,11 @@ pub(crate) fn resolve(path: &SitePath, options: &Options) -> io::Result<Found> {
             len: compressed.len() as u64,
             content: Content::Memory(compressed),
             sibling: None,
+            head: HeaderMap::new(),
         });
     }
     let vary = gzip.is_some() || brotli.is_some() || (options.compress && compressible);
-    Ok(Found::File(std::sync::Arc::new(Entry {
+    let mut entry = Entry {
         stat_path,
         key,
         content_type: HeaderValue::from_static(content_type),
@@ -222,7 +234,15 @@ pub(crate) fn resolve(path: &SitePath, options: &Options) -> io::Result<Found> {
         gzip,
         brotli,
         vary,
-    })))
+        watched: false,
+    };
+    let cache_control = if entry.is_html {
+        options.cache_control_html.as_ref()
+    } else {
+        options.cache_control.as_ref()
+    };
+    reply::prebuild(&mut entry, cache_control, &options.common);
+    Ok(Found::File(std::sync::Arc::new(entry)))
 }
 
 /// The canonical path of `path` if it lies inside `root` and has no hidden segment.
@@ -270,6 +290,7 @@ fn sibling(real: &Path, ext: &str, options: &Options) -> io::Result<Option<Varia
         len: meta.len(),
         content: read_or_refer(&real_sibling, meta.len(), options.max_in_memory)?,
         sibling: Some((path, FileKey::of(&meta))),
+        head: HeaderMap::new(),
     }))
 }
 
