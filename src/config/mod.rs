@@ -20,6 +20,7 @@ mod database;
 mod dns;
 mod dnssec;
 mod log;
+mod proxy;
 mod source;
 mod web;
 
@@ -36,6 +37,7 @@ pub use database::DatabaseConfig;
 pub use dns::{DnsConfig, TransferConfig, Workers};
 pub use dnssec::{DnssecAlgorithm, DnssecConfig};
 pub use log::{LogConfig, LogFormat};
+pub use proxy::ProxyConfig;
 pub use web::{CertFiles, WebConfig, WebTlsConfig};
 
 /// The configuration file read when `--config` is not given.

@@ -15,9 +15,11 @@
 //! 5. a body larger than `web.max_body_bytes` gets 413;
 //! 6. the application's paths (`app::owns`: `/blog`, `/api`, ...) go to the application's
 //!    router, with the body read in full and the client's address as an extension;
-//! 7. otherwise methods other than GET and HEAD get 405 (501 if unknown), and the file is
+//! 7. a `[[web.proxy]]` path goes to the user's application servers (with `try_files`, only
+//!    when no file of the site is there; see `proxy`);
+//! 8. otherwise methods other than GET and HEAD get 405 (501 if unknown), and the file is
 //!    served (see `files`);
-//! 8. on every response: `X-Content-Type-Options`, `Referrer-Policy`, CSP, and HSTS on HTTPS;
+//! 9. on every response: `X-Content-Type-Options`, `Referrer-Policy`, CSP, and HSTS on HTTPS;
 //!    then one access-log line.
 
 use std::net::SocketAddr;
@@ -150,6 +152,15 @@ async fn route(request: Request<Incoming>, site: &Site, conn: &ConnInfo) -> Resp
         && crate::app::owns(parts.uri.path())
     {
         return dynamic(app.clone(), parts, body, site.max_body, conn.peer).await;
+    }
+    if let Some(proxy) = site.proxies.route(parts.uri.path())
+        && !acme
+        && !(proxy.try_files
+            && matches!(parts.method, Method::GET | Method::HEAD)
+            && site.files.has_file(parts.uri.path()).await)
+    {
+        let request = Request::from_parts(parts, body);
+        return proxy.forward(request, conn.peer, conn.secure).await;
     }
     if let Some(refused) = check_body(&parts.headers, body, site.max_body).await {
         return refused;
