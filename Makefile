@@ -4,20 +4,27 @@ CARGO  ?= cargo
 CONFIG ?= config/onebox.toml
 
 .DEFAULT_GOAL := help
-.PHONY: help run check test lint fmt bench bench-dns bench-web bench-app release
+.PHONY: help run check test zero-loss lint fmt bench bench-dns bench-web bench-app release deb
 
 help: ## Show this list
 	@echo "make TARGET, where TARGET is one of:"
 	@awk -F ':.*## ' '/^[a-z-]+:.*## / { printf "  %-10s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 
+# `make run` and `make check` serve as whoever runs them, root included (a development box):
+# onebox refuses to keep root unless told so explicitly (the top-level key `user`).
+RUN_AS ?= $(shell id -un)
+
 run: ## Build and serve the shipped config: DNS on 127.0.0.1:1053 (Ctrl-C stops)
-	$(CARGO) run --bin onebox -- --config $(CONFIG) serve
+	ONEBOX_USER=$(RUN_AS) $(CARGO) run --bin onebox -- --config $(CONFIG) serve
 
 check: ## Load the config and every zone as `serve` would, and report (onebox check)
-	$(CARGO) run --quiet --bin onebox -- --config $(CONFIG) check
+	ONEBOX_USER=$(RUN_AS) $(CARGO) run --quiet --bin onebox -- --config $(CONFIG) check
 
 test: lint ## The whole suite: formatting, clippy, then every test (what CI runs)
 	$(CARGO) test
+
+zero-loss: ## The zero-loss proof: reload, upgrade, restart, failed upgrade under load (a minute or two)
+	$(CARGO) test --test main -- --ignored --nocapture lifecycle::zero_loss
 
 lint: ## cargo fmt --check and clippy with warnings as errors
 	$(CARGO) fmt --check
@@ -36,6 +43,9 @@ bench-web: release ## Web: wrk and h2load against onebox and nginx serving the s
 
 bench-app: release ## App: onebox's /blog and /api/posts on MariaDB beside raw primary-key SELECTs
 	bash tests/bench/app.sh
+
+deb: release ## Build the Debian package: target/debian/onebox_<version>_<arch>.deb
+	bash deploy/debian/build.sh
 
 release: ## Build the optimised binary: target/release/onebox
 	$(CARGO) build --release --bin onebox

@@ -1,4 +1,5 @@
-// foobar.com: fills in the "This visit" panel. No inline code, so the default CSP holds.
+// foobar.com: fills in the home page's "This visit" panel (site/.templates/home.html). No
+// inline code, so the default CSP holds.
 "use strict";
 
 function show(id, text) {

@@ -1,8 +1,8 @@
 //! [`AppError`]: the one way a handler fails.
 //!
-//! A handler returns the error; [`render`], the outermost layer, turns it into the response:
-//! JSON (`{"error": {"status": 422, "message": "...", "fields": {...}}}`) under `/api/`, an
-//! HTML page elsewhere. Database errors become 503 when the database is unreachable, 500
+//! A handler returns the error; [`render`], the outermost layer, turns it into the response
+//! its route group declares (`routes::Errors`): JSON (`{"error": {"status": 422, "message":
+//! "...", "fields": {...}}}`) for the API, an HTML page in the site's layout elsewhere. Database errors become 503 when the database is unreachable, 500
 //! otherwise (logged, never shown).
 
 use std::collections::BTreeMap;
@@ -12,6 +12,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use super::routes::Errors;
 use super::state::State;
 use crate::db::DbError;
 
@@ -33,6 +34,9 @@ pub enum AppError {
     /// 405: the path exists, the method does not (`Allow` lists those that do).
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// 413: the request body is larger than allowed; the message says what the limit is.
+    #[error("{0}")]
+    TooLarge(String),
     /// 409: it conflicts with what exists (a duplicate slug).
     #[error("{message}")]
     Conflict {
@@ -65,6 +69,7 @@ impl AppError {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -113,13 +118,14 @@ impl IntoResponse for AppError {
     }
 }
 
-/// The outermost layer: gives every [`AppError`] its body (JSON under `/api/`, else HTML).
+/// The outermost layer of a route group: gives every [`AppError`] its body, as the group's
+/// `errors` says.
 pub(super) async fn render(
-    axum::extract::State(state): axum::extract::State<State>,
+    axum::extract::State((state, errors)): axum::extract::State<(State, Errors)>,
     request: Request,
     next: Next,
 ) -> Response {
-    let api = request.uri().path().starts_with("/api");
+    let api = errors == Errors::Json;
     let target = request
         .uri()
         .path_and_query()
@@ -164,6 +170,30 @@ pub(super) async fn render(
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     rendered
+}
+
+/// The whole request body (the web origin hands it over as it arrives, within
+/// `web.max_body_bytes`): 413 past that limit, 400 if the client broke off.
+pub async fn read_body(body: axum::body::Body) -> Result<axum::body::Bytes, AppError> {
+    axum::body::to_bytes(body, usize::MAX)
+        .await
+        .map_err(|error| {
+            // The limit's error arrives wrapped (axum's body, then `to_bytes` itself).
+            let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&error);
+            let mut limited = false;
+            while let Some(error) = cause {
+                limited |= error.is::<http_body_util::LengthLimitError>();
+                cause = error.source();
+            }
+            if limited {
+                AppError::TooLarge(
+                    "the request body is larger than this server accepts (web.max_body_bytes)"
+                        .to_owned(),
+                )
+            } else {
+                AppError::BadRequest("the request body could not be read".to_owned())
+            }
+        })
 }
 
 /// Percent-encodes `text` for a query parameter.

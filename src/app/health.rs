@@ -2,7 +2,8 @@
 //! migrations when it can (`database.migrate_on_start`), and keeps two flags current — the
 //! application's own ([`Health`], for the fast 503) and the process's readiness (`/readyz`).
 //!
-//! Two chores ride on it, so that no request pays for them: when the database becomes usable
+//! Three chores ride on it, so that no request pays for them: posts written before excerpts
+//! existed get theirs once the database is first up; when the database becomes usable
 //! (at start, after an outage) the site's settings are read into the pages' snapshot before
 //! the application reports up, and again every [`SETTINGS_EVERY`] (so that boxes sharing one
 //! database pick up an admin's change made on another); and expired sessions are purged once
@@ -57,6 +58,7 @@ pub async fn supervise(state: State, ready: Check, migrate: bool, shutdown: Canc
     let mut last: Option<bool> = None;
     let mut purged: Option<Instant> = None;
     let mut settings_read: Option<Instant> = None;
+    let mut backfilled = false;
     loop {
         let mut outcome = check(&state.db, &mut migrated).await;
         let stale = settings_read.is_none_or(|at| at.elapsed() >= SETTINGS_EVERY);
@@ -65,6 +67,14 @@ pub async fn supervise(state: State, ready: Check, migrate: bool, shutdown: Canc
                 .await
                 .map_err(|e| format!("reading the site's settings: {}", chain(&e)));
             settings_read = outcome.is_ok().then(Instant::now);
+        }
+        if outcome.is_ok() && !backfilled {
+            match super::posts::backfill_excerpts(&state.db).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(posts = n, "excerpts made for posts written before them"),
+                Err(error) => tracing::warn!(error = %chain(&error), "making excerpts failed"),
+            }
+            backfilled = true;
         }
         let up = outcome.is_ok();
         state.health.set(up);

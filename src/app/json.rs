@@ -25,10 +25,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
                 "the body must be JSON, sent with Content-Type: application/json".to_owned(),
             ));
         }
-        // The web origin has already read the body, within `web.max_body_bytes`.
-        let bytes = axum::body::to_bytes(request.into_body(), usize::MAX)
-            .await
-            .map_err(|_| AppError::BadRequest("the request body could not be read".to_owned()))?;
+        let bytes = super::error::read_body(request.into_body()).await?;
         parse(&bytes).map(Self)
     }
 }

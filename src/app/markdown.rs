@@ -43,6 +43,65 @@ pub fn render(markdown: &str) -> String {
     CLEANER.clean(&unsafe_html).to_string()
 }
 
+/// The longest excerpt, in characters (before the ellipsis).
+pub const EXCERPT_CHARS: usize = 280;
+
+/// The start of `markdown` as plain text, for lists and feeds: the text of its paragraphs,
+/// list items and quotes (not headings, code blocks, images or tables), whitespace folded, cut
+/// at a word boundary near [`EXCERPT_CHARS`] with "…". Empty when the body has no such text.
+pub fn excerpt(markdown: &str) -> String {
+    use pulldown_cmark::{Event, Tag, TagEnd};
+    let mut text = String::new();
+    // Depth inside what an excerpt leaves out.
+    let mut skipped = 0usize;
+    let mut truncated = false;
+    for event in Parser::new_ext(
+        markdown,
+        Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH,
+    ) {
+        match event {
+            Event::Start(
+                Tag::Heading { .. } | Tag::CodeBlock(_) | Tag::Image { .. } | Tag::Table(_),
+            ) => {
+                skipped += 1;
+            }
+            Event::End(TagEnd::Heading(_) | TagEnd::CodeBlock | TagEnd::Image | TagEnd::Table) => {
+                skipped = skipped.saturating_sub(1);
+            }
+            Event::End(TagEnd::Paragraph | TagEnd::Item) if skipped == 0 => text.push(' '),
+            Event::Text(piece) | Event::Code(piece) if skipped == 0 => text.push_str(&piece),
+            Event::SoftBreak | Event::HardBreak if skipped == 0 => text.push(' '),
+            _ => {}
+        }
+        if text.chars().count() > EXCERPT_CHARS * 2 {
+            truncated = true;
+            break;
+        }
+    }
+    let folded: Vec<&str> = text.split_whitespace().collect();
+    let mut out = String::new();
+    for word in &folded {
+        if out.chars().count() + 1 + word.chars().count() > EXCERPT_CHARS {
+            truncated = true;
+            break;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    if out.is_empty() {
+        // One word longer than the whole excerpt.
+        out = folded
+            .first()
+            .map_or_else(String::new, |w| w.chars().take(EXCERPT_CHARS).collect());
+    }
+    if truncated && !out.is_empty() {
+        out.push('…');
+    }
+    out
+}
+
 /// `language-xyz` as pulldown-cmark writes it for a fenced block, if that is all it is.
 fn language_class(value: &str) -> Option<&str> {
     let name = value.strip_prefix("language-")?;
@@ -57,6 +116,24 @@ fn language_class(value: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn excerpts_are_the_opening_text() {
+        assert_eq!(
+            excerpt(
+                "# Title\n\nFirst *para*graph with `code`.\n\n```\nfn x() {}\n```\n\n- one\n- two\n"
+            ),
+            "First paragraph with code. one two"
+        );
+        assert_eq!(excerpt("![a cat](/images/x.png)\n\n## Only a heading"), "");
+        assert_eq!(excerpt(""), "");
+        let long = "word ".repeat(200);
+        let cut = excerpt(&long);
+        assert!(cut.ends_with("word…"), "{cut}");
+        assert!(cut.chars().count() <= EXCERPT_CHARS + 1, "{cut}");
+        let html = excerpt("<script>alert(1)</script> a <b>b</b> & c");
+        assert!(!html.contains("<script"), "raw HTML is not text: {html}");
+    }
 
     /// No element, attribute or URL in `html` that can run script. (ammonia's output is
     /// normalised: lower-case names, every attribute value in double quotes.)

@@ -1,5 +1,6 @@
-//! A micro-cache of the public reads (`/blog…`, `/api/posts…`) as anonymous visitors get them,
-//! the way nginx operators put `proxy_cache_valid 200 1s` in front of an application.
+//! A micro-cache of the public reads (the route groups the table marks `Caching::Public`: the
+//! site's pages, the feed, the posts API) as anonymous visitors get them, the way nginx
+//! operators put `proxy_cache_valid 200 1s` in front of an application.
 //!
 //! Every page of the blog would otherwise cost a database round trip per request; the cache
 //! keeps each rendered 200 response for at most `app.page_cache_ttl` (1 s), so a burst of
@@ -88,23 +89,33 @@ impl PageCache {
     }
 }
 
-/// The layer: serves anonymous public reads from the cache, stores what the handler answers,
-/// and starts a new generation after every successful write.
+/// The layer on every route group: a successful write (any method but GET and HEAD: a post
+/// created, edited, published or deleted, a setting saved) starts a new generation.
+pub(super) async fn writes(
+    axum::extract::State(state): axum::extract::State<State>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let method = request.method();
+    if method == Method::GET || method == Method::HEAD {
+        return next.run(request).await;
+    }
+    let response = next.run(request).await;
+    if response.status().is_success() || response.status().is_redirection() {
+        state.pages.invalidate();
+    }
+    response
+}
+
+/// The layer on the public route groups: serves anonymous reads from the cache and stores
+/// what the handler answers.
 pub(super) async fn layer(
     axum::extract::State(state): axum::extract::State<State>,
     request: Request,
     next: Next,
 ) -> Response {
     let cache = &state.pages;
-    let method = request.method().clone();
-    if method != Method::GET && method != Method::HEAD {
-        let response = next.run(request).await;
-        if response.status().is_success() || response.status().is_redirection() {
-            cache.invalidate();
-        }
-        return response;
-    }
-    if cache.ttl.is_zero() || method != Method::GET || !cacheable(&request) {
+    if cache.ttl.is_zero() || request.method() != Method::GET || !cacheable(&request) {
         return next.run(request).await;
     }
     let key = request
@@ -141,13 +152,8 @@ pub(super) async fn layer(
     Response::from_parts(parts, Body::from(body))
 }
 
-/// An anonymous read of a public path.
+/// An anonymous read (the layer only sits on public routes).
 fn cacheable(request: &Request) -> bool {
-    let path = request.uri().path();
-    let public = path == "/blog"
-        || path.starts_with("/blog/")
-        || path == "/api/posts"
-        || path.starts_with("/api/posts/");
     // Only the queries the routes take (`?page=N`): arbitrary query strings would fill the map
     // with copies of one page and push the real ones out.
     let query_ok = request.uri().query().is_none_or(|query| {
@@ -156,8 +162,7 @@ fn cacheable(request: &Request) -> bool {
             .is_some_and(|n| !n.is_empty() && n.len() <= 6 && n.bytes().all(|b| b.is_ascii_digit()))
     });
     let headers = request.headers();
-    public
-        && query_ok
+    query_ok
         && !headers.contains_key(header::AUTHORIZATION)
         && super::auth::cookie(headers, SESSION_COOKIE).is_none()
 }
@@ -225,13 +230,7 @@ mod tests {
         ] {
             assert!(cacheable(&request(uri, None)), "{uri}");
         }
-        for uri in [
-            "/editor",
-            "/signin",
-            "/blog?page=2&x=1",
-            "/blog?utm=1",
-            "/blog?page=",
-        ] {
+        for uri in ["/blog?page=2&x=1", "/blog?utm=1", "/blog?page="] {
             assert!(!cacheable(&request(uri, None)), "{uri}");
         }
         let session = ("cookie", "a=b; __Host-onebox_session=t");

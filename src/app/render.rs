@@ -20,6 +20,7 @@ use minijinja::{Environment, Value};
 use serde::Serialize;
 
 use super::error::AppError;
+use crate::db::users::Role;
 
 /// A template directory that could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +69,20 @@ impl Default for SiteInfo {
     }
 }
 
+/// What a public page says about itself in `<head>`: its canonical address and the Open Graph
+/// tags (a page without is marked `noindex`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Meta {
+    /// The page's absolute canonical URL.
+    pub canonical: String,
+    /// Its title (without the site's).
+    pub title: String,
+    /// One or two sentences about it.
+    pub description: String,
+    /// `website` or `article` (Open Graph's `og:type`).
+    pub kind: &'static str,
+}
+
 /// Who is looking at the page, as templates see it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Viewer {
@@ -77,13 +92,28 @@ pub struct Viewer {
     pub email: String,
     /// The name shown.
     pub display_name: String,
-    /// `admin` or `editor`.
-    pub role: String,
+    /// What they may do.
+    pub role: Role,
+}
+
+impl Viewer {
+    /// Whether the viewer is an admin (the site's settings, anyone's posts).
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+
+    /// Whether the viewer may change (edit, publish, delete) a post by `author_id`: its
+    /// author may, and an admin may change anyone's.
+    pub fn may_change(&self, author_id: i64) -> bool {
+        self.is_admin() || self.id == author_id
+    }
 }
 
 /// The built-in templates, by name.
 const BUILT_IN: &[(&str, &str)] = &[
     ("base.html", include_str!("templates/base.html")),
+    ("home.html", include_str!("templates/home.html")),
+    ("post-list.html", include_str!("templates/post-list.html")),
     ("blog.html", include_str!("templates/blog.html")),
     ("post.html", include_str!("templates/post.html")),
     ("error.html", include_str!("templates/error.html")),
@@ -118,6 +148,7 @@ impl Templates {
         {
             env.set_syntax(syntax);
         }
+        env.set_formatter(format);
         let mut files = Vec::new();
         if let Some(dir) = dir {
             collect(dir, &mut files)?;
@@ -175,6 +206,37 @@ impl Templates {
         template
             .render(context)
             .map_err(|e| AppError::Internal(format!("template {name}: {e:#}")))
+    }
+}
+
+/// How a value prints: MiniJinja's own rules, except that HTML escaping leaves `/` alone
+/// (MiniJinja writes it as `&#x2f;`, which HTML does not need), so that addresses read as
+/// they are in the page's source.
+fn format(
+    out: &mut minijinja::Output,
+    state: &mut minijinja::State,
+    value: &Value,
+) -> Result<(), minijinja::Error> {
+    match (state.auto_escape(), value.as_str()) {
+        (minijinja::AutoEscape::Html, Some(text)) if !value.is_safe() => {
+            let mut last = 0;
+            for (at, byte) in text.bytes().enumerate() {
+                let entity = match byte {
+                    b'&' => "&amp;",
+                    b'<' => "&lt;",
+                    b'>' => "&gt;",
+                    b'"' => "&quot;",
+                    b'\'' => "&#x27;",
+                    _ => continue,
+                };
+                out.write_str(&text[last..at])?;
+                out.write_str(entity)?;
+                last = at + 1;
+            }
+            out.write_str(&text[last..])?;
+            Ok(())
+        }
+        _ => minijinja::escape_formatter(out, state, value),
     }
 }
 
@@ -276,9 +338,22 @@ mod tests {
                 serde_json::json!({"status": 404, "reason": "Not Found", "message": "<script>"}),
             )
             .expect("renders");
-        assert!(page.contains("&lt;b&gt;t&lt;"), "{page}");
+        assert!(page.contains("&lt;b&gt;t&lt;/b&gt;"), "{page}");
         assert!(page.contains("&lt;script&gt;"), "{page}");
         assert!(!page.contains("<script>"), "{page}");
+        let escaped = templates
+            .page(
+                "error.html",
+                &site,
+                None,
+                None,
+                serde_json::json!({"message": "\"x\" & 'y' /z"}),
+            )
+            .expect("renders");
+        assert!(
+            escaped.contains("&quot;x&quot; &amp; &#x27;y&#x27; /z"),
+            "{escaped}"
+        );
     }
 
     #[test]

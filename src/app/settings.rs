@@ -9,11 +9,9 @@
 
 use std::collections::BTreeMap;
 
-use axum::Router;
 use axum::extract::{RawQuery, State as Shared};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
 use serde::Deserialize;
 
 use super::auth::{Admin, CsrfForm, SignedIn, see_other};
@@ -26,11 +24,6 @@ pub const TITLE_MAX: usize = 80;
 
 /// The longest tagline, in characters.
 pub const TAGLINE_MAX: usize = 200;
-
-/// The settings page.
-pub(super) fn routes() -> Router<State> {
-    Router::new().route("/editor/settings", get(show).post(save))
-}
 
 impl SiteInfo {
     /// The defaults, overridden by the stored settings that exist.
@@ -62,7 +55,7 @@ pub async fn refresh(state: &State) -> Result<(), db::DbError> {
 
 /// The form's fields.
 #[derive(Debug, Deserialize)]
-struct SettingsForm {
+pub(super) struct SettingsForm {
     #[serde(default)]
     title: String,
     #[serde(default)]
@@ -70,7 +63,7 @@ struct SettingsForm {
 }
 
 /// `GET /editor/settings` (admin).
-async fn show(
+pub(super) async fn show(
     Shared(state): Shared<State>,
     Admin(who): Admin,
     RawQuery(query): RawQuery,
@@ -90,7 +83,7 @@ async fn show(
 
 /// `POST /editor/settings` (admin, CSRF token): 422 with the form and its messages when a
 /// value is invalid; else saves both in one transaction and redirects (303) to the page.
-async fn save(
+pub(super) async fn save(
     Shared(state): Shared<State>,
     Admin(_): Admin,
     CsrfForm { who, form }: CsrfForm<SettingsForm>,

@@ -95,7 +95,10 @@ impl State {
         let data = serde_json::json!({
             "status": status.as_u16(),
             "reason": status.canonical_reason().unwrap_or(""),
-            "message": error.to_string(),
+            "message": match error {
+                AppError::NotFound => "The page you asked for does not exist, or has moved.".to_owned(),
+                other => other.to_string(),
+            },
         });
         self.page("error.html", None, None, data)
             .unwrap_or_else(|e| {

@@ -1,7 +1,9 @@
 //! `onebox check`: the builders `serve` runs, with nothing bound and nothing written, so that
 //! check passes exactly when serve would start with everything in place.
 //!
-//! In `serve`'s order: the log filter; every zone (one line each: name, serial, records; or
+//! In `serve`'s order: the log filter; the account to serve as (`user`, `group`: it exists,
+//! and started as root the builders below run with its effective IDs, as serve's do); every
+//! zone (one line each: name, serial, records; or
 //! its errors as `file:line: message`; a serial that went backwards since the version last
 //! served from this `state_dir` is an error, changed content under the same serial a warning;
 //! the DNSSEC keys of the signed zones); the listen addresses (none listed twice or
@@ -25,6 +27,18 @@ pub(super) fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         problems.push(ops::chain(error).to_string());
     };
     let mut stdout = std::io::stdout().lock();
+    // Who serve would serve as; started as root for another user, the builders run with that
+    // user's effective IDs, as serve's do.
+    let plan = match ops::privileges::plan(&config.user, &config.group) {
+        Ok(plan) => Some(plan),
+        Err(error) => {
+            problem(&error);
+            None
+        }
+    };
+    if let Some(Err(error)) = plan.as_ref().map(|plan| plan.assume()) {
+        problem(&error);
+    }
     let mut loaded = Vec::new();
     match dns::zone::load_dir(&config.dns.zones_dir) {
         Err(error) => problem(&error),
@@ -90,6 +104,9 @@ pub(super) fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         }
     }
     if let Err(error) = web::check(&config) {
+        problem(&error);
+    }
+    if let Some(Err(error)) = plan.as_ref().map(|plan| plan.resume_root()) {
         problem(&error);
     }
     for problem in &problems {

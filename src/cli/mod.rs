@@ -1,14 +1,17 @@
 //! The command line: one function per subcommand. Errors surface here as `onebox: ...` lines
 //! and exit codes (1: the checked input is bad, 2: onebox could not run).
 //!
-//! - `serve`: the one lifecycle (config, every snapshot, every socket, run, reload, stop);
+//! - `serve`: the one lifecycle (config, every snapshot, every socket, run, stop), with
+//!   `reload` (SIGHUP) and `upgrade` (SIGUSR2, and the `upgrade` command);
 //! - `check`: the same builders as `serve`, with nothing bound;
 //! - `admin`: `migrate` and `user`, the one-shot commands on the database;
 //! - `doctor` lives in its own module (`crate::doctor`).
 
 mod admin;
 mod check;
+mod reload;
 mod serve;
+mod upgrade;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -68,6 +71,13 @@ pub enum Command {
     /// Prints one line per zone (name, serial, record count). On errors prints `file:line:
     /// message` for each and exits with status 1.
     Check,
+    /// Replace the running onebox with the binary on disk, losing no query and no request.
+    ///
+    /// Signals the onebox serving with this configuration (its pid file in state_dir) with
+    /// SIGUSR2: it starts the binary on disk with its listening sockets, waits until the new
+    /// process serves, then drains and exits. Exit status 0 when the new binary serves; 1 when
+    /// it failed to start (the reason is printed, and the old process goes on serving).
+    Upgrade,
     /// Check, from this box, that the running onebox serves what the configuration says.
     ///
     /// Resolves every name in the zones directly from onebox and through the system resolver,
@@ -194,6 +204,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve => serve::run(&cli),
         Command::Check => check::run(&cli),
+        Command::Upgrade => upgrade::command(&cli),
         Command::Doctor => doctor(&cli),
         Command::Migrate { ref action } => admin::migrate(&cli, action),
         Command::User { ref action } => admin::user(&cli, action),

@@ -1,30 +1,40 @@
 //! `onebox serve`: the one lifecycle.
 //!
-//! 1. Load the configuration and install the logger.
+//! 1. Load the configuration, install the logger, decide whose privileges to serve with
+//!    (`ops::privileges`), take the sockets passed by systemd or by the onebox this one
+//!    upgrades (`ops::listen::Inherited`).
 //! 2. Build every snapshot — zones (`dns`), site and certificates (`web`), templates and the
-//!    database handle (`app`, `db`) — before any socket exists, so that a bad certificate or
-//!    template stops the start before a single port answers.
-//! 3. Bind or inherit every socket (`ops::listen`): from systemd or from the onebox that
-//!    started this one for an upgrade when passed, bound here otherwise; all or nothing.
-//! 4. Hand each service its sockets; each got its [`Context`] (shutdown, readiness,
-//!    reload requests) at build. Then the database watcher starts, and the process is ready.
-//! 5. Loop on events: SIGHUP re-reads the whole configuration and applies what can change
-//!    live ([`Lifecycle::reload`]); SIGTERM/SIGINT stop.
-//! 6. Stop: close the listening sockets, let connections drain within
-//!    `web.shutdown_timeout`, exit.
+//!    database handle (`app`, `db`) — before any socket is bound, with the effective IDs of
+//!    the account onebox will serve as: a bad certificate, template or unreadable file stops
+//!    the start before a single port answers.
+//! 3. Bind or inherit every socket (`ops::listen`), all or nothing; then switch to the account
+//!    for good.
+//! 4. Hand each service its sockets; each got its [`Context`] (shutdown, readiness, reload
+//!    requests) at build. Then the database watcher starts, and the process is ready: the pid
+//!    file is written and systemd (`READY=1`) or the process being upgraded is told.
+//! 5. Loop on events: SIGHUP reloads the whole configuration (`reload`), SIGUSR2 upgrades to
+//!    the binary on disk (`upgrade`), SIGTERM/SIGINT stop.
+//! 6. Stop: the TCP listeners close at once; connections drain within `web.shutdown_timeout`
+//!    (HTTP/2 GOAWAY, HTTP/1.1 `Connection: close`, DNS clients served until they finish);
+//!    UDP is answered until the drain is over (in a restart under systemd, or an upgrade, the
+//!    socket stays open for the next process); then every thread is joined.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio::sync::mpsc;
 
+use super::upgrade::{self, PidFile, UpgradeRun};
 use super::{Cli, load_config};
 use crate::config::Config;
 use crate::ops::listen::{Bound, Inherited, Listeners, Spec};
+use crate::ops::privileges::{self, Plan};
 use crate::ops::signals::{self, Event};
 use crate::ops::telemetry::Log;
-use crate::ops::{self, Context};
+use crate::ops::upgrade::{Binary, Parent};
+use crate::ops::{self, CancellationToken, Context, notify};
 use crate::{app, db, dns, web};
 
 /// The names sockets are handed over under (`ops::listen`): one per service role.
@@ -38,10 +48,22 @@ pub(super) fn sockets(config: &Config) -> Vec<Spec> {
 }
 
 pub(super) fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
+    // First: the pipe to the process this one upgrades, so that any failure reaches it.
+    let mut parent = Parent::from_env();
+    let started = start_and_serve(cli, &mut parent);
+    if let (Err(error), Some(parent)) = (&started, &mut parent) {
+        parent.failed(&ops::chain(error.as_ref()).to_string());
+    }
+    started
+}
+
+fn start_and_serve(cli: &Cli, parent: &mut Option<Parent>) -> anyhow::Result<ExitCode> {
     let config = load_config(cli)?;
     let log = ops::telemetry::init(&config.log).map_err(anyhow::Error::msg)?;
+    let plan = privileges::plan(&config.user, &config.group)?;
     // Before any other descriptor is opened: the passed ones are 3 and up.
     let inherited = Inherited::from_env(SOCKET_NAMES)?;
+    let binary = Binary::current().context("cannot tell which binary this is (for upgrades)")?;
     // One worker per CPU this process may run on (the affinity mask counts: `taskset -c 1`
     // gives one), so that pinned to a core the workers do not take turns on it.
     let workers = std::thread::available_parallelism().map_or(2, usize::from);
@@ -51,62 +73,95 @@ pub(super) fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
-        let lifecycle = Lifecycle::start(cli.config.clone(), config, log, inherited).await?;
+        let start = Start {
+            file: cli.config.clone(),
+            config,
+            log,
+            plan,
+            binary,
+        };
+        let lifecycle = Lifecycle::start(start, inherited, parent).await?;
         lifecycle.run().await;
         Ok(ExitCode::SUCCESS)
     })
 }
 
+/// What step 1 gathered.
+struct Start {
+    file: Option<PathBuf>,
+    config: Config,
+    log: Log,
+    plan: Plan,
+    binary: Binary,
+}
+
 /// The services, built.
-struct Services {
-    dns: dns::Dns,
-    web: web::Web,
+pub(super) struct Services {
+    pub(super) dns: dns::Dns,
+    pub(super) web: web::Web,
     /// The application, unless `app.enabled` is off.
-    app: Option<app::State>,
+    pub(super) app: Option<app::State>,
     /// The database watcher, started once the sockets are served.
     watcher: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// One running process: its configuration, services and sockets.
-struct Lifecycle {
+pub(super) struct Lifecycle {
     /// The configuration file (`--config`), re-read on reload.
-    file: Option<PathBuf>,
+    pub(super) file: Option<PathBuf>,
     /// The configuration in force (restart-only keys keep their running values).
-    config: Config,
-    log: Log,
-    context: Context,
+    pub(super) config: Config,
+    pub(super) log: Log,
+    pub(super) context: Context,
+    pub(super) services: Services,
+    pub(super) listeners: Listeners,
     events: mpsc::UnboundedReceiver<Event>,
-    services: Services,
-    listeners: Listeners,
+    /// The binary to start on upgrade.
+    pub(super) binary: Binary,
+    pid_file: PidFile,
 }
 
 impl Lifecycle {
     /// Steps 2 to 4 of the module doc.
     async fn start(
-        file: Option<PathBuf>,
-        config: Config,
-        log: Log,
+        start: Start,
         mut inherited: Inherited,
+        parent: &mut Option<Parent>,
     ) -> anyhow::Result<Self> {
+        let Start {
+            file,
+            config,
+            log,
+            plan,
+            binary,
+        } = start;
         tracing::info!(version = env!("CARGO_PKG_VERSION"), "onebox starting");
-        let shutdown = ops::CancellationToken::new();
         let (events, reloader) = signals::spawn().context("cannot install signal handlers")?;
         let context = Context {
-            shutdown,
+            shutdown: CancellationToken::new(),
             readiness: ops::ready::Readiness::default(),
             reloader,
         };
-        let services = build(&config, &context).await?;
-        let listeners = Listeners::open(&sockets(&config), &mut inherited, &context.shutdown)?;
+        plan.assume()?;
+        let services = build(&config, &context).await;
+        plan.resume_root()?;
+        let services = services?;
+        // The sockets live on their own token: UDP stays served through the drain.
+        let listeners =
+            Listeners::open(&sockets(&config), &mut inherited, &CancellationToken::new())?;
         inherited.close_rest();
+        plan.drop_root()?;
+        let pid_file = PidFile::new(&config.state_dir);
         let mut lifecycle = Self {
             file,
             config,
             log,
             context,
-            events,
             services,
             listeners,
+            events,
+            binary,
+            pid_file,
         };
         let sockets: Vec<Bound> = lifecycle.listeners.iter().cloned().collect();
         for socket in &sockets {
@@ -124,17 +179,24 @@ impl Lifecycle {
                 lifecycle.context.shutdown.clone(),
             ))
         });
+        lifecycle.pid_file.write();
         tracing::info!(
             pid = std::process::id(),
             sockets = sockets.len(),
             inherited = sockets.iter().filter(|s| s.inherited()).count(),
+            user = plan.describe(),
             "onebox ready"
         );
+        match parent.as_mut() {
+            // The process being upgraded tells systemd this one is the service now.
+            Some(parent) => parent.ready(),
+            None => notify::ready(),
+        }
         Ok(lifecycle)
     }
 
     /// Hands `socket` to its service.
-    fn serve(&self, socket: &Bound) -> anyhow::Result<()> {
+    pub(super) fn serve(&self, socket: &Bound) -> anyhow::Result<()> {
         match socket.spec().name {
             "dns" => self.services.dns.serve(socket)?,
             _ => self.services.web.serve(socket)?,
@@ -144,117 +206,86 @@ impl Lifecycle {
 
     /// Step 5, then step 6.
     async fn run(mut self) {
-        while let Some(event) = self.events.recv().await {
-            match event {
-                Event::Reload => self.reload().await,
-                Event::Stop(signal) => {
-                    tracing::info!(signal, "shutting down");
-                    break;
-                }
-                Event::Upgrade => {
-                    tracing::warn!("SIGUSR2: upgrades are not supported by this build; ignored");
-                }
-            }
-        }
-        self.stop().await;
-    }
-
-    /// Re-reads the whole configuration and applies what can change live: listen addresses
-    /// (the new bound, the gone closed), limits, the log level, then every snapshot rebuilt
-    /// off the hot path (zones, site and certificates, templates), each keeping its previous
-    /// version on error. What only a restart applies is named in one log line.
-    async fn reload(&mut self) {
-        tracing::info!("reloading the configuration");
-        let file = self.file.clone();
-        let loaded = tokio::task::spawn_blocking(move || Config::load(file.as_deref())).await;
-        let new = match loaded {
-            Ok(Ok(config)) => config,
-            Ok(Err(error)) => {
-                tracing::error!(%error, "reload failed; still serving the previous configuration");
-                return;
-            }
-            Err(error) => {
-                tracing::error!(%error, "reload failed; still serving the previous configuration");
-                return;
-            }
-        };
-        let (new, fixed) = live_part(new, &self.config);
-        if !fixed.is_empty() {
-            tracing::warn!(
-                keys = fixed.join(", "),
-                "these keys changed but apply only after a restart or an upgrade; their running values stay"
-            );
-        }
-        if let Err(error) = self.log.set_level(&new.log.level) {
-            tracing::error!(%error, "log level unchanged");
-        }
-        match self.listeners.update(&sockets(&new)) {
-            Ok(changes) => {
-                for socket in &changes.added {
-                    if let Err(error) = self.serve(socket) {
-                        tracing::error!(error = format!("{error:#}"), "a new socket is not served");
+        let mut upgrading: Option<UpgradeRun> = None;
+        let handed_over = loop {
+            let event = tokio::select! {
+                event = self.events.recv() => event,
+                outcome = upgrade::finished(&mut upgrading) => {
+                    match self.upgraded(outcome) {
+                        Some(pid) => break Some(pid),
+                        None => continue,
                     }
                 }
-                for socket in &changes.removed {
-                    tracing::info!(
-                        addr = %socket.local_addr(),
-                        transport = %socket.spec().transport,
-                        name = socket.spec().name,
-                        "stopped listening"
-                    );
+            };
+            match event {
+                Some(Event::Reload) => {
+                    notify::reloading();
+                    self.reload().await;
+                    notify::ready();
                 }
-            }
-            Err(error) => {
-                tracing::error!(%error, "listen addresses unchanged; every other change applies");
-            }
-        }
-        self.services.web.listening(self.listeners.iter());
-        let templates = new.templates_dir();
-        let services = &self.services;
-        let app = async {
-            if let Some(app) = &services.app {
-                let _ = app.reload_templates(templates.as_deref()).await;
+                Some(Event::Upgrade) if upgrading.is_some() => {
+                    tracing::warn!("SIGUSR2: an upgrade is already under way; ignored");
+                }
+                Some(Event::Upgrade) => upgrading = self.upgrade().await,
+                Some(Event::Stop(signal)) => {
+                    tracing::info!(signal, "shutting down");
+                    if let Some(run) = upgrading.take() {
+                        run.abandon();
+                    }
+                    break None;
+                }
+                None => break None,
             }
         };
-        tokio::join!(
-            services.dns.reconfigure(&new.dns),
-            services.web.reconfigure(&new),
-            app,
-        );
-        self.config = new;
-        tracing::info!("configuration reloaded");
+        self.stop(handed_over).await;
     }
 
-    /// Step 6: stop accepting, drain, wait for every service.
-    async fn stop(self) {
+    /// Step 6: stop accepting, drain, wait for every service. `handed_over`: the new process
+    /// of an upgrade serves now (it owns the pid file and the service manager's attention).
+    async fn stop(self, handed_over: Option<u32>) {
         let Self {
             config,
             context,
             services,
-            listeners,
+            mut listeners,
             mut events,
+            pid_file,
             ..
         } = self;
+        if handed_over.is_none() {
+            notify::stopping();
+        }
         context.shutdown.cancel();
-        drop(listeners);
+        listeners.close_tcp();
         let deadline = config.web.shutdown_timeout;
         let drained = async {
-            tokio::join!(services.dns.stop(deadline), services.web.stop(deadline));
+            tokio::join!(services.dns.drain(deadline), services.web.stop(deadline));
+        };
+        let second_signal = async {
+            while let Some(event) = events.recv().await {
+                if let Event::Stop(signal) = event {
+                    tracing::warn!(signal, "second stop signal: not waiting for the drain");
+                    return;
+                }
+            }
+            std::future::pending::<()>().await;
         };
         tokio::select! {
-            () = drained => {}
-            () = async {
-                while let Some(event) = events.recv().await {
-                    if let Event::Stop(signal) = event {
-                        tracing::warn!(signal, "second stop signal: not waiting for the drain");
-                        return;
-                    }
+            () = drained => {
+                // UDP last: answered until now, then closed (or left to the next process).
+                drop(listeners);
+                let waited = tokio::time::timeout(Duration::from_secs(5), services.dns.stopped()).await;
+                if waited.is_err() {
+                    tracing::warn!("the DNS threads did not stop within 5 s");
                 }
-                std::future::pending::<()>().await;
-            } => {}
+            }
+            () = second_signal => {}
         }
         if let Some(watcher) = services.watcher {
             watcher.abort();
+        }
+        if handed_over.is_none() {
+            pid_file.remove();
         }
         tracing::info!("onebox stopped");
     }
@@ -295,67 +326,4 @@ async fn build(config: &Config, context: &Context) -> anyhow::Result<Services> {
         app,
         watcher: None,
     })
-}
-
-/// Splits a reloaded configuration into what applies live and what waits for a restart: the
-/// returned configuration has the running values of the restart-only keys, which are listed.
-///
-/// Restart-only: `state_dir` (the development CA and the SQLite file live there),
-/// `log.format`, the whole `[database]` (the pool) and `[app]` except `app.templates_dir`
-/// (the application's state is built once). Everything else applies live.
-fn live_part(mut new: Config, running: &Config) -> (Config, Vec<String>) {
-    let mut fixed = Vec::new();
-    if new.state_dir != running.state_dir {
-        fixed.push("state_dir".to_owned());
-        new.state_dir.clone_from(&running.state_dir);
-    }
-    if new.log.format != running.log.format {
-        fixed.push("log.format".to_owned());
-        new.log.format = running.log.format;
-    }
-    fixed.extend(changed_keys("database", &running.database, &new.database));
-    new.database.clone_from(&running.database);
-    let mut app = running.app.clone();
-    app.templates_dir.clone_from(&new.app.templates_dir);
-    fixed.extend(changed_keys("app", &app, &new.app));
-    new.app = app;
-    (new, fixed)
-}
-
-/// The keys of section `name` whose values differ between `old` and `new`.
-fn changed_keys<T: serde::Serialize>(name: &str, old: &T, new: &T) -> Vec<String> {
-    let (Ok(serde_json::Value::Object(old)), Ok(serde_json::Value::Object(new))) =
-        (serde_json::to_value(old), serde_json::to_value(new))
-    else {
-        return Vec::new();
-    };
-    new.iter()
-        .filter(|(key, value)| old.get(*key) != Some(value))
-        .map(|(key, _)| format!("{name}.{key}"))
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use super::*;
-
-    #[test]
-    fn restart_only_keys_keep_their_running_values_and_are_named() {
-        let running = Config::default();
-        let mut new = Config::default();
-        new.database.max_connections = 3;
-        new.app.posts_per_page = 5;
-        new.app.templates_dir = PathBuf::from("elsewhere");
-        new.web.hsts = String::new();
-        new.dns.tcp_idle_timeout = Duration::from_secs(3);
-        let (live, fixed) = live_part(new, &running);
-        assert_eq!(fixed, ["database.max_connections", "app.posts_per_page"]);
-        assert_eq!(live.database, running.database);
-        assert_eq!(live.app.posts_per_page, running.app.posts_per_page);
-        assert_eq!(live.app.templates_dir, PathBuf::from("elsewhere"));
-        assert_eq!(live.web.hsts, "");
-        assert_eq!(live.dns.tcp_idle_timeout, Duration::from_secs(3));
-    }
 }

@@ -15,15 +15,16 @@ pub struct AppConfig {
     /// A dynamic request not answered within this time gets 503 (the database is slow or down).
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
-    /// The page templates (MiniJinja). Empty: `.templates` in `web.site_dir` — under the web
-    /// root, so the site's look is one code base, but a dot-directory, never served as files.
+    /// The site's own page templates (MiniJinja), each replacing the built-in one of the same
+    /// name. Empty: `.templates` in `web.site_dir` if there is one — under the web root, so
+    /// the site's look is one code base, but a dot-directory, never served as files.
     pub templates_dir: PathBuf,
     /// Posts per page on `/blog` and in `/api/posts`.
     pub posts_per_page: u64,
     /// A session ends this long after sign-in.
     #[serde(with = "humantime_serde")]
     pub session_ttl: Duration,
-    /// Anonymous reads of `/blog` and `/api/posts` are kept in memory this long (every write
+    /// Anonymous reads of the public pages and `/api/posts` are kept in memory this long (every write
     /// through this process invalidates them at once); `0s` turns the cache off.
     #[serde(with = "humantime_serde")]
     pub page_cache_ttl: Duration,

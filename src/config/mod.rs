@@ -8,8 +8,8 @@
 //! `config/onebox.toml: key dns.listen: invalid socket address syntax`.
 //!
 //! Environment variables use `__` between levels: `ONEBOX_DNS__LISTEN='["127.0.0.1:5300"]'`
-//! sets `dns.listen`. Variables starting with `ONEBOX_TEST_` belong to the test suite and are
-//! not configuration.
+//! sets `dns.listen`. Variables starting with `ONEBOX_TEST_` belong to the test suite, and
+//! `ONEBOX_UPGRADE` to an upgrade's hand-over: they are not configuration.
 //!
 //! One file per section: `log`, `dns`, `web` (and `web.acme`), `database`, `app`; this file holds the
 //! whole [`Config`], the loading and the rules that span sections.
@@ -52,6 +52,11 @@ pub const ENV_PREFIX: &str = "ONEBOX_";
 pub struct Config {
     /// Where onebox keeps what it generates at run time (development CA, SQLite file, ...).
     pub state_dir: PathBuf,
+    /// The account to serve as, once the sockets are bound. Empty: the one onebox was started
+    /// as, which must not be root; `"root"` serves as root deliberately.
+    pub user: String,
+    /// The group to serve as. Empty: `user`'s primary group.
+    pub group: String,
     /// Logging.
     pub log: LogConfig,
     /// The authoritative DNS server.
@@ -68,6 +73,8 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             state_dir: PathBuf::from("state"),
+            user: String::new(),
+            group: String::new(),
             log: LogConfig::default(),
             dns: DnsConfig::default(),
             web: WebConfig::default(),
@@ -110,7 +117,7 @@ impl Config {
         }
         let env = Env::prefixed(ENV_PREFIX)
             // The key keeps the variable's case here: `ONEBOX_TEST_X` arrives as `TEST_X`.
-            .filter(|key| !is_test_variable(key.as_str()))
+            .filter(|key| !is_not_configuration(key.as_str()))
             .split("__");
         let figment = figment.merge(env);
         let config = figment
@@ -197,10 +204,13 @@ struct Invalid {
     message: String,
 }
 
-/// Whether an environment variable's key (after `ONEBOX_`) is the test suite's.
-fn is_test_variable(key: &str) -> bool {
+/// Whether an environment variable's key (after `ONEBOX_`) is not configuration: the test
+/// suite's (`ONEBOX_TEST_*`), or an upgrade's hand-over (`ONEBOX_UPGRADE`, see
+/// `ops::upgrade`).
+fn is_not_configuration(key: &str) -> bool {
     key.get(..5)
         .is_some_and(|head| head.eq_ignore_ascii_case("test_"))
+        || key.eq_ignore_ascii_case("upgrade")
 }
 
 #[cfg(test)]

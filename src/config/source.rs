@@ -11,7 +11,7 @@ use std::path::Path;
 use figment::error::Kind;
 use figment::{Figment, Metadata, Source};
 
-use super::{ENV_PREFIX, is_test_variable};
+use super::{ENV_PREFIX, is_not_configuration};
 
 /// One line per error of an extraction.
 pub(super) fn describe(error: figment::Error, figment: &Figment) -> String {
@@ -120,7 +120,7 @@ fn variable(path: &[&str]) -> Option<(String, String)> {
         .filter_map(|(name, value)| {
             let rest = name.get(ENV_PREFIX.len()..)?;
             let prefixed = name[..ENV_PREFIX.len()].eq_ignore_ascii_case(ENV_PREFIX);
-            if !prefixed || is_test_variable(rest) {
+            if !prefixed || is_not_configuration(rest) {
                 return None;
             }
             let keys: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();

@@ -25,38 +25,11 @@ use sea_orm::{
 };
 
 use super::Db;
+pub use super::entity::post::Status;
 use super::entity::{post, user};
 
 /// A timestamp as stored: UTC, no zone.
 pub type Timestamp = sea_orm::prelude::DateTime;
-
-/// A post's state: only published posts are public.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    /// Seen only in the editor.
-    Draft,
-    /// On `/blog` and in the public API.
-    Published,
-}
-
-impl Status {
-    /// The value stored in `posts.status` and shown in the API.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Draft => "draft",
-            Self::Published => "published",
-        }
-    }
-
-    /// The status for a stored or submitted value; `None` if it is neither.
-    pub fn parse(value: &str) -> Option<Self> {
-        match value {
-            "draft" => Some(Self::Draft),
-            "published" => Some(Self::Published),
-            _ => None,
-        }
-    }
-}
 
 /// A write that failed.
 #[derive(Debug, thiserror::Error)]
@@ -106,8 +79,10 @@ pub struct PostSummary {
     pub slug: String,
     /// The title.
     pub title: String,
-    /// `draft` or `published` (see [`Status`]).
-    pub status: String,
+    /// Draft or published.
+    pub status: Status,
+    /// The start of the body as plain text.
+    pub excerpt: String,
     /// The author's user id.
     pub author_id: i64,
     /// The author's display name.
@@ -131,8 +106,10 @@ pub struct PostDetail {
     pub body_markdown: String,
     /// The body rendered and sanitised when it was written.
     pub body_html: String,
-    /// `draft` or `published` (see [`Status`]).
-    pub status: String,
+    /// Draft or published.
+    pub status: Status,
+    /// The start of the body as plain text.
+    pub excerpt: String,
     /// The author's user id.
     pub author_id: i64,
     /// The author's display name.
@@ -156,6 +133,8 @@ pub struct PostFields {
     pub body_markdown: String,
     /// The body rendered and sanitised.
     pub body_html: String,
+    /// The start of the body as plain text.
+    pub excerpt: String,
     /// Draft or published.
     pub status: Status,
 }
@@ -199,6 +178,7 @@ fn list_query(page: Page, status: Option<Status>) -> Option<sea_orm::Select<post
             post::Column::Slug,
             post::Column::Title,
             post::Column::Status,
+            post::Column::Excerpt,
             post::Column::AuthorId,
             post::Column::PublishedAt,
             post::Column::UpdatedAt,
@@ -211,7 +191,7 @@ fn list_query(page: Page, status: Option<Status>) -> Option<sea_orm::Select<post
         .join(JoinType::LeftJoin, post::Relation::Author.def());
     let query = match status {
         Some(status) => query
-            .filter(post::Column::Status.eq(status.as_str()))
+            .filter(post::Column::Status.eq(status))
             .order_by_desc(post::Column::PublishedAt),
         None => query.order_by_desc(post::Column::UpdatedAt),
     };
@@ -221,6 +201,109 @@ fn list_query(page: Page, status: Option<Status>) -> Option<sea_orm::Select<post
             .limit(page.per_page.saturating_add(1))
             .offset(offset),
     )
+}
+
+/// A published post as a feed shows it: the whole body.
+#[derive(Debug, Clone, PartialEq, Eq, FromQueryResult)]
+pub struct FeedEntry {
+    /// The post's address under `/blog/`.
+    pub slug: String,
+    /// The title.
+    pub title: String,
+    /// The body rendered and sanitised.
+    pub body_html: String,
+    /// The start of the body as plain text.
+    pub excerpt: String,
+    /// The author's display name.
+    pub author: String,
+    /// When it was first published.
+    pub published_at: Option<Timestamp>,
+    /// When it last changed.
+    pub updated_at: Timestamp,
+}
+
+/// The `limit` most recently published posts, whole (the Atom feed).
+pub async fn feed(db: &Db, limit: u64) -> Result<Vec<FeedEntry>, DbErr> {
+    post::Entity::find()
+        .select_only()
+        .columns([
+            post::Column::Slug,
+            post::Column::Title,
+            post::Column::BodyHtml,
+            post::Column::Excerpt,
+            post::Column::PublishedAt,
+            post::Column::UpdatedAt,
+        ])
+        .column_as(user::Column::DisplayName, "author")
+        .join(JoinType::LeftJoin, post::Relation::Author.def())
+        .filter(post::Column::Status.eq(Status::Published))
+        .order_by_desc(post::Column::PublishedAt)
+        .order_by_desc(post::Column::Id)
+        .limit(limit)
+        .into_model::<FeedEntry>()
+        .all(db.conn())
+        .await
+}
+
+/// A published post's address and when it last changed (the sitemap).
+#[derive(Debug, Clone, PartialEq, Eq, FromQueryResult)]
+pub struct Located {
+    /// The post's address under `/blog/`.
+    pub slug: String,
+    /// When it last changed.
+    pub updated_at: Timestamp,
+}
+
+/// Up to `limit` published posts, newest first: slug and last change only.
+pub async fn locations(db: &Db, limit: u64) -> Result<Vec<Located>, DbErr> {
+    post::Entity::find()
+        .select_only()
+        .columns([post::Column::Slug, post::Column::UpdatedAt])
+        .filter(post::Column::Status.eq(Status::Published))
+        .order_by_desc(post::Column::PublishedAt)
+        .order_by_desc(post::Column::Id)
+        .limit(limit)
+        .into_model::<Located>()
+        .all(db.conn())
+        .await
+}
+
+/// A post written before excerpts were stored: its id and Markdown.
+#[derive(Debug, Clone, PartialEq, Eq, FromQueryResult)]
+pub struct WithoutExcerpt {
+    /// Row id.
+    pub id: i64,
+    /// The body as written.
+    pub body_markdown: String,
+}
+
+/// Up to `limit` posts with a body but no excerpt, after row id `after`.
+pub async fn without_excerpt(
+    db: &Db,
+    after: i64,
+    limit: u64,
+) -> Result<Vec<WithoutExcerpt>, DbErr> {
+    post::Entity::find()
+        .select_only()
+        .columns([post::Column::Id, post::Column::BodyMarkdown])
+        .filter(post::Column::Excerpt.eq(""))
+        .filter(post::Column::BodyMarkdown.ne(""))
+        .filter(post::Column::Id.gt(after))
+        .order_by_asc(post::Column::Id)
+        .limit(limit)
+        .into_model::<WithoutExcerpt>()
+        .all(db.conn())
+        .await
+}
+
+/// Stores the excerpt of post `id` (and nothing else: its `updated_at` stays).
+pub async fn set_excerpt(db: &Db, id: i64, excerpt: &str) -> Result<(), DbErr> {
+    post::Entity::update_many()
+        .col_expr(post::Column::Excerpt, Expr::value(excerpt))
+        .filter(post::Column::Id.eq(id))
+        .exec(db.conn())
+        .await?;
+    Ok(())
 }
 
 /// The whole post with its author, filtered by `condition`.
@@ -234,6 +317,7 @@ async fn detail(db: &Db, condition: sea_orm::Condition) -> Result<Option<PostDet
             post::Column::BodyMarkdown,
             post::Column::BodyHtml,
             post::Column::Status,
+            post::Column::Excerpt,
             post::Column::AuthorId,
             post::Column::PublishedAt,
             post::Column::CreatedAt,
@@ -251,7 +335,7 @@ async fn detail(db: &Db, condition: sea_orm::Condition) -> Result<Option<PostDet
 pub async fn published_by_slug(db: &Db, slug: &str) -> Result<Option<PostDetail>, DbErr> {
     let condition = sea_orm::Condition::all()
         .add(post::Column::Slug.eq(slug))
-        .add(post::Column::Status.eq(Status::Published.as_str()));
+        .add(post::Column::Status.eq(Status::Published));
     detail(db, condition).await
 }
 
@@ -280,7 +364,8 @@ pub async fn insert(db: &Db, fields: PostFields, author_id: i64) -> Result<i64, 
         title: ActiveValue::Set(fields.title),
         body_markdown: ActiveValue::Set(fields.body_markdown),
         body_html: ActiveValue::Set(fields.body_html),
-        status: ActiveValue::Set(fields.status.as_str().to_owned()),
+        status: ActiveValue::Set(fields.status),
+        excerpt: ActiveValue::Set(fields.excerpt),
         author_id: ActiveValue::Set(author_id),
         published_at: ActiveValue::Set(published.then_some(now)),
         created_at: ActiveValue::Set(now),
@@ -312,6 +397,7 @@ pub async fn update(db: &Db, id: i64, fields: PostFields) -> Result<(), PostErro
         )
         .col_expr(post::Column::BodyHtml, Expr::value(fields.body_html))
         .col_expr(post::Column::Status, Expr::value(fields.status.as_str()))
+        .col_expr(post::Column::Excerpt, Expr::value(fields.excerpt))
         .col_expr(post::Column::PublishedAt, published_at)
         .col_expr(post::Column::UpdatedAt, Expr::value(now))
         .filter(post::Column::Id.eq(id))

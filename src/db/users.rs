@@ -8,26 +8,8 @@ use chrono::Utc;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, SqlErr};
 
 use super::entity::user;
+pub use super::entity::user::Role;
 use super::{Db, DbError};
-
-/// What a user may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    /// Everything, including the site's settings.
-    Admin,
-    /// Write and publish posts.
-    Editor,
-}
-
-impl Role {
-    /// The role as stored (`admin`, `editor`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Admin => "admin",
-            Self::Editor => "editor",
-        }
-    }
-}
 
 /// A user to add.
 #[derive(Debug, Clone)]
@@ -61,7 +43,7 @@ pub async fn insert(db: &Db, new: NewUser) -> Result<user::Model, UserError> {
         email: Set(email.clone()),
         display_name: Set(new.display_name),
         password_hash: Set(new.password_hash),
-        role: Set(new.role.as_str().to_owned()),
+        role: Set(new.role),
         api_token_hash: Set(None),
         created_at: Set(now),
         updated_at: Set(now),

@@ -13,7 +13,8 @@
 //!   `versions`, the one path a zone's served version changes by (a zone file with errors keeps
 //!   its previous version; NOTIFY for every changed serial); the ACME DNS-01 overlay from
 //!   `ops::challenges` goes through the same path whenever it changes;
-//! - [`Dns::stop`] drains TCP and waits for every thread and task.
+//! - [`Dns::drain`] drains TCP; [`Dns::stopped`] waits for every thread and task once the
+//!   sockets are closed.
 
 use std::io;
 use std::net::SocketAddr;
@@ -184,6 +185,7 @@ impl Dns {
             Transport::Udp => {
                 let thread = udp::spawn(
                     socket.udp().map_err(error)?,
+                    socket.spec().index,
                     self.responder.clone(),
                     socket.stop(),
                 )
@@ -258,11 +260,15 @@ impl Dns {
         self.ready.set(!self.responder.catalog().is_empty());
     }
 
-    /// After the process's shutdown: lets TCP connections finish within `deadline`, and
-    /// waits for every UDP thread and accept loop to end.
-    pub async fn stop(&self, deadline: Duration) {
+    /// After the process's shutdown: lets TCP connections finish within `deadline` (UDP goes
+    /// on answering until its sockets are closed).
+    pub async fn drain(&self, deadline: Duration) {
         self.ready.set(false);
         self.tcp.drain(deadline).await;
+    }
+
+    /// Once every socket is closed: waits for every UDP thread and task to end.
+    pub async fn stopped(&self) {
         self.tasks.close();
         self.tasks.wait().await;
         let threads = std::mem::take(

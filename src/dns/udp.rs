@@ -44,28 +44,47 @@ const LOG_INTERVAL: Duration = Duration::from_secs(10);
 /// Pause after an unexpected socket error, so that a broken socket cannot spin a core.
 const ERROR_PAUSE: Duration = Duration::from_millis(10);
 
-/// Serves `socket` on a thread of its own until `shutdown` is cancelled. Fails only when the
-/// system cannot start another thread.
+/// Serves `socket` on a thread of its own (named after its address and `worker`, its index
+/// among the sockets of that address) until `shutdown` is cancelled. Fails only when the system
+/// cannot start another thread.
 pub(crate) fn spawn(
     socket: UdpSocket,
+    worker: usize,
     responder: Arc<Responder>,
     shutdown: CancellationToken,
 ) -> std::io::Result<JoinHandle<()>> {
-    let name = match socket.local_addr() {
-        Ok(addr) => format!("dns-udp {addr}"),
-        Err(_) => "dns-udp".to_owned(),
+    let addr = socket.local_addr().ok();
+    let name = match addr {
+        Some(addr) => format!("dns-udp {addr} #{worker}"),
+        None => format!("dns-udp #{worker}"),
     };
-    std::thread::Builder::new()
-        .name(name)
-        .spawn(move || serve(&socket, &responder, &shutdown))
+    std::thread::Builder::new().name(name).spawn(move || {
+        let served = serve(&socket, &responder, &shutdown);
+        tracing::info!(
+            addr = addr.map(|a| a.to_string()),
+            worker,
+            received = served.received,
+            answered = served.answered,
+            "dns udp worker stopped"
+        );
+    })
+}
+
+/// What one socket's loop did, for the log line when it stops.
+#[derive(Debug, Default, Clone, Copy)]
+struct Served {
+    /// Datagrams received.
+    received: u64,
+    /// Replies sent (or handed to the kernel).
+    answered: u64,
 }
 
 /// Answers with `responder` until `shutdown`.
-fn serve(socket: &UdpSocket, responder: &Responder, shutdown: &CancellationToken) {
+fn serve(socket: &UdpSocket, responder: &Responder, shutdown: &CancellationToken) -> Served {
     let mut panics = RateLimited::default();
     run(socket, shutdown, |packet, peer, out| {
         answer_one(responder, packet, peer, out, &mut panics)
-    });
+    })
 }
 
 /// The receive–answer–send loop: `answer(packet, peer, out)` fills `out` and returns whether
@@ -74,11 +93,12 @@ fn run(
     socket: &UdpSocket,
     shutdown: &CancellationToken,
     mut answer: impl FnMut(&[u8], SocketAddr, &mut Vec<u8>) -> bool,
-) {
+) -> Served {
     configure(socket);
     let fd = socket.as_raw_fd();
     let mut batch = sys::Batch::new();
     let mut errors = RateLimited::default();
+    let mut served = Served::default();
     while !shutdown.is_cancelled() {
         let received = match batch.recv(fd) {
             Ok(n) => n,
@@ -91,14 +111,19 @@ fn run(
                 continue;
             }
         };
-        batch.answer(received, &mut answer);
+        served.received += received as u64;
+        batch.answer(received, |packet, peer, out| {
+            let send = answer(packet, peer, out);
+            served.answered += u64::from(send);
+            send
+        });
         if let Err(error) = batch.send(fd) {
             errors.log(|suppressed| {
                 tracing::warn!(%error, suppressed, "dns udp: send failed");
             });
         }
     }
-    tracing::debug!("dns udp thread stopped");
+    served
 }
 
 /// Answers one datagram into `out`; whether `out` is to be sent.
@@ -540,7 +565,7 @@ mod tests {
         let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
         let server = socket.local_addr().unwrap();
         let shutdown = CancellationToken::new();
-        let thread = spawn(socket, responder, shutdown.clone()).unwrap();
+        let thread = spawn(socket, 0, responder, shutdown.clone()).unwrap();
 
         let client = client("127.0.0.1:0");
         // Garbage of every short length, random-ish bytes, and a response (QR set).

@@ -12,10 +12,12 @@
 //!    (`onebox check` calls it too);
 //! 2. a socket is taken from [`Inherited`] when one there fits: passed by systemd (socket
 //!    activation: `LISTEN_FDS`, `LISTEN_PID`, `LISTEN_FDNAMES`) or by the onebox that started
-//!    this one for an upgrade (the same variables, see [`Inherited::from_env`]). It fits when
-//!    its transport and bound address match (for port 0, its address and name); a name that
-//!    is one of the wanted names must be the spec's, any other (systemd's default, the unit
-//!    name) fits any spec;
+//!    this one for an upgrade (`ops::upgrade`). It fits when its transport and bound address
+//!    match (for port 0, its address and name); a name that is one of the wanted names must
+//!    be the spec's, any other (systemd's default, the unit name) fits any spec. When a
+//!    group's UDP sockets were passed but fewer than its workers, and more cannot be bound (a
+//!    socket unit holds one socket per address, bound by root), the extra workers share the
+//!    passed ones;
 //! 3. otherwise it is bound here: IPv6 addresses bind IPv6 only (so `[::]` and `0.0.0.0` can be
 //!    listed side by side), TCP listeners reuse the address (restart after TIME_WAIT), UDP
 //!    sockets reuse the port so that workers can join; a plain probe bind first makes sure the
@@ -213,6 +215,14 @@ impl Bound {
     }
 }
 
+impl Drop for Listeners {
+    fn drop(&mut self) {
+        for bound in &self.bound {
+            bound.stop.cancel();
+        }
+    }
+}
+
 /// What a reload changed.
 #[derive(Debug, Default)]
 pub struct Changes {
@@ -231,16 +241,17 @@ pub struct Listeners {
 
 impl Listeners {
     /// Provides every socket of `wanted`, from `inherited` or bound here; all or nothing.
-    /// Each socket's stop token is a child of `shutdown`.
+    /// Each socket's stop token is a child of `closed`, and is cancelled when the socket is
+    /// removed, closed or this set dropped.
     pub fn open(
         wanted: &[Spec],
         inherited: &mut Inherited,
-        shutdown: &CancellationToken,
+        closed: &CancellationToken,
     ) -> Result<Self, ListenError> {
         check(wanted)?;
         let mut listeners = Self {
             bound: Vec::new(),
-            shutdown: shutdown.clone(),
+            shutdown: closed.clone(),
         };
         listeners.bound = listeners.provide(wanted, inherited)?;
         Ok(listeners)
@@ -317,12 +328,25 @@ impl Listeners {
             match inherited.take(spec, port) {
                 Some((socket, local)) => {
                     port = Some(local.port());
-                    taken.push(self.bound_from(spec, socket, local, true));
+                    taken.push(self.bound_from(spec, Arc::new(socket), local, true));
                 }
                 None => rest.push(*spec),
             }
         }
         if rest.is_empty() {
+            return Ok(taken);
+        }
+        // The group's sockets already in service (on a reload) or passed: the rest join them.
+        let peers: Vec<Bound> = self
+            .bound
+            .iter()
+            .filter(|b| b.spec.group() == rest[0].group())
+            .chain(&taken)
+            .cloned()
+            .collect();
+        if let Some(port) = peers.first().map(|b| b.local.port()) {
+            let new = self.join_group(port, &peers, &rest)?;
+            taken.extend(new);
             return Ok(taken);
         }
         let first = rest[0];
@@ -354,21 +378,95 @@ impl Listeners {
         }
     }
 
+    /// Completes a group that has sockets already (`peers`: passed, or in service): the rest
+    /// are bound on the same port; UDP workers that cannot be (the peers were bound by
+    /// systemd as root, or before the switch to `user`) share the peers' UDP sockets, in turn.
+    fn join_group(
+        &self,
+        port: u16,
+        peers: &[Bound],
+        rest: &[&Spec],
+    ) -> Result<Vec<Bound>, ListenError> {
+        let mut joined = Vec::new();
+        let passed_udp: Vec<&Bound> = peers
+            .iter()
+            .filter(|b| b.spec.transport == Transport::Udp)
+            .collect();
+        let mut shared = 0;
+        for spec in rest {
+            match self.bind(spec, port) {
+                Ok(bound) => joined.push(bound),
+                Err(ListenError::Bind { error, .. })
+                    if spec.transport == Transport::Udp && !passed_udp.is_empty() =>
+                {
+                    let with = &passed_udp[shared % passed_udp.len()];
+                    if shared == 0 {
+                        tracing::info!(
+                            addr = %with.local,
+                            workers = passed_udp.len() + rest.len(),
+                            sockets = passed_udp.len(),
+                            %error,
+                            "dns.udp_workers: more workers than UDP sockets, and no more can be bound here; the workers share them"
+                        );
+                    }
+                    shared += 1;
+                    joined.push(self.bound_from(
+                        spec,
+                        with.socket.clone(),
+                        with.local,
+                        with.inherited,
+                    ));
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(joined)
+    }
+
     fn bind(&self, spec: &Spec, port: u16) -> Result<Bound, ListenError> {
         let addr = SocketAddr::new(spec.addr.ip(), port);
         let socket = bind(addr, spec.transport, true).map_err(|source| bind_error(spec, source))?;
         let local = local_addr(&socket).map_err(|source| bind_error(spec, source))?;
-        Ok(self.bound_from(spec, socket, local, false))
+        Ok(self.bound_from(spec, Arc::new(socket), local, false))
     }
 
-    fn bound_from(&self, spec: &Spec, socket: Socket, local: SocketAddr, inherited: bool) -> Bound {
+    fn bound_from(
+        &self,
+        spec: &Spec,
+        socket: Arc<Socket>,
+        local: SocketAddr,
+        inherited: bool,
+    ) -> Bound {
         Bound {
             spec: spec.clone(),
             local,
-            socket: Arc::new(socket),
+            socket,
             stop: self.shutdown.child_token(),
             inherited,
         }
+    }
+
+    /// Every socket once, with its name, for an upgrade to pass on (workers sharing a socket
+    /// pass it once).
+    pub fn handoff(&self) -> Vec<(&'static str, BorrowedFd<'_>)> {
+        let mut seen = HashSet::new();
+        self.bound
+            .iter()
+            .filter(|b| seen.insert(Arc::as_ptr(&b.socket)))
+            .map(|b| (b.spec.name, b.socket.as_fd()))
+            .collect()
+    }
+
+    /// Closes every TCP listener now (the drain: no new connection), keeping the UDP sockets
+    /// served until the rest is closed (by dropping this set).
+    pub fn close_tcp(&mut self) {
+        self.bound.retain(|b| {
+            let keep = b.spec.transport != Transport::Tcp;
+            if !keep {
+                b.stop.cancel();
+            }
+            keep
+        });
     }
 }
 
@@ -461,37 +559,34 @@ impl Inherited {
         Self::default()
     }
 
-    /// The sockets passed in the environment by socket activation: `LISTEN_FDS` descriptors
-    /// from 3 on, named by `LISTEN_FDNAMES` (colon-separated), for this process only
-    /// (`LISTEN_PID`, or `LISTEN_PARENT_PID` naming the parent when onebox passed them for an
-    /// upgrade, since a parent cannot know its child's PID before it starts). `names` are the
-    /// names specs use. Each descriptor is checked (an IP socket, listening if TCP) and marked
-    /// close-on-exec.
+    /// The sockets passed to this process: by socket activation (`LISTEN_FDS` descriptors
+    /// from 3 on, named by `LISTEN_FDNAMES`, colon-separated, when `LISTEN_PID` is this
+    /// process), or by the onebox that started this one for an upgrade (`ops::upgrade`).
+    /// `names` are the names specs use. Each descriptor is checked (an IP socket, listening if
+    /// TCP) and marked close-on-exec.
     pub fn from_env(names: &[&'static str]) -> Result<Self, ListenError> {
         let var = |name: &str| std::env::var(name).ok();
-        let for_us = match (var("LISTEN_PID"), var("LISTEN_PARENT_PID")) {
-            (Some(pid), _) => pid.parse() == Ok(std::process::id()),
-            // SAFETY: getppid has no preconditions.
-            (None, Some(pid)) => pid.parse::<i32>() == Ok(unsafe { libc::getppid() }),
-            (None, None) => false,
-        };
-        let count = match var("LISTEN_FDS") {
-            Some(count) if for_us => {
-                count.parse::<RawFd>().map_err(|_| ListenError::Inherited {
-                    fd: LISTEN_FDS_START,
-                    message: format!("LISTEN_FDS={count} is not a number"),
-                })?
+        let mut passed_fds: Vec<(RawFd, String)> = Vec::new();
+        if var("LISTEN_PID").and_then(|pid| pid.parse().ok()) == Some(std::process::id()) {
+            let count = var("LISTEN_FDS").unwrap_or_default();
+            let count = count.parse::<RawFd>().map_err(|_| ListenError::Inherited {
+                fd: LISTEN_FDS_START,
+                message: format!("LISTEN_FDS={count} is not a number"),
+            })?;
+            let fd_names = var("LISTEN_FDNAMES").unwrap_or_default();
+            let mut fd_names = fd_names.split(':');
+            for fd in LISTEN_FDS_START..LISTEN_FDS_START.saturating_add(count) {
+                let name = fd_names.next().unwrap_or("unknown").to_owned();
+                passed_fds.push((fd, name));
             }
-            _ => 0,
-        };
-        let fd_names = var("LISTEN_FDNAMES").unwrap_or_default();
-        let mut fd_names = fd_names.split(':');
+        } else if let Some(handoff) = super::upgrade::Handoff::from_env() {
+            passed_fds = handoff.sockets;
+        }
         let mut inherited = Self {
             sockets: Vec::new(),
             names: names.to_vec(),
         };
-        for fd in LISTEN_FDS_START..LISTEN_FDS_START.saturating_add(count) {
-            let name = fd_names.next().unwrap_or("unknown").to_owned();
+        for (fd, name) in passed_fds {
             inherited.sockets.push(passed(fd, name)?);
         }
         Ok(inherited)

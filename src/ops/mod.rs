@@ -6,6 +6,8 @@
 //! - [`signals`]: SIGHUP, SIGTERM/SIGINT and SIGUSR2 as lifecycle events;
 //! - [`ready`]: readiness checks behind `/readyz`;
 //! - [`telemetry`]: the logger, whose level a reload changes;
+//! - [`privileges`]: binding as root, serving as `user`;
+//! - [`notify`]: systemd's readiness protocol; [`upgrade`]: the hand-over to a new binary;
 //! - [`certs`] and [`challenges`]: handles through which services share what one provides and
 //!   another serves (certificates, ACME challenge answers);
 //! - [`Chain`]: errors shown with their causes, each once.
@@ -18,10 +20,13 @@ pub mod certs;
 mod chain;
 pub mod challenges;
 pub mod listen;
+pub mod notify;
+pub mod privileges;
 pub mod ready;
 pub mod signals;
 pub mod snapshot;
 pub mod telemetry;
+pub mod upgrade;
 
 pub use chain::{Chain, chain};
 pub use tokio_util::sync::CancellationToken;

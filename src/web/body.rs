@@ -1,4 +1,5 @@
-//! The response body type of the web origin: nothing, bytes in memory, or a span of a file.
+//! The response body type of the web origin: nothing, bytes in memory, a span of a file, or
+//! the application's body, passed through as it streams.
 //!
 //! One concrete type instead of a boxed trait object keeps the hot path (a cached file is a
 //! `Bytes` clone) free of allocations. Files too large for the cache stream in 64 KiB chunks;
@@ -30,6 +31,8 @@ pub enum Body {
         /// Bytes still to send.
         remaining: u64,
     },
+    /// The application's response body, frame by frame as it produces them.
+    App(axum::body::Body),
 }
 
 impl Body {
@@ -38,12 +41,13 @@ impl Body {
         Self::Bytes(Some(bytes.into()))
     }
 
-    /// The body's length when it is known.
+    /// The body's length when it is known (0 for an application body of unknown length).
     pub fn len(&self) -> u64 {
         match self {
             Self::Empty => 0,
             Self::Bytes(bytes) => bytes.as_ref().map_or(0, |b| b.len() as u64),
             Self::File { remaining, .. } => *remaining,
+            Self::App(body) => http_body::Body::size_hint(body).exact().unwrap_or(0),
             Self::Upstream(body) => http_body::Body::size_hint(body).exact().unwrap_or(0),
         }
     }
@@ -85,6 +89,9 @@ impl http_body::Body for Body {
                 *remaining -= filled as u64;
                 Poll::Ready(Some(Ok(Frame::data(buffer.freeze()))))
             }
+            Self::App(body) => {
+                http_body::Body::poll_frame(Pin::new(body), cx).map_err(io::Error::other)
+            }
         }
     }
 
@@ -93,12 +100,14 @@ impl http_body::Body for Body {
             Self::Empty => true,
             Self::Bytes(bytes) => bytes.is_none(),
             Self::File { remaining, .. } => *remaining == 0,
+            Self::App(body) => http_body::Body::is_end_stream(body),
             Self::Upstream(body) => body.is_end_stream(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match self {
+            Self::App(body) => http_body::Body::size_hint(body),
             Self::Upstream(body) => body.size_hint(),
             _ => SizeHint::with_exact(self.len()),
         }

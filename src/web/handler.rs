@@ -12,14 +12,16 @@
 //!    query kept, except ACME challenges (`/.well-known/acme-challenge/`), served from the site
 //!    for every name;
 //! 4. HTTPS for an alias: 301 to the canonical name;
-//! 5. a body larger than `web.max_body_bytes` gets 413;
-//! 6. the application's paths (`app::owns`: `/blog`, `/api`, ...) go to the application's
-//!    router, with the body read in full and the client's address as an extension;
-//! 7. a `[[web.proxy]]` path goes to the user's application servers (with `try_files`, only
-//!    when no file of the site is there; see `proxy`);
-//! 8. otherwise methods other than GET and HEAD get 405 (501 if unknown), and the file is
-//!    served (see `files`);
-//! 9. on every response: `X-Content-Type-Options`, `Referrer-Policy`, CSP, and HSTS on HTTPS;
+//! 5. a `[[web.proxy]]` path the application's route table does not hold goes to the user's
+//!    application servers, with their own body limit (with `try_files`, only when no file of
+//!    the site is there; see `proxy`);
+//! 6. a body declared larger than `web.max_body_bytes` gets 413 (and one that grows past it,
+//!    as it is read);
+//! 7. the application's router answers what its route table holds (`app::Router`: one lookup,
+//!    the body streamed in, the response streamed out); the static files are its fallback:
+//!    methods other than GET and HEAD get 405 (501 if unknown), else the file is served (see
+//!    `files`). Without the application (`app.enabled = false`) every path is a file;
+//! 8. on every response: `X-Content-Type-Options`, `Referrer-Policy`, CSP, and HSTS on HTTPS;
 //!    then one access-log line.
 
 use std::net::SocketAddr;
@@ -29,6 +31,8 @@ use std::time::{Instant, SystemTime};
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Version};
 use http_body_util::{BodyExt, Limited};
+
+use crate::app::Routed;
 use hyper::body::Incoming;
 
 use super::body::Body;
@@ -54,7 +58,7 @@ pub(crate) struct ConnInfo {
     /// ACME challenge answers (HTTP-01 tokens).
     pub challenges: Challenges,
     /// The application's routes, if the application runs.
-    pub app: Option<axum::Router>,
+    pub app: Option<crate::app::Router>,
 }
 
 /// Answers one request with the site snapshot current now.
@@ -148,21 +152,44 @@ async fn route(request: Request<Incoming>, site: &Site, conn: &ConnInfo) -> Resp
         return redirect(&location);
     }
     let (parts, body) = request.into_parts();
-    if let Some(app) = &conn.app
-        && crate::app::owns(parts.uri.path())
-    {
-        return dynamic(app.clone(), parts, body, site.max_body, conn.peer).await;
-    }
-    if let Some(proxy) = site.proxies.route(parts.uri.path())
+    let path = parts.uri.path();
+    if let Some(proxy) = site.proxies.route(path)
         && !acme
+        && !conn.app.as_ref().is_some_and(|app| app.routes(path))
         && !(proxy.try_files
             && matches!(parts.method, Method::GET | Method::HEAD)
-            && site.files.has_file(parts.uri.path()).await)
+            && site.files.has_file(path).await)
     {
         let request = Request::from_parts(parts, body);
         return proxy.forward(request, conn.peer, conn.secure).await;
     }
-    if let Some(refused) = check_body(&parts.headers, body, site.max_body).await {
+    if declared_too_large(&parts.headers, site.max_body) {
+        return too_large();
+    }
+    let limit = usize::try_from(site.max_body).unwrap_or(usize::MAX);
+    let request = Request::from_parts(parts, Limited::new(body, limit));
+    let Some(app) = &conn.app else {
+        return static_file(site, request).await;
+    };
+    let client = crate::app::Client {
+        peer: conn.peer,
+        canonical: &site.canonical,
+        https_port: conn.https_port,
+    };
+    match app
+        .serve(request, client, |request| static_file(site, request))
+        .await
+    {
+        Routed::App(response) => response.map(Body::App),
+        Routed::Fallback(response) => response,
+    }
+}
+
+/// A static file for a GET or HEAD (405 for other methods); a request body is read (and
+/// dropped) first so that the connection can be reused.
+async fn static_file(site: &Site, request: Request<Limited<Incoming>>) -> Response<Body> {
+    let (parts, body) = request.into_parts();
+    if let Err(refused) = drain(body).await {
         return refused;
     }
     if parts.method != Method::GET && parts.method != Method::HEAD {
@@ -173,62 +200,29 @@ async fn route(request: Request<Incoming>, site: &Site, conn: &ConnInfo) -> Resp
         .await
 }
 
-/// Hands the request to the application: body read in full (up to `max` bytes), the client's
-/// address in the extensions; the response (small pages and JSON) is collected likewise.
-async fn dynamic(
-    app: axum::Router,
-    mut parts: http::request::Parts,
-    body: Incoming,
-    max: u64,
-    peer: SocketAddr,
-) -> Response<Body> {
-    let body = match read_body(&parts.headers, body, max).await {
-        Ok(body) => body,
-        Err(refused) => return refused,
-    };
-    parts.extensions.insert(peer);
-    let request = Request::from_parts(parts, axum::body::Body::from(body));
-    let Ok(response) = tower::ServiceExt::oneshot(app, request).await;
-    let (parts, body) = response.into_parts();
-    match axum::body::to_bytes(body, usize::MAX).await {
-        Ok(bytes) => Response::from_parts(parts, Body::bytes(bytes)),
-        Err(error) => {
-            tracing::error!(%error, "app: response body failed");
-            plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n")
-        }
-    }
-}
-
-/// The request body, up to `max` bytes: 413 beyond (by declared length, or as it arrives), 400
-/// if it breaks off.
-async fn read_body(
-    headers: &http::HeaderMap,
-    body: Incoming,
-    max: u64,
-) -> Result<bytes::Bytes, Response<Body>> {
-    let too_large = || plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n");
-    let declared = headers
+/// Whether the request declares a body longer than `max` bytes.
+fn declared_too_large(headers: &http::HeaderMap, max: u64) -> bool {
+    headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > max) {
-        return Err(too_large());
-    }
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_some_and(|len| len > max)
+}
+
+fn too_large() -> Response<Body> {
+    plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n")
+}
+
+/// Reads a request body to its end: 413 past the limit, 400 if it breaks off.
+async fn drain(body: Limited<Incoming>) -> Result<(), Response<Body>> {
     if http_body::Body::is_end_stream(&body) {
-        return Ok(bytes::Bytes::new());
+        return Ok(());
     }
-    let limit = usize::try_from(max).unwrap_or(usize::MAX);
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
+    match body.collect().await {
+        Ok(_) => Ok(()),
         Err(error) if error.is::<http_body_util::LengthLimitError>() => Err(too_large()),
         Err(_) => Err(plain(StatusCode::BAD_REQUEST, "incomplete request body\n")),
     }
-}
-
-/// 413 for a body over the limit (by its declared length, or as it arrives); 400 if it
-/// breaks off. The body is read (and dropped) so that the connection can be reused.
-async fn check_body(headers: &http::HeaderMap, body: Incoming, max: u64) -> Option<Response<Body>> {
-    read_body(headers, body, max).await.err()
 }
 
 /// 405 for the methods of RFC 9110 and PATCH, which files do not allow; 501 for the rest

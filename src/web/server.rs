@@ -66,7 +66,7 @@ pub struct Handles {
     /// ACME challenge answers to serve (HTTP-01, TLS-ALPN-01).
     pub challenges: Challenges,
     /// The application's routes, if the application runs.
-    pub app: Option<axum::Router>,
+    pub app: Option<crate::app::Router>,
 }
 
 /// What every connection task shares.
@@ -76,7 +76,7 @@ struct Shared {
     readiness: Readiness,
     certificates: Certificates,
     challenges: Challenges,
-    app: Option<axum::Router>,
+    app: Option<crate::app::Router>,
     connections: Connections,
     /// The port of the first HTTPS listener, named in redirects from plain HTTP (0: none).
     https_port: Arc<AtomicU16>,
@@ -104,8 +104,9 @@ impl Web {
     }
 
     /// Builds the site (files, names, headers, certificates) off the async workers, and puts
-    /// its certificates in `handles.certificates`. The application's paths (`app::owns`) will
-    /// go to `handles.app`, when there is one.
+    /// its certificates in `handles.certificates`. Every request will go to `handles.app`'s
+    /// router when there is one (the site's files are its fallback); without, every path is a
+    /// file.
     pub async fn build(
         config: &Config,
         handles: Handles,

@@ -5,11 +5,14 @@
 //! - `auth`: users, sign-in, sessions, CSRF, throttling;
 //! - `settings`: the site's settings, edited by an admin, shown on every page;
 //! - `posts`: the blog, the posts API and the editor, and the posts queries beneath them;
-//! - `outage`: the database stopped and started again under a running onebox.
+//! - `outage`: the database stopped and started again under a running onebox;
+//! - `site`: one site (issue 13): one layout for every page, the home page, the feed, the
+//!   sitemap, robots.txt, canonical and Open Graph tags, errors by route group.
 
 mod auth;
 mod outage;
 mod posts;
 mod settings;
+mod site;
 mod support;
 mod templates;

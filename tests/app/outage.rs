@@ -74,9 +74,9 @@ impl World {
         let dns = dig_plain(self.server.addr, "www.foobar.com");
         assert_eq!(dns.status.as_deref(), Some("NOERROR"), "{dns:?}");
         assert_eq!(dns.answer.len(), 2, "CNAME and A: {dns:?}");
-        let (status, body, _) = self.get("/").await;
+        let (status, body, _) = self.get("/style.css").await;
         assert_eq!(status, StatusCode::OK);
-        assert!(body.contains("The whole stack."), "{body}");
+        assert!(body.contains("--link"), "{body}");
         assert_eq!(self.get("/healthz").await.0, StatusCode::OK);
     }
 

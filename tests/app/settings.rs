@@ -74,6 +74,18 @@ async fn an_admin_edits_the_settings_and_every_page_shows_them(backend: Backend)
     assert!(signin.contains("News from the box"), "{signin}");
     let missing = stranger.page("/blog/no-such-post", 404).await;
     assert_eq!(title_of(&missing), "404 Not Found — Foo &amp; &lt;Bar&gt;");
+    // The home page, the blog, and the 404 page of a file the site does not have, too.
+    let home = stranger.page("/", 200).await;
+    assert_eq!(title_of(&home), "Foo &amp; &lt;Bar&gt; — News from the box");
+    assert!(
+        home.contains("<h1>Foo &amp; &lt;Bar&gt; <span>News from the box</span></h1>"),
+        "{home}"
+    );
+    let blog = stranger.page("/blog", 200).await;
+    assert_eq!(title_of(&blog), "Blog — Foo &amp; &lt;Bar&gt;");
+    let file = stranger.page("/no/such/file.png", 404).await;
+    assert_eq!(title_of(&file), "404 Not Found — Foo &amp; &lt;Bar&gt;");
+    assert!(file.contains("News from the box"), "{file}");
     assert_eq!(
         app.rows("SELECT `value` FROM `settings` WHERE `key` = 'title'")
             .await,

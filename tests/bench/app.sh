@@ -150,6 +150,8 @@ sql "CREATE DATABASE onebox CHARACTER SET utf8mb4"
 ob_http=$(free_port); ob_https=$(free_port)
 cat > "$tmp/onebox.toml" <<EOF
 state_dir = "$tmp/state"
+# Whoever runs the benchmark (root too, deliberately).
+user = "$(id -un)"
 [log]
 level = "warn"
 [dns]

@@ -13,8 +13,15 @@
 # dnsperf's own client saturates near NSD's rate on a 2-core machine, so the CPU per query at
 # a fixed rate is what tells two fast servers apart.
 #
+# Then `dns.udp_workers` side by side (issue 11, "every core"): onebox with 1 and with 2 UDP
+# workers, and NSD with server-count 1 and 2 beside them, none pinned (WORKERS_CPUS, all CPUs by
+# default, shared with dnsperf), UDP at the maximum rate. On a 2-core machine dnsperf takes one
+# core's worth itself, so the second worker has little left to gain: read the ratio, and run it
+# on a bigger box for the real scaling.
+#
 # Knobs (environment): BENCH_SERVERS ("onebox nsd"), DURATION (15), CLIENTS (20),
-# RATE (50000), RUNS (1; with more, each figure is the median), SERVER_CPU (1), CLIENT_CPU (0).
+# RATE (50000), RUNS (1; with more, each figure is the median), SERVER_CPU (1), CLIENT_CPU (0),
+# WORKERS ("1 2"; empty skips the comparison), WORKERS_CPUS (all CPUs).
 # Needs: cargo, nsd, dnsperf, dig, taskset. Only loopback is used; everything stops by itself.
 
 set -euo pipefail
@@ -120,16 +127,20 @@ write_queries() {
     done >"$file"
 }
 
+# start_onebox PORT NAME UDP_WORKERS CPUS
 start_onebox() {
-    local port=$1 dir=$WORK/onebox
+    local port=$1 name=$2 workers=$3 cpus=$4 dir=$WORK/$2
     mkdir -p "$dir/zones"
     cp "$WORK/foobar.com.zone" "$dir/zones/"
     cat >"$dir/onebox.toml" <<EOF
 state_dir = "$dir/state"
+# Whoever runs the benchmark (root too, deliberately).
+user = "$(id -un)"
 [log]
 level = "warn"
 [dns]
 listen = ["127.0.0.1:$port"]
+udp_workers = $workers
 zones_dir = "$dir/zones"
 query_log = false
 # DNS only: the web origin listens nowhere (it still loads the site).
@@ -138,17 +149,19 @@ http_listen = []
 https_listen = []
 site_dir = "$ROOT/site"
 EOF
-    taskset -c "$SERVER_CPU" "$ONEBOX" --config "$dir/onebox.toml" serve \
+    taskset -c "$cpus" "$ONEBOX" --config "$dir/onebox.toml" serve \
         >"$dir/log" 2>&1 </dev/null &
-    PID[onebox]=$!
+    PID[$name]=$!
 }
 
+# start_nsd PORT NAME SERVER_COUNT CPUS
 start_nsd() {
-    local port=$1 dir=$WORK/nsd
+    local port=$1 name=$2 count=$3 cpus=$4 dir=$WORK/$2
     mkdir -p "$dir"
     cat >"$dir/nsd.conf" <<EOF
 server:
-    server-count: 1
+    server-count: $count
+    reuseport: yes
     ip-address: 127.0.0.1@$port
     username: ""
     chroot: ""
@@ -167,8 +180,20 @@ zone:
     name: foobar.com
     zonefile: "$WORK/foobar.com.zone"
 EOF
-    taskset -c "$SERVER_CPU" nsd -d -c "$dir/nsd.conf" >>"$dir/log" 2>&1 </dev/null &
-    PID[nsd]=$!
+    taskset -c "$cpus" nsd -d -c "$dir/nsd.conf" >>"$dir/log" 2>&1 </dev/null &
+    PID[$name]=$!
+}
+
+stop_server() {
+    local name=$1 i
+    kill "${PID[$name]}" 2>/dev/null || true
+    for ((i = 0; i < 50; i++)); do
+        kill -0 "${PID[$name]}" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "${PID[$name]}" 2>/dev/null || true
+    wait "${PID[$name]}" 2>/dev/null || true
+    unset "PID[$name]"
 }
 
 wait_ready() {
@@ -212,7 +237,7 @@ perf() {
     local name=$1
     shift
     echo "== $name: dnsperf -c $CLIENTS -l $DURATION $*" >>"$RAW"
-    taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -p "${PORT[$name]}" -d "$WORK/queries" \
+    taskset -c "${PERF_CPUS:-$CLIENT_CPU}" dnsperf -s 127.0.0.1 -p "${PORT[$name]}" -d "$WORK/queries" \
         -c "$CLIENTS" -l "$DURATION" "$@" >"$WORK/dnsperf.out" 2>&1 || true
     awk '$1 == ">" {print $NF}' "$WORK/dnsperf.out" >"$WORK/latencies"
     grep -v '^> ' "$WORK/dnsperf.out" | tee -a "$RAW"
@@ -284,8 +309,8 @@ write_queries "$WORK/queries"
 for name in $BENCH_SERVERS; do
     PORT[$name]=$(free_port)
     case $name in
-        onebox) start_onebox "${PORT[$name]}" ;;
-        nsd) start_nsd "${PORT[$name]}" ;;
+        onebox) start_onebox "${PORT[$name]}" onebox 1 "$SERVER_CPU" ;;
+        nsd) start_nsd "${PORT[$name]}" nsd 1 "$SERVER_CPU" ;;
         *) die "unknown server '$name' in BENCH_SERVERS (onebox, nsd)" ;;
     esac
 done
@@ -346,4 +371,49 @@ for name in $BENCH_SERVERS; do
         "$(awk -v s="$name" '$1 == s && $2 == "rcodes" {print $3; exit}' "$WORK/results" | tr '_' ' ')"
 done
 echo "Targets (issue 2): UDP queries/s >= 1.0x NSD, CPU per query <= 1.0x NSD."
+
+# --- dns.udp_workers side by side ---
+WORKERS=${WORKERS-1 2}
+WORKERS_CPUS=${WORKERS_CPUS:-0-$(($(nproc) - 1))}
+if [[ -n $WORKERS ]]; then
+    for name in "${!PID[@]}"; do
+        stop_server "$name"
+    done
+    echo "dns.udp_workers: $WORKERS, servers and dnsperf on CPUs $WORKERS_CPUS" >&2
+    : >"$WORK/workers"
+    for ((round = 1; round <= RUNS; round++)); do
+        for n in $WORKERS; do
+            for server in onebox nsd; do
+                [[ " $BENCH_SERVERS " == *" $server "* ]] || continue
+                name=$server-w$n
+                PORT[$name]=$(free_port)
+                "start_$server" "${PORT[$name]}" "$name" "$n" "$WORKERS_CPUS"
+                wait_ready "$name"
+                echo "round $round/$RUNS: $name..." >&2
+                out=$(PERF_CPUS=$WORKERS_CPUS perf "$name")
+                echo "$name udp_qps $(qps "$out")" >>"$WORK/workers"
+                echo "$name lost $(field "$out" 'Queries lost')" >>"$WORK/workers"
+                stop_server "$name"
+            done
+        done
+    done
+    cp "$WORK/workers" "$WORK/results"
+    printf '\nUDP queries/s (max) by worker threads, servers and dnsperf sharing CPUs %s\n' \
+        "$WORKERS_CPUS"
+    row "" "onebox" "NSD" "onebox/NSD"
+    first=""
+    for n in $WORKERS; do
+        row "udp_workers / server-count = $n" "$(result "onebox-w$n" udp_qps)" \
+            "$(result "nsd-w$n" udp_qps)" \
+            "$(awk -v a="$(result "onebox-w$n" udp_qps)" -v b="$(result "nsd-w$n" udp_qps)" \
+                'BEGIN {if (a != "" && b > 0) printf "%.2fx", a / b; else print "-"}')"
+        first=${first:-$n}
+    done
+    for n in $WORKERS; do
+        [[ $n == "$first" ]] && continue
+        printf 'onebox %s workers / %s: %s\n' "$n" "$first" \
+            "$(awk -v a="$(result "onebox-w$n" udp_qps)" -v b="$(result "onebox-w$first" udp_qps)" \
+                'BEGIN {if (a != "" && b > 0) printf "%.2fx", a / b; else print "-"}')"
+    done
+fi
 echo "dnsperf's full output: $RAW"

@@ -41,18 +41,34 @@ fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Up, status, down, status, up: on the backend at `url`; `tables` lists the backend's tables.
+/// Every migration, oldest first.
+const MIGRATIONS: &[&str] = &["m20261126_000001_initial", "m20261205_000001_post_excerpts"];
+
+/// What `onebox migrate status` prints when each migration is `state`.
+fn status_all(state: &str) -> String {
+    MIGRATIONS
+        .iter()
+        .map(|name| format!("{state:8} {name}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Up, status, down (the latest one, then the rest), status, up: on the backend at `url`;
+/// `tables` lists the backend's tables.
 fn round_trip(url: &str, tables: impl Fn() -> Vec<String>) {
     let dir = tempfile::tempdir().expect("tempdir");
     let dir = dir.path();
+    let all = MIGRATIONS.len();
     assert_eq!(
         stdout(&migrate(dir, url, &["status"])).trim(),
-        "pending  m20261126_000001_initial"
+        status_all("pending")
     );
-    assert!(stdout(&migrate(dir, url, &["up"])).ends_with(": 1 migration(s) applied\n"));
+    assert!(
+        stdout(&migrate(dir, url, &["up"])).ends_with(&format!(": {all} migration(s) applied\n"))
+    );
     assert_eq!(
         stdout(&migrate(dir, url, &["status"])).trim(),
-        "applied  m20261126_000001_initial"
+        status_all("applied")
     );
     let present = tables();
     for table in TABLES {
@@ -60,6 +76,17 @@ fn round_trip(url: &str, tables: impl Fn() -> Vec<String>) {
     }
     assert!(stdout(&migrate(dir, url, &["up"])).ends_with(": 0 migration(s) applied\n"));
     assert!(stdout(&migrate(dir, url, &["down"])).ends_with(": 1 migration(s) reverted\n"));
+    let status = stdout(&migrate(dir, url, &["status"]));
+    let last = MIGRATIONS[all - 1];
+    assert!(
+        status.trim_end().ends_with(&format!("pending  {last}")),
+        "down reverts the latest only: {status}"
+    );
+    let rest = (all - 1).to_string();
+    assert!(
+        stdout(&migrate(dir, url, &["down", "--steps", &rest]))
+            .ends_with(&format!(": {rest} migration(s) reverted\n"))
+    );
     let left = tables();
     assert!(
         left.iter().all(|t| t == "seaql_migrations"),
@@ -67,9 +94,11 @@ fn round_trip(url: &str, tables: impl Fn() -> Vec<String>) {
     );
     assert_eq!(
         stdout(&migrate(dir, url, &["status"])).trim(),
-        "pending  m20261126_000001_initial"
+        status_all("pending")
     );
-    assert!(stdout(&migrate(dir, url, &["up"])).ends_with(": 1 migration(s) applied\n"));
+    assert!(
+        stdout(&migrate(dir, url, &["up"])).ends_with(&format!(": {all} migration(s) applied\n"))
+    );
 }
 
 #[test]

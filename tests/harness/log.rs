@@ -34,7 +34,7 @@ struct Entry {
 
 impl Log {
     /// Reads `stream` line by line into a new log, on a thread of its own.
-    pub(super) fn capture(stream: impl std::io::Read + Send + 'static) -> Arc<Self> {
+    pub fn capture(stream: impl std::io::Read + Send + 'static) -> Arc<Self> {
         let log = Arc::new(Self::default());
         let writer = log.clone();
         std::thread::spawn(move || {

@@ -58,7 +58,8 @@ pub fn run(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     }
 }
 
-/// Removes `ONEBOX_*` and `RUST_LOG` from `command`'s environment and turns colours off.
+/// Removes `ONEBOX_*` and `RUST_LOG` from `command`'s environment, turns colours off, and
+/// says that onebox serves as whoever runs the tests (root too, deliberately: `user`).
 fn clean_env(command: &mut Command) {
     for (key, _) in std::env::vars_os() {
         let key = key.to_string_lossy().into_owned();
@@ -67,6 +68,13 @@ fn clean_env(command: &mut Command) {
         }
     }
     command.env("NO_COLOR", "1");
+    command.env("ONEBOX_USER", current_user());
+}
+
+/// The name of the account the tests run as.
+pub fn current_user() -> String {
+    let out = Command::new("id").arg("-un").output().expect("id -un");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
 /// How to start onebox: zone files and configuration beyond the defaults the harness sets.
@@ -83,6 +91,7 @@ pub struct OneboxBuilder {
     extra: Vec<String>,
     env: Vec<(String, String)>,
     copy_site: bool,
+    own_binary: bool,
     site_dir: Option<PathBuf>,
     /// Whether NSD may stand in (`ONEBOX_TEST_STANDIN=nsd`): only for DNS-only starts.
     standin_ok: bool,
@@ -193,6 +202,14 @@ impl OneboxBuilder {
         self
     }
 
+    /// Runs a copy of the binary in the temporary directory ([`Onebox::binary`]), which the
+    /// test may replace (upgrade tests).
+    pub fn own_binary(mut self) -> Self {
+        self.own_binary = true;
+        self.standin_ok = false;
+        self
+    }
+
     /// Sets an environment variable for the process.
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.env.push((key.to_owned(), value.to_owned()));
@@ -228,8 +245,19 @@ impl OneboxBuilder {
         let toml = self.config_text(dir.path(), &listen, &site);
         std::fs::write(&config, &toml).expect("write config");
 
+        let binary = if self.own_binary {
+            let copy = dir.path().join("onebox-bin");
+            std::fs::copy(env!("CARGO_BIN_EXE_onebox"), &copy).expect("copy the binary");
+            copy
+        } else {
+            PathBuf::from(env!("CARGO_BIN_EXE_onebox"))
+        };
         let mut command = match self.prefix.split_first() {
-            None => onebox_command(),
+            None => {
+                let mut command = Command::new(&binary);
+                clean_env(&mut command);
+                command
+            }
             Some((program, args)) => {
                 let mut command = Command::new(program);
                 command.args(args).arg(env!("CARGO_BIN_EXE_onebox"));
@@ -260,6 +288,7 @@ impl OneboxBuilder {
             https: unbound(),
             dir,
             config,
+            binary,
             site,
         };
         let dns = |l: &Value| l["message"] == "dns listening on udp and tcp";
@@ -372,6 +401,7 @@ impl OneboxBuilder {
             standin: Some(nsd),
             log: Arc::new(Log::default()),
             config: dir.path().join("onebox.toml"),
+            binary: PathBuf::from(env!("CARGO_BIN_EXE_onebox")),
             site: repo().join("site"),
             dir,
         }
@@ -400,6 +430,8 @@ pub struct Onebox {
     pub dir: tempfile::TempDir,
     /// The config file passed with `--config`.
     pub config: PathBuf,
+    /// The binary it runs (a copy in `dir` with [`OneboxBuilder::own_binary`]).
+    pub binary: PathBuf,
     site: PathBuf,
 }
 
@@ -419,6 +451,7 @@ impl Onebox {
             extra: Vec::new(),
             env: Vec::new(),
             copy_site: false,
+            own_binary: false,
             site_dir: None,
             standin_ok: true,
         }
@@ -472,6 +505,16 @@ impl Onebox {
             self.log.text()
         );
         self
+    }
+
+    /// The pid the serving process wrote in `state/onebox.pid` (after an upgrade: the new
+    /// process's).
+    pub fn serving_pid(&self) -> Option<u32> {
+        std::fs::read_to_string(self.dir.path().join("state/onebox.pid"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
     }
 
     /// Its stderr, so far and as it grows.
@@ -622,9 +665,15 @@ impl Onebox {
 
 impl Drop for Onebox {
     fn drop(&mut self) {
+        // After an upgrade the process serving is not the one started: its pid file says.
+        let serving = self.serving_pid();
         if let Some(child) = &mut self.child {
             let _ = child.kill();
             let _ = child.wait();
+        }
+        if let Some(pid) = serving.and_then(|pid| libc::pid_t::try_from(pid).ok()) {
+            // SAFETY: kill(2) on the process the pid file of this test's own state_dir names.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
         }
     }
 }

@@ -1,7 +1,9 @@
 //! The one lifecycle (issue 10): `onebox check` refuses exactly what `serve` would refuse at
 //! start; SIGHUP re-reads the whole configuration — listen addresses move (the new bound, the
 //! old closed), the transfer ACL and the log level change live, restart-only keys are named in
-//! one line — while the sockets that stay are the same ones.
+//! one line — while the sockets that stay are the same ones; `dns.udp_workers` (`workers`);
+//! upgrades in place (`upgrade`); systemd's protocols and the shipped units (`systemd`); the
+//! switch from root to `user` (`privileges`).
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -13,6 +15,12 @@ use serde_json::Value;
 
 use crate::harness::wire::{self, Query, Transport, rcode};
 use crate::harness::{DEADLINE, Onebox, free_port, onebox_command, poll, repo};
+
+mod privileges;
+mod systemd;
+mod upgrade;
+mod workers;
+mod zero_loss;
 
 /// Runs `onebox --config <file> <command>` from the repository (the shipped zones, site and
 /// templates), with `toml` as the configuration after a private `state_dir`. A serve that
@@ -105,6 +113,20 @@ fn check_refuses_what_serve_refuses() {
         &toml,
         &format!("overlaps 127.0.0.1:{port} of key dns.listen"),
     );
+}
+
+#[test]
+fn a_bad_worker_count_stops_both_at_the_configuration() {
+    let toml = config("udp_workers = 0", "", "");
+    for command in ["check", "serve"] {
+        let (out, _) = run(command, &toml);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{command}: {stderr}");
+        assert!(
+            stderr.contains("key dns.udp_workers: expected \"auto\" or a number from 1 to 1024"),
+            "{command}: {stderr}"
+        );
+    }
 }
 
 #[test]

@@ -21,6 +21,7 @@ fn browser(server: &Onebox) -> reqwest::Client {
 #[tokio::test]
 async fn the_printed_addresses_open_the_site() {
     let server = Onebox::start();
+    server.wait_database();
     let port = server.https.port();
     let client = browser(&server);
     for host in ["localhost", "127.0.0.1"] {

@@ -45,51 +45,55 @@ fn http1_bad_input_gets_the_status_the_rfcs_name() {
     let cases: Vec<(&str, String, u16)> = vec![
         (
             "baseline",
-            format!("GET / HTTP/1.1\r\nHost: {WWW}\r\n\r\n"),
+            format!("GET /style.css HTTP/1.1\r\nHost: {WWW}\r\n\r\n"),
             200,
         ),
         // RFC 9112 §3.2: one Host, valid, in every HTTP/1.1 request.
         (
             "two Host fields",
-            format!("GET / HTTP/1.1\r\nHost: {WWW}\r\nHost: {WWW}\r\n\r\n"),
+            format!("GET /style.css HTTP/1.1\r\nHost: {WWW}\r\nHost: {WWW}\r\n\r\n"),
             400,
         ),
         (
             "two different Host fields",
-            format!("GET / HTTP/1.1\r\nHost: {WWW}\r\nHost: other.example\r\n\r\n"),
+            format!("GET /style.css HTTP/1.1\r\nHost: {WWW}\r\nHost: other.example\r\n\r\n"),
             400,
         ),
-        ("no Host", "GET / HTTP/1.1\r\n\r\n".into(), 400),
-        ("empty Host", "GET / HTTP/1.1\r\nHost:\r\n\r\n".into(), 400),
+        ("no Host", "GET /style.css HTTP/1.1\r\n\r\n".into(), 400),
+        (
+            "empty Host",
+            "GET /style.css HTTP/1.1\r\nHost:\r\n\r\n".into(),
+            400,
+        ),
         (
             "Host with userinfo",
-            format!("GET / HTTP/1.1\r\nHost: user@{WWW}\r\n\r\n"),
+            format!("GET /style.css HTTP/1.1\r\nHost: user@{WWW}\r\n\r\n"),
             400,
         ),
         (
             "Host with a path",
-            format!("GET / HTTP/1.1\r\nHost: {WWW}/x\r\n\r\n"),
+            format!("GET /style.css HTTP/1.1\r\nHost: {WWW}/x\r\n\r\n"),
             400,
         ),
         (
             "Host with a bad port",
-            format!("GET / HTTP/1.1\r\nHost: {WWW}:https\r\n\r\n"),
+            format!("GET /style.css HTTP/1.1\r\nHost: {WWW}:https\r\n\r\n"),
             400,
         ),
         (
             "Host with a space",
-            "GET / HTTP/1.1\r\nHost: www.foo bar.com\r\n\r\n".into(),
+            "GET /style.css HTTP/1.1\r\nHost: www.foo bar.com\r\n\r\n".into(),
             400,
         ),
         (
             "Host with an open bracket",
-            "GET / HTTP/1.1\r\nHost: [::1\r\n\r\n".into(),
+            "GET /style.css HTTP/1.1\r\nHost: [::1\r\n\r\n".into(),
             400,
         ),
         // RFC 9112 §3.2.2: the absolute-form's authority wins over Host, which is still needed.
         (
             "absolute-form",
-            format!("GET http://{WWW}/ HTTP/1.1\r\nHost: other.example\r\n\r\n"),
+            format!("GET http://{WWW}/style.css HTTP/1.1\r\nHost: other.example\r\n\r\n"),
             200,
         ),
         (
@@ -120,130 +124,132 @@ fn http1_bad_input_gets_the_status_the_rfcs_name() {
         ),
         (
             "field over the head limit",
-            format!("GET / HTTP/1.1\r\nHost: {WWW}\r\nX-Long: {long}\r\n\r\n"),
+            format!("GET /style.css HTTP/1.1\r\nHost: {WWW}\r\nX-Long: {long}\r\n\r\n"),
             431,
         ),
         // RFC 9110 §8.6, RFC 9112 §6.
         (
             "two different Content-Length",
             format!(
-                "POST / HTTP/1.1\r\nHost: {WWW}\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd"
+                "POST /style.css HTTP/1.1\r\nHost: {WWW}\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd"
             ),
             400,
         ),
         (
             "Content-Length list",
-            format!("POST / HTTP/1.1\r\nHost: {WWW}\r\nContent-Length: 3, 3\r\n\r\nabc"),
+            format!("POST /style.css HTTP/1.1\r\nHost: {WWW}\r\nContent-Length: 3, 3\r\n\r\nabc"),
             400,
         ),
         (
             "Content-Length with a sign",
-            format!("POST / HTTP/1.1\r\nHost: {WWW}\r\nContent-Length: +3\r\n\r\nabc"),
+            format!("POST /style.css HTTP/1.1\r\nHost: {WWW}\r\nContent-Length: +3\r\n\r\nabc"),
             400,
         ),
         (
             "Transfer-Encoding not ending in chunked",
-            format!("POST / HTTP/1.1\r\nHost: {WWW}\r\nTransfer-Encoding: gzip\r\n\r\n"),
+            format!("POST /style.css HTTP/1.1\r\nHost: {WWW}\r\nTransfer-Encoding: gzip\r\n\r\n"),
             400,
         ),
         (
             "unknown transfer coding",
             format!(
-                "POST / HTTP/1.1\r\nHost: {WWW}\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n"
+                "POST /style.css HTTP/1.1\r\nHost: {WWW}\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n"
             ),
             501,
         ),
         (
             "chunked twice",
             format!(
-                "POST / HTTP/1.1\r\nHost: {WWW}\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+                "POST /style.css HTTP/1.1\r\nHost: {WWW}\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
             ),
             400,
         ),
         (
             "Transfer-Encoding in HTTP/1.0",
             format!(
-                "POST / HTTP/1.0\r\nHost: {WWW}\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+                "POST /style.css HTTP/1.0\r\nHost: {WWW}\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
             ),
             400,
         ),
         (
             "bad chunk size",
-            format!("POST / HTTP/1.1\r\nHost: {WWW}\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"),
+            format!(
+                "POST /style.css HTTP/1.1\r\nHost: {WWW}\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"
+            ),
             400,
         ),
         // RFC 9112 §5: field syntax.
         (
             "whitespace before the colon",
-            format!("GET / HTTP/1.1\r\nHost : {WWW}\r\n\r\n"),
+            format!("GET /style.css HTTP/1.1\r\nHost : {WWW}\r\n\r\n"),
             400,
         ),
         (
             "obsolete line folding",
-            format!("GET / HTTP/1.1\r\nHost: {WWW}\r\nX-A: b\r\n c\r\n\r\n"),
+            format!("GET /style.css HTTP/1.1\r\nHost: {WWW}\r\nX-A: b\r\n c\r\n\r\n"),
             400,
         ),
         (
             "a field line starting with whitespace",
-            format!("GET / HTTP/1.1\r\n X-A: b\r\nHost: {WWW}\r\n\r\n"),
+            format!("GET /style.css HTTP/1.1\r\n X-A: b\r\nHost: {WWW}\r\n\r\n"),
             400,
         ),
         (
             "bare CR",
-            format!("GET / HTTP/1.1\rHost: {WWW}\r\n\r\n"),
+            format!("GET /style.css HTTP/1.1\rHost: {WWW}\r\n\r\n"),
             400,
         ),
         (
             "NUL in a value",
-            format!("GET / HTTP/1.1\r\nHost: {WWW}\r\nX-A: a\0b\r\n\r\n"),
+            format!("GET /style.css HTTP/1.1\r\nHost: {WWW}\r\nX-A: a\0b\r\n\r\n"),
             400,
         ),
         (
             "an empty field name",
-            format!("GET / HTTP/1.1\r\nHost: {WWW}\r\n: b\r\n\r\n"),
+            format!("GET /style.css HTTP/1.1\r\nHost: {WWW}\r\n: b\r\n\r\n"),
             400,
         ),
         (
             "two spaces in the request line",
-            format!("GET  / HTTP/1.1\r\nHost: {WWW}\r\n\r\n"),
+            format!("GET  /style.css HTTP/1.1\r\nHost: {WWW}\r\n\r\n"),
             400,
         ),
         // RFC 9110 §9.1 and §10.1.1.
         (
             "unknown method",
-            format!("BREW / HTTP/1.1\r\nHost: {WWW}\r\n\r\n"),
+            format!("BREW /style.css HTTP/1.1\r\nHost: {WWW}\r\n\r\n"),
             501,
         ),
         (
             "methods are case-sensitive",
-            format!("get / HTTP/1.1\r\nHost: {WWW}\r\n\r\n"),
+            format!("get /style.css HTTP/1.1\r\nHost: {WWW}\r\n\r\n"),
             501,
         ),
         (
             "a known method files do not allow",
-            format!("DELETE / HTTP/1.1\r\nHost: {WWW}\r\n\r\n"),
+            format!("DELETE /style.css HTTP/1.1\r\nHost: {WWW}\r\n\r\n"),
             405,
         ),
         (
             "an unknown expectation",
-            format!("GET / HTTP/1.1\r\nHost: {WWW}\r\nExpect: coffee\r\n\r\n"),
+            format!("GET /style.css HTTP/1.1\r\nHost: {WWW}\r\nExpect: coffee\r\n\r\n"),
             417,
         ),
         // What RFC 9112 lets a server accept.
         (
             "an empty line before the request",
-            format!("\r\nGET / HTTP/1.1\r\nHost: {WWW}\r\n\r\n"),
+            format!("\r\nGET /style.css HTTP/1.1\r\nHost: {WWW}\r\n\r\n"),
             200,
         ),
         (
             "bare LF line ends",
-            format!("GET / HTTP/1.1\nHost: {WWW}\n\n"),
+            format!("GET /style.css HTTP/1.1\nHost: {WWW}\n\n"),
             200,
         ),
         (
             "two equal Content-Length",
             format!(
-                "POST / HTTP/1.1\r\nHost: {WWW}\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc"
+                "POST /style.css HTTP/1.1\r\nHost: {WWW}\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc"
             ),
             405,
         ),
@@ -262,7 +268,7 @@ fn http1_bad_input_gets_the_status_the_rfcs_name() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
     assert_eq!(
-        status_of(&super::raw_get(server.http, "/")),
+        status_of(&super::raw_get(server.http, "/style.css")),
         200,
         "still serving"
     );
@@ -276,7 +282,7 @@ fn long_targets_get_414_after_other_requests_and_over_tls() {
     let long = "b".repeat(20_000);
     let answer = raw(
         server.http,
-        format!("GET / HTTP/1.1\r\nHost: {WWW}\r\n\r\nGET /healthz HTTP/1.1\r\nHost: {WWW}\r\n\r\nGET /{long} HTTP/1.1\r\nHost: {WWW}\r\n\r\n")
+        format!("GET /style.css HTTP/1.1\r\nHost: {WWW}\r\n\r\nGET /healthz HTTP/1.1\r\nHost: {WWW}\r\n\r\nGET /{long} HTTP/1.1\r\nHost: {WWW}\r\n\r\n")
             .as_bytes(),
     );
     let statuses: Vec<&str> = answer.split("HTTP/1.1 ").skip(1).map(|r| &r[..3]).collect();
@@ -309,7 +315,7 @@ fn content_length_beside_transfer_encoding_closes_the_connection() {
     let answer = raw(
         server.http,
         format!(
-            "POST / HTTP/1.1\r\nHost: {WWW}\r\nContent-Length: 40\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: {WWW}\r\n\r\n"
+            "POST /style.css HTTP/1.1\r\nHost: {WWW}\r\nContent-Length: 40\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: {WWW}\r\n\r\n"
         )
         .as_bytes(),
     );
@@ -329,19 +335,19 @@ fn http2_bad_input_is_refused() {
         h2raw::request(server.https, &ca, &fields, body)
     };
     let with = |extra: &[(&'static str, &str)]| {
-        let mut fields = h2raw::get("/");
+        let mut fields = h2raw::get("/style.css");
         fields.extend(extra.iter().map(|(n, v)| (*n, (*v).to_owned())));
         fields
     };
     let without = |name: &str| {
-        let mut fields = h2raw::get("/");
+        let mut fields = h2raw::get("/style.css");
         fields.retain(|(n, _)| *n != name);
         fields
     };
     let long = "c".repeat(20_000);
 
     let statuses: Vec<(&str, Fields, u16)> = vec![
-        ("baseline", h2raw::get("/"), 200),
+        ("baseline", h2raw::get("/style.css"), 200),
         ("te: trailers is allowed", with(&[("te", "trailers")]), 200),
         (
             "Host instead of :authority",
@@ -419,20 +425,20 @@ fn http2_bad_input_is_refused() {
     }
 
     // RFC 9113 §8.1.1: malformed requests are a stream error (or a 400).
-    let mut pseudo_after_regular = h2raw::get("/");
+    let mut pseudo_after_regular = h2raw::get("/style.css");
     pseudo_after_regular.insert(3, ("x-a", "b".to_owned()));
-    let mut repeated = h2raw::get("/");
+    let mut repeated = h2raw::get("/style.css");
     repeated.push((":path", "/other".to_owned()));
-    let mut status_in_request = h2raw::get("/");
+    let mut status_in_request = h2raw::get("/style.css");
     status_in_request.insert(0, (":status", "200".to_owned()));
-    let mut protocol_on_get = h2raw::get("/");
+    let mut protocol_on_get = h2raw::get("/style.css");
     protocol_on_get.insert(0, (":protocol", "websocket".to_owned()));
-    let mut unknown_pseudo = h2raw::get("/");
+    let mut unknown_pseudo = h2raw::get("/style.css");
     unknown_pseudo.insert(0, (":color", "red".to_owned()));
     let connect_with_path = vec![
         (":method", "CONNECT".to_owned()),
         (":authority", format!("{WWW}:443")),
-        (":path", "/".to_owned()),
+        (":path", "/style.css".to_owned()),
     ];
     let malformed: Vec<(&str, Fields)> = vec![
         ("no :method", without(":method")),
@@ -465,7 +471,7 @@ fn http2_bad_input_is_refused() {
             wrong.push(format!("{name}: {got:?}, expected a refusal"));
         }
     }
-    let mut post = h2raw::get("/");
+    let mut post = h2raw::get("/style.css");
     post[0].1 = "POST".to_owned();
     post.push(("content-length", "5".to_owned()));
     let got = ask(&post, Some(b"abc"));
@@ -474,7 +480,7 @@ fn http2_bad_input_is_refused() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
     assert_eq!(
-        ask(&h2raw::get("/"), None),
+        ask(&h2raw::get("/style.css"), None),
         Answer::Status(200),
         "still serving"
     );

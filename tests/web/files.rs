@@ -41,8 +41,7 @@ async fn content_types_index_and_directories() {
     std::fs::create_dir_all(server.site().join("docs")).expect("mkdir");
     std::fs::write(server.site().join("docs/index.html"), "<p>docs</p>").expect("write");
     for (path, expected) in [
-        ("/", "text/html; charset=utf-8"),
-        ("/index.html", "text/html; charset=utf-8"),
+        ("/docs/index.html", "text/html; charset=utf-8"),
         ("/style.css", "text/css; charset=utf-8"),
         ("/app.js", "text/javascript; charset=utf-8"),
         ("/logo.svg", "image/svg+xml"),
@@ -311,15 +310,17 @@ async fn text_is_gzipped_on_the_fly_and_others_are_not() {
 
 #[tokio::test]
 async fn cache_control_by_kind_and_configurable() {
-    let server = Onebox::start();
-    let (_, headers, _) = get(&server, Proto::H1, "/", &[]).await;
+    let server = copied_site("");
+    std::fs::write(server.site().join("page.html"), "<p>page</p>").expect("write");
+    let (_, headers, _) = get(&server, Proto::H1, "/page.html", &[]).await;
     assert_eq!(headers["cache-control"], "no-cache");
     let (_, headers, _) = get(&server, Proto::H1, "/logo.svg", &[]).await;
     assert_eq!(headers["cache-control"], "public, max-age=3600");
     let server = copied_site(
         "cache_control = \"public, max-age=31536000, immutable\"\ncache_control_html = \"max-age=60\"",
     );
-    let (_, headers, _) = get(&server, Proto::H2, "/", &[]).await;
+    std::fs::write(server.site().join("page.html"), "<p>page</p>").expect("write");
+    let (_, headers, _) = get(&server, Proto::H2, "/page.html", &[]).await;
     assert_eq!(headers["cache-control"], "max-age=60");
     let (_, headers, _) = get(&server, Proto::H2, "/app.js", &[]).await;
     assert_eq!(
@@ -328,18 +329,46 @@ async fn cache_control_by_kind_and_configurable() {
     );
 }
 
+/// What the site does not have gets the site's 404 page: in the layout every page shares
+/// (the application's), or without the application the site's own `404.html` (or a line of
+/// text when it has none).
 #[tokio::test]
 async fn missing_files_get_the_404_page() {
     let server = Onebox::start();
-    let page = std::fs::read(server.site().join("404.html")).expect("404.html");
     for proto in [Proto::H1, Proto::H2] {
         let (status, headers, body) = get(&server, proto, "/no/such/page", &[]).await;
         assert_eq!(status, StatusCode::NOT_FOUND);
         assert_eq!(headers["content-type"], "text/html; charset=utf-8");
-        assert_eq!(body, page);
+        assert_eq!(headers["cache-control"], "no-store");
+        let page = String::from_utf8_lossy(&body);
+        assert!(
+            page.contains("<h1>404 <span>Not Found</span></h1>"),
+            "{page}"
+        );
+        assert!(
+            page.contains("<a href=\"/blog\">Blog</a>"),
+            "the site's navigation: {page}"
+        );
     }
-    let (status, _, _) = get(&server, Proto::H1, "/.env", &[]).await;
+    let (status, _, body) = get(&server, Proto::H1, "/.env", &[]).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(String::from_utf8_lossy(&body).contains("404"));
+
+    let server = Onebox::builder()
+        .shipped_zones()
+        .app("enabled = false")
+        .copy_site()
+        .start();
+    let (status, _, body) = get(&server, Proto::H1, "/no/such/page", &[]).await;
+    assert_eq!(
+        (status, body.as_slice()),
+        (StatusCode::NOT_FOUND, &b"not found\n"[..])
+    );
+    std::fs::write(server.site().join("404.html"), "<p>my own 404</p>").expect("write");
+    let (status, headers, body) = get(&server, Proto::H1, "/no/such/page", &[]).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(headers["content-type"], "text/html; charset=utf-8");
+    assert_eq!(body, b"<p>my own 404</p>");
 }
 
 #[tokio::test]

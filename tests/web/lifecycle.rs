@@ -72,6 +72,8 @@ async fn reload_under_steady_load_fails_no_request() {
             .copy_site()
             .start(),
     );
+    std::fs::create_dir_all(server.site().join("docs")).expect("mkdir");
+    std::fs::write(server.site().join("docs/index.html"), "<p>docs</p>").expect("write");
     let stop = Arc::new(AtomicBool::new(false));
     let ok = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
@@ -93,7 +95,7 @@ async fn reload_under_steady_load_fails_no_request() {
                 if fresh_connections {
                     kept = client(&server, proto);
                 }
-                let path = ["/", "/style.css", "/logo.svg", "/app.js"][i as usize % 4];
+                let path = ["/docs/", "/style.css", "/logo.svg", "/app.js"][i as usize % 4];
                 match kept.get(url(&server, WWW, path)).send().await {
                     Ok(response) if response.status() == StatusCode::OK => {
                         match response.bytes().await {
@@ -175,7 +177,7 @@ async fn reload_under_steady_load_fails_no_request() {
         "{line}"
     );
     let response = client(&server, Proto::H1)
-        .get(url(&server, WWW, "/"))
+        .get(url(&server, WWW, "/docs/"))
         .send()
         .await
         .expect("GET");

@@ -39,13 +39,13 @@ async fn oversized_headers_get_431() {
     let big = "x".repeat(10_000);
     let answer = raw(
         server.http,
-        format!("GET / HTTP/1.1\r\nHost: {WWW}\r\nX-Big: {big}\r\n\r\n").as_bytes(),
+        format!("GET /style.css HTTP/1.1\r\nHost: {WWW}\r\nX-Big: {big}\r\n\r\n").as_bytes(),
     );
     assert_eq!(status_of(&answer), 431, "{answer}");
     let answer = raw(
         server.http,
         format!(
-            "GET / HTTP/1.1\r\nHost: {WWW}\r\nX-Small: {}\r\nConnection: close\r\n\r\n",
+            "GET /style.css HTTP/1.1\r\nHost: {WWW}\r\nX-Small: {}\r\nConnection: close\r\n\r\n",
             "y".repeat(1000)
         )
         .as_bytes(),
@@ -53,7 +53,7 @@ async fn oversized_headers_get_431() {
     assert_eq!(status_of(&answer), 200, "a normal request still works");
 
     let response = client(&server, Proto::H2)
-        .get(url(&server, WWW, "/"))
+        .get(url(&server, WWW, "/style.css"))
         .header("x-big", big)
         .send()
         .await
@@ -70,7 +70,7 @@ async fn oversized_bodies_get_413() {
     let declared = raw(
         server.http,
         format!(
-            "POST / HTTP/1.1\r\nHost: {WWW}\r\nContent-Length: 5000\r\nConnection: close\r\n\r\n{}",
+            "POST /style.css HTTP/1.1\r\nHost: {WWW}\r\nContent-Length: 5000\r\nConnection: close\r\n\r\n{}",
             "a".repeat(5000)
         )
         .as_bytes(),
@@ -80,14 +80,14 @@ async fn oversized_bodies_get_413() {
     let chunked = raw(
         server.http,
         format!(
-            "POST / HTTP/1.1\r\nHost: {WWW}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n258\r\n{chunk}\r\n258\r\n{chunk}\r\n0\r\n\r\n"
+            "POST /style.css HTTP/1.1\r\nHost: {WWW}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n258\r\n{chunk}\r\n258\r\n{chunk}\r\n0\r\n\r\n"
         )
         .as_bytes(),
     );
     assert_eq!(status_of(&chunked), 413, "{chunked}");
     let small = raw(
         server.http,
-        format!("POST / HTTP/1.1\r\nHost: {WWW}\r\nContent-Length: 10\r\nConnection: close\r\n\r\n0123456789").as_bytes(),
+        format!("POST /style.css HTTP/1.1\r\nHost: {WWW}\r\nContent-Length: 10\r\nConnection: close\r\n\r\n0123456789").as_bytes(),
     );
     assert_eq!(
         status_of(&small),
@@ -96,7 +96,7 @@ async fn oversized_bodies_get_413() {
     );
     for proto in [Proto::H1, Proto::H2] {
         let response = client(&server, proto)
-            .post(url(&server, WWW, "/"))
+            .post(url(&server, WWW, "/style.css"))
             .body(vec![0u8; 4000])
             .send()
             .await
@@ -113,12 +113,12 @@ async fn oversized_bodies_get_413() {
 fn slow_request_heads_are_cut_off() {
     let server = plain_site("header_read_timeout = \"1s\"\nidle_timeout = \"60s\"");
     let mut slow = TcpStream::connect(server.http).expect("connect");
-    slow.write_all(b"GET / HTTP/1.1\r\nHost: www.foo")
+    slow.write_all(b"GET /style.css HTTP/1.1\r\nHost: www.foo")
         .expect("partial head");
     let got = assert_closed_by_server(&mut slow);
     assert!(!String::from_utf8_lossy(&got).contains("200 OK"));
     assert_eq!(
-        status_of(&super::raw_get(server.http, "/")),
+        status_of(&super::raw_get(server.http, "/style.css")),
         200,
         "others are still served"
     );
@@ -211,10 +211,10 @@ fn garbage_gets_4xx_or_a_close_and_the_server_lives_on() {
     let inputs: [&[u8]; 8] = [
         b"\x00\x01\x02\x03garbage\r\n\r\n",
         b"GET\r\n\r\n",
-        b"GET / HTTP/9.9\r\nHost: www.foobar.com\r\n\r\n",
-        b"GET / HTTP/1.1\r\nHost: www.foobar.com\r\nContent-Length: -1\r\n\r\n",
-        b"GET / HTTP/1.1\r\nHost: www.foobar.com\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
-        b"GET / HTTP/1.1\r\nHost: www.foobar.com\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\n",
+        b"GET /style.css HTTP/9.9\r\nHost: www.foobar.com\r\n\r\n",
+        b"GET /style.css HTTP/1.1\r\nHost: www.foobar.com\r\nContent-Length: -1\r\n\r\n",
+        b"GET /style.css HTTP/1.1\r\nHost: www.foobar.com\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+        b"GET /style.css HTTP/1.1\r\nHost: www.foobar.com\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\n",
         b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\xff\xff\xff\xff\xff\xff\xff\xff\xff",
         b"GET /\xff\xfe HTTP/1.1\r\nHost: www.foobar.com\r\n\r\n",
     ];
@@ -227,7 +227,7 @@ fn garbage_gets_4xx_or_a_close_and_the_server_lives_on() {
     let tls_garbage = raw(server.https, b"\x16\x03\x01\x00\x05hello and more garbage");
     assert!(!tls_garbage.contains("HTTP/"));
     assert_eq!(
-        status_of(&super::raw_get(server.http, "/")),
+        status_of(&super::raw_get(server.http, "/style.css")),
         200,
         "still serving"
     );

@@ -6,7 +6,7 @@ mod files;
 mod h2raw;
 mod lifecycle;
 mod limits;
-mod names;
+pub mod names;
 mod proxy;
 mod tls;
 

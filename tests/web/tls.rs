@@ -14,6 +14,7 @@ use crate::harness::{Onebox, onebox_command, repo};
 #[test]
 fn curl_trusting_the_dev_ca_gets_the_home_page() {
     let server = Onebox::start();
+    server.wait_database();
     let line = server
         .log()
         .wait_json(|l| {

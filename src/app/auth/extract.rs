@@ -66,7 +66,7 @@ impl From<&db::entity::user::Model> for Viewer {
             id: user.id,
             email: user.email.clone(),
             display_name: user.display_name.clone(),
-            role: user.role.clone(),
+            role: user.role,
         }
     }
 }
@@ -129,7 +129,7 @@ impl FromRequestParts<State> for Admin {
 
     async fn from_request_parts(parts: &mut Parts, state: &State) -> Result<Self, AppError> {
         let who = SignedIn::from_request_parts(parts, state).await?;
-        if who.viewer.role != "admin" {
+        if !who.viewer.is_admin() {
             return Err(AppError::Forbidden("only an admin may do that".to_owned()));
         }
         Ok(Self(who))
@@ -149,9 +149,7 @@ impl<T: DeserializeOwned + Send> FromRequest<State> for CsrfForm<T> {
     async fn from_request(request: Request, state: &State) -> Result<Self, AppError> {
         let (mut parts, body) = request.into_parts();
         let who = SignedIn::from_request_parts(&mut parts, state).await?;
-        let bytes = axum::body::to_bytes(body, usize::MAX)
-            .await
-            .map_err(|_| AppError::BadRequest("unreadable form".to_owned()))?;
+        let bytes = crate::app::error::read_body(body).await?;
         let field: CsrfField = parse_form(&bytes)?;
         if !token::same(&field.csrf, &who.csrf) {
             return Err(AppError::Forbidden(

@@ -10,14 +10,12 @@
 
 mod extract;
 pub mod password;
-mod signin;
+pub(super) mod signin;
 pub mod throttle;
 pub mod token;
 
-use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 
 pub use extract::{
     Admin, ApiWriter, CSRF_HEADER, CsrfForm, MaybeSignedIn, SESSION_COOKIE, SignedIn, cookie,
@@ -27,15 +25,8 @@ pub use throttle::Throttle;
 
 use super::state::State;
 
-/// The sign-in and sign-out routes.
-pub(super) fn routes() -> Router<State> {
-    Router::new()
-        .route("/signin", get(signin::form).post(signin::submit))
-        .route("/signout", post(sign_out))
-}
-
 /// `POST /signout`: ends the session (server-side) and clears the cookie.
-async fn sign_out(
+pub(super) async fn sign_out(
     axum::extract::State(state): axum::extract::State<State>,
     CsrfForm { who, .. }: CsrfForm<serde::de::IgnoredAny>,
 ) -> Result<Response, crate::app::AppError> {

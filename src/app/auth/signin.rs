@@ -15,7 +15,6 @@
 //!    the session cookie and redirects (303) to `next` when it is a path on this site, else to
 //!    `/editor`. (Expired sessions are purged by the database watcher, `app::health`.)
 
-use axum::body::Bytes;
 use axum::extract::{RawQuery, State as Shared};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -50,7 +49,7 @@ struct SignInForm {
 }
 
 /// `GET /signin?next=…`.
-pub(super) async fn form(
+pub(in crate::app) async fn form(
     Shared(state): Shared<State>,
     MaybeSignedIn(who): MaybeSignedIn,
     RawQuery(query): RawQuery,
@@ -85,13 +84,14 @@ pub(super) async fn form(
 }
 
 /// `POST /signin`.
-pub(super) async fn submit(
+pub(in crate::app) async fn submit(
     Shared(state): Shared<State>,
     MaybeSignedIn(who): MaybeSignedIn,
     ClientIp(client): ClientIp,
     headers: HeaderMap,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> Result<Response, AppError> {
+    let body = crate::app::error::read_body(body).await?;
     let form: SignInForm = serde_urlencoded::from_bytes(&body)
         .map_err(|e| AppError::BadRequest(format!("bad form: {e}")))?;
     let expected = cookie(&headers, CSRF_COOKIE).unwrap_or_default();

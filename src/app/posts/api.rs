@@ -4,7 +4,7 @@
 //! `GET /api/posts?page=N` — published posts, newest first, `app.posts_per_page` a page:
 //!
 //! ```json
-//! {"posts": [{"slug": "hello", "title": "Hello", "author": "Ada",
+//! {"posts": [{"slug": "hello", "title": "Hello", "excerpt": "The start, as text.", "author": "Ada",
 //!             "published_at": "2026-11-26T09:30:00Z", "updated_at": "2026-11-26T09:30:00Z",
 //!             "url": "/blog/hello"}],
 //!  "page": 1, "per_page": 10, "has_next": true,
@@ -53,7 +53,7 @@ use super::super::json::JsonBody;
 use super::super::state::State;
 use super::input::{self, PostInput};
 use super::{PageQuery, may_change, page, rfc3339};
-use crate::db::posts::{self, PostDetail, PostSummary};
+use crate::db::posts::{self, PostDetail, PostSummary, Status};
 
 const JSON: &str = "application/json";
 
@@ -62,6 +62,7 @@ const JSON: &str = "application/json";
 struct Summary {
     slug: String,
     title: String,
+    excerpt: String,
     author: String,
     published_at: Option<String>,
     updated_at: String,
@@ -74,6 +75,7 @@ impl From<PostSummary> for Summary {
             url: format!("/blog/{}", post.slug),
             slug: post.slug,
             title: post.title,
+            excerpt: post.excerpt,
             author: post.author,
             published_at: post.published_at.map(rfc3339),
             updated_at: rfc3339(post.updated_at),
@@ -99,7 +101,7 @@ pub(super) struct Post {
     title: String,
     body_markdown: String,
     body_html: String,
-    status: String,
+    status: Status,
     author: String,
     published_at: Option<String>,
     created_at: String,
@@ -130,7 +132,7 @@ fn to_json(value: &impl Serialize) -> Result<String, AppError> {
 }
 
 /// `GET /api/posts?page=N`.
-pub(super) async fn list(
+pub(in crate::app) async fn list(
     axum::extract::State(state): axum::extract::State<State>,
     headers: HeaderMap,
     query: Result<Query<PageQuery>, QueryRejection>,
@@ -166,7 +168,7 @@ fn slug_of(path: Result<Path<String>, PathRejection>) -> Result<String, AppError
 }
 
 /// `GET /api/posts/{slug}`: published posts for everyone, drafts too for a writer.
-pub(super) async fn show(
+pub(in crate::app) async fn show(
     axum::extract::State(state): axum::extract::State<State>,
     headers: HeaderMap,
     writer: Result<ApiWriter, AppError>,
@@ -190,7 +192,7 @@ pub(super) async fn show(
 }
 
 /// `POST /api/posts`: 201 with the new post.
-pub(super) async fn create(
+pub(in crate::app) async fn create(
     axum::extract::State(state): axum::extract::State<State>,
     ApiWriter(writer): ApiWriter,
     JsonBody(document): JsonBody,
@@ -210,7 +212,7 @@ pub(super) async fn create(
 }
 
 /// `PATCH /api/posts/{slug}`: 200 with the changed post.
-pub(super) async fn update(
+pub(in crate::app) async fn update(
     axum::extract::State(state): axum::extract::State<State>,
     ApiWriter(writer): ApiWriter,
     slug: Result<Path<String>, PathRejection>,
@@ -230,7 +232,7 @@ pub(super) async fn update(
 }
 
 /// `DELETE /api/posts/{slug}`: 204.
-pub(super) async fn delete(
+pub(in crate::app) async fn delete(
     axum::extract::State(state): axum::extract::State<State>,
     ApiWriter(writer): ApiWriter,
     slug: Result<Path<String>, PathRejection>,

@@ -20,12 +20,10 @@
 
 use std::collections::BTreeMap;
 
-use axum::Router;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use serde::{Deserialize, Serialize};
 
 use super::super::auth::{CsrfForm, SignedIn, see_other};
@@ -34,40 +32,16 @@ use super::super::error::AppError;
 use super::super::state::State;
 use super::input::PostInput;
 use super::{PageQuery, human_date, may_change, page};
-use crate::db::posts::{self, PostDetail, PostSummary};
+use crate::db::posts::{self, PostDetail, PostSummary, Status};
 
 const HTML: &str = "text/html; charset=utf-8";
 
 /// Posts per page of the editor's list.
 const PER_PAGE: u64 = 50;
 
-/// The editor's routes.
-pub(super) fn routes() -> Router<State> {
-    Router::new()
-        .route("/editor", get(list))
-        .route(
-            "/editor/",
-            get(|| async {
-                (
-                    StatusCode::MOVED_PERMANENTLY,
-                    [(header::LOCATION, "/editor")],
-                )
-                    .into_response()
-            }),
-        )
-        .route("/editor/new", get(new_form).post(create))
-        .route("/editor/posts/{id}", get(edit_form).post(save))
-        .route("/editor/posts/{id}/publish", post(publish))
-        .route("/editor/posts/{id}/unpublish", post(unpublish))
-        .route(
-            "/editor/posts/{id}/delete",
-            get(confirm_delete).post(delete),
-        )
-}
-
 /// The fields of the post form (besides `csrf`).
 #[derive(Debug, Default, Deserialize)]
-struct PostForm {
+pub(in crate::app) struct PostForm {
     slug: Option<String>,
     title: Option<String>,
     body_markdown: Option<String>,
@@ -87,7 +61,7 @@ impl From<PostForm> for PostInput {
 
 /// `?done=` after a redirect, and `?page=`.
 #[derive(Debug, Deserialize)]
-struct Done {
+pub(in crate::app) struct Done {
     done: Option<String>,
 }
 
@@ -109,7 +83,7 @@ struct Row {
     id: i64,
     slug: String,
     title: String,
-    status: String,
+    status: Status,
     author: String,
     updated: String,
     /// Whether the viewer may change it (see [`may_change`]); the server checks again.
@@ -117,7 +91,7 @@ struct Row {
 }
 
 /// `GET /editor?page=N`.
-async fn list(
+pub(in crate::app) async fn list(
     axum::extract::State(state): axum::extract::State<State>,
     who: SignedIn,
     page_query: Result<Query<PageQuery>, QueryRejection>,
@@ -132,7 +106,7 @@ async fn list(
         .items
         .into_iter()
         .map(|post: PostSummary| Row {
-            mine: who.viewer.role == "admin" || post.author_id == who.viewer.id,
+            mine: who.viewer.may_change(post.author_id),
             id: post.id,
             slug: post.slug,
             title: post.title,
@@ -188,7 +162,7 @@ impl FormPage {
             slug: post.slug.clone(),
             title: post.title.clone(),
             body_markdown: post.body_markdown.clone(),
-            status: post.status.clone(),
+            status: post.status.as_str().to_owned(),
             author: Some(post.author.clone()),
             errors: BTreeMap::new(),
             message: None,
@@ -223,7 +197,7 @@ impl FormPage {
 }
 
 /// `GET /editor/new`.
-async fn new_form(
+pub(in crate::app) async fn new_form(
     axum::extract::State(state): axum::extract::State<State>,
     who: SignedIn,
 ) -> Result<Response, AppError> {
@@ -237,7 +211,7 @@ async fn new_form(
 }
 
 /// `POST /editor/new`.
-async fn create(
+pub(in crate::app) async fn create(
     axum::extract::State(state): axum::extract::State<State>,
     CsrfForm { who, form }: CsrfForm<PostForm>,
 ) -> Result<Response, AppError> {
@@ -277,7 +251,7 @@ async fn changeable(
 }
 
 /// `GET /editor/posts/{id}`.
-async fn edit_form(
+pub(in crate::app) async fn edit_form(
     axum::extract::State(state): axum::extract::State<State>,
     who: SignedIn,
     id: Result<Path<i64>, PathRejection>,
@@ -290,7 +264,7 @@ async fn edit_form(
 }
 
 /// `POST /editor/posts/{id}`.
-async fn save(
+pub(in crate::app) async fn save(
     axum::extract::State(state): axum::extract::State<State>,
     id: Result<Path<i64>, PathRejection>,
     CsrfForm { who, form }: CsrfForm<PostForm>,
@@ -319,32 +293,32 @@ async fn save(
 }
 
 /// `POST /editor/posts/{id}/publish`.
-async fn publish(
+pub(in crate::app) async fn publish(
     axum::extract::State(state): axum::extract::State<State>,
     id: Result<Path<i64>, PathRejection>,
     CsrfForm { who, .. }: CsrfForm<serde::de::IgnoredAny>,
 ) -> Result<Response, AppError> {
-    set_status(&state, &who, id, "published").await
+    set_status(&state, &who, id, Status::Published).await
 }
 
 /// `POST /editor/posts/{id}/unpublish`.
-async fn unpublish(
+pub(in crate::app) async fn unpublish(
     axum::extract::State(state): axum::extract::State<State>,
     id: Result<Path<i64>, PathRejection>,
     CsrfForm { who, .. }: CsrfForm<serde::de::IgnoredAny>,
 ) -> Result<Response, AppError> {
-    set_status(&state, &who, id, "draft").await
+    set_status(&state, &who, id, Status::Draft).await
 }
 
 async fn set_status(
     state: &State,
     who: &SignedIn,
     id: Result<Path<i64>, PathRejection>,
-    status: &str,
+    status: Status,
 ) -> Result<Response, AppError> {
     let current = changeable(state, who, id).await?;
     let fields = PostInput {
-        status: Some(status.to_owned()),
+        status: Some(status.as_str().to_owned()),
         ..PostInput::default()
     }
     .update(&current)?;
@@ -352,19 +326,18 @@ async fn set_status(
     tracing::info!(
         user = who.viewer.email,
         id = current.id,
-        status,
+        status = status.as_str(),
         "post status set"
     );
-    let done = if status == "draft" {
-        "unpublished"
-    } else {
-        "published"
+    let done = match status {
+        Status::Draft => "unpublished",
+        Status::Published => "published",
     };
     Ok(see_other(&format!("/editor?done={done}"), None))
 }
 
 /// `GET /editor/posts/{id}/delete`: "are you sure?".
-async fn confirm_delete(
+pub(in crate::app) async fn confirm_delete(
     axum::extract::State(state): axum::extract::State<State>,
     who: SignedIn,
     id: Result<Path<i64>, PathRejection>,
@@ -380,7 +353,7 @@ async fn confirm_delete(
 }
 
 /// `POST /editor/posts/{id}/delete`.
-async fn delete(
+pub(in crate::app) async fn delete(
     axum::extract::State(state): axum::extract::State<State>,
     id: Result<Path<i64>, PathRejection>,
     CsrfForm { who, .. }: CsrfForm<serde::de::IgnoredAny>,

@@ -121,22 +121,29 @@ impl PostInput {
         }
         let status = match (self.status.as_deref().map(str::trim), current) {
             (Some(value), _) => Status::parse(value),
-            (None, Some(current)) => Status::parse(&current.status),
+            (None, Some(current)) => Some(current.status),
             (None, None) => Some(Status::Draft),
         };
         if status.is_none() {
             errors.insert("status", "must be draft or published".to_owned());
         }
-        let (body_markdown, body_html) = match (self.body_markdown, current) {
+        let (body_markdown, body_html, excerpt) = match (self.body_markdown, current) {
             (Some(body), _) => {
-                let html = (body.len() <= MAX_BODY_BYTES).then(|| markdown::render(&body));
-                (body, html)
+                let fits = body.len() <= MAX_BODY_BYTES;
+                let html = fits.then(|| markdown::render(&body));
+                let excerpt = if fits {
+                    markdown::excerpt(&body)
+                } else {
+                    String::new()
+                };
+                (body, html, excerpt)
             }
             (None, Some(current)) => (
                 current.body_markdown.clone(),
                 Some(current.body_html.clone()),
+                current.excerpt.clone(),
             ),
-            (None, None) => (String::new(), Some(String::new())),
+            (None, None) => (String::new(), Some(String::new()), String::new()),
         };
         match &body_html {
             None => {
@@ -159,6 +166,7 @@ impl PostInput {
                 title,
                 body_markdown,
                 body_html,
+                excerpt,
                 status,
             }),
             _ => Err(AppError::Invalid(errors)),

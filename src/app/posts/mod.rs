@@ -13,50 +13,26 @@
 //! A page number is `?page=N` with N a whole number from 1 (anything else: 400); a page past
 //! the last one is 404, except page 1, which is the (possibly empty) list.
 
-mod api;
-mod editor;
+pub(super) mod api;
+pub(super) mod editor;
 mod input;
-mod pages;
+pub(super) mod pages;
 
-use axum::Router;
 use axum::extract::Query;
 use axum::extract::rejection::QueryRejection;
-use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
-use axum::routing::get;
 use serde::Deserialize;
 
 use super::error::AppError;
 use super::render::Viewer;
-use super::state::State;
-use crate::db::posts::{Page, PostDetail, PostError, Timestamp};
+use crate::db::posts::{self, Page, PostDetail, PostError, Timestamp};
 
 /// The highest page number served (deeper is 404 without asking the database).
 const MAX_PAGE: u64 = 1_000_000;
 
-/// The routes of the blog and of the posts API.
-pub(super) fn routes() -> Router<State> {
-    Router::new()
-        .route("/blog", get(pages::index))
-        .route(
-            "/blog/",
-            get(|| async {
-                (StatusCode::MOVED_PERMANENTLY, [(header::LOCATION, "/blog")]).into_response()
-            }),
-        )
-        .route("/blog/{slug}", get(pages::show))
-        .route("/api/posts", get(api::list).post(api::create))
-        .route(
-            "/api/posts/{slug}",
-            get(api::show).patch(api::update).delete(api::delete),
-        )
-        .merge(editor::routes())
-}
-
-/// The rule for changing (editing, publishing, deleting) a post: its author may, and an admin
-/// may change anyone's; another editor gets 403.
+/// The rule for changing (editing, publishing, deleting) a post, as a handler applies it:
+/// 403 unless [`Viewer::may_change`] says yes.
 fn may_change(viewer: &Viewer, post: &PostDetail) -> Result<(), AppError> {
-    if viewer.role == "admin" || viewer.id == post.author_id {
+    if viewer.may_change(post.author_id) {
         Ok(())
     } else {
         Err(AppError::Forbidden(format!(
@@ -79,9 +55,30 @@ impl From<PostError> for AppError {
     }
 }
 
+/// Gives every post written before excerpts were stored its excerpt (once, when the database
+/// is first up); returns how many.
+pub(super) async fn backfill_excerpts(db: &crate::db::Db) -> Result<usize, sea_orm::DbErr> {
+    let mut done = 0;
+    let mut after = 0;
+    loop {
+        let batch = posts::without_excerpt(db, after, 100).await?;
+        let Some(last) = batch.last() else {
+            return Ok(done);
+        };
+        after = last.id;
+        for post in &batch {
+            let excerpt = super::markdown::excerpt(&post.body_markdown);
+            if !excerpt.is_empty() {
+                posts::set_excerpt(db, post.id, &excerpt).await?;
+                done += 1;
+            }
+        }
+    }
+}
+
 /// `?page=N`.
 #[derive(Debug, Deserialize)]
-struct PageQuery {
+pub(in crate::app) struct PageQuery {
     page: Option<String>,
 }
 

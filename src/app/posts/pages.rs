@@ -1,7 +1,8 @@
-//! The public blog: `GET /blog` (published posts, newest first, one page of
-//! `app.posts_per_page`) and `GET /blog/{slug}` (one published post; drafts and unknown slugs
-//! are 404). Rendered from `site/.templates/blog.html` and `post.html`, cached as
-//! [`super::super::cache`] says.
+//! The public pages: `GET /` (the home page: the site's title and tagline, the latest posts),
+//! `GET /blog` (published posts, newest first, one page of `app.posts_per_page`, each with its
+//! excerpt) and `GET /blog/{slug}` (one published post; drafts and unknown slugs are 404).
+//! Rendered from `home.html`, `blog.html` and `post.html`, each with its canonical address;
+//! cached as [`super::super::cache`] says.
 
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query};
@@ -12,17 +13,24 @@ use serde::Serialize;
 use super::super::auth::{MaybeSignedIn, SignedIn};
 use super::super::cache::{self, Audience};
 use super::super::error::AppError;
+use super::super::render::Meta;
+use super::super::routes::Origin;
 use super::super::state::State;
 use super::{PageQuery, human_date, input, page, rfc3339};
 use crate::db::posts::{self, PostDetail, PostSummary};
 
 const HTML: &str = "text/html; charset=utf-8";
 
-/// A post in the list, as `blog.html` sees it.
+/// Posts on the home page.
+pub const HOME_POSTS: u64 = 5;
+
+/// A post in a list, as `home.html` and `blog.html` see it.
 #[derive(Debug, Serialize)]
 struct Item {
     slug: String,
     title: String,
+    /// The start of the body as plain text.
+    excerpt: String,
     author: String,
     /// `26 November 2026`.
     published: String,
@@ -36,11 +44,22 @@ impl From<PostSummary> for Item {
         Self {
             slug: post.slug,
             title: post.title,
+            excerpt: post.excerpt,
             author: post.author,
             published: human_date(published_at),
             published_iso: rfc3339(published_at),
         }
     }
+}
+
+/// `home.html`'s data.
+#[derive(Debug, Serialize)]
+struct Home {
+    /// The latest posts.
+    posts: Vec<Item>,
+    /// Whether older posts exist (a link to `/blog`).
+    more: bool,
+    meta: Meta,
 }
 
 /// `blog.html`'s data.
@@ -52,12 +71,14 @@ struct Index {
     prev: Option<u64>,
     /// The older page's number, if any.
     next: Option<u64>,
+    meta: Meta,
 }
 
 /// `post.html`'s data.
 #[derive(Debug, Serialize)]
 struct Show {
     post: Article,
+    meta: Meta,
 }
 
 /// One post, as `post.html` sees it.
@@ -68,6 +89,8 @@ struct Article {
     author: String,
     /// Sanitised when it was written: the template prints it as it is.
     body_html: String,
+    /// The start of the body as plain text (the page's description).
+    excerpt: String,
     published: String,
     published_iso: String,
     updated: String,
@@ -84,6 +107,7 @@ impl From<PostDetail> for Article {
             title: post.title,
             author: post.author,
             body_html: post.body_html,
+            excerpt: post.excerpt,
             published: human_date(published_at),
             published_iso: rfc3339(published_at),
             updated: human_date(post.updated_at),
@@ -93,9 +117,36 @@ impl From<PostDetail> for Article {
     }
 }
 
-/// `GET /blog?page=N`.
-pub(super) async fn index(
+/// `GET /`.
+pub(in crate::app) async fn home(
     axum::extract::State(state): axum::extract::State<State>,
+    Origin(origin): Origin,
+    headers: HeaderMap,
+    MaybeSignedIn(who): MaybeSignedIn,
+) -> Result<Response, AppError> {
+    let page = posts::Page {
+        number: 1,
+        per_page: HOME_POSTS,
+    };
+    let listing = posts::list_published(&state.db, page).await?;
+    let site = state.site.load();
+    let data = Home {
+        more: listing.has_next,
+        posts: listing.items.into_iter().map(Item::from).collect(),
+        meta: Meta {
+            canonical: format!("{origin}/"),
+            title: site.title.clone(),
+            description: site.tagline.clone(),
+            kind: "website",
+        },
+    };
+    page_for(&state, &headers, who.as_ref(), "home.html", data)
+}
+
+/// `GET /blog?page=N`.
+pub(in crate::app) async fn index(
+    axum::extract::State(state): axum::extract::State<State>,
+    Origin(origin): Origin,
     headers: HeaderMap,
     MaybeSignedIn(who): MaybeSignedIn,
     query: Result<Query<PageQuery>, QueryRejection>,
@@ -105,18 +156,29 @@ pub(super) async fn index(
     if listing.items.is_empty() && page.number > 1 {
         return Err(AppError::NotFound);
     }
+    let site = state.site.load();
     let data = Index {
         page: page.number,
         prev: (page.number > 1).then(|| page.number - 1),
         next: listing.has_next.then(|| page.number + 1),
         posts: listing.items.into_iter().map(Item::from).collect(),
+        meta: Meta {
+            canonical: match page.number {
+                1 => format!("{origin}/blog"),
+                n => format!("{origin}/blog?page={n}"),
+            },
+            title: format!("Blog — {}", site.title),
+            description: site.tagline.clone(),
+            kind: "website",
+        },
     };
     page_for(&state, &headers, who.as_ref(), "blog.html", data)
 }
 
 /// `GET /blog/{slug}`.
-pub(super) async fn show(
+pub(in crate::app) async fn show(
     axum::extract::State(state): axum::extract::State<State>,
+    Origin(origin): Origin,
     headers: HeaderMap,
     MaybeSignedIn(who): MaybeSignedIn,
     slug: Result<Path<String>, PathRejection>,
@@ -130,7 +192,19 @@ pub(super) async fn show(
     let post = posts::published_by_slug(&state.db, &slug)
         .await?
         .ok_or(AppError::NotFound)?;
+    let site = state.site.load();
+    let description = if post.excerpt.is_empty() {
+        site.tagline.clone()
+    } else {
+        post.excerpt.clone()
+    };
     let data = Show {
+        meta: Meta {
+            canonical: format!("{origin}/blog/{}", post.slug),
+            title: post.title.clone(),
+            description,
+            kind: "article",
+        },
         post: Article::from(post),
     };
     page_for(&state, &headers, who.as_ref(), "post.html", data)

@@ -20,8 +20,11 @@ pub struct Model {
     /// The body rendered to HTML and sanitised, when it was written.
     #[sea_orm(column_type = "Text")]
     pub body_html: String,
-    /// `draft` or `published`.
-    pub status: String,
+    /// Draft or published.
+    pub status: Status,
+    /// The start of the body as plain text, for lists and feeds (made when the post is written).
+    #[sea_orm(column_type = "String(StringLen::N(600))")]
+    pub excerpt: String,
     /// Who wrote it.
     pub author_id: i64,
     /// When it was first published (UTC); `None` for a draft never published.
@@ -30,6 +33,38 @@ pub struct Model {
     pub created_at: DateTime,
     /// When it last changed (UTC).
     pub updated_at: DateTime,
+}
+
+/// A post's state: only published posts are public. Stored as `draft` or `published`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, DeriveActiveEnum, serde::Serialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Seen only in the editor.
+    #[sea_orm(string_value = "draft")]
+    Draft,
+    /// On the site, in the feed and in the public API.
+    #[sea_orm(string_value = "published")]
+    Published,
+}
+
+impl Status {
+    /// The value stored and shown in the API (`draft`, `published`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Draft => "draft",
+            Self::Published => "published",
+        }
+    }
+
+    /// The status a submitted value names; `None` if it is neither.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "draft" => Some(Self::Draft),
+            "published" => Some(Self::Published),
+            _ => None,
+        }
+    }
 }
 
 /// Links to other tables.

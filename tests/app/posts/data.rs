@@ -35,7 +35,7 @@ async fn author(db: &Db, name: &str) -> i64 {
         email: ActiveValue::Set(format!("{name}@foobar.com")),
         display_name: ActiveValue::Set(name.to_owned()),
         password_hash: ActiveValue::Set("!".to_owned()),
-        role: ActiveValue::Set("editor".to_owned()),
+        role: ActiveValue::Set(onebox::db::users::Role::Editor),
         api_token_hash: ActiveValue::Set(None),
         created_at: ActiveValue::Set(now),
         updated_at: ActiveValue::Set(now),
@@ -52,6 +52,7 @@ fn fields(slug: &str, status: Status) -> PostFields {
         title: format!("Title of {slug}"),
         body_markdown: format!("Body of *{slug}*"),
         body_html: format!("<p>Body of <em>{slug}</em></p>"),
+        excerpt: format!("Body of {slug}"),
         status,
     }
 }
@@ -85,7 +86,8 @@ async fn lists_are_pages_newest_first(backend: Backend) {
     assert_eq!(item.author, "Ada");
     assert_eq!(item.author_id, ada);
     assert_eq!(item.title, "Title of p25");
-    assert_eq!(item.status, "published");
+    assert_eq!(item.status, Status::Published);
+    assert_eq!(item.excerpt, format!("Body of {}", item.slug));
     assert!(item.published_at.is_some());
     let last = posts::list_published(&db, page(3)).await.expect("page 3");
     assert_eq!(slugs(&last), ["p05", "p04", "p03", "p02", "p01"]);
@@ -115,7 +117,13 @@ async fn lists_are_pages_newest_first(backend: Backend) {
     .await
     .expect("all");
     assert_eq!(all.items.len(), 27);
-    assert_eq!(all.items.iter().filter(|p| p.status == "draft").count(), 2);
+    assert_eq!(
+        all.items
+            .iter()
+            .filter(|p| p.status == Status::Draft)
+            .count(),
+        2
+    );
     let absurd = posts::list_published(
         &db,
         Page {
@@ -167,7 +175,7 @@ async fn publishing_sets_published_at_once(backend: Backend) {
     let back = posts::by_id(&db, id).await.expect("read").expect("exists");
     assert_eq!(back.slug, "hello-again");
     assert_eq!(back.title, "Renamed");
-    assert_eq!(back.status, "draft");
+    assert_eq!(back.status, Status::Draft);
     assert_eq!(
         back.published_at,
         Some(first),
