@@ -59,7 +59,7 @@ pub(super) fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
                         continue;
                     }
                 };
-                let signing = if signed.contains(&zone.origin) {
+                let signing = if signed.contains(zone.origin()) {
                     " signed"
                 } else {
                     ""
@@ -67,18 +67,19 @@ pub(super) fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
                 writeln!(
                     stdout,
                     "{} serial {} records {}{signing}",
-                    zone.origin,
-                    zone.serial,
-                    zone.records.len()
+                    zone.origin(),
+                    zone.serial(),
+                    zone.len()
                 )?;
-                loaded.push(zone.origin.clone());
-                let name = zone.origin.to_string();
+                loaded.push(zone.origin().clone());
+                let name = zone.origin().to_string();
                 let Some(prior) = served.get(&name) else {
                     continue;
                 };
                 let change = dns::serial::judge(prior, zone.version());
                 if let Some(text) = change.problem(&name, prior, zone.version()) {
-                    let text = format!("{}: {text}", zone.source.display());
+                    let source = zone.source().unwrap_or(&config.dns.zones_dir);
+                    let text = format!("{}: {text}", source.display());
                     if change == dns::serial::Change::Backwards {
                         problem(&std::io::Error::other(text));
                     } else {

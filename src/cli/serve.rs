@@ -50,6 +50,7 @@ pub(super) fn sockets(config: &Config) -> Vec<Spec> {
 pub(super) fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     // First: the pipe to the process this one upgrades, so that any failure reaches it.
     let mut parent = Parent::from_env();
+    ops::memory::init();
     let started = start_and_serve(cli, &mut parent);
     if let (Err(error), Some(parent)) = (&started, &mut parent) {
         parent.failed(&ops::chain(error.as_ref()).to_string());

@@ -5,28 +5,30 @@
 //! 1. parses the header, the question and the OPT record itself (FORMERR for malformed queries,
 //!    NOTIMP for opcodes other than QUERY, silence for responses);
 //! 2. handles what is not a zone lookup: EDNS versions above 0 (BADVERS), classes other than IN
-//!    (REFUSED, but CH TXT `version.bind`), zone transfers (TCP and the transfer ACL only);
-//! 3. finds the zone (REFUSED outside every zone: no recursion here) and copies the reply
-//!    pre-encoded for the name, or encodes one for names that exist only by a wildcard, below a
-//!    delegation or not at all;
+//!    and ANY (REFUSED, but CH TXT `version.bind` and `id.server`), zone transfers (TCP and the
+//!    transfer ACL only; NOTIMP for AXFR over UDP);
+//! 3. finds the zone (REFUSED outside every zone: no recursion here), looks the name up in it
+//!    (`lookup`) and encodes the result (`reply`) — QCLASS ANY as IN, without AA;
 //! 4. fits the reply to the transport: over UDP, the client's EDNS payload size (512 without
 //!    EDNS, at most 1232) — dropping additional data when that suffices, else setting TC.
 
+use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use arc_swap::ArcSwap;
 use hickory_proto::op::ResponseCode;
-use hickory_proto::rr::rdata::TXT;
-use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
+use hickory_proto::rr::{DNSClass, Name, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 use ipnet::IpNet;
 
-use super::catalog::{Catalog, Want, ZoneData};
+use super::catalog::{Catalog, ZoneData};
 use super::journal::Diff;
-use super::reply::{self, Entry, Reply, Template};
+use super::lookup::{self, Want};
+use super::reply::{self, Item, Owner, Reply};
 use super::serial::serial_gt;
+use super::zone::APEX;
 use crate::config::DnsConfig;
 use crate::ops::snapshot::Snapshot;
 
@@ -213,31 +215,18 @@ impl Responder {
             }
             _ => {}
         }
-        let Some(zone) = catalog.authority_for(query.key(), RecordType::from(query.qtype)) else {
+        let Some(zone) = catalog.authority_for(query.key(), query.qtype) else {
             write_simple(out, query, u16::from(ResponseCode::Refused) as u8, 0);
             return Outcome::Reply;
         };
-        match zone
-            .template(query.key(), query.qtype)
-            .filter(|_| !class_any)
-        {
-            Some(template) => write_template(out, query, template, transport),
-            None => {
-                let Some(qname) = query.name() else {
-                    write_simple(out, query, u16::from(ResponseCode::FormErr) as u8, 0);
-                    return Outcome::Reply;
-                };
-                let want = match RecordType::from(query.qtype) {
-                    RecordType::ANY => Want::Any,
-                    other => Want::Type(other),
-                };
-                let mut reply = zone.lookup(&qname, query.key(), want);
-                if class_any {
-                    zone.as_class_any(&mut reply);
-                }
-                write_reply(out, query, &qname, &reply, transport);
-            }
-        }
+        let want = match query.qtype {
+            qtype if qtype == u16::from(RecordType::ANY) => Want::Any,
+            qtype => Want::Type(qtype),
+        };
+        SCRATCH.with_borrow_mut(|reply| {
+            lookup::lookup(zone, query.key(), query.qname(), want, class_any, reply);
+            write_reply(out, query, zone, reply, transport);
+        });
         Outcome::Reply
     }
 
@@ -277,15 +266,12 @@ impl Responder {
             .client_serial
             .is_some_and(|serial| serial == zone.serial() || serial_gt(serial, zone.serial()));
         if is_ixfr && (transport == Transport::Udp || up_to_date) {
-            let mut reply = Reply::new(ResponseCode::NoError, true);
-            reply.answer.push(Entry {
-                record: zone.soa(),
-                owner: None,
+            SCRATCH.with_borrow_mut(|reply| {
+                reply.clear();
+                let (soa, _) = zone.soa();
+                reply.answer.push(Item::set(Owner::Node(APEX), soa));
+                write_reply(out, query, zone, reply, transport);
             });
-            match query.name() {
-                Some(qname) => write_reply(out, query, &qname, &reply, transport),
-                None => write_simple(out, query, u16::from(ResponseCode::FormErr) as u8, 0),
-            }
             return Outcome::Reply;
         }
         let steps = query
@@ -317,21 +303,43 @@ impl Responder {
             b"\x08hostname\x04bind\x00" | b"\x02id\x06server\x00" => settings.identity.as_deref(),
             _ => None,
         };
-        let (Some(text), Some(qname)) = (text, query.name()) else {
+        let Some(text) = text else {
             write_simple(out, query, refused, 0);
             return;
         };
-        // A TXT string holds at most 255 bytes: longer text is split over several.
-        let strings = text.as_bytes().chunks(255).collect();
-        let mut record = Record::from_rdata(qname.clone(), 0, RData::TXT(TXT::from_bytes(strings)));
-        record.dns_class = DNSClass::CH;
-        let mut reply = Reply::new(ResponseCode::NoError, false);
-        reply.answer.push(Entry {
-            record: &record,
-            owner: None,
-        });
-        write_reply(out, query, &qname, &reply, transport);
+        // One TXT record under the question's name, class CH, TTL 0; a TXT string holds at
+        // most 255 octets, so longer text is split over several.
+        out.clear();
+        out.resize(HEADER_LEN, 0);
+        out.extend_from_slice(query.question);
+        let question_end = out.len();
+        out.extend_from_slice(&[0xc0, HEADER_LEN as u8]);
+        out.extend_from_slice(&u16::from(RecordType::TXT).to_be_bytes());
+        out.extend_from_slice(&u16::from(DNSClass::CH).to_be_bytes());
+        out.extend_from_slice(&0u32.to_be_bytes());
+        let chunks = text.as_bytes().chunks(255);
+        let rdlength = text.len() + chunks.len();
+        out.extend_from_slice(&(rdlength as u16).to_be_bytes());
+        for chunk in chunks {
+            out.push(chunk.len() as u8);
+            out.extend_from_slice(chunk);
+        }
+        let sections = Sections {
+            rcode: 0,
+            authoritative: false,
+            counts: [1, 0, 0],
+            question_end,
+            additional_at: out.len(),
+            glue_required: false,
+        };
+        finish(out, query, &sections, transport);
     }
+}
+
+thread_local! {
+    /// The lookup result of the query being answered on this thread, kept between queries so
+    /// that answering allocates nothing once warm.
+    static SCRATCH: RefCell<Reply> = RefCell::new(Reply::default());
 }
 
 /// The EDNS parameters of a query (RFC 6891).
@@ -366,10 +374,9 @@ impl Query<'_> {
         &self.key[..self.key_len]
     }
 
-    /// QNAME in the case it was sent.
-    fn name(&self) -> Option<Name> {
-        let mut decoder = BinDecoder::new(self.question);
-        Name::read(&mut decoder).ok()
+    /// QNAME in wire form, in the case it was sent.
+    fn qname(&self) -> &[u8] {
+        &self.question[..self.question.len() - 4]
     }
 
     fn payload_limit(&self, transport: Transport) -> usize {
@@ -688,36 +695,15 @@ fn write_empty(
     write_header(out, &header);
 }
 
-/// A reply copied from a template.
-fn write_template(out: &mut Vec<u8>, query: &Query<'_>, template: &Template, transport: Transport) {
-    out.resize(HEADER_LEN, 0);
-    out.extend_from_slice(query.question);
-    let question_end = out.len();
-    out.extend_from_slice(&template.bytes);
-    let sections = Sections {
-        rcode: template.rcode,
-        authoritative: template.authoritative,
-        counts: [
-            template.answer_count,
-            template.authority_count,
-            template.additional_count,
-        ],
-        question_end,
-        additional_at: question_end + template.additional_at,
-        glue_required: template.glue_required,
-    };
-    finish(out, query, &sections, transport);
-}
-
-/// A reply encoded for this query.
+/// A reply to `query` encoded from `reply`, whose RRsets are `zone`'s.
 fn write_reply(
     out: &mut Vec<u8>,
     query: &Query<'_>,
-    qname: &Name,
-    reply: &Reply<'_>,
+    zone: &ZoneData,
+    reply: &Reply,
     transport: Transport,
 ) {
-    match reply::encode(qname, query.qtype, query.qclass, reply, out) {
+    match reply::write(out, query.question, zone, reply) {
         Ok(layout) => {
             let sections = Sections {
                 rcode: reply.rcode,
@@ -733,8 +719,10 @@ fn write_reply(
             };
             finish(out, query, &sections, transport);
         }
-        Err(error) => {
-            tracing::warn!(%error, "cannot encode a reply");
+        Err(reply::TooLong) => {
+            // Only over TCP can this happen (UDP truncates far earlier): an RRset too large for
+            // any DNS message.
+            tracing::warn!(zone = %zone.origin(), "a reply does not fit in 65535 octets");
             write_simple(out, query, u16::from(ResponseCode::ServFail) as u8, 0);
         }
     }

@@ -8,45 +8,47 @@
 //! holds more than its byte bound (the journal is bounded; a client older than the oldest step
 //! gets a full transfer).
 //!
-//! [`diff`] compares two versions without holding two copies of either: each record is reduced
-//! to a 64-bit fingerprint of its canonical wire form (names lower-cased, TTL included), both
-//! lists are sorted by fingerprint and walked together; records with equal fingerprints are
-//! compared in full, so a collision can only cost a needless remove-and-add, never a wrong
-//! diff.
+//! [`diff`] compares two versions without holding a third copy of either: each record is
+//! reduced to a 128-bit fingerprint of its canonical wire form (owner and the names inside the
+//! RDATA of the types that have them lower-cased, TTL included), both lists are sorted by
+//! fingerprint and walked together, and only the records that differ are copied out. Records
+//! are in wire form throughout (`RecordBuf`), so every type onebox serves, known to hickory or
+//! not, is journalled exactly.
 
 use std::hash::Hasher;
 use std::sync::Arc;
 
-use hickory_proto::rr::{RData, Record};
-use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
 use rustc_hash::FxHasher;
+
+use super::catalog::ZoneData;
+use super::zone::{RecordBuf, RecordRef, code, types};
 
 /// One step of a zone's history: from the version with `old_soa` to the one with `new_soa`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Diff {
     /// The SOA of the version this step starts from.
-    pub old_soa: Record,
+    pub old_soa: RecordBuf,
     /// Records of the old version that are not in the new one (the SOA aside).
-    pub removed: Vec<Record>,
+    pub removed: Vec<RecordBuf>,
     /// The SOA of the version this step leads to.
-    pub new_soa: Record,
+    pub new_soa: RecordBuf,
     /// Records of the new version that were not in the old one (the SOA aside).
-    pub added: Vec<Record>,
+    pub added: Vec<RecordBuf>,
 }
 
 impl Diff {
     /// The serial this step starts from.
     pub(crate) fn start_serial(&self) -> u32 {
-        serial_of(&self.old_soa).unwrap_or_default()
+        self.old_soa.soa_serial().unwrap_or_default()
     }
 
     /// The serial this step leads to.
     pub(crate) fn end_serial(&self) -> u32 {
-        serial_of(&self.new_soa).unwrap_or_default()
+        self.new_soa.soa_serial().unwrap_or_default()
     }
 
     /// The step as an incremental transfer sends it: old SOA, removed, new SOA, added.
-    pub(crate) fn records(&self) -> impl Iterator<Item = &Record> {
+    pub(crate) fn records(&self) -> impl Iterator<Item = &RecordBuf> {
         std::iter::once(&self.old_soa)
             .chain(&self.removed)
             .chain(std::iter::once(&self.new_soa))
@@ -55,8 +57,7 @@ impl Diff {
 
     /// The step's size in uncompressed wire form: what the journal's bound counts.
     pub(crate) fn wire_size(&self) -> usize {
-        let mut buf = Vec::new();
-        self.records().map(|r| wire_len(r, &mut buf)).sum()
+        self.records().map(|r| r.as_ref().wire_len()).sum()
     }
 }
 
@@ -131,211 +132,156 @@ impl History {
     }
 }
 
-/// The serial of an SOA record.
-pub(crate) fn serial_of(record: &Record) -> Option<u32> {
-    match &record.data {
-        RData::SOA(soa) => Some(soa.serial),
-        _ => None,
-    }
-}
-
-/// The step from `old` to `new`, two versions of one zone, each with its SOA first.
-pub(crate) fn diff(old: &[Record], new: &[Record]) -> Diff {
-    let (old_soa, old) = old
-        .split_first()
-        .expect("a zone version starts with its SOA");
-    let (new_soa, new) = new
-        .split_first()
-        .expect("a zone version starts with its SOA");
-    let old_keys = fingerprints(old);
-    let new_keys = fingerprints(new);
+/// The step from `old` to `new`, two versions of one zone.
+pub(crate) fn diff(old: &ZoneData, new: &ZoneData) -> Diff {
+    let old_keys = fingerprints(old.records());
+    let new_keys = fingerprints(new.records());
     let mut removed_at = Vec::new();
     let mut added_at = Vec::new();
     let (mut i, mut j) = (0, 0);
     while i < old_keys.len() || j < new_keys.len() {
-        let a = old_keys.get(i).map(|k| k.0);
-        let b = new_keys.get(j).map(|k| k.0);
-        match (a, b) {
-            (Some(a), Some(b)) if a == b => {
-                // A run of equal fingerprints on each side: match records that are truly equal.
-                let i_end = run_end(&old_keys, i);
-                let j_end = run_end(&new_keys, j);
-                let mut matched = vec![false; j_end - j];
-                for &(_, at) in &old_keys[i..i_end] {
-                    let twin = (j..j_end).find(|&k| {
-                        !matched[k - j] && same(&old[at as usize], &new[new_keys[k].1 as usize])
-                    });
-                    match twin {
-                        Some(k) => matched[k - j] = true,
-                        None => removed_at.push(at),
-                    }
-                }
-                for (k, used) in matched.iter().enumerate() {
-                    if !used {
-                        added_at.push(new_keys[j + k].1);
-                    }
-                }
-                (i, j) = (i_end, j_end);
-            }
-            (Some(a), Some(b)) if a < b => {
-                removed_at.push(old_keys[i].1);
+        match (old_keys.get(i), new_keys.get(j)) {
+            (Some(a), Some(b)) if a.0 == b.0 => {
                 i += 1;
-            }
-            (Some(_), None) => {
-                removed_at.push(old_keys[i].1);
-                i += 1;
-            }
-            _ => {
-                added_at.push(new_keys[j].1);
                 j += 1;
             }
+            (Some(a), Some(b)) if a.0 < b.0 => {
+                removed_at.push(a.1);
+                i += 1;
+            }
+            (Some(a), None) => {
+                removed_at.push(a.1);
+                i += 1;
+            }
+            (_, Some(b)) => {
+                added_at.push(b.1);
+                j += 1;
+            }
+            (None, None) => break,
         }
     }
     // In zone order: easier to read in a transfer or a log.
     removed_at.sort_unstable();
     added_at.sort_unstable();
     Diff {
-        old_soa: old_soa.clone(),
-        removed: removed_at
-            .into_iter()
-            .map(|at| old[at as usize].clone())
-            .collect(),
-        new_soa: new_soa.clone(),
-        added: added_at
-            .into_iter()
-            .map(|at| new[at as usize].clone())
-            .collect(),
+        old_soa: soa_of(old),
+        removed: pick(old.records(), &removed_at),
+        new_soa: soa_of(new),
+        added: pick(new.records(), &added_at),
     }
 }
 
-/// Whether two records are the same data: RFC 2136 equality (owner case aside) and the TTL.
-fn same(a: &Record, b: &Record) -> bool {
-    a == b && a.ttl == b.ttl
+fn soa_of(zone: &ZoneData) -> RecordBuf {
+    zone.records()
+        .next()
+        .expect("a zone version starts with its SOA")
+        .to_buf()
 }
 
-/// (fingerprint, index) of every record, sorted by fingerprint.
-fn fingerprints(records: &[Record]) -> Vec<(u64, u32)> {
-    let mut buf = Vec::with_capacity(256);
-    let mut keys: Vec<(u64, u32)> = records
-        .iter()
+/// The records at the (sorted) positions `at` of `records`.
+fn pick<'z>(records: impl Iterator<Item = RecordRef<'z>>, at: &[u32]) -> Vec<RecordBuf> {
+    let mut wanted = at.iter().peekable();
+    records
         .enumerate()
-        .map(|(i, r)| (fingerprint(r, &mut buf), i as u32))
+        .filter(|(i, _)| {
+            let hit = wanted.peek().is_some_and(|&&w| w as usize == *i);
+            if hit {
+                wanted.next();
+            }
+            hit
+        })
+        .map(|(_, record)| record.to_buf())
+        .collect()
+}
+
+/// (fingerprint, position) of every record but the SOA, sorted by fingerprint.
+fn fingerprints<'z>(records: impl Iterator<Item = RecordRef<'z>>) -> Vec<(u128, u32)> {
+    let mut buf = Vec::with_capacity(256);
+    let mut keys: Vec<(u128, u32)> = records
+        .enumerate()
+        .filter(|(_, r)| r.rtype != code::SOA)
+        .map(|(i, r)| (fingerprint(&r, &mut buf), i as u32))
         .collect();
     keys.sort_unstable();
     keys
 }
 
-/// A hash of the record's canonical wire form (names in lower case, no compression).
-fn fingerprint(record: &Record, buf: &mut Vec<u8>) -> u64 {
+/// Two independent 64-bit hashes of the record's canonical wire form (owner and RDATA names in
+/// lower case, TTL included): equal fingerprints are taken as the same record.
+fn fingerprint(record: &RecordRef<'_>, buf: &mut Vec<u8>) -> u128 {
     buf.clear();
-    let mut encoder = BinEncoder::new(buf);
-    encoder.set_canonical_form(true);
-    encoder.set_name_encoding(NameEncoding::UncompressedLowercase);
-    let mut hasher = FxHasher::default();
-    if record.emit(&mut encoder).is_err() {
-        // Not encodable (it could not be served either): its type and owner still tell it apart.
-        hasher.write_u16(u16::from(record.record_type()));
-        hasher.write(record.name.to_lowercase().to_ascii().as_bytes());
-        return hasher.finish();
+    record.write_wire(buf);
+    let owner = record.owner.len();
+    buf[..owner].make_ascii_lowercase();
+    let rdata_at = buf.len() - record.rdata.len();
+    for (start, end, _) in types::names_in(record.rtype, record.rdata).iter() {
+        buf[rdata_at + start..rdata_at + end].make_ascii_lowercase();
     }
-    hasher.write(buf);
-    hasher.finish()
-}
-
-/// The end of the run of equal fingerprints starting at `at`.
-fn run_end(keys: &[(u64, u32)], at: usize) -> usize {
-    let key = keys[at].0;
-    at + keys[at..].iter().take_while(|k| k.0 == key).count()
-}
-
-/// The record's size in uncompressed wire form.
-fn wire_len(record: &Record, buf: &mut Vec<u8>) -> usize {
-    buf.clear();
-    let mut encoder = BinEncoder::new(buf);
-    encoder.set_name_encoding(NameEncoding::Uncompressed);
-    match record.emit(&mut encoder) {
-        Ok(()) => buf.len(),
-        Err(_) => 0,
+    let mut fx = FxHasher::default();
+    fx.write(buf);
+    let mut fnv: u64 = 0xcbf2_9ce4_8422_2325;
+    for &byte in buf.iter() {
+        fnv = (fnv ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
     }
+    u128::from(fx.finish()) << 64 | u128::from(fnv)
 }
 
 #[cfg(test)]
 mod tests {
-    use std::net::Ipv4Addr;
-    use std::str::FromStr;
+    use std::fmt::Write as _;
+    use std::path::Path;
 
     use hickory_proto::rr::Name;
-    use hickory_proto::rr::rdata::{A, SOA};
 
     use super::*;
+    use crate::dns::zone::parse_text;
 
-    fn name(s: &str) -> Name {
-        Name::from_str(s).unwrap()
+    /// A version of `example.`: its SOA with `serial`, an NS, and `rest` (master-file lines).
+    fn zone(serial: u32, rest: &[&str]) -> ZoneData {
+        let mut text =
+            format!("@ 3600 IN SOA ns admin {serial} 3600 600 86400 300\n@ 3600 IN NS ns\n");
+        for line in rest {
+            writeln!(text, "{line}").unwrap();
+        }
+        let origin = Name::from_ascii("example.").unwrap();
+        ZoneData::new(parse_text(Path::new("example.zone"), &origin, text.as_bytes()).unwrap())
     }
 
-    fn soa(serial: u32) -> Record {
-        Record::from_rdata(
-            name("example."),
-            3600,
-            RData::SOA(SOA::new(
-                name("ns.example."),
-                name("admin.example."),
-                serial,
-                3600,
-                600,
-                86400,
-                300,
-            )),
-        )
-    }
-
-    fn a(owner: &str, last: u8, ttl: u32) -> Record {
-        Record::from_rdata(
-            name(owner),
-            ttl,
-            RData::A(A(Ipv4Addr::new(192, 0, 2, last))),
-        )
-    }
-
-    fn zone(serial: u32, rest: &[Record]) -> Vec<Record> {
-        let mut records = vec![soa(serial)];
-        records.extend_from_slice(rest);
+    fn shown(records: &[RecordBuf]) -> Vec<String> {
         records
+            .iter()
+            .map(|r| r.to_record().unwrap().to_string())
+            .collect()
     }
 
     #[test]
     fn diff_finds_removed_added_and_ttl_changes() {
         let old = zone(
             1,
-            &[
-                a("a.example.", 1, 60),
-                a("b.example.", 2, 60),
-                a("c.example.", 3, 60),
-            ],
+            &["a 60 A 192.0.2.1", "b 60 A 192.0.2.2", "c 60 A 192.0.2.3"],
         );
         let new = zone(
             2,
-            &[
-                a("A.Example.", 1, 60),
-                a("b.example.", 2, 120),
-                a("d.example.", 4, 60),
-            ],
+            &["A 60 A 192.0.2.1", "b 120 A 192.0.2.2", "d 60 A 192.0.2.4"],
         );
         let step = diff(&old, &new);
         assert_eq!((step.start_serial(), step.end_serial()), (1, 2));
         assert_eq!(
-            step.removed,
-            vec![a("b.example.", 2, 60), a("c.example.", 3, 60)]
+            shown(&step.removed),
+            [
+                "b.example. 60 IN A 192.0.2.2",
+                "c.example. 60 IN A 192.0.2.3"
+            ]
         );
-        let ttls: Vec<u32> = step.removed.iter().map(|r| r.ttl).collect();
-        assert_eq!(ttls, vec![60, 60]);
         assert_eq!(
-            step.added,
-            vec![a("b.example.", 2, 120), a("d.example.", 4, 60)]
+            shown(&step.added),
+            [
+                "b.example. 120 IN A 192.0.2.2",
+                "d.example. 60 IN A 192.0.2.4"
+            ]
         );
-        assert_eq!(step.added[0].ttl, 120);
         // Owner case alone is no change.
-        assert!(!step.removed.iter().any(|r| r.name == name("a.example.")));
+        assert!(!shown(&step.removed).iter().any(|r| r.starts_with("a.")));
     }
 
     #[test]
@@ -343,10 +289,8 @@ mod tests {
         let mut versions = vec![zone(1, &[])];
         let mut history = History::default();
         for serial in 2..=6u32 {
-            let next = zone(
-                serial,
-                &[a(&format!("h{serial}.example."), serial as u8, 60)],
-            );
+            let line = format!("h{serial} 60 A 192.0.2.{serial}");
+            let next = zone(serial, &[&line]);
             let step = diff(versions.last().unwrap(), &next);
             history = history.then(step, usize::MAX);
             versions.push(next);
@@ -361,7 +305,7 @@ mod tests {
 
         // A bound of two steps' bytes keeps the two newest.
         let two: usize = history.steps()[3..].iter().map(|s| s.wire_size()).sum();
-        let step = diff(&versions[5], &zone(7, &[a("h7.example.", 7, 60)]));
+        let step = diff(&versions[5], &zone(7, &["h7 60 A 192.0.2.7"]));
         let bounded = history.then(step.clone(), two + step.wire_size() - 1);
         assert_eq!(bounded.oldest_serial(), Some(5));
         assert_eq!(

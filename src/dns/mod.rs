@@ -2,13 +2,15 @@
 //!
 //! The seams are NSD's: zone storage, answering, network I/O and transfers live apart.
 //!
-//! - [`zone`] reads master files into validated record lists (`onebox check` uses it too);
-//! - `catalog` indexes them into one immutable [`Catalog`] snapshot, with most answers
-//!   pre-encoded; a reload builds a new catalog off the hot path and swaps it whole;
+//! - [`zone`] reads master files (every type NSD reads, and RFC 3597's generic form) into
+//!   validated, compact, immutable [`ZoneData`] versions (`onebox check` uses it too);
+//! - `catalog` puts the zones in service in one immutable [`Catalog`] snapshot; a reload builds
+//!   a new catalog off the hot path and swaps it whole; [`serial`] holds the serial rules;
 //! - `versions` is the one path through which a zone's served version changes (a file read,
 //!   the ACME DNS-01 overlay): the serial rule, the IXFR journal (`journal`), the versions kept
 //!   in `state_dir/dns/` (`stored`), the swap, NOTIFY;
-//! - `answer` turns one query packet plus the current snapshot into reply bytes (pure, no I/O);
+//! - `answer` turns one query packet plus the current snapshot into reply bytes (pure, no I/O):
+//!   `lookup` finds what answers it in the zone, `reply` encodes that with name compression;
 //! - `udp` is the fast path (batched `recvmmsg`/`sendmmsg` on a thread of its own per socket,
 //!   `dns.udp_workers` sockets per address), `tcp` serves length-prefixed queries on
 //!   connections accepted by the shared `ops::accept` loop, and `xfr` streams zone transfers
@@ -23,6 +25,7 @@ mod answer;
 mod catalog;
 pub mod dnssec;
 mod journal;
+mod lookup;
 mod notify;
 mod reply;
 pub mod serial;
@@ -34,5 +37,6 @@ mod versions;
 mod xfr;
 pub mod zone;
 
-pub use catalog::Catalog;
+pub use catalog::{Catalog, ZoneData};
 pub use server::{Dns, DnsError};
+pub use zone::Zone;

@@ -1,68 +1,109 @@
-//! Replies as data, and their wire encoding.
+//! Replies as data, and the wire writer that encodes them.
 //!
-//! A lookup describes its result as a [`Reply`]: the rcode, the AA bit and the records of each
-//! section. [`encode`] turns it into the bytes that follow the question, with name compression
-//! against the question and earlier names. The same function serves both uses:
+//! A lookup describes its result as a [`Reply`]: the rcode, the AA bit, and for each section
+//! the RRsets to send and under which owner name. [`write`] encodes it after the header and
+//! the question, straight from the zone's arrays. NSD works the same way (`query.c`): nothing
+//! is encoded ahead of the query; copying RDATA out of the zone and compressing a few names
+//! costs less than keeping every possible reply encoded in memory.
 //!
-//! - at load time, a [`Template`] is the encoded reply to the exact name of a node: the question
-//!   bytes of a later query for that name differ at most in letter case, so every compression
-//!   pointer stays valid and the template is copied as is;
-//! - at query time, for names that exist only through a wildcard, below a delegation or not at
-//!   all, the reply is encoded on the spot against the query's own question.
+//! Name compression (RFC 1035 §4.1.4): the [`Compressor`] remembers where names were written
+//! (the question's first) and writes a later name, or its longest suffix already in the
+//! message, as a pointer. It compresses owner names and the names inside the RDATA of the
+//! RFC 1035 types (NS, CNAME, SOA, PTR, MX, ...), which RFC 3597 §4 allows for them only.
+//! Names compare without regard to case, so an owner written `WWW` in the zone goes out as a
+//! pointer to the question's `www`, as the client asked it.
 
-use hickory_proto::ProtoError;
-use hickory_proto::op::ResponseCode;
-use hickory_proto::rr::{Name, Record};
-use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
+use super::catalog::ZoneData;
+use super::zone::{RRset, name, types};
 
-/// One record in a reply; `owner` replaces the record's own name (wildcard synthesis).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Entry<'a> {
-    pub record: &'a Record,
-    pub owner: Option<&'a Name>,
+/// The highest offset a compression pointer can reach.
+const MAX_POINTER: usize = 0x3fff;
+/// The largest DNS message.
+const MAX_MESSAGE: usize = 65535;
+const CLASS_IN: u16 = 1;
+const QUESTION_AT: u16 = 12;
+
+/// Whose name a record goes out under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Owner {
+    /// The node's own name.
+    Node(u32),
+    /// The query's name (a wildcard answer, or a CNAME synthesised for it).
+    Query,
+    /// A name in [`Reply::names`] (`start`, `len`): a name reached through a DNAME.
+    Synthesized(u16, u8),
 }
 
-/// The result of a lookup, before encoding.
-#[derive(Debug, Default)]
-pub(crate) struct Reply<'a> {
-    pub rcode: u8,
-    pub authoritative: bool,
-    pub answer: Vec<Entry<'a>>,
-    pub authority: Vec<Entry<'a>>,
-    pub additional: Vec<Entry<'a>>,
-    /// The additional section holds glue that a resolver needs to follow the referral: if it
-    /// does not fit, the reply is truncated rather than sent without it (RFC 9471).
-    pub glue_required: bool,
+/// What a reply item sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Data {
+    /// An RRset of the zone, with its own TTL or `ttl` instead.
+    Set { set: RRset, ttl: u32 },
+    /// A CNAME synthesised from a DNAME (RFC 6672 §3.1): its target is in [`Reply::names`].
+    Cname { target: (u16, u8), ttl: u32 },
 }
 
-impl Reply<'_> {
-    pub(crate) fn new(rcode: ResponseCode, authoritative: bool) -> Self {
+/// One RRset in a reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Item {
+    pub owner: Owner,
+    pub data: Data,
+}
+
+impl Item {
+    /// The zone's RRset under `owner`, with its TTL.
+    pub(crate) fn set(owner: Owner, set: RRset) -> Self {
         Self {
-            rcode: u16::from(rcode) as u8,
-            authoritative,
-            ..Self::default()
+            owner,
+            data: Data::Set { set, ttl: set.ttl },
         }
     }
 }
 
-/// A pre-encoded reply for one (name, query type): its sections, ready to follow a header and
-/// a question for that name.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Template {
+/// The result of a lookup, before encoding. Reused from query to query: [`Reply::clear`]
+/// keeps the allocations.
+#[derive(Debug, Default)]
+pub(crate) struct Reply {
     pub rcode: u8,
     pub authoritative: bool,
-    pub answer_count: u16,
-    pub authority_count: u16,
-    pub additional_count: u16,
+    pub answer: Vec<Item>,
+    pub authority: Vec<Item>,
+    pub additional: Vec<Item>,
+    /// The additional section holds glue that a resolver needs to follow the referral: if it
+    /// does not fit, the reply is truncated rather than sent without it (RFC 9471).
     pub glue_required: bool,
-    /// Where the additional section starts within `bytes`: everything before it is the answer
-    /// and authority sections, which can be sent on their own.
-    pub additional_at: usize,
-    pub bytes: Box<[u8]>,
+    /// Names made up while answering (DNAME substitutions), wire form, back to back.
+    pub names: Vec<u8>,
+}
+
+impl Reply {
+    /// Empties the reply for a new query: NOERROR, authoritative.
+    pub(crate) fn clear(&mut self) {
+        self.rcode = 0;
+        self.authoritative = true;
+        self.answer.clear();
+        self.authority.clear();
+        self.additional.clear();
+        self.glue_required = false;
+        self.names.clear();
+    }
+
+    /// Keeps `name` for the rest of the reply; `None` if the reply has no room for it.
+    pub(crate) fn keep_name(&mut self, name: &[u8]) -> Option<(u16, u8)> {
+        let start = u16::try_from(self.names.len()).ok()?;
+        let len = u8::try_from(name.len()).ok()?;
+        self.names.extend_from_slice(name);
+        Some((start, len))
+    }
+
+    /// The name kept at `(start, len)`.
+    pub(crate) fn name(&self, (start, len): (u16, u8)) -> &[u8] {
+        &self.names[usize::from(start)..usize::from(start) + usize::from(len)]
+    }
 }
 
 /// Where the parts of an encoded message lie.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Layout {
     pub answer_count: u16,
     pub authority_count: u16,
@@ -73,26 +114,27 @@ pub(crate) struct Layout {
     pub additional_at: usize,
 }
 
-/// Writes a 12-byte header placeholder, the question (`qname`, `qtype`, `qclass`) and the
-/// sections of `reply` into `buf` (cleared first). Names are compressed against the question.
-pub(crate) fn encode(
-    qname: &Name,
-    qtype: u16,
-    qclass: u16,
-    reply: &Reply<'_>,
-    buf: &mut Vec<u8>,
-) -> Result<Layout, ProtoError> {
-    buf.clear();
-    let mut encoder = BinEncoder::new(buf);
-    encoder.emit_vec(&[0; 12])?;
-    qname.emit(&mut encoder)?;
-    encoder.emit_u16(qtype)?;
-    encoder.emit_u16(qclass)?;
-    let question_end = encoder.offset();
-    let answer_count = emit_all(&mut encoder, &reply.answer)?;
-    let authority_count = emit_all(&mut encoder, &reply.authority)?;
-    let additional_at = encoder.offset();
-    let additional_count = emit_all(&mut encoder, &reply.additional)?;
+/// The message would be longer than 65535 octets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TooLong;
+
+/// Writes a 12-octet header placeholder, `question` (QNAME as sent, QTYPE, QCLASS) and the
+/// sections of `reply` into `out` (cleared first). `zone` holds the RRsets the reply names.
+pub(crate) fn write(
+    out: &mut Vec<u8>,
+    question: &[u8],
+    zone: &ZoneData,
+    reply: &Reply,
+) -> Result<Layout, TooLong> {
+    out.clear();
+    out.resize(usize::from(QUESTION_AT), 0);
+    out.extend_from_slice(question);
+    let question_end = out.len();
+    let mut writer: Writer<'_> = Writer::new(out, question);
+    let answer_count = writer.items(zone, reply, &reply.answer)?;
+    let authority_count = writer.items(zone, reply, &reply.authority)?;
+    let additional_at = writer.out.len();
+    let additional_count = writer.items(zone, reply, &reply.additional)?;
     Ok(Layout {
         answer_count,
         authority_count,
@@ -102,45 +144,262 @@ pub(crate) fn encode(
     })
 }
 
-/// Builds the template for `reply` to a question for `qname`: the sections alone, valid after
-/// any question for the same name in any letter case.
-pub(crate) fn template(qname: &Name, reply: &Reply<'_>) -> Result<Template, ProtoError> {
-    let mut buf = Vec::with_capacity(256);
-    let layout = encode(qname, 0, 0, reply, &mut buf)?;
-    Ok(Template {
-        rcode: reply.rcode,
-        authoritative: reply.authoritative,
-        answer_count: layout.answer_count,
-        authority_count: layout.authority_count,
-        additional_count: layout.additional_count,
-        glue_required: reply.glue_required,
-        additional_at: layout.additional_at - layout.question_end,
-        bytes: buf[layout.question_end..].into(),
-    })
+/// Writes records into a message, compressing names.
+pub(crate) struct Writer<'o, const N: usize = 32> {
+    pub out: &'o mut Vec<u8>,
+    compressor: Compressor<N>,
+    /// The length of the question's name, for [`Owner::Query`].
+    qname_len: usize,
 }
 
-fn emit_all(encoder: &mut BinEncoder<'_>, entries: &[Entry<'_>]) -> Result<u16, ProtoError> {
-    for entry in entries {
-        emit_entry(encoder, entry)?;
-    }
-    u16::try_from(entries.len()).map_err(|_| ProtoError::from("too many records for one message"))
-}
-
-/// Emits one record, under `entry.owner` when given.
-fn emit_entry(encoder: &mut BinEncoder<'_>, entry: &Entry<'_>) -> Result<(), ProtoError> {
-    let record = entry.record;
-    match entry.owner {
-        None => record.emit(encoder),
-        Some(owner) => {
-            owner.emit(encoder)?;
-            record.record_type().emit(encoder)?;
-            record.dns_class.emit(encoder)?;
-            encoder.emit_u32(record.ttl)?;
-            let place = encoder.place::<u16>()?;
-            record.data.emit(encoder)?;
-            let len = encoder.len_since_place(&place);
-            let len = u16::try_from(len).map_err(|_| ProtoError::from("record data too long"))?;
-            encoder.emit_at(place, len)
+impl<'o, const N: usize> Writer<'o, N> {
+    /// A writer appending to `out`, which holds a header and `question` at offset 12 (an empty
+    /// `question` for messages without one).
+    pub(crate) fn new(out: &'o mut Vec<u8>, question: &[u8]) -> Self {
+        let mut compressor = Compressor::default();
+        let qname_len = name::wire_len(question).unwrap_or(0);
+        if qname_len > 0 {
+            compressor.add_all(&question[..qname_len], usize::from(QUESTION_AT), qname_len);
         }
+        Self {
+            out,
+            compressor,
+            qname_len,
+        }
+    }
+
+    fn items(&mut self, zone: &ZoneData, reply: &Reply, items: &[Item]) -> Result<u16, TooLong> {
+        let mut count = 0u16;
+        for item in items {
+            count += match item.data {
+                Data::Set { set, ttl } => {
+                    let mut written = 0;
+                    for rdata in zone.rdatas(&set) {
+                        match item.owner {
+                            Owner::Node(node) => self.name(zone.written_name(node)),
+                            Owner::Query => self.query_name(),
+                            Owner::Synthesized(start, len) => self.name(reply.name((start, len))),
+                        }
+                        self.record(set.rtype, ttl, rdata)?;
+                        written += 1;
+                    }
+                    written
+                }
+                Data::Cname { target, ttl } => {
+                    match item.owner {
+                        Owner::Node(node) => self.name(zone.written_name(node)),
+                        Owner::Query => self.query_name(),
+                        Owner::Synthesized(start, len) => self.name(reply.name((start, len))),
+                    }
+                    self.record(types_cname(), ttl, reply.name(target))?;
+                    1
+                }
+            };
+        }
+        Ok(count)
+    }
+
+    /// Writes the question's name (always a pointer to it).
+    fn query_name(&mut self) {
+        if self.qname_len > 1 {
+            self.out
+                .extend_from_slice(&(0xc000 | QUESTION_AT).to_be_bytes());
+        } else {
+            self.out.push(0);
+        }
+    }
+
+    /// Writes `name` (wire form, any case), compressed.
+    pub(crate) fn name(&mut self, name: &[u8]) {
+        for at in name::suffixes(name) {
+            if name[at] == 0 {
+                break;
+            }
+            if let Some(pointer) = self.compressor.find(self.out, &name[at..]) {
+                let base = self.out.len();
+                self.out.extend_from_slice(&name[..at]);
+                self.compressor.add_all(&name[..at], base, name.len());
+                self.out
+                    .extend_from_slice(&(0xc000 | pointer).to_be_bytes());
+                return;
+            }
+        }
+        let base = self.out.len();
+        self.out.extend_from_slice(name);
+        self.compressor.add_all(name, base, name.len());
+    }
+
+    /// Writes the rest of a record after its owner: type, class IN, TTL and the RDATA, the
+    /// names of the RFC 1035 types compressed. Fails if the message grows past 65535 octets.
+    pub(crate) fn record(&mut self, rtype: u16, ttl: u32, rdata: &[u8]) -> Result<(), TooLong> {
+        self.out.extend_from_slice(&rtype.to_be_bytes());
+        self.out.extend_from_slice(&CLASS_IN.to_be_bytes());
+        self.out.extend_from_slice(&ttl.to_be_bytes());
+        let length_at = self.out.len();
+        self.out.extend_from_slice(&[0, 0]);
+        let names = match rtype {
+            1 | 28 => Default::default(), // A and AAAA, most of all replies
+            _ => types::names_in(rtype, rdata),
+        };
+        let mut at = 0;
+        for (start, end, compressible) in names.iter() {
+            self.out.extend_from_slice(&rdata[at..start]);
+            if compressible {
+                self.name(&rdata[start..end]);
+            } else {
+                self.out.extend_from_slice(&rdata[start..end]);
+            }
+            at = end;
+        }
+        self.out.extend_from_slice(&rdata[at..]);
+        let len = self.out.len() - length_at - 2;
+        if self.out.len() > MAX_MESSAGE {
+            return Err(TooLong);
+        }
+        self.out[length_at..length_at + 2].copy_from_slice(&(len as u16).to_be_bytes());
+        Ok(())
+    }
+}
+
+fn types_cname() -> u16 {
+    super::zone::code::CNAME
+}
+
+/// Where names were written in the message: `(offset, length of the whole name from there)`,
+/// the most recent `N` kept.
+#[derive(Debug)]
+struct Compressor<const N: usize> {
+    entries: [(u16, u16); N],
+    len: usize,
+    next: usize,
+}
+
+impl<const N: usize> Default for Compressor<N> {
+    fn default() -> Self {
+        Self {
+            entries: [(0, 0); N],
+            len: 0,
+            next: 0,
+        }
+    }
+}
+
+impl<const N: usize> Compressor<N> {
+    /// Notes the labels of `prefix`, written at `base`, as starts of names; `total` is the
+    /// length of the whole name `prefix` begins (it may end in a pointer).
+    fn add_all(&mut self, prefix: &[u8], base: usize, total: usize) {
+        for at in name::suffixes(prefix) {
+            if prefix[at] == 0 || base + at > MAX_POINTER {
+                break;
+            }
+            self.entries[self.next] = ((base + at) as u16, (total - at) as u16);
+            self.next = (self.next + 1) % N;
+            self.len = (self.len + 1).min(N);
+        }
+    }
+
+    /// The offset of a name equal to `name` (any case) already in `packet`.
+    fn find(&self, packet: &[u8], name: &[u8]) -> Option<u16> {
+        (0..self.len)
+            .map(|i| self.entries[(self.next + N - 1 - i) % N])
+            .find(|&(offset, len)| {
+                usize::from(len) == name.len() && equals(packet, usize::from(offset), name)
+            })
+            .map(|(offset, _)| offset)
+    }
+}
+
+/// Whether the name at `at` in `packet` (pointers followed) is `name`, ignoring case.
+fn equals(packet: &[u8], mut at: usize, name: &[u8]) -> bool {
+    let mut i = 0;
+    for _ in 0..name::MAX_NAME {
+        let Some(&label) = packet.get(at) else {
+            return false;
+        };
+        if label & 0xc0 == 0xc0 {
+            let Some(&low) = packet.get(at + 1) else {
+                return false;
+            };
+            let target = usize::from(u16::from_be_bytes([label & 0x3f, low]));
+            if target >= at {
+                return false;
+            }
+            at = target;
+            continue;
+        }
+        let len = usize::from(label) + 1;
+        let (Some(ours), Some(theirs)) = (packet.get(at..at + len), name.get(i..i + len)) else {
+            return false;
+        };
+        if !ours.eq_ignore_ascii_case(theirs) {
+            return false;
+        }
+        if label == 0 {
+            return i + 1 == name.len();
+        }
+        at += len;
+        i += len;
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_compress_against_the_question_in_any_case() {
+        let question = b"\x03WWW\x07example\x03com\x00\x00\x01\x00\x01";
+        let mut out = vec![0u8; 12];
+        out.extend_from_slice(question);
+        let mut writer: Writer<'_> = Writer::new(&mut out, question);
+        writer.name(b"\x03www\x07EXAMPLE\x03com\x00");
+        writer.name(b"\x04mail\x07example\x03com\x00");
+        writer.name(b"\x04mail\x07example\x03com\x00");
+        writer.name(b"\x03org\x00");
+        writer.name(b"\x00");
+        let end = 12 + question.len();
+        assert_eq!(
+            &out[end..],
+            b"\xc0\x0c\x04mail\xc0\x10\xc0\x23\x03org\x00\x00"
+        );
+    }
+
+    #[test]
+    fn equality_follows_pointers_and_ignores_case() {
+        let packet = b"\x03foo\x00\x03BAR\xc0\x00";
+        assert!(equals(packet, 5, b"\x03bar\x03FOO\x00"));
+        assert!(!equals(packet, 5, b"\x03bar\x00"));
+        assert!(
+            !equals(b"\xc0\x00", 0, b"\x00"),
+            "a pointer forward or to itself"
+        );
+    }
+
+    #[test]
+    fn rdata_names_of_rfc_1035_types_compress_others_do_not() {
+        let question = b"\x07example\x03com\x00\x00\x0f\x00\x01";
+        let mut out = vec![0u8; 12];
+        out.extend_from_slice(question);
+        let mut writer: Writer<'_> = Writer::new(&mut out, question);
+        writer.query_name();
+        writer
+            .record(15, 60, b"\x00\x0a\x04mail\x07example\x03com\x00")
+            .unwrap();
+        writer.query_name();
+        writer
+            .record(
+                33,
+                60,
+                b"\x00\x01\x00\x02\x00\x03\x04mail\x07example\x03com\x00",
+            )
+            .unwrap();
+        let end = 12 + question.len();
+        let mx = &out[end..end + 2 + 10 + 2 + 7];
+        assert_eq!(&mx[..2], b"\xc0\x0c");
+        assert_eq!(&mx[10..12], [0, 9], "RDLENGTH of the compressed MX");
+        assert_eq!(&mx[12..], b"\x00\x0a\x04mail\xc0\x0c");
+        let srv = &out[end + mx.len()..];
+        assert_eq!(&srv[10..12], [0, 24], "SRV target uncompressed");
     }
 }

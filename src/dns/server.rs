@@ -326,7 +326,7 @@ fn load(loading: &Loading, previous: &Catalog) -> Result<Vec<Read>, ZoneError> {
             .and_then(|origin| previous.zone(&origin).cloned());
         match result {
             Ok(zone) => {
-                tracing::info!(zone = %zone.origin, serial = zone.serial, records = zone.records.len(), "zone loaded");
+                tracing::info!(zone = %zone.origin(), serial = zone.serial(), records = zone.len(), "zone loaded");
                 zones.push(admit(kept, zone, &served));
             }
             Err(errors) => {
@@ -351,14 +351,14 @@ fn load(loading: &Loading, previous: &Catalog) -> Result<Vec<Read>, ZoneError> {
 /// The serial rules on one zone as read: `zone` replaces `old` (in service now) unless its
 /// serial went backwards; without `old`, the version last recorded in `served` is compared with.
 fn admit(old: Option<Arc<ZoneData>>, zone: Zone, served: &ServedVersions) -> Read {
-    let name = zone.origin.to_string();
+    let name = zone.origin().to_string();
     let new = zone.version();
     let Some(prior) = old
         .as_ref()
         .map(|z| z.version())
         .or_else(|| served.get(&name))
     else {
-        return Read::Fresh(zone, new);
+        return Read::Fresh(Box::new(zone));
     };
     let change = serial::judge(prior, new);
     if let Some(problem) = change.problem(&name, prior, new) {
@@ -375,5 +375,5 @@ fn admit(old: Option<Arc<ZoneData>>, zone: Zone, served: &ServedVersions) -> Rea
             _ => tracing::warn!("{problem}"),
         }
     }
-    Read::Fresh(zone, new)
+    Read::Fresh(Box::new(zone))
 }

@@ -6,8 +6,8 @@
 //!   serial (they differ while an overlay has bumped the serial), then every record, SOA first;
 //! - `<zone>.ixfr`: the journal, the steps that lead to that version, oldest first.
 //!
-//! Records are stored uncompressed, each prefixed by its length, so any type hickory-proto
-//! decodes (including RFC 3597 unknown types) round-trips unchanged. Every file is written to
+//! Records are stored in uncompressed wire form, each prefixed by its length, so every type
+//! onebox serves (RFC 3597 unknown types included) round-trips unchanged. Every file is written to
 //! a temporary name and renamed into place: a crash leaves the old file or the new one, never a
 //! torn one. The journal is written before the version; a journal whose last step does not end
 //! at the stored version's serial is ignored when read back (a crash between the two writes).
@@ -16,12 +16,11 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use hickory_proto::rr::{Name, Record};
-use hickory_proto::serialize::binary::{
-    BinDecodable, BinDecoder, BinEncodable, BinEncoder, NameEncoding,
-};
+use hickory_proto::rr::Name;
 
-use super::journal::{Diff, History, serial_of};
+use super::catalog::ZoneData;
+use super::journal::{Diff, History};
+use super::zone::{Builder, Loc, RecordBuf, RecordRef, Zone};
 
 const ZONE_MAGIC: &[u8] = b"onebox zone 1\n";
 const JOURNAL_MAGIC: &[u8] = b"onebox ixfr 1\n";
@@ -81,8 +80,8 @@ impl Stored {
         Some((be32(&rest[0..4]), be32(&rest[4..8])))
     }
 
-    /// The records (SOA first) of the stored version of `origin`, if any.
-    pub(crate) fn read_zone(&self, origin: &Name) -> Result<Option<Vec<Record>>, StoredError> {
+    /// The stored version of `origin` (its SOA with the served serial), if any.
+    pub(crate) fn read_zone(&self, origin: &Name) -> Result<Option<Zone>, StoredError> {
         let path = self.zone_path(origin);
         let Some(bytes) = read(&path)? else {
             return Ok(None);
@@ -98,20 +97,37 @@ impl Stored {
         let served_serial = reader.u32().ok_or_else(|| corrupt("truncated"))?;
         let _base_serial = reader.u32().ok_or_else(|| corrupt("truncated"))?;
         let count = reader.u32().ok_or_else(|| corrupt("truncated"))? as usize;
-        let mut records = Vec::with_capacity(count.min(1 << 20));
-        for _ in 0..count {
-            records.push(
-                reader
-                    .record()
-                    .ok_or_else(|| corrupt("a record cannot be read"))?,
-            );
+        let mut builder = Builder::new(origin, None);
+        for i in 0..count {
+            let record = reader
+                .record()
+                .ok_or_else(|| corrupt("a record cannot be read"))?;
+            if i == 0 && record.soa_serial() != Some(served_serial) {
+                return Err(corrupt(
+                    "the first record is not the SOA of the stored serial",
+                ));
+            }
+            let loc = Loc {
+                file: u32::MAX,
+                line: i as u32 + 1,
+            };
+            let r = record.as_ref();
+            builder
+                .add(r.owner, r.rtype, r.ttl, r.rdata, loc)
+                .map_err(|e| corrupt(&e))?;
         }
-        if records.first().and_then(serial_of) != Some(served_serial) {
-            return Err(corrupt(
-                "the first record is not the SOA of the stored serial",
-            ));
-        }
-        Ok(Some(records))
+        let zone = builder
+            .finish()
+            .map_err(|problems| {
+                corrupt(
+                    &problems
+                        .first()
+                        .map(|p| p.message.clone())
+                        .unwrap_or_default(),
+                )
+            })?
+            .0;
+        Ok(Some(zone))
     }
 
     /// The stored journal of `origin`, if it leads to `serial`; empty otherwise.
@@ -145,13 +161,13 @@ impl Stored {
         Ok(History::from_steps(out))
     }
 
-    /// Stores the version of `origin` served with `served` serial (its base's is `base`), its
-    /// `records` (SOA first) and the journal `history` that leads to it.
+    /// Stores the version `zone` of `origin`, served with `served` serial (its base's is
+    /// `base`), and the journal `history` that leads to it.
     pub(crate) fn write(
         &self,
         served: u32,
         base: u32,
-        records: &[Record],
+        zone: &ZoneData,
         origin: &Name,
         history: &History,
     ) -> Result<(), StoredError> {
@@ -162,23 +178,22 @@ impl Stored {
         let mut journal = Vec::with_capacity(history.bytes() + 64);
         journal.extend_from_slice(JOURNAL_MAGIC);
         journal.extend_from_slice(&(history.steps().len() as u32).to_be_bytes());
-        let mut scratch = Vec::new();
         for step in history.steps() {
             journal.extend_from_slice(&(step.removed.len() as u32).to_be_bytes());
             journal.extend_from_slice(&(step.added.len() as u32).to_be_bytes());
             for record in step.records() {
-                put_record(&mut journal, record, &mut scratch);
+                put_record(&mut journal, &record.as_ref());
             }
         }
         write_atomic(&self.journal_path(origin), &journal)?;
 
-        let mut bytes = Vec::with_capacity(records.len() * 48 + 64);
+        let mut bytes = Vec::with_capacity(zone.len() * 40 + 64);
         bytes.extend_from_slice(ZONE_MAGIC);
         bytes.extend_from_slice(&served.to_be_bytes());
         bytes.extend_from_slice(&base.to_be_bytes());
-        bytes.extend_from_slice(&(records.len() as u32).to_be_bytes());
-        for record in records {
-            put_record(&mut bytes, record, &mut scratch);
+        bytes.extend_from_slice(&(zone.len() as u32).to_be_bytes());
+        for record in zone.records() {
+            put_record(&mut bytes, &record);
         }
         write_atomic(&self.zone_path(origin), &bytes)
     }
@@ -244,17 +259,9 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoredError> {
     fs::rename(&tmp, path).map_err(io_error)
 }
 
-fn put_record(out: &mut Vec<u8>, record: &Record, scratch: &mut Vec<u8>) {
-    scratch.clear();
-    let mut encoder = BinEncoder::new(scratch);
-    encoder.set_name_encoding(NameEncoding::Uncompressed);
-    if let Err(error) = record.emit(&mut encoder) {
-        // Served records were encoded before; this cannot happen to them.
-        tracing::warn!(%error, record = %record, "cannot store a record");
-        scratch.clear();
-    }
-    out.extend_from_slice(&(scratch.len() as u16).to_be_bytes());
-    out.extend_from_slice(scratch);
+fn put_record(out: &mut Vec<u8>, record: &RecordRef<'_>) {
+    out.extend_from_slice(&(record.wire_len() as u16).to_be_bytes());
+    record.write_wire(out);
 }
 
 fn be32(bytes: &[u8]) -> u32 {
@@ -273,14 +280,13 @@ impl Reader<'_> {
         Some(be32(head))
     }
 
-    fn record(&mut self) -> Option<Record> {
+    fn record(&mut self) -> Option<RecordBuf> {
         let (len, rest) = self.bytes.split_at_checked(2)?;
         let len = usize::from(u16::from_be_bytes([len[0], len[1]]));
         let (data, rest) = rest.split_at_checked(len)?;
         self.bytes = rest;
-        let mut decoder = BinDecoder::new(data);
-        let record = Record::read(&mut decoder).ok()?;
-        decoder.is_empty().then_some(record)
+        let (record, used) = RecordBuf::read_wire(data)?;
+        (used == data.len()).then_some(record)
     }
 
     fn step(&mut self) -> Option<Diff> {
@@ -305,40 +311,34 @@ impl Reader<'_> {
 
 #[cfg(test)]
 mod tests {
-    use std::net::Ipv4Addr;
-
-    use hickory_proto::rr::RData;
-    use hickory_proto::rr::rdata::{A, SOA};
+    use std::fmt::Write as _;
+    use std::path::Path;
 
     use super::*;
     use crate::dns::journal::diff;
+    use crate::dns::zone::parse_text;
 
     fn name(s: &str) -> Name {
         Name::from_ascii(s).unwrap()
     }
 
-    fn version(serial: u32, hosts: u8) -> Vec<Record> {
-        let mut records = vec![Record::from_rdata(
-            name("Example.org."),
-            3600,
-            RData::SOA(SOA::new(
-                name("ns.example.org."),
-                name("admin.example.org."),
-                serial,
-                3600,
-                600,
-                86400,
-                300,
-            )),
-        )];
+    fn version(serial: u32, hosts: u8) -> ZoneData {
+        let mut text = format!(
+            "Example.org. 3600 IN SOA ns admin {serial} 3600 600 86400 300\n@ 3600 NS ns\n"
+        );
         for i in 0..hosts {
-            records.push(Record::from_rdata(
-                name(&format!("h{i}.Example.org.")),
-                60,
-                RData::A(A(Ipv4Addr::new(192, 0, 2, i))),
-            ));
+            writeln!(text, "h{i}.Example.org. 60 A 192.0.2.{i}").unwrap();
         }
-        records
+        let zone = parse_text(
+            Path::new("example.org.zone"),
+            &name("example.org."),
+            text.as_bytes(),
+        );
+        ZoneData::new(zone.unwrap())
+    }
+
+    fn records(zone: &ZoneData) -> Vec<RecordBuf> {
+        zone.records().map(|r| r.to_buf()).collect()
     }
 
     #[test]
@@ -352,10 +352,13 @@ mod tests {
         let history = History::default().then(diff(&v1, &v2), usize::MAX);
         stored.write(2, 2, &v2, &origin, &history).unwrap();
         assert_eq!(stored.serials(&origin), Some((2, 2)));
-        let back = stored.read_zone(&origin).unwrap().unwrap();
-        assert_eq!(back, v2);
+        let back = ZoneData::new(stored.read_zone(&origin).unwrap().unwrap());
+        assert_eq!(records(&back), records(&v2));
         // Case is kept: the stored zone is served as it was.
-        assert_eq!(back[1].name.to_ascii(), "h0.Example.org.");
+        assert_eq!(
+            records(&back)[2].owner.as_ref(),
+            b"\x02h0\x07Example\x03org\x00"
+        );
         let journal = stored.read_journal(&origin, 2).unwrap();
         assert_eq!(journal.steps().len(), 1);
         assert_eq!(*journal.steps()[0].as_ref(), diff(&v1, &v2));

@@ -479,7 +479,7 @@ mod tests {
     #[tokio::test]
     async fn axfr_streams_the_whole_zone_then_the_connection_goes_on() {
         let zone = big_zone(20_000);
-        let expected = zone.transfer_records().len() + 1;
+        let expected = zone.len() + 1;
         let allow = vec!["127.0.0.0/8".parse().unwrap()];
         let settings = Settings {
             transfer_allow: allow,

@@ -43,8 +43,8 @@ const OVERLAY_TTL: u32 = 60;
 /// A zone as the files gave it on a (re)load.
 #[derive(Debug)]
 pub(crate) enum Read {
-    /// Read from its file, with its [`Zone::version`].
-    Fresh(Zone, Version),
+    /// Read from its file.
+    Fresh(Box<Zone>),
     /// Its file has errors: the version in service stays.
     Kept(Arc<ZoneData>),
 }
@@ -132,7 +132,7 @@ impl Versions {
         let origins: Vec<Name> = reads
             .iter()
             .map(|read| match read {
-                Read::Fresh(zone, _) => zone.origin.clone(),
+                Read::Fresh(zone) => zone.origin().clone(),
                 Read::Kept(data) => data.origin().clone(),
             })
             .collect();
@@ -140,13 +140,14 @@ impl Versions {
             .into_iter()
             .map(|read| match read {
                 Read::Kept(data) => data,
-                Read::Fresh(zone, version) => {
-                    let overlay = overlay_in(&self.overlay, &zone.origin, &origins);
-                    let prior = match previous.zone(&zone.origin) {
+                Read::Fresh(zone) => {
+                    let origin = zone.origin().clone();
+                    let overlay = overlay_in(&self.overlay, &origin, &origins);
+                    let prior = match previous.zone(&origin) {
                         Some(served) => Some(Prior::of(served)),
                         // At start: the serial last served, if the overlay took it ahead.
                         None => recorded
-                            .served_serial(&zone.origin.to_string())
+                            .served_serial(&origin.to_string())
                             .map(|served| Prior {
                                 served,
                                 overlaid: true,
@@ -154,9 +155,9 @@ impl Versions {
                             }),
                     };
                     let serial = prior.and_then(|prior| serial_after(&prior, &zone, &overlay));
-                    let in_service = previous.zone(&zone.origin).map(|z| z.as_ref());
-                    let recorded = recorded.get(&zone.origin.to_string());
-                    let data = ZoneData::with_overlay(zone, version, overlay, serial);
+                    let in_service = previous.zone(&origin).map(|z| z.as_ref());
+                    let recorded = recorded.get(&origin.to_string());
+                    let data = ZoneData::with_overlay(Arc::from(zone), overlay, serial);
                     self.journalled(in_service, recorded, data)
                 }
             })
@@ -179,7 +180,7 @@ impl Versions {
                 }
                 let zone = served.read();
                 let serial = serial_after(&Prior::of(served), &zone, &overlay);
-                let data = ZoneData::with_overlay(zone, served.version(), overlay, serial);
+                let data = ZoneData::with_overlay(zone, overlay, serial);
                 self.journalled(Some(served), None, data)
             })
             .collect();
@@ -257,7 +258,7 @@ impl Versions {
                 )
             }
             Some(prior) if max > 0 && serial_gt(data.serial(), prior.serial()) => {
-                let step = journal::diff(prior.transfer_records(), data.transfer_records());
+                let step = journal::diff(prior, &data);
                 (prior.history().then(step, max), true)
             }
             Some(_) => (History::default(), true),
@@ -268,7 +269,7 @@ impl Versions {
             && let Err(error) = self.stored.write(
                 data.serial(),
                 data.read_serial(),
-                data.transfer_records(),
+                &data,
                 &origin,
                 data.history(),
             )
@@ -304,8 +305,8 @@ impl Versions {
             return (History::default(), true);
         }
         match self.stored.read_zone(origin) {
-            Ok(Some(records)) => {
-                let step = journal::diff(&records, data.transfer_records());
+            Ok(Some(stored)) => {
+                let step = journal::diff(&ZoneData::new(stored), data);
                 tracing::info!(zone = %origin, from = served, serial = data.serial(), removed = step.removed.len(), added = step.added.len(), "the zone changed while onebox was stopped: one more journal step");
                 (read_journal().then(step, max), true)
             }
@@ -324,8 +325,8 @@ fn serial_after(prior: &Prior<'_>, zone: &Zone, overlay: &[Record]) -> Option<u3
     if !prior.overlaid && overlay.is_empty() {
         return None;
     }
-    if serial_gt(zone.serial, prior.served) {
-        return Some(zone.serial);
+    if serial_gt(zone.serial(), prior.served) {
+        return Some(zone.serial());
     }
     if prior.data.is_some_and(|data| data.serves(zone, overlay)) {
         return Some(prior.served);
@@ -384,9 +385,7 @@ mod tests {
         let path = dir.path().join("foobar.com.zone");
         let text = ZONE.replace(" 100 ", &format!(" {serial} ")) + extra;
         std::fs::write(&path, text).expect("write");
-        let zone = zone::load_file(Path::new(&path)).expect("zone");
-        let version = zone.version();
-        Read::Fresh(zone, version)
+        Read::Fresh(Box::new(zone::load_file(Path::new(&path)).expect("zone")))
     }
 
     fn challenge(values: &[&str]) -> TxtRecords {

@@ -10,28 +10,27 @@
 //! echoed in the first message only (§2.2: "MUST" in the first, "MAY" in the others; BIND and
 //! NSD omit it too).
 //!
-//! Message size: names are compressed within each message (hickory-proto's `BinEncoder`), and
-//! compression pointers reach only the first 16 KiB of a message, so a message is closed once
-//! it holds [`SOFT_LIMIT`] bytes, as NSD does. hickory's encoder also stops compressing after
-//! [`COMPRESSED_NAMES`] names in one message, so a message is closed before it would emit more
-//! names than that: messages of records with many names stay small but fully compressed.
+//! Message size: names are compressed within each message by the reply writer, and compression
+//! pointers reach only the first 16 KiB of a message, so a message is closed once it holds
+//! [`SOFT_LIMIT`] bytes, as NSD does.
 //!
-//! Messages are encoded one at a time while the previous one is being written, so a 100 000
+//! Messages are encoded one at a time while the previous one is being written, so a 1 000 000
 //! record zone costs one message of memory, not the whole transfer.
 
-use hickory_proto::rr::{Record, RecordType};
-use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
+use std::iter::Peekable;
+
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use super::answer::Transfer;
-use super::journal::serial_of;
+use super::reply::Writer;
+use super::zone::{RecordRef, name, types};
 
 /// A message is closed once it holds this many bytes (compression pointers are 14 bits).
 const SOFT_LIMIT: usize = 16 * 1024 - 512;
 
-/// hickory-proto 0.26's `BinEncoder` compresses at most this many names per message (its
-/// private `COMPRESSED_NAME_LIMIT`); later names are written in full.
-const COMPRESSED_NAMES: usize = 120;
+/// Names remembered for compression within one message: enough for the apex and the owners
+/// just written, which is what zone order makes worth pointing at.
+const COMPRESSED_NAMES: usize = 64;
 
 /// DNS header length.
 const HEADER_LEN: usize = 12;
@@ -39,18 +38,13 @@ const HEADER_LEN: usize = 12;
 /// Why a transfer could not be (completely) sent.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum XfrError {
-    /// The zone has no records, or its first record is not its SOA.
-    #[error("zone {0} does not start with its SOA record")]
-    NoSoa(String),
     /// A record that does not fit in a DNS message even on its own.
-    #[error("record {name} {rtype} cannot be encoded in one DNS message: {reason}")]
+    #[error("record {name} {rtype} cannot be encoded in one DNS message")]
     Record {
         /// Owner name.
         name: String,
         /// Type.
-        rtype: RecordType,
-        /// hickory's error.
-        reason: String,
+        rtype: String,
     },
     /// The client went away or stopped reading.
     #[error("writing to the client failed")]
@@ -66,12 +60,12 @@ pub(crate) struct Sent {
     pub records: usize,
 }
 
-/// Streams `transfer` to `writer` as length-prefixed AXFR messages. Does not flush.
+/// Streams `transfer` to `writer` as length-prefixed messages. Does not flush.
 pub(crate) async fn send<W>(writer: &mut W, transfer: &Transfer) -> Result<Sent, XfrError>
 where
     W: AsyncWrite + Unpin,
 {
-    let mut messages = Messages::new(transfer)?;
+    let mut messages = Messages::new(transfer);
     let mut message = Vec::with_capacity(SOFT_LIMIT + 1024);
     let mut sent = Sent {
         messages: 0,
@@ -89,72 +83,41 @@ where
 }
 
 /// The records of a transfer, in the order they are sent.
-enum Sequence<'a> {
-    /// The zone's records, its SOA first; the SOA is sent again at the end.
-    Full(&'a [Record]),
-    /// An incremental transfer, both SOAs included.
-    Steps(Vec<&'a Record>),
-}
-
-impl Sequence<'_> {
-    fn len(&self) -> usize {
-        match self {
-            Self::Full(records) => records.len() + 1,
-            Self::Steps(records) => records.len(),
-        }
-    }
-
-    fn get(&self, at: usize) -> &Record {
-        match self {
-            Self::Full(records) => records.get(at).unwrap_or(&records[0]),
-            Self::Steps(records) => records[at],
-        }
-    }
-}
+type Sequence<'a> = Peekable<Box<dyn Iterator<Item = RecordRef<'a>> + Send + 'a>>;
 
 /// Encodes a transfer's reply one message at a time.
 pub(crate) struct Messages<'a> {
     id: u16,
     question: &'a [u8],
     records: Sequence<'a>,
-    /// Position in `records`.
-    next: usize,
+    first: bool,
 }
 
 impl<'a> Messages<'a> {
-    /// Prepares the reply to `transfer`; fails if the zone does not start with its SOA.
-    pub(crate) fn new(transfer: &'a Transfer) -> Result<Self, XfrError> {
-        let records = transfer.zone.transfer_records();
-        let soa = match records.first() {
-            Some(soa) if soa.record_type() == RecordType::SOA => soa,
-            _ => return Err(XfrError::NoSoa(transfer.zone.origin().to_string())),
+    /// Prepares the reply to `transfer`.
+    pub(crate) fn new(transfer: &'a Transfer) -> Self {
+        let zone = &transfer.zone;
+        let soa = zone.records().next();
+        let records: Box<dyn Iterator<Item = RecordRef<'a>> + Send + 'a> = match &transfer.steps {
+            // The zone's SOA, every other record, the SOA again.
+            None => Box::new(zone.records().chain(soa)),
+            // The zone's SOA, each step (old SOA, removed, new SOA, added), the SOA again.
+            Some(steps) => Box::new(
+                soa.into_iter()
+                    .chain(
+                        steps
+                            .iter()
+                            .flat_map(|step| step.records().map(|record| record.as_ref())),
+                    )
+                    .chain(soa),
+            ),
         };
-        let records = match &transfer.steps {
-            None => Sequence::Full(records),
-            Some(steps) => {
-                let mut sequence = vec![soa];
-                for step in steps {
-                    sequence.extend(step.records());
-                }
-                sequence.push(soa);
-                debug_assert_eq!(
-                    steps.last().and_then(|s| serial_of(&s.new_soa)),
-                    serial_of(soa)
-                );
-                Sequence::Steps(sequence)
-            }
-        };
-        Ok(Self {
+        Self {
             id: transfer.id,
             question: &transfer.question,
-            records,
-            next: 0,
-        })
-    }
-
-    /// Records in the whole transfer, both SOAs included.
-    fn total(&self) -> usize {
-        self.records.len()
+            records: records.peekable(),
+            first: true,
+        }
     }
 
     /// Encodes the next message into `message` (replacing its contents) and returns how many
@@ -163,52 +126,43 @@ impl<'a> Messages<'a> {
         &mut self,
         message: &mut Vec<u8>,
     ) -> Result<Option<usize>, XfrError> {
-        if self.next >= self.total() {
+        if self.records.peek().is_none() {
             return Ok(None);
         }
-        let first = self.next == 0;
         message.clear();
         message.extend_from_slice(&self.id.to_be_bytes());
         // QR, opcode QUERY, AA; then RA clear, Z clear, RCODE NOERROR.
         message.extend_from_slice(&[0x84, 0x00]);
-        let qdcount: u16 = if first { 1 } else { 0 };
+        let qdcount: u16 = if self.first { 1 } else { 0 };
         message.extend_from_slice(&qdcount.to_be_bytes());
         message.extend_from_slice(&[0; 6]); // ANCOUNT (patched below), NSCOUNT, ARCOUNT
-        if first {
-            message.extend_from_slice(self.question);
-        }
-        let start = u32::try_from(message.len()).unwrap_or(u32::MAX);
-        let mut encoder = BinEncoder::with_offset(message, start);
+        let question: &[u8] = if self.first { self.question } else { &[] };
+        message.extend_from_slice(question);
+        self.first = false;
+        let mut writer: Writer<'_, COMPRESSED_NAMES> = Writer::new(message, question);
         let mut count = 0usize;
-        let mut names = 0usize;
-        while self.next < self.total() {
-            let record = self.records.get(self.next);
-            let cost = names_in(record);
-            if count > 0 && (encoder.len() >= SOFT_LIMIT || names + cost > COMPRESSED_NAMES) {
+        while let Some(record) = self.records.peek() {
+            if count > 0 && writer.out.len() >= SOFT_LIMIT {
                 break;
             }
-            let mark = encoder.offset();
-            match record.emit(&mut encoder) {
-                Ok(()) => {
-                    count += 1;
-                    names += cost;
-                    self.next += 1;
+            let mark = writer.out.len();
+            writer.name(record.owner);
+            if writer
+                .record(record.rtype, record.ttl, record.rdata)
+                .is_err()
+            {
+                writer.out.truncate(mark);
+                if count == 0 {
+                    return Err(XfrError::Record {
+                        name: name::to_text(record.owner),
+                        rtype: types::name_of(record.rtype),
+                    });
                 }
-                Err(error) => {
-                    encoder.set_offset(mark);
-                    encoder.trim();
-                    if count == 0 {
-                        return Err(XfrError::Record {
-                            name: record.name.to_string(),
-                            rtype: record.record_type(),
-                            reason: error.to_string(),
-                        });
-                    }
-                    break;
-                }
+                break;
             }
+            count += 1;
+            self.records.next();
         }
-        drop(encoder);
         // At most 65535 bytes fit in one message, so fewer records than that.
         let ancount = u16::try_from(count).unwrap_or(u16::MAX);
         message[6..8].copy_from_slice(&ancount.to_be_bytes());
@@ -217,33 +171,20 @@ impl<'a> Messages<'a> {
     }
 }
 
-/// The names `record` makes the encoder compress: its owner, plus names inside its data.
-fn names_in(record: &Record) -> usize {
-    1 + match record.record_type() {
-        RecordType::SOA => 2,
-        RecordType::NS
-        | RecordType::CNAME
-        | RecordType::PTR
-        | RecordType::MX
-        | RecordType::SRV
-        | RecordType::DNAME => 1,
-        _ => 0,
-    }
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
-    use std::net::Ipv4Addr;
+    use std::fmt::Write as _;
+    use std::path::Path;
     use std::str::FromStr;
     use std::sync::Arc;
 
     use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
-    use hickory_proto::rr::rdata::{A, CNAME, MX, NS, SOA, TXT};
-    use hickory_proto::rr::{Name, RData};
+    use hickory_proto::rr::{Name, Record, RecordType};
+    use hickory_proto::serialize::binary::BinEncodable;
 
     use super::*;
     use crate::dns::catalog::ZoneData;
-    use crate::dns::zone::Zone;
+    use crate::dns::zone::parse_text;
 
     fn name(s: &str) -> Name {
         Name::from_str(s).unwrap()
@@ -252,53 +193,25 @@ pub(crate) mod tests {
     /// A zone `big.example.` of `hosts` A records (`host<N>`) plus an NS, an MX, a CNAME
     /// (`www` to the apex) and a TXT, SOA first.
     pub(crate) fn big_zone(hosts: usize) -> Arc<ZoneData> {
-        let origin = name("big.example.");
-        let soa = SOA::new(
-            name("ns1.big.example."),
-            name("hostmaster.big.example."),
-            2024010101,
-            3600,
-            600,
-            86400,
-            300,
+        let mut text = format!(
+            "@ 3600 IN SOA ns1 hostmaster 2024010101 3600 600 86400 300\n\
+             @ 3600 IN NS ns1\n\
+             @ 3600 IN MX 10 mail\n\
+             www 3600 IN CNAME @\n\
+             @ 3600 IN TXT \"{}\"\n",
+            "x".repeat(200)
         );
-        let mut records = vec![
-            Record::from_rdata(origin.clone(), 3600, RData::SOA(soa)),
-            Record::from_rdata(
-                origin.clone(),
-                3600,
-                RData::NS(NS(name("ns1.big.example."))),
-            ),
-            Record::from_rdata(
-                origin.clone(),
-                3600,
-                RData::MX(MX::new(10, name("mail.big.example."))),
-            ),
-            Record::from_rdata(
-                name("www.big.example."),
-                3600,
-                RData::CNAME(CNAME(origin.clone())),
-            ),
-            Record::from_rdata(
-                origin.clone(),
-                3600,
-                RData::TXT(TXT::new(vec!["x".repeat(200)])),
-            ),
-        ];
         for i in 0..hosts {
-            let ip = Ipv4Addr::from(0x0a00_0000 + u32::try_from(i).unwrap());
-            records.push(Record::from_rdata(
-                name(&format!("host{i}.big.example.")),
-                300,
-                RData::A(A(ip)),
-            ));
+            let ip = std::net::Ipv4Addr::from(0x0a00_0000 + u32::try_from(i).unwrap());
+            writeln!(text, "host{i} 300 IN A {ip}").unwrap();
         }
-        Arc::new(ZoneData::new(Zone {
-            origin,
-            serial: 2024010101,
-            records,
-            source: "big.example.zone".into(),
-        }))
+        let zone = parse_text(
+            Path::new("big.example.zone"),
+            &name("big.example."),
+            text.as_bytes(),
+        )
+        .expect("the test zone loads");
+        Arc::new(ZoneData::new(zone))
     }
 
     fn question(qname: &str) -> Vec<u8> {
@@ -313,6 +226,13 @@ pub(crate) mod tests {
             question: question("Big.Example."),
             steps: None,
         }
+    }
+
+    /// The zone's records as hickory reads them, in transfer order.
+    fn expected(zone: &ZoneData) -> Vec<Record> {
+        zone.records()
+            .map(|r| r.to_record().expect("hickory reads it"))
+            .collect()
     }
 
     /// Decodes every message, checks each header, returns all answer records in order.
@@ -350,7 +270,7 @@ pub(crate) mod tests {
     fn large_zone_is_split_and_decodes_back_in_order() {
         let zone = big_zone(100_000);
         let transfer = transfer(zone.clone(), 0xBEEF);
-        let mut encoder = Messages::new(&transfer).unwrap();
+        let mut encoder = Messages::new(&transfer);
         let mut messages = Vec::new();
         let mut message = Vec::new();
         let mut counted = 0;
@@ -366,13 +286,13 @@ pub(crate) mod tests {
         assert!(messages.len() > 100);
 
         let decoded = decode_all(&messages, 0xBEEF);
-        let source = zone.transfer_records();
+        let source = expected(&zone);
         assert_eq!(decoded.len(), source.len() + 1);
         assert_eq!(counted, decoded.len());
         // SOA first and last; everything else in zone order, unchanged.
         assert_eq!(decoded.first(), decoded.last());
         assert_eq!(decoded[0].record_type(), RecordType::SOA);
-        for (i, (got, want)) in decoded.iter().zip(source).enumerate() {
+        for (i, (got, want)) in decoded.iter().zip(&source).enumerate() {
             assert_eq!(got, want, "record {i}");
             assert_eq!(got.ttl, want.ttl, "TTL of record {i}");
         }
@@ -382,7 +302,7 @@ pub(crate) mod tests {
     fn names_are_compressed_in_every_message() {
         let zone = big_zone(5_000);
         let transfer = transfer(zone, 1);
-        let mut encoder = Messages::new(&transfer).unwrap();
+        let mut encoder = Messages::new(&transfer);
         let mut message = Vec::new();
         let mut bytes = 0;
         let mut records = 0;
@@ -402,28 +322,12 @@ pub(crate) mod tests {
     fn tiny_zone_is_one_message() {
         let zone = big_zone(0);
         let transfer = transfer(zone.clone(), 7);
-        let mut encoder = Messages::new(&transfer).unwrap();
+        let mut encoder = Messages::new(&transfer);
         let mut message = Vec::new();
         assert_eq!(encoder.next_message(&mut message).unwrap(), Some(6));
         let decoded = decode_all(&[message.clone()], 7);
         assert_eq!(decoded.len(), 6);
         assert_eq!(encoder.next_message(&mut message).unwrap(), None);
-    }
-
-    #[test]
-    fn zone_without_soa_first_is_refused() {
-        let zone = Arc::new(ZoneData::new(Zone {
-            origin: name("bad.example."),
-            serial: 1,
-            records: vec![Record::from_rdata(
-                name("bad.example."),
-                60,
-                RData::A(A(Ipv4Addr::LOCALHOST)),
-            )],
-            source: "bad.example.zone".into(),
-        }));
-        let transfer = transfer(zone, 1);
-        assert!(matches!(Messages::new(&transfer), Err(XfrError::NoSoa(_))));
     }
 
     #[tokio::test]
@@ -442,6 +346,6 @@ pub(crate) mod tests {
         assert_eq!(messages.len(), sent.messages);
         let decoded = decode_all(&messages, 42);
         assert_eq!(decoded.len(), sent.records);
-        assert_eq!(decoded.len(), zone.transfer_records().len() + 1);
+        assert_eq!(decoded.len(), zone.len() + 1);
     }
 }

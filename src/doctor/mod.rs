@@ -158,11 +158,11 @@ fn zones(config: &Config, report: &mut Report) -> Served {
             Ok(zone) => {
                 report.ok(format!(
                     "zone {} serial {} ({} records)",
-                    zone.origin,
-                    zone.serial,
-                    zone.records.len()
+                    zone.origin(),
+                    zone.serial(),
+                    zone.len()
                 ));
-                let origin = zone.origin.clone();
+                let origin = zone.origin().clone();
                 served.extend(
                     addresses_of(&zone)
                         .into_iter()
@@ -186,7 +186,12 @@ fn zones(config: &Config, report: &mut Report) -> Served {
 fn addresses_of(zone: &zone::Zone) -> BTreeMap<Name, BTreeSet<IpAddr>> {
     let mut direct: BTreeMap<Name, BTreeSet<IpAddr>> = BTreeMap::new();
     let mut aliases: BTreeMap<Name, Name> = BTreeMap::new();
-    for record in &zone.records {
+    let wanted = [RecordType::A, RecordType::AAAA, RecordType::CNAME].map(u16::from);
+    let records = zone
+        .records()
+        .filter(|r| wanted.contains(&r.rtype))
+        .filter_map(|r| r.to_record());
+    for record in records {
         let name = record.name.to_lowercase();
         if name.is_wildcard() {
             continue;

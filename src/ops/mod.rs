@@ -1,4 +1,5 @@
-//! Cross-cutting process plumbing shared by every service: the lifecycle's parts.
+//! Cross-cutting process plumbing shared by every service: the lifecycle's parts, and the
+//! allocator's settings.
 //!
 //! - [`listen`]: listening sockets, bound or inherited (systemd, an upgrade), all or nothing;
 //! - [`accept`]: the one TCP accept loop (cap before accept, error classes, back-off, drain);
@@ -20,6 +21,7 @@ pub mod certs;
 mod chain;
 pub mod challenges;
 pub mod listen;
+pub mod memory;
 pub mod notify;
 pub mod privileges;
 pub mod ready;

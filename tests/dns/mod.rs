@@ -12,7 +12,8 @@
 //! - `cli`: `onebox check`, configuration errors, `--version`;
 //! - `dnssec`: signing (issue 14): keys, `onebox dnssec`, signed answers, validation by unbound;
 //! - `user_path`: the shipped zone as a user queries it (dig, hickory's client);
-//! - `zonefile`: every master-file feature, loaded as NSD loads it.
+//! - `zonefile`: every master-file feature, loaded as NSD loads it;
+//! - `types`: every record type NSD reads, transferred and answered as NSD does; DNAME.
 
 mod answers;
 mod cli;
@@ -22,6 +23,7 @@ mod ixfr;
 mod malformed;
 mod reload;
 mod transport;
+mod types;
 mod user_path;
 mod xfr;
 mod zonefile;
@@ -99,7 +101,7 @@ pub fn pair() -> (Onebox, Nsd) {
 }
 
 /// Every zone apex the tests use, children before parents.
-const APEXES: [&str; 8] = [
+const APEXES: [&str; 10] = [
     "kid.nest.test.",
     "loop.test.",
     "syntax.test.",
@@ -108,6 +110,8 @@ const APEXES: [&str; 8] = [
     "example.com.",
     "big.test.",
     "notify.test.",
+    "types.test.",
+    "dname.test.",
 ];
 
 /// The apex of the test zone a name falls in (for the permitted apex-NS difference).

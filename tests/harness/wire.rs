@@ -30,6 +30,8 @@ pub mod rcode {
     pub const NOTIMP: u16 = 4;
     /// Refused.
     pub const REFUSED: u16 = 5;
+    /// A DNAME substitution made a name too long (RFC 6672 §2.2).
+    pub const YXDOMAIN: u16 = 6;
     /// Bad EDNS version (extended: needs the OPT).
     pub const BADVERS: u16 = 16;
 }
@@ -654,4 +656,96 @@ impl fmt::Debug for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(self, f)
     }
+}
+
+/// Reads the possibly compressed name at `pos`: its uncompressed wire form in lower case, and
+/// the offset after it.
+pub fn read_name(bytes: &[u8], mut pos: usize) -> Result<(Vec<u8>, usize), String> {
+    let mut name = Vec::new();
+    let mut end = None;
+    for _ in 0..128 {
+        let len = *bytes.get(pos).ok_or("name runs past the end")?;
+        if len & 0xc0 == 0xc0 {
+            let low = *bytes.get(pos + 1).ok_or("pointer cut")?;
+            end.get_or_insert(pos + 2);
+            let target = usize::from(u16::from_be_bytes([len & 0x3f, low]));
+            if target >= pos {
+                return Err("forward pointer".into());
+            }
+            pos = target;
+            continue;
+        }
+        let label = bytes
+            .get(pos..pos + 1 + usize::from(len))
+            .ok_or("label runs past the end")?;
+        name.extend(label.iter().map(u8::to_ascii_lowercase));
+        pos += label.len();
+        if len == 0 {
+            return Ok((name, end.unwrap_or(pos)));
+        }
+    }
+    Err("name too long".into())
+}
+
+/// Every record after the question of `bytes`, in a canonical form two servers can be compared
+/// by: `section owner type class ttl rdata-in-hex`, the owner in lower case, and the names in the
+/// RDATA of the RFC 1035 types (the only ones a server may compress, RFC 3597 §4) expanded and
+/// lower-cased. RDATA of every other type is compared octet for octet, so a server that
+/// compresses where it may not, or changes a byte, differs. OPT records are left out.
+pub fn canonical_records(bytes: &[u8]) -> Result<Vec<String>, String> {
+    let u16_at = |i: usize| -> Result<u16, String> {
+        Ok(u16::from_be_bytes([
+            *bytes.get(i).ok_or("cut")?,
+            *bytes.get(i + 1).ok_or("cut")?,
+        ]))
+    };
+    let counts = [u16_at(4)?, u16_at(6)?, u16_at(8)?, u16_at(10)?];
+    let mut pos = 12;
+    for _ in 0..counts[0] {
+        pos = skip_name(bytes, pos)? + 4;
+    }
+    let mut records = Vec::new();
+    for (section, &count) in counts.iter().enumerate().skip(1) {
+        for _ in 0..count {
+            let (owner, next) = read_name(bytes, pos)?;
+            let rtype = u16_at(next)?;
+            let class = u16_at(next + 2)?;
+            let ttl = u32::from(u16_at(next + 4)?) << 16 | u32::from(u16_at(next + 6)?);
+            let rdlen = usize::from(u16_at(next + 8)?);
+            let start = next + 10;
+            let rdata = bytes.get(start..start + rdlen).ok_or("rdata cut")?;
+            pos = start + rdlen;
+            if rtype == 41 {
+                continue;
+            }
+            // (names before the fixed tail, the fixed prefix) of the RFC 1035 types.
+            let layout: Option<(usize, usize)> = match rtype {
+                2 | 3 | 4 | 5 | 7 | 8 | 9 | 12 => Some((0, 1)),
+                14 => Some((0, 2)),
+                15 => Some((2, 1)),
+                6 => Some((0, 2)),
+                _ => None,
+            };
+            let canonical = match layout {
+                None => rdata.to_vec(),
+                Some((prefix, names)) => {
+                    let mut out = rdata.get(..prefix).ok_or("rdata cut")?.to_vec();
+                    let mut at = start + prefix;
+                    for _ in 0..names {
+                        let (name, after) = read_name(bytes, at)?;
+                        out.extend(name);
+                        at = after;
+                    }
+                    out.extend_from_slice(bytes.get(at..pos).ok_or("rdata cut")?);
+                    out
+                }
+            };
+            let hex: String = canonical.iter().map(|b| format!("{b:02x}")).collect();
+            records.push(format!(
+                "{section} {} {rtype} {class} {ttl} {hex}",
+                String::from_utf8_lossy(&owner)
+            ));
+        }
+    }
+    Ok(records)
 }

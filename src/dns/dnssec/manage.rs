@@ -17,7 +17,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use hickory_proto::rr::{Name, RData};
+use hickory_proto::rr::Name;
 
 use super::keys::{self, KeyError, KeyState, KeyStore, ZoneKey};
 use crate::config::DnsConfig;
@@ -330,8 +330,6 @@ fn dnskey_ttl(dns: &DnsConfig, zone: &Name) -> Result<u32, ManageError> {
             lines.join("\n")
         ))
     })?;
-    match loaded.records.first() {
-        Some(soa) if matches!(soa.data, RData::SOA(_)) => Ok(soa.ttl),
-        _ => Err(refused(format!("{}: no SOA record", file.display()))),
-    }
+    // A loaded zone always has its SOA.
+    Ok(loaded.soa().0.ttl)
 }

@@ -28,8 +28,10 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use super::canonical::{self, is_dnssec_type, order_key};
 use super::keys::{KeyError, ZoneKey};
 use crate::config::DnssecConfig;
-use crate::dns::catalog::{is_within, key_of, suffixes};
-use crate::dns::zone::Zone;
+use crate::dns::catalog::key_of;
+// The signer works on the zone as a list of hickory-proto records (`zone::Records`).
+use crate::dns::zone::Records as Zone;
+use crate::dns::zone::name::{is_within, suffixes};
 
 /// Signature timing, in seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -17,7 +17,7 @@ use super::*;
 use crate::config::DnssecAlgorithm;
 use crate::dns::dnssec::canonical;
 use crate::dns::dnssec::keys::{KeyState, KeyStore, ZoneKey};
-use crate::dns::zone::{self, Zone};
+use crate::dns::zone::{self, Records as Zone};
 
 const NOW: i64 = 1_800_000_000;
 
@@ -59,7 +59,7 @@ fn load(text: &str) -> Zone {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("example.com.zone");
     std::fs::write(&path, text).unwrap();
-    zone::load_file(&path).unwrap()
+    zone::load_file(&path).unwrap().to_records()
 }
 
 struct Keys {
@@ -444,7 +444,9 @@ fn zone_or_unsupported(text: &str) -> Result<Zone, ()> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("example.com.zone");
     std::fs::write(&path, text).unwrap();
-    zone::load_file(&path).map_err(|_| ())
+    zone::load_file(&path)
+        .map(|zone| zone.to_records())
+        .map_err(|_| ())
 }
 
 /// The signed zone in presentation format, one record per line.

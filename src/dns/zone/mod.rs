@@ -1,58 +1,85 @@
-//! Zone files: RFC 1035 master files in, validated record lists out.
+//! Zones: master files in, validated and indexed zone versions out.
 //!
-//! `parse` turns one file (and what it `$INCLUDE`s) into records, reporting every error as
-//! `file:line: message`. [`load_dir`] loads every `*.zone` file of the zones directory; the zone's
-//! name is the file's name without `.zone` (`foobar.com.zone` is `foobar.com.`).
+//! - `lex`, `parse` and `rdata` read one master file (and what it `$INCLUDE`s) as NSD and BIND
+//!   read it, every error reported as `file:line: message`; `types` is the table of record
+//!   types and their RDATA layouts that drives `rdata`, and `name` the wire-name helpers;
+//! - `build` ([`Builder`]) turns records from any source (a file, a transfer, an overlay) into a
+//!   [`Zone`], applying the rules that need the whole zone;
+//! - `data` ([`Zone`]) is one zone version in memory: compact, immutable, indexed for
+//!   answering and walkable for transfers.
 //!
-//! `onebox check` and `onebox serve` both call [`load_dir`], so what check accepts, serve serves.
+//! [`load_dir`] loads every `*.zone` file of the zones directory; the zone's name is the file's
+//! name without `.zone` (`foobar.com.zone` is `foobar.com.`). `onebox check` and `onebox serve`
+//! both call it, so what check accepts, serve serves.
 
+mod build;
+pub(crate) mod data;
 mod lex;
+pub(crate) mod name;
 mod parse;
 mod rdata;
+pub(crate) mod types;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use hickory_proto::rr::{Name, Record};
-use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
 
-use super::serial::{Digest, Version};
+pub use build::{Builder, Loc, Problem};
+pub(crate) use data::{APEX, Kind, RRset, code};
+pub use data::{RecordBuf, RecordRef, Zone};
+#[cfg(test)]
+pub(crate) use parse::parse_text;
 
-/// One zone as read from its file: validated, not yet indexed for answering.
+/// A zone as a list of hickory-proto records: SOA first, then the others. What the DNSSEC
+/// signer reads and writes until it works on [`Zone`] directly; [`Zone::to_records`] and
+/// [`Records::build`] convert.
 #[derive(Debug, Clone)]
-pub struct Zone {
-    /// The zone's apex (fully qualified, lower case).
+pub struct Records {
+    /// The apex.
     pub origin: Name,
     /// The SOA serial.
     pub serial: u32,
-    /// Every record of the zone, the SOA first, then in file order.
+    /// Every record, the SOA first.
     pub records: Vec<Record>,
-    /// The file it came from.
+    /// The file the zone was read from.
     pub source: PathBuf,
 }
 
 impl Zone {
-    /// The serial and content digest the serial rules compare (see `dns::serial`).
-    pub fn version(&self) -> Version {
-        let mut digest = Digest::default();
-        let mut rdata = Vec::with_capacity(512);
-        for record in &self.records {
-            rdata.clear();
-            let mut encoder = BinEncoder::new(&mut rdata);
-            // Encoding what was read from a zone file does not fail; if it did, the record
-            // would still count through its owner, type and TTL.
-            let _ = record.data.emit(&mut encoder);
-            digest.add(
-                &crate::dns::catalog::key_of(&record.name),
-                u16::from(record.record_type()),
-                u16::from(record.dns_class),
-                record.ttl,
-                &rdata,
-            );
+    /// The zone's records as hickory-proto models them (types it does not know as
+    /// `RData::Unknown`), the SOA first.
+    pub fn to_records(&self) -> Records {
+        Records {
+            origin: self.origin().clone(),
+            serial: self.serial(),
+            records: self.records().filter_map(|r| r.to_record()).collect(),
+            source: self.source().map(Path::to_path_buf).unwrap_or_default(),
         }
-        Version {
-            serial: self.serial,
-            digest: digest.finish(),
+    }
+}
+
+impl Records {
+    /// The zone these records make, with every rule of a zone read from a file applied.
+    pub fn build(&self) -> Result<Zone, Vec<Problem>> {
+        let mut builder = Builder::new(&self.origin, Some(self.source.clone()));
+        let mut problems = Vec::new();
+        for (i, record) in self.records.iter().enumerate() {
+            let loc = Loc {
+                file: u32::MAX,
+                line: i as u32 + 1,
+            };
+            if let Err(message) = builder.add_record(record, loc) {
+                problems.push(Problem { loc, message });
+            }
+        }
+        match builder.finish() {
+            Ok((zone, _)) if problems.is_empty() => Ok(zone),
+            Ok(_) => Err(problems),
+            Err(more) => {
+                problems.extend(more);
+                Err(problems)
+            }
         }
     }
 }

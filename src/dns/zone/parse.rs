@@ -1,10 +1,12 @@
-//! RFC 1035 master-file reader: one zone file, and what it `$INCLUDE`s, to a validated [`Zone`].
+//! RFC 1035 master-file reader: one zone file, and what it `$INCLUDE`s, to a validated
+//! [`Zone`].
 //!
 //! The file is read as NSD and BIND read it. [`lex`](super::lex) splits it into entries (it
 //! owns comments, parentheses and quoting); this module handles directives, owners, TTLs and
-//! classes, and [`rdata`](super::rdata) builds each record's data. Errors never stop the read:
-//! each bad entry is reported as `file:line: message` and the next entry is read, so one run of
-//! `onebox check` shows every problem.
+//! classes, [`rdata`](super::rdata) builds each record's data in wire form, and the zone
+//! [`Builder`] files the records and applies the rules that need the whole zone. Errors never
+//! stop the read: each bad entry is reported as `file:line: message` and the next entry is
+//! read, so one run of `onebox check` shows every problem.
 //!
 //! Rules worth knowing, all as BIND applies them:
 //! - The file starts with `$ORIGIN` set to the zone's name (from the file name). `$ORIGIN` may
@@ -21,24 +23,21 @@
 //! - Class: IN, or none. Other classes are an error: onebox serves the Internet class only.
 //!
 //! Validation, each error on the line of the record that breaks the rule (the later one when two
-//! records collide): exactly one SOA, at the apex; every owner inside the zone; a name with a
-//! CNAME has no other data and only one CNAME (RFC 1034 §3.6.2, RFC 2181 §10.1); the apex has
-//! NS records (reported on the SOA's line). Identical records are merged silently. Records of
-//! one RRset with different TTLs all get the first TTL, with a warning (RFC 2181 §5.2).
+//! records collide): every owner inside the zone, and the builder's rules (one SOA at the apex,
+//! apex NS, CNAME and DNAME exclusivity, TTLs within an RRset: see `build`).
 
-use std::collections::hash_map::Entry as MapEntry;
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 
-use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
+use hickory_proto::rr::Name;
 use hickory_proto::serialize::txt::parse_ttl;
-use rustc_hash::{FxHashMap, FxHashSet};
 use tracing::warn;
 
+use super::build::{Builder, Loc, Problem};
+use super::data::code;
 use super::lex::{self, Entry, Lexer, Token};
-use super::rdata;
-use super::{Zone, ZoneError, ZoneResult};
+use super::{ZoneError, ZoneResult, name, rdata, types};
 
 /// How deep `$INCLUDE`s may nest.
 pub(super) const MAX_INCLUDE_DEPTH: usize = 16;
@@ -48,37 +47,36 @@ const MAX_TTL: u32 = 0x7fff_ffff;
 
 /// Reads the zone `origin` from the master file at `path`.
 pub(super) fn parse_zone(path: &Path, origin: &Name) -> ZoneResult {
-    let mut loader = Loader::new(origin);
-    loader.file(path, origin.clone(), None);
+    let mut loader = Loader::new(origin, path);
+    loader.file(path, None);
     loader.finish()
 }
 
-/// Where something is: an index into [`Loader::files`] and a 1-based line.
-#[derive(Debug, Clone, Copy)]
-struct Loc {
-    file: usize,
-    line: usize,
-}
-
-/// What a name holds so far, for the CNAME rules.
-#[derive(Debug, Default)]
-struct NameUse {
-    cname: Option<Loc>,
-    other: Option<(RecordType, Loc)>,
+/// Reads the zone `origin` from `text`, as if it were the file `path` (`$INCLUDE`s are read
+/// relative to its directory).
+#[cfg(test)]
+pub(crate) fn parse_text(path: &Path, origin: &Name, text: &[u8]) -> ZoneResult {
+    let mut loader = Loader::new(origin, path);
+    let file = loader.files.len();
+    loader.files.push(path.to_owned());
+    let origin = loader.builder.apex().to_vec();
+    loader.read(file, text, origin);
+    loader.finish()
 }
 
 /// The reading state of one file: it ends with the file, which is how an `$INCLUDE`'s origin
 /// and owner stay inside it.
 struct Frame {
     file: usize,
-    origin: Name,
-    owner: Option<Name>,
+    /// The current origin, a wire name.
+    origin: Vec<u8>,
+    /// The owner of the last record, a wire name; empty before the first.
+    owner: Vec<u8>,
 }
 
 /// The state of one zone load, across all its files.
 struct Loader {
-    /// The zone's apex, lower case.
-    apex: Name,
+    builder: Builder,
     /// Every file read, the zone file first.
     files: Vec<PathBuf>,
     /// The canonical paths of the files being read, outermost first.
@@ -87,50 +85,38 @@ struct Loader {
     default_ttl: Option<u32>,
     /// The last TTL written on a record.
     last_ttl: Option<u32>,
-    /// The records kept, in file order.
-    records: Vec<Record>,
-    /// The SOA's index in `records`, and where it was written.
-    soa: Option<(usize, Loc)>,
     /// An SOA, and an NS at the apex, were written, even if with errors: the zone-wide checks
     /// then have nothing to add to the errors already reported.
     soa_written: bool,
     apex_ns_written: bool,
-    /// Every record kept, by owner and data, to merge duplicates.
-    seen: FxHashSet<(LowerName, RData)>,
-    /// Every RRset: its TTL and where it started.
-    rrsets: FxHashMap<(LowerName, RecordType), (u32, Loc)>,
-    /// What each name holds, for the CNAME rules.
-    names: FxHashMap<LowerName, NameUse>,
+    /// The RDATA of the record being read (reused).
+    rdata: Vec<u8>,
     errors: Vec<ZoneError>,
 }
 
 impl Loader {
-    fn new(apex: &Name) -> Self {
+    fn new(apex: &Name, path: &Path) -> Self {
         Self {
-            apex: apex.to_lowercase(),
+            builder: Builder::new(apex, Some(path.to_owned())),
             files: Vec::new(),
             stack: Vec::new(),
             default_ttl: None,
             last_ttl: None,
-            records: Vec::new(),
-            soa: None,
             soa_written: false,
             apex_ns_written: false,
-            seen: FxHashSet::default(),
-            rrsets: FxHashMap::default(),
-            names: FxHashMap::default(),
+            rdata: Vec::with_capacity(512),
             errors: Vec::new(),
         }
     }
 
-    /// Reads one file into the zone; `from` is the `$INCLUDE` naming it (errors about the
-    /// file itself go there).
-    fn file(&mut self, path: &Path, origin: Name, from: Option<Loc>) {
+    /// Reads one file into the zone, starting with origin `origin` (the zone's apex for the
+    /// zone file); `from` is the `$INCLUDE` naming it (errors about the file itself go there).
+    fn file(&mut self, path: &Path, from: Option<(Loc, Vec<u8>)>) {
         let (canonical, bytes) = match self.open(path, from.is_some()) {
             Ok(opened) => opened,
             Err(message) => {
                 match from {
-                    Some(loc) => self.error(loc, message),
+                    Some((loc, _)) => self.error(loc, message),
                     None => self.errors.push(ZoneError {
                         file: path.to_owned(),
                         line: 0,
@@ -143,26 +129,32 @@ impl Loader {
         let file = self.files.len();
         self.files.push(path.to_owned());
         self.stack.push(canonical);
+        let origin = match from {
+            Some((_, origin)) => origin,
+            None => self.builder.apex().to_vec(),
+        };
+        self.read(file, &bytes, origin);
+        self.stack.pop();
+    }
+
+    /// Reads the entries of file number `file`, whose contents are `bytes`.
+    fn read(&mut self, file: usize, bytes: &[u8], origin: Vec<u8>) {
         let mut frame = Frame {
             file,
             origin,
-            owner: None,
+            owner: Vec::new(),
         };
-        for entry in Lexer::new(&bytes) {
+        for entry in Lexer::new(bytes) {
             match entry {
                 Ok(entry) => {
-                    let loc = Loc {
-                        file,
-                        line: entry.line,
-                    };
+                    let loc = loc(file, entry.line);
                     if let Err(message) = self.entry(&mut frame, loc, &entry) {
                         self.error(loc, message);
                     }
                 }
-                Err(e) => self.error(Loc { file, line: e.line }, e.message),
+                Err(e) => self.error(loc(file, e.line), e.message),
             }
         }
-        self.stack.pop();
     }
 
     /// The file's canonical path and contents, unless it cannot or must not be read.
@@ -214,7 +206,9 @@ impl Loader {
                 let [arg] = args else {
                     return Err("$ORIGIN takes one domain name, like `$ORIGIN example.com.`".into());
                 };
-                frame.origin = rdata::name(plain(arg, "origin")?, &frame.origin)?;
+                let mut origin = Vec::with_capacity(name::MAX_NAME);
+                name::parse(plain(arg, "origin")?, &frame.origin, &mut origin)?;
+                frame.origin = origin;
             }
             "$TTL" => {
                 let [arg] = args else {
@@ -243,10 +237,14 @@ impl Loader {
                     path = dir.join(path);
                 }
                 let origin = match origin {
-                    Some(origin) => rdata::name(plain(origin, "origin")?, &frame.origin)?,
+                    Some(origin) => {
+                        let mut parsed = Vec::with_capacity(name::MAX_NAME);
+                        name::parse(plain(origin, "origin")?, &frame.origin, &mut parsed)?;
+                        parsed
+                    }
                     None => frame.origin.clone(),
                 };
-                self.file(&path, origin, Some(loc));
+                self.file(&path, Some((loc, origin)));
             }
             "$GENERATE" => {
                 return Err(
@@ -265,19 +263,25 @@ impl Loader {
 
     fn record(&mut self, frame: &mut Frame, loc: Loc, entry: &Entry<'_>) -> Result<(), String> {
         let mut tokens = entry.tokens.as_slice();
-        let owner = if entry.blank_owner {
-            frame.owner.clone().ok_or(
-                "this line starts with a blank, which means \"same owner as the record before\", \
-                 but no record before it in this file names one: write the owner name (or @) at \
-                 the start of the line",
-            )?
+        if entry.blank_owner {
+            if frame.owner.is_empty() {
+                return Err(
+                    "this line starts with a blank, which means \"same owner as the record \
+                     before\", but no record before it in this file names one: write the owner \
+                     name (or @) at the start of the line"
+                        .into(),
+                );
+            }
         } else {
             let (first, rest) = tokens.split_first().ok_or("empty entry")?;
             tokens = rest;
-            let owner = rdata::name(plain(first, "owner name")?, &frame.origin)?;
-            frame.owner = Some(owner.clone());
-            owner
-        };
+            let raw = plain(first, "owner name")?;
+            let mut owner = std::mem::take(&mut frame.owner);
+            owner.clear();
+            let parsed = name::parse(raw, &frame.origin, &mut owner);
+            frame.owner = owner;
+            parsed?;
+        }
 
         let mut ttl = None;
         let mut class = false;
@@ -299,30 +303,29 @@ impl Loader {
                 }
                 class = true;
             } else {
-                break rdata::record_type(word).ok_or_else(|| {
-                    format!("unknown record type {:?}", String::from_utf8_lossy(word))
+                break types::code_of(word).ok_or_else(|| {
+                    format!(
+                        "unknown record type {:?}: write a type onebox knows, or TYPEnnn with the \
+                         RFC 3597 generic form \\# <length> <hex>",
+                        String::from_utf8_lossy(word)
+                    )
                 })?;
             }
         };
 
-        self.soa_written |= rtype == RecordType::SOA;
-        self.apex_ns_written |= rtype == RecordType::NS && owner == self.apex;
-        if !self.apex.zone_of(&owner) {
-            return Err(format!(
-                "{owner} is out of zone: this file holds {}, so every owner must be in it (check \
-                 $ORIGIN, and the final dot that makes a name absolute)",
-                self.apex
-            ));
-        }
-        let data = rdata::build(rtype, tokens, &frame.origin)?;
+        self.soa_written |= rtype == code::SOA;
+        self.apex_ns_written |=
+            rtype == code::NS && name::eq_ignore_case(&frame.owner, self.builder.apex());
+        self.rdata.clear();
+        rdata::build(rtype, tokens, &frame.origin, &mut self.rdata)?;
         let ttl = match ttl {
             Some(ttl) => {
                 self.last_ttl = Some(ttl);
                 ttl
             }
-            None => self.implicit_ttl(&data, loc)?,
+            None => self.implicit_ttl(rtype, loc)?,
         };
-        self.insert(Record::from_rdata(owner, ttl, data), loc)
+        self.builder.add(&frame.owner, rtype, ttl, &self.rdata, loc)
     }
 
     /// Parses a TTL (seconds or units like `1h30m`); above 2^31-1 it is 0, as RFC 2181 says.
@@ -346,17 +349,16 @@ impl Loader {
         Ok(ttl)
     }
 
-    /// The TTL of a record written without one (see the module documentation).
-    fn implicit_ttl(&mut self, data: &RData, loc: Loc) -> Result<u32, String> {
+    /// The TTL of a record written without one (see the module documentation); `self.rdata`
+    /// holds the record's data.
+    fn implicit_ttl(&mut self, rtype: u16, loc: Loc) -> Result<u32, String> {
         if let Some(ttl) = self.default_ttl.or(self.last_ttl) {
             return Ok(ttl);
         }
-        if let RData::SOA(soa) = data {
-            let ttl = if soa.minimum > MAX_TTL {
-                0
-            } else {
-                soa.minimum
-            };
+        if rtype == code::SOA && self.rdata.len() >= 4 {
+            let minimum = &self.rdata[self.rdata.len() - 4..];
+            let minimum = u32::from_be_bytes([minimum[0], minimum[1], minimum[2], minimum[3]]);
+            let ttl = if minimum > MAX_TTL { 0 } else { minimum };
             warn!(
                 "{}: no TTL and no $TTL: the SOA and the records after it without a TTL get \
                  the SOA MINIMUM, {ttl}; add `$TTL` at the top of the file to choose",
@@ -372,153 +374,59 @@ impl Loader {
         )
     }
 
-    /// Adds one record, enforcing the per-record rules.
-    fn insert(&mut self, mut record: Record, loc: Loc) -> Result<(), String> {
-        let rtype = record.record_type();
-        let key = (LowerName::new(&record.name), record.data.clone());
-        if self.seen.contains(&key) {
-            return Ok(());
-        }
-        let name = &record.name;
-        if rtype == RecordType::SOA {
-            if *name != self.apex {
-                return Err(format!(
-                    "SOA record for {name}, but this file holds the zone {} (named after the \
-                     file): the SOA belongs at the apex, written @",
-                    self.apex
-                ));
-            }
-            if let Some((_, first)) = self.soa {
-                return Err(format!(
-                    "a second SOA record (the first is at {}): a zone has exactly one SOA",
-                    self.place(first, loc)
-                ));
-            }
-        }
-
-        if !matches!(rtype, RecordType::RRSIG | RecordType::NSEC) {
-            let usage = self.names.get(&key.0);
-            let conflict = match (
-                rtype,
-                usage.and_then(|u| u.cname),
-                usage.and_then(|u| u.other),
-            ) {
-                (RecordType::CNAME, Some(first), _) => Some(format!(
-                    "a second CNAME at {name} (the first is at {}): a name has at most one CNAME",
-                    self.place(first, loc)
-                )),
-                (RecordType::CNAME, None, Some((other, at))) => Some(format!(
-                    "CNAME at {name}, which already has {other} data (at {}): {CNAME_RULE}",
-                    self.place(at, loc)
-                )),
-                (_, Some(at), _) if rtype != RecordType::CNAME => Some(format!(
-                    "{rtype} record at {name}, which has a CNAME (at {}): {CNAME_RULE}",
-                    self.place(at, loc)
-                )),
-                _ => None,
-            };
-            if let Some(message) = conflict {
-                return Err(message);
-            }
-            let usage = self.names.entry(key.0.clone()).or_default();
-            if rtype == RecordType::CNAME {
-                usage.cname = Some(loc);
-            } else if usage.other.is_none() {
-                usage.other = Some((rtype, loc));
-            }
-        }
-
-        match self.rrsets.entry((key.0.clone(), rtype)) {
-            MapEntry::Occupied(set) => {
-                let (ttl, first) = *set.get();
-                if record.ttl != ttl {
-                    warn!(
-                        "{}: TTL {} differs from the TTL {ttl} of the {rtype} records at {} \
-                         (first at {}): using {ttl}",
-                        self.at(loc),
-                        record.ttl,
-                        record.name,
-                        self.place(first, loc)
-                    );
-                    record.ttl = ttl;
-                }
-            }
-            MapEntry::Vacant(set) => {
-                set.insert((record.ttl, loc));
-            }
-        }
-        if rtype == RecordType::SOA {
-            self.soa = Some((self.records.len(), loc));
-        }
-        self.seen.insert(key);
-        self.records.push(record);
-        Ok(())
-    }
-
     /// The zone-wide checks, then the zone or every error found.
     fn finish(mut self) -> ZoneResult {
-        match self.soa {
-            None if !self.files.is_empty() && !self.soa_written => self.errors.push(ZoneError {
-                file: self.files[0].clone(),
-                line: 0,
-                message: format!(
-                    "no SOA record: a zone needs one, at its apex, like `@ IN SOA ns1.{0} \
-                     hostmaster.{0} 1 1h 15m 1w 5m`",
-                    self.apex
-                ),
-            }),
-            Some((_, loc)) if !self.apex_ns_written => {
-                self.error(
-                    loc,
-                    format!(
-                        "the apex {0} has no NS records: add at least one, like `@ IN NS ns1.{0}`",
-                        self.apex
-                    ),
-                );
-            }
-            _ => {}
+        if self.files.is_empty() {
+            return Err(self.errors); // The zone file itself could not be read.
         }
-        let Some((soa, _)) = self.soa.filter(|_| self.errors.is_empty()) else {
-            return Err(self.errors);
+        self.builder.files = std::mem::take(&mut self.files);
+        self.builder.soa_written = self.soa_written;
+        self.builder.apex_ns_written = self.apex_ns_written;
+        let files = self.builder.files.clone();
+        let source = files.first().cloned().unwrap_or_default();
+        let to_error = |problem: Problem| ZoneError {
+            file: files
+                .get(problem.loc.file as usize)
+                .cloned()
+                .unwrap_or_else(|| source.clone()),
+            line: problem.loc.line as usize,
+            message: problem.message,
         };
-        self.records[..=soa].rotate_right(1);
-        let serial = match &self.records[0].data {
-            RData::SOA(soa) => soa.serial,
-            _ => 0,
-        };
-        Ok(Zone {
-            origin: self.apex,
-            serial,
-            records: self.records,
-            source: self.files.swap_remove(0),
-        })
+        match self.builder.finish() {
+            Ok((zone, warnings)) => {
+                for warning in warnings {
+                    warn!("{}", to_error(warning));
+                }
+                if self.errors.is_empty() {
+                    return Ok(zone);
+                }
+            }
+            // Errors of single entries come in reading order, then those about the whole zone.
+            Err(problems) => self.errors.extend(problems.into_iter().map(to_error)),
+        }
+        Err(self.errors)
     }
 
     fn error(&mut self, loc: Loc, message: String) {
         self.errors.push(ZoneError {
-            file: self.files[loc.file].clone(),
-            line: loc.line,
+            file: self.files[loc.file as usize].clone(),
+            line: loc.line as usize,
             message,
         });
     }
 
     /// `file:line`, for log lines.
     fn at(&self, loc: Loc) -> String {
-        format!("{}:{}", self.files[loc.file].display(), loc.line)
-    }
-
-    /// Where `loc` is, seen from `from`: `line N` in the same file, else `file:N`.
-    fn place(&self, loc: Loc, from: Loc) -> String {
-        if loc.file == from.file {
-            format!("line {}", loc.line)
-        } else {
-            self.at(loc)
-        }
+        format!("{}:{}", self.files[loc.file as usize].display(), loc.line)
     }
 }
 
-const CNAME_RULE: &str = "a name with a CNAME can have no other data (RFC 1034 section 3.6.2, \
-                          RFC 2181 section 10.1); remove one of them";
+fn loc(file: usize, line: usize) -> Loc {
+    Loc {
+        file: file as u32,
+        line: line as u32,
+    }
+}
 
 /// The token as a plain word; a quoted string is not allowed where `what` belongs.
 fn plain<'t>(token: &'t Token<'_>, what: &str) -> Result<&'t [u8], String> {
