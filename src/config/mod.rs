@@ -20,6 +20,7 @@ mod database;
 mod dns;
 mod dnssec;
 mod log;
+mod proxy;
 mod source;
 mod transfer;
 mod web;
@@ -37,6 +38,7 @@ pub use database::DatabaseConfig;
 pub use dns::{DnsConfig, TransferConfig, Workers};
 pub use dnssec::{DnssecAlgorithm, DnssecConfig};
 pub use log::{LogConfig, LogFormat};
+pub use proxy::ProxyConfig;
 pub use transfer::{SecondaryZone, TSIG_ALGORITHMS, TsigKey};
 pub use web::{CertFiles, WebConfig, WebTlsConfig};
 
