@@ -260,6 +260,11 @@ impl Router {
         }
     }
 
+    /// Whether the table has a route for `path` (the reverse proxy leaves those to it).
+    pub fn routes(&self, path: &str) -> bool {
+        self.paths.at(path).is_ok()
+    }
+
     /// Answers `request` with the route the table has for its path, or else with `fallback`.
     /// The fallback gets the request as it came (same body type, nothing allocated); a 404 it
     /// answers is replaced by the site's 404 page.

@@ -1,5 +1,5 @@
 //! `[dns]`: the authoritative DNS server, and `[dns.transfer]` (`[dns.dnssec]` has a file of its
-//! own).
+//! own, so has `[[dns.tsig]]`: `transfer`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -9,6 +9,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use super::DnssecConfig;
+use super::transfer::TsigKey;
 
 /// `[dns]`: the authoritative server.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -37,6 +38,8 @@ pub struct DnsConfig {
     pub transfer: TransferConfig,
     /// DNSSEC: the zones onebox signs.
     pub dnssec: DnssecConfig,
+    /// `[[dns.tsig]]`: TSIG keys, named by `dns.transfer.tsig`.
+    pub tsig: Vec<TsigKey>,
 }
 
 /// `[dns.transfer]`: who may transfer zones, and who is told of changes.
@@ -51,6 +54,9 @@ pub struct TransferConfig {
     /// changes; older changes are dropped, and clients that far behind get a full transfer.
     /// 0 keeps no journal (every IXFR is answered with the whole zone).
     pub journal_max_bytes: usize,
+    /// The `[[dns.tsig]]` key that zone transfers and NOTIFY must be signed with, on top of
+    /// `allow`; onebox signs its NOTIFY with it. Empty: no key.
+    pub tsig: String,
 }
 
 impl Default for DnsConfig {
@@ -65,6 +71,7 @@ impl Default for DnsConfig {
             identity: None,
             transfer: TransferConfig::default(),
             dnssec: DnssecConfig::default(),
+            tsig: Vec::new(),
         }
     }
 }
@@ -124,6 +131,7 @@ impl Default for TransferConfig {
             ],
             notify: Vec::new(),
             journal_max_bytes: 1024 * 1024,
+            tsig: String::new(),
         }
     }
 }

@@ -20,7 +20,9 @@ mod database;
 mod dns;
 mod dnssec;
 mod log;
+mod proxy;
 mod source;
+mod transfer;
 mod web;
 
 use std::path::{Path, PathBuf};
@@ -36,6 +38,8 @@ pub use database::DatabaseConfig;
 pub use dns::{DnsConfig, TransferConfig, Workers};
 pub use dnssec::{DnssecAlgorithm, DnssecConfig};
 pub use log::{LogConfig, LogFormat};
+pub use proxy::ProxyConfig;
+pub use transfer::{SecondaryZone, TSIG_ALGORITHMS, TsigKey};
 pub use web::{CertFiles, WebConfig, WebTlsConfig};
 
 /// The configuration file read when `--config` is not given.
@@ -140,6 +144,9 @@ impl Config {
     fn validate(&self) -> Result<(), Invalid> {
         let invalid = |key, message: String| Err(Invalid { key, message });
         if let Err((key, message)) = self.dns.dnssec.check() {
+            return invalid(key, message);
+        }
+        if let Err((key, message)) = transfer::check(&self.dns.tsig, &self.dns.transfer.tsig, &[]) {
             return invalid(key, message);
         }
         if self.database.acquire_timeout >= self.app.request_timeout {

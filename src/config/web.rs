@@ -72,6 +72,8 @@ pub struct WebConfig {
     pub cache_total_bytes: u64,
     /// Certificates.
     pub tls: WebTlsConfig,
+    /// `[[web.proxy]]`: path prefixes answered by the user's own application servers.
+    pub proxy: Vec<super::ProxyConfig>,
     /// Certificates obtained and renewed automatically over ACME.
     pub acme: AcmeConfig,
 }
@@ -125,6 +127,7 @@ impl Default for WebConfig {
             cache_max_file_bytes: 4 * 1024 * 1024,
             cache_total_bytes: 64 * 1024 * 1024,
             tls: WebTlsConfig::default(),
+            proxy: Vec::new(),
             acme: AcmeConfig::default(),
         }
     }

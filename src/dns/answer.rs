@@ -28,6 +28,7 @@ use super::journal::Diff;
 use super::lookup::{self, Want};
 use super::reply::{self, Item, Owner, Reply};
 use super::serial::serial_gt;
+use super::tsig::{self, Key, Keyring, Rejection, Signer};
 use super::zone::APEX;
 use crate::config::DnsConfig;
 use crate::ops::snapshot::Snapshot;
@@ -74,6 +75,8 @@ pub(crate) struct Transfer {
     /// An incremental transfer: the journal steps from the client's serial to the zone's.
     /// `None`: the whole zone.
     pub steps: Option<Vec<Arc<Diff>>>,
+    /// Signs every message, when the query was signed (TSIG).
+    pub signer: Option<Signer>,
 }
 
 impl Transfer {
@@ -93,6 +96,42 @@ pub(crate) struct Settings {
     pub query_log: bool,
     /// The answer to `CH TXT hostname.bind` / `id.server`; `None` refuses them.
     pub identity: Option<String>,
+    /// The TSIG keys (`[[dns.tsig]]`), for signed queries.
+    pub keys: Keyring,
+    /// The key transfers must be signed with (`dns.transfer.tsig`).
+    pub transfer_key: TransferKey,
+}
+
+/// What `dns.transfer.tsig` asks of a transfer, on top of `dns.transfer.allow`.
+#[derive(Debug, Clone, Default)]
+pub(crate) enum TransferKey {
+    /// Nothing: unsigned transfers are served.
+    #[default]
+    None,
+    /// A signature with this key.
+    Required(Arc<Key>),
+    /// A key that could not be loaded: every transfer is refused (never served unsigned).
+    Missing(String),
+}
+
+impl TransferKey {
+    /// The policy `config` asks for, with the keys of `keys`.
+    pub(crate) fn from_config(config: &DnsConfig, keys: &Keyring) -> Self {
+        let name = &config.transfer.tsig;
+        if name.is_empty() {
+            return Self::None;
+        }
+        keys.get(name)
+            .map_or_else(|| Self::Missing(name.clone()), Self::Required)
+    }
+
+    /// The key NOTIFY is signed with, if any.
+    pub(crate) fn key(&self) -> Option<Arc<Key>> {
+        match self {
+            Self::Required(key) => Some(key.clone()),
+            Self::None | Self::Missing(_) => None,
+        }
+    }
 }
 
 impl Settings {
@@ -103,10 +142,13 @@ impl Settings {
             Some(identity) => Some(identity.clone()),
             None => Some(hostname()),
         };
+        let keys = Keyring::from_config(config);
         Self {
             transfer_allow: config.transfer.allow.clone(),
             query_log: config.query_log,
             identity,
+            transfer_key: TransferKey::from_config(config, &keys),
+            keys,
         }
     }
 }
@@ -152,6 +194,11 @@ impl Responder {
         self.catalog.store(catalog);
     }
 
+    /// The key outgoing NOTIFY is signed with (`dns.transfer.tsig`), if any.
+    pub(crate) fn notify_key(&self) -> Option<Arc<Key>> {
+        self.settings.load().transfer_key.key()
+    }
+
     /// Applies the settings of a new configuration (transfer ACL, query log, identity).
     pub(crate) fn set_settings(&self, settings: Settings) {
         self.query_log.store(settings.query_log, Ordering::Relaxed);
@@ -173,12 +220,74 @@ impl Responder {
                 write_error(out, &error);
                 Outcome::Reply
             }
-            Parsed::Query(query) => self.answer(&query, peer, transport, out),
+            Parsed::Query(query) => match query.tsig_at {
+                None => self.answer(&query, peer, transport, out),
+                Some(at) => self.answer_signed(query, packet, at, peer, transport, out),
+            },
         };
         if self.query_log.load(Ordering::Relaxed) {
             log_query(packet, peer, transport, &outcome, out);
         }
         outcome
+    }
+
+    /// A query signed with TSIG (RFC 8945 §5.2): verified first, then answered, the reply (or
+    /// every message of a transfer) signed with the same key. A failure is answered NOTAUTH
+    /// with the TSIG error (BADKEY and BADSIG unsigned, BADTIME and BADTRUNC signed), and
+    /// logged.
+    fn answer_signed(
+        &self,
+        mut query: Query<'_>,
+        packet: &[u8],
+        at: usize,
+        peer: SocketAddr,
+        transport: Transport,
+        out: &mut Vec<u8>,
+    ) -> Outcome {
+        let now = tsig::now();
+        let Some(found) = tsig::read(packet, at) else {
+            tracing::warn!(%peer, "TSIG record malformed; answered FORMERR");
+            write_simple(out, &query, u16::from(ResponseCode::FormErr) as u8, 0);
+            return Outcome::Reply;
+        };
+        let notauth = u16::from(ResponseCode::NotAuth) as u8;
+        let rejected = |code: u16| {
+            tracing::warn!(%peer, key = %found.key_name(), error = %tsig::error_name(code), "TSIG verification failed; answered NOTAUTH");
+        };
+        match tsig::verify_request(&self.settings.load().keys, packet, &found, now) {
+            Ok(mut signer) => {
+                query.reserve = signer.overhead();
+                query.signed_by = Some(signer.key().clone());
+                match self.answer(&query, peer, transport, out) {
+                    Outcome::Reply => {
+                        signer.sign(out);
+                        Outcome::Reply
+                    }
+                    Outcome::Transfer(mut transfer) => {
+                        transfer.signer = Some(signer);
+                        Outcome::Transfer(transfer)
+                    }
+                    Outcome::Drop => Outcome::Drop,
+                }
+            }
+            Err(Rejection::Malformed) => {
+                tracing::warn!(%peer, key = %found.key_name(), "TSIG MAC of an impossible length; answered FORMERR");
+                write_simple(out, &query, u16::from(ResponseCode::FormErr) as u8, 0);
+                Outcome::Reply
+            }
+            Err(Rejection::Unsigned(code)) => {
+                rejected(code);
+                write_simple(out, &query, notauth, 0);
+                tsig::append_unsigned(out, &found, code, now);
+                Outcome::Reply
+            }
+            Err(Rejection::Signed(mut signer)) => {
+                rejected(signer.error());
+                write_simple(out, &query, notauth, 0);
+                signer.sign(out);
+                Outcome::Reply
+            }
+        }
     }
 
     fn answer(
@@ -242,19 +351,40 @@ impl Responder {
         transport: Transport,
         out: &mut Vec<u8>,
     ) -> Outcome {
-        let allowed = self
-            .settings
-            .load()
+        let settings = self.settings.load();
+        let allowed = settings
             .transfer_allow
             .iter()
             .any(|net| net.contains(&peer.ip()));
+        let refusal = match &settings.transfer_key {
+            _ if !allowed => Some("client not in dns.transfer.allow".to_owned()),
+            TransferKey::None => None,
+            TransferKey::Required(key) => match &query.signed_by {
+                Some(signer) if signer.name() == key.name() => None,
+                Some(signer) => Some(format!(
+                    "signed with the key {}, not the dns.transfer.tsig key {}",
+                    signer.name(),
+                    key.name()
+                )),
+                None => Some(format!(
+                    "not signed with the dns.transfer.tsig key {}",
+                    key.name()
+                )),
+            },
+            TransferKey::Missing(name) => Some(format!(
+                "the dns.transfer.tsig key {name} could not be loaded"
+            )),
+        };
         let served = catalog.exact(query.key());
-        let Some(zone) = served.filter(|_| allowed) else {
-            if served.is_some() {
-                tracing::info!(%peer, "zone transfer refused: client not in dns.transfer.allow");
+        let zone = match (served, refusal) {
+            (Some(zone), None) => zone,
+            (served, refusal) => {
+                if let (Some(zone), Some(why)) = (served, refusal) {
+                    tracing::warn!(zone = %zone.origin(), %peer, "zone transfer refused: {why}");
+                }
+                write_simple(out, query, u16::from(ResponseCode::Refused) as u8, 0);
+                return Outcome::Reply;
             }
-            write_simple(out, query, u16::from(ResponseCode::Refused) as u8, 0);
-            return Outcome::Reply;
         };
         let is_ixfr = query.qtype == u16::from(RecordType::IXFR);
         if is_ixfr && query.client_serial.is_none() {
@@ -284,6 +414,7 @@ impl Responder {
             id: query.id,
             question: query.question.to_vec(),
             steps,
+            signer: None,
         })
     }
 
@@ -366,6 +497,12 @@ struct Query<'p> {
     edns: Option<Edns>,
     /// IXFR: the serial of the SOA in the authority section (the client's version).
     client_serial: Option<u32>,
+    /// Where the TSIG RR starts (the last record of the additional section), if signed.
+    tsig_at: Option<usize>,
+    /// The key the query was signed with (verified).
+    signed_by: Option<Arc<Key>>,
+    /// Bytes kept free at the end of the reply (its TSIG RR).
+    reserve: usize,
 }
 
 impl Query<'_> {
@@ -380,11 +517,12 @@ impl Query<'_> {
     }
 
     fn payload_limit(&self, transport: Transport) -> usize {
-        match (transport, self.edns) {
+        let limit = match (transport, self.edns) {
             (Transport::Tcp, _) => usize::from(u16::MAX),
             (Transport::Udp, None) => 512,
             (Transport::Udp, Some(edns)) => usize::from(edns.payload.clamp(512, MAX_UDP_PAYLOAD)),
-        }
+        };
+        limit.saturating_sub(self.reserve)
     }
 }
 
@@ -464,11 +602,21 @@ fn parse(packet: &[u8]) -> Parsed<'_> {
         }
     }
     let mut edns = None;
-    for _ in 0..arcount {
+    let mut tsig_at = None;
+    for i in 0..arcount {
+        let start = at;
         let Some((end, record)) = skip_record(packet, at) else {
             return Parsed::Error(error);
         };
         at = end;
+        if record.rtype == tsig::TSIG {
+            // RFC 8945 §5.2: only as the last record.
+            if i + 1 != arcount {
+                return Parsed::Error(error);
+            }
+            tsig_at = Some(start);
+            continue;
+        }
         if record.rtype != u16::from(RecordType::OPT) {
             continue; // Unknown additional data is ignored.
         }
@@ -492,6 +640,9 @@ fn parse(packet: &[u8]) -> Parsed<'_> {
         qclass,
         edns,
         client_serial,
+        tsig_at,
+        signed_by: None,
+        reserve: 0,
     })
 }
 

@@ -50,6 +50,7 @@ fn responder() -> Responder {
         transfer_allow: vec!["127.0.0.0/8".parse().unwrap()],
         query_log: false,
         identity: Some("box.example".to_owned()),
+        ..Settings::default()
     };
     Responder::new(catalog, settings)
 }

@@ -32,6 +32,7 @@ pub mod serial;
 mod server;
 mod stored;
 mod tcp;
+mod tsig;
 mod udp;
 mod versions;
 mod xfr;

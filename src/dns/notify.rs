@@ -5,15 +5,21 @@
 //! waits for the response with the same ID (QR set, opcode NOTIFY). Without one it retries on
 //! a doubling schedule (1 s, 2 s, 4 s, 8 s, 16 s: five attempts), then gives up with a warning.
 //! A response with an error RCODE is final: the secondary heard us and declined.
+//!
+//! With `dns.transfer.tsig` set, each NOTIFY is signed with that key (RFC 8945) and only a
+//! response signed with it counts; one that does not verify is ignored, as a forgery would be.
 
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{Name, RecordType};
 use tokio::net::UdpSocket;
 use tokio::time::Instant;
+
+use super::tsig::{self, Key, Verifier, VerifyError};
 
 /// How often and how patiently NOTIFY is sent.
 #[derive(Debug, Clone, Copy)]
@@ -48,15 +54,19 @@ pub(crate) enum NotifyError {
     /// The secondary answered with an error.
     #[error("the secondary answered {0}")]
     Rejected(ResponseCode),
+    /// The secondary refused our signature.
+    #[error("the secondary refused the signature: {0}")]
+    Signature(VerifyError),
 }
 
-/// Tells each of `targets` that `zone` now has `serial`, retrying until each acknowledges.
-/// Must be called within a tokio runtime; returns at once.
-pub(crate) fn spawn(zone: Name, serial: u32, targets: Vec<SocketAddr>) {
+/// Tells each of `targets` that `zone` now has `serial`, retrying until each acknowledges;
+/// signed with `key` if given. Must be called within a tokio runtime; returns at once.
+pub(crate) fn spawn(zone: Name, serial: u32, targets: Vec<SocketAddr>, key: Option<Arc<Key>>) {
     for target in targets {
         let zone = zone.clone();
+        let key = key.clone();
         tokio::spawn(async move {
-            match notify(&zone, target, Schedule::default()).await {
+            match notify(&zone, target, Schedule::default(), key).await {
                 Ok(attempts) => {
                     tracing::info!(%zone, serial, %target, attempts, "NOTIFY acknowledged");
                 }
@@ -73,8 +83,13 @@ pub(crate) async fn notify(
     zone: &Name,
     target: SocketAddr,
     schedule: Schedule,
+    key: Option<Arc<Key>>,
 ) -> Result<u32, NotifyError> {
-    let (id, packet) = build(zone)?;
+    let (id, mut packet) = build(zone)?;
+    let signed = key.map(|key| {
+        let mac = tsig::sign_request(&key, &mut packet, tsig::now());
+        (key, mac)
+    });
     let local: SocketAddr = if target.is_ipv4() {
         (Ipv4Addr::UNSPECIFIED, 0).into()
     } else {
@@ -94,9 +109,10 @@ pub(crate) async fn notify(
     for attempt in 1..=schedule.attempts.max(1) {
         let deadline = Instant::now() + wait;
         match socket.send(&packet).await {
-            Ok(_) => match await_response(&socket, &mut buf, id, deadline).await {
-                Some(ResponseCode::NoError) => return Ok(attempt),
-                Some(rcode) => return Err(NotifyError::Rejected(rcode)),
+            Ok(_) => match await_response(&socket, &mut buf, id, deadline, signed.as_ref()).await {
+                Some(Ok(ResponseCode::NoError)) => return Ok(attempt),
+                Some(Ok(rcode)) => return Err(NotifyError::Rejected(rcode)),
+                Some(Err(error)) => return Err(NotifyError::Signature(error)),
                 None => {}
             },
             Err(error) => {
@@ -126,13 +142,15 @@ fn build(zone: &Name) -> Result<(u16, Vec<u8>), NotifyError> {
 
 /// Waits until `deadline` for the response to NOTIFY `id`; its RCODE, or `None` if none came.
 /// Datagrams that are not that response are ignored; so are ICMP errors (the secondary may
-/// not be up yet: the next attempt may reach it).
+/// not be up yet: the next attempt may reach it). When the NOTIFY was `signed`, the response
+/// must verify; a TSIG error the secondary reports is final, any other failure is ignored.
 async fn await_response(
     socket: &UdpSocket,
     buf: &mut [u8],
     id: u16,
     deadline: Instant,
-) -> Option<ResponseCode> {
+    signed: Option<&(Arc<Key>, Vec<u8>)>,
+) -> Option<Result<ResponseCode, VerifyError>> {
     loop {
         let received = tokio::time::timeout_at(deadline, socket.recv(buf)).await;
         let len = match received {
@@ -148,11 +166,21 @@ async fn await_response(
             continue;
         };
         let metadata = message.metadata;
-        if metadata.id == id
-            && metadata.message_type == MessageType::Response
-            && metadata.op_code == OpCode::Notify
+        if metadata.id != id
+            || metadata.message_type != MessageType::Response
+            || metadata.op_code != OpCode::Notify
         {
-            return Some(metadata.response_code);
+            continue;
+        }
+        let Some((key, mac)) = signed else {
+            return Some(Ok(metadata.response_code));
+        };
+        match Verifier::new(key.clone(), mac.clone()).verify(&buf[..len], tsig::now()) {
+            Ok(()) => return Some(Ok(metadata.response_code)),
+            Err(error @ VerifyError::Remote(_)) => return Some(Err(error)),
+            Err(error) => {
+                tracing::warn!(%error, "a NOTIFY response that does not verify; ignored");
+            }
         }
     }
 }
@@ -184,7 +212,7 @@ mod tests {
         let zone = Name::from_str("foobar.com.").unwrap();
         let sender = tokio::spawn({
             let zone = zone.clone();
-            async move { notify(&zone, target, schedule).await }
+            async move { notify(&zone, target, schedule, None).await }
         });
         (secondary, zone, sender)
     }

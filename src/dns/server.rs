@@ -173,7 +173,7 @@ impl Dns {
     pub fn started(&self) {
         let notify = self.current_config().transfer.notify.clone();
         let mut versions = lock(&self.versions);
-        versions.set_notify(notify);
+        versions.set_notify(notify, self.responder.notify_key());
         versions.announce_all();
     }
 
@@ -228,7 +228,7 @@ impl Dns {
         self.tcp.set_cap(config.tcp_max_connections);
         {
             let mut versions = lock(&self.versions);
-            versions.set_notify(config.transfer.notify.clone());
+            versions.set_notify(config.transfer.notify.clone(), self.responder.notify_key());
             versions.set_journal_max_bytes(config.transfer.journal_max_bytes);
         }
         let for_load = {

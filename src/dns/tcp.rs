@@ -108,11 +108,11 @@ where
                 writer.write_all(&out).await?;
             }
             Outcome::Drop => {}
-            Outcome::Transfer(transfer) => {
+            Outcome::Transfer(mut transfer) => {
                 let zone = transfer.zone.origin().clone();
                 let serial = transfer.zone.serial();
                 let style = transfer.style();
-                match xfr::send(writer, &transfer).await {
+                match xfr::send(writer, &mut transfer).await {
                     Ok(sent) => tracing::info!(
                         %zone, serial, %peer, style, messages = sent.messages, records = sent.records,
                         "zone transfer sent"

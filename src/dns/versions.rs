@@ -34,6 +34,7 @@ use super::journal::{self, History};
 use super::notify;
 use super::serial::{ServedVersions, Version, serial_gt};
 use super::stored::Stored;
+use super::tsig::Key;
 use super::zone::Zone;
 use crate::ops::challenges::TxtRecords;
 
@@ -59,6 +60,8 @@ pub(crate) struct Versions {
     stored: Stored,
     /// `dns.transfer.journal_max_bytes`: the bound of each zone's journal (0: none).
     journal_max_bytes: usize,
+    /// The key NOTIFY is signed with (`dns.transfer.tsig`).
+    notify_key: Option<Arc<Key>>,
     /// The overlay records, by owner.
     overlay: Vec<Record>,
 }
@@ -99,13 +102,16 @@ impl Versions {
             stored: Stored::at(&state_dir.join("dns")),
             state_dir,
             journal_max_bytes,
+            notify_key: None,
             overlay: Vec::new(),
         }
     }
 
-    /// Where NOTIFY goes from now on (`dns.transfer.notify`, which a reload may change).
-    pub(crate) fn set_notify(&mut self, notify: Vec<SocketAddr>) {
+    /// Where NOTIFY goes from now on (`dns.transfer.notify`, which a reload may change), and
+    /// the key it is signed with (`dns.transfer.tsig`).
+    pub(crate) fn set_notify(&mut self, notify: Vec<SocketAddr>, key: Option<Arc<Key>>) {
         self.notify = notify;
+        self.notify_key = key;
     }
 
     /// The bound of each zone's journal from now on (`dns.transfer.journal_max_bytes`).
@@ -120,7 +126,12 @@ impl Versions {
             return;
         }
         for zone in self.responder.catalog().zones() {
-            notify::spawn(zone.origin().clone(), zone.serial(), self.notify.clone());
+            notify::spawn(
+                zone.origin().clone(),
+                zone.serial(),
+                self.notify.clone(),
+                self.notify_key.clone(),
+            );
         }
     }
 
@@ -224,7 +235,7 @@ impl Versions {
             return;
         }
         for (origin, serial) in changed {
-            notify::spawn(origin, serial, self.notify.clone());
+            notify::spawn(origin, serial, self.notify.clone(), self.notify_key.clone());
         }
     }
 }

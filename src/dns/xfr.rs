@@ -60,11 +60,13 @@ pub(crate) struct Sent {
     pub records: usize,
 }
 
-/// Streams `transfer` to `writer` as length-prefixed messages. Does not flush.
-pub(crate) async fn send<W>(writer: &mut W, transfer: &Transfer) -> Result<Sent, XfrError>
+/// Streams `transfer` to `writer` as length-prefixed messages, each signed when the query was
+/// (TSIG, RFC 8945 §5.3.1). Does not flush.
+pub(crate) async fn send<W>(writer: &mut W, transfer: &mut Transfer) -> Result<Sent, XfrError>
 where
     W: AsyncWrite + Unpin,
 {
+    let mut signer = transfer.signer.take();
     let mut messages = Messages::new(transfer);
     let mut message = Vec::with_capacity(SOFT_LIMIT + 1024);
     let mut sent = Sent {
@@ -72,7 +74,11 @@ where
         records: 0,
     };
     while let Some(records) = messages.next_message(&mut message)? {
-        // `next_message` keeps every message within 65535 bytes.
+        if let Some(signer) = &mut signer {
+            signer.sign(&mut message);
+        }
+        // `next_message` keeps every message within 65535 bytes (a TSIG RR adds a few
+        // hundred at most).
         let len = u16::try_from(message.len()).unwrap_or(u16::MAX);
         writer.write_all(&len.to_be_bytes()).await?;
         writer.write_all(&message).await?;
@@ -225,6 +231,7 @@ pub(crate) mod tests {
             id,
             question: question("Big.Example."),
             steps: None,
+            signer: None,
         }
     }
 
@@ -333,9 +340,9 @@ pub(crate) mod tests {
     #[tokio::test]
     async fn send_frames_every_message_with_its_length() {
         let zone = big_zone(3_000);
-        let transfer = transfer(zone.clone(), 42);
+        let mut transfer = transfer(zone.clone(), 42);
         let mut stream = Vec::new();
-        let sent = send(&mut stream, &transfer).await.unwrap();
+        let sent = send(&mut stream, &mut transfer).await.unwrap();
         let mut messages = Vec::new();
         let mut rest = &stream[..];
         while !rest.is_empty() {

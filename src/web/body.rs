@@ -2,7 +2,8 @@
 //! the application's body, passed through as it streams.
 //!
 //! One concrete type instead of a boxed trait object keeps the hot path (a cached file is a
-//! `Bytes` clone) free of allocations. Files too large for the cache stream in 64 KiB chunks.
+//! `Bytes` clone) free of allocations. Files too large for the cache stream in 64 KiB chunks;
+//! an upstream's body (the reverse proxy) streams as it arrives.
 
 use std::io;
 use std::pin::Pin;
@@ -21,6 +22,8 @@ pub enum Body {
     Empty,
     /// Bytes in memory; taken on the first poll.
     Bytes(Option<Bytes>),
+    /// An upstream's response body, streamed as it arrives (the reverse proxy).
+    Upstream(hyper::body::Incoming),
     /// `remaining` bytes read from an open file (already positioned).
     File {
         /// The file.
@@ -45,6 +48,7 @@ impl Body {
             Self::Bytes(bytes) => bytes.as_ref().map_or(0, |b| b.len() as u64),
             Self::File { remaining, .. } => *remaining,
             Self::App(body) => http_body::Body::size_hint(body).exact().unwrap_or(0),
+            Self::Upstream(body) => http_body::Body::size_hint(body).exact().unwrap_or(0),
         }
     }
 
@@ -65,6 +69,7 @@ impl http_body::Body for Body {
         match self.get_mut() {
             Self::Empty => Poll::Ready(None),
             Self::Bytes(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            Self::Upstream(body) => Pin::new(body).poll_frame(cx).map_err(io::Error::other),
             Self::File { file, remaining } => {
                 if *remaining == 0 {
                     return Poll::Ready(None);
@@ -96,12 +101,14 @@ impl http_body::Body for Body {
             Self::Bytes(bytes) => bytes.is_none(),
             Self::File { remaining, .. } => *remaining == 0,
             Self::App(body) => http_body::Body::is_end_stream(body),
+            Self::Upstream(body) => body.is_end_stream(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match self {
             Self::App(body) => http_body::Body::size_hint(body),
+            Self::Upstream(body) => body.size_hint(),
             _ => SizeHint::with_exact(self.len()),
         }
     }

@@ -12,13 +12,16 @@
 //!    query kept, except ACME challenges (`/.well-known/acme-challenge/`), served from the site
 //!    for every name;
 //! 4. HTTPS for an alias: 301 to the canonical name;
-//! 5. a body declared larger than `web.max_body_bytes` gets 413 (and one that grows past it,
+//! 5. a `[[web.proxy]]` path the application's route table does not hold goes to the user's
+//!    application servers, with their own body limit (with `try_files`, only when no file of
+//!    the site is there; see `proxy`);
+//! 6. a body declared larger than `web.max_body_bytes` gets 413 (and one that grows past it,
 //!    as it is read);
-//! 6. the application's router answers what its route table holds (`app::Router`: one lookup,
+//! 7. the application's router answers what its route table holds (`app::Router`: one lookup,
 //!    the body streamed in, the response streamed out); the static files are its fallback:
 //!    methods other than GET and HEAD get 405 (501 if unknown), else the file is served (see
 //!    `files`). Without the application (`app.enabled = false`) every path is a file;
-//! 7. on every response: `X-Content-Type-Options`, `Referrer-Policy`, CSP, and HSTS on HTTPS;
+//! 8. on every response: `X-Content-Type-Options`, `Referrer-Policy`, CSP, and HSTS on HTTPS;
 //!    then one access-log line.
 
 use std::net::SocketAddr;
@@ -149,6 +152,17 @@ async fn route(request: Request<Incoming>, site: &Site, conn: &ConnInfo) -> Resp
         return redirect(&location);
     }
     let (parts, body) = request.into_parts();
+    let path = parts.uri.path();
+    if let Some(proxy) = site.proxies.route(path)
+        && !acme
+        && !conn.app.as_ref().is_some_and(|app| app.routes(path))
+        && !(proxy.try_files
+            && matches!(parts.method, Method::GET | Method::HEAD)
+            && site.files.has_file(path).await)
+    {
+        let request = Request::from_parts(parts, body);
+        return proxy.forward(request, conn.peer, conn.secure).await;
+    }
     if declared_too_large(&parts.headers, site.max_body) {
         return too_large();
     }

@@ -9,6 +9,7 @@
 //! - `handler` takes one request through health checks, names, redirects and limits to
 //!   `files`, which serves static files (guard, cache, conditional requests, ranges,
 //!   compression);
+//! - `proxy` passes the `[[web.proxy]]` paths to the user's own application servers;
 //! - `idle` closes connections that move no bytes; `head_limit` says 414 rather than 431
 //!   when an HTTP/1 request line alone outgrows the head limit; `body` is the response body
 //!   type.
@@ -21,6 +22,7 @@ mod files;
 mod handler;
 mod head_limit;
 mod idle;
+mod proxy;
 mod server;
 mod site;
 mod tls;
@@ -90,6 +92,9 @@ pub enum WebError {
     /// Certificates could not be loaded.
     #[error(transparent)]
     Tls(#[from] TlsError),
+    /// A `[[web.proxy]]` entry is not usable.
+    #[error(transparent)]
+    Proxy(#[from] proxy::UpstreamError),
     /// The site's build did not complete.
     #[error("building the site did not complete: {0}")]
     Reload(String),

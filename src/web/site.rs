@@ -15,6 +15,7 @@ use hyper_util::server::conn::auto;
 
 use super::WebError;
 use super::files::{Files, FilesConfig};
+use super::proxy::Proxies;
 use super::tls::{self, Tls};
 use crate::config::WebConfig;
 use crate::ops::certs::Certificates;
@@ -33,6 +34,8 @@ pub(crate) struct Site {
     pub redirect_to_https: bool,
     /// The static files.
     pub files: Files,
+    /// The `[[web.proxy]]` entries.
+    pub proxies: Proxies,
     /// Certificates: the file ones, and the server configuration reading the shared handle.
     pub tls: Tls,
     /// The certificates served (files and ACME), for readiness.
@@ -120,6 +123,7 @@ impl Site {
             local_names: config.local_names.iter().map(|n| normalize(n)).collect(),
             redirect_to_https: config.redirect_to_https,
             files,
+            proxies: Proxies::build(&config.proxy, config.max_body_bytes)?,
             tls,
             certificates: certificates.clone(),
             headers,

@@ -10,19 +10,8 @@ use std::time::{Duration, Instant};
 
 use hickory_proto::rr::RecordType;
 
-use super::DEADLINE;
 use super::wire::{self, Query};
-
-/// A TSIG key as Knot's configuration names it.
-#[derive(Debug, Clone)]
-pub struct KnotKey {
-    /// The key's name.
-    pub name: String,
-    /// `hmac-sha256`, `hmac-sha512`, ...
-    pub algorithm: String,
-    /// The secret, base64.
-    pub secret: String,
-}
+use super::{DEADLINE, TsigKey};
 
 /// A running knotd, stopped (SIGTERM) on drop.
 pub struct Knot {
@@ -39,7 +28,7 @@ impl Knot {
         port: u16,
         zones: &[&str],
         primary: SocketAddr,
-        key: Option<&KnotKey>,
+        key: Option<&TsigKey>,
     ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let d = dir.path().display().to_string();

@@ -82,6 +82,32 @@ pub fn free_port() -> u16 {
     panic!("no free loopback port for UDP and TCP");
 }
 
+/// A TSIG key as NSD, Knot and dig take it.
+#[derive(Debug, Clone)]
+pub struct TsigKey {
+    /// The key's name.
+    pub name: String,
+    /// `hmac-sha256`, `hmac-sha512`, ...
+    pub algorithm: String,
+    /// The secret, base64.
+    pub secret: String,
+}
+
+impl TsigKey {
+    /// The key as `dig -y` takes it: `algorithm:name:secret`.
+    pub fn dig_arg(&self) -> String {
+        format!("{}:{}:{}", self.algorithm, self.name, self.secret)
+    }
+
+    /// The key as a `[[dns.tsig]]` table of onebox's configuration.
+    pub fn toml(&self) -> String {
+        format!(
+            "[[dns.tsig]]\nname = \"{}\"\nalgorithm = \"{}\"\nsecret = \"{}\"\n",
+            self.name, self.algorithm, self.secret
+        )
+    }
+}
+
 /// A small deterministic pseudo-random generator (xorshift64*), for fuzzing and IDs.
 pub struct Rng(u64);
 

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use hickory_proto::rr::RecordType;
 
 use super::wire::{self, Query};
-use super::{DEADLINE, free_port};
+use super::{DEADLINE, TsigKey, free_port};
 
 /// A zone as NSD should serve it.
 pub enum NsdZone {
@@ -53,6 +53,10 @@ pub struct NsdOptions {
     pub notify: Vec<SocketAddr>,
     /// `identity` (CH TXT hostname.bind); empty: `hide-identity: yes`.
     pub identity: Option<String>,
+    /// A TSIG key for transfers and NOTIFY: primary zones provide transfers and notify with
+    /// it, secondary zones request transfers and accept NOTIFY with it (and serve transfers
+    /// onward unsigned, for the tests to compare).
+    pub tsig: Option<TsigKey>,
 }
 
 /// A running NSD, stopped (SIGTERM) on drop.
@@ -132,6 +136,16 @@ impl Nsd {
             None => {}
         }
         conf.push_str("remote-control:\n  control-enable: no\n");
+        let key = match &options.tsig {
+            Some(key) => {
+                conf.push_str(&format!(
+                    "key:\n  name: \"{}\"\n  algorithm: {}\n  secret: \"{}\"\n",
+                    key.name, key.algorithm, key.secret
+                ));
+                key.name.clone()
+            }
+            None => "NOKEY".to_owned(),
+        };
         for zone in zones {
             let name = zone.name();
             conf.push_str(&format!(
@@ -143,11 +157,11 @@ impl Nsd {
                         .expect("write zone");
                     let default = vec!["127.0.0.0/8".to_owned()];
                     for net in options.provide_xfr.as_ref().unwrap_or(&default) {
-                        conf.push_str(&format!("  provide-xfr: {net} NOKEY\n"));
+                        conf.push_str(&format!("  provide-xfr: {net} {key}\n"));
                     }
                     for target in &options.notify {
                         conf.push_str(&format!(
-                            "  notify: {}@{} NOKEY\n",
+                            "  notify: {}@{} {key}\n",
                             target.ip(),
                             target.port()
                         ));
@@ -155,7 +169,7 @@ impl Nsd {
                 }
                 NsdZone::Secondary { primary, .. } => {
                     conf.push_str(&format!(
-                        "  request-xfr: {}@{} NOKEY\n  allow-notify: 127.0.0.0/8 NOKEY\n  provide-xfr: 127.0.0.0/8 NOKEY\n",
+                        "  request-xfr: {}@{} {key}\n  allow-notify: 127.0.0.0/8 {key}\n  provide-xfr: 127.0.0.0/8 NOKEY\n",
                         primary.ip(),
                         primary.port()
                     ));

@@ -32,6 +32,8 @@ pub mod rcode {
     pub const REFUSED: u16 = 5;
     /// A DNAME substitution made a name too long (RFC 6672 §2.2).
     pub const YXDOMAIN: u16 = 6;
+    /// Not authorized (TSIG failures, RFC 8945).
+    pub const NOTAUTH: u16 = 9;
     /// Bad EDNS version (extended: needs the OPT).
     pub const BADVERS: u16 = 16;
 }

@@ -7,6 +7,7 @@ mod h2raw;
 mod lifecycle;
 mod limits;
 pub mod names;
+mod proxy;
 mod tls;
 
 use std::io::{Read, Write};

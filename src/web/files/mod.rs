@@ -101,6 +101,17 @@ impl Files {
         &self.options.root
     }
 
+    /// Whether a file of the site answers `path` (`try_files` of the reverse proxy).
+    pub async fn has_file(&self, path: &str) -> bool {
+        if self.cached(path).is_some() {
+            return true;
+        }
+        match guard::check(path) {
+            Ok(site_path) => matches!(self.lookup(path, &site_path).await, Ok(Found::File(_))),
+            Err(_) => false,
+        }
+    }
+
     /// Answers a GET or HEAD for `uri`.
     pub async fn serve(&self, uri: &Uri, method: &Method, headers: &HeaderMap) -> Response<Body> {
         let head = method == Method::HEAD;

@@ -1,0 +1,389 @@
+//! The reverse proxy: requests under a `[[web.proxy]]` path go to the user's own application
+//! servers over HTTP/1.1, the way nginx's `proxy_pass` sends them.
+//!
+//! 1. [`Proxies::route`]: the entry with the longest `path` prefix that matches; with
+//!    `try_files`, a file of the site that exists is served instead (the caller asks first);
+//! 2. the request: hop-by-hop fields removed (RFC 9110 §7.6.1: `Connection` and the fields it
+//!    names, `Keep-Alive`, `Proxy-Connection`, `TE`, `Transfer-Encoding`, `Upgrade`);
+//!    `X-Forwarded-For`, `-Proto`, `-Host` and `Forwarded` replaced by what onebox saw, never
+//!    passed on from the client; `Host` is the name the client asked for; the body
+//!    streamed, 413 past `max_body_bytes`;
+//! 3. the upstream: round robin over those not failed in the last `fail_timeout`, on a pool
+//!    of keep-alive connections; a connection refused or reset is 502 at once, no response
+//!    head within `response_timeout` (or no connection within `connect_timeout`) is 504; a
+//!    request without a body and with an idempotent method is tried once more on another
+//!    upstream. Each failure is one log line naming the upstream;
+//! 4. the response: hop-by-hop fields removed, the body streamed back (HTTP/2 clients are
+//!    served from HTTP/1.1 upstreams the same way).
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Request, Response, StatusCode, Uri};
+use http_body_util::{Either, Empty, LengthLimitError, Limited};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use super::body::Body;
+use super::files::plain;
+use crate::config::ProxyConfig;
+
+/// Every `[[web.proxy]]` entry of a site snapshot, longest path first.
+#[derive(Debug, Default)]
+pub(crate) struct Proxies {
+    entries: Vec<Proxy>,
+}
+
+/// One `[[web.proxy]]` entry.
+#[derive(Debug)]
+pub(crate) struct Proxy {
+    /// The path prefix.
+    pub path: String,
+    /// Serve the site's file when it exists; proxy otherwise.
+    pub try_files: bool,
+    upstreams: Vec<Upstream>,
+    next: AtomicUsize,
+    client: Client<HttpConnector, UpBody>,
+    response_timeout: Duration,
+    fail_timeout: Duration,
+    max_body: u64,
+    /// When this proxy's clock started (failure stamps are milliseconds since).
+    origin: Instant,
+}
+
+#[derive(Debug)]
+struct Upstream {
+    /// `host:port`, as configured.
+    authority: String,
+    /// Milliseconds since `origin` until which it is skipped (0: healthy).
+    failed_until: AtomicU64,
+}
+
+/// Why a configured upstream is not usable.
+#[derive(Debug, thiserror::Error)]
+#[error("key web.proxy.upstreams: {upstream:?}: {why}")]
+pub struct UpstreamError {
+    upstream: String,
+    why: &'static str,
+}
+
+impl Proxies {
+    /// Builds the entries of `configs`; `max_body` is `web.max_body_bytes`.
+    pub fn build(configs: &[ProxyConfig], max_body: u64) -> Result<Self, UpstreamError> {
+        let mut entries = configs
+            .iter()
+            .map(|config| Proxy::build(config, max_body))
+            .collect::<Result<Vec<_>, _>>()?;
+        entries.sort_by_key(|p| std::cmp::Reverse(p.path.len()));
+        Ok(Self { entries })
+    }
+
+    /// The entry for `path`, if any.
+    pub fn route(&self, path: &str) -> Option<&Proxy> {
+        self.entries.iter().find(|p| path.starts_with(&p.path))
+    }
+}
+
+impl Proxy {
+    fn build(config: &ProxyConfig, max_body: u64) -> Result<Self, UpstreamError> {
+        let upstreams = config
+            .upstreams
+            .iter()
+            .map(|upstream| {
+                let authority = upstream
+                    .strip_prefix("http://")
+                    .map(|rest| rest.trim_end_matches('/'))
+                    .filter(|a| a.parse::<http::uri::Authority>().is_ok() && !a.contains('/'))
+                    .ok_or(UpstreamError {
+                        upstream: upstream.clone(),
+                        why: "not http://host:port (unix: and fastcgi:// upstreams are not supported yet)",
+                    })?;
+                Ok(Upstream {
+                    authority: authority.to_owned(),
+                    failed_until: AtomicU64::new(0),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if upstreams.is_empty() {
+            return Err(UpstreamError {
+                upstream: String::new(),
+                why: "at least one upstream is needed",
+            });
+        }
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(config.connect_timeout));
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(config.keepalive_timeout)
+            .pool_max_idle_per_host(config.keepalive)
+            .build(connector);
+        Ok(Self {
+            path: config.path.clone(),
+            try_files: config.try_files,
+            upstreams,
+            next: AtomicUsize::new(0),
+            client,
+            response_timeout: config.response_timeout,
+            fail_timeout: config.fail_timeout,
+            max_body: config.max_body_bytes.unwrap_or(max_body),
+            origin: Instant::now(),
+        })
+    }
+
+    /// Sends `request` to an upstream and streams its response back.
+    pub async fn forward(
+        &self,
+        request: Request<Incoming>,
+        peer: SocketAddr,
+        secure: bool,
+    ) -> Response<Body> {
+        let (mut parts, body) = request.into_parts();
+        let declared = parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|len| len > self.max_body) {
+            return plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n");
+        }
+        let host = parts
+            .uri
+            .authority()
+            .map(|a| a.as_str().to_owned())
+            .or_else(|| {
+                parts
+                    .headers
+                    .get(header::HOST)
+                    .and_then(|h| h.to_str().ok())
+                    .map(str::to_owned)
+            })
+            .unwrap_or_default();
+        remove_hop_by_hop(&mut parts.headers);
+        forwarded(&mut parts.headers, peer, secure, &host);
+        // The application sees the name the client asked for (HTTP/2 clients send none as a
+        // field), as Caddy passes it.
+        if let Ok(value) = HeaderValue::try_from(host.as_str()) {
+            parts.headers.insert(header::HOST, value);
+        }
+        let path_and_query = parts
+            .uri
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .to_owned();
+        parts.version = http::Version::HTTP_11;
+        let retry = http_body::Body::is_end_stream(&body) && idempotent(&parts.method);
+        let limit = usize::try_from(self.max_body).unwrap_or(usize::MAX);
+        let first = self.pick(None);
+        let mut attempt = (first, Some(Limited::new(body, limit)));
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let (index, body) = (attempt.0, attempt.1.take());
+            let upstream = &self.upstreams[index];
+            let body = match body {
+                Some(body) => Either::Left(body),
+                None => Either::Right(Empty::new()),
+            };
+            let mut request = Request::from_parts(parts.clone(), body);
+            *request.uri_mut() = match Uri::builder()
+                .scheme("http")
+                .authority(upstream.authority.as_str())
+                .path_and_query(path_and_query.as_str())
+                .build()
+            {
+                Ok(uri) => uri,
+                Err(_) => return plain(StatusCode::BAD_REQUEST, "bad request target\n"),
+            };
+            let sent = tokio::time::timeout(self.response_timeout, self.client.request(request));
+            let failure = match sent.await {
+                Ok(Ok(response)) => {
+                    upstream.failed_until.store(0, Ordering::Relaxed);
+                    return respond(response);
+                }
+                Ok(Err(error)) if too_large(&error) => {
+                    return plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n");
+                }
+                Ok(Err(error)) => Failure::from_client(&error),
+                Err(_) => Failure::Timeout,
+            };
+            tracing::error!(
+                upstream = %upstream.authority,
+                path = %path_and_query,
+                error = failure.text(),
+                "proxy: upstream failed"
+            );
+            self.mark_failed(index);
+            if !(retry && tries < 2 && self.upstreams.len() > 1 && failure.retryable()) {
+                return failure.response();
+            }
+            attempt = (self.pick(Some(index)), None);
+        }
+    }
+
+    /// The next upstream in turn, skipping failed ones (and `not`) while others are left.
+    fn pick(&self, not: Option<usize>) -> usize {
+        let now = self.now_ms();
+        let count = self.upstreams.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        (0..count)
+            .map(|i| (start + i) % count)
+            .find(|&i| {
+                Some(i) != not && self.upstreams[i].failed_until.load(Ordering::Relaxed) <= now
+            })
+            .unwrap_or(start % count)
+    }
+
+    fn mark_failed(&self, index: usize) {
+        let until = self.now_ms() + u64::try_from(self.fail_timeout.as_millis()).unwrap_or(0);
+        self.upstreams[index]
+            .failed_until
+            .store(until.max(1), Ordering::Relaxed);
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+}
+
+/// A request body on its way up: the client's, limited, or none (a retry, which is only made
+/// for requests without a body).
+type UpBody = Either<Limited<Incoming>, Empty<Bytes>>;
+
+/// How an attempt failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Failure {
+    /// No connection (refused, unreachable, reset before a response): 502.
+    Connect,
+    /// The connection broke, or the response was not HTTP: 502.
+    Broken,
+    /// No connection or no response head in time: 504.
+    Timeout,
+}
+
+impl Failure {
+    fn from_client(error: &hyper_util::client::legacy::Error) -> Self {
+        use std::error::Error as _;
+        let mut source = error.source();
+        while let Some(cause) = source {
+            if let Some(io) = cause.downcast_ref::<std::io::Error>()
+                && io.kind() == std::io::ErrorKind::TimedOut
+            {
+                return Self::Timeout;
+            }
+            source = cause.source();
+        }
+        if error.is_connect() {
+            Self::Connect
+        } else {
+            Self::Broken
+        }
+    }
+
+    fn retryable(self) -> bool {
+        self != Self::Timeout
+    }
+
+    fn text(self) -> &'static str {
+        match self {
+            Self::Connect => "cannot connect",
+            Self::Broken => "connection broken or not HTTP",
+            Self::Timeout => "timed out",
+        }
+    }
+
+    fn response(self) -> Response<Body> {
+        match self {
+            Self::Timeout => plain(StatusCode::GATEWAY_TIMEOUT, "upstream timed out\n"),
+            _ => plain(StatusCode::BAD_GATEWAY, "upstream unavailable\n"),
+        }
+    }
+}
+
+/// The client's body went past the limit while it streamed up.
+fn too_large(error: &hyper_util::client::legacy::Error) -> bool {
+    use std::error::Error as _;
+    let mut source = error.source();
+    while let Some(cause) = source {
+        if cause.is::<LengthLimitError>() {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
+}
+
+fn idempotent(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE
+    )
+}
+
+fn respond(response: Response<Incoming>) -> Response<Body> {
+    let (mut parts, body) = response.into_parts();
+    remove_hop_by_hop(&mut parts.headers);
+    Response::from_parts(parts, Body::Upstream(body))
+}
+
+/// RFC 9110 §7.6.1: `Connection`, the fields it names, and the other hop-by-hop fields.
+fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in [
+        header::CONNECTION,
+        header::TE,
+        header::TRANSFER_ENCODING,
+        header::UPGRADE,
+        header::PROXY_AUTHENTICATE,
+        header::TRAILER,
+    ] {
+        headers.remove(name);
+    }
+    headers.remove("keep-alive");
+    headers.remove("proxy-connection");
+}
+
+/// Replaces what the client said about itself with what onebox saw (RFC 7239).
+fn forwarded(headers: &mut HeaderMap, peer: SocketAddr, secure: bool, host: &str) {
+    let scheme = if secure { "https" } else { "http" };
+    let ip = peer.ip().to_canonical();
+    let node = match ip {
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) => format!("\"[{v6}]\""),
+    };
+    headers.remove(header::FORWARDED);
+    headers.remove("x-forwarded-for");
+    headers.remove("x-forwarded-proto");
+    headers.remove("x-forwarded-host");
+    headers.remove("x-real-ip");
+    let mut set = |name: &'static str, value: String| {
+        if let Ok(value) = HeaderValue::try_from(value) {
+            headers.insert(HeaderName::from_static(name), value);
+        }
+    };
+    set("x-forwarded-for", ip.to_string());
+    set("x-forwarded-proto", scheme.to_owned());
+    set("x-real-ip", ip.to_string());
+    if !host.is_empty() {
+        set("x-forwarded-host", host.to_owned());
+        set(
+            "forwarded",
+            format!("for={node};proto={scheme};host=\"{host}\""),
+        );
+    } else {
+        set("forwarded", format!("for={node};proto={scheme}"));
+    }
+}
