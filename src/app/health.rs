@@ -14,8 +14,9 @@
 //! pool reconnects by itself.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
 
 use super::State;
 use crate::db::{Db, sessions};
@@ -33,19 +34,39 @@ pub const SETTINGS_EVERY: Duration = Duration::from_secs(30);
 pub const PURGE_EVERY: Duration = Duration::from_secs(3600);
 
 /// Whether the database is usable (reachable, schema up to date); cheap to clone.
-#[derive(Debug, Clone, Default)]
+///
+/// Unknown until the watcher's first check has an outcome: a process just started (or
+/// taking over from an upgraded one) makes the application's first requests wait for that
+/// outcome rather than answer 503 for a database it has not yet tried.
+#[derive(Debug, Clone)]
 pub struct Health {
-    up: Arc<AtomicBool>,
+    state: Arc<watch::Sender<Option<bool>>>,
+}
+
+impl Default for Health {
+    fn default() -> Self {
+        Self {
+            state: Arc::new(watch::Sender::new(None)),
+        }
+    }
 }
 
 impl Health {
-    /// Whether the last check succeeded.
-    pub fn is_up(&self) -> bool {
-        self.up.load(Ordering::Acquire)
+    /// Whether the database is usable, once the watcher knows: at once after the first
+    /// check's outcome; before it, waits for that outcome (the caller bounds the wait).
+    pub async fn known_up(&self) -> bool {
+        if let Some(up) = *self.state.borrow() {
+            return up;
+        }
+        let mut known = self.state.subscribe();
+        match known.wait_for(Option::is_some).await {
+            Ok(up) => *up == Some(true),
+            Err(_) => false,
+        }
     }
 
     fn set(&self, up: bool) {
-        self.up.store(up, Ordering::Release);
+        self.state.send_replace(Some(up));
     }
 }
 

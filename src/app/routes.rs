@@ -316,13 +316,14 @@ impl Router {
     }
 }
 
-/// 503 at once while the database is known to be down (the watcher checks every second).
+/// 503 at once while the database is known to be down (the watcher checks every second); a
+/// request that comes before the watcher's first outcome waits for it, within the deadline.
 async fn available(
     axum::extract::State(state): axum::extract::State<State>,
     request: Request,
     next: middleware::Next,
 ) -> axum::response::Response {
-    if !state.health.is_up() {
+    if !state.health.known_up().await {
         return AppError::Unavailable.into_response();
     }
     next.run(request).await
