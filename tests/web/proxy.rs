@@ -460,10 +460,12 @@ async fn php_fpm_runs_index_php_over_fastcgi_for_https_clients() {
         .await
         .expect("502");
     assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
-    let log = server.log().text();
+    let named = server.log().wait_for(Duration::from_secs(10), |l| {
+        l.contains("proxy: upstream failed") && l.contains("fastcgi://")
+    });
     assert!(
-        log.lines()
-            .any(|l| l.contains("proxy: upstream failed") && l.contains("fastcgi://")),
-        "no log line names the FastCGI upstream:\n{log}"
+        named.is_some(),
+        "no log line names the FastCGI upstream:\n{}",
+        server.log().text()
     );
 }
