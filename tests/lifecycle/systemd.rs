@@ -85,6 +85,7 @@ pub(super) fn activated(
         .env("LISTEN_FDS", fds.len().to_string())
         .env("LISTEN_FDNAMES", names)
         .env("ONEBOX_USER", current_user())
+        .env("ONEBOX_METRICS__LISTEN", "127.0.0.1:0")
         .env("NO_COLOR", "1")
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())
