@@ -11,8 +11,8 @@
 //! sets `dns.listen`. Variables starting with `ONEBOX_TEST_` belong to the test suite, and
 //! `ONEBOX_UPGRADE` to an upgrade's hand-over: they are not configuration.
 //!
-//! One file per section: `log`, `dns`, `web` (and `web.acme`), `database`, `app`, `backup`; this file holds the
-//! whole [`Config`], the loading and the rules that span sections.
+//! One file per section: `log`, `dns`, `web` (and `web.acme`), `database`, `app`, `metrics`,
+//! `backup`; this file holds the whole [`Config`], the loading and the rules that span sections.
 
 mod acme;
 mod app;
@@ -21,6 +21,7 @@ mod database;
 mod dns;
 mod dnssec;
 mod log;
+mod metrics;
 mod proxy;
 mod source;
 mod transfer;
@@ -40,6 +41,7 @@ pub use database::DatabaseConfig;
 pub use dns::{DnsConfig, TransferConfig, Workers};
 pub use dnssec::{DnssecAlgorithm, DnssecConfig};
 pub use log::{LogConfig, LogFormat};
+pub use metrics::{DEFAULT_METRICS_LISTEN, MetricsConfig};
 pub use proxy::ProxyConfig;
 pub use transfer::{SecondaryZone, TSIG_ALGORITHMS, TsigKey};
 pub use web::{CertFiles, WebConfig, WebTlsConfig};
@@ -73,6 +75,8 @@ pub struct Config {
     pub app: AppConfig,
     /// Backups: scheduled by `serve`, encrypted with a passphrase.
     pub backup: BackupConfig,
+    /// The Prometheus endpoint.
+    pub metrics: MetricsConfig,
 }
 
 impl Default for Config {
@@ -87,6 +91,7 @@ impl Default for Config {
             database: DatabaseConfig::default(),
             app: AppConfig::default(),
             backup: BackupConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -249,6 +254,7 @@ mod tests {
             "[database]",
             "[app]",
             "[backup]",
+            "[metrics]",
         ] {
             assert!(text.contains(section), "{section} is documented");
         }
