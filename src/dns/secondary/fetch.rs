@@ -73,7 +73,7 @@ pub(crate) enum Fetched {
     /// A new version.
     Zone {
         /// The zone.
-        zone: Zone,
+        zone: Box<Zone>,
         /// "IXFR" (incremental) or "AXFR" (whole zone, whichever was asked).
         style: &'static str,
         /// Messages received.
@@ -406,7 +406,7 @@ impl Assembler {
         if self.steps.is_empty() {
             let zone = build(&origin, std::iter::once(soa).chain(self.records))?;
             return Ok(Fetched::Zone {
-                zone,
+                zone: Box::new(zone),
                 style: "AXFR",
                 messages,
             });
@@ -416,7 +416,7 @@ impl Assembler {
         })?;
         let zone = apply(have, &origin, soa, self.steps)?;
         Ok(Fetched::Zone {
-            zone,
+            zone: Box::new(zone),
             style: "IXFR",
             messages,
         })

@@ -40,7 +40,6 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub(crate) use self::fetch::soa_serial;
 use self::fetch::{FetchError, Fetched};
 use super::answer::{Responder, TransferKey};
 use super::catalog::{ZoneData, key_of};
@@ -514,7 +513,7 @@ impl Task {
                 messages,
             } => {
                 tracing::info!(zone = %origin, %primary, serial = zone.serial(), style, messages, records = zone.len(), "secondary zone transferred");
-                Ok(Some(zone))
+                Ok(Some(*zone))
             }
         }
     }
