@@ -9,7 +9,8 @@
 //! - `handler` takes one request through health checks, names, redirects and limits to
 //!   `files`, which serves static files (guard, cache, conditional requests, ranges,
 //!   compression);
-//! - `proxy` passes the `[[web.proxy]]` paths to the user's own application servers;
+//! - `proxy` passes the `[[web.proxy]]` paths to the user's own application servers (HTTP/1.1
+//!   over TCP or a Unix socket), `fastcgi` to FastCGI ones (PHP-FPM);
 //! - `idle` closes connections that move no bytes; `head_limit` says 414 rather than 431
 //!   when an HTTP/1 request line alone outgrows the head limit; `body` is the response body
 //!   type.
@@ -18,6 +19,7 @@
 
 mod body;
 mod conform;
+mod fastcgi;
 mod files;
 mod handler;
 mod head_limit;
