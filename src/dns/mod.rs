@@ -17,6 +17,8 @@
 //!   over it (AXFR, or IXFR from the journal); `notify` tells secondaries when a serial changes;
 //! - `secondary` serves the zones of `[[dns.secondary]]`: transferred from their primaries
 //!   (IXFR or AXFR, TSIG-signed), refreshed on the SOA timers and on NOTIFY, expired as NSD does;
+//! - `metrics` counts queries (per UDP worker, summed when scraped), transfers and NOTIFY, and
+//!   reports each zone's serial and size;
 //! - `server` is the service ([`Dns`]): built (zones loaded) before any socket exists, handed
 //!   its sockets and each reloaded configuration by the lifecycle in `cli`.
 //!
@@ -28,6 +30,7 @@ mod catalog;
 pub mod dnssec;
 mod journal;
 mod lookup;
+mod metrics;
 mod notify;
 mod reply;
 mod secondary;

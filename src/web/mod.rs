@@ -9,6 +9,8 @@
 //! - `handler` takes one request through health checks, names, redirects and limits to
 //!   `files`, which serves static files (guard, cache, conditional requests, ranges,
 //!   compression);
+//! - `metrics` counts requests, latency and TLS handshakes, and serves the process's metrics
+//!   endpoint (`metrics.listen`);
 //! - `proxy` passes the `[[web.proxy]]` paths to the user's own application servers (HTTP/1.1
 //!   over TCP or a Unix socket), `fastcgi` to FastCGI ones (PHP-FPM);
 //! - `idle` closes connections that move no bytes; `head_limit` says 414 rather than 431
@@ -24,6 +26,7 @@ mod files;
 mod handler;
 mod head_limit;
 mod idle;
+mod metrics;
 mod proxy;
 mod server;
 mod site;
