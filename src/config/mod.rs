@@ -151,7 +151,9 @@ impl Config {
         if let Err((key, message)) = self.dns.dnssec.check() {
             return invalid(key, message);
         }
-        if let Err((key, message)) = transfer::check(&self.dns.tsig, &self.dns.transfer.tsig, &[]) {
+        if let Err((key, message)) =
+            transfer::check(&self.dns.tsig, &self.dns.transfer.tsig, &self.dns.secondary)
+        {
             return invalid(key, message);
         }
         if self.database.acquire_timeout >= self.app.request_timeout {
