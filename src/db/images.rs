@@ -33,9 +33,20 @@ pub struct Stored {
     pub data: Vec<u8>,
 }
 
-/// Stores `image` unless an image with its name is already there; returns whether this call
-/// stored it.
+/// Stores `image` unless an image with its name is already there; returns whether it was new
+/// (two uploads of the same file at the same moment may both say so; one row is kept).
 pub async fn insert(db: &Db, image: NewImage<'_>) -> Result<bool, DbError> {
+    // Asked first: MySQL counts `ON DUPLICATE KEY` rows as affected, SQLite does not.
+    let known = image::Entity::find_by_id(image.id.to_owned())
+        .select_only()
+        .column(image::Column::Id)
+        .into_tuple::<String>()
+        .one(&db.reads())
+        .await?
+        .is_some();
+    if known {
+        return Ok(false);
+    }
     let row = image::ActiveModel {
         id: Set(image.id.to_owned()),
         content_type: Set(image.content_type.to_owned()),
@@ -44,11 +55,11 @@ pub async fn insert(db: &Db, image: NewImage<'_>) -> Result<bool, DbError> {
         uploader_id: Set(image.uploader_id),
         created_at: Set(super::posts::now()),
     };
-    let result = image::Entity::insert(row)
+    image::Entity::insert(row)
         .on_conflict_do_nothing()
         .exec_without_returning(db.conn())
         .await?;
-    Ok(matches!(result, sea_orm::TryInsertResult::Inserted(n) if n > 0))
+    Ok(true)
 }
 
 /// The image named `id` (its SHA-256, hex), if there is one.
