@@ -121,12 +121,18 @@ fn lost_connection(error: &DbErr) -> bool {
 /// The pool, for reads. The pool hands out a connection used within the last second without
 /// pinging it first (`test_before_acquire_if_idle_for`: a round trip saved on every busy
 /// request), so a connection the server has dropped since (a restart, `wait_timeout`, a
-/// `KILL`) can reach a query. A read that fails that way is sent once more, on another
-/// connection: sqlx checks every connection handed back to the pool and closes the dead one
-/// instead of keeping it. Writes are never sent twice (the first may have been applied): they
-/// go through [`Db::conn`].
+/// `KILL`) can reach a query. A read that fails that way is sent again on another connection:
+/// sqlx checks every connection handed back to the pool and closes a dead one instead of
+/// keeping it, so each attempt uses up one dead connection, and when the server dropped them
+/// all at once, at most one attempt per pooled connection (`database.max_connections`) leads to
+/// a fresh one. Usually the second attempt succeeds. Writes are never sent twice (the first may
+/// have been applied): they go through [`Db::conn`].
 #[derive(Debug, Clone, Copy)]
-pub struct Reads<'a>(&'a DatabaseConnection);
+pub struct Reads<'a> {
+    conn: &'a DatabaseConnection,
+    /// The most attempts per read.
+    attempts: u32,
+}
 
 impl Reads<'_> {
     async fn again<T, F, Fut>(&self, sql: &Statement, run: F) -> Result<T, DbErr>
@@ -134,12 +140,19 @@ impl Reads<'_> {
         F: Fn(Statement) -> Fut,
         Fut: std::future::Future<Output = Result<T, DbErr>>,
     {
-        match run(sql.clone()).await {
-            Err(error) if lost_connection(&error) => {
-                tracing::info!(error = %error, "database: connection lost during a read; sending it again");
-                run(sql.clone()).await
+        let mut attempt = 1;
+        loop {
+            match run(sql.clone()).await {
+                Err(error) if lost_connection(&error) && attempt < self.attempts => {
+                    tracing::info!(
+                        error = %error,
+                        attempt,
+                        "database: connection lost during a read; sending it again"
+                    );
+                    attempt += 1;
+                }
+                other => return other,
             }
-            other => other,
         }
     }
 }
@@ -147,23 +160,25 @@ impl Reads<'_> {
 #[sea_orm::prelude::async_trait::async_trait]
 impl ConnectionTrait for Reads<'_> {
     fn get_database_backend(&self) -> DbBackend {
-        self.0.get_database_backend()
+        self.conn.get_database_backend()
     }
 
     async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
-        self.0.execute_raw(stmt).await
+        self.conn.execute_raw(stmt).await
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
-        self.0.execute_unprepared(sql).await
+        self.conn.execute_unprepared(sql).await
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
-        self.again(&stmt, |stmt| self.0.query_one_raw(stmt)).await
+        self.again(&stmt, |stmt| self.conn.query_one_raw(stmt))
+            .await
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        self.again(&stmt, |stmt| self.0.query_all_raw(stmt)).await
+        self.again(&stmt, |stmt| self.conn.query_all_raw(stmt))
+            .await
     }
 }
 
@@ -184,6 +199,8 @@ pub struct Db {
     url: std::sync::Arc<str>,
     /// `database.acquire_timeout`.
     timeout: Duration,
+    /// `database.max_connections`: how many dead connections the pool can hold at most.
+    max_connections: u32,
 }
 
 impl Db {
@@ -221,6 +238,7 @@ impl Db {
             conn,
             url: url.into(),
             timeout: settings.acquire_timeout,
+            max_connections: settings.max_connections,
         })
     }
 
@@ -230,9 +248,12 @@ impl Db {
     }
 
     /// The connection for reads: a query that fails because its connection was dead is sent
-    /// once more (see [`Reads`]).
+    /// again (see [`Reads`]).
     pub fn reads(&self) -> Reads<'_> {
-        Reads(&self.conn)
+        Reads {
+            conn: &self.conn,
+            attempts: self.max_connections.saturating_add(1),
+        }
     }
 
     /// Which engine this is.
