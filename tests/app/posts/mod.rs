@@ -15,7 +15,7 @@
 mod api;
 mod data;
 mod editor;
-mod images;
+pub(crate) mod images;
 mod pages;
 
 use onebox::app::auth::SESSION_COOKIE;
