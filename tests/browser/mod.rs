@@ -365,6 +365,20 @@ fn chromium_in_another_host_renders_the_site_by_its_name() {
     };
     world.onebox.wait_database();
     check_images(&world.onebox.site());
+    // Templates are read at start and on SIGHUP.
+    let skip = world.onebox.log().line_count();
+    world.onebox.sighup();
+    let reloaded = world.onebox.log().wait_json_after(skip, |l| {
+        l["message"] == "configuration reloaded"
+            || l["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("reload failed"))
+    });
+    assert!(
+        reloaded.is_some_and(|l| l["message"] == "configuration reloaded"),
+        "the reload with the image check:\n{}",
+        world.log()
+    );
     publish_a_post(&world);
     let browser = Chromium::trusting(&world.onebox.ca());
     for page in PAGES {
@@ -394,7 +408,9 @@ fn check_images(site: &Path) {
     assert!(post.contains(extends), "post.html extends base.html");
     let post = post.replacen(
         extends,
-        &format!("{extends}{{% block head %}}<script src=\"/image-check.js\"></script>{{% endblock %}}\n"),
+        &format!(
+            "{extends}{{% block head %}}<script src=\"/image-check.js\"></script>{{% endblock %}}\n"
+        ),
         1,
     );
     std::fs::create_dir_all(site.join(".templates")).expect("create .templates");
@@ -439,7 +455,13 @@ fn publish_a_post(world: &World) {
         .pair
         .client
         .command("curl")
-        .args(["--silent", "--show-error", "--fail-with-body", "--max-time", "20"])
+        .args([
+            "--silent",
+            "--show-error",
+            "--fail-with-body",
+            "--max-time",
+            "20",
+        ])
         .arg("--cacert")
         .arg(world.onebox.ca())
         .args(["-H", &format!("Authorization: Bearer {token}")])
@@ -468,7 +490,13 @@ fn publish_a_post(world: &World) {
         .pair
         .client
         .command("curl")
-        .args(["--silent", "--show-error", "--fail-with-body", "--max-time", "20"])
+        .args([
+            "--silent",
+            "--show-error",
+            "--fail-with-body",
+            "--max-time",
+            "20",
+        ])
         .arg("--cacert")
         .arg(world.onebox.ca())
         .args(["-H", &format!("Authorization: Bearer {token}")])
