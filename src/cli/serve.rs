@@ -38,12 +38,13 @@ use crate::ops::{self, CancellationToken, Context, notify};
 use crate::{acme, app, db, dns, web};
 
 /// The names sockets are handed over under (`ops::listen`): one per service role.
-const SOCKET_NAMES: &[&str] = &["dns", "http", "https"];
+const SOCKET_NAMES: &[&str] = &["dns", "http", "https", "metrics"];
 
-/// Every socket `config` wants, in serving order: DNS, then web.
+/// Every socket `config` wants, in serving order: DNS, then web, then metrics.
 pub(super) fn sockets(config: &Config) -> Vec<Spec> {
     let mut specs = dns::Dns::sockets(&config.dns);
     specs.extend(web::Web::sockets(&config.web));
+    specs.extend(ops::metrics::sockets(&config.metrics));
     specs
 }
 
@@ -146,7 +147,9 @@ impl Lifecycle {
             shutdown: CancellationToken::new(),
             readiness: ops::ready::Readiness::default(),
             reloader,
+            metrics: ops::metrics::Registry::default(),
         };
+        context.metrics.register(ops::metrics::Process::new());
         plan.assume()?;
         let services = build(&config, &context).await;
         plan.resume_root()?;
@@ -210,6 +213,10 @@ impl Lifecycle {
     pub(super) fn serve(&self, socket: &Bound) -> anyhow::Result<()> {
         match socket.spec().name {
             "dns" => self.services.dns.serve(socket)?,
+            "metrics" => self
+                .services
+                .web
+                .serve_metrics(socket, &self.context.metrics)?,
             _ => self.services.web.serve(socket)?,
         }
         Ok(())

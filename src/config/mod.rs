@@ -11,8 +11,8 @@
 //! sets `dns.listen`. Variables starting with `ONEBOX_TEST_` belong to the test suite, and
 //! `ONEBOX_UPGRADE` to an upgrade's hand-over: they are not configuration.
 //!
-//! One file per section: `log`, `dns`, `web` (and `web.acme`), `database`, `app`; this file holds the
-//! whole [`Config`], the loading and the rules that span sections.
+//! One file per section: `log`, `dns`, `web` (and `web.acme`), `database`, `app`, `metrics`;
+//! this file holds the whole [`Config`], the loading and the rules that span sections.
 
 mod acme;
 mod app;
@@ -20,6 +20,7 @@ mod database;
 mod dns;
 mod dnssec;
 mod log;
+mod metrics;
 mod proxy;
 mod source;
 mod transfer;
@@ -38,6 +39,7 @@ pub use database::DatabaseConfig;
 pub use dns::{DnsConfig, TransferConfig, Workers};
 pub use dnssec::{DnssecAlgorithm, DnssecConfig};
 pub use log::{LogConfig, LogFormat};
+pub use metrics::{DEFAULT_METRICS_LISTEN, MetricsConfig};
 pub use proxy::ProxyConfig;
 pub use transfer::{SecondaryZone, TSIG_ALGORITHMS, TsigKey};
 pub use web::{CertFiles, WebConfig, WebTlsConfig};
@@ -72,6 +74,8 @@ pub struct Config {
     pub database: DatabaseConfig,
     /// The application: dynamic pages and the JSON API.
     pub app: AppConfig,
+    /// The Prometheus endpoint.
+    pub metrics: MetricsConfig,
 }
 
 impl Default for Config {
@@ -85,6 +89,7 @@ impl Default for Config {
             web: WebConfig::default(),
             database: DatabaseConfig::default(),
             app: AppConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -259,6 +264,7 @@ mod tests {
             "[web.acme]",
             "[database]",
             "[app]",
+            "[metrics]",
         ] {
             assert!(text.contains(section), "{section} is documented");
         }

@@ -69,6 +69,8 @@ pub(crate) struct Transfer {
     pub zone: Arc<ZoneData>,
     /// The query's ID, echoed in every message.
     pub id: u16,
+    /// The QTYPE asked (AXFR or IXFR).
+    pub qtype: u16,
     /// The query's question section bytes (QNAME as sent, QTYPE, QCLASS), echoed in the first
     /// message.
     pub question: Vec<u8>,
@@ -412,6 +414,7 @@ impl Responder {
         Outcome::Transfer(Transfer {
             zone: zone.clone(),
             id: query.id,
+            qtype: query.qtype,
             question: query.question.to_vec(),
             steps,
             signer: None,

@@ -15,6 +15,8 @@
 //!   `dns.udp_workers` sockets per address), `tcp` serves length-prefixed queries on
 //!   connections accepted by the shared `ops::accept` loop, and `xfr` streams zone transfers
 //!   over it (AXFR, or IXFR from the journal); `notify` tells secondaries when a serial changes;
+//! - `metrics` counts queries (per UDP worker, summed when scraped), transfers and NOTIFY, and
+//!   reports each zone's serial and size;
 //! - `server` is the service ([`Dns`]): built (zones loaded) before any socket exists, handed
 //!   its sockets and each reloaded configuration by the lifecycle in `cli`.
 //!
@@ -26,6 +28,7 @@ mod catalog;
 pub mod dnssec;
 mod journal;
 mod lookup;
+mod metrics;
 mod notify;
 mod reply;
 pub mod serial;

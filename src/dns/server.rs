@@ -28,6 +28,7 @@ use tokio_util::task::TaskTracker;
 
 use super::answer::{Responder, Settings};
 use super::catalog::{Catalog, ZoneData};
+use super::metrics::{self, DnsMetrics};
 use super::serial::{self, Change, ServedVersions};
 use super::versions::{Read, Versions};
 use super::zone::{self, Zone, ZoneError};
@@ -71,6 +72,8 @@ pub struct Dns {
     config: Mutex<Arc<Loading>>,
     /// The one path through which zone versions change (files and the ACME overlay).
     versions: Arc<Mutex<Versions>>,
+    /// Every counter; each UDP worker gets its own share.
+    metrics: Arc<DnsMetrics>,
     /// `dns.tcp_idle_timeout`, in milliseconds, read by each new connection.
     tcp_idle_ms: Arc<AtomicU64>,
     tcp: Connections,
@@ -117,11 +120,16 @@ impl Dns {
             Catalog::default(),
             Settings::from_config(config),
         ));
+        let metrics = Arc::new(DnsMetrics::default());
+        context
+            .metrics
+            .register(metrics::collector(metrics.clone(), responder.clone()));
         let versions = Arc::new(Mutex::new(Versions::new(
             responder.clone(),
             Vec::new(),
             state_dir.to_owned(),
             config.transfer.journal_max_bytes,
+            metrics.clone(),
         )));
         let mut txt = challenges.txt_records();
         lock(&versions).overlay_changed(&txt.borrow_and_update());
@@ -158,6 +166,7 @@ impl Dns {
         });
         Ok(Self {
             responder,
+            metrics,
             config: Mutex::new(loading),
             versions,
             tcp_idle_ms: Arc::new(AtomicU64::new(millis(config.tcp_idle_timeout))),
@@ -187,6 +196,7 @@ impl Dns {
                     socket.udp().map_err(error)?,
                     socket.spec().index,
                     self.responder.clone(),
+                    self.metrics.udp_worker(),
                     socket.stop(),
                 )
                 .map_err(|source| DnsError::Thread { addr, source })?;
@@ -199,16 +209,24 @@ impl Dns {
             }
             Transport::Tcp => {
                 let listener = socket.tcp().map_err(error)?;
-                let (tcp, responder, idle) = (
+                let (tcp, responder, metrics, idle) = (
                     self.tcp.clone(),
                     self.responder.clone(),
+                    self.metrics.clone(),
                     self.tcp_idle_ms.clone(),
                 );
                 let stop = socket.stop();
                 self.tasks.spawn(async move {
                     tcp.serve(listener, stop, move |stream, peer, conn| {
                         let timeout = Duration::from_millis(idle.load(Ordering::Relaxed));
-                        tcp::connection(stream, peer, responder.clone(), timeout, conn)
+                        tcp::connection(
+                            stream,
+                            peer,
+                            responder.clone(),
+                            metrics.clone(),
+                            timeout,
+                            conn,
+                        )
                     })
                     .await;
                 });

@@ -31,6 +31,7 @@ use hickory_proto::rr::{Name, RData, Record};
 use super::answer::Responder;
 use super::catalog::{Catalog, ZoneData};
 use super::journal::{self, History};
+use super::metrics::DnsMetrics;
 use super::notify;
 use super::serial::{ServedVersions, Version, serial_gt};
 use super::stored::Stored;
@@ -62,6 +63,8 @@ pub(crate) struct Versions {
     journal_max_bytes: usize,
     /// The key NOTIFY is signed with (`dns.transfer.tsig`).
     notify_key: Option<Arc<Key>>,
+    /// Where NOTIFY outcomes are counted.
+    metrics: Arc<DnsMetrics>,
     /// The overlay records, by owner.
     overlay: Vec<Record>,
 }
@@ -95,8 +98,10 @@ impl Versions {
         notify: Vec<SocketAddr>,
         state_dir: PathBuf,
         journal_max_bytes: usize,
+        metrics: Arc<DnsMetrics>,
     ) -> Self {
         Self {
+            metrics,
             responder,
             notify,
             stored: Stored::at(&state_dir.join("dns")),
@@ -131,6 +136,7 @@ impl Versions {
                 zone.serial(),
                 self.notify.clone(),
                 self.notify_key.clone(),
+                &self.metrics,
             );
         }
     }
@@ -235,7 +241,13 @@ impl Versions {
             return;
         }
         for (origin, serial) in changed {
-            notify::spawn(origin, serial, self.notify.clone(), self.notify_key.clone());
+            notify::spawn(
+                origin,
+                serial,
+                self.notify.clone(),
+                self.notify_key.clone(),
+                &self.metrics,
+            );
         }
     }
 }
@@ -412,7 +424,13 @@ mod tests {
 
     fn versions(state: &Path) -> Versions {
         let responder = Arc::new(Responder::new(Catalog::default(), Settings::default()));
-        Versions::new(responder, Vec::new(), state.to_owned(), 1 << 20)
+        Versions::new(
+            responder,
+            Vec::new(),
+            state.to_owned(),
+            1 << 20,
+            Arc::default(),
+        )
     }
 
     fn served(versions: &Versions) -> (u32, usize) {

@@ -1,5 +1,6 @@
 //! The reverse proxy: requests under a `[[web.proxy]]` path go to the user's own application
-//! servers over HTTP/1.1, the way nginx's `proxy_pass` sends them.
+//! servers over HTTP/1.1 (`http://host:port`, `unix:/path`), the way nginx's `proxy_pass`
+//! sends them, or over FastCGI (`fastcgi://host:port`, see `fastcgi`) as `fastcgi_pass` does.
 //!
 //! 1. [`Proxies::route`]: the entry with the longest `path` prefix that matches; with
 //!    `try_files`, a file of the site that exists is served instead (the caller asks first);
@@ -8,16 +9,23 @@
 //!    `X-Forwarded-For`, `-Proto`, `-Host` and `Forwarded` replaced by what onebox saw, never
 //!    passed on from the client; `Host` is the name the client asked for; the body
 //!    streamed, 413 past `max_body_bytes`;
-//! 3. the upstream: round robin over those not failed in the last `fail_timeout`, on a pool
-//!    of keep-alive connections; a connection refused or reset is 502 at once, no response
-//!    head within `response_timeout` (or no connection within `connect_timeout`) is 504; a
-//!    request without a body and with an idempotent method is tried once more on another
-//!    upstream. Each failure is one log line naming the upstream;
+//! 3. the upstream: round robin over those not failed in the last `fail_timeout`, each on its
+//!    own pool of keep-alive connections (FastCGI: a connection per request); a connection
+//!    refused or reset is 502 at once, no response head within `response_timeout` (or no
+//!    connection within `connect_timeout`) is 504; a request without a body and with an
+//!    idempotent method is tried once more on another upstream. Each failure is one log line
+//!    naming the upstream;
 //! 4. the response: hop-by-hop fields removed, the body streamed back (HTTP/2 clients are
-//!    served from HTTP/1.1 upstreams the same way).
+//!    served from HTTP/1.1 upstreams the same way);
+//! 5. a WebSocket handshake (HTTP/1.1 Upgrade, or HTTP/2 extended CONNECT) goes up as an
+//!    HTTP/1.1 Upgrade and the connections are spliced on 101 (see `websocket`).
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -27,10 +35,13 @@ use http_body_util::{Either, Empty, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::UnixStream;
 
 use super::body::Body;
+use super::fastcgi::{self, FastCgi};
 use super::files::plain;
+use super::websocket::Handshake;
 use crate::config::ProxyConfig;
 
 /// Every `[[web.proxy]]` entry of a site snapshot, longest path first.
@@ -48,7 +59,6 @@ pub(crate) struct Proxy {
     pub try_files: bool,
     upstreams: Vec<Upstream>,
     next: AtomicUsize,
-    client: Client<HttpConnector, UpBody>,
     response_timeout: Duration,
     fail_timeout: Duration,
     max_body: u64,
@@ -58,10 +68,26 @@ pub(crate) struct Proxy {
 
 #[derive(Debug)]
 struct Upstream {
-    /// `host:port`, as configured.
-    authority: String,
+    /// As configured (log lines name it).
+    name: String,
+    /// How requests reach it: its own pool of connections.
+    target: Target,
     /// Milliseconds since `origin` until which it is skipped (0: healthy).
     failed_until: AtomicU64,
+}
+
+/// An upstream's protocol and connections.
+#[derive(Debug)]
+enum Target {
+    /// `http://host:port`: HTTP/1.1 over TCP.
+    Http {
+        authority: String,
+        client: Client<HttpConnector, UpBody>,
+    },
+    /// `unix:/path`: HTTP/1.1 over a Unix socket.
+    Unix(Client<UnixConnector, UpBody>),
+    /// `fastcgi://host:port`.
+    FastCgi(FastCgi),
 }
 
 /// Why a configured upstream is not usable.
@@ -94,20 +120,7 @@ impl Proxy {
         let upstreams = config
             .upstreams
             .iter()
-            .map(|upstream| {
-                let authority = upstream
-                    .strip_prefix("http://")
-                    .map(|rest| rest.trim_end_matches('/'))
-                    .filter(|a| a.parse::<http::uri::Authority>().is_ok() && !a.contains('/'))
-                    .ok_or(UpstreamError {
-                        upstream: upstream.clone(),
-                        why: "not http://host:port (unix: and fastcgi:// upstreams are not supported yet)",
-                    })?;
-                Ok(Upstream {
-                    authority: authority.to_owned(),
-                    failed_until: AtomicU64::new(0),
-                })
-            })
+            .map(|upstream| Upstream::build(upstream, config))
             .collect::<Result<Vec<_>, _>>()?;
         if upstreams.is_empty() {
             return Err(UpstreamError {
@@ -115,19 +128,11 @@ impl Proxy {
                 why: "at least one upstream is needed",
             });
         }
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(config.connect_timeout));
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(config.keepalive_timeout)
-            .pool_max_idle_per_host(config.keepalive)
-            .build(connector);
         Ok(Self {
             path: config.path.clone(),
             try_files: config.try_files,
             upstreams,
             next: AtomicUsize::new(0),
-            client,
             response_timeout: config.response_timeout,
             fail_timeout: config.fail_timeout,
             max_body: config.max_body_bytes.unwrap_or(max_body),
@@ -138,10 +143,11 @@ impl Proxy {
     /// Sends `request` to an upstream and streams its response back.
     pub async fn forward(
         &self,
-        request: Request<Incoming>,
+        mut request: Request<Incoming>,
         peer: SocketAddr,
         secure: bool,
     ) -> Response<Body> {
+        let mut websocket = Handshake::of(&mut request);
         let (mut parts, body) = request.into_parts();
         let declared = parts
             .headers
@@ -176,10 +182,16 @@ impl Proxy {
             .map_or("/", |p| p.as_str())
             .to_owned();
         parts.version = http::Version::HTTP_11;
-        let retry = http_body::Body::is_end_stream(&body) && idempotent(&parts.method);
+        if let Some(websocket) = &websocket {
+            websocket.upstream_request(&mut parts);
+        }
+        let retry = websocket.is_some()
+            || (http_body::Body::is_end_stream(&body) && idempotent(&parts.method));
         let limit = usize::try_from(self.max_body).unwrap_or(usize::MAX);
         let first = self.pick(None);
-        let mut attempt = (first, Some(Limited::new(body, limit)));
+        // A WebSocket handshake has no body (over HTTP/2 the stream is the tunnel itself).
+        let body = websocket.is_none().then(|| Limited::new(body, limit));
+        let mut attempt = (first, body);
         let mut tries = 0;
         loop {
             tries += 1;
@@ -189,30 +201,33 @@ impl Proxy {
                 Some(body) => Either::Left(body),
                 None => Either::Right(Empty::new()),
             };
-            let mut request = Request::from_parts(parts.clone(), body);
-            *request.uri_mut() = match Uri::builder()
-                .scheme("http")
-                .authority(upstream.authority.as_str())
-                .path_and_query(path_and_query.as_str())
-                .build()
-            {
-                Ok(uri) => uri,
-                Err(_) => return plain(StatusCode::BAD_REQUEST, "bad request target\n"),
+            let client = fastcgi::Client {
+                peer,
+                secure,
+                host: &host,
+                prefix: &self.path,
             };
-            let sent = tokio::time::timeout(self.response_timeout, self.client.request(request));
+            let sent = tokio::time::timeout(
+                self.response_timeout,
+                upstream.send(&parts, &path_and_query, body, client),
+            );
             let failure = match sent.await {
                 Ok(Ok(response)) => {
                     upstream.failed_until.store(0, Ordering::Relaxed);
-                    return respond(response);
+                    return match websocket.take() {
+                        Some(websocket) => websocket.answer(response, &upstream.name),
+                        None => response,
+                    };
                 }
-                Ok(Err(error)) if too_large(&error) => {
+                Ok(Err(Failure::TooLarge)) => {
                     return plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n");
                 }
-                Ok(Err(error)) => Failure::from_client(&error),
+                Ok(Err(Failure::BadRequest(text))) => return plain(StatusCode::BAD_REQUEST, text),
+                Ok(Err(failure)) => failure,
                 Err(_) => Failure::Timeout,
             };
             tracing::error!(
-                upstream = %upstream.authority,
+                upstream = %upstream.name,
                 path = %path_and_query,
                 error = failure.text(),
                 "proxy: upstream failed"
@@ -250,19 +265,153 @@ impl Proxy {
     }
 }
 
+impl Upstream {
+    fn build(upstream: &str, config: &ProxyConfig) -> Result<Self, UpstreamError> {
+        let error = |why| UpstreamError {
+            upstream: upstream.to_owned(),
+            why,
+        };
+        let authority = |rest: &str| {
+            let rest = rest.trim_end_matches('/');
+            (rest.parse::<http::uri::Authority>().is_ok() && !rest.contains('/'))
+                .then(|| rest.to_owned())
+        };
+        let target = if let Some(rest) = upstream.strip_prefix("http://") {
+            let authority = authority(rest).ok_or(error("not http://host:port"))?;
+            let mut connector = HttpConnector::new();
+            connector.set_nodelay(true);
+            connector.set_connect_timeout(Some(config.connect_timeout));
+            Target::Http {
+                authority,
+                client: pool(config).build(connector),
+            }
+        } else if let Some(path) = upstream.strip_prefix("unix:") {
+            if !path.starts_with('/') {
+                return Err(error("not unix:/absolute/path/to.sock"));
+            }
+            let connector = UnixConnector {
+                path: PathBuf::from(path).into(),
+                timeout: config.connect_timeout,
+            };
+            Target::Unix(pool(config).build(connector))
+        } else if let Some(rest) = upstream.strip_prefix("fastcgi://") {
+            let authority = authority(rest).ok_or(error("not fastcgi://host:port"))?;
+            let root = config
+                .fastcgi_root
+                .clone()
+                .ok_or(error("a fastcgi:// upstream needs fastcgi_root"))?;
+            Target::FastCgi(FastCgi::new(
+                &authority,
+                root,
+                &config.fastcgi_index,
+                config.connect_timeout,
+            ))
+        } else {
+            return Err(error(
+                "not http://host:port, unix:/path/to.sock or fastcgi://host:port",
+            ));
+        };
+        Ok(Self {
+            name: upstream.to_owned(),
+            target,
+            failed_until: AtomicU64::new(0),
+        })
+    }
+
+    /// One attempt: `parts` (hop-by-hop fields removed, forwarding fields set) and `body`.
+    async fn send(
+        &self,
+        parts: &http::request::Parts,
+        path_and_query: &str,
+        body: UpBody,
+        client: fastcgi::Client<'_>,
+    ) -> Result<Response<Body>, Failure> {
+        let (client, authority) = match &self.target {
+            Target::FastCgi(_) if parts.headers.contains_key(header::UPGRADE) => {
+                return Err(Failure::BadRequest(
+                    "WebSockets need an http:// or unix: upstream\n",
+                ));
+            }
+            Target::FastCgi(fastcgi) => return fastcgi.send(parts, body, client).await,
+            Target::Http { authority, client } => (Either::Left(client), authority.as_str()),
+            // The name the client asked for is in Host; the URI only has to be well formed.
+            Target::Unix(client) => (Either::Right(client), "localhost"),
+        };
+        let mut request = Request::from_parts(parts.clone(), body);
+        *request.uri_mut() = Uri::builder()
+            .scheme("http")
+            .authority(authority)
+            .path_and_query(path_and_query)
+            .build()
+            .map_err(|_| Failure::BadRequest("bad request target\n"))?;
+        let response = match client {
+            Either::Left(client) => client.request(request).await,
+            Either::Right(client) => client.request(request).await,
+        };
+        response
+            .map(respond)
+            .map_err(|error| Failure::from_client(&error))
+    }
+}
+
+/// The pool settings every HTTP upstream shares.
+fn pool(config: &ProxyConfig) -> hyper_util::client::legacy::Builder {
+    let mut builder = Client::builder(TokioExecutor::new());
+    builder
+        .pool_idle_timeout(config.keepalive_timeout)
+        .pool_max_idle_per_host(config.keepalive);
+    builder
+}
+
+/// Connects to one Unix socket, whatever the URI says, within the connect timeout.
+#[derive(Debug, Clone)]
+struct UnixConnector {
+    path: Arc<Path>,
+    timeout: Duration,
+}
+
+impl tower::Service<Uri> for UnixConnector {
+    type Response = TokioIo<UnixStream>;
+    type Error = std::io::Error;
+    type Future = Pin<Box<dyn Future<Output = std::io::Result<Self::Response>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: Uri) -> Self::Future {
+        let (path, timeout) = (self.path.clone(), self.timeout);
+        Box::pin(async move {
+            match tokio::time::timeout(timeout, UnixStream::connect(&*path)).await {
+                Ok(stream) => stream.map(TokioIo::new),
+                Err(_) => Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "connect timed out",
+                )),
+            }
+        })
+    }
+}
+
 /// A request body on its way up: the client's, limited, or none (a retry, which is only made
 /// for requests without a body).
-type UpBody = Either<Limited<Incoming>, Empty<Bytes>>;
+pub(crate) type UpBody = Either<Limited<Incoming>, Empty<Bytes>>;
 
 /// How an attempt failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Failure {
+pub(crate) enum Failure {
     /// No connection (refused, unreachable, reset before a response): 502.
     Connect,
     /// The connection broke, or the response was not HTTP: 502.
     Broken,
     /// No connection or no response head in time: 504.
     Timeout,
+    /// The client's body went past the limit while it streamed up: 413 (not the upstream's
+    /// failure).
+    TooLarge,
+    /// The request cannot be put to the upstream: 400 with this text (not the upstream's
+    /// failure).
+    BadRequest(&'static str),
 }
 
 impl Failure {
@@ -270,6 +419,9 @@ impl Failure {
         use std::error::Error as _;
         let mut source = error.source();
         while let Some(cause) = source {
+            if cause.is::<LengthLimitError>() {
+                return Self::TooLarge;
+            }
             if let Some(io) = cause.downcast_ref::<std::io::Error>()
                 && io.kind() == std::io::ErrorKind::TimedOut
             {
@@ -293,6 +445,8 @@ impl Failure {
             Self::Connect => "cannot connect",
             Self::Broken => "connection broken or not HTTP",
             Self::Timeout => "timed out",
+            Self::TooLarge => "request body too large",
+            Self::BadRequest(_) => "bad request",
         }
     }
 
@@ -302,19 +456,6 @@ impl Failure {
             _ => plain(StatusCode::BAD_GATEWAY, "upstream unavailable\n"),
         }
     }
-}
-
-/// The client's body went past the limit while it streamed up.
-fn too_large(error: &hyper_util::client::legacy::Error) -> bool {
-    use std::error::Error as _;
-    let mut source = error.source();
-    while let Some(cause) = source {
-        if cause.is::<LengthLimitError>() {
-            return true;
-        }
-        source = cause.source();
-    }
-    false
 }
 
 fn idempotent(method: &Method) -> bool {
@@ -331,7 +472,7 @@ fn respond(response: Response<Incoming>) -> Response<Body> {
 }
 
 /// RFC 9110 §7.6.1: `Connection`, the fields it names, and the other hop-by-hop fields.
-fn remove_hop_by_hop(headers: &mut HeaderMap) {
+pub(crate) fn remove_hop_by_hop(headers: &mut HeaderMap) {
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
