@@ -50,7 +50,7 @@ const MIGRATIONS_TABLE: &str = "seaql_migrations";
 
 /// The tables onebox's schema has, parents before the tables that refer to them. A table not
 /// listed (added by a later migration) comes after these, alphabetically.
-const KNOWN_TABLES: &[&str] = &["users", "settings", "posts", "sessions"];
+const KNOWN_TABLES: &[&str] = &["users", "settings", "posts", "images", "sessions"];
 
 /// Rows read per query while dumping.
 const PAGE: u64 = 1000;
