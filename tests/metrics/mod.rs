@@ -330,3 +330,51 @@ fn certificates_report_the_seconds_until_they_expire() {
         );
     }
 }
+
+#[test]
+fn promtool_accepts_the_exposition() {
+    let onebox = Onebox::builder()
+        .shipped_zones()
+        .app("page_cache_ttl = \"1h\"")
+        .start();
+    onebox.wait_database();
+    // Traffic in every family that has labels: queries of several kinds, requests of several
+    // groups and protocols, a failed handshake.
+    for (name, qtype) in [
+        ("foobar.com", "A"),
+        ("nope.foobar.com", "AAAA"),
+        ("x.org", "MX"),
+    ] {
+        dig(onebox.addr, &[name, qtype]);
+    }
+    dig(onebox.addr, &["+tcp", "foobar.com", "SOA"]);
+    get(&onebox, "/", false);
+    get(&onebox, "/", true);
+    get(&onebox, "/style.css", true);
+    crate::web::raw_get(onebox.http, "/");
+    let _ = TcpStream::connect(onebox.https).map(|mut s| s.write_all(b"\x16\x03\x01\x00\x00"));
+    let text = onebox.scrape();
+    let mut promtool = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool (apt-get install prometheus)");
+    promtool
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write");
+    let out = promtool.wait_with_output().expect("promtool");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && said.trim().is_empty(),
+        "promtool: {said}\n{text}"
+    );
+}
