@@ -378,3 +378,65 @@ fn promtool_accepts_the_exposition() {
         "promtool: {said}\n{text}"
     );
 }
+
+/// `GET /metrics` at `addr` with curl: `Some(exposition)`, or `None` if nothing answers.
+fn fetch(addr: std::net::SocketAddr) -> Option<String> {
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "--fail", "--max-time", "20"])
+        .arg(format!("http://{addr}/metrics"))
+        .output()
+        .expect("curl");
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn sighup_moves_the_endpoint_and_check_refuses_what_serve_would() {
+    let onebox = Onebox::start();
+    let old = onebox.metrics;
+    assert!(fetch(old).is_some());
+    let port = crate::harness::free_port();
+    let text = std::fs::read_to_string(&onebox.config).expect("config");
+    let moved = text.replace(
+        "[metrics]\nlisten = \"127.0.0.1:0\"",
+        &format!("[metrics]\nlisten = \"127.0.0.1:{port}\""),
+    );
+    assert_ne!(text, moved);
+    std::fs::write(&onebox.config, moved).expect("write");
+    assert!(onebox.reload(), "{}", onebox.log().text());
+    let new = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let scraped = fetch(new).expect("the new address answers");
+    assert!(scraped.contains("\nonebox_uptime_seconds "), "{scraped}");
+    assert!(fetch(old).is_none(), "the old address is closed");
+
+    // `onebox check` refuses what serve would: an address another listener has, and one that
+    // is not an address.
+    let config = onebox.config.to_str().expect("utf-8");
+    let web = format!("[\"127.0.0.1:{port}\"]");
+    let out = run(
+        onebox.dir.path(),
+        &["--config", config, "check"],
+        &[
+            ("ONEBOX_WEB__HTTP_LISTEN", &web),
+            ("ONEBOX_METRICS__LISTEN", &new.to_string()),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "key metrics.listen: 127.0.0.1:{port} (tcp) overlaps 127.0.0.1:{port} of key web.http_listen"
+        )),
+        "{stderr}"
+    );
+    let out = run(
+        onebox.dir.path(),
+        &["--config", config, "check"],
+        &[("ONEBOX_METRICS__LISTEN", "nope")],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("metrics.listen"), "{stderr}");
+    assert!(stderr.contains("\"nope\" is not an address"), "{stderr}");
+}
