@@ -16,7 +16,9 @@
 //!    idempotent method is tried once more on another upstream. Each failure is one log line
 //!    naming the upstream;
 //! 4. the response: hop-by-hop fields removed, the body streamed back (HTTP/2 clients are
-//!    served from HTTP/1.1 upstreams the same way).
+//!    served from HTTP/1.1 upstreams the same way);
+//! 5. a WebSocket handshake (HTTP/1.1 Upgrade, or HTTP/2 extended CONNECT) goes up as an
+//!    HTTP/1.1 Upgrade and the connections are spliced on 101 (see `websocket`).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -39,6 +41,7 @@ use tokio::net::UnixStream;
 use super::body::Body;
 use super::fastcgi::{self, FastCgi};
 use super::files::plain;
+use super::websocket::Handshake;
 use crate::config::ProxyConfig;
 
 /// Every `[[web.proxy]]` entry of a site snapshot, longest path first.
@@ -140,10 +143,11 @@ impl Proxy {
     /// Sends `request` to an upstream and streams its response back.
     pub async fn forward(
         &self,
-        request: Request<Incoming>,
+        mut request: Request<Incoming>,
         peer: SocketAddr,
         secure: bool,
     ) -> Response<Body> {
+        let mut websocket = Handshake::of(&mut request);
         let (mut parts, body) = request.into_parts();
         let declared = parts
             .headers
@@ -178,10 +182,16 @@ impl Proxy {
             .map_or("/", |p| p.as_str())
             .to_owned();
         parts.version = http::Version::HTTP_11;
-        let retry = http_body::Body::is_end_stream(&body) && idempotent(&parts.method);
+        if let Some(websocket) = &websocket {
+            websocket.upstream_request(&mut parts);
+        }
+        let retry = websocket.is_some()
+            || (http_body::Body::is_end_stream(&body) && idempotent(&parts.method));
         let limit = usize::try_from(self.max_body).unwrap_or(usize::MAX);
         let first = self.pick(None);
-        let mut attempt = (first, Some(Limited::new(body, limit)));
+        // A WebSocket handshake has no body (over HTTP/2 the stream is the tunnel itself).
+        let body = websocket.is_none().then(|| Limited::new(body, limit));
+        let mut attempt = (first, body);
         let mut tries = 0;
         loop {
             tries += 1;
@@ -204,7 +214,10 @@ impl Proxy {
             let failure = match sent.await {
                 Ok(Ok(response)) => {
                     upstream.failed_until.store(0, Ordering::Relaxed);
-                    return response;
+                    return match websocket.take() {
+                        Some(websocket) => websocket.answer(response, &upstream.name),
+                        None => response,
+                    };
                 }
                 Ok(Err(Failure::TooLarge)) => {
                     return plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n");
@@ -314,6 +327,11 @@ impl Upstream {
         client: fastcgi::Client<'_>,
     ) -> Result<Response<Body>, Failure> {
         let (client, authority) = match &self.target {
+            Target::FastCgi(_) if parts.headers.contains_key(header::UPGRADE) => {
+                return Err(Failure::BadRequest(
+                    "WebSockets need an http:// or unix: upstream\n",
+                ));
+            }
             Target::FastCgi(fastcgi) => return fastcgi.send(parts, body, client).await,
             Target::Http { authority, client } => (Either::Left(client), authority.as_str()),
             // The name the client asked for is in Host; the URI only has to be well formed.

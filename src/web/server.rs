@@ -410,7 +410,8 @@ async fn drive<I, S>(
         + 'static,
     S::Future: Send + 'static,
 {
-    let connection = builder.serve_connection(TokioIo::new(io), service);
+    // With upgrades: a WebSocket through the reverse proxy takes the connection over.
+    let connection = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
     tokio::pin!(connection);
     let mut closing = false;
     let mut draining = false;
