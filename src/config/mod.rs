@@ -40,7 +40,7 @@ pub use dns::{DnsConfig, TransferConfig, Workers};
 pub use dnssec::{DnssecAlgorithm, DnssecConfig};
 pub use log::{LogConfig, LogFormat};
 pub use metrics::{DEFAULT_METRICS_LISTEN, MetricsConfig};
-pub use proxy::ProxyConfig;
+pub use proxy::{Balance, ProxyConfig};
 pub use transfer::{SecondaryZone, TSIG_ALGORITHMS, TsigKey};
 pub use web::{CertFiles, WebConfig, WebTlsConfig};
 
@@ -151,7 +151,9 @@ impl Config {
         if let Err((key, message)) = self.dns.dnssec.check() {
             return invalid(key, message);
         }
-        if let Err((key, message)) = transfer::check(&self.dns.tsig, &self.dns.transfer.tsig, &[]) {
+        if let Err((key, message)) =
+            transfer::check(&self.dns.tsig, &self.dns.transfer.tsig, &self.dns.secondary)
+        {
             return invalid(key, message);
         }
         if self.database.acquire_timeout >= self.app.request_timeout {

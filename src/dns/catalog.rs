@@ -116,6 +116,9 @@ pub struct ZoneData {
     overlay: Vec<Record>,
     /// The steps that led to this version, oldest first.
     history: History,
+    /// A secondary zone past its SOA expire timer without reaching a primary: answered
+    /// SERVFAIL, as NSD does, until a refresh succeeds (`secondary`).
+    expired: bool,
 }
 
 impl ZoneData {
@@ -150,7 +153,19 @@ impl ZoneData {
             serial,
             overlay,
             history: History::default(),
+            expired: false,
         }
+    }
+
+    /// This version, expired or not (a secondary zone's SOA expire timer).
+    pub(crate) fn with_expired(mut self, expired: bool) -> Self {
+        self.expired = expired;
+        self
+    }
+
+    /// Whether this secondary zone has expired: its queries are answered SERVFAIL.
+    pub(crate) fn expired(&self) -> bool {
+        self.expired
     }
 
     /// This version with the journal that led to it.

@@ -20,6 +20,9 @@
 //!    journal goes on, and a zone file edited while onebox was down is one more step;
 //! 4. the new immutable [`ZoneData`] replaces the old one in a new catalog, swapped in whole;
 //! 5. every zone whose serial changed is announced by NOTIFY to `dns.transfer.notify`.
+//!
+//! A secondary zone's versions come from its primaries instead of a file, through the same
+//! steps (no overlay: its serial is the primary's): `versions_secondary.rs`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -67,6 +70,8 @@ pub(crate) struct Versions {
     metrics: Arc<DnsMetrics>,
     /// The overlay records, by owner.
     overlay: Vec<Record>,
+    /// The zones served as secondaries (`[[dns.secondary]]`): not read from files.
+    secondaries: Vec<Name>,
 }
 
 /// What the serial rule knows of the version in service (or, at start, of the last one served).
@@ -109,6 +114,7 @@ impl Versions {
             journal_max_bytes,
             notify_key: None,
             overlay: Vec::new(),
+            secondaries: Vec::new(),
         }
     }
 
@@ -153,7 +159,7 @@ impl Versions {
                 Read::Kept(data) => data.origin().clone(),
             })
             .collect();
-        let zones = reads
+        let mut zones: Vec<Arc<ZoneData>> = reads
             .into_iter()
             .map(|read| match read {
                 Read::Kept(data) => data,
@@ -179,6 +185,7 @@ impl Versions {
                 }
             })
             .collect();
+        zones.extend(self.secondaries_in(&previous));
         self.publish(&previous, Catalog::new(zones));
     }
 
@@ -191,6 +198,9 @@ impl Versions {
         let zones = previous
             .zones()
             .map(|served| {
+                if self.is_secondary(served.origin()) {
+                    return served.clone();
+                }
                 let overlay = overlay_in(&self.overlay, served.origin(), &origins);
                 if served.overlay() == overlay.as_slice() {
                     return served.clone();
@@ -341,6 +351,9 @@ impl Versions {
         }
     }
 }
+
+#[path = "versions_secondary.rs"]
+mod secondary;
 
 /// The serial of a new version made of `zone` plus `overlay`, after `prior`; `None`: the
 /// zone's own (the served serial never left the file's, and no overlay is involved).
