@@ -19,6 +19,7 @@
 //!   renders and sanitises their bodies, `cache` sets what browsers may keep of public reads,
 //!   and `pagecache` keeps anonymous public reads for a second (invalidated by every write);
 //! - `feeds`: what machines read: the Atom feed, `sitemap.xml`, `robots.txt`;
+//! - `images`: images in posts, uploaded by editors, stored in the database, served for good;
 //! - `metrics`: page-cache and sign-in counters, the pool and the database's availability, for
 //!   the process's metrics endpoint ([`collect_metrics`]).
 //!
@@ -29,6 +30,7 @@ mod cache;
 mod error;
 mod feeds;
 mod health;
+mod images;
 mod json;
 mod markdown;
 mod metrics;
