@@ -40,7 +40,7 @@ pub use dns::{DnsConfig, TransferConfig, Workers};
 pub use dnssec::{DnssecAlgorithm, DnssecConfig};
 pub use log::{LogConfig, LogFormat};
 pub use metrics::{DEFAULT_METRICS_LISTEN, MetricsConfig};
-pub use proxy::ProxyConfig;
+pub use proxy::{Balance, ProxyConfig};
 pub use transfer::{SecondaryZone, TSIG_ALGORITHMS, TsigKey};
 pub use web::{CertFiles, WebConfig, WebTlsConfig};
 

@@ -83,7 +83,7 @@ wait_serial() {
     start=$(date +%s.%N)
     for ((i = 0; i < 6000; i++)); do
         [[ $(serial_of "$port") == "$serial" ]] && {
-            echo "$(date +%s.%N) - $start" | bc
+            printf '%.2f\n' "$(echo "$(date +%s.%N) - $start" | bc)"
             return
         }
         sleep 0.05
@@ -175,7 +175,7 @@ nsd_serve_s=$(wait_serial "$nport" 2026120502)
 nsd_rss=$(kib "$nsd" VmRSS)
 nsd_hwm=$(kib "$nsd" VmHWM)
 
-ratio() { echo "scale=2; $1 / $2" | bc; }
+ratio() { printf '%.2f' "$(echo "scale=3; $1 / $2" | bc)"; }
 echo
 echo "big zone: $ZONE_RECORDS A records"
 printf '%-34s %10s %10s %8s\n' "" "onebox" "NSD" "ratio"
