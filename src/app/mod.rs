@@ -18,7 +18,8 @@
 //! - `posts`: the home page, the blog's pages, the posts API and the editor; `markdown`
 //!   renders and sanitises their bodies, `cache` sets what browsers may keep of public reads,
 //!   and `pagecache` keeps anonymous public reads for a second (invalidated by every write);
-//! - `feeds`: what machines read: the Atom feed, `sitemap.xml`, `robots.txt`.
+//! - `feeds`: what machines read: the Atom feed, `sitemap.xml`, `robots.txt`;
+//! - `images`: images in posts, uploaded by editors, stored in the database, served for good.
 //!
 //! The application uses `db` and `config`; it never touches sockets, TLS or DNS.
 
@@ -27,6 +28,7 @@ mod cache;
 mod error;
 mod feeds;
 mod health;
+mod images;
 mod json;
 mod markdown;
 mod pagecache;

@@ -50,6 +50,9 @@ pub const DEFAULT_CONFIG_FILE: &str = "config/onebox.toml";
 /// The prefix of the environment variables that override the file.
 pub const ENV_PREFIX: &str = "ONEBOX_";
 
+/// The largest `app.image_max_bytes`: images are stored as a MySQL `MEDIUMBLOB`.
+pub const MAX_IMAGE_BYTES: u64 = 16 * 1024 * 1024;
+
 /// The whole configuration of one onebox process.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -183,6 +186,22 @@ impl Config {
         }
         if self.app.session_ttl < Duration::from_secs(1) {
             return invalid("app.session_ttl", "must be at least 1s".to_owned());
+        }
+        if self.app.image_max_bytes == 0 || self.app.image_max_bytes > MAX_IMAGE_BYTES {
+            return invalid(
+                "app.image_max_bytes",
+                format!("must be between 1 and {MAX_IMAGE_BYTES} (16 MiB)"),
+            );
+        }
+        if self.app.image_max_bytes > self.web.max_body_bytes {
+            return invalid(
+                "app.image_max_bytes",
+                format!(
+                    "{} is more than web.max_body_bytes ({}), which bounds every request body: \
+                     raise that too",
+                    self.app.image_max_bytes, self.web.max_body_bytes
+                ),
+            );
         }
         Ok(())
     }
