@@ -191,6 +191,17 @@ pub struct MigrationState {
     pub applied: bool,
 }
 
+/// The connection pool's state at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Connections lent out (a query or transaction runs on each).
+    pub in_use: usize,
+    /// Connections open and idle.
+    pub idle: usize,
+    /// `database.max_connections`.
+    pub max: u32,
+}
+
 /// A handle on the connection pool.
 #[derive(Debug, Clone)]
 pub struct Db {
@@ -245,6 +256,33 @@ impl Db {
     /// The SeaORM connection, for the query files of each aggregate.
     pub fn conn(&self) -> &DatabaseConnection {
         &self.conn
+    }
+
+    /// The pool's connections now (for metrics).
+    pub fn pool(&self) -> PoolStats {
+        let (open, idle, max) = match self.backend() {
+            DbBackend::Sqlite => {
+                let pool = self.conn.get_sqlite_connection_pool();
+                (
+                    pool.size(),
+                    pool.num_idle(),
+                    pool.options().get_max_connections(),
+                )
+            }
+            _ => {
+                let pool = self.conn.get_mysql_connection_pool();
+                (
+                    pool.size(),
+                    pool.num_idle(),
+                    pool.options().get_max_connections(),
+                )
+            }
+        };
+        PoolStats {
+            in_use: usize::try_from(open).unwrap_or(0).saturating_sub(idle),
+            idle,
+            max,
+        }
     }
 
     /// The connection for reads: a query that fails because its connection was dead is sent
