@@ -711,3 +711,47 @@ async fn an_upstream_stopped_mid_test_is_502_at_once_and_picked_up_when_back() {
         "the upstream back on {addr} was never used again"
     );
 }
+
+// Multi-threaded: the upstreams keep answering while the test waits for the reload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_the_upstreams_and_keeps_them_when_the_new_ones_are_wrong() {
+    let first = Served::start(any_port(), |_| async { named("first", 200) }).await;
+    let second = Served::start(any_port(), |_| async { named("second", 200) }).await;
+    let entry =
+        |upstream: &str| format!("[[web.proxy]]\npath = \"/app/\"\nupstreams = [\"{upstream}\"]\n");
+    let server = proxied(&entry(&format!("http://{}", first.addr)));
+    let client = client(&server, Proto::H2);
+    let app = |client: reqwest::Client, url: String| async move {
+        let response = client.get(url).send().await.expect("request");
+        assert_eq!(response.status(), StatusCode::OK);
+        response.headers()["x-app"]
+            .to_str()
+            .expect("name")
+            .to_owned()
+    };
+    let target = url(&server, WWW, "/app/x");
+    assert_eq!(app(client.clone(), target.clone()).await, "first");
+    let config = std::fs::read_to_string(&server.config).expect("config");
+    let replace = |upstream: String| {
+        let text = config.replace(&entry(&format!("http://{}", first.addr)), &entry(&upstream));
+        assert_ne!(text, config, "the entry is in the config file");
+        std::fs::write(&server.config, text).expect("write config");
+    };
+    // A live change: the same connection's next request goes to the new upstream.
+    replace(format!("http://{}", second.addr));
+    let reloaded = server.reload_web();
+    assert_eq!(
+        reloaded["message"], "web site and certificates reloaded",
+        "{reloaded}"
+    );
+    assert_eq!(app(client.clone(), target.clone()).await, "second");
+    // A wrong one is refused with its key; the running entry stays.
+    replace("ftp://127.0.0.1:21".to_owned());
+    let refused = server.reload_web();
+    let text = refused.to_string();
+    assert!(
+        text.contains("reload failed") && text.contains("web.proxy.upstreams"),
+        "{text}"
+    );
+    assert_eq!(app(client, target).await, "second");
+}
