@@ -318,6 +318,7 @@ impl Lifecycle {
 async fn build(config: &Config, context: &Context) -> anyhow::Result<Services> {
     let challenges = ops::challenges::Challenges::default();
     let certificates = ops::certs::Certificates::default();
+    context.metrics.register(certificates.clone());
     let acme = acme::Acme::start(config, &certificates, &challenges).await?;
     let for_dns = certificates.clone();
     let dns = dns::Dns::build(
@@ -330,12 +331,19 @@ async fn build(config: &Config, context: &Context) -> anyhow::Result<Services> {
         let app = if config.app.enabled {
             let database = db::Db::connect(config).await?;
             tracing::info!(url = %db::redact(&config.database_url()), "database configured");
-            Some(app::State::new(
+            let state = app::State::new(
                 database,
                 config.app.clone(),
                 config.templates_dir().as_deref(),
                 app::Health::default(),
-            )?)
+            )?;
+            let for_metrics = state.clone();
+            context
+                .metrics
+                .register(move |out: &mut ops::metrics::Encoder| {
+                    app::collect_metrics(&for_metrics, out);
+                });
+            Some(state)
         } else {
             tracing::info!("app.enabled = false: DNS and the static site only, no database");
             None

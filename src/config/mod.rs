@@ -11,11 +11,12 @@
 //! sets `dns.listen`. Variables starting with `ONEBOX_TEST_` belong to the test suite, and
 //! `ONEBOX_UPGRADE` to an upgrade's hand-over: they are not configuration.
 //!
-//! One file per section: `log`, `dns`, `web` (and `web.acme`), `database`, `app`, `metrics`;
-//! this file holds the whole [`Config`], the loading and the rules that span sections.
+//! One file per section: `log`, `dns`, `web` (and `web.acme`), `database`, `app`, `metrics`,
+//! `backup`; this file holds the whole [`Config`], the loading and the rules that span sections.
 
 mod acme;
 mod app;
+mod backup;
 mod database;
 mod dns;
 mod dnssec;
@@ -35,12 +36,13 @@ use serde::{Deserialize, Serialize};
 
 pub use acme::{AcmeConfig, ChallengeKind, LETS_ENCRYPT, LETS_ENCRYPT_STAGING};
 pub use app::AppConfig;
+pub use backup::BackupConfig;
 pub use database::DatabaseConfig;
 pub use dns::{DnsConfig, TransferConfig, Workers};
 pub use dnssec::{DnssecAlgorithm, DnssecConfig};
 pub use log::{LogConfig, LogFormat};
 pub use metrics::{DEFAULT_METRICS_LISTEN, MetricsConfig};
-pub use proxy::ProxyConfig;
+pub use proxy::{Balance, ProxyConfig};
 pub use transfer::{SecondaryZone, TSIG_ALGORITHMS, TsigKey};
 pub use web::{CertFiles, WebConfig, WebTlsConfig};
 
@@ -49,6 +51,9 @@ pub const DEFAULT_CONFIG_FILE: &str = "config/onebox.toml";
 
 /// The prefix of the environment variables that override the file.
 pub const ENV_PREFIX: &str = "ONEBOX_";
+
+/// The largest `app.image_max_bytes`: images are stored as a MySQL `MEDIUMBLOB`.
+pub const MAX_IMAGE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// The whole configuration of one onebox process.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -71,6 +76,8 @@ pub struct Config {
     pub database: DatabaseConfig,
     /// The application: dynamic pages and the JSON API.
     pub app: AppConfig,
+    /// Backups: scheduled by `serve`, encrypted with a passphrase.
+    pub backup: BackupConfig,
     /// The Prometheus endpoint.
     pub metrics: MetricsConfig,
 }
@@ -86,6 +93,7 @@ impl Default for Config {
             web: WebConfig::default(),
             database: DatabaseConfig::default(),
             app: AppConfig::default(),
+            backup: BackupConfig::default(),
             metrics: MetricsConfig::default(),
         }
     }
@@ -166,6 +174,9 @@ impl Config {
                 ),
             );
         }
+        if let Err((key, message)) = self.backup.check() {
+            return invalid(key, message);
+        }
         if let Err((key, message)) = self.web.acme.validate() {
             return invalid(key, message);
         }
@@ -183,6 +194,22 @@ impl Config {
         }
         if self.app.session_ttl < Duration::from_secs(1) {
             return invalid("app.session_ttl", "must be at least 1s".to_owned());
+        }
+        if self.app.image_max_bytes == 0 || self.app.image_max_bytes > MAX_IMAGE_BYTES {
+            return invalid(
+                "app.image_max_bytes",
+                format!("must be between 1 and {MAX_IMAGE_BYTES} (16 MiB)"),
+            );
+        }
+        if self.app.image_max_bytes > self.web.max_body_bytes {
+            return invalid(
+                "app.image_max_bytes",
+                format!(
+                    "{} is more than web.max_body_bytes ({}), which bounds every request body: \
+                     raise that too",
+                    self.app.image_max_bytes, self.web.max_body_bytes
+                ),
+            );
         }
         Ok(())
     }
@@ -247,6 +274,7 @@ mod tests {
             "[web.acme]",
             "[database]",
             "[app]",
+            "[backup]",
             "[metrics]",
         ] {
             assert!(text.contains(section), "{section} is documented");

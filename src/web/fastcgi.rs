@@ -150,6 +150,17 @@ impl FastCgi {
         Ok(Response::from_parts(parts, Body::Stream(receiver)))
     }
 
+    /// A connection, within the connect timeout.
+    pub async fn connect(&self) -> std::io::Result<TcpStream> {
+        match tokio::time::timeout(self.connect_timeout, TcpStream::connect(&self.addr)).await {
+            Ok(stream) => stream,
+            Err(_) => Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "connect timed out",
+            )),
+        }
+    }
+
     /// The CGI/1.1 variables (RFC 3875 §4.1) and the request's fields, name-value encoded.
     fn params(&self, parts: &Parts, client: Client<'_>, script: &Script) -> Vec<u8> {
         let mut out = Vec::with_capacity(1024);

@@ -23,15 +23,15 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Uri};
-use http_body_util::{Either, Empty, LengthLimitError, Limited};
+use http_body_util::{BodyExt, Either, Empty, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -42,12 +42,12 @@ use super::body::Body;
 use super::fastcgi::{self, FastCgi};
 use super::files::plain;
 use super::websocket::Handshake;
-use crate::config::ProxyConfig;
+use crate::config::{Balance, ProxyConfig};
 
 /// Every `[[web.proxy]]` entry of a site snapshot, longest path first.
 #[derive(Debug, Default)]
 pub(crate) struct Proxies {
-    entries: Vec<Proxy>,
+    entries: Vec<Arc<Proxy>>,
 }
 
 /// One `[[web.proxy]]` entry.
@@ -59,6 +59,9 @@ pub(crate) struct Proxy {
     pub try_files: bool,
     upstreams: Vec<Upstream>,
     next: AtomicUsize,
+    balance: Balance,
+    /// The active health check's path and interval.
+    health_check: Option<(String, Duration)>,
     response_timeout: Duration,
     fail_timeout: Duration,
     max_body: u64,
@@ -74,6 +77,10 @@ struct Upstream {
     target: Target,
     /// Milliseconds since `origin` until which it is skipped (0: healthy).
     failed_until: AtomicU64,
+    /// Passed its last active health check (true without checks).
+    healthy: AtomicBool,
+    /// Requests sent and waiting for their response head (`least_conn`).
+    in_flight: AtomicUsize,
 }
 
 /// An upstream's protocol and connections.
@@ -90,11 +97,12 @@ enum Target {
     FastCgi(FastCgi),
 }
 
-/// Why a configured upstream is not usable.
+/// Why a `[[web.proxy]]` entry is not usable.
 #[derive(Debug, thiserror::Error)]
-#[error("key web.proxy.upstreams: {upstream:?}: {why}")]
+#[error("key web.proxy.{key}: {value:?}: {why}")]
 pub struct UpstreamError {
-    upstream: String,
+    key: &'static str,
+    value: String,
     why: &'static str,
 }
 
@@ -103,15 +111,30 @@ impl Proxies {
     pub fn build(configs: &[ProxyConfig], max_body: u64) -> Result<Self, UpstreamError> {
         let mut entries = configs
             .iter()
-            .map(|config| Proxy::build(config, max_body))
+            .map(|config| Proxy::build(config, max_body).map(Arc::new))
             .collect::<Result<Vec<_>, _>>()?;
         entries.sort_by_key(|p| std::cmp::Reverse(p.path.len()));
         Ok(Self { entries })
     }
 
+    /// Starts the active health checks (in tasks that end when this snapshot is dropped).
+    pub fn start_checks(&self) {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return;
+        }
+        for entry in &self.entries {
+            if let Some((path, interval)) = entry.health_check.clone() {
+                tokio::spawn(check_health(Arc::downgrade(entry), path, interval));
+            }
+        }
+    }
+
     /// The entry for `path`, if any.
     pub fn route(&self, path: &str) -> Option<&Proxy> {
-        self.entries.iter().find(|p| path.starts_with(&p.path))
+        self.entries
+            .iter()
+            .find(|p| path.starts_with(&p.path))
+            .map(|p| &**p)
     }
 }
 
@@ -124,8 +147,25 @@ impl Proxy {
             .collect::<Result<Vec<_>, _>>()?;
         if upstreams.is_empty() {
             return Err(UpstreamError {
-                upstream: String::new(),
+                key: "upstreams",
+                value: String::new(),
                 why: "at least one upstream is needed",
+            });
+        }
+        if let Some(path) = &config.health_check
+            && (!path.starts_with('/') || path.parse::<http::uri::PathAndQuery>().is_err())
+        {
+            return Err(UpstreamError {
+                key: "health_check",
+                value: path.clone(),
+                why: "not a path starting with /",
+            });
+        }
+        if config.health_check_interval.is_zero() {
+            return Err(UpstreamError {
+                key: "health_check_interval",
+                value: "0s".to_owned(),
+                why: "must be longer than zero",
             });
         }
         Ok(Self {
@@ -133,6 +173,11 @@ impl Proxy {
             try_files: config.try_files,
             upstreams,
             next: AtomicUsize::new(0),
+            balance: config.balance,
+            health_check: config
+                .health_check
+                .clone()
+                .map(|path| (path, config.health_check_interval)),
             response_timeout: config.response_timeout,
             fail_timeout: config.fail_timeout,
             max_body: config.max_body_bytes.unwrap_or(max_body),
@@ -211,7 +256,10 @@ impl Proxy {
                 self.response_timeout,
                 upstream.send(&parts, &path_and_query, body, client),
             );
-            let failure = match sent.await {
+            let in_flight = InFlight::new(&upstream.in_flight);
+            let sent = sent.await;
+            drop(in_flight);
+            let failure = match sent {
                 Ok(Ok(response)) => {
                     upstream.failed_until.store(0, Ordering::Relaxed);
                     return match websocket.take() {
@@ -240,17 +288,26 @@ impl Proxy {
         }
     }
 
-    /// The next upstream in turn, skipping failed ones (and `not`) while others are left.
+    /// The upstream `balance` chooses, skipping failed and unhealthy ones (and `not`) while
+    /// others are left.
     fn pick(&self, not: Option<usize>) -> usize {
         let now = self.now_ms();
         let count = self.upstreams.len();
         let start = self.next.fetch_add(1, Ordering::Relaxed);
-        (0..count)
-            .map(|i| (start + i) % count)
-            .find(|&i| {
-                Some(i) != not && self.upstreams[i].failed_until.load(Ordering::Relaxed) <= now
-            })
-            .unwrap_or(start % count)
+        let usable = (0..count).map(|i| (start + i) % count).filter(|&i| {
+            let upstream = &self.upstreams[i];
+            Some(i) != not
+                && upstream.failed_until.load(Ordering::Relaxed) <= now
+                && upstream.healthy.load(Ordering::Relaxed)
+        });
+        let chosen = match self.balance {
+            Balance::RoundRobin => usable.into_iter().next(),
+            // `min_by_key` keeps the first of equals: the turn order breaks ties.
+            Balance::LeastConn => {
+                usable.min_by_key(|&i| self.upstreams[i].in_flight.load(Ordering::Relaxed))
+            }
+        };
+        chosen.unwrap_or(start % count)
     }
 
     fn mark_failed(&self, index: usize) {
@@ -268,7 +325,8 @@ impl Proxy {
 impl Upstream {
     fn build(upstream: &str, config: &ProxyConfig) -> Result<Self, UpstreamError> {
         let error = |why| UpstreamError {
-            upstream: upstream.to_owned(),
+            key: "upstreams",
+            value: upstream.to_owned(),
             why,
         };
         let authority = |rest: &str| {
@@ -315,7 +373,39 @@ impl Upstream {
             name: upstream.to_owned(),
             target,
             failed_until: AtomicU64::new(0),
+            healthy: AtomicBool::new(true),
+            in_flight: AtomicUsize::new(0),
         })
+    }
+
+    /// One active health check: a GET of `path` answered 2xx or 3xx (FastCGI: a connection).
+    async fn check(&self, path: &str) -> Result<(), String> {
+        let (client, authority) = match &self.target {
+            Target::FastCgi(fastcgi) => {
+                return fastcgi.connect().await.map(drop).map_err(|e| e.to_string());
+            }
+            Target::Http { authority, client } => (Either::Left(client), authority.as_str()),
+            Target::Unix(client) => (Either::Right(client), "localhost"),
+        };
+        let request = Request::get(format!("http://{authority}{path}"))
+            .header(header::USER_AGENT, "onebox-health-check")
+            .body(Either::Right(Empty::new()))
+            .map_err(|e| e.to_string())?;
+        let response = match client {
+            Either::Left(client) => client.request(request).await,
+            Either::Right(client) => client.request(request).await,
+        }
+        .map_err(|e| Failure::from_client(&e).text().to_owned())?;
+        let status = response.status();
+        // Read to the end, so that the connection goes back to the pool.
+        let _ = Limited::new(response.into_body(), 64 * 1024)
+            .collect()
+            .await;
+        if status.is_success() || status.is_redirection() {
+            Ok(())
+        } else {
+            Err(format!("status {status}"))
+        }
     }
 
     /// One attempt: `parts` (hop-by-hop fields removed, forwarding fields set) and `body`.
@@ -351,6 +441,55 @@ impl Upstream {
         response
             .map(respond)
             .map_err(|error| Failure::from_client(&error))
+    }
+}
+
+/// Counts a request in flight to an upstream while it lives.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl<'a> InFlight<'a> {
+    fn new(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Self(count)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The active health checks of one entry, every `interval` until the entry is dropped (a
+/// reload built a new one).
+async fn check_health(proxy: Weak<Proxy>, path: String, interval: Duration) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let Some(proxy) = proxy.upgrade() else {
+            return;
+        };
+        for upstream in &proxy.upstreams {
+            let checked = tokio::time::timeout(interval, upstream.check(&path))
+                .await
+                .unwrap_or(Err("timed out".into()));
+            let was = upstream.healthy.swap(checked.is_ok(), Ordering::Relaxed);
+            match checked {
+                Err(error) if was => tracing::error!(
+                    upstream = %upstream.name,
+                    path,
+                    %error,
+                    "proxy: upstream failed its health check; skipped until it passes"
+                ),
+                Ok(()) if !was => tracing::info!(
+                    upstream = %upstream.name,
+                    path,
+                    "proxy: upstream passed its health check; back in service"
+                ),
+                _ => {}
+            }
+        }
     }
 }
 

@@ -117,13 +117,17 @@ impl Site {
             path: config.site_dir.clone(),
             source,
         })?;
+        let proxies = Proxies::build(&config.proxy, config.max_body_bytes)?;
+        if mode == Build::Serve {
+            proxies.start_checks();
+        }
         Ok(Self {
             canonical,
             aliases,
             local_names: config.local_names.iter().map(|n| normalize(n)).collect(),
             redirect_to_https: config.redirect_to_https,
             files,
-            proxies: Proxies::build(&config.proxy, config.max_body_bytes)?,
+            proxies,
             tls,
             certificates: certificates.clone(),
             headers,

@@ -204,3 +204,239 @@ fn an_empty_listen_address_turns_the_endpoint_off() {
         onebox.log().text()
     );
 }
+
+/// A zone with an RRset too large for a 512-byte reply.
+const BIG_ZONE: &str = "$ORIGIN big.test.\n$TTL 300\n\
+@ IN SOA ns.big.test. hostmaster.big.test. 7 3600 900 1209600 300\n\
+@ IN NS ns.big.test.\nns IN A 192.0.2.1\n";
+
+#[test]
+fn truncation_transfers_and_notify_are_counted() {
+    // A secondary that acknowledges every NOTIFY it gets.
+    let secondary = std::net::UdpSocket::bind("127.0.0.1:0").expect("secondary");
+    let notify_to = secondary.local_addr().expect("addr");
+    let mut zone = BIG_ZONE.to_owned();
+    for i in 0..60 {
+        zone.push_str(&format!(
+            "many IN TXT \"record number {i} of many, padding it out\"\n"
+        ));
+    }
+    let onebox = Onebox::builder()
+        .zone("big.test.zone", &zone)
+        .transfer(&format!("notify = [\"{notify_to}\"]"))
+        .start();
+    secondary
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    let mut buf = [0u8; 512];
+    let (len, from) = secondary.recv_from(&mut buf).expect("a NOTIFY");
+    buf[2] |= 0x80; // QR: the response, same ID and opcode
+    secondary.send_to(&buf[..len], from).expect("acknowledge");
+
+    // Without EDNS and told not to retry over TCP: one truncated reply.
+    let cut = dig(onebox.addr, &["+noedns", "+ignore", "many.big.test", "TXT"]);
+    assert!(cut.flags.iter().any(|f| f == "tc"), "{}", cut.text);
+    // The whole zone by AXFR (loopback is in dns.transfer.allow by default).
+    let axfr = dig(onebox.addr, &["big.test", "AXFR"]);
+    assert!(axfr.answer.len() > 60, "{}", axfr.text);
+
+    let counted = crate::harness::poll(|| {
+        let text = onebox.scrape();
+        (value(&text, "onebox_dns_notify_sent_total") == 1.0).then_some(text)
+    });
+    let text = counted.expect("the acknowledged NOTIFY is counted");
+    let expect = |series: &str, expected: f64| {
+        assert_eq!(value(&text, series), expected, "{series} in:\n{text}");
+    };
+    expect("onebox_dns_truncated_total{transport=\"udp\"}", 1.0);
+    expect(
+        "onebox_dns_queries_total{transport=\"udp\",qtype=\"TXT\",rcode=\"NOERROR\"}",
+        1.0,
+    );
+    expect(
+        "onebox_dns_queries_total{transport=\"tcp\",qtype=\"AXFR\",rcode=\"NOERROR\"}",
+        1.0,
+    );
+    expect(
+        "onebox_dns_transfers_total{type=\"axfr\",result=\"complete\"}",
+        1.0,
+    );
+    expect(
+        "onebox_dns_transfers_total{type=\"ixfr\",result=\"complete\"}",
+        0.0,
+    );
+    expect("onebox_dns_notify_failed_total", 0.0);
+    expect("onebox_dns_zone_serial{zone=\"big.test.\"}", 7.0);
+    expect("onebox_dns_zone_records{zone=\"big.test.\"}", 63.0);
+}
+
+#[test]
+fn the_application_reports_its_cache_pool_and_database() {
+    let onebox = Onebox::builder()
+        .shipped_zones()
+        .app("page_cache_ttl = \"1h\"")
+        .start();
+    onebox.wait_database();
+    // The home page twice, anonymously: built once, then from the cache.
+    assert_eq!(get(&onebox, "/", false), 200);
+    assert_eq!(get(&onebox, "/", false), 200);
+    let text = onebox.scrape();
+    let expect = |series: &str, expected: f64| {
+        assert_eq!(value(&text, series), expected, "{series} in:\n{text}");
+    };
+    expect("onebox_app_page_cache_total{result=\"miss\"}", 1.0);
+    expect("onebox_app_page_cache_total{result=\"hit\"}", 1.0);
+    expect("onebox_app_signins_total{result=\"failed\"}", 0.0);
+    expect("onebox_db_up", 1.0);
+    expect("onebox_db_pool_connections{state=\"in_use\"}", 0.0);
+    expect("onebox_db_pool_max_connections", 16.0);
+    assert!(
+        value(&text, "onebox_db_pool_connections{state=\"idle\"}") >= 1.0,
+        "{text}"
+    );
+}
+
+#[test]
+fn certificates_report_the_seconds_until_they_expire() {
+    let onebox = Onebox::start();
+    let text = onebox.scrape();
+    let cert = onebox.dir.path().join("state/dev-ca/cert.pem");
+    let end = std::process::Command::new("openssl")
+        .args(["x509", "-enddate", "-noout", "-in"])
+        .arg(&cert)
+        .output()
+        .expect("openssl");
+    let end = String::from_utf8_lossy(&end.stdout);
+    let end = end.trim().trim_start_matches("notAfter=");
+    let epoch = std::process::Command::new("date")
+        .args(["-d", end, "+%s"])
+        .output()
+        .expect("date");
+    let epoch: f64 = String::from_utf8_lossy(&epoch.stdout)
+        .trim()
+        .parse()
+        .expect("seconds");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs_f64();
+    for name in ["www.foobar.com", "foobar.com"] {
+        let series =
+            format!("onebox_certificate_expiry_seconds{{name=\"{name}\",source=\"files\"}}");
+        let left = value(&text, &series);
+        assert!(
+            (left - (epoch - now)).abs() < 30.0,
+            "{series} = {left}, openssl says {end}: {text}"
+        );
+    }
+}
+
+#[test]
+fn promtool_accepts_the_exposition() {
+    let onebox = Onebox::builder()
+        .shipped_zones()
+        .app("page_cache_ttl = \"1h\"")
+        .start();
+    onebox.wait_database();
+    // Traffic in every family that has labels: queries of several kinds, requests of several
+    // groups and protocols, a failed handshake.
+    for (name, qtype) in [
+        ("foobar.com", "A"),
+        ("nope.foobar.com", "AAAA"),
+        ("x.org", "MX"),
+    ] {
+        dig(onebox.addr, &[name, qtype]);
+    }
+    dig(onebox.addr, &["+tcp", "foobar.com", "SOA"]);
+    get(&onebox, "/", false);
+    get(&onebox, "/", true);
+    get(&onebox, "/style.css", true);
+    crate::web::raw_get(onebox.http, "/");
+    let _ = TcpStream::connect(onebox.https).map(|mut s| s.write_all(b"\x16\x03\x01\x00\x00"));
+    let text = onebox.scrape();
+    let mut promtool = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool (apt-get install prometheus)");
+    promtool
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write");
+    let out = promtool.wait_with_output().expect("promtool");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && said.trim().is_empty(),
+        "promtool: {said}\n{text}"
+    );
+}
+
+/// `GET /metrics` at `addr` with curl: `Some(exposition)`, or `None` if nothing answers.
+fn fetch(addr: std::net::SocketAddr) -> Option<String> {
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "--fail", "--max-time", "20"])
+        .arg(format!("http://{addr}/metrics"))
+        .output()
+        .expect("curl");
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn sighup_moves_the_endpoint_and_check_refuses_what_serve_would() {
+    let onebox = Onebox::start();
+    let old = onebox.metrics;
+    assert!(fetch(old).is_some());
+    let port = crate::harness::free_port();
+    let text = std::fs::read_to_string(&onebox.config).expect("config");
+    let moved = text.replace(
+        "[metrics]\nlisten = \"127.0.0.1:0\"",
+        &format!("[metrics]\nlisten = \"127.0.0.1:{port}\""),
+    );
+    assert_ne!(text, moved);
+    std::fs::write(&onebox.config, moved).expect("write");
+    assert!(onebox.reload(), "{}", onebox.log().text());
+    let new = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let scraped = fetch(new).expect("the new address answers");
+    assert!(scraped.contains("\nonebox_uptime_seconds "), "{scraped}");
+    assert!(fetch(old).is_none(), "the old address is closed");
+
+    // `onebox check` refuses what serve would: an address another listener has, and one that
+    // is not an address.
+    let config = onebox.config.to_str().expect("utf-8");
+    let web = format!("[\"127.0.0.1:{port}\"]");
+    let out = run(
+        onebox.dir.path(),
+        &["--config", config, "check"],
+        &[
+            ("ONEBOX_WEB__HTTP_LISTEN", &web),
+            ("ONEBOX_METRICS__LISTEN", &new.to_string()),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "key metrics.listen: 127.0.0.1:{port} (tcp) overlaps 127.0.0.1:{port} of key web.http_listen"
+        )),
+        "{stderr}"
+    );
+    let out = run(
+        onebox.dir.path(),
+        &["--config", config, "check"],
+        &[("ONEBOX_METRICS__LISTEN", "nope")],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("metrics.listen"), "{stderr}");
+    assert!(stderr.contains("\"nope\" is not an address"), "{stderr}");
+}

@@ -469,3 +469,289 @@ async fn php_fpm_runs_index_php_over_fastcgi_for_https_clients() {
         server.log().text()
     );
 }
+
+/// An upstream answering every request with `answer`, on `addr` (port 0: any); stopping it
+/// (dropping or [`Served::stop`]) closes its listener and every connection at once, as a
+/// process that dies would.
+struct Served {
+    addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Served {
+    async fn start<F, Fut>(addr: SocketAddr, answer: F) -> Self
+    where
+        F: Fn(hyper::Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+        Fut: std::future::Future<Output = hyper::Response<http_body_util::Full<bytes::Bytes>>>
+            + Send
+            + 'static,
+    {
+        let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let task = tokio::spawn(async move {
+            let mut connections = tokio::task::JoinSet::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                let answer = answer.clone();
+                connections.spawn(async move {
+                    let service = service_fn(move |request| {
+                        let answer = answer.clone();
+                        async move { Ok::<_, Infallible>(answer(request).await) }
+                    });
+                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Self { addr, task }
+    }
+
+    fn stop(&self) {
+        self.task.abort();
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A response naming the upstream (`x-app`).
+fn named(name: &'static str, status: u16) -> hyper::Response<http_body_util::Full<bytes::Bytes>> {
+    hyper::Response::builder()
+        .status(status)
+        .header("x-app", name)
+        .body(http_body_util::Full::new(bytes::Bytes::from(name)))
+        .expect("response")
+}
+
+fn any_port() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+#[tokio::test]
+async fn least_conn_sends_to_the_upstream_with_the_fewest_requests_in_flight() {
+    // "held" answers only when released; "quick" at once.
+    let (arrived, mut arrivals) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let release = std::sync::Arc::new(tokio::sync::Notify::new());
+    let held = {
+        let release = release.clone();
+        Served::start(any_port(), move |_| {
+            let (arrived, release) = (arrived.clone(), release.clone());
+            async move {
+                let _ = arrived.send(());
+                release.notified().await;
+                named("held", 200)
+            }
+        })
+        .await
+    };
+    let quick = Served::start(any_port(), |_| async { named("quick", 200) }).await;
+    let server = proxied(&format!(
+        "[[web.proxy]]\npath = \"/\"\nupstreams = [\"http://{}\", \"http://{}\"]\n\
+         balance = \"least_conn\"\n",
+        held.addr, quick.addr
+    ));
+    let client = client(&server, Proto::H2);
+    // Requests until one is held (the first or the second: ties go in turn).
+    let mut pending = None;
+    for _ in 0..2 {
+        let mut request = tokio::spawn(client.get(url(&server, WWW, "/slow")).send());
+        tokio::select! {
+            _ = arrivals.recv() => {
+                pending = Some(request);
+                break;
+            }
+            answered = &mut request => {
+                assert_eq!(answered.expect("join").expect("quick").headers()["x-app"], "quick");
+            }
+        }
+    }
+    let pending = pending.expect("no request reached the held upstream");
+    // With one request in flight there, every other goes to the other upstream (round robin
+    // would send every second one to the held upstream, and wait).
+    for _ in 0..8 {
+        let response = client
+            .get(url(&server, WWW, "/x"))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.headers()["x-app"], "quick");
+    }
+    release.notify_one();
+    let held_answer = pending.await.expect("join").expect("held request");
+    assert_eq!(held_answer.headers()["x-app"], "held");
+}
+
+// Multi-threaded: the upstreams keep answering while the test waits for log lines.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn active_health_checks_take_an_upstream_out_and_put_it_back() {
+    let sick = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let flaky = {
+        let sick = sick.clone();
+        Served::start(any_port(), move |request| {
+            let sick = sick.load(std::sync::atomic::Ordering::Relaxed);
+            async move {
+                match request.uri().path() {
+                    "/health" if sick => named("flaky", 503),
+                    _ => named("flaky", 200),
+                }
+            }
+        })
+        .await
+    };
+    let steady = Served::start(any_port(), |_| async { named("steady", 200) }).await;
+    let server = proxied(&format!(
+        "[[web.proxy]]\npath = \"/\"\nupstreams = [\"http://{}\", \"http://{}\"]\n\
+         health_check = \"/health\"\nhealth_check_interval = \"100ms\"\n",
+        flaky.addr, steady.addr
+    ));
+    let failed = server.log().wait_for(Duration::from_secs(10), |l| {
+        l.contains("proxy: upstream failed its health check")
+            && l.contains(&flaky.addr.to_string())
+            && l.contains("503")
+    });
+    assert!(
+        failed.is_some(),
+        "no health check failure logged:\n{}",
+        server.log().text()
+    );
+    let client = client(&server, Proto::H1);
+    // The flaky one answers its other paths, but its health check fails: it gets nothing.
+    for _ in 0..8 {
+        let response = client
+            .get(url(&server, WWW, "/x"))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.headers()["x-app"], "steady");
+    }
+    sick.store(false, std::sync::atomic::Ordering::Relaxed);
+    let back = server.log().wait_for(Duration::from_secs(10), |l| {
+        l.contains("proxy: upstream passed its health check") && l.contains(&flaky.addr.to_string())
+    });
+    assert!(
+        back.is_some(),
+        "no recovery logged:\n{}",
+        server.log().text()
+    );
+    let mut names = std::collections::HashSet::new();
+    for _ in 0..4 {
+        let response = client
+            .get(url(&server, WWW, "/x"))
+            .send()
+            .await
+            .expect("request");
+        names.insert(
+            response.headers()["x-app"]
+                .to_str()
+                .expect("name")
+                .to_owned(),
+        );
+    }
+    assert!(names.contains("flaky"), "back in turn: {names:?}");
+}
+
+// Multi-threaded: the upstreams keep answering while the test waits for log lines.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_stopped_mid_test_is_502_at_once_and_picked_up_when_back() {
+    let app = Served::start(any_port(), |_| async { named("app", 200) }).await;
+    let addr = app.addr;
+    // A long response_timeout: a hang instead of 502 would show as the client's timeout.
+    let server = proxied(&format!(
+        "[[web.proxy]]\npath = \"/\"\nupstreams = [\"http://{addr}\"]\n\
+         response_timeout = \"60s\"\nfail_timeout = \"1s\"\n"
+    ));
+    let client = client(&server, Proto::H2);
+    for _ in 0..3 {
+        let response = client
+            .get(url(&server, WWW, "/x"))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    // Stopped with keep-alive connections open in onebox's pool.
+    app.stop();
+    drop(app);
+    let response = client
+        .get(url(&server, WWW, "/x"))
+        .send()
+        .await
+        .expect("502");
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+    let named_line = server.log().wait_for(Duration::from_secs(10), |l| {
+        l.contains("proxy: upstream failed") && l.contains(&addr.to_string())
+    });
+    assert!(
+        named_line.is_some(),
+        "no log line names {addr}:\n{}",
+        server.log().text()
+    );
+    // Back on its port: picked up again (after fail_timeout).
+    let _back = Served::start(addr, |_| async { named("back", 200) }).await;
+    let mut seen_back = false;
+    for _ in 0..200 {
+        let response = client
+            .get(url(&server, WWW, "/x"))
+            .send()
+            .await
+            .expect("request");
+        if response.status() == StatusCode::OK {
+            assert_eq!(response.headers()["x-app"], "back");
+            seen_back = true;
+            break;
+        }
+        assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        seen_back,
+        "the upstream back on {addr} was never used again"
+    );
+}
+
+// Multi-threaded: the upstreams keep answering while the test waits for the reload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_the_upstreams_and_keeps_them_when_the_new_ones_are_wrong() {
+    let first = Served::start(any_port(), |_| async { named("first", 200) }).await;
+    let second = Served::start(any_port(), |_| async { named("second", 200) }).await;
+    let entry =
+        |upstream: &str| format!("[[web.proxy]]\npath = \"/app/\"\nupstreams = [\"{upstream}\"]\n");
+    let server = proxied(&entry(&format!("http://{}", first.addr)));
+    let client = client(&server, Proto::H2);
+    let app = |client: reqwest::Client, url: String| async move {
+        let response = client.get(url).send().await.expect("request");
+        assert_eq!(response.status(), StatusCode::OK);
+        response.headers()["x-app"]
+            .to_str()
+            .expect("name")
+            .to_owned()
+    };
+    let target = url(&server, WWW, "/app/x");
+    assert_eq!(app(client.clone(), target.clone()).await, "first");
+    let config = std::fs::read_to_string(&server.config).expect("config");
+    let replace = |upstream: String| {
+        let text = config.replace(&entry(&format!("http://{}", first.addr)), &entry(&upstream));
+        assert_ne!(text, config, "the entry is in the config file");
+        std::fs::write(&server.config, text).expect("write config");
+    };
+    // A live change: the same connection's next request goes to the new upstream.
+    replace(format!("http://{}", second.addr));
+    let reloaded = server.reload_web();
+    assert_eq!(
+        reloaded["message"], "web site and certificates reloaded",
+        "{reloaded}"
+    );
+    assert_eq!(app(client.clone(), target.clone()).await, "second");
+    // A wrong one is refused with its key; the running entry stays.
+    replace("ftp://127.0.0.1:21".to_owned());
+    let refused = server.reload_web();
+    let text = refused.to_string();
+    assert!(
+        text.contains("reload failed") && text.contains("web.proxy.upstreams"),
+        "{text}"
+    );
+    assert_eq!(app(client, target).await, "second");
+}
