@@ -34,7 +34,8 @@ pub(super) fn migrate(cli: &Cli, action: &MigrateAction) -> anyhow::Result<ExitC
                         "onebox: backup before migrating: {}",
                         created.path.display()
                     );
-                    Some(created.path)
+                    // Absolute: the command is copied from the message, from anywhere.
+                    Some(std::fs::canonicalize(&created.path).unwrap_or(created.path))
                 } else {
                     None
                 };

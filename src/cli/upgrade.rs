@@ -232,7 +232,7 @@ pub(super) fn command(cli: &Cli, no_backup: bool) -> anyhow::Result<ExitCode> {
             "onebox: backup before upgrading: {}",
             created.path.display()
         );
-        Some(created.path)
+        Some(std::fs::canonicalize(&created.path).unwrap_or(created.path))
     };
     let note = archive
         .as_ref()

@@ -8,12 +8,15 @@
 //!   a backup under 8 writers keeps every post acknowledged before it;
 //! - `refusals`: a changed byte, a truncated archive, a wrong passphrase, a target holding
 //!   data: refused, the member named, the target untouched;
+//! - `schema`: an archive of an older schema restores and is migrated, a newer one is
+//!   refused; `migrate up` backs up first and a failed migration names the archive;
 //! - `schedule`: `serve`'s scheduled backups, rotated; a failing one logged, counted in the
 //!   metrics and reported by `doctor`.
 
 mod refusals;
 mod round_trip;
 mod schedule;
+mod schema;
 
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
