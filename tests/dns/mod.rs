@@ -27,6 +27,7 @@ mod malformed;
 mod rate_limit;
 mod reload;
 mod secondary;
+mod tls;
 mod transport;
 mod tsig;
 mod types;
