@@ -467,7 +467,11 @@ pub fn read(
     for entry in entries {
         let mut entry = entry.map_err(|e| {
             // The tar reader's words for a header cut short.
-            if e.kind() == io::ErrorKind::UnexpectedEof || e.to_string().contains("entire block") {
+            let text = e.to_string();
+            if e.kind() == io::ErrorKind::UnexpectedEof
+                || text.contains("entire block")
+                || text.contains("unexpected EOF")
+            {
                 BackupError::Truncated {
                     at: format!("after {}", after(&seen)),
                 }
