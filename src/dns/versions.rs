@@ -732,6 +732,72 @@ mod tests {
     }
 
     #[test]
+    fn a_signed_zone_keeps_its_serial_until_what_it_serves_changes() {
+        let state = tempfile::tempdir().expect("tempdir");
+        let mut versions = versions(state.path());
+        let config = DnssecConfig {
+            zones: vec!["foobar.com".to_owned()],
+            ..DnssecConfig::default()
+        };
+        versions.set_dnssec(&config);
+        let current = |versions: &Versions| {
+            let catalog = versions.responder.catalog();
+            catalog.zones().next().expect("one zone").clone()
+        };
+        versions.files_read(vec![read(100, "")]);
+        let first = current(&versions);
+        assert!(first.is_signed());
+        assert_eq!(served(&versions), (100, 0));
+        assert!(first.rrsig(APEX, code::SOA).is_some());
+        // The same file again: the same serial, the same signatures.
+        versions.files_read(vec![read(100, "")]);
+        assert_eq!(served(&versions), (100, 0));
+        assert_eq!(current(&versions).served_content(), first.served_content());
+        // The ACME overlay is signed too.
+        versions.overlay_changed(&challenge(&["token"]));
+        assert_eq!(served(&versions), (101, 1));
+        let overlaid = current(&versions);
+        let node = overlaid
+            .node(b"\x0f_acme-challenge\x06foobar\x03com\x00")
+            .expect("the challenge name");
+        assert!(overlaid.rrsig(node, 16).is_some(), "TXT signed");
+        // A new key (a rollover's first step) and a reload of the same file: serial up.
+        let store = KeyStore::new(state.path());
+        let origin = Name::from_ascii("foobar.com.").expect("name");
+        let keys = store.load(&origin).expect("keys");
+        {
+            let _lock = store.lock().expect("lock");
+            store
+                .generate(
+                    &origin,
+                    config.algorithm,
+                    dnssec::KeyState::Published,
+                    unix_now(),
+                    &keys,
+                )
+                .expect("a second key");
+        }
+        versions.files_read(vec![read(100, "")]);
+        assert_eq!(served(&versions), (102, 1));
+        // Signatures not due: no new version; due: a new one, serial up.
+        let due = current(&versions).refresh_at().expect("signed");
+        versions.refresh_signatures(unix_now());
+        assert_eq!(served(&versions), (102, 1));
+        versions.refresh_signatures(due);
+        assert_eq!(served(&versions), (103, 1));
+        // The step replaces signatures: the SOA's and those due.
+        let (from, to, removed, added) = *journal(&versions).last().expect("a step");
+        assert_eq!((from, to), (102, 103));
+        assert!(removed >= 1 && removed == added, "{removed} {added}");
+        // Signing turned off: the unsigned zone, serial up (secondaries must drop the
+        // signatures too).
+        versions.set_dnssec(&DnssecConfig::default());
+        versions.files_read(vec![read(100, "")]);
+        assert_eq!(served(&versions), (104, 1));
+        assert!(!current(&versions).is_signed());
+    }
+
+    #[test]
     fn overlay_records_go_to_the_most_specific_zone() {
         let origins: Vec<Name> = ["foobar.com.", "sub.foobar.com."]
             .iter()

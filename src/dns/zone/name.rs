@@ -310,7 +310,7 @@ mod tests {
             b"\x01a\x07example\x00",
             b"\x08yljkjljk\x01a\x07example\x00",
             b"\x01z\x01a\x07example\x00",
-            b"\x07zabc\x01a\x07example\x00",
+            b"\x04zabc\x01a\x07example\x00",
             b"\x01z\x07example\x00",
             b"\x01\x01\x01z\x07example\x00",
             b"\x01*\x01z\x07example\x00",
