@@ -15,6 +15,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261126_000001_initial;
 mod m20261205_000001_post_excerpts;
+mod m20261205_000002_images;
 
 /// Every migration of the schema, oldest first.
 #[derive(Debug)]
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261126_000001_initial::Migration),
             Box::new(m20261205_000001_post_excerpts::Migration),
+            Box::new(m20261205_000002_images::Migration),
         ]
     }
 }

@@ -37,6 +37,9 @@ pub enum AppError {
     /// 413: the request body is larger than allowed; the message says what the limit is.
     #[error("{0}")]
     TooLarge(String),
+    /// 415: the body is not of a type accepted here (an upload that is not an image).
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// 409: it conflicts with what exists (a duplicate slug).
     #[error("{message}")]
     Conflict {
@@ -70,6 +73,7 @@ impl AppError {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,

@@ -65,6 +65,11 @@ impl Health {
         }
     }
 
+    /// Whether the last check found the database usable (`false` before the first).
+    pub fn is_up(&self) -> bool {
+        *self.state.borrow() == Some(true)
+    }
+
     fn set(&self, up: bool) {
         self.state.send_replace(Some(up));
     }

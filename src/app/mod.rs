@@ -18,7 +18,10 @@
 //! - `posts`: the home page, the blog's pages, the posts API and the editor; `markdown`
 //!   renders and sanitises their bodies, `cache` sets what browsers may keep of public reads,
 //!   and `pagecache` keeps anonymous public reads for a second (invalidated by every write);
-//! - `feeds`: what machines read: the Atom feed, `sitemap.xml`, `robots.txt`.
+//! - `feeds`: what machines read: the Atom feed, `sitemap.xml`, `robots.txt`;
+//! - `images`: images in posts, uploaded by editors, stored in the database, served for good;
+//! - `metrics`: page-cache and sign-in counters, the pool and the database's availability, for
+//!   the process's metrics endpoint ([`collect_metrics`]).
 //!
 //! The application uses `db` and `config`; it never touches sockets, TLS or DNS.
 
@@ -27,8 +30,10 @@ mod cache;
 mod error;
 mod feeds;
 mod health;
+mod images;
 mod json;
 mod markdown;
+mod metrics;
 mod pagecache;
 mod posts;
 mod render;
@@ -39,6 +44,7 @@ pub mod users;
 
 pub use error::AppError;
 pub use health::{Health, supervise};
+pub use metrics::{AppMetrics, collect as collect_metrics};
 pub use render::{SiteInfo, TemplateError, Viewer};
 pub use routes::{Client, Routed, Router};
 pub use state::State;

@@ -28,6 +28,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::auth::SESSION_COOKIE;
+use super::metrics::Count;
 use super::state::State;
 
 /// The most responses kept at once.
@@ -123,8 +124,10 @@ pub(super) async fn layer(
         .path_and_query()
         .map_or_else(String::new, |pq| pq.as_str().to_owned());
     if let Some(entry) = cache.get(&key) {
+        state.metrics.inc(Count::CacheHit);
         return entry.answer(request.headers());
     }
+    state.metrics.inc(Count::CacheMiss);
     // A write while the handler runs makes this response stale: it is stored under the
     // generation it started in, and never served.
     let generation = cache.generation.load(Ordering::Acquire);

@@ -134,6 +134,10 @@ const BUILT_IN: &[(&str, &str)] = &[
         "editor/settings.html",
         include_str!("templates/editor/settings.html"),
     ),
+    (
+        "editor/images.html",
+        include_str!("templates/editor/images.html"),
+    ),
 ];
 
 impl Templates {

@@ -31,7 +31,7 @@ use axum::routing::{MethodRouter, get, post};
 
 use super::error::{self, AppError};
 use super::state::State;
-use super::{auth, feeds, pagecache, posts, settings};
+use super::{auth, feeds, images, pagecache, posts, settings};
 
 /// How a group's errors read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +49,9 @@ pub enum Caching {
     Public,
     /// Per visitor (forms with CSRF tokens, the editor): never kept.
     Private,
+    /// Content-addressed (images named by their hash): browsers keep them for good, so the
+    /// page cache does not.
+    Immutable,
 }
 
 /// One group of routes and how it behaves.
@@ -95,6 +98,8 @@ fn table() -> Vec<Group> {
         Group::new(Errors::Page, Caching::Public)
             .without_database()
             .route("/robots.txt", get(feeds::robots)),
+        // Images in posts, named by the hash of their bytes.
+        Group::new(Errors::Page, Caching::Immutable).route("/images/{name}", get(images::show)),
         // The JSON API: public reads, writes by token or session.
         Group::new(Errors::Json, Caching::Public)
             .route("/api/posts", get(api::list).post(api::create))
@@ -102,6 +107,7 @@ fn table() -> Vec<Group> {
                 "/api/posts/{slug}",
                 get(api::show).patch(api::update).delete(api::delete),
             )
+            .route("/api/images", post(images::upload))
             .route("/api", get(not_found))
             .route("/api/", get(not_found))
             .route("/api/{*rest}", get(not_found)),
@@ -128,6 +134,13 @@ fn table() -> Vec<Group> {
                 get(editor::confirm_delete).post(editor::delete),
             )
             .route("/editor/settings", get(settings::show).post(settings::save))
+            .route(
+                "/editor/images",
+                // The web origin bounds the body (`web.max_body_bytes`), not axum's default.
+                get(images::form)
+                    .post(images::submit)
+                    .layer(axum::extract::DefaultBodyLimit::disable()),
+            )
             .route("/editor/{*rest}", get(not_found)),
     ]
 }
@@ -371,10 +384,18 @@ mod tests {
             "/feed.xml",
             "/signin",
             "/editor/posts/1",
+            "/editor/images",
+            "/images/0123.png",
         ] {
             assert_eq!(errors(path), Some(Errors::Page), "{path}");
         }
-        for path in ["/api", "/api/posts", "/api/posts/x", "/api/nothing/here"] {
+        for path in [
+            "/api",
+            "/api/posts",
+            "/api/posts/x",
+            "/api/images",
+            "/api/nothing/here",
+        ] {
             assert_eq!(errors(path), Some(Errors::Json), "{path}");
         }
         for path in [
@@ -384,6 +405,8 @@ mod tests {
             "/index.html",
             "/apis",
             "/signinx",
+            "/images",
+            "/images/a/b.png",
         ] {
             assert_eq!(errors(path), None, "{path} is the fallback's");
         }

@@ -8,6 +8,7 @@ use serde::Serialize;
 use super::auth::Throttle;
 use super::error::AppError;
 use super::health::Health;
+use super::metrics::AppMetrics;
 use super::pagecache::PageCache;
 use super::render::{SiteInfo, TemplateError, Templates, Viewer};
 use crate::config::AppConfig;
@@ -31,6 +32,8 @@ pub struct State {
     pub throttle: Arc<Throttle>,
     /// The anonymous public reads, kept for `app.page_cache_ttl`.
     pub pages: Arc<PageCache>,
+    /// Page-cache and sign-in counters.
+    pub metrics: AppMetrics,
 }
 
 impl State {
@@ -60,6 +63,7 @@ impl State {
             templates: Snapshot::new("templates", templates),
             site: Snapshot::new("settings", SiteInfo::default()),
             throttle: Arc::new(throttle),
+            metrics: AppMetrics::default(),
         })
     }
 

@@ -38,12 +38,13 @@ use crate::ops::{self, CancellationToken, Context, notify};
 use crate::{acme, app, db, dns, web};
 
 /// The names sockets are handed over under (`ops::listen`): one per service role.
-const SOCKET_NAMES: &[&str] = &["dns", "http", "https"];
+const SOCKET_NAMES: &[&str] = &["dns", "http", "https", "metrics"];
 
-/// Every socket `config` wants, in serving order: DNS, then web.
+/// Every socket `config` wants, in serving order: DNS, then web, then metrics.
 pub(super) fn sockets(config: &Config) -> Vec<Spec> {
     let mut specs = dns::Dns::sockets(&config.dns);
     specs.extend(web::Web::sockets(&config.web));
+    specs.extend(ops::metrics::sockets(&config.metrics));
     specs
 }
 
@@ -146,7 +147,9 @@ impl Lifecycle {
             shutdown: CancellationToken::new(),
             readiness: ops::ready::Readiness::default(),
             reloader,
+            metrics: ops::metrics::Registry::default(),
         };
+        context.metrics.register(ops::metrics::Process::new());
         plan.assume()?;
         let services = build(&config, &context).await;
         plan.resume_root()?;
@@ -210,6 +213,10 @@ impl Lifecycle {
     pub(super) fn serve(&self, socket: &Bound) -> anyhow::Result<()> {
         match socket.spec().name {
             "dns" => self.services.dns.serve(socket)?,
+            "metrics" => self
+                .services
+                .web
+                .serve_metrics(socket, &self.context.metrics)?,
             _ => self.services.web.serve(socket)?,
         }
         Ok(())
@@ -311,18 +318,26 @@ impl Lifecycle {
 async fn build(config: &Config, context: &Context) -> anyhow::Result<Services> {
     let challenges = ops::challenges::Challenges::default();
     let certificates = ops::certs::Certificates::default();
+    context.metrics.register(certificates.clone());
     let acme = acme::Acme::start(config, &certificates, &challenges).await?;
     let dns = dns::Dns::build(&config.dns, &config.state_dir, &challenges, context);
     let rest = async {
         let app = if config.app.enabled {
             let database = db::Db::connect(config).await?;
             tracing::info!(url = %db::redact(&config.database_url()), "database configured");
-            Some(app::State::new(
+            let state = app::State::new(
                 database,
                 config.app.clone(),
                 config.templates_dir().as_deref(),
                 app::Health::default(),
-            )?)
+            )?;
+            let for_metrics = state.clone();
+            context
+                .metrics
+                .register(move |out: &mut ops::metrics::Encoder| {
+                    app::collect_metrics(&for_metrics, out);
+                });
+            Some(state)
         } else {
             tracing::info!("app.enabled = false: DNS and the static site only, no database");
             None

@@ -35,6 +35,9 @@ pub struct AppConfig {
     /// long, at most, a throttled client or address waits.
     #[serde(with = "humantime_serde")]
     pub signin_window: Duration,
+    /// The largest image an editor may upload, in bytes (at most 16 MiB, and no more than
+    /// `web.max_body_bytes`, which bounds every request body).
+    pub image_max_bytes: u64,
 }
 
 impl Default for AppConfig {
@@ -48,6 +51,7 @@ impl Default for AppConfig {
             page_cache_ttl: Duration::from_secs(1),
             signin_max_failures: 5,
             signin_window: Duration::from_secs(15 * 60),
+            image_max_bytes: 1024 * 1024,
         }
     }
 }

@@ -9,7 +9,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use super::DnssecConfig;
-use super::transfer::TsigKey;
+use super::transfer::{SecondaryZone, TsigKey};
 
 /// `[dns]`: the authoritative server.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -40,6 +40,8 @@ pub struct DnsConfig {
     pub dnssec: DnssecConfig,
     /// `[[dns.tsig]]`: TSIG keys, named by `dns.transfer.tsig`.
     pub tsig: Vec<TsigKey>,
+    /// `[[dns.secondary]]`: zones transferred from their primaries and served as secondary.
+    pub secondary: Vec<SecondaryZone>,
 }
 
 /// `[dns.transfer]`: who may transfer zones, and who is told of changes.
@@ -72,6 +74,7 @@ impl Default for DnsConfig {
             transfer: TransferConfig::default(),
             dnssec: DnssecConfig::default(),
             tsig: Vec::new(),
+            secondary: Vec::new(),
         }
     }
 }

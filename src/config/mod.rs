@@ -11,8 +11,8 @@
 //! sets `dns.listen`. Variables starting with `ONEBOX_TEST_` belong to the test suite, and
 //! `ONEBOX_UPGRADE` to an upgrade's hand-over: they are not configuration.
 //!
-//! One file per section: `log`, `dns`, `web` (and `web.acme`), `database`, `app`; this file holds the
-//! whole [`Config`], the loading and the rules that span sections.
+//! One file per section: `log`, `dns`, `web` (and `web.acme`), `database`, `app`, `metrics`;
+//! this file holds the whole [`Config`], the loading and the rules that span sections.
 
 mod acme;
 mod app;
@@ -20,6 +20,7 @@ mod database;
 mod dns;
 mod dnssec;
 mod log;
+mod metrics;
 mod proxy;
 mod source;
 mod transfer;
@@ -38,7 +39,8 @@ pub use database::DatabaseConfig;
 pub use dns::{DnsConfig, TransferConfig, Workers};
 pub use dnssec::{DnssecAlgorithm, DnssecConfig};
 pub use log::{LogConfig, LogFormat};
-pub use proxy::ProxyConfig;
+pub use metrics::{DEFAULT_METRICS_LISTEN, MetricsConfig};
+pub use proxy::{Balance, ProxyConfig};
 pub use transfer::{SecondaryZone, TSIG_ALGORITHMS, TsigKey};
 pub use web::{CertFiles, WebConfig, WebTlsConfig};
 
@@ -47,6 +49,9 @@ pub const DEFAULT_CONFIG_FILE: &str = "config/onebox.toml";
 
 /// The prefix of the environment variables that override the file.
 pub const ENV_PREFIX: &str = "ONEBOX_";
+
+/// The largest `app.image_max_bytes`: images are stored as a MySQL `MEDIUMBLOB`.
+pub const MAX_IMAGE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// The whole configuration of one onebox process.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -69,6 +74,8 @@ pub struct Config {
     pub database: DatabaseConfig,
     /// The application: dynamic pages and the JSON API.
     pub app: AppConfig,
+    /// The Prometheus endpoint.
+    pub metrics: MetricsConfig,
 }
 
 impl Default for Config {
@@ -82,6 +89,7 @@ impl Default for Config {
             web: WebConfig::default(),
             database: DatabaseConfig::default(),
             app: AppConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -146,7 +154,9 @@ impl Config {
         if let Err((key, message)) = self.dns.dnssec.check() {
             return invalid(key, message);
         }
-        if let Err((key, message)) = transfer::check(&self.dns.tsig, &self.dns.transfer.tsig, &[]) {
+        if let Err((key, message)) =
+            transfer::check(&self.dns.tsig, &self.dns.transfer.tsig, &self.dns.secondary)
+        {
             return invalid(key, message);
         }
         if self.database.acquire_timeout >= self.app.request_timeout {
@@ -176,6 +186,22 @@ impl Config {
         }
         if self.app.session_ttl < Duration::from_secs(1) {
             return invalid("app.session_ttl", "must be at least 1s".to_owned());
+        }
+        if self.app.image_max_bytes == 0 || self.app.image_max_bytes > MAX_IMAGE_BYTES {
+            return invalid(
+                "app.image_max_bytes",
+                format!("must be between 1 and {MAX_IMAGE_BYTES} (16 MiB)"),
+            );
+        }
+        if self.app.image_max_bytes > self.web.max_body_bytes {
+            return invalid(
+                "app.image_max_bytes",
+                format!(
+                    "{} is more than web.max_body_bytes ({}), which bounds every request body: \
+                     raise that too",
+                    self.app.image_max_bytes, self.web.max_body_bytes
+                ),
+            );
         }
         Ok(())
     }
@@ -240,6 +266,7 @@ mod tests {
             "[web.acme]",
             "[database]",
             "[app]",
+            "[metrics]",
         ] {
             assert!(text.contains(section), "{section} is documented");
         }

@@ -6,11 +6,12 @@
 //! - the schema is the `migration` crate (`db/` in the repository), applied by
 //!   [`Db::migrate_up`] / [`Db::migrate_down`] and listed by [`Db::migrations`];
 //! - [`entity`] holds the tables as SeaORM entities; the queries of each aggregate live in a
-//!   file of their own ([`posts`]).
+//!   file of their own ([`posts`], [`images`], ...).
 //!
 //! The data layer knows nothing of HTTP or of business rules: it stores and fetches.
 
 pub mod entity;
+pub mod images;
 pub mod posts;
 pub mod sessions;
 pub mod settings;
@@ -19,7 +20,10 @@ pub mod users;
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, ExecResult,
+    QueryResult, Statement,
+};
 
 use crate::config::Config;
 
@@ -95,6 +99,89 @@ pub fn unreachable(error: &DbErr) -> bool {
     }
 }
 
+/// Whether `error` says the connection itself failed (closed by the server, reset, broken)
+/// while the statement was under way, as opposed to the server refusing the statement or the
+/// pool having no connection to give.
+fn lost_connection(error: &DbErr) -> bool {
+    use sea_orm::RuntimeErr;
+    use sea_orm::sqlx::Error as Sqlx;
+    match error {
+        DbErr::Conn(RuntimeErr::SqlxError(error))
+        | DbErr::Query(RuntimeErr::SqlxError(error))
+        | DbErr::Exec(RuntimeErr::SqlxError(error)) => {
+            matches!(
+                error.as_ref(),
+                Sqlx::Io(_) | Sqlx::Tls(_) | Sqlx::Protocol(_)
+            )
+        }
+        _ => false,
+    }
+}
+
+/// The pool, for reads. The pool hands out a connection used within the last second without
+/// pinging it first (`test_before_acquire_if_idle_for`: a round trip saved on every busy
+/// request), so a connection the server has dropped since (a restart, `wait_timeout`, a
+/// `KILL`) can reach a query. A read that fails that way is sent again on another connection:
+/// sqlx checks every connection handed back to the pool and closes a dead one instead of
+/// keeping it, so each attempt uses up one dead connection, and when the server dropped them
+/// all at once, at most one attempt per pooled connection (`database.max_connections`) leads to
+/// a fresh one. Usually the second attempt succeeds. Writes are never sent twice (the first may
+/// have been applied): they go through [`Db::conn`].
+#[derive(Debug, Clone, Copy)]
+pub struct Reads<'a> {
+    conn: &'a DatabaseConnection,
+    /// The most attempts per read.
+    attempts: u32,
+}
+
+impl Reads<'_> {
+    async fn again<T, F, Fut>(&self, sql: &Statement, run: F) -> Result<T, DbErr>
+    where
+        F: Fn(Statement) -> Fut,
+        Fut: std::future::Future<Output = Result<T, DbErr>>,
+    {
+        let mut attempt = 1;
+        loop {
+            match run(sql.clone()).await {
+                Err(error) if lost_connection(&error) && attempt < self.attempts => {
+                    tracing::info!(
+                        error = %error,
+                        attempt,
+                        "database: connection lost during a read; sending it again"
+                    );
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+#[sea_orm::prelude::async_trait::async_trait]
+impl ConnectionTrait for Reads<'_> {
+    fn get_database_backend(&self) -> DbBackend {
+        self.conn.get_database_backend()
+    }
+
+    async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        self.conn.execute_raw(stmt).await
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        self.conn.execute_unprepared(sql).await
+    }
+
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        self.again(&stmt, |stmt| self.conn.query_one_raw(stmt))
+            .await
+    }
+
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        self.again(&stmt, |stmt| self.conn.query_all_raw(stmt))
+            .await
+    }
+}
+
 /// One migration of the schema and whether it is applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MigrationState {
@@ -102,6 +189,17 @@ pub struct MigrationState {
     pub name: String,
     /// Applied to this database.
     pub applied: bool,
+}
+
+/// The connection pool's state at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Connections lent out (a query or transaction runs on each).
+    pub in_use: usize,
+    /// Connections open and idle.
+    pub idle: usize,
+    /// `database.max_connections`.
+    pub max: u32,
 }
 
 /// A handle on the connection pool.
@@ -112,6 +210,8 @@ pub struct Db {
     url: std::sync::Arc<str>,
     /// `database.acquire_timeout`.
     timeout: Duration,
+    /// `database.max_connections`: how many dead connections the pool can hold at most.
+    max_connections: u32,
 }
 
 impl Db {
@@ -149,12 +249,49 @@ impl Db {
             conn,
             url: url.into(),
             timeout: settings.acquire_timeout,
+            max_connections: settings.max_connections,
         })
     }
 
     /// The SeaORM connection, for the query files of each aggregate.
     pub fn conn(&self) -> &DatabaseConnection {
         &self.conn
+    }
+
+    /// The pool's connections now (for metrics).
+    pub fn pool(&self) -> PoolStats {
+        let (open, idle, max) = match self.backend() {
+            DbBackend::Sqlite => {
+                let pool = self.conn.get_sqlite_connection_pool();
+                (
+                    pool.size(),
+                    pool.num_idle(),
+                    pool.options().get_max_connections(),
+                )
+            }
+            _ => {
+                let pool = self.conn.get_mysql_connection_pool();
+                (
+                    pool.size(),
+                    pool.num_idle(),
+                    pool.options().get_max_connections(),
+                )
+            }
+        };
+        PoolStats {
+            in_use: usize::try_from(open).unwrap_or(0).saturating_sub(idle),
+            idle,
+            max,
+        }
+    }
+
+    /// The connection for reads: a query that fails because its connection was dead is sent
+    /// again (see [`Reads`]).
+    pub fn reads(&self) -> Reads<'_> {
+        Reads {
+            conn: &self.conn,
+            attempts: self.max_connections.saturating_add(1),
+        }
     }
 
     /// Which engine this is.
@@ -281,6 +418,26 @@ mod tests {
         assert!(!unreachable(&DbErr::Query(sqlx(Sqlx::RowNotFound))));
         assert!(!unreachable(&DbErr::RecordNotFound("post".to_owned())));
         assert!(DbError::Db(DbErr::Query(sqlx(eof()))).is_unavailable());
+    }
+
+    #[test]
+    fn only_a_lost_connection_sends_a_read_again() {
+        use std::sync::Arc;
+
+        use sea_orm::RuntimeErr;
+        use sea_orm::sqlx::Error as Sqlx;
+        let sqlx = |e: Sqlx| RuntimeErr::SqlxError(Arc::new(e));
+        let io = |kind| Sqlx::Io(std::io::Error::from(kind));
+        assert!(lost_connection(&DbErr::Query(sqlx(io(
+            std::io::ErrorKind::UnexpectedEof
+        )))));
+        assert!(lost_connection(&DbErr::Query(sqlx(io(
+            std::io::ErrorKind::ConnectionReset
+        )))));
+        // No connection to be had: trying again would only wait as long once more.
+        assert!(!lost_connection(&DbErr::Query(sqlx(Sqlx::PoolTimedOut))));
+        assert!(!lost_connection(&DbErr::Query(sqlx(Sqlx::RowNotFound))));
+        assert!(!lost_connection(&DbErr::RecordNotFound("post".to_owned())));
     }
 
     #[test]

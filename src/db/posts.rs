@@ -162,7 +162,7 @@ async fn list(db: &Db, page: Page, status: Option<Status>) -> Result<Listing<Pos
             has_next: false,
         });
     };
-    let mut items = query.into_model::<PostSummary>().all(db.conn()).await?;
+    let mut items = query.into_model::<PostSummary>().all(&db.reads()).await?;
     let has_next = items.len() as u64 > page.per_page;
     items.truncate(usize::try_from(page.per_page).unwrap_or(usize::MAX));
     Ok(Listing { items, has_next })
@@ -241,7 +241,7 @@ pub async fn feed(db: &Db, limit: u64) -> Result<Vec<FeedEntry>, DbErr> {
         .order_by_desc(post::Column::Id)
         .limit(limit)
         .into_model::<FeedEntry>()
-        .all(db.conn())
+        .all(&db.reads())
         .await
 }
 
@@ -264,7 +264,7 @@ pub async fn locations(db: &Db, limit: u64) -> Result<Vec<Located>, DbErr> {
         .order_by_desc(post::Column::Id)
         .limit(limit)
         .into_model::<Located>()
-        .all(db.conn())
+        .all(&db.reads())
         .await
 }
 
@@ -292,7 +292,7 @@ pub async fn without_excerpt(
         .order_by_asc(post::Column::Id)
         .limit(limit)
         .into_model::<WithoutExcerpt>()
-        .all(db.conn())
+        .all(&db.reads())
         .await
 }
 
@@ -327,7 +327,7 @@ async fn detail(db: &Db, condition: sea_orm::Condition) -> Result<Option<PostDet
         .join(JoinType::LeftJoin, post::Relation::Author.def())
         .filter(condition)
         .into_model::<PostDetail>()
-        .one(db.conn())
+        .one(&db.reads())
         .await
 }
 

@@ -41,7 +41,7 @@ pub async fn find(db: &Db, id: &str) -> Result<Option<Live>, DbError> {
     let found = session::Entity::find_by_id(id.to_owned())
         .filter(session::Column::ExpiresAt.gt(Utc::now().naive_utc()))
         .find_also_related(user::Entity)
-        .one(db.conn())
+        .one(&db.reads())
         .await?;
     Ok(found.and_then(|(session, user)| user.map(|user| Live { session, user })))
 }

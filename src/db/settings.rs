@@ -15,7 +15,7 @@ use super::{Db, DbError};
 /// Every stored setting, by key.
 pub async fn all(db: &Db) -> Result<BTreeMap<String, String>, DbError> {
     Ok(setting::Entity::find()
-        .all(db.conn())
+        .all(&db.reads())
         .await?
         .into_iter()
         .map(|row| (row.key, row.value))

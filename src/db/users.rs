@@ -65,7 +65,7 @@ pub async fn insert(db: &Db, new: NewUser) -> Result<user::Model, UserError> {
 pub async fn by_email(db: &Db, email: &str) -> Result<Option<user::Model>, DbError> {
     Ok(user::Entity::find()
         .filter(user::Column::Email.eq(email.to_lowercase()))
-        .one(db.conn())
+        .one(&db.reads())
         .await?)
 }
 
@@ -73,7 +73,7 @@ pub async fn by_email(db: &Db, email: &str) -> Result<Option<user::Model>, DbErr
 pub async fn all(db: &Db) -> Result<Vec<user::Model>, DbError> {
     Ok(user::Entity::find()
         .order_by_asc(user::Column::Email)
-        .all(db.conn())
+        .all(&db.reads())
         .await?)
 }
 
@@ -81,7 +81,7 @@ pub async fn all(db: &Db) -> Result<Vec<user::Model>, DbError> {
 pub async fn by_api_token(db: &Db, digest: &str) -> Result<Option<user::Model>, DbError> {
     Ok(user::Entity::find()
         .filter(user::Column::ApiTokenHash.eq(digest))
-        .one(db.conn())
+        .one(&db.reads())
         .await?)
 }
 

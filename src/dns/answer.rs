@@ -3,13 +3,16 @@
 //! Pure: no sockets, no clocks, no locks. Both transports call [`Responder::respond`], which
 //!
 //! 1. parses the header, the question and the OPT record itself (FORMERR for malformed queries,
-//!    NOTIMP for opcodes other than QUERY, silence for responses);
-//! 2. handles what is not a zone lookup: EDNS versions above 0 (BADVERS), classes other than IN
+//!    NOTIMP for opcodes other than QUERY and NOTIFY, silence for responses);
+//! 2. answers NOTIFY for the secondary zones (`secondary`): from a listed primary (signed with
+//!    the zone's key when it has one) it triggers the zone's refresh, from anyone else REFUSED;
+//! 3. handles what is not a zone lookup: EDNS versions above 0 (BADVERS), classes other than IN
 //!    and ANY (REFUSED, but CH TXT `version.bind` and `id.server`), zone transfers (TCP and the
 //!    transfer ACL only; NOTIMP for AXFR over UDP);
-//! 3. finds the zone (REFUSED outside every zone: no recursion here), looks the name up in it
-//!    (`lookup`) and encodes the result (`reply`) — QCLASS ANY as IN, without AA;
-//! 4. fits the reply to the transport: over UDP, the client's EDNS payload size (512 without
+//! 4. finds the zone (REFUSED outside every zone: no recursion here; SERVFAIL for a secondary
+//!    zone expired or not yet transferred, as NSD answers), looks the name up in it (`lookup`)
+//!    and encodes the result (`reply`) — QCLASS ANY as IN, without AA;
+//! 5. fits the reply to the transport: over UDP, the client's EDNS payload size (512 without
 //!    EDNS, at most 1232) — dropping additional data when that suffices, else setting TC.
 
 use std::cell::RefCell;
@@ -27,6 +30,7 @@ use super::catalog::{Catalog, ZoneData};
 use super::journal::Diff;
 use super::lookup::{self, Want};
 use super::reply::{self, Item, Owner, Reply};
+use super::secondary::Inbound;
 use super::serial::serial_gt;
 use super::tsig::{self, Key, Keyring, Rejection, Signer};
 use super::zone::APEX;
@@ -39,6 +43,7 @@ pub(crate) const MAX_UDP_PAYLOAD: u16 = 1232;
 const HEADER_LEN: usize = 12;
 const OPT_LEN: usize = 11;
 const OPCODE_QUERY: u8 = 0;
+const OPCODE_NOTIFY: u8 = 4;
 const RCODE_BADVERS_HIGH: u8 = 1; // BADVERS = 16: the upper eight bits, in the OPT TTL.
 
 /// The transport a query arrived on; it decides the reply size limit and what may be transferred.
@@ -69,6 +74,8 @@ pub(crate) struct Transfer {
     pub zone: Arc<ZoneData>,
     /// The query's ID, echoed in every message.
     pub id: u16,
+    /// The QTYPE asked (AXFR or IXFR).
+    pub qtype: u16,
     /// The query's question section bytes (QNAME as sent, QTYPE, QCLASS), echoed in the first
     /// message.
     pub question: Vec<u8>,
@@ -172,6 +179,8 @@ pub(crate) struct Responder {
     settings: ArcSwap<Settings>,
     /// `settings.query_log`, read on every query without touching the settings.
     query_log: AtomicBool,
+    /// The secondary zones: whom NOTIFY is accepted from, and what it triggers.
+    inbound: ArcSwap<Inbound>,
 }
 
 impl Responder {
@@ -180,7 +189,13 @@ impl Responder {
             catalog: Snapshot::new("zones", catalog),
             query_log: AtomicBool::new(settings.query_log),
             settings: ArcSwap::from_pointee(settings),
+            inbound: ArcSwap::from_pointee(Inbound::default()),
         }
+    }
+
+    /// The secondary zones from now on (`secondary`).
+    pub(crate) fn set_inbound(&self, inbound: Inbound) {
+        self.inbound.store(Arc::new(inbound));
     }
 
     /// The snapshot in service now.
@@ -303,6 +318,10 @@ impl Responder {
         }
         // QCLASS ANY (255) is answered from the IN data, without AA: the server cannot vouch
         // for classes it does not serve (RFC 1035 §3.2.5; NSD and Knot answer so).
+        if query.opcode == OPCODE_NOTIFY {
+            self.notified(query, peer, out);
+            return Outcome::Reply;
+        }
         let class_any = query.qclass == u16::from(DNSClass::ANY);
         if query.qclass != u16::from(DNSClass::IN) && !class_any {
             self.chaos(query, transport, out);
@@ -324,9 +343,21 @@ impl Responder {
             }
             _ => {}
         }
-        let Some(zone) = catalog.authority_for(query.key(), query.qtype) else {
-            write_simple(out, query, u16::from(ResponseCode::Refused) as u8, 0);
-            return Outcome::Reply;
+        let zone = match catalog.authority_for(query.key(), query.qtype) {
+            Some(zone) if !zone.expired() => zone,
+            Some(_) => {
+                write_simple(out, query, u16::from(ResponseCode::ServFail) as u8, 0);
+                return Outcome::Reply;
+            }
+            // A secondary zone not transferred yet is the server's, but it has no data.
+            None if self.inbound.load().holds(query.key()) => {
+                write_simple(out, query, u16::from(ResponseCode::ServFail) as u8, 0);
+                return Outcome::Reply;
+            }
+            None => {
+                write_simple(out, query, u16::from(ResponseCode::Refused) as u8, 0);
+                return Outcome::Reply;
+            }
         };
         let want = match query.qtype {
             qtype if qtype == u16::from(RecordType::ANY) => Want::Any,
@@ -386,6 +417,11 @@ impl Responder {
         };
         let served = catalog.exact(query.key());
         let zone = match (served, refusal) {
+            (Some(zone), None) if zone.expired() => {
+                tracing::warn!(zone = %zone.origin(), %peer, "zone transfer refused: the secondary zone has expired");
+                write_simple(out, query, u16::from(ResponseCode::ServFail) as u8, 0);
+                return Outcome::Reply;
+            }
             (Some(zone), None) => zone,
             (served, refusal) => {
                 if let (Some(zone), Some(why)) = (served, refusal) {
@@ -421,10 +457,37 @@ impl Responder {
         Outcome::Transfer(Transfer {
             zone: zone.clone(),
             id: query.id,
+            qtype: query.qtype,
             question: query.question.to_vec(),
             steps,
             signer: None,
         })
+    }
+
+    /// NOTIFY (RFC 1996) for a secondary zone: from one of its primaries (by address) and,
+    /// when the zone has a `tsig_key`, signed with it, the zone is refreshed at once and the
+    /// reply is NOERROR; anything else is REFUSED and logged.
+    fn notified(&self, query: &Query<'_>, peer: SocketAddr, out: &mut Vec<u8>) {
+        let inbound = self.inbound.load();
+        let refusal = match inbound.zone(query.key()) {
+            None => Err("not a secondary zone here".to_owned()),
+            Some(zone) => zone
+                .admits(peer.ip(), query.signed_by.as_deref())
+                .map(|()| zone),
+        };
+        match refusal {
+            Ok(zone) => {
+                tracing::info!(zone = %zone.origin(), %peer, serial = ?query.client_serial, "NOTIFY from a primary: refreshing the zone");
+                zone.trigger();
+                write_simple(out, query, 0, 0);
+                out[2] |= 0x04; // AA
+            }
+            Err(why) => {
+                let zone = super::zone::name::to_text(query.qname());
+                tracing::warn!(%zone, %peer, "NOTIFY refused: {why}");
+                write_simple(out, query, u16::from(ResponseCode::Refused) as u8, 0);
+            }
+        }
     }
 
     /// The CHAOS class, as NSD answers it: TXT (or ANY) `version.bind` / `version.server` give
@@ -504,7 +567,8 @@ struct Query<'p> {
     qtype: u16,
     qclass: u16,
     edns: Option<Edns>,
-    /// IXFR: the serial of the SOA in the authority section (the client's version).
+    /// IXFR: the serial of the SOA in the authority section (the client's version); NOTIFY:
+    /// the serial of the SOA in the answer section (the primary's), if sent.
     client_serial: Option<u32>,
     /// Where the TSIG RR starts (the last record of the additional section), if signed.
     tsig_at: Option<usize>,
@@ -588,18 +652,22 @@ fn parse(packet: &[u8]) -> Parsed<'_> {
     error.question = Some(question);
     let qtype = u16::from_be_bytes([packet[name_end], packet[name_end + 1]]);
     let qclass = u16::from_be_bytes([packet[name_end + 2], packet[name_end + 3]]);
-    if opcode != OPCODE_QUERY {
+    if opcode != OPCODE_QUERY && opcode != OPCODE_NOTIFY {
         error.rcode = ResponseCode::NotImp;
         return Parsed::Error(error);
     }
-    // An IXFR query carries the client's SOA in the authority section (RFC 1995 §3).
-    let is_ixfr = qtype == u16::from(RecordType::IXFR);
-    if ancount != 0 || (nscount != 0 && !(is_ixfr && nscount == 1)) {
+    // An IXFR query carries the client's SOA in the authority section (RFC 1995 §3), a NOTIFY
+    // may carry the primary's in the answer section (RFC 1996 §3.7).
+    let is_ixfr = qtype == u16::from(RecordType::IXFR) && opcode == OPCODE_QUERY;
+    let is_notify = opcode == OPCODE_NOTIFY;
+    if (ancount != 0 && !(is_notify && ancount == 1))
+        || (nscount != 0 && !(is_ixfr && nscount == 1))
+    {
         return Parsed::Error(error);
     }
     let mut at = HEADER_LEN + question.len();
     let mut client_serial = None;
-    for _ in 0..nscount {
+    for _ in 0..ancount + nscount {
         match skip_record(packet, at) {
             Some((end, record)) => {
                 if record.rtype == u16::from(RecordType::SOA) {

@@ -118,6 +118,9 @@ pub struct ZoneData {
     history: History,
     /// What signing gave this version (`dns.dnssec.zones`), if signed.
     signing: Option<Arc<Signing>>,
+    /// A secondary zone past its SOA expire timer without reaching a primary: answered
+    /// SERVFAIL, as NSD does, until a refresh succeeds (`secondary`).
+    expired: bool,
 }
 
 /// What a signed version knows beside its records: when its signatures are due, and its NSEC
@@ -163,6 +166,7 @@ impl ZoneData {
             overlay,
             history: History::default(),
             signing: None,
+            expired: false,
         }
     }
 
@@ -210,9 +214,7 @@ impl ZoneData {
 
     /// The RRSIG RRset covering the RRset of type `rtype` at `node`.
     pub(crate) fn rrsig(&self, node: u32, rtype: u16) -> Option<RRset> {
-        if self.signing.is_none() {
-            return None;
-        }
+        self.signing.as_ref()?;
         let covered = rtype.to_be_bytes();
         self.rrsets(node)
             .iter()
@@ -233,6 +235,17 @@ impl ZoneData {
             0 => nsec.last().copied(),
             at => Some(nsec[at - 1]),
         }
+    }
+
+    /// This version, expired or not (a secondary zone's SOA expire timer).
+    pub(crate) fn with_expired(mut self, expired: bool) -> Self {
+        self.expired = expired;
+        self
+    }
+
+    /// Whether this secondary zone has expired: its queries are answered SERVFAIL.
+    pub(crate) fn expired(&self) -> bool {
+        self.expired
     }
 
     /// This version with the journal that led to it.

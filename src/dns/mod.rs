@@ -15,6 +15,10 @@
 //!   `dns.udp_workers` sockets per address), `tcp` serves length-prefixed queries on
 //!   connections accepted by the shared `ops::accept` loop, and `xfr` streams zone transfers
 //!   over it (AXFR, or IXFR from the journal); `notify` tells secondaries when a serial changes;
+//! - `secondary` serves the zones of `[[dns.secondary]]`: transferred from their primaries
+//!   (IXFR or AXFR, TSIG-signed), refreshed on the SOA timers and on NOTIFY, expired as NSD does;
+//! - `metrics` counts queries (per UDP worker, summed when scraped), transfers and NOTIFY, and
+//!   reports each zone's serial and size;
 //! - `server` is the service ([`Dns`]): built (zones loaded) before any socket exists, handed
 //!   its sockets and each reloaded configuration by the lifecycle in `cli`.
 //!
@@ -26,8 +30,10 @@ mod catalog;
 pub mod dnssec;
 mod journal;
 mod lookup;
+mod metrics;
 mod notify;
 mod reply;
+mod secondary;
 pub mod serial;
 mod server;
 mod stored;
@@ -39,5 +45,6 @@ mod xfr;
 pub mod zone;
 
 pub use catalog::{Catalog, ZoneData};
+pub use secondary::SecondaryStatus;
 pub use server::{Dns, DnsError};
 pub use zone::Zone;

@@ -19,6 +19,7 @@ use hickory_proto::rr::{Name, RecordType};
 use tokio::net::UdpSocket;
 use tokio::time::Instant;
 
+use super::metrics::{DnsMetrics, Event};
 use super::tsig::{self, Key, Verifier, VerifyError};
 
 /// How often and how patiently NOTIFY is sent.
@@ -61,16 +62,26 @@ pub(crate) enum NotifyError {
 
 /// Tells each of `targets` that `zone` now has `serial`, retrying until each acknowledges;
 /// signed with `key` if given. Must be called within a tokio runtime; returns at once.
-pub(crate) fn spawn(zone: Name, serial: u32, targets: Vec<SocketAddr>, key: Option<Arc<Key>>) {
+/// Each outcome is counted in `metrics`.
+pub(crate) fn spawn(
+    zone: Name,
+    serial: u32,
+    targets: Vec<SocketAddr>,
+    key: Option<Arc<Key>>,
+    metrics: &Arc<DnsMetrics>,
+) {
     for target in targets {
         let zone = zone.clone();
         let key = key.clone();
+        let metrics = metrics.clone();
         tokio::spawn(async move {
             match notify(&zone, target, Schedule::default(), key).await {
                 Ok(attempts) => {
+                    metrics.event(Event::NotifySent);
                     tracing::info!(%zone, serial, %target, attempts, "NOTIFY acknowledged");
                 }
                 Err(error) => {
+                    metrics.event(Event::NotifyFailed);
                     tracing::warn!(%zone, serial, %target, %error, "NOTIFY failed; giving up");
                 }
             }

@@ -28,6 +28,8 @@ use tokio_util::task::TaskTracker;
 
 use super::answer::{Responder, Settings};
 use super::catalog::{Catalog, ZoneData};
+use super::metrics::{self, DnsMetrics};
+use super::secondary::{self, Listed, Secondaries};
 use super::serial::{self, Change, ServedVersions};
 use super::versions::{Read, Versions, unix_now};
 use super::zone::{self, Zone, ZoneError};
@@ -71,6 +73,12 @@ pub struct Dns {
     config: Mutex<Arc<Loading>>,
     /// The one path through which zone versions change (files and the ACME overlay).
     versions: Arc<Mutex<Versions>>,
+    /// The secondary zones' refresh tasks.
+    secondaries: Arc<Secondaries>,
+    /// The secondary zones configured before the sockets serve: their tasks start then.
+    pending: Mutex<Vec<Arc<Listed>>>,
+    /// Every counter; each UDP worker gets its own share.
+    metrics: Arc<DnsMetrics>,
     /// `dns.tcp_idle_timeout`, in milliseconds, read by each new connection.
     tcp_idle_ms: Arc<AtomicU64>,
     tcp: Connections,
@@ -117,20 +125,37 @@ impl Dns {
             Catalog::default(),
             Settings::from_config(config),
         ));
+        let metrics = Arc::new(DnsMetrics::default());
+        context
+            .metrics
+            .register(metrics::collector(metrics.clone(), responder.clone()));
         let versions = Arc::new(Mutex::new(Versions::new(
             responder.clone(),
             Vec::new(),
             state_dir.to_owned(),
             config.transfer.journal_max_bytes,
+            metrics.clone(),
         )));
         lock(&versions).set_dnssec(&config.dnssec);
+        let tasks = TaskTracker::new();
+        let secondaries = Arc::new(Secondaries::new(
+            responder.clone(),
+            versions.clone(),
+            state_dir,
+            tasks.clone(),
+            context.shutdown.clone(),
+        ));
         let mut txt = challenges.txt_records();
         lock(&versions).overlay_changed(&txt.borrow_and_update());
-        let (for_load, for_versions) = (loading.clone(), versions.clone());
-        tokio::task::spawn_blocking(move || {
+        let (for_load, for_versions, for_secondaries) =
+            (loading.clone(), versions.clone(), secondaries.clone());
+        let pending = tokio::task::spawn_blocking(move || {
+            // The secondary zones first (served from their stored copies), so that a file of
+            // the same name is not read.
+            let listed = for_secondaries.configure(&for_load);
             let reads = load(&for_load, &Catalog::default())?;
             lock(&for_versions).files_read(reads);
-            Ok::<_, ZoneError>(())
+            Ok::<_, ZoneError>(listed)
         })
         .await
         .map_err(|e| ZoneError {
@@ -139,8 +164,7 @@ impl Dns {
             message: format!("loading the zones did not complete: {e}"),
         })??;
         let ready = context.readiness.register("dns");
-        ready.set(!responder.catalog().is_empty());
-        let tasks = TaskTracker::new();
+        ready.set(!responder.catalog().is_empty() || !config.secondary.is_empty());
         // Every change of the DNS-01 answers is a new version of the zones it falls in (signed
         // off the async workers, for the zones that are).
         let (overlay, shutdown) = (versions.clone(), context.shutdown.clone());
@@ -186,8 +210,11 @@ impl Dns {
         });
         Ok(Self {
             responder,
+            metrics,
             config: Mutex::new(loading),
             versions,
+            secondaries,
+            pending: Mutex::new(pending),
             tcp_idle_ms: Arc::new(AtomicU64::new(millis(config.tcp_idle_timeout))),
             tcp: Connections::new("dns tcp", config.tcp_max_connections, &context.shutdown),
             tasks,
@@ -200,9 +227,14 @@ impl Dns {
     /// with every zone loaded (a restart may follow an edit).
     pub fn started(&self) {
         let notify = self.current_config().transfer.notify.clone();
-        let mut versions = lock(&self.versions);
-        versions.set_notify(notify, self.responder.notify_key());
-        versions.announce_all();
+        {
+            let mut versions = lock(&self.versions);
+            versions.set_notify(notify, self.responder.notify_key());
+            versions.announce_all();
+        }
+        let pending =
+            std::mem::take(&mut *self.pending.lock().unwrap_or_else(PoisonError::into_inner));
+        self.secondaries.spawn(pending);
     }
 
     /// Serves `socket` until its stop token (a reload removed it, or the process stops).
@@ -215,6 +247,7 @@ impl Dns {
                     socket.udp().map_err(error)?,
                     socket.spec().index,
                     self.responder.clone(),
+                    self.metrics.udp_worker(),
                     socket.stop(),
                 )
                 .map_err(|source| DnsError::Thread { addr, source })?;
@@ -227,16 +260,24 @@ impl Dns {
             }
             Transport::Tcp => {
                 let listener = socket.tcp().map_err(error)?;
-                let (tcp, responder, idle) = (
+                let (tcp, responder, metrics, idle) = (
                     self.tcp.clone(),
                     self.responder.clone(),
+                    self.metrics.clone(),
                     self.tcp_idle_ms.clone(),
                 );
                 let stop = socket.stop();
                 self.tasks.spawn(async move {
                     tcp.serve(listener, stop, move |stream, peer, conn| {
                         let timeout = Duration::from_millis(idle.load(Ordering::Relaxed));
-                        tcp::connection(stream, peer, responder.clone(), timeout, conn)
+                        tcp::connection(
+                            stream,
+                            peer,
+                            responder.clone(),
+                            metrics.clone(),
+                            timeout,
+                            conn,
+                        )
                     })
                     .await;
                 });
@@ -268,15 +309,21 @@ impl Dns {
             });
             loading.clone()
         };
-        let (responder, versions) = (self.responder.clone(), self.versions.clone());
+        let (responder, versions, secondaries) = (
+            self.responder.clone(),
+            self.versions.clone(),
+            self.secondaries.clone(),
+        );
         let loaded = tokio::task::spawn_blocking(move || {
+            let listed = secondaries.configure(&for_load);
             let reads = load(&for_load, &responder.catalog())?;
             lock(&versions).files_read(reads);
-            Ok::<_, ZoneError>(())
+            Ok::<_, ZoneError>(listed)
         })
         .await;
         match loaded {
-            Ok(Ok(())) => {
+            Ok(Ok(listed)) => {
+                self.secondaries.spawn(listed);
                 tracing::info!(zones = self.responder.catalog().len(), "zones reloaded");
             }
             Ok(Err(error)) => {
@@ -286,7 +333,8 @@ impl Dns {
                 tracing::error!(%error, "reload failed (the zones' load did not complete); still serving the previous zones");
             }
         }
-        self.ready.set(!self.responder.catalog().is_empty());
+        self.ready
+            .set(!self.responder.catalog().is_empty() || !config.secondary.is_empty());
     }
 
     /// After the process's shutdown: lets TCP connections finish within `deadline` (UDP goes
@@ -351,11 +399,19 @@ impl std::ops::Deref for Loading {
 /// in `state_dir` stand in for it (`versions` records what is served).
 fn load(loading: &Loading, previous: &Catalog) -> Result<Vec<Read>, ZoneError> {
     let served = ServedVersions::read(&loading.state_dir);
+    let secondaries: Vec<_> = loading
+        .secondary
+        .iter()
+        .filter_map(secondary::origin_of)
+        .collect();
     let mut zones = Vec::new();
     for (path, result) in zone::load_dir(&loading.zones_dir)? {
-        let kept = zone::origin_of(&path)
-            .ok()
-            .and_then(|origin| previous.zone(&origin).cloned());
+        let origin = zone::origin_of(&path).ok();
+        if origin.as_ref().is_some_and(|o| secondaries.contains(o)) {
+            tracing::warn!(file = %path.display(), "zone file not read: the zone is a [[dns.secondary]], transferred from its primaries");
+            continue;
+        }
+        let kept = origin.and_then(|origin| previous.zone(&origin).cloned());
         match result {
             Ok(zone) => {
                 tracing::info!(zone = %zone.origin(), serial = zone.serial(), records = zone.len(), "zone loaded");

@@ -4,7 +4,8 @@
 //!
 //! - `<zone>.zone`: the served version in wire form: a header line, the served and the base
 //!   serial (they differ while an overlay has bumped the serial), then every record, SOA first;
-//! - `<zone>.ixfr`: the journal, the steps that lead to that version, oldest first.
+//! - `<zone>.ixfr`: the journal, the steps that lead to that version, oldest first;
+//! - `<zone>.secondary`: a secondary zone's refresh state (`secondary`), JSON.
 //!
 //! Records are stored in uncompressed wire form, each prefixed by its length, so every type
 //! onebox serves (RFC 3597 unknown types included) round-trips unchanged. Every file is written to
@@ -68,6 +69,22 @@ impl Stored {
     /// The file holding the journal of `origin`.
     pub(crate) fn journal_path(&self, origin: &Name) -> PathBuf {
         self.dir.join(format!("{}.ixfr", file_stem(origin)))
+    }
+
+    /// The file holding a secondary zone's state (`secondary::SecondaryStatus`).
+    pub(crate) fn status_path(&self, origin: &Name) -> PathBuf {
+        self.dir.join(format!("{}.secondary", file_stem(origin)))
+    }
+
+    /// Records a secondary zone's state (`bytes`), atomically.
+    pub(crate) fn write_status(&self, origin: &Name, bytes: &[u8]) -> io::Result<()> {
+        fs::create_dir_all(&self.dir)?;
+        write_atomic(&self.status_path(origin), bytes).map_err(io::Error::other)
+    }
+
+    /// When the stored version of `origin` was written.
+    pub(crate) fn zone_modified(&self, origin: &Name) -> Option<std::time::SystemTime> {
+        fs::metadata(self.zone_path(origin)).ok()?.modified().ok()
     }
 
     /// The serials (served, base) of the stored version, reading only the file's head.
@@ -200,7 +217,11 @@ impl Stored {
 
     /// Forgets `origin` (its zone is no longer served).
     pub(crate) fn remove(&self, origin: &Name) {
-        for path in [self.zone_path(origin), self.journal_path(origin)] {
+        for path in [
+            self.zone_path(origin),
+            self.journal_path(origin),
+            self.status_path(origin),
+        ] {
             match fs::remove_file(&path) {
                 Ok(()) => {}
                 Err(error) if error.kind() == io::ErrorKind::NotFound => {}

@@ -31,6 +31,7 @@ use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 
 use super::answer::{Outcome, Responder, Transport};
+use super::metrics::{DnsMetrics, Event};
 use super::xfr;
 use crate::ops::accept::Conn;
 
@@ -43,6 +44,7 @@ pub(crate) async fn connection(
     mut stream: TcpStream,
     peer: SocketAddr,
     responder: Arc<Responder>,
+    metrics: Arc<DnsMetrics>,
     timeout: Duration,
     conn: Conn,
 ) {
@@ -54,7 +56,7 @@ pub(crate) async fn connection(
     let mut writer = BufWriter::new(StallGuard::new(write, timeout));
     let served = tokio::select! {
         () = conn.closing.cancelled() => return,
-        served = serve_queries(&mut reader, &mut writer, peer, &responder, timeout, &conn.draining) => served,
+        served = serve_queries(&mut reader, &mut writer, peer, (&responder, &metrics), timeout, &conn.draining) => served,
     };
     match served {
         Ok(Close::Client) => {
@@ -83,7 +85,7 @@ async fn serve_queries<R, W>(
     reader: &mut BufReader<R>,
     writer: &mut BufWriter<W>,
     peer: SocketAddr,
-    responder: &Responder,
+    (responder, metrics): (&Responder, &DnsMetrics),
     timeout: Duration,
     draining: &CancellationToken,
 ) -> io::Result<Close>
@@ -104,6 +106,7 @@ where
                 let len = u16::try_from(out.len()).map_err(|_| {
                     io::Error::new(io::ErrorKind::InvalidData, "reply longer than 65535 bytes")
                 })?;
+                metrics.tcp_reply(&out);
                 writer.write_all(&len.to_be_bytes()).await?;
                 writer.write_all(&out).await?;
             }
@@ -112,12 +115,21 @@ where
                 let zone = transfer.zone.origin().clone();
                 let serial = transfer.zone.serial();
                 let style = transfer.style();
+                metrics.tcp_transfer(transfer.qtype);
                 match xfr::send(writer, &mut transfer).await {
-                    Ok(sent) => tracing::info!(
-                        %zone, serial, %peer, style, messages = sent.messages, records = sent.records,
-                        "zone transfer sent"
-                    ),
+                    Ok(sent) => {
+                        metrics.event(if transfer.steps.is_some() {
+                            Event::IxfrSent
+                        } else {
+                            Event::AxfrSent
+                        });
+                        tracing::info!(
+                            %zone, serial, %peer, style, messages = sent.messages, records = sent.records,
+                            "zone transfer sent"
+                        );
+                    }
                     Err(error) => {
+                        metrics.event(Event::TransferFailed);
                         tracing::warn!(%zone, serial, %peer, error = %crate::ops::chain(&error), "zone transfer aborted");
                         return Err(io::Error::other(error));
                     }
@@ -321,7 +333,14 @@ mod tests {
             tokio::spawn(async move {
                 connections
                     .serve(listener, stop, move |stream, peer, conn| {
-                        connection(stream, peer, responder.clone(), idle_timeout, conn)
+                        connection(
+                            stream,
+                            peer,
+                            responder.clone(),
+                            Arc::default(),
+                            idle_timeout,
+                            conn,
+                        )
                     })
                     .await;
             })

@@ -544,7 +544,6 @@ impl Verifier {
     }
 
     /// Whether the last message verified was signed (a transfer must end signed).
-    #[cfg(test)]
     pub(crate) fn finished(&self) -> Result<(), VerifyError> {
         if self.pending == 0 && !self.first {
             Ok(())

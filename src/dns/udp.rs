@@ -11,7 +11,8 @@
 //! 3. `sendmmsg` every reply back to the address it came from, the kernel's `sockaddr` reused as
 //!    received.
 //!
-//! All buffers are allocated once per thread and reused; the loop itself allocates nothing per
+//! Each reply sent is counted in the thread's own [`Tally`] (no counter is shared between
+//! threads; a scrape sums them). All buffers are allocated once per thread and reused; the loop itself allocates nothing per
 //! packet (what `respond` does is its own business). A datagram larger than [`RECV_BUF_SIZE`] is
 //! cut by the kernel (`MSG_TRUNC`); such a query is dropped unanswered rather than answered
 //! from a fragment (no DNS query this server answers comes near that size). Errors from the
@@ -28,6 +29,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use super::answer::{Outcome, Responder, Transport};
+use super::metrics::Tally;
 
 /// Datagrams received (and replies sent) per system call, at most.
 const BATCH: usize = 64;
@@ -45,12 +47,13 @@ const LOG_INTERVAL: Duration = Duration::from_secs(10);
 const ERROR_PAUSE: Duration = Duration::from_millis(10);
 
 /// Serves `socket` on a thread of its own (named after its address and `worker`, its index
-/// among the sockets of that address) until `shutdown` is cancelled. Fails only when the system
-/// cannot start another thread.
+/// among the sockets of that address) until `shutdown` is cancelled, counting in `tally`.
+/// Fails only when the system cannot start another thread.
 pub(crate) fn spawn(
     socket: UdpSocket,
     worker: usize,
     responder: Arc<Responder>,
+    mut tally: Tally,
     shutdown: CancellationToken,
 ) -> std::io::Result<JoinHandle<()>> {
     let addr = socket.local_addr().ok();
@@ -59,7 +62,7 @@ pub(crate) fn spawn(
         None => format!("dns-udp #{worker}"),
     };
     std::thread::Builder::new().name(name).spawn(move || {
-        let served = serve(&socket, &responder, &shutdown);
+        let served = serve(&socket, &responder, &mut tally, &shutdown);
         tracing::info!(
             addr = addr.map(|a| a.to_string()),
             worker,
@@ -80,10 +83,19 @@ struct Served {
 }
 
 /// Answers with `responder` until `shutdown`.
-fn serve(socket: &UdpSocket, responder: &Responder, shutdown: &CancellationToken) -> Served {
+fn serve(
+    socket: &UdpSocket,
+    responder: &Responder,
+    tally: &mut Tally,
+    shutdown: &CancellationToken,
+) -> Served {
     let mut panics = RateLimited::default();
     run(socket, shutdown, |packet, peer, out| {
-        answer_one(responder, packet, peer, out, &mut panics)
+        let send = answer_one(responder, packet, peer, out, &mut panics);
+        if send {
+            tally.reply(out);
+        }
+        send
     })
 }
 
@@ -565,7 +577,8 @@ mod tests {
         let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
         let server = socket.local_addr().unwrap();
         let shutdown = CancellationToken::new();
-        let thread = spawn(socket, 0, responder, shutdown.clone()).unwrap();
+        let metrics = crate::dns::metrics::DnsMetrics::default();
+        let thread = spawn(socket, 0, responder, metrics.udp_worker(), shutdown.clone()).unwrap();
 
         let client = client("127.0.0.1:0");
         // Garbage of every short length, random-ish bytes, and a response (QR set).

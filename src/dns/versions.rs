@@ -32,6 +32,10 @@
 //! secondaries would never fetch it. Signatures are replaced before they expire by
 //! [`Versions::refresh_signatures`], which the server calls on a timer
 //! ([`Versions::next_refresh`]): a new version like any other (serial up, journal, NOTIFY).
+//!
+//! A secondary zone's versions come from its primaries instead of a file, through the same
+//! steps (no overlay: its serial is the primary's, and it is served as transferred, never
+//! signed here): `versions_secondary.rs`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -44,6 +48,7 @@ use super::answer::Responder;
 use super::catalog::{Catalog, ZoneData};
 use super::dnssec::{self, KeyError, KeyStore, Policy, SignError};
 use super::journal::{self, History};
+use super::metrics::DnsMetrics;
 use super::notify;
 use super::serial::{ServedVersions, Version, serial_gt};
 use super::stored::Stored;
@@ -76,10 +81,14 @@ pub(crate) struct Versions {
     journal_max_bytes: usize,
     /// The key NOTIFY is signed with (`dns.transfer.tsig`).
     notify_key: Option<Arc<Key>>,
+    /// Where NOTIFY outcomes are counted.
+    metrics: Arc<DnsMetrics>,
     /// The overlay records, by owner.
     overlay: Vec<Record>,
     /// `[dns.dnssec]`: which zones are signed, and how.
     signing: Signing,
+    /// The zones served as secondaries (`[[dns.secondary]]`): not read from files.
+    secondaries: Vec<Name>,
 }
 
 /// `[dns.dnssec]`, ready to sign with.
@@ -138,8 +147,10 @@ impl Versions {
         notify: Vec<SocketAddr>,
         state_dir: PathBuf,
         journal_max_bytes: usize,
+        metrics: Arc<DnsMetrics>,
     ) -> Self {
         Self {
+            metrics,
             responder,
             notify,
             stored: Stored::at(&state_dir.join("dns")),
@@ -153,6 +164,7 @@ impl Versions {
                 keys: KeyStore::new(&state_dir),
             },
             state_dir,
+            secondaries: Vec::new(),
         }
     }
 
@@ -191,6 +203,7 @@ impl Versions {
                 zone.serial(),
                 self.notify.clone(),
                 self.notify_key.clone(),
+                &self.metrics,
             );
         }
     }
@@ -207,7 +220,7 @@ impl Versions {
                 Read::Kept(data) => data.origin().clone(),
             })
             .collect();
-        let zones = reads
+        let mut zones: Vec<Arc<ZoneData>> = reads
             .into_iter()
             .map(|read| match read {
                 Read::Kept(data) => data,
@@ -231,7 +244,9 @@ impl Versions {
                     // At start, the version stored before the restart: its signatures are
                     // the ones the secondaries hold.
                     let stored = match in_service {
-                        None if self.signs(&origin) => self.stored.read_zone(&origin).ok().flatten(),
+                        None if self.signs(&origin) => {
+                            self.stored.read_zone(&origin).ok().flatten()
+                        }
                         _ => None,
                     };
                     let before = in_service.map(|z| z.served()).or(stored.as_ref());
@@ -245,6 +260,7 @@ impl Versions {
                 }
             })
             .collect();
+        zones.extend(self.secondaries_in(&previous));
         self.publish(&previous, Catalog::new(zones));
     }
 
@@ -257,6 +273,9 @@ impl Versions {
         let zones = previous
             .zones()
             .map(|served| {
+                if self.is_secondary(served.origin()) {
+                    return served.clone();
+                }
                 let overlay = overlay_in(&self.overlay, served.origin(), &origins);
                 if served.overlay() == overlay.as_slice() {
                     return served.clone();
@@ -294,7 +313,7 @@ impl Versions {
         let zones = previous
             .zones()
             .map(|served| {
-                if !served.refresh_at().is_some_and(|at| at <= now) {
+                if served.refresh_at().is_none_or(|at| at > now) {
                     return served.clone();
                 }
                 let serial = Some(served.serial().wrapping_add(1));
@@ -348,7 +367,13 @@ impl Versions {
             return;
         }
         for (origin, serial) in changed {
-            notify::spawn(origin, serial, self.notify.clone(), self.notify_key.clone());
+            notify::spawn(
+                origin,
+                serial,
+                self.notify.clone(),
+                self.notify_key.clone(),
+                &self.metrics,
+            );
         }
     }
 }
@@ -356,7 +381,7 @@ impl Versions {
 impl Versions {
     /// Whether the zone `origin` is signed (`dns.dnssec.zones`).
     fn signs(&self, origin: &Name) -> bool {
-        self.signing.zones.iter().any(|zone| zone == origin)
+        self.signing.zones.iter().any(|zone| zone == origin) && !self.is_secondary(origin)
     }
 
     /// The version of the zone as `read` plus `overlay`, served with `serial` (`None`: the
@@ -541,6 +566,9 @@ pub(crate) fn unix_now() -> i64 {
         .map_or(0, |elapsed| elapsed.as_secs() as i64)
 }
 
+#[path = "versions_secondary.rs"]
+mod secondary;
+
 /// The serial of a new version made of `zone` plus `overlay`, after `prior`; `None`: the
 /// zone's own (the served serial never left the file's, and no overlay is involved).
 fn serial_after(prior: &Prior<'_>, zone: &Zone, overlay: &[Record]) -> Option<u32> {
@@ -623,7 +651,13 @@ mod tests {
 
     fn versions(state: &Path) -> Versions {
         let responder = Arc::new(Responder::new(Catalog::default(), Settings::default()));
-        Versions::new(responder, Vec::new(), state.to_owned(), 1 << 20)
+        Versions::new(
+            responder,
+            Vec::new(),
+            state.to_owned(),
+            1 << 20,
+            Arc::default(),
+        )
     }
 
     fn served(versions: &Versions) -> (u32, usize) {

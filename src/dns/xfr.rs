@@ -229,6 +229,7 @@ pub(crate) mod tests {
         Transfer {
             zone,
             id,
+            qtype: 252,
             question: question("Big.Example."),
             steps: None,
             signer: None,

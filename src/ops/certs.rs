@@ -13,10 +13,13 @@
 //! wins over a wildcard (`*.foobar.com` covers `x.foobar.com`, not `foobar.com` nor
 //! `a.b.foobar.com`). A client that sends no name, or one nobody covers, gets the files'
 //! default (their first certificate).
+//!
+//! As a metrics collector (`ops::metrics`) it reports, per name and source, the seconds until
+//! the certificate served for it expires (negative once expired).
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
 use rustls::server::{ClientHello, ResolvesServerCert};
@@ -127,6 +130,51 @@ impl Certificates {
         names
             .iter()
             .all(|name| self.choose(Some(name)).is_some_and(|s| s.valid_at(now)))
+    }
+}
+
+impl Certificates {
+    /// Every name of every certificate, with its source and the end of its validity, sorted.
+    pub fn expiries(&self) -> Vec<(Source, String, SystemTime)> {
+        let mut all = Vec::new();
+        for (source, set) in [
+            (Source::Files, self.files.load()),
+            (Source::Acme, self.acme.load()),
+        ] {
+            for (name, served) in &set.exact {
+                all.push((source, name.clone(), served.not_after));
+            }
+            for (parent, served) in &set.wildcard {
+                all.push((source, format!("*.{parent}"), served.not_after));
+            }
+        }
+        all.sort_by(|a, b| (a.0 as u8, &a.1).cmp(&(b.0 as u8, &b.1)));
+        all
+    }
+}
+
+impl super::metrics::Collect for Certificates {
+    fn collect(&self, out: &mut super::metrics::Encoder) {
+        let now = SystemTime::now();
+        let seconds = |t: SystemTime| match t.duration_since(UNIX_EPOCH) {
+            Ok(d) => d.as_secs_f64(),
+            Err(e) => -e.duration().as_secs_f64(),
+        };
+        let mut family = out.family(
+            "onebox_certificate_expiry_seconds",
+            "Seconds until the certificate served for a name expires (negative: expired), by source (files: web.tls or the development CA; acme).",
+            super::metrics::Kind::Gauge,
+        );
+        for (source, name, not_after) in self.expiries() {
+            let source = match source {
+                Source::Files => "files",
+                Source::Acme => "acme",
+            };
+            family.sample(
+                &[("name", &name), ("source", source)],
+                seconds(not_after) - seconds(now),
+            );
+        }
     }
 }
 

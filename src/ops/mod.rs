@@ -7,6 +7,7 @@
 //! - [`signals`]: SIGHUP, SIGTERM/SIGINT and SIGUSR2 as lifecycle events;
 //! - [`ready`]: readiness checks behind `/readyz`;
 //! - [`telemetry`]: the logger, whose level a reload changes;
+//! - [`metrics`]: the registry every service puts its counters in, rendered for Prometheus;
 //! - [`privileges`]: binding as root, serving as `user`;
 //! - [`notify`]: systemd's readiness protocol; [`upgrade`]: the hand-over to a new binary;
 //! - [`certs`] and [`challenges`]: handles through which services share what one provides and
@@ -22,6 +23,7 @@ mod chain;
 pub mod challenges;
 pub mod listen;
 pub mod memory;
+pub mod metrics;
 pub mod notify;
 pub mod privileges;
 pub mod ready;
@@ -46,4 +48,6 @@ pub struct Context {
     pub readiness: Readiness,
     /// Asks for a reload of the whole configuration, as SIGHUP does.
     pub reloader: Reloader,
+    /// The metrics every service registers its collectors in (`metrics.listen` serves them).
+    pub metrics: metrics::Registry,
 }

@@ -35,9 +35,20 @@ pub fn check(config: &LogConfig) -> Result<(), String> {
     parse_level(&config.level).map(drop)
 }
 
+/// `log.level` as a filter. rustls's own warnings are about what a client sent (an IP address
+/// as SNI, say: one line per handshake from every scanner), so they show only at error unless
+/// the level names `rustls` itself.
 fn parse_level(level: &str) -> Result<EnvFilter, String> {
-    EnvFilter::try_new(level).map_err(|e| format!("key log.level = {level:?}: {e}"))
+    let filter =
+        EnvFilter::try_new(level).map_err(|e| format!("key log.level = {level:?}: {e}"))?;
+    if level.contains("rustls") {
+        return Ok(filter);
+    }
+    Ok(filter.add_directive(RUSTLS_QUIET.parse().map_err(|e| format!("{e}"))?))
 }
+
+/// See [`parse_level`].
+const RUSTLS_QUIET: &str = "rustls=error";
 
 /// Installs the global subscriber. `RUST_LOG` overrides `log.level` when set. Logs go to stderr
 /// so that stdout stays free for command output (`onebox check`).
@@ -67,4 +78,18 @@ pub fn init(config: &LogConfig) -> Result<Log, String> {
         filter: handle,
         from_env,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rustls_warnings_are_quiet_unless_the_level_names_rustls() {
+        let quiet = parse_level("info").expect("info").to_string();
+        assert!(quiet.contains(RUSTLS_QUIET), "{quiet}");
+        let named = parse_level("info,rustls=debug").expect("named").to_string();
+        assert!(!named.contains(RUSTLS_QUIET), "{named}");
+        assert!(parse_level("info,=").is_err());
+    }
 }

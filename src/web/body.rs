@@ -3,7 +3,8 @@
 //!
 //! One concrete type instead of a boxed trait object keeps the hot path (a cached file is a
 //! `Bytes` clone) free of allocations. Files too large for the cache stream in 64 KiB chunks;
-//! an upstream's body (the reverse proxy) streams as it arrives.
+//! an upstream's body (the reverse proxy) streams as it arrives, an HTTP one as hyper reads it,
+//! a FastCGI one through a bounded channel.
 
 use std::io;
 use std::pin::Pin;
@@ -33,6 +34,9 @@ pub enum Body {
     },
     /// The application's response body, frame by frame as it produces them.
     App(axum::body::Body),
+    /// Chunks a task sends as they arrive (a FastCGI upstream's output); an error ends the
+    /// response short.
+    Stream(tokio::sync::mpsc::Receiver<io::Result<Bytes>>),
 }
 
 impl Body {
@@ -49,6 +53,7 @@ impl Body {
             Self::File { remaining, .. } => *remaining,
             Self::App(body) => http_body::Body::size_hint(body).exact().unwrap_or(0),
             Self::Upstream(body) => http_body::Body::size_hint(body).exact().unwrap_or(0),
+            Self::Stream(_) => 0,
         }
     }
 
@@ -92,6 +97,9 @@ impl http_body::Body for Body {
             Self::App(body) => {
                 http_body::Body::poll_frame(Pin::new(body), cx).map_err(io::Error::other)
             }
+            Self::Stream(chunks) => chunks
+                .poll_recv(cx)
+                .map(|chunk| chunk.map(|c| c.map(Frame::data))),
         }
     }
 
@@ -102,6 +110,7 @@ impl http_body::Body for Body {
             Self::File { remaining, .. } => *remaining == 0,
             Self::App(body) => http_body::Body::is_end_stream(body),
             Self::Upstream(body) => body.is_end_stream(),
+            Self::Stream(_) => false,
         }
     }
 
@@ -109,6 +118,7 @@ impl http_body::Body for Body {
         match self {
             Self::App(body) => http_body::Body::size_hint(body),
             Self::Upstream(body) => body.size_hint(),
+            Self::Stream(_) => SizeHint::default(),
             _ => SizeHint::with_exact(self.len()),
         }
     }

@@ -22,7 +22,8 @@
 //!    methods other than GET and HEAD get 405 (501 if unknown), else the file is served (see
 //!    `files`). Without the application (`app.enabled = false`) every path is a file;
 //! 8. on every response: `X-Content-Type-Options`, `Referrer-Policy`, CSP, and HSTS on HTTPS;
-//!    then one access-log line.
+//!    then it is counted (`metrics`: status class, the route group of the step that answered,
+//!    protocol, time) and logged in the access log.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -38,6 +39,7 @@ use hyper::body::Incoming;
 use super::body::Body;
 use super::conform;
 use super::files::plain;
+use super::metrics::{Group, WebMetrics};
 use super::site::Site;
 use crate::ops::challenges::Challenges;
 use crate::ops::ready::Readiness;
@@ -59,6 +61,8 @@ pub(crate) struct ConnInfo {
     pub challenges: Challenges,
     /// The application's routes, if the application runs.
     pub app: Option<crate::app::Router>,
+    /// Where requests are counted.
+    pub metrics: WebMetrics,
 }
 
 /// Answers one request with the site snapshot current now.
@@ -76,8 +80,11 @@ pub(crate) async fn handle(
             request.version(),
         )
     });
-    let mut response = route(request, &site, conn).await;
+    let version = request.version();
+    let (mut response, group) = route(request, &site, conn).await;
     site.headers.apply(response.headers_mut(), conn.secure);
+    conn.metrics
+        .request(group, response.status(), version, start.elapsed());
     if let Some((method, host, path, version)) = logged {
         tracing::info!(
             target: "onebox::web::access",
@@ -96,26 +103,32 @@ pub(crate) async fn handle(
     response
 }
 
-async fn route(request: Request<Incoming>, site: &Site, conn: &ConnInfo) -> Response<Body> {
+/// The response, and the group of the step that gave it.
+async fn route(
+    request: Request<Incoming>,
+    site: &Site,
+    conn: &ConnInfo,
+) -> (Response<Body>, Group) {
     let authority = match conform::check(&request, site.max_head) {
         Ok(authority) => authority,
-        Err(refusal) => return plain(refusal.status, refusal.text),
+        Err(refusal) => return (plain(refusal.status, refusal.text), Group::Refused),
     };
     match request.uri().path() {
-        "/healthz" => return plain(StatusCode::OK, "ok\n"),
-        "/readyz" => return ready(site, conn),
+        "/healthz" => return (plain(StatusCode::OK, "ok\n"), Group::Health),
+        "/readyz" => return (ready(site, conn), Group::Health),
         path if !conn.secure => {
             if let Some(answer) = path
                 .strip_prefix(ACME_PREFIX)
                 .and_then(|token| conn.challenges.http(token))
             {
-                return acme_answer(answer);
+                return (acme_answer(answer), Group::Acme);
             }
         }
         _ => {}
     }
     let Some(host) = authority else {
-        return plain(StatusCode::BAD_REQUEST, "missing Host header\n");
+        let response = plain(StatusCode::BAD_REQUEST, "missing Host header\n");
+        return (response, Group::Refused);
     };
     let host = host.trim_end_matches('.');
     let (name, port) = split_port(host);
@@ -126,10 +139,11 @@ async fn route(request: Request<Incoming>, site: &Site, conn: &ConnInfo) -> Resp
             .iter()
             .any(|n| name.eq_ignore_ascii_case(n));
     if !canonical && !local && !site.aliases.iter().any(|a| name.eq_ignore_ascii_case(a)) {
-        return plain(
+        let response = plain(
             StatusCode::MISDIRECTED_REQUEST,
             "421 misdirected request: this server does not serve that name\n",
         );
+        return (response, Group::Refused);
     }
     let path_and_query = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
     let acme = !conn.secure && request.uri().path().starts_with(ACME_PREFIX);
@@ -143,13 +157,13 @@ async fn route(request: Request<Incoming>, site: &Site, conn: &ConnInfo) -> Resp
             site.canonical.clone()
         };
         let location = format!("https://{host}{port}{path_and_query}");
-        return redirect(&location);
+        return (redirect(&location), Group::Redirect);
     }
     if !canonical && !local && !acme {
         let port = port.map(|p| format!(":{p}")).unwrap_or_default();
         let scheme = if conn.secure { "https" } else { "http" };
         let location = format!("{scheme}://{}{port}{path_and_query}", site.canonical);
-        return redirect(&location);
+        return (redirect(&location), Group::Redirect);
     }
     let (parts, body) = request.into_parts();
     let path = parts.uri.path();
@@ -161,15 +175,18 @@ async fn route(request: Request<Incoming>, site: &Site, conn: &ConnInfo) -> Resp
             && site.files.has_file(path).await)
     {
         let request = Request::from_parts(parts, body);
-        return proxy.forward(request, conn.peer, conn.secure).await;
+        return (
+            proxy.forward(request, conn.peer, conn.secure).await,
+            Group::Proxy,
+        );
     }
     if declared_too_large(&parts.headers, site.max_body) {
-        return too_large();
+        return (too_large(), Group::Refused);
     }
     let limit = usize::try_from(site.max_body).unwrap_or(usize::MAX);
     let request = Request::from_parts(parts, Limited::new(body, limit));
     let Some(app) = &conn.app else {
-        return static_file(site, request).await;
+        return (static_file(site, request).await, Group::Static);
     };
     let client = crate::app::Client {
         peer: conn.peer,
@@ -180,8 +197,8 @@ async fn route(request: Request<Incoming>, site: &Site, conn: &ConnInfo) -> Resp
         .serve(request, client, |request| static_file(site, request))
         .await
     {
-        Routed::App(response) => response.map(Body::App),
-        Routed::Fallback(response) => response,
+        Routed::App(response) => (response.map(Body::App), Group::App),
+        Routed::Fallback(response) => (response, Group::Static),
     }
 }
 

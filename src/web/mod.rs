@@ -9,7 +9,11 @@
 //! - `handler` takes one request through health checks, names, redirects and limits to
 //!   `files`, which serves static files (guard, cache, conditional requests, ranges,
 //!   compression);
-//! - `proxy` passes the `[[web.proxy]]` paths to the user's own application servers;
+//! - `metrics` counts requests, latency and TLS handshakes, and serves the process's metrics
+//!   endpoint (`metrics.listen`);
+//! - `proxy` passes the `[[web.proxy]]` paths to the user's own application servers (HTTP/1.1
+//!   over TCP or a Unix socket), `fastcgi` to FastCGI ones (PHP-FPM), `websocket` splices
+//!   WebSockets through;
 //! - `idle` closes connections that move no bytes; `head_limit` says 414 rather than 431
 //!   when an HTTP/1 request line alone outgrows the head limit; `body` is the response body
 //!   type.
@@ -18,14 +22,17 @@
 
 mod body;
 mod conform;
+mod fastcgi;
 mod files;
 mod handler;
 mod head_limit;
 mod idle;
+mod metrics;
 mod proxy;
 mod server;
 mod site;
 mod tls;
+mod websocket;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

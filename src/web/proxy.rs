@@ -1,5 +1,6 @@
 //! The reverse proxy: requests under a `[[web.proxy]]` path go to the user's own application
-//! servers over HTTP/1.1, the way nginx's `proxy_pass` sends them.
+//! servers over HTTP/1.1 (`http://host:port`, `unix:/path`), the way nginx's `proxy_pass`
+//! sends them, or over FastCGI (`fastcgi://host:port`, see `fastcgi`) as `fastcgi_pass` does.
 //!
 //! 1. [`Proxies::route`]: the entry with the longest `path` prefix that matches; with
 //!    `try_files`, a file of the site that exists is served instead (the caller asks first);
@@ -8,35 +9,45 @@
 //!    `X-Forwarded-For`, `-Proto`, `-Host` and `Forwarded` replaced by what onebox saw, never
 //!    passed on from the client; `Host` is the name the client asked for; the body
 //!    streamed, 413 past `max_body_bytes`;
-//! 3. the upstream: round robin over those not failed in the last `fail_timeout`, on a pool
-//!    of keep-alive connections; a connection refused or reset is 502 at once, no response
-//!    head within `response_timeout` (or no connection within `connect_timeout`) is 504; a
-//!    request without a body and with an idempotent method is tried once more on another
-//!    upstream. Each failure is one log line naming the upstream;
+//! 3. the upstream: round robin over those not failed in the last `fail_timeout`, each on its
+//!    own pool of keep-alive connections (FastCGI: a connection per request); a connection
+//!    refused or reset is 502 at once, no response head within `response_timeout` (or no
+//!    connection within `connect_timeout`) is 504; a request without a body and with an
+//!    idempotent method is tried once more on another upstream. Each failure is one log line
+//!    naming the upstream;
 //! 4. the response: hop-by-hop fields removed, the body streamed back (HTTP/2 clients are
-//!    served from HTTP/1.1 upstreams the same way).
+//!    served from HTTP/1.1 upstreams the same way);
+//! 5. a WebSocket handshake (HTTP/1.1 Upgrade, or HTTP/2 extended CONNECT) goes up as an
+//!    HTTP/1.1 Upgrade and the connections are spliced on 101 (see `websocket`).
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Uri};
-use http_body_util::{Either, Empty, LengthLimitError, Limited};
+use http_body_util::{BodyExt, Either, Empty, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::UnixStream;
 
 use super::body::Body;
+use super::fastcgi::{self, FastCgi};
 use super::files::plain;
-use crate::config::ProxyConfig;
+use super::websocket::Handshake;
+use crate::config::{Balance, ProxyConfig};
 
 /// Every `[[web.proxy]]` entry of a site snapshot, longest path first.
 #[derive(Debug, Default)]
 pub(crate) struct Proxies {
-    entries: Vec<Proxy>,
+    entries: Vec<Arc<Proxy>>,
 }
 
 /// One `[[web.proxy]]` entry.
@@ -48,7 +59,9 @@ pub(crate) struct Proxy {
     pub try_files: bool,
     upstreams: Vec<Upstream>,
     next: AtomicUsize,
-    client: Client<HttpConnector, UpBody>,
+    balance: Balance,
+    /// The active health check's path and interval.
+    health_check: Option<(String, Duration)>,
     response_timeout: Duration,
     fail_timeout: Duration,
     max_body: u64,
@@ -58,17 +71,38 @@ pub(crate) struct Proxy {
 
 #[derive(Debug)]
 struct Upstream {
-    /// `host:port`, as configured.
-    authority: String,
+    /// As configured (log lines name it).
+    name: String,
+    /// How requests reach it: its own pool of connections.
+    target: Target,
     /// Milliseconds since `origin` until which it is skipped (0: healthy).
     failed_until: AtomicU64,
+    /// Passed its last active health check (true without checks).
+    healthy: AtomicBool,
+    /// Requests sent and waiting for their response head (`least_conn`).
+    in_flight: AtomicUsize,
 }
 
-/// Why a configured upstream is not usable.
+/// An upstream's protocol and connections.
+#[derive(Debug)]
+enum Target {
+    /// `http://host:port`: HTTP/1.1 over TCP.
+    Http {
+        authority: String,
+        client: Client<HttpConnector, UpBody>,
+    },
+    /// `unix:/path`: HTTP/1.1 over a Unix socket.
+    Unix(Client<UnixConnector, UpBody>),
+    /// `fastcgi://host:port`.
+    FastCgi(FastCgi),
+}
+
+/// Why a `[[web.proxy]]` entry is not usable.
 #[derive(Debug, thiserror::Error)]
-#[error("key web.proxy.upstreams: {upstream:?}: {why}")]
+#[error("key web.proxy.{key}: {value:?}: {why}")]
 pub struct UpstreamError {
-    upstream: String,
+    key: &'static str,
+    value: String,
     why: &'static str,
 }
 
@@ -77,15 +111,30 @@ impl Proxies {
     pub fn build(configs: &[ProxyConfig], max_body: u64) -> Result<Self, UpstreamError> {
         let mut entries = configs
             .iter()
-            .map(|config| Proxy::build(config, max_body))
+            .map(|config| Proxy::build(config, max_body).map(Arc::new))
             .collect::<Result<Vec<_>, _>>()?;
         entries.sort_by_key(|p| std::cmp::Reverse(p.path.len()));
         Ok(Self { entries })
     }
 
+    /// Starts the active health checks (in tasks that end when this snapshot is dropped).
+    pub fn start_checks(&self) {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return;
+        }
+        for entry in &self.entries {
+            if let Some((path, interval)) = entry.health_check.clone() {
+                tokio::spawn(check_health(Arc::downgrade(entry), path, interval));
+            }
+        }
+    }
+
     /// The entry for `path`, if any.
     pub fn route(&self, path: &str) -> Option<&Proxy> {
-        self.entries.iter().find(|p| path.starts_with(&p.path))
+        self.entries
+            .iter()
+            .find(|p| path.starts_with(&p.path))
+            .map(|p| &**p)
     }
 }
 
@@ -94,40 +143,41 @@ impl Proxy {
         let upstreams = config
             .upstreams
             .iter()
-            .map(|upstream| {
-                let authority = upstream
-                    .strip_prefix("http://")
-                    .map(|rest| rest.trim_end_matches('/'))
-                    .filter(|a| a.parse::<http::uri::Authority>().is_ok() && !a.contains('/'))
-                    .ok_or(UpstreamError {
-                        upstream: upstream.clone(),
-                        why: "not http://host:port (unix: and fastcgi:// upstreams are not supported yet)",
-                    })?;
-                Ok(Upstream {
-                    authority: authority.to_owned(),
-                    failed_until: AtomicU64::new(0),
-                })
-            })
+            .map(|upstream| Upstream::build(upstream, config))
             .collect::<Result<Vec<_>, _>>()?;
         if upstreams.is_empty() {
             return Err(UpstreamError {
-                upstream: String::new(),
+                key: "upstreams",
+                value: String::new(),
                 why: "at least one upstream is needed",
             });
         }
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(config.connect_timeout));
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(config.keepalive_timeout)
-            .pool_max_idle_per_host(config.keepalive)
-            .build(connector);
+        if let Some(path) = &config.health_check
+            && (!path.starts_with('/') || path.parse::<http::uri::PathAndQuery>().is_err())
+        {
+            return Err(UpstreamError {
+                key: "health_check",
+                value: path.clone(),
+                why: "not a path starting with /",
+            });
+        }
+        if config.health_check_interval.is_zero() {
+            return Err(UpstreamError {
+                key: "health_check_interval",
+                value: "0s".to_owned(),
+                why: "must be longer than zero",
+            });
+        }
         Ok(Self {
             path: config.path.clone(),
             try_files: config.try_files,
             upstreams,
             next: AtomicUsize::new(0),
-            client,
+            balance: config.balance,
+            health_check: config
+                .health_check
+                .clone()
+                .map(|path| (path, config.health_check_interval)),
             response_timeout: config.response_timeout,
             fail_timeout: config.fail_timeout,
             max_body: config.max_body_bytes.unwrap_or(max_body),
@@ -138,10 +188,11 @@ impl Proxy {
     /// Sends `request` to an upstream and streams its response back.
     pub async fn forward(
         &self,
-        request: Request<Incoming>,
+        mut request: Request<Incoming>,
         peer: SocketAddr,
         secure: bool,
     ) -> Response<Body> {
+        let mut websocket = Handshake::of(&mut request);
         let (mut parts, body) = request.into_parts();
         let declared = parts
             .headers
@@ -176,10 +227,16 @@ impl Proxy {
             .map_or("/", |p| p.as_str())
             .to_owned();
         parts.version = http::Version::HTTP_11;
-        let retry = http_body::Body::is_end_stream(&body) && idempotent(&parts.method);
+        if let Some(websocket) = &websocket {
+            websocket.upstream_request(&mut parts);
+        }
+        let retry = websocket.is_some()
+            || (http_body::Body::is_end_stream(&body) && idempotent(&parts.method));
         let limit = usize::try_from(self.max_body).unwrap_or(usize::MAX);
         let first = self.pick(None);
-        let mut attempt = (first, Some(Limited::new(body, limit)));
+        // A WebSocket handshake has no body (over HTTP/2 the stream is the tunnel itself).
+        let body = websocket.is_none().then(|| Limited::new(body, limit));
+        let mut attempt = (first, body);
         let mut tries = 0;
         loop {
             tries += 1;
@@ -189,30 +246,36 @@ impl Proxy {
                 Some(body) => Either::Left(body),
                 None => Either::Right(Empty::new()),
             };
-            let mut request = Request::from_parts(parts.clone(), body);
-            *request.uri_mut() = match Uri::builder()
-                .scheme("http")
-                .authority(upstream.authority.as_str())
-                .path_and_query(path_and_query.as_str())
-                .build()
-            {
-                Ok(uri) => uri,
-                Err(_) => return plain(StatusCode::BAD_REQUEST, "bad request target\n"),
+            let client = fastcgi::Client {
+                peer,
+                secure,
+                host: &host,
+                prefix: &self.path,
             };
-            let sent = tokio::time::timeout(self.response_timeout, self.client.request(request));
-            let failure = match sent.await {
+            let sent = tokio::time::timeout(
+                self.response_timeout,
+                upstream.send(&parts, &path_and_query, body, client),
+            );
+            let in_flight = InFlight::new(&upstream.in_flight);
+            let sent = sent.await;
+            drop(in_flight);
+            let failure = match sent {
                 Ok(Ok(response)) => {
                     upstream.failed_until.store(0, Ordering::Relaxed);
-                    return respond(response);
+                    return match websocket.take() {
+                        Some(websocket) => websocket.answer(response, &upstream.name),
+                        None => response,
+                    };
                 }
-                Ok(Err(error)) if too_large(&error) => {
+                Ok(Err(Failure::TooLarge)) => {
                     return plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n");
                 }
-                Ok(Err(error)) => Failure::from_client(&error),
+                Ok(Err(Failure::BadRequest(text))) => return plain(StatusCode::BAD_REQUEST, text),
+                Ok(Err(failure)) => failure,
                 Err(_) => Failure::Timeout,
             };
             tracing::error!(
-                upstream = %upstream.authority,
+                upstream = %upstream.name,
                 path = %path_and_query,
                 error = failure.text(),
                 "proxy: upstream failed"
@@ -225,17 +288,26 @@ impl Proxy {
         }
     }
 
-    /// The next upstream in turn, skipping failed ones (and `not`) while others are left.
+    /// The upstream `balance` chooses, skipping failed and unhealthy ones (and `not`) while
+    /// others are left.
     fn pick(&self, not: Option<usize>) -> usize {
         let now = self.now_ms();
         let count = self.upstreams.len();
         let start = self.next.fetch_add(1, Ordering::Relaxed);
-        (0..count)
-            .map(|i| (start + i) % count)
-            .find(|&i| {
-                Some(i) != not && self.upstreams[i].failed_until.load(Ordering::Relaxed) <= now
-            })
-            .unwrap_or(start % count)
+        let usable = (0..count).map(|i| (start + i) % count).filter(|&i| {
+            let upstream = &self.upstreams[i];
+            Some(i) != not
+                && upstream.failed_until.load(Ordering::Relaxed) <= now
+                && upstream.healthy.load(Ordering::Relaxed)
+        });
+        let chosen = match self.balance {
+            Balance::RoundRobin => usable.into_iter().next(),
+            // `min_by_key` keeps the first of equals: the turn order breaks ties.
+            Balance::LeastConn => {
+                usable.min_by_key(|&i| self.upstreams[i].in_flight.load(Ordering::Relaxed))
+            }
+        };
+        chosen.unwrap_or(start % count)
     }
 
     fn mark_failed(&self, index: usize) {
@@ -250,19 +322,235 @@ impl Proxy {
     }
 }
 
+impl Upstream {
+    fn build(upstream: &str, config: &ProxyConfig) -> Result<Self, UpstreamError> {
+        let error = |why| UpstreamError {
+            key: "upstreams",
+            value: upstream.to_owned(),
+            why,
+        };
+        let authority = |rest: &str| {
+            let rest = rest.trim_end_matches('/');
+            (rest.parse::<http::uri::Authority>().is_ok() && !rest.contains('/'))
+                .then(|| rest.to_owned())
+        };
+        let target = if let Some(rest) = upstream.strip_prefix("http://") {
+            let authority = authority(rest).ok_or(error("not http://host:port"))?;
+            let mut connector = HttpConnector::new();
+            connector.set_nodelay(true);
+            connector.set_connect_timeout(Some(config.connect_timeout));
+            Target::Http {
+                authority,
+                client: pool(config).build(connector),
+            }
+        } else if let Some(path) = upstream.strip_prefix("unix:") {
+            if !path.starts_with('/') {
+                return Err(error("not unix:/absolute/path/to.sock"));
+            }
+            let connector = UnixConnector {
+                path: PathBuf::from(path).into(),
+                timeout: config.connect_timeout,
+            };
+            Target::Unix(pool(config).build(connector))
+        } else if let Some(rest) = upstream.strip_prefix("fastcgi://") {
+            let authority = authority(rest).ok_or(error("not fastcgi://host:port"))?;
+            let root = config
+                .fastcgi_root
+                .clone()
+                .ok_or(error("a fastcgi:// upstream needs fastcgi_root"))?;
+            Target::FastCgi(FastCgi::new(
+                &authority,
+                root,
+                &config.fastcgi_index,
+                config.connect_timeout,
+            ))
+        } else {
+            return Err(error(
+                "not http://host:port, unix:/path/to.sock or fastcgi://host:port",
+            ));
+        };
+        Ok(Self {
+            name: upstream.to_owned(),
+            target,
+            failed_until: AtomicU64::new(0),
+            healthy: AtomicBool::new(true),
+            in_flight: AtomicUsize::new(0),
+        })
+    }
+
+    /// One active health check: a GET of `path` answered 2xx or 3xx (FastCGI: a connection).
+    async fn check(&self, path: &str) -> Result<(), String> {
+        let (client, authority) = match &self.target {
+            Target::FastCgi(fastcgi) => {
+                return fastcgi.connect().await.map(drop).map_err(|e| e.to_string());
+            }
+            Target::Http { authority, client } => (Either::Left(client), authority.as_str()),
+            Target::Unix(client) => (Either::Right(client), "localhost"),
+        };
+        let request = Request::get(format!("http://{authority}{path}"))
+            .header(header::USER_AGENT, "onebox-health-check")
+            .body(Either::Right(Empty::new()))
+            .map_err(|e| e.to_string())?;
+        let response = match client {
+            Either::Left(client) => client.request(request).await,
+            Either::Right(client) => client.request(request).await,
+        }
+        .map_err(|e| Failure::from_client(&e).text().to_owned())?;
+        let status = response.status();
+        // Read to the end, so that the connection goes back to the pool.
+        let _ = Limited::new(response.into_body(), 64 * 1024)
+            .collect()
+            .await;
+        if status.is_success() || status.is_redirection() {
+            Ok(())
+        } else {
+            Err(format!("status {status}"))
+        }
+    }
+
+    /// One attempt: `parts` (hop-by-hop fields removed, forwarding fields set) and `body`.
+    async fn send(
+        &self,
+        parts: &http::request::Parts,
+        path_and_query: &str,
+        body: UpBody,
+        client: fastcgi::Client<'_>,
+    ) -> Result<Response<Body>, Failure> {
+        let (client, authority) = match &self.target {
+            Target::FastCgi(_) if parts.headers.contains_key(header::UPGRADE) => {
+                return Err(Failure::BadRequest(
+                    "WebSockets need an http:// or unix: upstream\n",
+                ));
+            }
+            Target::FastCgi(fastcgi) => return fastcgi.send(parts, body, client).await,
+            Target::Http { authority, client } => (Either::Left(client), authority.as_str()),
+            // The name the client asked for is in Host; the URI only has to be well formed.
+            Target::Unix(client) => (Either::Right(client), "localhost"),
+        };
+        let mut request = Request::from_parts(parts.clone(), body);
+        *request.uri_mut() = Uri::builder()
+            .scheme("http")
+            .authority(authority)
+            .path_and_query(path_and_query)
+            .build()
+            .map_err(|_| Failure::BadRequest("bad request target\n"))?;
+        let response = match client {
+            Either::Left(client) => client.request(request).await,
+            Either::Right(client) => client.request(request).await,
+        };
+        response
+            .map(respond)
+            .map_err(|error| Failure::from_client(&error))
+    }
+}
+
+/// Counts a request in flight to an upstream while it lives.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl<'a> InFlight<'a> {
+    fn new(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Self(count)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The active health checks of one entry, every `interval` until the entry is dropped (a
+/// reload built a new one).
+async fn check_health(proxy: Weak<Proxy>, path: String, interval: Duration) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let Some(proxy) = proxy.upgrade() else {
+            return;
+        };
+        for upstream in &proxy.upstreams {
+            let checked = tokio::time::timeout(interval, upstream.check(&path))
+                .await
+                .unwrap_or(Err("timed out".into()));
+            let was = upstream.healthy.swap(checked.is_ok(), Ordering::Relaxed);
+            match checked {
+                Err(error) if was => tracing::error!(
+                    upstream = %upstream.name,
+                    path,
+                    %error,
+                    "proxy: upstream failed its health check; skipped until it passes"
+                ),
+                Ok(()) if !was => tracing::info!(
+                    upstream = %upstream.name,
+                    path,
+                    "proxy: upstream passed its health check; back in service"
+                ),
+                _ => {}
+            }
+        }
+    }
+}
+
+/// The pool settings every HTTP upstream shares.
+fn pool(config: &ProxyConfig) -> hyper_util::client::legacy::Builder {
+    let mut builder = Client::builder(TokioExecutor::new());
+    builder
+        .pool_idle_timeout(config.keepalive_timeout)
+        .pool_max_idle_per_host(config.keepalive);
+    builder
+}
+
+/// Connects to one Unix socket, whatever the URI says, within the connect timeout.
+#[derive(Debug, Clone)]
+struct UnixConnector {
+    path: Arc<Path>,
+    timeout: Duration,
+}
+
+impl tower::Service<Uri> for UnixConnector {
+    type Response = TokioIo<UnixStream>;
+    type Error = std::io::Error;
+    type Future = Pin<Box<dyn Future<Output = std::io::Result<Self::Response>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: Uri) -> Self::Future {
+        let (path, timeout) = (self.path.clone(), self.timeout);
+        Box::pin(async move {
+            match tokio::time::timeout(timeout, UnixStream::connect(&*path)).await {
+                Ok(stream) => stream.map(TokioIo::new),
+                Err(_) => Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "connect timed out",
+                )),
+            }
+        })
+    }
+}
+
 /// A request body on its way up: the client's, limited, or none (a retry, which is only made
 /// for requests without a body).
-type UpBody = Either<Limited<Incoming>, Empty<Bytes>>;
+pub(crate) type UpBody = Either<Limited<Incoming>, Empty<Bytes>>;
 
 /// How an attempt failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Failure {
+pub(crate) enum Failure {
     /// No connection (refused, unreachable, reset before a response): 502.
     Connect,
     /// The connection broke, or the response was not HTTP: 502.
     Broken,
     /// No connection or no response head in time: 504.
     Timeout,
+    /// The client's body went past the limit while it streamed up: 413 (not the upstream's
+    /// failure).
+    TooLarge,
+    /// The request cannot be put to the upstream: 400 with this text (not the upstream's
+    /// failure).
+    BadRequest(&'static str),
 }
 
 impl Failure {
@@ -270,6 +558,9 @@ impl Failure {
         use std::error::Error as _;
         let mut source = error.source();
         while let Some(cause) = source {
+            if cause.is::<LengthLimitError>() {
+                return Self::TooLarge;
+            }
             if let Some(io) = cause.downcast_ref::<std::io::Error>()
                 && io.kind() == std::io::ErrorKind::TimedOut
             {
@@ -293,6 +584,8 @@ impl Failure {
             Self::Connect => "cannot connect",
             Self::Broken => "connection broken or not HTTP",
             Self::Timeout => "timed out",
+            Self::TooLarge => "request body too large",
+            Self::BadRequest(_) => "bad request",
         }
     }
 
@@ -302,19 +595,6 @@ impl Failure {
             _ => plain(StatusCode::BAD_GATEWAY, "upstream unavailable\n"),
         }
     }
-}
-
-/// The client's body went past the limit while it streamed up.
-fn too_large(error: &hyper_util::client::legacy::Error) -> bool {
-    use std::error::Error as _;
-    let mut source = error.source();
-    while let Some(cause) = source {
-        if cause.is::<LengthLimitError>() {
-            return true;
-        }
-        source = cause.source();
-    }
-    false
 }
 
 fn idempotent(method: &Method) -> bool {
@@ -331,7 +611,7 @@ fn respond(response: Response<Incoming>) -> Response<Body> {
 }
 
 /// RFC 9110 §7.6.1: `Connection`, the fields it names, and the other hop-by-hop fields.
-fn remove_hop_by_hop(headers: &mut HeaderMap) {
+pub(crate) fn remove_hop_by_hop(headers: &mut HeaderMap) {
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()

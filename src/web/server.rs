@@ -37,6 +37,7 @@ use super::WebError;
 use super::handler::{self, ConnInfo};
 use super::head_limit::HeadLimit;
 use super::idle::{Activity, Tracked};
+use super::metrics::{self, WebMetrics};
 use super::site::{Build, Site};
 use super::tls::{self, ACME_TLS_ALPN};
 use crate::config::{Config, WebConfig};
@@ -45,6 +46,7 @@ use crate::ops::accept::{Conn, Connections};
 use crate::ops::certs::Certificates;
 use crate::ops::challenges::Challenges;
 use crate::ops::listen::{Bound, Spec, Transport};
+use crate::ops::metrics::Registry;
 use crate::ops::ready::{Check, Readiness};
 use crate::ops::snapshot::Snapshot;
 
@@ -54,6 +56,8 @@ const DRAIN_IDLE: Duration = Duration::from_secs(1);
 /// The running web service; shared by the lifecycle and the tasks serving its sockets.
 pub struct Web {
     shared: Shared,
+    /// The metrics endpoint's connections (its own cap and drain).
+    scrapes: Connections,
     tasks: TaskTracker,
     check: Check,
 }
@@ -80,6 +84,7 @@ struct Shared {
     connections: Connections,
     /// The port of the first HTTPS listener, named in redirects from plain HTTP (0: none).
     https_port: Arc<AtomicU16>,
+    metrics: WebMetrics,
 }
 
 impl Web {
@@ -117,15 +122,23 @@ impl Web {
         tls::install(&site.tls, &handles.certificates);
         let check = context.readiness.register("web");
         check.set(true);
+        let connections = Connections::new("web", config.web.max_connections, &context.shutdown);
+        let metrics = WebMetrics::new();
+        let (counted, open) = (metrics.clone(), connections.clone());
+        context
+            .metrics
+            .register(move |out: &mut crate::ops::metrics::Encoder| counted.collect(out, &open));
         Ok(Self {
+            scrapes: Connections::new("metrics", metrics::MAX_CONNECTIONS, &context.shutdown),
             shared: Shared {
                 site: Snapshot::new("site", site),
                 readiness: context.readiness.clone(),
                 certificates: handles.certificates,
                 challenges: handles.challenges,
                 app: handles.app,
-                connections: Connections::new("web", config.web.max_connections, &context.shutdown),
+                connections,
                 https_port: Arc::new(AtomicU16::new(0)),
+                metrics,
             },
             tasks: TaskTracker::new(),
             check,
@@ -151,6 +164,25 @@ impl Web {
         });
         let scheme = if secure { "https" } else { "http" };
         tracing::info!(addr = %addr, %scheme, "web listening");
+        Ok(())
+    }
+
+    /// Serves the metrics endpoint on `socket` (`metrics.listen`): `registry` rendered for
+    /// every `GET /metrics`.
+    pub fn serve_metrics(&self, socket: &Bound, registry: &Registry) -> Result<(), WebError> {
+        let addr = socket.local_addr();
+        let listener = socket
+            .tcp()
+            .map_err(|source| WebError::Bind { addr, source })?;
+        let (scrapes, registry, stop) = (self.scrapes.clone(), registry.clone(), socket.stop());
+        self.tasks.spawn(async move {
+            scrapes
+                .serve(listener, stop, move |stream, peer, conn| {
+                    metrics::connection(stream, peer, conn, registry.clone())
+                })
+                .await;
+        });
+        tracing::info!(addr = %addr, "metrics listening");
         Ok(())
     }
 
@@ -234,7 +266,10 @@ impl Web {
     /// rest, and waits for every listener to stop.
     pub async fn stop(&self, deadline: Duration) {
         self.check.set(false);
-        self.shared.connections.drain(deadline).await;
+        tokio::join!(
+            self.shared.connections.drain(deadline),
+            self.scrapes.drain(deadline)
+        );
         self.tasks.close();
         self.tasks.wait().await;
     }
@@ -273,6 +308,7 @@ async fn connection(stream: TcpStream, peer: SocketAddr, secure: bool, conn: Con
         readiness: shared.readiness.clone(),
         challenges: shared.challenges.clone(),
         app: shared.app.clone(),
+        metrics: shared.metrics.clone(),
     });
     let sites = shared.site.clone();
     let draining = conn.draining.clone();
@@ -310,12 +346,17 @@ async fn connection(stream: TcpStream, peer: SocketAddr, secure: bool, conn: Con
     let handshake = tokio::time::timeout(snapshot.tls_handshake_timeout, acceptor.accept(stream));
     let stream = tokio::select! {
         result = handshake => match result {
-            Ok(Ok(stream)) => stream,
+            Ok(Ok(stream)) => {
+                shared.metrics.handshake_ok();
+                stream
+            }
             Ok(Err(error)) => {
+                shared.metrics.handshake_failed(false);
                 tracing::debug!(%peer, %error, "TLS handshake failed");
                 return;
             }
             Err(_) => {
+                shared.metrics.handshake_failed(true);
                 tracing::debug!(%peer, "TLS handshake timed out");
                 return;
             }
@@ -369,7 +410,8 @@ async fn drive<I, S>(
         + 'static,
     S::Future: Send + 'static,
 {
-    let connection = builder.serve_connection(TokioIo::new(io), service);
+    // With upgrades: a WebSocket through the reverse proxy takes the connection over.
+    let connection = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
     tokio::pin!(connection);
     let mut closing = false;
     let mut draining = false;

@@ -117,13 +117,17 @@ impl Site {
             path: config.site_dir.clone(),
             source,
         })?;
+        let proxies = Proxies::build(&config.proxy, config.max_body_bytes)?;
+        if mode == Build::Serve {
+            proxies.start_checks();
+        }
         Ok(Self {
             canonical,
             aliases,
             local_names: config.local_names.iter().map(|n| normalize(n)).collect(),
             redirect_to_https: config.redirect_to_https,
             files,
-            proxies: Proxies::build(&config.proxy, config.max_body_bytes)?,
+            proxies,
             tls,
             certificates: certificates.clone(),
             headers,
@@ -204,6 +208,8 @@ fn protocol_builder(config: &WebConfig) -> auto::Builder<TokioExecutor> {
         // Twice the limit, so that `conform` can tell a long :path (414) from many fields (431).
         .max_header_list_size(u32::try_from(2 * max_head(config)).unwrap_or(u32::MAX))
         .max_pending_accept_reset_streams(Some(64))
+        // RFC 8441: WebSockets over HTTP/2 (extended CONNECT), for the reverse proxy.
+        .enable_connect_protocol()
         .max_local_error_reset_streams(Some(256));
     // No HTTP/2 PINGs: they would count as activity and keep idle connections open forever;
     // `web.idle_timeout` closes idle and dead connections alike.

@@ -419,6 +419,18 @@ async fn failed_sign_ins_are_throttled(backend: Backend) {
         assert!(set_cookies(response.headers(), SESSION).is_empty());
     }
     assert!(app.rows("SELECT `id` FROM `sessions`").await.is_empty());
+    let metrics = app.server.scrape();
+    let count = |result: &str| {
+        crate::metrics::value(
+            &metrics,
+            &format!("onebox_app_signins_total{{result=\"{result}\"}}"),
+        )
+    };
+    assert_eq!(
+        (count("failed"), count("throttled")),
+        (3.0, 2.0),
+        "{metrics}"
+    );
     // The count is the process's own: a restart forgets it (as the module says).
     let app = app.restart();
     app.visitor().sign_in("editor@foobar.com").await;

@@ -11,7 +11,7 @@
 
 mod auth;
 mod outage;
-mod posts;
+pub(crate) mod posts;
 mod settings;
 mod site;
 mod support;

@@ -74,6 +74,12 @@ impl App {
         Self::on(url, dir, app)
     }
 
+    /// Another onebox on the database at `url` (a second box sharing it), default settings.
+    pub fn start_on(url: &str) -> Self {
+        let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
+        Self::on(url.to_owned(), dir, Vec::new())
+    }
+
     fn on(url: String, dir: Arc<tempfile::TempDir>, app: Vec<String>) -> Self {
         let mut builder = Onebox::builder().shipped_zones().database(&url);
         for line in &app {

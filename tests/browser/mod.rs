@@ -15,7 +15,10 @@
 //!   each page of [`PAGES`] (`--dump-dom`) and the test looks for text the page shows, including
 //!   what `site/app.js` inserts (the protocol, the health check), so the scripts ran under the
 //!   site's CSP, and the blog with a post an editor published through the API from the client
-//!   (curl with an API token made by `onebox user token`). A screenshot of each page is kept in
+//!   (curl with an API token made by `onebox user token`), with an image it uploaded through the
+//!   API (`POST /api/images`): the post page shows it decoded (`naturalWidth` > 0, written into
+//!   the DOM by a script the test adds to its copy of the site: `image-check.js`, loaded by the
+//!   built-in `post.html` plus that one line). A screenshot of each page is kept in
 //!   `target/test-artifacts/browser/` (`home.png`, `blog.png`, `post.png`) for people to look
 //!   at; nothing asserts on the pixels.
 //!
@@ -70,7 +73,12 @@ const PAGES: &[Page] = &[
     Page {
         path: "/blog/hello-from-the-client",
         shot: "post.png",
-        expect: &["<h1>Hello from the client</h1>", "<strong>one box</strong>"],
+        expect: &[
+            "<h1>Hello from the client</h1>",
+            "<strong>one box</strong>",
+            // The uploaded image, fetched from onebox and decoded: its real width.
+            r#"alt="a gradient" data-natural-width="7""#,
+        ],
     },
 ];
 
@@ -98,6 +106,7 @@ impl World {
         let on = |port: u16| format!("{SERVER_IP}:{port}");
         let onebox = Onebox::builder()
             .zone("foobar.com.zone", &zone)
+            .copy_site()
             .command_prefix(&pair.server.exec_prefix())
             .listen(&[&on(53)])
             .web_listen(&[&on(80)], &[&on(443)])
@@ -355,6 +364,21 @@ fn chromium_in_another_host_renders_the_site_by_its_name() {
         return;
     };
     world.onebox.wait_database();
+    check_images(&world.onebox.site());
+    // Templates are read at start and on SIGHUP.
+    let skip = world.onebox.log().line_count();
+    world.onebox.sighup();
+    let reloaded = world.onebox.log().wait_json_after(skip, |l| {
+        l["message"] == "configuration reloaded"
+            || l["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("reload failed"))
+    });
+    assert!(
+        reloaded.is_some_and(|l| l["message"] == "configuration reloaded"),
+        "the reload with the image check:\n{}",
+        world.log()
+    );
     publish_a_post(&world);
     let browser = Chromium::trusting(&world.onebox.ca());
     for page in PAGES {
@@ -367,8 +391,34 @@ fn chromium_in_another_host_renders_the_site_by_its_name() {
     );
 }
 
-/// An editor made with `onebox user add` on the server publishes a post with an API token,
-/// from the client host, by name (curl).
+/// Adds to the test's copy of the site a script that writes each post image's `naturalWidth`
+/// into the DOM (0 unless the browser fetched and decoded it), and the built-in `post.html`
+/// with one line more that loads it.
+fn check_images(site: &Path) {
+    std::fs::write(
+        site.join("image-check.js"),
+        "\"use strict\";\nwindow.addEventListener(\"load\", () => {\n  \
+         for (const img of document.querySelectorAll(\".post .body img\")) {\n    \
+         img.setAttribute(\"data-natural-width\", String(img.naturalWidth));\n  }\n});\n",
+    )
+    .expect("write image-check.js");
+    let post = std::fs::read_to_string(repo().join("src/app/templates/post.html"))
+        .expect("the built-in post.html");
+    let extends = "{% extends \"base.html\" %}\n";
+    assert!(post.contains(extends), "post.html extends base.html");
+    let post = post.replacen(
+        extends,
+        &format!(
+            "{extends}{{% block head %}}<script src=\"/image-check.js\"></script>{{% endblock %}}\n"
+        ),
+        1,
+    );
+    std::fs::create_dir_all(site.join(".templates")).expect("create .templates");
+    std::fs::write(site.join(".templates/post.html"), post).expect("write post.html");
+}
+
+/// An editor made with `onebox user add` on the server uploads an image and publishes a post
+/// showing it with an API token, from the client host, by name (curl).
 fn publish_a_post(world: &World) {
     let cli = |args: &[&str], stdin: &str| -> String {
         let mut child = world
@@ -399,19 +449,59 @@ fn publish_a_post(world: &World) {
         "a long enough password\n",
     );
     let token = cli(&["user", "token", "--email", "ed@foobar.com"], "");
+    let image = tempfile::NamedTempFile::new().expect("image file");
+    std::fs::write(image.path(), crate::app::posts::images::png(7, 5, 3)).expect("write image");
     let out = world
         .pair
         .client
         .command("curl")
-        .args(["--silent", "--show-error", "--fail-with-body", "--max-time", "20"])
+        .args([
+            "--silent",
+            "--show-error",
+            "--fail-with-body",
+            "--max-time",
+            "20",
+        ])
+        .arg("--cacert")
+        .arg(world.onebox.ca())
+        .args(["-H", &format!("Authorization: Bearer {token}")])
+        .args(["-H", "Content-Type: image/png"])
+        .arg("--data-binary")
+        .arg(format!("@{}", image.path().display()))
+        .arg("https://www.foobar.com/api/images")
+        .output()
+        .expect("run curl");
+    assert!(
+        out.status.success(),
+        "POST /api/images: {}{}\nonebox log:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        world.log()
+    );
+    let uploaded: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("the upload's JSON");
+    let url = uploaded["url"].as_str().expect("the image's URL");
+    let post = serde_json::json!({
+        "title": "Hello from the client",
+        "body_markdown": format!("Written on **one box**.\n\n![a gradient]({url})\n"),
+        "status": "published",
+    });
+    let out = world
+        .pair
+        .client
+        .command("curl")
+        .args([
+            "--silent",
+            "--show-error",
+            "--fail-with-body",
+            "--max-time",
+            "20",
+        ])
         .arg("--cacert")
         .arg(world.onebox.ca())
         .args(["-H", &format!("Authorization: Bearer {token}")])
         .args(["-H", "Content-Type: application/json"])
-        .args([
-            "--data",
-            r#"{"title": "Hello from the client", "body_markdown": "Written on **one box**.", "status": "published"}"#,
-        ])
+        .args(["--data", &post.to_string()])
         .arg("https://www.foobar.com/api/posts")
         .output()
         .expect("run curl");

@@ -8,7 +8,7 @@ use std::process::Output;
 use crate::harness::mariadb::{shared, sql};
 use crate::harness::onebox_command;
 
-const TABLES: [&str; 4] = ["posts", "sessions", "settings", "users"];
+const TABLES: [&str; 5] = ["images", "posts", "sessions", "settings", "users"];
 
 /// Runs `onebox migrate ARGS` with a config whose database is `url`.
 fn migrate(dir: &Path, url: &str, args: &[&str]) -> Output {
@@ -42,7 +42,11 @@ fn stdout(out: &Output) -> String {
 }
 
 /// Every migration, oldest first.
-const MIGRATIONS: &[&str] = &["m20261126_000001_initial", "m20261205_000001_post_excerpts"];
+const MIGRATIONS: &[&str] = &[
+    "m20261126_000001_initial",
+    "m20261205_000001_post_excerpts",
+    "m20261205_000002_images",
+];
 
 /// What `onebox migrate status` prints when each migration is `state`.
 fn status_all(state: &str) -> String {

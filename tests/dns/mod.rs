@@ -9,6 +9,7 @@
 //! - `xfr`: AXFR/IXFR, the transfer ACL, a 100 000-record zone to dig and NSD, NOTIFY;
 //! - `ixfr`: incremental transfers from the journal, to raw clients, dig, NSD and Knot;
 //! - `tsig`: transfers and NOTIFY signed with TSIG, to dig, NSD and Knot; every failure;
+//! - `secondary`: secondary zones, from NSD and from another onebox (TSIG), NOTIFY, restart, expiry;
 //! - `reload`: SIGHUP with changed, new, removed and broken zones, queries during reloads;
 //! - `cli`: `onebox check`, configuration errors, `--version`;
 //! - `dnssec`: signing (issue 14): keys, `onebox dnssec`, signed answers, validation by unbound;
@@ -23,6 +24,7 @@ mod edns;
 mod ixfr;
 mod malformed;
 mod reload;
+mod secondary;
 mod transport;
 mod tsig;
 mod types;

@@ -16,6 +16,8 @@
 //! - [`netns`]: two network namespaces joined by a veth pair, a server and a client host for
 //!   the browser's path (needs root);
 //! - [`dig`]: runs `dig` and parses its output;
+//! - [`phpfpm`]: Debian's PHP-FPM in the foreground, a FastCGI application server on a
+//!   loopback port (the reverse proxy's tests);
 //! - [`mariadb`]: the suite's own throwaway MariaDB, one per test process, a database per test
 //!   (or the server `ONEBOX_TEST_MYSQL_URL` names), plus private servers for outage tests.
 //!
@@ -36,6 +38,7 @@ pub mod netns;
 pub mod nsd;
 pub mod onebox;
 pub mod pebble;
+pub mod phpfpm;
 pub mod unbound;
 pub mod wire;
 

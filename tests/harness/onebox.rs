@@ -1,7 +1,8 @@
 //! The binary under test: [`Onebox`] starts `onebox serve` from a generated config file in a
 //! temporary directory of its own, DNS and web on `127.0.0.1:0`, and learns the ports it picked
 //! from its JSON log (`dns listening on udp and tcp`, `web listening`, each with `addr`), and
-//! waits for `onebox ready`. The log is kept for assertions; the process is killed when the handle is dropped. The builder
+//! waits for `onebox ready`. The metrics endpoint listens on port 0 too (`metrics listening`;
+//! [`Onebox::scrape`] reads it with curl). The log is kept for assertions; the process is killed when the handle is dropped. The builder
 //! can also set fixed listen addresses and run the binary through a prefix such as
 //! `ip netns exec NAME` (the browser tests serve from a network namespace of their own).
 //! [`onebox_command`] runs the binary for one-shot commands (`check`, `--version`).
@@ -69,6 +70,8 @@ fn clean_env(command: &mut Command) {
     }
     command.env("NO_COLOR", "1");
     command.env("ONEBOX_USER", current_user());
+    // Not the default 127.0.0.1:9153: tests run side by side.
+    command.env("ONEBOX_METRICS__LISTEN", "127.0.0.1:0");
 }
 
 /// The name of the account the tests run as.
@@ -94,6 +97,8 @@ pub struct OneboxBuilder {
     own_binary: bool,
     site_dir: Option<PathBuf>,
     state_dir: Option<PathBuf>,
+    /// `metrics.listen` (`None`: `127.0.0.1:0`).
+    metrics: Option<String>,
     /// Whether NSD may stand in (`ONEBOX_TEST_STANDIN=nsd`): only for DNS-only starts.
     standin_ok: bool,
 }
@@ -225,6 +230,12 @@ impl OneboxBuilder {
         self
     }
 
+    /// Sets `metrics.listen` (`""`: no metrics endpoint).
+    pub fn metrics_listen(mut self, addr: &str) -> Self {
+        self.metrics = Some(addr.to_owned());
+        self
+    }
+
     /// Writes the directory and config, starts `onebox serve` and waits until DNS and web
     /// listen. Panics (with the log) if it exits or does not listen within [`DEADLINE`].
     pub fn start(self) -> Onebox {
@@ -281,7 +292,9 @@ impl OneboxBuilder {
             .current_dir(dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+            .stderr(Stdio::piped())
+            // The file's [metrics] says where.
+            .env_remove("ONEBOX_METRICS__LISTEN");
         for (key, value) in &self.env {
             command.env(key, value);
         }
@@ -295,6 +308,7 @@ impl OneboxBuilder {
             addrs: Vec::new(),
             http: unbound(),
             https: unbound(),
+            metrics: unbound(),
             dir,
             config,
             binary,
@@ -316,6 +330,9 @@ impl OneboxBuilder {
             |l| l["message"] == "web listening" && l["scheme"] == "https",
             &toml,
         );
+        if self.metrics.as_deref() != Some("") {
+            onebox.metrics = onebox.listening(1, |l| l["message"] == "metrics listening", &toml);
+        }
         onebox.wait_ready(&toml);
         onebox
     }
@@ -335,6 +352,7 @@ impl OneboxBuilder {
         };
         format!(
             "state_dir = '{state}'\n\n\
+             [metrics]\nlisten = \"{metrics}\"\n\n\
              [log]\nlevel = \"info\"\nformat = \"json\"\n\n\
              [dns]\nlisten = [{listen}]\nzones_dir = '{zones}'\n{dns}\n\
              [dns.transfer]\n{transfer}\n\
@@ -345,6 +363,7 @@ impl OneboxBuilder {
                 .clone()
                 .unwrap_or_else(|| dir.join("state"))
                 .display(),
+            metrics = self.metrics.as_deref().unwrap_or("127.0.0.1:0"),
             listen = quoted(listen),
             zones = dir.join("zones").display(),
             dns = lines(&self.dns),
@@ -411,6 +430,7 @@ impl OneboxBuilder {
             addrs: vec![nsd.addr],
             http: unbound(),
             https: unbound(),
+            metrics: unbound(),
             standin: Some(nsd),
             log: Arc::new(Log::default()),
             config: dir.path().join("onebox.toml"),
@@ -439,6 +459,8 @@ pub struct Onebox {
     pub http: SocketAddr,
     /// The first HTTPS listener.
     pub https: SocketAddr,
+    /// The metrics endpoint (`0.0.0.0:0` when off).
+    pub metrics: SocketAddr,
     /// The temporary directory: `state/`, `zones/`, `onebox.toml`, and `site/` when copied.
     pub dir: tempfile::TempDir,
     /// The config file passed with `--config`.
@@ -467,6 +489,7 @@ impl Onebox {
             own_binary: false,
             site_dir: None,
             state_dir: None,
+            metrics: None,
             standin_ok: true,
         }
     }
@@ -639,6 +662,7 @@ impl Onebox {
             .arg(&self.config)
             .arg("serve")
             .current_dir(self.dir.path())
+            .env_remove("ONEBOX_METRICS__LISTEN")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -664,7 +688,26 @@ impl Onebox {
             |l| l["message"] == "web listening" && l["scheme"] == "https",
             &toml,
         );
+        if self.metrics != unbound() {
+            self.metrics = self.listening(1, |l| l["message"] == "metrics listening", &toml);
+        }
         self
+    }
+
+    /// `GET /metrics` with curl: the exposition text. Panics if curl fails or the status is
+    /// not 200.
+    pub fn scrape(&self) -> String {
+        let url = format!("http://{}/metrics", self.metrics);
+        let out = Command::new("curl")
+            .args(["-sS", "--fail", "--max-time", "20", &url])
+            .output()
+            .expect("run curl");
+        assert!(
+            out.status.success(),
+            "curl {url}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("UTF-8 exposition")
     }
 
     /// Whether the process is still running.

@@ -85,6 +85,7 @@ pub(super) fn activated(
         .env("LISTEN_FDS", fds.len().to_string())
         .env("LISTEN_FDNAMES", names)
         .env("ONEBOX_USER", current_user())
+        .env("ONEBOX_METRICS__LISTEN", "127.0.0.1:0")
         .env("NO_COLOR", "1")
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())
@@ -177,8 +178,9 @@ fn sockets_passed_by_a_socket_unit_are_served_and_outlive_a_restart() {
     let ready = log
         .wait_json(|l| l["message"] == "onebox ready")
         .expect("ready");
-    // Two UDP workers on the one UDP socket passed, DNS TCP, HTTP and HTTPS: all passed.
-    assert_eq!(ready["sockets"], 5, "{ready}");
+    // Two UDP workers on the one UDP socket passed, DNS TCP, HTTP and HTTPS: all passed; the
+    // metrics listener, not in the unit, bound by onebox.
+    assert_eq!(ready["sockets"], 6, "{ready}");
     assert_eq!(ready["inherited"], 5, "{ready}");
     assert!(answers_udp(dns));
 

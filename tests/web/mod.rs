@@ -8,6 +8,8 @@ mod lifecycle;
 mod limits;
 pub mod names;
 mod proxy;
+mod proxy_memory;
+mod proxy_websocket;
 mod tls;
 
 use std::io::{Read, Write};

@@ -5,6 +5,7 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -24,39 +25,51 @@ async fn echo_upstream(name: &'static str) -> SocketAddr {
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
-            };
-            tokio::spawn(async move {
-                let service = service_fn(move |request: hyper::Request<Incoming>| async move {
-                    let mut text =
-                        format!("upstream: {name}\n{} {}\n", request.method(), request.uri());
-                    for (field, value) in request.headers() {
-                        text.push_str(&format!("{field}: {}\n", value.to_str().unwrap_or("?")));
-                    }
-                    let body = request
-                        .into_body()
-                        .collect()
-                        .await
-                        .map(|b| b.to_bytes().len());
-                    text.push_str(&format!("body-bytes: {}\n", body.unwrap_or(0)));
-                    let response = hyper::Response::builder()
-                        .header("connection", "x-hop")
-                        .header("x-hop", "secret")
-                        .header("keep-alive", "timeout=5")
-                        .header("x-app", name)
-                        .body(http_body_util::Full::new(bytes::Bytes::from(text)))
-                        .expect("response");
-                    Ok::<_, Infallible>(response)
-                });
-                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(serve_echo(stream, name));
         }
     });
     addr
+}
+
+/// [`echo_upstream`] on a Unix socket at `path`.
+fn echo_upstream_unix(path: &std::path::Path, name: &'static str) {
+    let listener = tokio::net::UnixListener::bind(path).expect("bind unix socket");
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(serve_echo(stream, name));
+        }
+    });
+}
+
+/// Serves one connection of an echo upstream.
+async fn serve_echo<S>(stream: S, name: &'static str)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |request: hyper::Request<Incoming>| async move {
+        let mut text = format!("upstream: {name}\n{} {}\n", request.method(), request.uri());
+        for (field, value) in request.headers() {
+            text.push_str(&format!("{field}: {}\n", value.to_str().unwrap_or("?")));
+        }
+        let body = request
+            .into_body()
+            .collect()
+            .await
+            .map(|b| b.to_bytes().len());
+        text.push_str(&format!("body-bytes: {}\n", body.unwrap_or(0)));
+        let response = hyper::Response::builder()
+            .header("connection", "x-hop")
+            .header("x-hop", "secret")
+            .header("keep-alive", "timeout=5")
+            .header("x-app", name)
+            .body(http_body_util::Full::new(bytes::Bytes::from(text)))
+            .expect("response");
+        Ok::<_, Infallible>(response)
+    });
+    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
 }
 
 /// A port nobody listens on.
@@ -158,12 +171,15 @@ async fn an_upstream_down_is_502_and_one_that_never_answers_is_504() {
         .await
         .expect("504");
     assert_eq!(response.status(), StatusCode::GATEWAY_TIMEOUT);
-    let log = server.log().text();
+    // The log line may reach the log a moment after the response reached the client.
     for upstream in [down.to_string(), silent_addr.to_string()] {
+        let named = server.log().wait_for(Duration::from_secs(10), |l| {
+            l.contains("proxy: upstream failed") && l.contains(&upstream)
+        });
         assert!(
-            log.lines()
-                .any(|l| l.contains("proxy: upstream failed") && l.contains(&upstream)),
-            "no log line names {upstream}:\n{log}"
+            named.is_some(),
+            "no log line names {upstream}:\n{}",
+            server.log().text()
         );
     }
 }
@@ -257,4 +273,485 @@ async fn try_files_serves_what_exists_and_onebox_keeps_its_own_paths() {
         .await
         .expect("413");
     assert_eq!(large.status(), StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+#[tokio::test]
+async fn a_unix_socket_upstream_is_proxied_like_a_tcp_one() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let socket = dir.path().join("app.sock");
+    echo_upstream_unix(&socket, "unix");
+    let server = proxied(&format!(
+        "[[web.proxy]]\npath = \"/app/\"\nupstreams = [\"unix:{}\"]\n",
+        socket.display()
+    ));
+    for proto in [Proto::H1, Proto::H2] {
+        let client = client(&server, proto);
+        for _ in 0..3 {
+            let response = client
+                .put(url(&server, WWW, "/app/u?q=1"))
+                .body("five!")
+                .send()
+                .await
+                .expect("proxied request");
+            assert_eq!(response.status(), StatusCode::OK, "{proto:?}");
+            assert_eq!(response.headers()["x-app"], "unix");
+            let seen = response.text().await.expect("body");
+            for line in [
+                "PUT /app/u?q=1",
+                &format!("host: {WWW}:{}", server.https.port()),
+                "x-forwarded-proto: https",
+                "body-bytes: 5",
+            ] {
+                assert!(seen.lines().any(|l| l == line), "no {line:?} in\n{seen}");
+            }
+        }
+    }
+    let missing = proxied(&format!(
+        "[[web.proxy]]\npath = \"/app/\"\nupstreams = [\"unix:{}\"]\n",
+        dir.path().join("nobody.sock").display()
+    ));
+    let response = client(&missing, Proto::H1)
+        .get(url(&missing, WWW, "/app/x"))
+        .send()
+        .await
+        .expect("502");
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+}
+
+/// The script PHP-FPM runs in the FastCGI tests: what PHP saw, one `key: value` a line.
+const INDEX_PHP: &str = r#"<?php
+header("X-App: php");
+if (isset($_GET['status'])) { http_response_code((int)$_GET['status']); }
+if (isset($_GET['bytes'])) {
+    header("Content-Type: application/octet-stream");
+    $chunk = str_repeat("x", 65536);
+    for ($left = (int)$_GET['bytes']; $left > 0; $left -= 65536) {
+        echo $left >= 65536 ? $chunk : substr($chunk, 0, $left);
+        flush();
+    }
+    exit;
+}
+header("Content-Type: text/plain");
+$input = file_get_contents("php://input");
+foreach (["SCRIPT_NAME", "SCRIPT_FILENAME", "PATH_INFO", "REQUEST_URI", "QUERY_STRING",
+          "REQUEST_METHOD", "HTTPS", "REMOTE_ADDR", "HTTP_HOST", "SERVER_NAME", "SERVER_PORT",
+          "HTTP_X_FORWARDED_PROTO", "HTTP_X_FORWARDED_FOR", "CONTENT_TYPE"] as $key) {
+    echo $key, ": ", $_SERVER[$key] ?? "", "
+";
+}
+echo "body-bytes: ", strlen($input), "
+";
+echo "body-md5: ", md5($input), "
+";
+"#;
+
+#[tokio::test]
+async fn php_fpm_runs_index_php_over_fastcgi_for_https_clients() {
+    let fpm = crate::harness::phpfpm::PhpFpm::start(&[("php/index.php", INDEX_PHP)], 2);
+    let root = fpm.root().display().to_string();
+    let server = proxied(&format!(
+        "[[web.proxy]]\npath = \"/php/\"\nupstreams = [\"fastcgi://{}\"]\nfastcgi_root = \"{root}\"\n\
+         max_body_bytes = 4000000\n",
+        fpm.addr
+    ));
+    let port = server.https.port();
+    for proto in [Proto::H1, Proto::H2] {
+        let client = client(&server, proto);
+        let response = client
+            .post(url(&server, WWW, "/php/index.php/extra?a=1&b=2"))
+            .header("content-type", "text/plain")
+            .header("x-forwarded-for", "203.0.113.9")
+            .body("twelve bytes")
+            .send()
+            .await
+            .expect("FastCGI request");
+        assert_eq!(response.status(), StatusCode::OK, "{proto:?}");
+        assert_eq!(response.headers()["x-app"], "php");
+        let seen = response.text().await.expect("body");
+        for line in [
+            "SCRIPT_NAME: /php/index.php".to_owned(),
+            format!("SCRIPT_FILENAME: {root}/php/index.php"),
+            "PATH_INFO: /extra".to_owned(),
+            "REQUEST_URI: /php/index.php/extra?a=1&b=2".to_owned(),
+            "QUERY_STRING: a=1&b=2".to_owned(),
+            "REQUEST_METHOD: POST".to_owned(),
+            "HTTPS: on".to_owned(),
+            "REMOTE_ADDR: 127.0.0.1".to_owned(),
+            format!("HTTP_HOST: {WWW}:{port}"),
+            format!("SERVER_NAME: {WWW}"),
+            format!("SERVER_PORT: {port}"),
+            "HTTP_X_FORWARDED_PROTO: https".to_owned(),
+            "HTTP_X_FORWARDED_FOR: 127.0.0.1".to_owned(),
+            "CONTENT_TYPE: text/plain".to_owned(),
+            "body-bytes: 12".to_owned(),
+        ] {
+            assert!(
+                seen.lines().any(|l| l == line),
+                "{proto:?}: no {line:?} in\n{seen}"
+            );
+        }
+        // A pretty URL runs the front controller; a directory its index; a status passes.
+        let pretty = client
+            .get(url(&server, WWW, "/php/some/pretty/url?status=201"))
+            .send()
+            .await
+            .expect("front controller");
+        assert_eq!(pretty.status(), StatusCode::CREATED);
+        let text = pretty.text().await.expect("body");
+        assert!(text.contains("SCRIPT_NAME: /php/index.php\n"), "{text}");
+        assert!(
+            text.contains("REQUEST_URI: /php/some/pretty/url?status=201\n"),
+            "{text}"
+        );
+        let missing = client
+            .get(url(&server, WWW, "/php/nope.php"))
+            .send()
+            .await
+            .expect("missing script");
+        assert_eq!(missing.status(), StatusCode::NOT_FOUND, "PHP-FPM's own 404");
+        let escape = client
+            .get(url(&server, WWW, "/php/x/..%2f..%2f..%2fetc/passwd.php"))
+            .send()
+            .await
+            .expect("escape");
+        assert_eq!(escape.status(), StatusCode::BAD_REQUEST);
+    }
+    // Bodies stream both ways: 3 MB up (its digest back), 8 MB down.
+    let client = client(&server, Proto::H2);
+    let upload: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    let digest = std::process::Command::new("md5sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().expect("stdin").write_all(&upload)?;
+            child.wait_with_output()
+        })
+        .expect("md5sum");
+    let digest = String::from_utf8_lossy(&digest.stdout)
+        .split(' ')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let response = client
+        .put(url(&server, WWW, "/php/"))
+        .body(upload)
+        .send()
+        .await
+        .expect("upload");
+    let text = response.text().await.expect("body");
+    assert!(text.contains("body-bytes: 3000000\n"), "{text}");
+    assert!(text.contains(&format!("body-md5: {digest}\n")), "{text}");
+    let download = client
+        .get(url(&server, WWW, "/php/index.php?bytes=8000000"))
+        .send()
+        .await
+        .expect("download");
+    assert_eq!(download.status(), StatusCode::OK);
+    let body = download.bytes().await.expect("download body");
+    assert_eq!(body.len(), 8_000_000);
+    assert!(body.iter().all(|&b| b == b'x'));
+    // PHP-FPM gone: 502 at once, naming the upstream.
+    drop(fpm);
+    let response = client
+        .get(url(&server, WWW, "/php/index.php"))
+        .send()
+        .await
+        .expect("502");
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+    let named = server.log().wait_for(Duration::from_secs(10), |l| {
+        l.contains("proxy: upstream failed") && l.contains("fastcgi://")
+    });
+    assert!(
+        named.is_some(),
+        "no log line names the FastCGI upstream:\n{}",
+        server.log().text()
+    );
+}
+
+/// An upstream answering every request with `answer`, on `addr` (port 0: any); stopping it
+/// (dropping or [`Served::stop`]) closes its listener and every connection at once, as a
+/// process that dies would.
+struct Served {
+    addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Served {
+    async fn start<F, Fut>(addr: SocketAddr, answer: F) -> Self
+    where
+        F: Fn(hyper::Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+        Fut: std::future::Future<Output = hyper::Response<http_body_util::Full<bytes::Bytes>>>
+            + Send
+            + 'static,
+    {
+        let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let task = tokio::spawn(async move {
+            let mut connections = tokio::task::JoinSet::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                let answer = answer.clone();
+                connections.spawn(async move {
+                    let service = service_fn(move |request| {
+                        let answer = answer.clone();
+                        async move { Ok::<_, Infallible>(answer(request).await) }
+                    });
+                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Self { addr, task }
+    }
+
+    fn stop(&self) {
+        self.task.abort();
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A response naming the upstream (`x-app`).
+fn named(name: &'static str, status: u16) -> hyper::Response<http_body_util::Full<bytes::Bytes>> {
+    hyper::Response::builder()
+        .status(status)
+        .header("x-app", name)
+        .body(http_body_util::Full::new(bytes::Bytes::from(name)))
+        .expect("response")
+}
+
+fn any_port() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+#[tokio::test]
+async fn least_conn_sends_to_the_upstream_with_the_fewest_requests_in_flight() {
+    // "held" answers only when released; "quick" at once.
+    let (arrived, mut arrivals) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let release = std::sync::Arc::new(tokio::sync::Notify::new());
+    let held = {
+        let release = release.clone();
+        Served::start(any_port(), move |_| {
+            let (arrived, release) = (arrived.clone(), release.clone());
+            async move {
+                let _ = arrived.send(());
+                release.notified().await;
+                named("held", 200)
+            }
+        })
+        .await
+    };
+    let quick = Served::start(any_port(), |_| async { named("quick", 200) }).await;
+    let server = proxied(&format!(
+        "[[web.proxy]]\npath = \"/\"\nupstreams = [\"http://{}\", \"http://{}\"]\n\
+         balance = \"least_conn\"\n",
+        held.addr, quick.addr
+    ));
+    let client = client(&server, Proto::H2);
+    // Requests until one is held (the first or the second: ties go in turn).
+    let mut pending = None;
+    for _ in 0..2 {
+        let mut request = tokio::spawn(client.get(url(&server, WWW, "/slow")).send());
+        tokio::select! {
+            _ = arrivals.recv() => {
+                pending = Some(request);
+                break;
+            }
+            answered = &mut request => {
+                assert_eq!(answered.expect("join").expect("quick").headers()["x-app"], "quick");
+            }
+        }
+    }
+    let pending = pending.expect("no request reached the held upstream");
+    // With one request in flight there, every other goes to the other upstream (round robin
+    // would send every second one to the held upstream, and wait).
+    for _ in 0..8 {
+        let response = client
+            .get(url(&server, WWW, "/x"))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.headers()["x-app"], "quick");
+    }
+    release.notify_one();
+    let held_answer = pending.await.expect("join").expect("held request");
+    assert_eq!(held_answer.headers()["x-app"], "held");
+}
+
+// Multi-threaded: the upstreams keep answering while the test waits for log lines.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn active_health_checks_take_an_upstream_out_and_put_it_back() {
+    let sick = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let flaky = {
+        let sick = sick.clone();
+        Served::start(any_port(), move |request| {
+            let sick = sick.load(std::sync::atomic::Ordering::Relaxed);
+            async move {
+                match request.uri().path() {
+                    "/health" if sick => named("flaky", 503),
+                    _ => named("flaky", 200),
+                }
+            }
+        })
+        .await
+    };
+    let steady = Served::start(any_port(), |_| async { named("steady", 200) }).await;
+    let server = proxied(&format!(
+        "[[web.proxy]]\npath = \"/\"\nupstreams = [\"http://{}\", \"http://{}\"]\n\
+         health_check = \"/health\"\nhealth_check_interval = \"100ms\"\n",
+        flaky.addr, steady.addr
+    ));
+    let failed = server.log().wait_for(Duration::from_secs(10), |l| {
+        l.contains("proxy: upstream failed its health check")
+            && l.contains(&flaky.addr.to_string())
+            && l.contains("503")
+    });
+    assert!(
+        failed.is_some(),
+        "no health check failure logged:\n{}",
+        server.log().text()
+    );
+    let client = client(&server, Proto::H1);
+    // The flaky one answers its other paths, but its health check fails: it gets nothing.
+    for _ in 0..8 {
+        let response = client
+            .get(url(&server, WWW, "/x"))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.headers()["x-app"], "steady");
+    }
+    sick.store(false, std::sync::atomic::Ordering::Relaxed);
+    let back = server.log().wait_for(Duration::from_secs(10), |l| {
+        l.contains("proxy: upstream passed its health check") && l.contains(&flaky.addr.to_string())
+    });
+    assert!(
+        back.is_some(),
+        "no recovery logged:\n{}",
+        server.log().text()
+    );
+    let mut names = std::collections::HashSet::new();
+    for _ in 0..4 {
+        let response = client
+            .get(url(&server, WWW, "/x"))
+            .send()
+            .await
+            .expect("request");
+        names.insert(
+            response.headers()["x-app"]
+                .to_str()
+                .expect("name")
+                .to_owned(),
+        );
+    }
+    assert!(names.contains("flaky"), "back in turn: {names:?}");
+}
+
+// Multi-threaded: the upstreams keep answering while the test waits for log lines.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_stopped_mid_test_is_502_at_once_and_picked_up_when_back() {
+    let app = Served::start(any_port(), |_| async { named("app", 200) }).await;
+    let addr = app.addr;
+    // A long response_timeout: a hang instead of 502 would show as the client's timeout.
+    let server = proxied(&format!(
+        "[[web.proxy]]\npath = \"/\"\nupstreams = [\"http://{addr}\"]\n\
+         response_timeout = \"60s\"\nfail_timeout = \"1s\"\n"
+    ));
+    let client = client(&server, Proto::H2);
+    for _ in 0..3 {
+        let response = client
+            .get(url(&server, WWW, "/x"))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    // Stopped with keep-alive connections open in onebox's pool.
+    app.stop();
+    drop(app);
+    let response = client
+        .get(url(&server, WWW, "/x"))
+        .send()
+        .await
+        .expect("502");
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+    let named_line = server.log().wait_for(Duration::from_secs(10), |l| {
+        l.contains("proxy: upstream failed") && l.contains(&addr.to_string())
+    });
+    assert!(
+        named_line.is_some(),
+        "no log line names {addr}:\n{}",
+        server.log().text()
+    );
+    // Back on its port: picked up again (after fail_timeout).
+    let _back = Served::start(addr, |_| async { named("back", 200) }).await;
+    let mut seen_back = false;
+    for _ in 0..200 {
+        let response = client
+            .get(url(&server, WWW, "/x"))
+            .send()
+            .await
+            .expect("request");
+        if response.status() == StatusCode::OK {
+            assert_eq!(response.headers()["x-app"], "back");
+            seen_back = true;
+            break;
+        }
+        assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        seen_back,
+        "the upstream back on {addr} was never used again"
+    );
+}
+
+// Multi-threaded: the upstreams keep answering while the test waits for the reload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_the_upstreams_and_keeps_them_when_the_new_ones_are_wrong() {
+    let first = Served::start(any_port(), |_| async { named("first", 200) }).await;
+    let second = Served::start(any_port(), |_| async { named("second", 200) }).await;
+    let entry =
+        |upstream: &str| format!("[[web.proxy]]\npath = \"/app/\"\nupstreams = [\"{upstream}\"]\n");
+    let server = proxied(&entry(&format!("http://{}", first.addr)));
+    let client = client(&server, Proto::H2);
+    let app = |client: reqwest::Client, url: String| async move {
+        let response = client.get(url).send().await.expect("request");
+        assert_eq!(response.status(), StatusCode::OK);
+        response.headers()["x-app"]
+            .to_str()
+            .expect("name")
+            .to_owned()
+    };
+    let target = url(&server, WWW, "/app/x");
+    assert_eq!(app(client.clone(), target.clone()).await, "first");
+    let config = std::fs::read_to_string(&server.config).expect("config");
+    let replace = |upstream: String| {
+        let text = config.replace(&entry(&format!("http://{}", first.addr)), &entry(&upstream));
+        assert_ne!(text, config, "the entry is in the config file");
+        std::fs::write(&server.config, text).expect("write config");
+    };
+    // A live change: the same connection's next request goes to the new upstream.
+    replace(format!("http://{}", second.addr));
+    let reloaded = server.reload_web();
+    assert_eq!(
+        reloaded["message"], "web site and certificates reloaded",
+        "{reloaded}"
+    );
+    assert_eq!(app(client.clone(), target.clone()).await, "second");
+    // A wrong one is refused with its key; the running entry stays.
+    replace("ftp://127.0.0.1:21".to_owned());
+    let refused = server.reload_web();
+    let text = refused.to_string();
+    assert!(
+        text.contains("reload failed") && text.contains("web.proxy.upstreams"),
+        "{text}"
+    );
+    assert_eq!(app(client, target).await, "second");
 }

@@ -23,6 +23,7 @@ use serde::Deserialize;
 
 use super::throttle::ClientIp;
 use super::{MaybeSignedIn, cookie, password, see_other, session_cookie, token};
+use crate::app::metrics::Count;
 use crate::app::{AppError, State};
 use crate::db::{sessions, users};
 
@@ -103,6 +104,7 @@ pub(in crate::app) async fn submit(
     let next = safe_next(&form.next);
     let email = form.email.trim().to_lowercase();
     if let Some(wait) = state.throttle.check(client, &email) {
+        state.metrics.inc(Count::SigninThrottled);
         tracing::warn!(email, client = ?client, wait, "sign-in refused: too many failures");
         return Err(AppError::TooMany(wait));
     }
@@ -112,6 +114,7 @@ pub(in crate::app) async fn submit(
         (true, Some(user)) => user,
         _ => {
             state.throttle.failed(client, &email);
+            state.metrics.inc(Count::SigninFailed);
             tracing::info!(email, client = ?client, "sign-in failed");
             let page = render(&state, None, expected, next, &email, Some(FAILED))?;
             let mut response = (StatusCode::UNAUTHORIZED, Html(page)).into_response();

@@ -19,7 +19,12 @@ pub fn new() -> Result<String, AppError> {
 
 /// The stored form of a token: SHA-256, hex.
 pub fn digest(token: &str) -> String {
-    hex(ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref())
+    sha256_hex(token.as_bytes())
+}
+
+/// The SHA-256 of `bytes`, lower-case hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref())
 }
 
 /// Whether two secrets are equal, in time independent of where they differ.

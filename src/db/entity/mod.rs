@@ -2,6 +2,7 @@
 //!
 //! Times are UTC, stored as `DATETIME` without a zone (the same on MySQL and SQLite).
 
+pub mod image;
 pub mod post;
 pub mod session;
 pub mod setting;

@@ -9,11 +9,13 @@
 //! - `data`: the posts queries (`onebox::db::posts`) against each database, without a server;
 //! - `api`: `/api/posts`, reads and writes, errors and their JSON;
 //! - `pages`: `/blog`, `/blog/{slug}`: pagination, drafts, sanitised Markdown, caching;
-//! - `editor`: `/editor`, its forms, CSRF and redirects.
+//! - `editor`: `/editor`, its forms, CSRF and redirects;
+//! - `images`: images uploaded for posts, through the API and the editor, and served.
 
 mod api;
 mod data;
 mod editor;
+pub(crate) mod images;
 mod pages;
 
 use onebox::app::auth::SESSION_COOKIE;

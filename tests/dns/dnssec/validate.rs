@@ -130,7 +130,10 @@ fn serial_of(server: SocketAddr) -> u32 {
 
 /// `dig +dnssec NAME TYPE` through `resolver`.
 fn resolve(resolver: &Unbound, name: &str, rtype: &str) -> DigOutput {
-    dig::dig(resolver.addr, &["+dnssec", "+tries=1", "+time=5", name, rtype])
+    dig::dig(
+        resolver.addr,
+        &["+dnssec", "+tries=1", "+time=5", name, rtype],
+    )
 }
 
 /// Asserts `out` is `status` with AD set (validated), for the failure message `what`.
@@ -186,15 +189,30 @@ fn unbound_validates_every_kind_of_answer_and_delv_shows_the_chain() {
     // Denials: NXDOMAIN, NODATA, the wildcard (answer and NODATA), an empty non-terminal.
     for (name, rtype, status, what) in [
         ("nothere.example.test.", "A", "NXDOMAIN", "NXDOMAIN"),
-        ("deep.nothere.example.test.", "A", "NXDOMAIN", "NXDOMAIN below"),
+        (
+            "deep.nothere.example.test.",
+            "A",
+            "NXDOMAIN",
+            "NXDOMAIN below",
+        ),
         ("example.test.", "MX", "NOERROR", "NODATA"),
         ("ns1.example.test.", "AAAA", "NOERROR", "NODATA"),
         ("x.wild.example.test.", "A", "NOERROR", "wildcard expansion"),
-        ("x.y.wild.example.test.", "A", "NOERROR", "wildcard two labels down"),
+        (
+            "x.y.wild.example.test.",
+            "A",
+            "NOERROR",
+            "wildcard two labels down",
+        ),
         ("x.wild.example.test.", "TXT", "NOERROR", "wildcard NODATA"),
         ("b.ent.example.test.", "A", "NOERROR", "empty non-terminal"),
         ("ent.example.test.", "A", "NOERROR", "empty non-terminal"),
-        ("insecure.example.test.", "DS", "NOERROR", "no DS at the delegation"),
+        (
+            "insecure.example.test.",
+            "DS",
+            "NOERROR",
+            "no DS at the delegation",
+        ),
     ] {
         let out = resolve(&resolver, name, rtype);
         assert_validated(&out, status, &format!("{what}: {name} {rtype}"), &resolver);
@@ -232,7 +250,10 @@ fn unbound_validates_every_kind_of_answer_and_delv_shows_the_chain() {
     .expect("write anchors");
     for (name, expected) in [
         ("www.example.test", "; fully validated"),
-        ("nothere.example.test", "; negative response, fully validated"),
+        (
+            "nothere.example.test",
+            "; negative response, fully validated",
+        ),
     ] {
         let out = Command::new("delv")
             .arg(format!("@{}", ob.addr.ip()))
@@ -421,7 +442,11 @@ fn do_0_answers_are_the_unsigned_zones_answers() {
                 (b.rcode, b.aa, b.answers(), b.authorities(), b.additionals()),
                 "{name} {rtype}: DO=0 from the signed zone is the unsigned answer"
             );
-            assert_eq!(&a.bytes[2..], &b.bytes[2..], "{name} {rtype}: byte for byte");
+            assert_eq!(
+                &a.bytes[2..],
+                &b.bytes[2..],
+                "{name} {rtype}: byte for byte"
+            );
         }
     }
 }
@@ -442,9 +467,7 @@ fn signatures_are_refreshed_before_they_expire_without_a_reload() {
         std::thread::sleep(Duration::from_millis(500));
     }
     assert!(
-        ob.log()
-            .text()
-            .contains("signatures refreshed"),
+        ob.log().text().contains("signatures refreshed"),
         "{}",
         ob.log().text()
     );
