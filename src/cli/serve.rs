@@ -38,7 +38,7 @@ use crate::ops::{self, CancellationToken, Context, notify};
 use crate::{acme, app, backup, db, dns, web};
 
 /// The names sockets are handed over under (`ops::listen`): one per service role.
-const SOCKET_NAMES: &[&str] = &["dns", "http", "https", "metrics"];
+const SOCKET_NAMES: &[&str] = &["dns", "dns-tls", "http", "https", "metrics"];
 
 /// Every socket `config` wants, in serving order: DNS, then web, then metrics.
 pub(super) fn sockets(config: &Config) -> Vec<Spec> {
@@ -238,7 +238,7 @@ impl Lifecycle {
     /// Hands `socket` to its service.
     pub(super) fn serve(&self, socket: &Bound) -> anyhow::Result<()> {
         match socket.spec().name {
-            "dns" => self.services.dns.serve(socket)?,
+            "dns" | "dns-tls" => self.services.dns.serve(socket)?,
             "metrics" => self
                 .services
                 .web
@@ -349,7 +349,13 @@ async fn build(config: &Config, context: &Context) -> anyhow::Result<Services> {
     let certificates = ops::certs::Certificates::default();
     context.metrics.register(certificates.clone());
     let acme = acme::Acme::start(config, &certificates, &challenges).await?;
-    let dns = dns::Dns::build(&config.dns, &config.state_dir, &challenges, context);
+    let for_dns = certificates.clone();
+    let dns = dns::Dns::build(
+        &config.dns,
+        &config.state_dir,
+        (&challenges, &for_dns),
+        context,
+    );
     let rest = async {
         let app = if config.app.enabled {
             let database = db::Db::connect(config).await?;
