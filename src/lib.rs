@@ -12,11 +12,15 @@
 //! - [`app`]: the application (blog, editor, JSON API) over [`db`], the data layer (SeaORM on
 //!   MySQL/MariaDB or SQLite).
 //!
+//! - [`backup`]: the whole box (database dump, zones, site, keys and certificates) in one
+//!   archive, and back; scheduled by `serve`.
+//!
 //! The binary (`src/main.rs` and `cli`) only wires these together: `cli` owns the one
 //! lifecycle (configuration, every snapshot, every socket, run, reload, stop).
 
 pub mod acme;
 pub mod app;
+pub mod backup;
 pub mod cli;
 pub mod config;
 pub mod db;

@@ -7,6 +7,7 @@
 
 mod acme;
 mod app;
+mod backup;
 mod browser;
 mod db;
 mod dns;

@@ -6,7 +6,9 @@
 //! zone (one line each: name, serial, records; or
 //! its errors as `file:line: message`; a serial that went backwards since the version last
 //! served from this `state_dir` is an error, changed content under the same serial a warning;
-//! the DNSSEC keys of the signed zones); the listen addresses (none listed twice or
+//! the DNSSEC keys of the signed zones); every secondary zone (`[[dns.secondary]]`: the copy
+//! kept in `state_dir`, its serial and records, or "not transferred yet"; a zone file of the
+//! same name is not read); the listen addresses (none listed twice or
 //! overlapping); the database URL (as the driver parses it, without connecting); the page
 //! templates; the web site (web root, header values, names and certificates, loaded and
 //! matched as for serving); ACME (names, challenge, the zones and listeners it needs, roots). Every problem found is printed, not just the first; exit status 1
@@ -42,16 +44,31 @@ pub(super) fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     let mut loaded = Vec::new();
     match dns::zone::load_dir(&config.dns.zones_dir) {
         Err(error) => problem(&error),
-        Ok(zones) if zones.is_empty() => problem(&std::io::Error::other(format!(
-            "{}: no *.zone files: nothing to serve (key dns.zones_dir)",
-            config.dns.zones_dir.display()
-        ))),
+        Ok(zones) if zones.is_empty() && config.dns.secondary.is_empty() => {
+            problem(&std::io::Error::other(format!(
+                "{}: no *.zone files: nothing to serve (key dns.zones_dir)",
+                config.dns.zones_dir.display()
+            )))
+        }
         Ok(zones) => {
             // The serial rules, against the versions the server last served from this
             // state_dir.
             let served = dns::serial::ServedVersions::read(&config.state_dir);
             let signed = dns::dnssec::zones(&config.dns.dnssec).unwrap_or_default();
-            for (_, result) in zones {
+            let secondaries: Vec<_> = config
+                .dns
+                .secondary
+                .iter()
+                .filter_map(dns::secondary::origin_of)
+                .collect();
+            for (path, result) in zones {
+                if dns::zone::origin_of(&path).is_ok_and(|origin| secondaries.contains(&origin)) {
+                    eprintln!(
+                        "{}: not read: the zone is a [[dns.secondary]], transferred from its primaries",
+                        path.display()
+                    );
+                    continue;
+                }
                 let zone = match result {
                     Ok(zone) => zone,
                     Err(errors) => {
@@ -86,6 +103,31 @@ pub(super) fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
                         eprintln!("{text}");
                     }
                 }
+            }
+        }
+    }
+    // The secondary zones: the copy a restart would serve, kept in state_dir.
+    for secondary in &config.dns.secondary {
+        let Some(origin) = dns::secondary::origin_of(secondary) else {
+            continue;
+        };
+        let primaries: Vec<String> = secondary.primaries.iter().map(|p| p.to_string()).collect();
+        let primaries = primaries.join(", ");
+        match dns::secondary::stored_copy(&config.state_dir, &origin) {
+            Ok(Some((serial, records))) => writeln!(
+                stdout,
+                "{origin} serial {serial} records {records} secondary of {primaries}"
+            )?,
+            Ok(None) => writeln!(
+                stdout,
+                "{origin} secondary of {primaries}: not transferred yet"
+            )?,
+            Err(error) => {
+                writeln!(
+                    stdout,
+                    "{origin} secondary of {primaries}: not transferred yet"
+                )?;
+                eprintln!("{error}");
             }
         }
     }

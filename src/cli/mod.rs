@@ -5,9 +5,11 @@
 //!   `reload` (SIGHUP) and `upgrade` (SIGUSR2, and the `upgrade` command);
 //! - `check`: the same builders as `serve`, with nothing bound;
 //! - `admin`: `migrate` and `user`, the one-shot commands on the database;
+//! - `backup`: `backup` and `restore` (the work is `crate::backup`'s);
 //! - `doctor` lives in its own module (`crate::doctor`).
 
 mod admin;
+mod backup;
 mod check;
 mod reload;
 mod serve;
@@ -85,6 +87,30 @@ pub enum Command {
     /// fetches every site name over HTTPS, checks certificates' expiry and the database, and
     /// prints one line per check with how to fix what is wrong. Exits 1 if anything failed.
     Doctor,
+    /// Write the whole box to one archive in DIR and print its path: the database (a dump any
+    /// engine restores), the zones and the site, state_dir's keys and certificates, the
+    /// configuration, and a manifest of checksums.
+    ///
+    /// The database is read in one consistent snapshot while onebox serves. The archive is
+    /// encrypted when backup.passphrase_file is set; otherwise only its file mode (0600)
+    /// protects the keys in it.
+    Backup {
+        /// The directory to write the archive in [default: backup.dir].
+        #[arg(long, value_name = "DIR")]
+        to: Option<PathBuf>,
+    },
+    /// Put a backup back onto this box (its database.url, zones, site and state_dir).
+    ///
+    /// Every checksum is verified before anything changes. A target holding data is refused
+    /// unless --force; an archive from an older schema is migrated, one from a newer onebox
+    /// refused. Exit status 1: the archive or the target was refused, nothing changed.
+    Restore {
+        /// The archive (`onebox-backup-*.tar`, or `.tar.age` when encrypted).
+        file: PathBuf,
+        /// Replace what the database, the zones and site directories and state_dir hold.
+        #[arg(long)]
+        force: bool,
+    },
     /// Apply, revert or list the database migrations (database.url).
     Migrate {
         /// What to do.
@@ -222,6 +248,8 @@ pub fn main() -> ExitCode {
         Command::Check => check::run(&cli),
         Command::Upgrade => upgrade::command(&cli),
         Command::Doctor => doctor(&cli),
+        Command::Backup { ref to } => backup::backup(&cli, to.as_deref()),
+        Command::Restore { ref file, force } => backup::restore(&cli, file, force),
         Command::Migrate { ref action } => admin::migrate(&cli, action),
         Command::User { ref action } => admin::user(&cli, action),
         Command::Dnssec { ref action } => admin::dnssec(&cli, action),

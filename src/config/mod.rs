@@ -11,11 +11,12 @@
 //! sets `dns.listen`. Variables starting with `ONEBOX_TEST_` belong to the test suite, and
 //! `ONEBOX_UPGRADE` to an upgrade's hand-over: they are not configuration.
 //!
-//! One file per section: `log`, `dns`, `web` (and `web.acme`), `database`, `app`, `metrics`;
-//! this file holds the whole [`Config`], the loading and the rules that span sections.
+//! One file per section: `log`, `dns`, `web` (and `web.acme`), `database`, `app`, `metrics`,
+//! `backup`; this file holds the whole [`Config`], the loading and the rules that span sections.
 
 mod acme;
 mod app;
+mod backup;
 mod database;
 mod dns;
 mod dnssec;
@@ -35,6 +36,7 @@ use serde::{Deserialize, Serialize};
 
 pub use acme::{AcmeConfig, ChallengeKind, LETS_ENCRYPT, LETS_ENCRYPT_STAGING};
 pub use app::AppConfig;
+pub use backup::BackupConfig;
 pub use database::DatabaseConfig;
 pub use dns::{DnsConfig, TransferConfig, Workers};
 pub use dnssec::{DnssecAlgorithm, DnssecConfig};
@@ -74,6 +76,8 @@ pub struct Config {
     pub database: DatabaseConfig,
     /// The application: dynamic pages and the JSON API.
     pub app: AppConfig,
+    /// Backups: scheduled by `serve`, encrypted with a passphrase.
+    pub backup: BackupConfig,
     /// The Prometheus endpoint.
     pub metrics: MetricsConfig,
 }
@@ -89,6 +93,7 @@ impl Default for Config {
             web: WebConfig::default(),
             database: DatabaseConfig::default(),
             app: AppConfig::default(),
+            backup: BackupConfig::default(),
             metrics: MetricsConfig::default(),
         }
     }
@@ -168,6 +173,9 @@ impl Config {
                     self.database.acquire_timeout, self.app.request_timeout
                 ),
             );
+        }
+        if let Err((key, message)) = self.backup.check() {
+            return invalid(key, message);
         }
         if let Err((key, message)) = self.web.acme.validate() {
             return invalid(key, message);
@@ -266,6 +274,7 @@ mod tests {
             "[web.acme]",
             "[database]",
             "[app]",
+            "[backup]",
             "[metrics]",
         ] {
             assert!(text.contains(section), "{section} is documented");

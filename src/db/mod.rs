@@ -6,10 +6,13 @@
 //! - the schema is the `migration` crate (`db/` in the repository), applied by
 //!   [`Db::migrate_up`] / [`Db::migrate_down`] and listed by [`Db::migrations`];
 //! - [`entity`] holds the tables as SeaORM entities; the queries of each aggregate live in a
-//!   file of their own ([`posts`], [`images`], ...).
+//!   file of their own ([`posts`], [`images`], ...);
+//! - [`dump`] writes the whole database as an engine-independent dump from one consistent
+//!   snapshot, and loads one (`onebox backup` / `onebox restore`).
 //!
 //! The data layer knows nothing of HTTP or of business rules: it stores and fetches.
 
+pub mod dump;
 pub mod entity;
 pub mod images;
 pub mod posts;
@@ -65,6 +68,9 @@ pub enum DbError {
     /// The database failed or could not be reached.
     #[error("database")]
     Db(#[from] DbErr),
+    /// A dump could not be written or read (`dump`): what, and where.
+    #[error("database dump: {0}")]
+    Dump(String),
 }
 
 impl DbError {
@@ -74,7 +80,7 @@ impl DbError {
         match self {
             Self::Db(error) => unreachable(error),
             Self::Unreachable { .. } | Self::NoAnswer { .. } => true,
-            Self::Url(_) | Self::StateDir { .. } => false,
+            Self::Url(_) | Self::StateDir { .. } | Self::Dump(_) => false,
         }
     }
 }
@@ -348,6 +354,18 @@ impl Db {
         let applied = Migrator::get_applied_migrations(&self.conn).await?.len();
         Migrator::down(&self.conn, Some(steps)).await?;
         Ok(applied.min(steps as usize))
+    }
+
+    /// Applies or reverts migrations until exactly the first `count` of this binary's are
+    /// applied (a restore brings the schema to its archive's before loading it).
+    pub async fn migrate_to(&self, count: usize) -> Result<(), DbError> {
+        let applied = Migrator::get_applied_migrations(&self.conn).await?.len();
+        if applied < count {
+            Migrator::up(&self.conn, Some((count - applied) as u32)).await?;
+        } else if applied > count {
+            Migrator::down(&self.conn, Some((applied - count) as u32)).await?;
+        }
+        Ok(())
     }
 
     /// Every migration, oldest first, and whether it is applied.

@@ -33,7 +33,7 @@ mod lookup;
 mod metrics;
 mod notify;
 mod reply;
-mod secondary;
+pub mod secondary;
 pub mod serial;
 mod server;
 mod stored;
@@ -45,6 +45,5 @@ mod xfr;
 pub mod zone;
 
 pub use catalog::{Catalog, ZoneData};
-pub use secondary::SecondaryStatus;
 pub use server::{Dns, DnsError};
 pub use zone::Zone;

@@ -1,7 +1,8 @@
 //! `onebox doctor`: checks, from the box itself, that what the configuration promises is what
 //! a visitor gets — and says what to fix when it is not.
 //!
-//! In order: every zone loads; every served name answers from onebox's own DNS with the
+//! In order: every zone loads; every secondary zone is transferred, not expired and not behind
+//! its primary for longer than its refresh interval; every served name answers from onebox's own DNS with the
 //! zone's addresses; the system resolver gives the same addresses (else browsers on this box
 //! go elsewhere); those addresses are this box's; every site name is fetched over HTTPS
 //! through `web.https_listen` with its certificate verified (development CA, configured
@@ -14,6 +15,7 @@
 
 mod acme;
 mod probe;
+mod secondary;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -123,6 +125,7 @@ impl fmt::Display for Report {
 pub async fn run(config: &Config) -> Report {
     let mut report = Report::default();
     let names = zones(config, &mut report);
+    secondary::check(config, &mut report).await;
     let local = local_addresses();
     for (name, (zone, expected)) in &names {
         dns_direct(config, name, expected, &mut report).await;
@@ -150,7 +153,7 @@ fn zones(config: &Config, report: &mut Report) -> Served {
             return served;
         }
     };
-    if loaded.is_empty() {
+    if loaded.is_empty() && config.dns.secondary.is_empty() {
         report.fail(
             format!("zones: no *.zone file in {}", dir.display()),
             "add a zone file, e.g. zones/foobar.com.zone (key dns.zones_dir)",

@@ -340,3 +340,84 @@ fn an_expired_zone_answers_servfail_until_a_primary_answers_again() {
     let back = crate::harness::poll(|| (rcode_of(ob.addr) == rcode::NOERROR).then_some(()));
     assert!(back.is_some(), "not served again:\n{}", ob.log().text());
 }
+
+/// `onebox <command>` on `ob`'s configuration: its standard output.
+fn run(ob: &Onebox, command: &str) -> String {
+    let out = crate::harness::onebox_command()
+        .arg("--config")
+        .arg(&ob.config)
+        .arg(command)
+        .current_dir(ob.dir.path())
+        .output()
+        .expect("run onebox");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn check_lists_a_secondary_and_doctor_reports_one_left_behind() {
+    // refresh 1 s: a secondary behind for longer than that is reported.
+    let timers = (1, 1, 3600);
+    let nsd = Nsd::primary(&[("sec.test", &version(1, 2, timers))]);
+    let port = nsd.addr.port();
+    let ob = secondary(free_port(), nsd.addr, "", None);
+    assert!(
+        wait_for_serial(ob.addr, "sec.test.", 1, PATIENCE),
+        "{}",
+        ob.log().text()
+    );
+    let listed = run(&ob, "check");
+    assert!(
+        listed.contains(&format!(
+            "sec.test. serial 1 records 8 secondary of {}",
+            nsd.addr
+        )),
+        "{listed}"
+    );
+    let report = run(&ob, "doctor");
+    assert!(
+        report.contains(&format!(
+            "ok    secondary zone sec.test. serial 1, as its primary {} (1)",
+            nsd.addr
+        )),
+        "{report}"
+    );
+
+    // Version 2 on the primary, which no longer lets this box transfer it: the SOA says 2,
+    // the transfers are refused.
+    drop(nsd);
+    let nsd = Nsd::start_with(
+        port,
+        &[NsdZone::Primary {
+            name: "sec.test".to_owned(),
+            text: version(2, 3, timers),
+        }],
+        &NsdOptions {
+            provide_xfr: Some(vec!["127.0.0.2/32".to_owned()]),
+            ..NsdOptions::default()
+        },
+    )
+    .unwrap_or_else(|log| panic!("nsd: {log}"));
+    assert!(
+        ob.log()
+            .wait_for(PATIENCE, |l| l.contains(
+                "secondary zone behind its primary for longer than the refresh interval"
+            ))
+            .is_some(),
+        "{}\nNSD:\n{}",
+        ob.log().text(),
+        nsd.log()
+    );
+    let report = run(&ob, "doctor");
+    assert!(
+        report.contains(
+            "FAIL  secondary zone sec.test. serial 1: behind its primary's serial 2 for "
+        ),
+        "{report}"
+    );
+    assert!(
+        report.contains("longer than its refresh interval (1 s)"),
+        "{report}"
+    );
+    // Still serving what it has.
+    assert_eq!(rcode_of(ob.addr), rcode::NOERROR);
+}

@@ -10,6 +10,9 @@
 //! - acme (beside cli: the ACME client) uses config, ops and the DNS module's zone reader;
 //!   never web, app or db: certificates and challenge answers reach the services through
 //!   `ops` handles. Nothing but cli and doctor uses it.
+//! - backup (the archive of the whole box) uses db, config and ops; never the services (dns,
+//!   web, app, acme): their keys and certificates are files in `state_dir`. Nothing but cli
+//!   and doctor uses it.
 
 use std::path::Path;
 
@@ -59,10 +62,22 @@ const RULES: &[(&str, &[&str], &[&str])] = &[
         &["config", "ops", "dns"],
         &["axum", "sea_orm", "minijinja", "migration", "hyper::server"],
     ),
+    (
+        "backup",
+        &["db", "config", "ops"],
+        &[
+            "axum",
+            "hyper",
+            "rustls",
+            "hickory_proto",
+            "sea_orm",
+            "migration",
+        ],
+    ),
 ];
 
 const MODULES: &[&str] = &[
-    "config", "ops", "dns", "web", "app", "db", "acme", "cli", "doctor",
+    "config", "ops", "dns", "web", "app", "db", "acme", "backup", "cli", "doctor",
 ];
 
 fn sources(dir: &Path, out: &mut Vec<(String, String)>) {

@@ -173,10 +173,27 @@ impl SecondaryStatus {
 }
 
 /// The zone named by `[[dns.secondary]]`'s `zone`, as served.
-pub(crate) fn origin_of(zone: &SecondaryZone) -> Option<Name> {
+pub fn origin_of(zone: &SecondaryZone) -> Option<Name> {
     let mut name = Name::from_ascii(zone.zone.trim()).ok()?;
     name.set_fqdn(true);
     Some(name.to_lowercase())
+}
+
+/// The copy of the secondary zone `origin` kept in `state_dir` (what a restart serves): its
+/// serial and its number of records, for `onebox check`.
+pub fn stored_copy(state_dir: &Path, origin: &Name) -> Result<Option<(u32, usize)>, String> {
+    Stored::at(&state_dir.join("dns"))
+        .read_zone(origin)
+        .map(|zone| zone.map(|zone| (zone.serial(), zone.len())))
+        .map_err(|error| crate::ops::chain(&error).to_string())
+}
+
+/// The SOA serial of `zone` at `primary`, asked over UDP without a signature, for
+/// `onebox doctor`.
+pub async fn primary_serial(primary: SocketAddr, zone: &Name) -> Result<u32, String> {
+    fetch::soa_serial(primary, zone, None)
+        .await
+        .map_err(|error| error.to_string())
 }
 
 /// The secondary zones' tasks.
