@@ -4,7 +4,7 @@ CARGO  ?= cargo
 CONFIG ?= config/onebox.toml
 
 .DEFAULT_GOAL := help
-.PHONY: help run check test zero-loss tls-scan lint fmt bench bench-dns bench-bigzone bench-web bench-proxy bench-app release deb
+.PHONY: help run check test zero-loss tls-scan lint fmt bench bench-dns bench-bigzone bench-web bench-proxy bench-app bench-backup release deb
 
 help: ## Show this list
 	@echo "make TARGET, where TARGET is one of:"
@@ -36,7 +36,7 @@ lint: ## cargo fmt --check and clippy with warnings as errors
 fmt: ## Format the code
 	$(CARGO) fmt
 
-bench: bench-dns bench-bigzone bench-web bench-proxy bench-app ## Every benchmark (each compares onebox with its reference server)
+bench: bench-dns bench-bigzone bench-web bench-proxy bench-app bench-backup ## Every benchmark (each compares onebox with its reference server)
 
 bench-dns: ## DNS: dnsperf against onebox and NSD on the same zone
 	bash tests/bench/dns.sh
@@ -52,6 +52,9 @@ bench-proxy: release ## Reverse proxy: wrk and h2load through onebox's [[web.pro
 
 bench-app: release ## App: onebox's /blog and /api/posts on MariaDB beside raw primary-key SELECTs
 	bash tests/bench/app.sh
+
+bench-backup: release ## Backup: time and size of onebox backup and restore of 100 000 posts, beside SQLite's online backup
+	bash tests/bench/backup.sh
 
 deb: release ## Build the Debian package: target/debian/onebox_<version>_<arch>.deb
 	bash deploy/debian/build.sh

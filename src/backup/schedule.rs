@@ -6,6 +6,8 @@
 //! twice the schedule, is reported there. A failure is logged once, when it happens.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -13,7 +15,44 @@ use serde::{Deserialize, Serialize};
 use super::{BackupError, create, is_archive_name};
 use crate::config::Config;
 use crate::db::Db;
+use crate::ops::metrics::{Encoder, Kind};
 use crate::ops::{CancellationToken, chain};
+
+/// The scheduled backups' counts, for the metrics (`onebox_backups_total`,
+/// `onebox_backup_last_success_timestamp_seconds`). Cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct Counters(Arc<CountersInner>);
+
+#[derive(Debug, Default)]
+struct CountersInner {
+    ok: AtomicU64,
+    failed: AtomicU64,
+    last_success: AtomicI64,
+}
+
+impl Counters {
+    /// Writes the families.
+    pub fn collect(&self, out: &mut Encoder) {
+        let inner = &self.0;
+        let mut family = out.family(
+            "onebox_backups_total",
+            "Scheduled backups taken since the process started, by outcome.",
+            Kind::Counter,
+        );
+        family.sample(&[("outcome", "ok")], inner.ok.load(Ordering::Relaxed));
+        family.sample(
+            &[("outcome", "failed")],
+            inner.failed.load(Ordering::Relaxed),
+        );
+        let last = inner.last_success.load(Ordering::Relaxed);
+        out.single(
+            "onebox_backup_last_success_timestamp_seconds",
+            "When the last good scheduled backup was taken (Unix time; 0: none known).",
+            Kind::Gauge,
+            u64::try_from(last).unwrap_or(0),
+        );
+    }
+}
 
 /// The status file's name in `state_dir`.
 pub const STATUS_FILE: &str = "backup.status";
@@ -56,11 +95,14 @@ impl Status {
 }
 
 /// Takes a backup every `backup.schedule` until `shutdown`; nothing when no schedule is set.
-pub async fn run(config: Config, db: Db, shutdown: CancellationToken) {
+pub async fn run(config: Config, db: Db, counters: Counters, shutdown: CancellationToken) {
     let Some(interval) = config.backup.interval() else {
         return;
     };
     let status = Status::read(&config.state_dir);
+    if let Some((at, _)) = &status.last_success {
+        counters.0.last_success.store(*at, Ordering::Relaxed);
+    }
     let now = chrono::Utc::now().timestamp();
     let mut wait = match &status.last_success {
         Some((at, _)) => {
@@ -81,13 +123,13 @@ pub async fn run(config: Config, db: Db, shutdown: CancellationToken) {
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep(wait) => {}
         }
-        once(&config, &db).await;
+        once(&config, &db, &counters).await;
         wait = interval;
     }
 }
 
 /// One scheduled backup: taken, rotated, recorded.
-pub async fn once(config: &Config, db: &Db) {
+pub async fn once(config: &Config, db: &Db, counters: &Counters) {
     let mut status = Status::read(&config.state_dir);
     let now = chrono::Utc::now().timestamp();
     match create(config, db, &config.backup.dir).await {
@@ -102,12 +144,15 @@ pub async fn once(config: &Config, db: &Db) {
             );
             status.last_success = Some((now, created.path));
             status.failures = 0;
+            counters.0.ok.fetch_add(1, Ordering::Relaxed);
+            counters.0.last_success.store(now, Ordering::Relaxed);
         }
         Err(error) => {
             let why = chain(&error).to_string();
             tracing::error!(error = why, dir = %config.backup.dir.display(), "scheduled backup failed");
             status.last_failure = Some((now, why));
             status.failures += 1;
+            counters.0.failed.fetch_add(1, Ordering::Relaxed);
         }
     }
     status.write(&config.state_dir);

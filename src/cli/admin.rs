@@ -21,8 +21,44 @@ pub(super) fn migrate(cli: &Cli, action: &MigrateAction) -> anyhow::Result<ExitC
         database.ping().await.context("key database.url")?;
         let mut stdout = std::io::stdout().lock();
         match action {
-            MigrateAction::Up => {
-                let applied = database.migrate_up(None).await?;
+            MigrateAction::Up { no_backup } => {
+                let migrations = database.migrations().await?;
+                let pending = migrations.iter().filter(|m| !m.applied).count();
+                let applied = migrations.len() - pending;
+                // A database with no migration applied holds nothing to save.
+                let archive = if pending > 0 && applied > 0 && !no_backup {
+                    let created = super::backup::take(&config, &config.backup.dir)
+                        .await
+                        .context("the backup before migrating failed (--no-backup skips it)")?;
+                    eprintln!(
+                        "onebox: backup before migrating: {}",
+                        created.path.display()
+                    );
+                    Some(created.path)
+                } else {
+                    None
+                };
+                let applied = match database.migrate_up(None).await {
+                    Ok(applied) => applied,
+                    Err(error) => {
+                        let mut message = format!(
+                            "{url}: a migration failed: {}; the schema may be half-changed \
+                             (MySQL's DDL is not transactional)",
+                            ops::chain(&error)
+                        );
+                        if let Some(archive) = archive {
+                            message.push_str(&format!(
+                                ". To go back to the database as it was: onebox{} restore --force {}",
+                                cli.config
+                                    .as_ref()
+                                    .map(|c| format!(" --config {}", c.display()))
+                                    .unwrap_or_default(),
+                                archive.display()
+                            ));
+                        }
+                        anyhow::bail!(message);
+                    }
+                };
                 writeln!(stdout, "{url}: {applied} migration(s) applied")?;
             }
             MigrateAction::Down { steps } => {

@@ -80,7 +80,13 @@ pub enum Command {
     /// SIGUSR2: it starts the binary on disk with its listening sockets, waits until the new
     /// process serves, then drains and exits. Exit status 0 when the new binary serves; 1 when
     /// it failed to start (the reason is printed, and the old process goes on serving).
-    Upgrade,
+    ///
+    /// A backup is taken into backup.dir first (a new binary may migrate the database).
+    Upgrade {
+        /// Do not take the backup first.
+        #[arg(long)]
+        no_backup: bool,
+    },
     /// Check, from this box, that the running onebox serves what the configuration says.
     ///
     /// Resolves every name in the zones directly from onebox and through the system resolver,
@@ -228,8 +234,13 @@ pub enum RolloverStep {
 /// `onebox migrate ...`.
 #[derive(Debug, Subcommand)]
 pub enum MigrateAction {
-    /// Apply every pending migration.
-    Up,
+    /// Apply every pending migration, after a backup into backup.dir (MySQL's DDL is not
+    /// transactional: a migration failing halfway is undone only by restoring it).
+    Up {
+        /// Do not take the backup first.
+        #[arg(long)]
+        no_backup: bool,
+    },
     /// Revert the latest applied migration (or the latest N).
     Down {
         /// How many to revert.
@@ -246,7 +257,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve => serve::run(&cli),
         Command::Check => check::run(&cli),
-        Command::Upgrade => upgrade::command(&cli),
+        Command::Upgrade { no_backup } => upgrade::command(&cli, no_backup),
         Command::Doctor => doctor(&cli),
         Command::Backup { ref to } => backup::backup(&cli, to.as_deref()),
         Command::Restore { ref file, force } => backup::restore(&cli, file, force),

@@ -35,10 +35,10 @@ use crate::ops::signals::{self, Event};
 use crate::ops::telemetry::Log;
 use crate::ops::upgrade::{Binary, Parent};
 use crate::ops::{self, CancellationToken, Context, notify};
-use crate::{acme, app, db, dns, web};
+use crate::{acme, app, backup, db, dns, web};
 
 /// The names sockets are handed over under (`ops::listen`): one per service role.
-const SOCKET_NAMES: &[&str] = &["dns", "http", "https", "metrics"];
+const SOCKET_NAMES: &[&str] = &["dns", "dns-tls", "http", "https", "metrics"];
 
 /// Every socket `config` wants, in serving order: DNS, then web, then metrics.
 pub(super) fn sockets(config: &Config) -> Vec<Spec> {
@@ -109,6 +109,8 @@ pub(super) struct Services {
     acme: Option<acme::Acme>,
     /// ACME running.
     acme_task: Option<tokio::task::JoinHandle<()>>,
+    /// Scheduled backups (`backup.schedule`), once the sockets are served.
+    backups: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// One running process: its configuration, services and sockets.
@@ -187,6 +189,30 @@ impl Lifecycle {
                 lifecycle.context.shutdown.clone(),
             ))
         });
+        services.backups = match (&services.app, lifecycle.config.backup.interval()) {
+            (Some(_), Some(_)) => {
+                let counters = backup::schedule::Counters::default();
+                let collected = counters.clone();
+                lifecycle
+                    .context
+                    .metrics
+                    .register(move |out: &mut ops::metrics::Encoder| collected.collect(out));
+                let database = db::Db::connect(&lifecycle.config).await?;
+                Some(tokio::spawn(backup::schedule::run(
+                    lifecycle.config.clone(),
+                    database,
+                    counters,
+                    lifecycle.context.shutdown.clone(),
+                )))
+            }
+            (None, Some(_)) => {
+                tracing::warn!(
+                    "backup.schedule is set but app.enabled = false: no database, no scheduled backups"
+                );
+                None
+            }
+            _ => None,
+        };
         services.acme_task = services.acme.take().map(|acme| {
             tokio::spawn(acme.run(
                 lifecycle.context.readiness.clone(),
@@ -212,7 +238,7 @@ impl Lifecycle {
     /// Hands `socket` to its service.
     pub(super) fn serve(&self, socket: &Bound) -> anyhow::Result<()> {
         match socket.spec().name {
-            "dns" => self.services.dns.serve(socket)?,
+            "dns" | "dns-tls" => self.services.dns.serve(socket)?,
             "metrics" => self
                 .services
                 .web
@@ -302,6 +328,9 @@ impl Lifecycle {
         if let Some(watcher) = services.watcher {
             watcher.abort();
         }
+        if let Some(backups) = services.backups {
+            backups.abort();
+        }
         if let Some(acme) = services.acme_task {
             acme.abort();
         }
@@ -320,7 +349,13 @@ async fn build(config: &Config, context: &Context) -> anyhow::Result<Services> {
     let certificates = ops::certs::Certificates::default();
     context.metrics.register(certificates.clone());
     let acme = acme::Acme::start(config, &certificates, &challenges).await?;
-    let dns = dns::Dns::build(&config.dns, &config.state_dir, &challenges, context);
+    let for_dns = certificates.clone();
+    let dns = dns::Dns::build(
+        &config.dns,
+        &config.state_dir,
+        (&challenges, &for_dns),
+        context,
+    );
     let rest = async {
         let app = if config.app.enabled {
             let database = db::Db::connect(config).await?;
@@ -359,5 +394,6 @@ async fn build(config: &Config, context: &Context) -> anyhow::Result<Services> {
         watcher: None,
         acme,
         acme_task: None,
+        backups: None,
     })
 }

@@ -30,10 +30,32 @@ const PID_FILE: &str = "onebox.pid";
 /// The last upgrade's outcome, in `state_dir`: `ok <pid>` or `failed: <why>`.
 const STATUS_FILE: &str = "upgrade.status";
 
-/// Runs before every upgrade, in the running process, with its configuration: the place for
-/// a backup of the data before a new binary may migrate it (issue 15). An error refuses the
-/// upgrade, and is reported as its reason.
-async fn before_upgrade(_config: &Config) -> anyhow::Result<()> {
+/// Where `onebox upgrade` says, in `state_dir`, whether it took the backup itself (the
+/// archive's path) or was told not to (`none`): the running process then takes none.
+const BACKUP_NOTE: &str = "upgrade.backup";
+
+/// Runs before every upgrade, in the running process, with its configuration: a backup into
+/// `backup.dir` before a new binary may migrate the data — unless `onebox upgrade` took it
+/// already or was given `--no-backup`, or the application (and its database) is off. An error
+/// refuses the upgrade, and is reported as its reason.
+async fn before_upgrade(config: &Config) -> anyhow::Result<()> {
+    let note = config.state_dir.join(BACKUP_NOTE);
+    if let Ok(said) = std::fs::read_to_string(&note) {
+        let _ = std::fs::remove_file(&note);
+        tracing::info!(
+            backup = said.trim(),
+            "upgrade: the backup was left to `onebox upgrade`"
+        );
+        return Ok(());
+    }
+    if !config.app.enabled {
+        return Ok(());
+    }
+    let database = crate::db::Db::connect(config).await?;
+    let created = crate::backup::create(config, &database, &config.backup.dir)
+        .await
+        .context("the backup before upgrading failed")?;
+    tracing::info!(path = %created.path.display(), "upgrade: backup taken first");
     Ok(())
 }
 
@@ -188,7 +210,7 @@ fn write_replacing(path: &Path, text: &str) -> std::io::Result<()> {
 
 /// `onebox upgrade`: signals the running onebox (its pid file in `state_dir`) and waits for
 /// the outcome. Exit status 0: the new binary serves; 1: it did not, the old one still does.
-pub(super) fn command(cli: &Cli) -> anyhow::Result<ExitCode> {
+pub(super) fn command(cli: &Cli, no_backup: bool) -> anyhow::Result<ExitCode> {
     let config = load_config(cli)?;
     let pid_file = PidFile::new(&config.state_dir);
     let pid = pid_file.read().with_context(|| {
@@ -198,6 +220,35 @@ pub(super) fn command(cli: &Cli) -> anyhow::Result<ExitCode> {
         )
     })?;
     let target = libc::pid_t::try_from(pid).context("pid out of range")?;
+    // The backup first (a new binary may migrate the data), told to the running process so
+    // that it does not take another.
+    let archive = if no_backup || !config.app.enabled {
+        None
+    } else {
+        let created = super::small_runtime()?
+            .block_on(super::backup::take(&config, &config.backup.dir))
+            .context("the backup before upgrading failed (--no-backup skips it)")?;
+        eprintln!(
+            "onebox: backup before upgrading: {}",
+            created.path.display()
+        );
+        Some(created.path)
+    };
+    let note = archive
+        .as_ref()
+        .map_or_else(|| "none".to_owned(), |path| path.display().to_string());
+    write_replacing(&config.state_dir.join(BACKUP_NOTE), &format!("{note}\n"))
+        .context("cannot write to state_dir")?;
+    let restore_hint = archive.map(|path| {
+        format!(
+            "; to go back to the data as it was: onebox{} restore --force {}",
+            cli.config
+                .as_ref()
+                .map(|c| format!(" --config {}", c.display()))
+                .unwrap_or_default(),
+            path.display()
+        )
+    });
     let status = StatusFile::new(&config.state_dir);
     let _ = std::fs::remove_file(&status.path);
     // SAFETY: kill(2) with a signal number; the pid comes from the pid file.
@@ -222,8 +273,9 @@ pub(super) fn command(cli: &Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::SUCCESS);
             }
             eprintln!(
-                "onebox: upgrade failed; pid {pid} still serves: {}",
-                line.trim_start_matches("failed: ")
+                "onebox: upgrade failed; pid {pid} still serves: {}{}",
+                line.trim_start_matches("failed: "),
+                restore_hint.as_deref().unwrap_or_default()
             );
             return Ok(ExitCode::FAILURE);
         }

@@ -18,6 +18,10 @@ pub struct DnsConfig {
     /// Socket addresses to serve on; each gets UDP and TCP on the same port. Port 0 picks a free
     /// port (the same one for UDP and TCP) and logs it.
     pub listen: Vec<SocketAddr>,
+    /// Socket addresses to serve DNS over TLS on (RFC 7858; port 853 by convention, RFC 9539
+    /// for authoritative servers), with the web origin's certificates and under the same
+    /// connection cap and idle timeout as TCP. Empty (the default): none.
+    pub tls_listen: Vec<SocketAddr>,
     /// UDP sockets per listen address, each served by a thread of its own (`SO_REUSEPORT`):
     /// a number, or `auto` for the CPUs this process may use.
     pub udp_workers: Workers,
@@ -65,6 +69,7 @@ impl Default for DnsConfig {
     fn default() -> Self {
         Self {
             listen: vec![SocketAddr::from(([127, 0, 0, 1], 1053))],
+            tls_listen: Vec::new(),
             udp_workers: Workers::Auto,
             zones_dir: PathBuf::from("zones"),
             query_log: false,

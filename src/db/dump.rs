@@ -156,7 +156,11 @@ pub fn known_migrations() -> Vec<String> {
 
 /// Writes a consistent dump of `db` to `out`. `scratch` is a directory for SQLite's copy
 /// (removed again before this returns).
-pub async fn dump(db: &Db, scratch: &Path, out: &mut dyn Write) -> Result<Summary, DbError> {
+pub async fn dump(
+    db: &Db,
+    scratch: &Path,
+    out: &mut (dyn Write + Send),
+) -> Result<Summary, DbError> {
     if db.backend() != DbBackend::Sqlite {
         let snapshot = db
             .conn()
@@ -202,13 +206,16 @@ fn io(error: std::io::Error) -> DbError {
     DbError::Dump(format!("cannot write the dump: {error}"))
 }
 
-fn line(out: &mut dyn Write, value: &impl Serialize) -> Result<(), DbError> {
+fn line(out: &mut (dyn Write + Send), value: &impl Serialize) -> Result<(), DbError> {
     serde_json::to_writer(&mut *out, value)
         .map_err(|e| DbError::Dump(format!("cannot write the dump: {e}")))?;
     out.write_all(b"\n").map_err(io)
 }
 
-async fn dump_from(txn: &DatabaseTransaction, out: &mut dyn Write) -> Result<Summary, DbError> {
+async fn dump_from(
+    txn: &DatabaseTransaction,
+    out: &mut (dyn Write + Send),
+) -> Result<Summary, DbError> {
     let migrations = applied(txn).await?;
     line(
         out,
@@ -338,7 +345,7 @@ async fn describe(conn: &impl ConnectionTrait, name: &str) -> Result<Table, DbEr
 async fn dump_table(
     conn: &impl ConnectionTrait,
     table: &Table,
-    out: &mut dyn Write,
+    out: &mut (dyn Write + Send),
 ) -> Result<u64, DbError> {
     let single_key = match table.primary_key.as_slice() {
         [key] => table.columns.iter().position(|(c, _)| c == key),

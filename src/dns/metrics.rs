@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use crate::ops::metrics::{Encoder, Kind, Owned, OwnedView, Striped};
 
 use super::answer::Responder;
+use super::tcp::Stream;
 
 /// The QTYPEs counted by name (with their codes); every other is `other`.
 const QTYPES: [(u16, &str); 22] = [
@@ -98,6 +99,7 @@ pub(crate) struct DnsMetrics {
     /// The UDP workers' counters, kept when a worker stops (counters never go down).
     udp: Mutex<Vec<OwnedView>>,
     tcp: Striped,
+    tls: Striped,
     events: Striped,
 }
 
@@ -106,6 +108,7 @@ impl Default for DnsMetrics {
         Self {
             udp: Mutex::new(Vec::new()),
             tcp: Striped::new(CELLS),
+            tls: Striped::new(CELLS),
             events: Striped::new(EVENTS),
         }
     }
@@ -122,18 +125,26 @@ impl DnsMetrics {
         Tally { cells }
     }
 
-    /// Counts a reply sent over TCP.
-    pub(crate) fn tcp_reply(&self, out: &[u8]) {
+    /// Counts a reply sent over a stream (TCP, or TLS).
+    pub(crate) fn stream_reply(&self, stream: Stream, out: &[u8]) {
         let (cell, truncated) = classify(out);
-        self.tcp.inc(cell);
+        let cells = self.stream(stream);
+        cells.inc(cell);
         if truncated {
-            self.tcp.inc(TRUNCATED);
+            cells.inc(TRUNCATED);
         }
     }
 
-    /// Counts a transfer query over TCP (answered by a stream of messages, NOERROR).
-    pub(crate) fn tcp_transfer(&self, qtype: u16) {
-        self.tcp.inc(qtype_index(qtype) * RCODE_COUNT);
+    /// Counts a transfer query over a stream (answered by a stream of messages, NOERROR).
+    pub(crate) fn stream_transfer(&self, stream: Stream, qtype: u16) {
+        self.stream(stream).inc(qtype_index(qtype) * RCODE_COUNT);
+    }
+
+    fn stream(&self, stream: Stream) -> &Striped {
+        match stream {
+            Stream::Tcp => &self.tcp,
+            Stream::Tls => &self.tls,
+        }
     }
 
     /// Counts `event`.
@@ -150,12 +161,13 @@ impl DnsMetrics {
                 .collect()
         };
         let tcp: Vec<u64> = (0..CELLS).map(|cell| self.tcp.get(cell)).collect();
+        let tls: Vec<u64> = (0..CELLS).map(|cell| self.tls.get(cell)).collect();
         let mut family = out.family(
             "onebox_dns_queries_total",
             "DNS queries answered, by transport, QTYPE and RCODE of the reply.",
             Kind::Counter,
         );
-        for (transport, cells) in [("udp", &udp), ("tcp", &tcp)] {
+        for (transport, cells) in [("udp", &udp), ("tcp", &tcp), ("tls", &tls)] {
             for qtype in 0..QTYPE_COUNT {
                 for rcode in 0..RCODE_COUNT {
                     let count = cells[qtype * RCODE_COUNT + rcode];

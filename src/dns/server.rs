@@ -24,6 +24,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use tokio_rustls::TlsAcceptor;
 use tokio_util::task::TaskTracker;
 
 use super::answer::{Responder, Settings};
@@ -37,6 +38,7 @@ use super::{tcp, udp};
 use crate::config::DnsConfig;
 use crate::ops::Context;
 use crate::ops::accept::Connections;
+use crate::ops::certs::{self, Certificates};
 use crate::ops::challenges::Challenges;
 use crate::ops::listen::{Bound, Spec, Transport};
 use crate::ops::ready::Check;
@@ -63,7 +65,16 @@ pub enum DnsError {
     /// The zones directory could not be read.
     #[error(transparent)]
     Zones(#[from] ZoneError),
+    /// The TLS configuration of DNS over TLS could not be made.
+    #[error("dns over tls: {0}")]
+    Tls(String),
 }
+
+/// The name of the sockets of `dns.tls_listen`.
+const TLS_SOCKET: &str = "dns-tls";
+
+/// The ALPN protocol of DNS over TLS (RFC 7858, IANA's registry).
+const DOT_ALPN: &[u8] = b"dot";
 
 /// The running DNS service; shared by the lifecycle and the tasks serving its sockets.
 pub struct Dns {
@@ -82,6 +93,8 @@ pub struct Dns {
     /// `dns.tcp_idle_timeout`, in milliseconds, read by each new connection.
     tcp_idle_ms: Arc<AtomicU64>,
     tcp: Connections,
+    /// DNS over TLS: the certificates of the shared handle, ALPN `dot`.
+    tls: TlsAcceptor,
     tasks: TaskTracker,
     udp_threads: Mutex<Vec<JoinHandle<()>>>,
     ready: Check,
@@ -103,6 +116,13 @@ impl Dns {
             specs.extend((0..config.udp_workers.get()).map(|i| spec(Transport::Udp, i)));
             specs.push(spec(Transport::Tcp, 0));
         }
+        specs.extend(config.tls_listen.iter().map(|&addr| Spec {
+            name: TLS_SOCKET,
+            key: "dns.tls_listen",
+            transport: Transport::Tcp,
+            addr,
+            index: 0,
+        }));
         specs
     }
 
@@ -114,9 +134,11 @@ impl Dns {
     pub async fn build(
         config: &DnsConfig,
         state_dir: &Path,
-        challenges: &Challenges,
+        (challenges, certificates): (&Challenges, &Certificates),
         context: &Context,
     ) -> Result<Self, DnsError> {
+        let tls = certs::server_config(Arc::new(certificates.clone()), &[DOT_ALPN])
+            .map_err(|e| DnsError::Tls(e.to_string()))?;
         let loading = Arc::new(Loading {
             config: config.clone(),
             state_dir: state_dir.to_owned(),
@@ -189,6 +211,7 @@ impl Dns {
             pending: Mutex::new(pending),
             tcp_idle_ms: Arc::new(AtomicU64::new(millis(config.tcp_idle_timeout))),
             tcp: Connections::new("dns tcp", config.tcp_max_connections, &context.shutdown),
+            tls: TlsAcceptor::from(Arc::new(tls)),
             tasks,
             udp_threads: Mutex::new(Vec::new()),
             ready,
@@ -232,29 +255,37 @@ impl Dns {
             }
             Transport::Tcp => {
                 let listener = socket.tcp().map_err(error)?;
-                let (tcp, responder, metrics, idle) = (
-                    self.tcp.clone(),
-                    self.responder.clone(),
-                    self.metrics.clone(),
-                    self.tcp_idle_ms.clone(),
-                );
+                let tls = (socket.spec().name == TLS_SOCKET).then(|| self.tls.clone());
+                let (tcp, idle) = (self.tcp.clone(), self.tcp_idle_ms.clone());
+                let (responder, metrics) = (self.responder.clone(), self.metrics.clone());
                 let stop = socket.stop();
+                let secure = tls.is_some();
                 self.tasks.spawn(async move {
                     tcp.serve(listener, stop, move |stream, peer, conn| {
-                        let timeout = Duration::from_millis(idle.load(Ordering::Relaxed));
-                        tcp::connection(
-                            stream,
-                            peer,
-                            responder.clone(),
-                            metrics.clone(),
-                            timeout,
-                            conn,
-                        )
+                        let serving = tcp::Serving {
+                            responder: responder.clone(),
+                            metrics: metrics.clone(),
+                            timeout: Duration::from_millis(idle.load(Ordering::Relaxed)),
+                        };
+                        let tls = tls.clone();
+                        async move {
+                            match tls {
+                                Some(acceptor) => {
+                                    tcp::tls_connection(stream, acceptor, peer, serving, conn)
+                                        .await;
+                                }
+                                None => tcp::connection(stream, peer, serving, conn).await,
+                            }
+                        }
                     })
                     .await;
                 });
                 // One line per address (its UDP sockets came first); the harness waits for it.
-                tracing::info!(addr = %addr, "dns listening on udp and tcp");
+                if secure {
+                    tracing::info!(addr = %addr, "dns listening on tls");
+                } else {
+                    tracing::info!(addr = %addr, "dns listening on udp and tcp");
+                }
             }
         }
         Ok(())

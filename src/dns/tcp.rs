@@ -1,8 +1,10 @@
-//! DNS over TCP: length-prefixed messages (RFC 1035 §4.2.2, RFC 7766).
+//! DNS over TCP: length-prefixed messages (RFC 1035 §4.2.2, RFC 7766), and the same over TLS
+//! (RFC 7858: a TLS handshake first, ALPN `dot`, then the same framing).
 //!
 //! Accepting, the connection cap and the drain are `ops::accept`'s (one loop for every TCP
-//! service); this file owns one connection:
+//! service; DNS over TLS shares DNS over TCP's cap); this file owns one connection:
 //!
+//! - a TLS connection's handshake must complete within the idle timeout;
 //! - a connection is closed when no query starts within the idle timeout, when a started
 //!   query does not complete within the same time (a slow client cannot hold its slot by
 //!   trickling bytes), when a write makes no progress for that long (a client that does not
@@ -28,6 +30,7 @@ use tokio::io::{
 use tokio::io::{BufReader, BufWriter};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 use super::answer::{Outcome, Responder, Transport};
@@ -38,25 +41,90 @@ use crate::ops::accept::Conn;
 /// While draining, a connection that sends nothing for this long is closed.
 pub(crate) const DRAIN_IDLE: Duration = Duration::from_secs(1);
 
-/// Serves one connection until it closes, times out or the drain deadline passes. The
+/// Which stream a connection is: its replies are counted apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stream {
+    /// Plain TCP.
+    Tcp,
+    /// TLS (DNS over TLS, RFC 7858).
+    Tls,
+}
+
+/// What every connection of one listener shares.
+#[derive(Clone)]
+pub(crate) struct Serving {
+    /// Answers the queries.
+    pub responder: Arc<Responder>,
+    /// Counts the replies.
+    pub metrics: Arc<DnsMetrics>,
+    /// The idle (and slow-client, and handshake) timeout.
+    pub timeout: Duration,
+}
+
+/// Serves one TCP connection until it closes, times out or the drain deadline passes. The
 /// connection's slot (in `conn`) is released when this returns.
 pub(crate) async fn connection(
     mut stream: TcpStream,
     peer: SocketAddr,
-    responder: Arc<Responder>,
-    metrics: Arc<DnsMetrics>,
-    timeout: Duration,
+    serving: Serving,
     conn: Conn,
 ) {
     if let Err(error) = stream.set_nodelay(true) {
         tracing::debug!(%peer, %error, "dns tcp: cannot set TCP_NODELAY");
     }
     let (read, write) = stream.split();
+    serve(read, write, Stream::Tcp, peer, &serving, &conn).await;
+}
+
+/// Serves one DNS-over-TLS connection: the handshake within the idle timeout, then as
+/// [`connection`].
+pub(crate) async fn tls_connection(
+    stream: TcpStream,
+    acceptor: TlsAcceptor,
+    peer: SocketAddr,
+    serving: Serving,
+    conn: Conn,
+) {
+    if let Err(error) = stream.set_nodelay(true) {
+        tracing::debug!(%peer, %error, "dns tls: cannot set TCP_NODELAY");
+    }
+    let handshake = tokio::time::timeout(serving.timeout, acceptor.accept(stream));
+    let stream = tokio::select! {
+        () = conn.closing.cancelled() => return,
+        done = handshake => match done {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(error)) => {
+                tracing::debug!(%peer, %error, "dns tls: handshake failed");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!(%peer, "dns tls: handshake timed out");
+                return;
+            }
+        },
+    };
+    let (read, write) = tokio::io::split(stream);
+    serve(read, write, Stream::Tls, peer, &serving, &conn).await;
+}
+
+/// Answers the queries of one connection's two halves, then closes it.
+async fn serve<R, W>(
+    read: R,
+    write: W,
+    stream: Stream,
+    peer: SocketAddr,
+    serving: &Serving,
+    conn: &Conn,
+) where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let timeout = serving.timeout;
     let mut reader = BufReader::new(read);
     let mut writer = BufWriter::new(StallGuard::new(write, timeout));
     let served = tokio::select! {
         () = conn.closing.cancelled() => return,
-        served = serve_queries(&mut reader, &mut writer, peer, (&responder, &metrics), timeout, &conn.draining) => served,
+        served = serve_queries(&mut reader, &mut writer, (stream, peer), serving, &conn.draining) => served,
     };
     match served {
         Ok(Close::Client) => {
@@ -66,8 +134,8 @@ pub(crate) async fn connection(
                 done = writer.shutdown() => done,
             };
         }
-        Ok(Close::Idle) => tracing::debug!(%peer, "dns tcp: idle connection closed"),
-        Err(error) => tracing::debug!(%peer, %error, "dns tcp: connection closed"),
+        Ok(Close::Idle) => tracing::debug!(%peer, ?stream, "dns: idle connection closed"),
+        Err(error) => tracing::debug!(%peer, ?stream, %error, "dns: connection closed"),
     }
 }
 
@@ -84,15 +152,15 @@ enum Close {
 async fn serve_queries<R, W>(
     reader: &mut BufReader<R>,
     writer: &mut BufWriter<W>,
-    peer: SocketAddr,
-    (responder, metrics): (&Responder, &DnsMetrics),
-    timeout: Duration,
+    (stream, peer): (Stream, SocketAddr),
+    serving: &Serving,
     draining: &CancellationToken,
 ) -> io::Result<Close>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
+    let (responder, metrics, timeout) = (&serving.responder, &serving.metrics, serving.timeout);
     let mut query = Vec::with_capacity(512);
     let mut out = Vec::with_capacity(4096);
     loop {
@@ -106,7 +174,7 @@ where
                 let len = u16::try_from(out.len()).map_err(|_| {
                     io::Error::new(io::ErrorKind::InvalidData, "reply longer than 65535 bytes")
                 })?;
-                metrics.tcp_reply(&out);
+                metrics.stream_reply(stream, &out);
                 writer.write_all(&len.to_be_bytes()).await?;
                 writer.write_all(&out).await?;
             }
@@ -115,7 +183,7 @@ where
                 let zone = transfer.zone.origin().clone();
                 let serial = transfer.zone.serial();
                 let style = transfer.style();
-                metrics.tcp_transfer(transfer.qtype);
+                metrics.stream_transfer(stream, transfer.qtype);
                 match xfr::send(writer, &mut transfer).await {
                     Ok(sent) => {
                         metrics.event(if transfer.steps.is_some() {
@@ -333,14 +401,12 @@ mod tests {
             tokio::spawn(async move {
                 connections
                     .serve(listener, stop, move |stream, peer, conn| {
-                        connection(
-                            stream,
-                            peer,
-                            responder.clone(),
-                            Arc::default(),
-                            idle_timeout,
-                            conn,
-                        )
+                        let serving = Serving {
+                            responder: responder.clone(),
+                            metrics: Arc::default(),
+                            timeout: idle_timeout,
+                        };
+                        connection(stream, peer, serving, conn)
                     })
                     .await;
             })

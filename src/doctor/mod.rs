@@ -8,7 +8,8 @@
 //! through `web.https_listen` with its certificate verified (development CA, configured
 //! chains, or the system's roots) and not about to expire; `/readyz` says ready; an ACME
 //! certificate is not failing to renew nor expiring before its next renewal could succeed; the
-//! database answers with its schema up to date.
+//! database answers with its schema up to date; scheduled backups (`backup.schedule`) can be
+//! written to `backup.dir`, the last one succeeded and is not older than twice the schedule.
 //!
 //! Each check prints one line (`ok`, `warn` or `FAIL`), failures and warnings with a `fix:`
 //! line. The exit status is non-zero when anything failed.
@@ -136,7 +137,81 @@ pub async fn run(config: &Config) -> Report {
     if config.app.enabled {
         database(config, &mut report).await;
     }
+    backups(config, &mut report);
     report
+}
+
+/// Scheduled backups (`backup.schedule`): `backup.dir` writable, the last one good, and
+/// not older than twice the schedule.
+fn backups(config: &Config, report: &mut Report) {
+    use crate::backup::schedule::{Status, check_dir};
+    let Some(interval) = config.backup.interval() else {
+        return;
+    };
+    let dir = &config.backup.dir;
+    if let Err(error) = check_dir(dir) {
+        report.fail(
+            format!("backups: backup.dir {}: {}", dir.display(), chain(&error)),
+            "make backup.dir a directory the account onebox serves as may write, or change it",
+        );
+    }
+    let status = Status::read(&config.state_dir);
+    let now = chrono::Utc::now().timestamp();
+    let ago = |at: i64| humantime_ago(now - at);
+    match (&status.last_success, &status.last_failure) {
+        (_, Some((failed, why)))
+            if status.failures > 0
+                && status
+                    .last_success
+                    .as_ref()
+                    .is_none_or(|(ok, _)| ok <= failed) =>
+        {
+            report.fail(
+                format!(
+                    "backups: the last scheduled backup failed {} ({} failure(s) in a row): {why}",
+                    ago(*failed),
+                    status.failures
+                ),
+                "see onebox's log; `onebox backup` takes one by hand",
+            );
+        }
+        (Some((at, path)), _) => {
+            let age = Duration::from_secs(u64::try_from(now - at).unwrap_or(0));
+            if age > interval * 2 {
+                report.fail(
+                    format!(
+                        "backups: the last good backup is {} old, more than twice backup.schedule ({})",
+                        humantime_ago(now - at).trim_end_matches(" ago"),
+                        config.backup.schedule
+                    ),
+                    "is `onebox serve` running with this configuration? See its log",
+                );
+            } else {
+                report.ok(format!(
+                    "backups: last good backup {} ({})",
+                    ago(*at),
+                    path.display()
+                ));
+            }
+        }
+        _ => report.warn(
+            format!(
+                "backups: none taken yet (backup.schedule = {})",
+                config.backup.schedule
+            ),
+            "`onebox serve` takes the first within a minute of starting",
+        ),
+    }
+}
+
+/// `3h 5m ago`, to the minute.
+fn humantime_ago(seconds: i64) -> String {
+    let minutes = seconds.max(0) / 60;
+    match (minutes / 60, minutes % 60) {
+        (0, 0) => "just now".to_owned(),
+        (0, m) => format!("{m}m ago"),
+        (h, m) => format!("{h}h {m}m ago"),
+    }
 }
 
 /// What the zones say each name resolves to: name → (its zone, the addresses it leads to,

@@ -22,8 +22,45 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
+use rustls::ServerConfig;
+use rustls::crypto::{CryptoProvider, ring};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
+
+/// The process's one crypto provider for its TLS listeners: ring, with AEAD cipher suites only,
+/// all with forward secrecy (ECDHE in TLS 1.2), listed in the order the server prefers them.
+pub fn provider() -> Arc<CryptoProvider> {
+    use ring::cipher_suite::*;
+    Arc::new(CryptoProvider {
+        cipher_suites: vec![
+            TLS13_AES_128_GCM_SHA256,
+            TLS13_AES_256_GCM_SHA384,
+            TLS13_CHACHA20_POLY1305_SHA256,
+            TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+            TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+            TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+            TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+            TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+            TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+        ],
+        ..ring::default_provider()
+    })
+}
+
+/// A TLS 1.3 and 1.2 server configuration: [`provider`]'s suites in the server's order, the
+/// certificate chosen by `resolver` at each handshake, these ALPN protocols.
+pub fn server_config(
+    resolver: Arc<dyn ResolvesServerCert>,
+    alpn: &[&[u8]],
+) -> Result<ServerConfig, rustls::Error> {
+    let mut server = ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
+        .with_no_client_auth()
+        .with_cert_resolver(resolver);
+    server.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    server.ignore_client_order = true;
+    Ok(server)
+}
 
 /// Where a set of certificates comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -67,6 +67,7 @@ pub fn check(config: &Config) -> Result<(), WebError> {
         site::Build::Check,
         &certificates,
         &challenges,
+        &proxy::ProxyCounters::default(),
     )
     .map(drop)
 }

@@ -20,11 +20,12 @@
 //! 5. a WebSocket handshake (HTTP/1.1 Upgrade, or HTTP/2 extended CONNECT) goes up as an
 //!    HTTP/1.1 Upgrade and the connections are spliced on 101 (see `websocket`).
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -43,6 +44,7 @@ use super::fastcgi::{self, FastCgi};
 use super::files::plain;
 use super::websocket::Handshake;
 use crate::config::{Balance, ProxyConfig};
+use crate::ops::metrics::{Encoder, Kind};
 
 /// Every `[[web.proxy]]` entry of a site snapshot, longest path first.
 #[derive(Debug, Default)]
@@ -81,6 +83,45 @@ struct Upstream {
     healthy: AtomicBool,
     /// Requests sent and waiting for their response head (`least_conn`).
     in_flight: AtomicUsize,
+    /// What it answered (metrics), kept across reloads while it stays configured.
+    counters: Arc<UpstreamCounters>,
+}
+
+/// The counters of every upstream configured now, by entry path and upstream: a reload that
+/// keeps an upstream keeps its counters. Cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ProxyCounters {
+    by_upstream: Arc<Mutex<CountersMap>>,
+}
+
+/// (entry path, upstream) to its counters.
+type CountersMap = HashMap<(String, String), Arc<UpstreamCounters>>;
+
+/// One upstream's counters.
+#[derive(Debug, Default)]
+pub(crate) struct UpstreamCounters {
+    /// Response heads received (any status).
+    responses: AtomicU64,
+    /// Failures, by [`FAILURE_REASONS`].
+    failures: [AtomicU64; 3],
+}
+
+/// The `reason` label of each failure counter.
+const FAILURE_REASONS: [&str; 3] = ["connect", "broken", "timeout"];
+
+impl ProxyCounters {
+    /// The counters of `upstream` of the entry at `path` (new, or the ones it had).
+    fn of(&self, path: &str, upstream: &str) -> Arc<UpstreamCounters> {
+        let mut map = self
+            .by_upstream
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Those no snapshot holds any more belong to upstreams no longer configured.
+        map.retain(|_, counters| Arc::strong_count(counters) > 1);
+        map.entry((path.to_owned(), upstream.to_owned()))
+            .or_default()
+            .clone()
+    }
 }
 
 /// An upstream's protocol and connections.
@@ -107,11 +148,16 @@ pub struct UpstreamError {
 }
 
 impl Proxies {
-    /// Builds the entries of `configs`; `max_body` is `web.max_body_bytes`.
-    pub fn build(configs: &[ProxyConfig], max_body: u64) -> Result<Self, UpstreamError> {
+    /// Builds the entries of `configs`; `max_body` is `web.max_body_bytes`; `counters` keeps
+    /// the upstreams' counters across reloads.
+    pub fn build(
+        configs: &[ProxyConfig],
+        max_body: u64,
+        counters: &ProxyCounters,
+    ) -> Result<Self, UpstreamError> {
         let mut entries = configs
             .iter()
-            .map(|config| Proxy::build(config, max_body).map(Arc::new))
+            .map(|config| Proxy::build(config, max_body, counters).map(Arc::new))
             .collect::<Result<Vec<_>, _>>()?;
         entries.sort_by_key(|p| std::cmp::Reverse(p.path.len()));
         Ok(Self { entries })
@@ -129,6 +175,63 @@ impl Proxies {
         }
     }
 
+    /// Writes the upstreams' metrics: responses and failures counted, requests in flight, and
+    /// whether each is in service (not failed within `fail_timeout`, health check passed).
+    pub fn collect(&self, out: &mut Encoder) {
+        let upstreams = || {
+            self.entries.iter().flat_map(|entry| {
+                entry
+                    .upstreams
+                    .iter()
+                    .map(move |upstream| (entry, upstream))
+            })
+        };
+        let mut family = out.family(
+            "onebox_proxy_responses_total",
+            "Response heads received from each [[web.proxy]] upstream (any status).",
+            Kind::Counter,
+        );
+        for (entry, upstream) in upstreams() {
+            let labels = [("path", entry.path.as_str()), ("upstream", &upstream.name)];
+            family.sample(&labels, upstream.counters.responses.load(Ordering::Relaxed));
+        }
+        let mut family = out.family(
+            "onebox_proxy_failures_total",
+            "Attempts on each [[web.proxy]] upstream that failed: no connection (connect, 502), a connection broken or not HTTP (broken, 502), no answer in time (timeout, 504).",
+            Kind::Counter,
+        );
+        for (entry, upstream) in upstreams() {
+            for (reason, count) in FAILURE_REASONS.iter().zip(&upstream.counters.failures) {
+                let labels = [
+                    ("path", entry.path.as_str()),
+                    ("upstream", &upstream.name),
+                    ("reason", reason),
+                ];
+                family.sample(&labels, count.load(Ordering::Relaxed));
+            }
+        }
+        let mut family = out.family(
+            "onebox_proxy_in_flight",
+            "Requests sent to each [[web.proxy]] upstream and waiting for its response head.",
+            Kind::Gauge,
+        );
+        for (entry, upstream) in upstreams() {
+            let labels = [("path", entry.path.as_str()), ("upstream", &upstream.name)];
+            family.sample(&labels, upstream.in_flight.load(Ordering::Relaxed));
+        }
+        let mut family = out.family(
+            "onebox_proxy_upstream_up",
+            "Whether each [[web.proxy]] upstream is in service: not failed within fail_timeout and its last health check passed.",
+            Kind::Gauge,
+        );
+        for (entry, upstream) in upstreams() {
+            let labels = [("path", entry.path.as_str()), ("upstream", &upstream.name)];
+            let up = upstream.healthy.load(Ordering::Relaxed)
+                && upstream.failed_until.load(Ordering::Relaxed) <= entry.now_ms();
+            family.sample(&labels, up);
+        }
+    }
+
     /// The entry for `path`, if any.
     pub fn route(&self, path: &str) -> Option<&Proxy> {
         self.entries
@@ -139,11 +242,15 @@ impl Proxies {
 }
 
 impl Proxy {
-    fn build(config: &ProxyConfig, max_body: u64) -> Result<Self, UpstreamError> {
+    fn build(
+        config: &ProxyConfig,
+        max_body: u64,
+        counters: &ProxyCounters,
+    ) -> Result<Self, UpstreamError> {
         let upstreams = config
             .upstreams
             .iter()
-            .map(|upstream| Upstream::build(upstream, config))
+            .map(|upstream| Upstream::build(upstream, config, counters))
             .collect::<Result<Vec<_>, _>>()?;
         if upstreams.is_empty() {
             return Err(UpstreamError {
@@ -261,6 +368,7 @@ impl Proxy {
             drop(in_flight);
             let failure = match sent {
                 Ok(Ok(response)) => {
+                    upstream.counters.responses.fetch_add(1, Ordering::Relaxed);
                     upstream.failed_until.store(0, Ordering::Relaxed);
                     return match websocket.take() {
                         Some(websocket) => websocket.answer(response, &upstream.name),
@@ -274,6 +382,9 @@ impl Proxy {
                 Ok(Err(failure)) => failure,
                 Err(_) => Failure::Timeout,
             };
+            if let Some(reason) = failure.reason() {
+                upstream.counters.failures[reason].fetch_add(1, Ordering::Relaxed);
+            }
             tracing::error!(
                 upstream = %upstream.name,
                 path = %path_and_query,
@@ -323,7 +434,11 @@ impl Proxy {
 }
 
 impl Upstream {
-    fn build(upstream: &str, config: &ProxyConfig) -> Result<Self, UpstreamError> {
+    fn build(
+        upstream: &str,
+        config: &ProxyConfig,
+        counters: &ProxyCounters,
+    ) -> Result<Self, UpstreamError> {
         let error = |why| UpstreamError {
             key: "upstreams",
             value: upstream.to_owned(),
@@ -375,6 +490,7 @@ impl Upstream {
             failed_until: AtomicU64::new(0),
             healthy: AtomicBool::new(true),
             in_flight: AtomicUsize::new(0),
+            counters: counters.of(&config.path, upstream),
         })
     }
 
@@ -572,6 +688,16 @@ impl Failure {
             Self::Connect
         } else {
             Self::Broken
+        }
+    }
+
+    /// Its index in [`FAILURE_REASONS`] (the upstream's failures only).
+    fn reason(self) -> Option<usize> {
+        match self {
+            Self::Connect => Some(0),
+            Self::Broken => Some(1),
+            Self::Timeout => Some(2),
+            Self::TooLarge | Self::BadRequest(_) => None,
         }
     }
 

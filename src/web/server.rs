@@ -38,6 +38,7 @@ use super::handler::{self, ConnInfo};
 use super::head_limit::HeadLimit;
 use super::idle::{Activity, Tracked};
 use super::metrics::{self, WebMetrics};
+use super::proxy::ProxyCounters;
 use super::site::{Build, Site};
 use super::tls::{self, ACME_TLS_ALPN};
 use crate::config::{Config, WebConfig};
@@ -85,6 +86,8 @@ struct Shared {
     /// The port of the first HTTPS listener, named in redirects from plain HTTP (0: none).
     https_port: Arc<AtomicU16>,
     metrics: WebMetrics,
+    /// The proxy upstreams' counters, across reloads.
+    proxy_counters: ProxyCounters,
 }
 
 impl Web {
@@ -117,21 +120,26 @@ impl Web {
         handles: Handles,
         context: &Context,
     ) -> Result<Self, WebError> {
-        let site = build_site(config, &handles).await?;
+        let proxy_counters = ProxyCounters::default();
+        let site = build_site(config, &handles, &proxy_counters).await?;
         tracing::info!(site_dir = %site.files.root().display(), canonical = %site.canonical, aliases = ?site.aliases, "web site loaded");
         tls::install(&site.tls, &handles.certificates);
         let check = context.readiness.register("web");
         check.set(true);
         let connections = Connections::new("web", config.web.max_connections, &context.shutdown);
         let metrics = WebMetrics::new();
-        let (counted, open) = (metrics.clone(), connections.clone());
+        let site = Snapshot::new("site", site);
+        let (counted, open, sites) = (metrics.clone(), connections.clone(), site.clone());
         context
             .metrics
-            .register(move |out: &mut crate::ops::metrics::Encoder| counted.collect(out, &open));
+            .register(move |out: &mut crate::ops::metrics::Encoder| {
+                counted.collect(out, &open);
+                sites.get().proxies.collect(out);
+            });
         Ok(Self {
             scrapes: Connections::new("metrics", metrics::MAX_CONNECTIONS, &context.shutdown),
             shared: Shared {
-                site: Snapshot::new("site", site),
+                site,
                 readiness: context.readiness.clone(),
                 certificates: handles.certificates,
                 challenges: handles.challenges,
@@ -139,6 +147,7 @@ impl Web {
                 connections,
                 https_port: Arc::new(AtomicU16::new(0)),
                 metrics,
+                proxy_counters,
             },
             tasks: TaskTracker::new(),
             check,
@@ -237,9 +246,10 @@ impl Web {
     pub async fn reconfigure(&self, config: &Config) {
         self.shared.connections.set_cap(config.web.max_connections);
         let config = config.clone();
-        let (certificates, challenges) = (
+        let (certificates, challenges, counters) = (
             self.shared.certificates.clone(),
             self.shared.challenges.clone(),
+            self.shared.proxy_counters.clone(),
         );
         let rebuilt = self
             .shared
@@ -251,6 +261,7 @@ impl Web {
                     Build::Serve,
                     &certificates,
                     &challenges,
+                    &counters,
                 )?;
                 // Its certificates serve from the next handshake, as the snapshot does.
                 tls::install(&site.tls, &certificates);
@@ -276,9 +287,14 @@ impl Web {
 }
 
 /// Builds the site as `serve` does, on a blocking thread (certificates, the development CA).
-async fn build_site(config: &Config, handles: &Handles) -> Result<Site, WebError> {
+async fn build_site(
+    config: &Config,
+    handles: &Handles,
+    counters: &ProxyCounters,
+) -> Result<Site, WebError> {
     let config = config.clone();
     let (certificates, challenges) = (handles.certificates.clone(), handles.challenges.clone());
+    let counters = counters.clone();
     tokio::task::spawn_blocking(move || {
         Site::build(
             &config.web,
@@ -286,6 +302,7 @@ async fn build_site(config: &Config, handles: &Handles) -> Result<Site, WebError
             Build::Serve,
             &certificates,
             &challenges,
+            &counters,
         )
     })
     .await

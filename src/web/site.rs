@@ -15,7 +15,7 @@ use hyper_util::server::conn::auto;
 
 use super::WebError;
 use super::files::{Files, FilesConfig};
-use super::proxy::Proxies;
+use super::proxy::{Proxies, ProxyCounters};
 use super::tls::{self, Tls};
 use crate::config::WebConfig;
 use crate::ops::certs::Certificates;
@@ -78,7 +78,8 @@ pub(crate) enum Build {
 
 impl Site {
     /// Builds a snapshot from `config`. Its file certificates go into `certificates` when it
-    /// is put in service ([`tls::install`]). With [`Build::Check`], everything is read and
+    /// is put in service ([`tls::install`]); its proxy upstreams count into `counters` (kept
+    /// across reloads). With [`Build::Check`], everything is read and
     /// checked as for serving, but nothing is written under `state_dir` (and `certificates`
     /// should be a scratch handle).
     pub fn build(
@@ -87,6 +88,7 @@ impl Site {
         mode: Build,
         certificates: &Certificates,
         challenges: &Challenges,
+        counters: &ProxyCounters,
     ) -> Result<Self, WebError> {
         let canonical = normalize(&config.canonical_host);
         let aliases: Vec<String> = config.aliases.iter().map(|a| normalize(a)).collect();
@@ -117,7 +119,7 @@ impl Site {
             path: config.site_dir.clone(),
             source,
         })?;
-        let proxies = Proxies::build(&config.proxy, config.max_body_bytes)?;
+        let proxies = Proxies::build(&config.proxy, config.max_body_bytes, counters)?;
         if mode == Build::Serve {
             proxies.start_checks();
         }

@@ -3,9 +3,12 @@
 //! restored.
 //!
 //! - `refusals`: a changed byte, a truncated archive, a wrong passphrase, a target holding
-//!   data: refused, the member named, the target untouched.
+//!   data: refused, the member named, the target untouched;
+//! - `schedule`: `serve`'s scheduled backups, rotated; a failing one logged, counted in the
+//!   metrics and reported by `doctor`.
 
 mod refusals;
+mod schedule;
 
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};

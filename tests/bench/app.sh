@@ -171,6 +171,9 @@ access_log = false
 max_connections = 4096
 [database]
 url = "mysql://root@127.0.0.1:$db_port/onebox"
+[metrics]
+# Two oneboxes run side by side: neither takes the default metrics port.
+listen = ""
 EOF
 onebox() { timeout 60 "$BIN" --config "$tmp/onebox.toml" "$@"; }
 # Starts `onebox serve` with config NAME.toml on SERVER_CPU (log in NAME.log) and waits until

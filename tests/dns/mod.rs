@@ -25,6 +25,7 @@ mod ixfr;
 mod malformed;
 mod reload;
 mod secondary;
+mod tls;
 mod transport;
 mod tsig;
 mod types;

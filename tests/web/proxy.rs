@@ -755,3 +755,63 @@ async fn sighup_reloads_the_upstreams_and_keeps_them_when_the_new_ones_are_wrong
     );
     assert_eq!(app(client, target).await, "second");
 }
+
+// Multi-threaded: the upstream keeps answering while the test scrapes and reloads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_upstream_has_its_metrics_and_a_reload_keeps_them() {
+    let up = Served::start(any_port(), |_| async { named("up", 200) }).await;
+    let down = closed_port();
+    // The one down comes first: the first request fails on it and is retried on the other;
+    // the next ones skip it (fail_timeout).
+    let server = proxied(&format!(
+        "[[web.proxy]]\npath = \"/\"\nupstreams = [\"http://{down}\", \"http://{}\"]\n",
+        up.addr
+    ));
+    let client = client(&server, Proto::H1);
+    for _ in 0..4 {
+        let response = client
+            .get(url(&server, WWW, "/x"))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let series = |name: &str, upstream: &str, extra: &str| {
+        format!("{name}{{path=\"/\",upstream=\"http://{upstream}\"{extra}}}")
+    };
+    let check = |text: &str| {
+        let value = |s: String| crate::metrics::value(text, &s);
+        let (up, down) = (up.addr.to_string(), down.to_string());
+        assert_eq!(value(series("onebox_proxy_responses_total", &up, "")), 4.0);
+        assert_eq!(
+            value(series("onebox_proxy_responses_total", &down, "")),
+            0.0
+        );
+        let connect = ",reason=\"connect\"";
+        assert_eq!(
+            value(series("onebox_proxy_failures_total", &down, connect)),
+            1.0
+        );
+        assert_eq!(
+            value(series("onebox_proxy_failures_total", &up, connect)),
+            0.0
+        );
+        assert_eq!(value(series("onebox_proxy_in_flight", &up, "")), 0.0);
+        assert_eq!(value(series("onebox_proxy_upstream_up", &up, "")), 1.0);
+        assert_eq!(value(series("onebox_proxy_upstream_up", &down, "")), 0.0);
+    };
+    check(&server.scrape());
+    // A reload that keeps the upstreams keeps their counters.
+    let reloaded = server.reload_web();
+    assert_eq!(reloaded["message"], "web site and certificates reloaded");
+    let text = server.scrape();
+    let value = |s: String| crate::metrics::value(&text, &s);
+    assert_eq!(
+        value(series(
+            "onebox_proxy_responses_total",
+            &up.addr.to_string(),
+            ""
+        )),
+        4.0
+    );
+}

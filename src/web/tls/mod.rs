@@ -23,14 +23,14 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use rustls::ServerConfig;
-use rustls::crypto::{CryptoProvider, ring};
+use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::server::{ClientHello, ParsedCertificate, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 
 use crate::config::{CertFiles, WebConfig};
-use crate::ops::certs::{Certificates, Served, Source};
+use crate::ops::certs::{self, Certificates, Served, Source, provider};
 use crate::ops::challenges::Challenges;
 
 pub(crate) use devca::DevCa;
@@ -79,26 +79,6 @@ pub enum TlsError {
 
 /// The ALPN protocol of TLS-ALPN-01 (RFC 8737 §6.2).
 pub(crate) const ACME_TLS_ALPN: &[u8] = b"acme-tls/1";
-
-/// The process's one crypto provider: ring, with AEAD cipher suites only, all with forward
-/// secrecy (ECDHE in TLS 1.2), listed here in the order the server prefers them.
-pub(crate) fn provider() -> Arc<CryptoProvider> {
-    use ring::cipher_suite::*;
-    Arc::new(CryptoProvider {
-        cipher_suites: vec![
-            TLS13_AES_128_GCM_SHA256,
-            TLS13_AES_256_GCM_SHA384,
-            TLS13_CHACHA20_POLY1305_SHA256,
-            TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
-            TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
-            TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
-            TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
-            TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
-            TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
-        ],
-        ..ring::default_provider()
-    })
-}
 
 /// The TLS side of one site snapshot.
 #[derive(Debug, Clone)]
@@ -151,12 +131,7 @@ pub(crate) fn load(
         certificates: certificates.clone(),
         challenges: challenges.clone(),
     };
-    let mut server = ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
-        .with_no_client_auth()
-        .with_cert_resolver(Arc::new(resolver));
-    server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec(), ACME_TLS_ALPN.to_vec()];
-    server.ignore_client_order = true;
+    let server = certs::server_config(Arc::new(resolver), &[b"h2", b"http/1.1", ACME_TLS_ALPN])?;
     Ok(Tls {
         config: Arc::new(server),
         files,
