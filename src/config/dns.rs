@@ -46,6 +46,35 @@ pub struct DnsConfig {
     pub tsig: Vec<TsigKey>,
     /// `[[dns.secondary]]`: zones transferred from their primaries and served as secondary.
     pub secondary: Vec<SecondaryZone>,
+    /// `[dns.rate_limit]`: response rate limiting over UDP.
+    pub rate_limit: RateLimitConfig,
+}
+
+/// `[dns.rate_limit]`: response rate limiting (RRL), so that onebox cannot be used to amplify
+/// a flood at a forged source address.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    /// UDP responses per second to one client prefix (/24 in IPv4, /56 in IPv6); 0: off.
+    pub responses_per_second: u32,
+    /// Every this many limited responses, one is sent truncated (TC) so that a real client
+    /// retries over TCP; the others are dropped. 0: all dropped.
+    pub slip: u32,
+    /// Networks (CIDR) never limited.
+    pub exempt: Vec<IpNet>,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            responses_per_second: 200,
+            slip: 2,
+            exempt: vec![
+                "127.0.0.0/8".parse().expect("valid CIDR literal"),
+                "::1/128".parse().expect("valid CIDR literal"),
+            ],
+        }
+    }
 }
 
 /// `[dns.transfer]`: who may transfer zones, and who is told of changes.
@@ -80,6 +109,7 @@ impl Default for DnsConfig {
             dnssec: DnssecConfig::default(),
             tsig: Vec::new(),
             secondary: Vec::new(),
+            rate_limit: RateLimitConfig::default(),
         }
     }
 }

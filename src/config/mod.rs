@@ -38,7 +38,7 @@ pub use acme::{AcmeConfig, ChallengeKind, LETS_ENCRYPT, LETS_ENCRYPT_STAGING};
 pub use app::AppConfig;
 pub use backup::BackupConfig;
 pub use database::DatabaseConfig;
-pub use dns::{DnsConfig, TransferConfig, Workers};
+pub use dns::{DnsConfig, RateLimitConfig, TransferConfig, Workers};
 pub use dnssec::{DnssecAlgorithm, DnssecConfig};
 pub use log::{LogConfig, LogFormat};
 pub use metrics::{DEFAULT_METRICS_LISTEN, MetricsConfig};

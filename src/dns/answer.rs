@@ -30,6 +30,7 @@ use super::catalog::{Catalog, ZoneData};
 use super::journal::Diff;
 use super::lookup::{self, Want};
 use super::reply::{self, Item, Owner, Reply};
+use super::rrl::Limits;
 use super::secondary::Inbound;
 use super::serial::serial_gt;
 use super::tsig::{self, Key, Keyring, Rejection, Signer};
@@ -107,6 +108,8 @@ pub(crate) struct Settings {
     pub keys: Keyring,
     /// The key transfers must be signed with (`dns.transfer.tsig`).
     pub transfer_key: TransferKey,
+    /// Response rate limiting over UDP (`[dns.rate_limit]`), applied by each UDP worker.
+    pub rate_limit: Limits,
 }
 
 /// What `dns.transfer.tsig` asks of a transfer, on top of `dns.transfer.allow`.
@@ -156,6 +159,7 @@ impl Settings {
             identity,
             transfer_key: TransferKey::from_config(config, &keys),
             keys,
+            rate_limit: Limits::from_config(&config.rate_limit),
         }
     }
 }
@@ -191,6 +195,11 @@ impl Responder {
             settings: ArcSwap::from_pointee(settings),
             inbound: ArcSwap::from_pointee(Inbound::default()),
         }
+    }
+
+    /// The settings in force (for the UDP workers' rate limiting).
+    pub(crate) fn settings(&self) -> arc_swap::Guard<Arc<Settings>> {
+        self.settings.load()
     }
 
     /// The secondary zones from now on (`secondary`).

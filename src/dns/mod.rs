@@ -33,6 +33,7 @@ mod lookup;
 mod metrics;
 mod notify;
 mod reply;
+mod rrl;
 pub mod secondary;
 pub mod serial;
 mod server;

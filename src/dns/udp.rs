@@ -7,7 +7,8 @@
 //! The loop, per batch:
 //! 1. `recvmmsg` with `MSG_WAITFORONE`: block (at most [`READ_TIMEOUT`], so that shutdown is
 //!    noticed) until one datagram arrives, then take whatever else is already queued;
-//! 2. hand each datagram to [`Responder::respond`] with its own preallocated reply buffer;
+//! 2. hand each datagram to [`Responder::respond`] with its own preallocated reply buffer, and
+//!    the reply to the worker's own rate limiter (`rrl`: sent, sent truncated, or dropped);
 //! 3. `sendmmsg` every reply back to the address it came from, the kernel's `sockaddr` reused as
 //!    received.
 //!
@@ -30,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::answer::{Outcome, Responder, Transport};
 use super::metrics::Tally;
+use super::rrl::{self, Limiter, Verdict};
 
 /// Datagrams received (and replies sent) per system call, at most.
 const BATCH: usize = 64;
@@ -90,8 +92,16 @@ fn serve(
     shutdown: &CancellationToken,
 ) -> Served {
     let mut panics = RateLimited::default();
+    let mut limiter = Limiter::default();
     run(socket, shutdown, |packet, peer, out| {
-        let send = answer_one(responder, packet, peer, out, &mut panics);
+        let mut send = answer_one(responder, packet, peer, out, &mut panics);
+        if send {
+            match limiter.check(&responder.settings().rate_limit, peer.ip()) {
+                Verdict::Send => {}
+                Verdict::Slip => rrl::truncate(out),
+                Verdict::Drop => send = false,
+            }
+        }
         if send {
             tally.reply(out);
         }

@@ -2,12 +2,17 @@
 //! commands, on SQLite and on the suite's MariaDB, the site served again from what was
 //! restored.
 //!
+//! - `round_trip`: a site with posts, an image, a user with an API token, the development
+//!   certificate and a DNSSEC key, restored into a fresh box on the same engine or the
+//!   other: the same API output, image, certificate and DS, the old password and token work;
+//!   a backup under 8 writers keeps every post acknowledged before it;
 //! - `refusals`: a changed byte, a truncated archive, a wrong passphrase, a target holding
 //!   data: refused, the member named, the target untouched;
 //! - `schedule`: `serve`'s scheduled backups, rotated; a failing one logged, counted in the
 //!   metrics and reported by `doctor`.
 
 mod refusals;
+mod round_trip;
 mod schedule;
 
 use std::path::{Path, PathBuf};

@@ -10,6 +10,7 @@
 //! - `ixfr`: incremental transfers from the journal, to raw clients, dig, NSD and Knot;
 //! - `tsig`: transfers and NOTIFY signed with TSIG, to dig, NSD and Knot; every failure;
 //! - `secondary`: secondary zones, from NSD and from another onebox (TSIG), NOTIFY, restart, expiry;
+//! - `rate_limit`: response rate limiting, a flood held to the limit, another source unaffected;
 //! - `reload`: SIGHUP with changed, new, removed and broken zones, queries during reloads;
 //! - `cli`: `onebox check`, configuration errors, `--version`;
 //! - `dnssec`: signing (issue 14): keys, `onebox dnssec`, signed answers, validation by unbound;
@@ -23,6 +24,7 @@ mod dnssec;
 mod edns;
 mod ixfr;
 mod malformed;
+mod rate_limit;
 mod reload;
 mod secondary;
 mod tls;

@@ -99,6 +99,7 @@ pub struct OneboxBuilder {
     state_dir: Option<PathBuf>,
     /// `metrics.listen` (`None`: `127.0.0.1:0`).
     metrics: Option<String>,
+    zones_dir: Option<PathBuf>,
     /// Whether NSD may stand in (`ONEBOX_TEST_STANDIN=nsd`): only for DNS-only starts.
     standin_ok: bool,
 }
@@ -198,6 +199,14 @@ impl OneboxBuilder {
     /// with what the previous process left).
     pub fn state_dir(mut self, dir: &Path) -> Self {
         self.state_dir = Some(dir.to_owned());
+        self.standin_ok = false;
+        self
+    }
+
+    /// Serves the zones in `dir` instead of the temporary directory's `zones/` (where
+    /// [`OneboxBuilder::zone`] writes).
+    pub fn zones_dir(mut self, dir: &Path) -> Self {
+        self.zones_dir = Some(dir.to_owned());
         self.standin_ok = false;
         self
     }
@@ -365,7 +374,11 @@ impl OneboxBuilder {
                 .display(),
             metrics = self.metrics.as_deref().unwrap_or("127.0.0.1:0"),
             listen = quoted(listen),
-            zones = dir.join("zones").display(),
+            zones = self
+                .zones_dir
+                .clone()
+                .unwrap_or_else(|| dir.join("zones"))
+                .display(),
             dns = lines(&self.dns),
             transfer = lines(&self.transfer),
             site = site.display(),
@@ -490,6 +503,7 @@ impl Onebox {
             site_dir: None,
             state_dir: None,
             metrics: None,
+            zones_dir: None,
             standin_ok: true,
         }
     }
