@@ -4,7 +4,7 @@ CARGO  ?= cargo
 CONFIG ?= config/onebox.toml
 
 .DEFAULT_GOAL := help
-.PHONY: help run check test zero-loss tls-scan lint fmt bench bench-dns bench-bigzone bench-web bench-proxy bench-app bench-backup release deb
+.PHONY: help run check test zero-loss tls-scan lint fmt bench bench-dns bench-bigzone bench-dnssec bench-web bench-proxy bench-app bench-backup release deb
 
 help: ## Show this list
 	@echo "make TARGET, where TARGET is one of:"
@@ -36,13 +36,16 @@ lint: ## cargo fmt --check and clippy with warnings as errors
 fmt: ## Format the code
 	$(CARGO) fmt
 
-bench: bench-dns bench-bigzone bench-web bench-proxy bench-app bench-backup ## Every benchmark (each compares onebox with its reference server)
+bench: bench-dns bench-bigzone bench-dnssec bench-web bench-proxy bench-app bench-backup ## Every benchmark (each compares onebox with its reference server)
 
 bench-dns: ## DNS: dnsperf against onebox and NSD on the same zone
 	bash tests/bench/dns.sh
 
 bench-bigzone: release ## DNS: a zone of a million records loaded by onebox and by NSD (time, memory)
 	bash tests/bench/bigzone.sh
+
+bench-dnssec: release ## DNSSEC: DO=1 against DO=0 queries, onebox signing beside NSD serving ldns-signzone's zone
+	bash tests/bench/dnssec.sh
 
 bench-web: release ## Web: wrk and h2load against onebox and nginx serving the same site
 	bash tests/bench/web.sh

@@ -373,7 +373,16 @@ impl Responder {
             qtype => Want::Type(qtype),
         };
         SCRATCH.with_borrow_mut(|reply| {
-            lookup::lookup(zone, query.key(), query.qname(), want, class_any, reply);
+            let dnssec_ok = query.edns.is_some_and(|edns| edns.dnssec_ok);
+            lookup::lookup(
+                zone,
+                query.key(),
+                query.qname(),
+                want,
+                class_any,
+                dnssec_ok,
+                reply,
+            );
             write_reply(out, query, zone, reply, transport);
         });
         Outcome::Reply

@@ -116,9 +116,21 @@ pub struct ZoneData {
     overlay: Vec<Record>,
     /// The steps that led to this version, oldest first.
     history: History,
+    /// What signing gave this version (`dns.dnssec.zones`), if signed.
+    signing: Option<Arc<Signing>>,
     /// A secondary zone past its SOA expire timer without reaching a primary: answered
     /// SERVFAIL, as NSD does, until a refresh succeeds (`secondary`).
     expired: bool,
+}
+
+/// What a signed version knows beside its records: when its signatures are due, and its NSEC
+/// owners in canonical order, to find the NSEC covering a name that does not exist.
+#[derive(Debug)]
+struct Signing {
+    /// When the earliest signature is due for replacement (Unix seconds).
+    refresh_at: i64,
+    /// The nodes owning an NSEC record, in canonical order (RFC 4034 §6.1).
+    nsec: Box<[u32]>,
 }
 
 impl ZoneData {
@@ -153,7 +165,75 @@ impl ZoneData {
             serial,
             overlay,
             history: History::default(),
+            signing: None,
             expired: false,
+        }
+    }
+
+    /// This version signed: `zone` is its content with the DNSSEC records added and the SOA
+    /// serial the one served; its signatures are due for replacement at `refresh_at`.
+    pub(crate) fn with_signed_zone(self, zone: Zone, refresh_at: i64) -> Self {
+        let mut nsec: Vec<u32> = (0..zone.node_count())
+            .filter(|&node| zone.rrset(node, code::NSEC).is_some())
+            .collect();
+        nsec.sort_by(|&a, &b| name::canonical_cmp(zone.name(a), zone.name(b)));
+        let read = self.read();
+        Self {
+            serial: zone.serial(),
+            zone: Arc::new(zone),
+            read: Some(read),
+            soa: None,
+            signing: Some(Arc::new(Signing {
+                refresh_at,
+                nsec: nsec.into(),
+            })),
+            ..self
+        }
+    }
+
+    /// Whether this version is signed.
+    pub(crate) fn is_signed(&self) -> bool {
+        self.signing.is_some()
+    }
+
+    /// When a signed version's signatures are due for replacement (Unix seconds).
+    pub(crate) fn refresh_at(&self) -> Option<i64> {
+        self.signing.as_ref().map(|s| s.refresh_at)
+    }
+
+    /// The content digest of what is served (the SOA serial left out): for a signed version
+    /// it covers the signatures, so a re-signed zone is a new content.
+    pub(crate) fn served_content(&self) -> u64 {
+        self.zone.content()
+    }
+
+    /// What is served, as a zone (signed, for a signed version).
+    pub(crate) fn served(&self) -> &Zone {
+        &self.zone
+    }
+
+    /// The RRSIG RRset covering the RRset of type `rtype` at `node`.
+    pub(crate) fn rrsig(&self, node: u32, rtype: u16) -> Option<RRset> {
+        self.signing.as_ref()?;
+        let covered = rtype.to_be_bytes();
+        self.rrsets(node)
+            .iter()
+            .find(|set| {
+                set.rtype == code::RRSIG && self.zone.first_rdata(set).starts_with(&covered)
+            })
+            .copied()
+    }
+
+    /// The node whose NSEC record covers (or matches) the lower-case wire name `key`: the last
+    /// NSEC owner at or before it in canonical order.
+    pub(crate) fn nsec_covering(&self, key: &[u8]) -> Option<u32> {
+        let nsec = &self.signing.as_ref()?.nsec;
+        let after = nsec.partition_point(|&node| {
+            name::canonical_cmp(self.zone.name(node), key) != std::cmp::Ordering::Greater
+        });
+        match after {
+            0 => nsec.last().copied(),
+            at => Some(nsec[at - 1]),
         }
     }
 

@@ -9,6 +9,15 @@
 //!
 //! CNAMEs, and the CNAMEs synthesised from DNAMEs, are followed inside the zone, in the same
 //! reply, up to [`MAX_CHAIN`] links; a chain that loops stops where it repeats, as NSD's does.
+//!
+//! With DO=1, in a zone onebox signs, the reply also carries what RFC 4035 §3.1 asks of an
+//! authoritative server, all of it computed when the zone was signed (`dns::dnssec`): the
+//! RRSIGs of every RRset sent (in its section, under the same owner: a wildcard's signature
+//! tells the validator, by its labels field, that it was expanded); for NODATA the NSEC of the
+//! name (for an empty non-terminal, which has none, the NSEC covering it); for NXDOMAIN the
+//! NSEC covering the name and the one covering the wildcard of its closest encloser; for a
+//! wildcard answer the NSEC proving that no closer name exists; for a referral the DS set, or
+//! the delegation's NSEC proving there is none. DO=0 queries take none of these branches.
 
 use super::catalog::ZoneData;
 use super::reply::{Data, Item, Owner, Reply};
@@ -33,13 +42,15 @@ pub(crate) enum Want {
 
 /// Looks up the name `key` (lower-case wire form, inside `zone`; `written` is the same name as
 /// the query wrote it) for `want`, filling `reply` (cleared first). With `class_any` (QCLASS
-/// ANY) the reply is not authoritative and negative answers carry no SOA, as NSD answers.
+/// ANY) the reply is not authoritative and negative answers carry no SOA, as NSD answers. With
+/// `dnssec_ok` (DO=1) a signed zone's signatures and denial proofs are added.
 pub(crate) fn lookup(
     zone: &ZoneData,
     key: &[u8],
     written: &[u8],
     want: Want,
     class_any: bool,
+    dnssec_ok: bool,
     reply: &mut Reply,
 ) {
     reply.clear();
@@ -47,6 +58,7 @@ pub(crate) fn lookup(
         zone,
         want,
         class_any,
+        dnssec: dnssec_ok && zone.is_signed(),
         reply,
     };
     lookup.resolve(key, written, Owner::Query, 0);
@@ -59,6 +71,8 @@ struct Lookup<'z, 'r> {
     zone: &'z ZoneData,
     want: Want,
     class_any: bool,
+    /// DO=1 and the zone is signed: signatures and denial proofs are added.
+    dnssec: bool,
     reply: &'r mut Reply,
 }
 
@@ -97,9 +111,19 @@ impl Lookup<'_, '_> {
             let suffix = &key[at..];
             wildcard[..2].copy_from_slice(b"\x01*");
             wildcard[2..2 + suffix.len()].copy_from_slice(suffix);
-            match zone.node(&wildcard[..2 + suffix.len()]) {
-                Some(source) => self.answer(source, owner, false, depth),
-                None => self.negative(NXDOMAIN),
+            let wildcard = &wildcard[..2 + suffix.len()];
+            match zone.node(wildcard) {
+                Some(source) => {
+                    self.answer(source, owner, false, depth);
+                    // No closer match than the wildcard (RFC 4035 §3.1.3.3).
+                    self.deny(key);
+                }
+                None => {
+                    self.negative(NXDOMAIN);
+                    // No such name, and no wildcard to expand (RFC 4035 §3.1.3.2).
+                    self.deny(key);
+                    self.deny(wildcard);
+                }
             }
             return;
         }
@@ -156,18 +180,26 @@ impl Lookup<'_, '_> {
             if self.want == Want::Any {
                 self.push(Section::Answer, Item::set(owner, set));
             }
+            self.signature(Section::Answer, owner, node, set);
             if exact {
                 self.add_addresses(set);
             }
             return;
         }
         let Some(cname) = zone.rrset(node, code::CNAME).copied() else {
-            return self.negative(0);
+            self.negative(0);
+            // NODATA: the name's NSEC shows its types (RFC 4035 §3.1.3.1); an empty
+            // non-terminal has none, and the NSEC covering it proves it owns nothing.
+            if self.dnssec && !self.nsec_at(node) {
+                self.deny(zone.name(node));
+            }
+            return;
         };
         let added = depth < MAX_CHAIN && self.push(Section::Answer, Item::set(owner, cname));
         if !added {
             return;
         }
+        self.signature(Section::Answer, owner, node, cname);
         let target = zone.first_rdata(&cname);
         let mut key = [0u8; name::MAX_NAME];
         let key = lower(target, &mut key);
@@ -185,6 +217,9 @@ impl Lookup<'_, '_> {
             return;
         }
         let added = self.push(Section::Answer, Item::set(Owner::Node(source), dname));
+        if added {
+            self.signature(Section::Answer, Owner::Node(source), source, dname);
+        }
         let target = zone.first_rdata(&dname);
         let source_name = zone.name(source);
         let mut target_key = [0u8; name::MAX_NAME];
@@ -247,6 +282,18 @@ impl Lookup<'_, '_> {
         // A referral is authoritative only for what came before it (a CNAME).
         self.reply.authoritative = !self.reply.answer.is_empty();
         self.push(Section::Authority, Item::set(Owner::Node(cut), ns));
+        // A secure delegation's DS, or the proof that it is insecure (RFC 4035 §3.1.4).
+        if self.dnssec {
+            match zone.rrset(cut, code::DS).copied() {
+                Some(ds) => {
+                    self.push(Section::Authority, Item::set(Owner::Node(cut), ds));
+                    self.signature(Section::Authority, Owner::Node(cut), cut, ds);
+                }
+                None => {
+                    self.nsec_at(cut);
+                }
+            }
+        }
         let cut_name = zone.name(cut);
         for target in zone.rdatas(&ns) {
             let mut key = [0u8; name::MAX_NAME];
@@ -273,16 +320,55 @@ impl Lookup<'_, '_> {
         }
         let zone = self.zone;
         let (soa, _) = zone.soa();
-        self.push(
-            Section::Authority,
-            Item {
-                owner: Owner::Node(APEX),
-                data: Data::Set {
-                    set: soa,
-                    ttl: zone.negative_ttl(),
+        let mut sets = [Some(soa), None];
+        if self.dnssec {
+            sets[1] = zone.rrsig(APEX, code::SOA);
+        }
+        for set in sets.into_iter().flatten() {
+            self.push(
+                Section::Authority,
+                Item {
+                    owner: Owner::Node(APEX),
+                    data: Data::Set {
+                        set,
+                        ttl: zone.negative_ttl(),
+                    },
                 },
-            },
-        );
+            );
+        }
+    }
+
+    /// DO=1: the RRSIGs of `set`, found at `node`, sent under `owner` in `section`.
+    fn signature(&mut self, section: Section, owner: Owner, node: u32, set: RRset) {
+        if !self.dnssec || set.rtype == code::RRSIG {
+            return;
+        }
+        if let Some(rrsig) = self.zone.rrsig(node, set.rtype) {
+            self.push(section, Item::set(owner, rrsig));
+        }
+    }
+
+    /// DO=1: the NSEC at `node` and its RRSIG, in the authority section; whether it has one.
+    fn nsec_at(&mut self, node: u32) -> bool {
+        let Some(nsec) = self.zone.rrset(node, code::NSEC).copied() else {
+            return false;
+        };
+        if self.dnssec {
+            self.push(Section::Authority, Item::set(Owner::Node(node), nsec));
+            self.signature(Section::Authority, Owner::Node(node), node, nsec);
+        }
+        true
+    }
+
+    /// DO=1: the NSEC covering the lower-case wire name `key`, a name the zone does not hold
+    /// (or an empty non-terminal), and its RRSIG, in the authority section.
+    fn deny(&mut self, key: &[u8]) {
+        if !self.dnssec {
+            return;
+        }
+        if let Some(node) = self.zone.nsec_covering(key) {
+            self.nsec_at(node);
+        }
     }
 
     /// Additional data for an answer of `set`, as NSD adds it: the addresses of in-zone names
@@ -319,8 +405,11 @@ impl Lookup<'_, '_> {
                 },
             };
             for &rtype in types {
-                if let Some(data) = zone.rrset(node, rtype) {
-                    self.push(Section::Additional, Item::set(owner, *data));
+                if let Some(data) = zone.rrset(node, rtype).copied() {
+                    self.push(Section::Additional, Item::set(owner, data));
+                    if zone.kind(node) == Kind::Auth && matches!(owner, Owner::Node(_)) {
+                        self.signature(Section::Additional, owner, node, data);
+                    }
                 }
             }
         }

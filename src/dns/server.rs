@@ -32,7 +32,7 @@ use super::catalog::{Catalog, ZoneData};
 use super::metrics::{self, DnsMetrics};
 use super::secondary::{self, Listed, Secondaries};
 use super::serial::{self, Change, ServedVersions};
-use super::versions::{Read, Versions};
+use super::versions::{Read, Versions, unix_now};
 use super::zone::{self, Zone, ZoneError};
 use super::{tcp, udp};
 use crate::config::DnsConfig;
@@ -158,6 +158,7 @@ impl Dns {
             config.transfer.journal_max_bytes,
             metrics.clone(),
         )));
+        lock(&versions).set_dnssec(&config.dnssec);
         let tasks = TaskTracker::new();
         let secondaries = Arc::new(Secondaries::new(
             responder.clone(),
@@ -186,7 +187,8 @@ impl Dns {
         })??;
         let ready = context.readiness.register("dns");
         ready.set(!responder.catalog().is_empty() || !config.secondary.is_empty());
-        // Every change of the DNS-01 answers is a new version of the zones it falls in.
+        // Every change of the DNS-01 answers is a new version of the zones it falls in (signed
+        // off the async workers, for the zones that are).
         let (overlay, shutdown) = (versions.clone(), context.shutdown.clone());
         tasks.spawn(async move {
             loop {
@@ -197,9 +199,35 @@ impl Dns {
                             break;
                         }
                         let records = txt.borrow_and_update().clone();
-                        lock(&overlay).overlay_changed(&records);
+                        let versions = overlay.clone();
+                        let _ = tokio::task::spawn_blocking(move || {
+                            lock(&versions).overlay_changed(&records);
+                        })
+                        .await;
                     }
                 }
+            }
+        });
+        // Signatures are replaced before they expire, without a reload: a timer set to the
+        // earliest signed zone's refresh time (looked at again at least every minute, as a
+        // reload or an overlay change makes new versions).
+        let (refresh, shutdown) = (versions.clone(), context.shutdown.clone());
+        tasks.spawn(async move {
+            loop {
+                let now = unix_now();
+                let due = lock(&refresh).next_refresh();
+                let wait = due.map_or(REFRESH_CHECK, |at| {
+                    Duration::from_secs(u64::try_from(at - now).unwrap_or(0)).min(REFRESH_CHECK)
+                });
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    () = tokio::time::sleep(wait) => {}
+                }
+                let versions = refresh.clone();
+                let _ = tokio::task::spawn_blocking(move || {
+                    lock(&versions).refresh_signatures(unix_now());
+                })
+                .await;
             }
         });
         Ok(Self {
@@ -302,6 +330,7 @@ impl Dns {
             let mut versions = lock(&self.versions);
             versions.set_notify(config.transfer.notify.clone(), self.responder.notify_key());
             versions.set_journal_max_bytes(config.transfer.journal_max_bytes);
+            versions.set_dnssec(&config.dnssec);
         }
         let for_load = {
             let mut loading = self.config.lock().unwrap_or_else(PoisonError::into_inner);
@@ -373,6 +402,9 @@ impl Dns {
 fn lock(versions: &Mutex<Versions>) -> std::sync::MutexGuard<'_, Versions> {
     versions.lock().unwrap_or_else(PoisonError::into_inner)
 }
+
+/// How often the signature refresh timer looks again at when the next refresh is due.
+const REFRESH_CHECK: Duration = Duration::from_secs(60);
 
 fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)

@@ -21,8 +21,21 @@
 //! 4. the new immutable [`ZoneData`] replaces the old one in a new catalog, swapped in whole;
 //! 5. every zone whose serial changed is announced by NOTIFY to `dns.transfer.notify`.
 //!
+//! A zone listed in `dns.dnssec.zones` is signed at step 1, here and never per query
+//! (`dns::dnssec`): the SOA given the serial it is served with, DNSKEY/CDS/CDNSKEY, the NSEC
+//! chain and the RRSIGs added, the overlay's TXT records signed like the rest. Signatures of
+//! the version before it are kept where their RRset is unchanged and not due, so a reload or an
+//! overlay change signs only what changed. The signed zone is what the catalog indexes, what
+//! transfers and the journal carry and what `state_dir/dns/` keeps (so a restart keeps the
+//! signatures its secondaries hold). A signed version that differs from the one served under
+//! the same serial (a key rolled, signing turned on or off) takes the serial one up, or
+//! secondaries would never fetch it. Signatures are replaced before they expire by
+//! [`Versions::refresh_signatures`], which the server calls on a timer
+//! ([`Versions::next_refresh`]): a new version like any other (serial up, journal, NOTIFY).
+//!
 //! A secondary zone's versions come from its primaries instead of a file, through the same
-//! steps (no overlay: its serial is the primary's): `versions_secondary.rs`.
+//! steps (no overlay: its serial is the primary's, and it is served as transferred, never
+//! signed here): `versions_secondary.rs`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -33,13 +46,15 @@ use hickory_proto::rr::{Name, RData, Record};
 
 use super::answer::Responder;
 use super::catalog::{Catalog, ZoneData};
+use super::dnssec::{self, KeyError, KeyStore, Policy, SignError};
 use super::journal::{self, History};
 use super::metrics::DnsMetrics;
 use super::notify;
 use super::serial::{ServedVersions, Version, serial_gt};
 use super::stored::Stored;
 use super::tsig::Key;
-use super::zone::Zone;
+use super::zone::{APEX, Zone, code};
+use crate::config::{DnssecAlgorithm, DnssecConfig};
 use crate::ops::challenges::TxtRecords;
 
 /// The TTL of overlay records: short, as caches should not keep a challenge answer.
@@ -70,8 +85,37 @@ pub(crate) struct Versions {
     metrics: Arc<DnsMetrics>,
     /// The overlay records, by owner.
     overlay: Vec<Record>,
+    /// `[dns.dnssec]`: which zones are signed, and how.
+    signing: Signing,
     /// The zones served as secondaries (`[[dns.secondary]]`): not read from files.
     secondaries: Vec<Name>,
+}
+
+/// `[dns.dnssec]`, ready to sign with.
+struct Signing {
+    /// The zones signed (`dns.dnssec.zones`), lower case.
+    zones: Vec<Name>,
+    /// The algorithm of keys generated from now on.
+    algorithm: DnssecAlgorithm,
+    /// Signature lifetimes.
+    policy: Policy,
+    /// `state_dir/keys/`.
+    keys: KeyStore,
+}
+
+/// Why a zone could not be signed: its previous version stays in service (or, at start, the
+/// zone is served unsigned), and the error is logged.
+#[derive(Debug, thiserror::Error)]
+enum SigningFailed {
+    /// Its keys could not be read or made.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// Signing failed.
+    #[error(transparent)]
+    Sign(#[from] SignError),
+    /// The signed records do not make a zone (a bug, not the operator's).
+    #[error("the signed zone does not build: {0}")]
+    Build(String),
 }
 
 /// What the serial rule knows of the version in service (or, at start, of the last one served).
@@ -110,12 +154,29 @@ impl Versions {
             responder,
             notify,
             stored: Stored::at(&state_dir.join("dns")),
-            state_dir,
             journal_max_bytes,
             notify_key: None,
             overlay: Vec::new(),
+            signing: Signing {
+                zones: Vec::new(),
+                algorithm: DnssecAlgorithm::EcdsaP256Sha256,
+                policy: Policy::from_config(&DnssecConfig::default()),
+                keys: KeyStore::new(&state_dir),
+            },
+            state_dir,
             secondaries: Vec::new(),
         }
+    }
+
+    /// Which zones are signed from now on, and how (`[dns.dnssec]`; a name that is not one was
+    /// refused when the configuration was loaded).
+    pub(crate) fn set_dnssec(&mut self, config: &DnssecConfig) {
+        self.signing.zones = dnssec::zones(config).unwrap_or_else(|message| {
+            tracing::error!("{message}; no zone is signed");
+            Vec::new()
+        });
+        self.signing.algorithm = config.algorithm;
+        self.signing.policy = Policy::from_config(config);
     }
 
     /// Where NOTIFY goes from now on (`dns.transfer.notify`, which a reload may change), and
@@ -178,10 +239,24 @@ impl Versions {
                             }),
                     };
                     let serial = prior.and_then(|prior| serial_after(&prior, &zone, &overlay));
-                    let in_service = previous.zone(&origin).map(|z| z.as_ref());
+                    let in_service = previous.zone(&origin);
                     let recorded = recorded.get(&origin.to_string());
-                    let data = ZoneData::with_overlay(Arc::from(zone), overlay, serial);
-                    self.journalled(in_service, recorded, data)
+                    // At start, the version stored before the restart: its signatures are
+                    // the ones the secondaries hold.
+                    let stored = match in_service {
+                        None if self.signs(&origin) => {
+                            self.stored.read_zone(&origin).ok().flatten()
+                        }
+                        _ => None,
+                    };
+                    let before = in_service.map(|z| z.served()).or(stored.as_ref());
+                    match self.version(Arc::from(zone), overlay, serial, before) {
+                        Ok(data) => self.journalled(in_service.map(|z| z.as_ref()), recorded, data),
+                        Err((data, kept)) => match in_service.filter(|_| kept) {
+                            Some(served) => served.clone(),
+                            None => self.journalled(None, recorded, data),
+                        },
+                    }
                 }
             })
             .collect();
@@ -207,8 +282,49 @@ impl Versions {
                 }
                 let zone = served.read();
                 let serial = serial_after(&Prior::of(served), &zone, &overlay);
-                let data = ZoneData::with_overlay(zone, overlay, serial);
-                self.journalled(Some(served), None, data)
+                match self.version(zone, overlay, serial, Some(served.served())) {
+                    Ok(data) => self.journalled(Some(served), None, data),
+                    Err(_) => served.clone(),
+                }
+            })
+            .collect();
+        self.publish(&previous, Catalog::new(zones));
+    }
+
+    /// When the next signed zone's signatures are due for replacement (Unix seconds).
+    pub(crate) fn next_refresh(&self) -> Option<i64> {
+        self.responder
+            .catalog()
+            .zones()
+            .filter_map(|zone| zone.refresh_at())
+            .min()
+    }
+
+    /// Re-signs every signed zone whose signatures are due at `now` (Unix seconds): a new
+    /// version, with the serial one up, journalled and announced like any other.
+    pub(crate) fn refresh_signatures(&mut self, now: i64) {
+        let previous = self.responder.catalog();
+        if !previous
+            .zones()
+            .any(|zone| zone.refresh_at().is_some_and(|at| at <= now))
+        {
+            return;
+        }
+        let zones = previous
+            .zones()
+            .map(|served| {
+                if served.refresh_at().is_none_or(|at| at > now) {
+                    return served.clone();
+                }
+                let serial = Some(served.serial().wrapping_add(1));
+                let overlay = served.overlay().to_vec();
+                match self.version(served.read(), overlay, serial, Some(served.served())) {
+                    Ok(data) => {
+                        tracing::info!(zone = %data.origin(), serial = data.serial(), "signatures refreshed");
+                        self.journalled(Some(served), None, data)
+                    }
+                    Err(_) => served.clone(),
+                }
             })
             .collect();
         self.publish(&previous, Catalog::new(zones));
@@ -263,6 +379,90 @@ impl Versions {
 }
 
 impl Versions {
+    /// Whether the zone `origin` is signed (`dns.dnssec.zones`).
+    fn signs(&self, origin: &Name) -> bool {
+        self.signing.zones.iter().any(|zone| zone == origin) && !self.is_secondary(origin)
+    }
+
+    /// The version of the zone as `read` plus `overlay`, served with `serial` (`None`: the
+    /// file's) and signed if the zone is listed in `dns.dnssec.zones`, after `before` (the
+    /// zone served until now, or stored before a restart): its signatures are kept where they
+    /// still serve, and a signed version that differs from it under the same serial takes the
+    /// serial one up. If signing fails the error is logged and the version comes back
+    /// unsigned, with whether the version in service should rather be kept (it was signed).
+    fn version(
+        &self,
+        read: Arc<Zone>,
+        overlay: Vec<Record>,
+        serial: Option<u32>,
+        before: Option<&Zone>,
+    ) -> Result<ZoneData, (ZoneData, bool)> {
+        let unsigned = ZoneData::with_overlay(read.clone(), overlay.clone(), serial);
+        let origin = unsigned.origin().clone();
+        let failed = |error: SigningFailed| {
+            tracing::error!(zone = %origin, error = %crate::ops::chain(&error), "cannot sign the zone; its previous version stays in service (at start: served unsigned)");
+        };
+        let signing = self.signs(&origin);
+        let data = if signing {
+            match self.sign(&unsigned, before) {
+                Ok(data) => data,
+                Err(error) => {
+                    failed(error);
+                    return Err((unsigned, before.is_some_and(is_signed)));
+                }
+            }
+        } else {
+            unsigned
+        };
+        let Some(before) = before else {
+            return Ok(data);
+        };
+        let differs = before.serial() == data.serial()
+            && before.content() != data.served_content()
+            && (signing || is_signed(before));
+        if !differs {
+            return Ok(data);
+        }
+        let bumped = ZoneData::with_overlay(read, overlay, Some(data.serial().wrapping_add(1)));
+        if !signing {
+            return Ok(bumped);
+        }
+        self.sign(&bumped, Some(data.served())).map_err(|error| {
+            failed(error);
+            (bumped.clone(), true)
+        })
+    }
+
+    /// `data` (unsigned) signed with its zone's keys, generated on first use, keeping what
+    /// it can of `before`'s signatures.
+    fn sign(&self, data: &ZoneData, before: Option<&Zone>) -> Result<ZoneData, SigningFailed> {
+        let origin = data.origin();
+        let now = unix_now();
+        let signing = &self.signing;
+        let keys = signing.keys.ensure(origin, signing.algorithm, now)?;
+        let mut records = data.served().to_records();
+        records.serial = data.serial();
+        if let Some(RData::SOA(soa)) = records.records.first_mut().map(|r| &mut r.data) {
+            soa.serial = data.serial();
+        }
+        let before = before.map(|zone| zone.to_records().records);
+        let signed = dnssec::sign_zone(records, &keys, &signing.policy, now, before.as_deref())?;
+        if signed.dropped > 0 {
+            tracing::warn!(zone = %origin, records = signed.dropped, "the zone file holds DNSSEC records (DNSKEY, RRSIG, NSEC...); onebox signs the zone itself and serves its own instead");
+        }
+        tracing::info!(zone = %origin, serial = data.serial(), made = signed.made, kept = signed.kept, "zone signed");
+        let zone = signed.zone.build().map_err(|problems| {
+            SigningFailed::Build(
+                problems
+                    .iter()
+                    .map(|p| p.message.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )
+        })?;
+        Ok(data.clone().with_signed_zone(zone, signed.refresh_at))
+    }
+
     /// `data`, the next version of its zone, with its journal: the journal of the version
     /// before it (`in_service`, or at start the one stored in `state_dir`, whose zone as read
     /// was `recorded`) plus the step between the two when the serial went up; the journal
@@ -277,7 +477,9 @@ impl Versions {
         let max = self.journal_max_bytes;
         let (history, changed) = match in_service {
             Some(prior) if prior.serial() == data.serial() => {
-                let same = prior.version() == data.version() && prior.overlay() == data.overlay();
+                let same = prior.version() == data.version()
+                    && prior.overlay() == data.overlay()
+                    && prior.served_content() == data.served_content();
                 if !same {
                     tracing::info!(zone = %origin, serial = data.serial(), "new content under the same serial: the zone's journal starts over");
                 }
@@ -350,6 +552,18 @@ impl Versions {
             }
         }
     }
+}
+
+/// Whether `zone` holds signatures at its apex (signed by onebox, or a signed zone file).
+fn is_signed(zone: &Zone) -> bool {
+    zone.rrset(APEX, code::RRSIG).is_some()
+}
+
+/// Now, in Unix seconds.
+pub(crate) fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs() as i64)
 }
 
 #[path = "versions_secondary.rs"]
@@ -549,6 +763,72 @@ mod tests {
         // New content under the same serial: served, and the journal starts over.
         edited.files_read(vec![read(201, "d A 192.0.2.13\n")]);
         assert!(journal(&edited).is_empty());
+    }
+
+    #[test]
+    fn a_signed_zone_keeps_its_serial_until_what_it_serves_changes() {
+        let state = tempfile::tempdir().expect("tempdir");
+        let mut versions = versions(state.path());
+        let config = DnssecConfig {
+            zones: vec!["foobar.com".to_owned()],
+            ..DnssecConfig::default()
+        };
+        versions.set_dnssec(&config);
+        let current = |versions: &Versions| {
+            let catalog = versions.responder.catalog();
+            catalog.zones().next().expect("one zone").clone()
+        };
+        versions.files_read(vec![read(100, "")]);
+        let first = current(&versions);
+        assert!(first.is_signed());
+        assert_eq!(served(&versions), (100, 0));
+        assert!(first.rrsig(APEX, code::SOA).is_some());
+        // The same file again: the same serial, the same signatures.
+        versions.files_read(vec![read(100, "")]);
+        assert_eq!(served(&versions), (100, 0));
+        assert_eq!(current(&versions).served_content(), first.served_content());
+        // The ACME overlay is signed too.
+        versions.overlay_changed(&challenge(&["token"]));
+        assert_eq!(served(&versions), (101, 1));
+        let overlaid = current(&versions);
+        let node = overlaid
+            .node(b"\x0f_acme-challenge\x06foobar\x03com\x00")
+            .expect("the challenge name");
+        assert!(overlaid.rrsig(node, 16).is_some(), "TXT signed");
+        // A new key (a rollover's first step) and a reload of the same file: serial up.
+        let store = KeyStore::new(state.path());
+        let origin = Name::from_ascii("foobar.com.").expect("name");
+        let keys = store.load(&origin).expect("keys");
+        {
+            let _lock = store.lock().expect("lock");
+            store
+                .generate(
+                    &origin,
+                    config.algorithm,
+                    dnssec::KeyState::Published,
+                    unix_now(),
+                    &keys,
+                )
+                .expect("a second key");
+        }
+        versions.files_read(vec![read(100, "")]);
+        assert_eq!(served(&versions), (102, 1));
+        // Signatures not due: no new version; due: a new one, serial up.
+        let due = current(&versions).refresh_at().expect("signed");
+        versions.refresh_signatures(unix_now());
+        assert_eq!(served(&versions), (102, 1));
+        versions.refresh_signatures(due);
+        assert_eq!(served(&versions), (103, 1));
+        // The step replaces signatures: the SOA's and those due.
+        let (from, to, removed, added) = *journal(&versions).last().expect("a step");
+        assert_eq!((from, to), (102, 103));
+        assert!(removed >= 1 && removed == added, "{removed} {added}");
+        // Signing turned off: the unsigned zone, serial up (secondaries must drop the
+        // signatures too).
+        versions.set_dnssec(&DnssecConfig::default());
+        versions.files_read(vec![read(100, "")]);
+        assert_eq!(served(&versions), (104, 1));
+        assert!(!current(&versions).is_signed());
     }
 
     #[test]

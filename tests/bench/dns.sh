@@ -13,13 +13,19 @@
 # dnsperf's own client saturates near NSD's rate on a 2-core machine, so the CPU per query at
 # a fixed rate is what tells two fast servers apart.
 #
+# onebox is measured twice, alternating with NSD: as shipped, with its metrics endpoint on
+# (`onebox`, scraped once a second during every run, more often than Prometheus' usual 15 s),
+# and with `metrics.listen = ""` (`onebox-off`). Issue 10's target: with metrics on, the UDP
+# rate within 3% of without (the "metrics on vs off" rows; read them over several RUNS: on a
+# shared machine single runs differ by more than that).
+#
 # Then `dns.udp_workers` side by side (issue 11, "every core"): onebox with 1 and with 2 UDP
 # workers, and NSD with server-count 1 and 2 beside them, none pinned (WORKERS_CPUS, all CPUs by
 # default, shared with dnsperf), UDP at the maximum rate. On a 2-core machine dnsperf takes one
 # core's worth itself, so the second worker has little left to gain: read the ratio, and run it
 # on a bigger box for the real scaling.
 #
-# Knobs (environment): BENCH_SERVERS ("onebox nsd"), DURATION (15), CLIENTS (20),
+# Knobs (environment): BENCH_SERVERS ("onebox onebox-off nsd"), DURATION (15), CLIENTS (20),
 # RATE (50000), RUNS (1; with more, each figure is the median), SERVER_CPU (1), CLIENT_CPU (0),
 # WORKERS ("1 2"; empty skips the comparison), WORKERS_CPUS (all CPUs).
 # Needs: cargo, nsd, dnsperf, dig, taskset. Only loopback is used; everything stops by itself.
@@ -27,7 +33,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-BENCH_SERVERS=${BENCH_SERVERS:-onebox nsd}
+BENCH_SERVERS=${BENCH_SERVERS:-onebox onebox-off nsd}
 DURATION=${DURATION:-15}
 CLIENTS=${CLIENTS:-20}
 RATE=${RATE:-50000}
@@ -51,6 +57,7 @@ declare -A PID=() PORT=()
 
 cleanup() {
     local name i
+    [[ -n ${SCRAPER:-} ]] && kill "$SCRAPER" 2>/dev/null
     for name in "${!PID[@]}"; do
         kill "${PID[$name]}" 2>/dev/null || true
     done
@@ -127,11 +134,17 @@ write_queries() {
     done >"$file"
 }
 
-# start_onebox PORT NAME UDP_WORKERS CPUS
+# start_onebox PORT NAME UDP_WORKERS CPUS [METRICS]: METRICS "off" turns the metrics endpoint
+# off; otherwise it listens on a free port, kept in METRICS_PORT[NAME].
+declare -A METRICS_PORT=()
 start_onebox() {
-    local port=$1 name=$2 workers=$3 cpus=$4 dir=$WORK/$2
+    local port=$1 name=$2 workers=$3 cpus=$4 metrics=${5:-on} dir=$WORK/$2 listen=""
     mkdir -p "$dir/zones"
     cp "$WORK/foobar.com.zone" "$dir/zones/"
+    if [[ $metrics != off ]]; then
+        METRICS_PORT[$name]=$(free_port)
+        listen="127.0.0.1:${METRICS_PORT[$name]}"
+    fi
     cat >"$dir/onebox.toml" <<EOF
 state_dir = "$dir/state"
 # Whoever runs the benchmark (root too, deliberately).
@@ -148,6 +161,8 @@ query_log = false
 http_listen = []
 https_listen = []
 site_dir = "$ROOT/site"
+[metrics]
+listen = "$listen"
 EOF
     taskset -c "$cpus" "$ONEBOX" --config "$dir/onebox.toml" serve \
         >"$dir/log" 2>&1 </dev/null &
@@ -237,8 +252,20 @@ perf() {
     local name=$1
     shift
     echo "== $name: dnsperf -c $CLIENTS -l $DURATION $*" >>"$RAW"
+    # A server with metrics on is scraped once a second meanwhile (from the client's CPU).
+    if [[ -n ${METRICS_PORT[$name]:-} ]]; then
+        taskset -c "${PERF_CPUS:-$CLIENT_CPU}" bash -c \
+            "while curl -s -o /dev/null http://127.0.0.1:${METRICS_PORT[$name]}/metrics; do sleep 1; done" \
+            >/dev/null 2>&1 &
+        SCRAPER=$!
+    fi
     taskset -c "${PERF_CPUS:-$CLIENT_CPU}" dnsperf -s 127.0.0.1 -p "${PORT[$name]}" -d "$WORK/queries" \
         -c "$CLIENTS" -l "$DURATION" "$@" >"$WORK/dnsperf.out" 2>&1 || true
+    if [[ -n ${SCRAPER:-} ]]; then
+        kill "$SCRAPER" 2>/dev/null || true
+        wait "$SCRAPER" 2>/dev/null || true
+        SCRAPER=""
+    fi
     awk '$1 == ">" {print $NF}' "$WORK/dnsperf.out" >"$WORK/latencies"
     grep -v '^> ' "$WORK/dnsperf.out" | tee -a "$RAW"
 }
@@ -289,14 +316,14 @@ result() {
     median $(awk -v s="$1" -v m="$2" '$1 == s && $2 == m {print $3}' "$WORK/results")
 }
 
-ratio() { # ratio METRIC: onebox / nsd, or "-" when either is missing
-    awk -v a="$(result onebox "$1" 2>/dev/null)" -v b="$(result nsd "$1" 2>/dev/null)" \
-        'BEGIN {if (a != "" && b > 0) printf "%.2fx", a / b; else print "-"}'
+ratio() { # ratio METRIC [A B]: A / B (onebox / nsd), or "-" when either is missing
+    awk -v a="$(result "${2:-onebox}" "$1" 2>/dev/null)" -v b="$(result "${3:-nsd}" "$1" 2>/dev/null)" \
+        'BEGIN {if (a != "" && b > 0) printf "%.3fx", a / b; else print "-"}'
 }
 
 # --- build, generate, start ---
 ONEBOX="${CARGO_TARGET_DIR:-$ROOT/target}/release/onebox"
-if [[ " $BENCH_SERVERS " == *" onebox "* ]]; then
+if [[ " $BENCH_SERVERS " == *" onebox"* ]]; then
     echo "building onebox (release)..." >&2
     (cd "$ROOT" && cargo build --release --quiet --bin onebox)
 fi
@@ -310,8 +337,9 @@ for name in $BENCH_SERVERS; do
     PORT[$name]=$(free_port)
     case $name in
         onebox) start_onebox "${PORT[$name]}" onebox 1 "$SERVER_CPU" ;;
+        onebox-off) start_onebox "${PORT[$name]}" onebox-off 1 "$SERVER_CPU" off ;;
         nsd) start_nsd "${PORT[$name]}" nsd 1 "$SERVER_CPU" ;;
-        *) die "unknown server '$name' in BENCH_SERVERS (onebox, nsd)" ;;
+        *) die "unknown server '$name' in BENCH_SERVERS (onebox, onebox-off, nsd)" ;;
     esac
 done
 for name in $BENCH_SERVERS; do
@@ -371,6 +399,18 @@ for name in $BENCH_SERVERS; do
         "$(awk -v s="$name" '$1 == s && $2 == "rcodes" {print $3; exit}' "$WORK/results" | tr '_' ' ')"
 done
 echo "Targets (issue 2): UDP queries/s >= 1.0x NSD, CPU per query <= 1.0x NSD."
+
+if [[ " $BENCH_SERVERS " == *" onebox "* && " $BENCH_SERVERS " == *" onebox-off "* ]]; then
+    printf '\nmetrics on (scraped every second) vs off, onebox alone\n'
+    row "" "metrics on" "metrics off" "on/off"
+    row "UDP queries/s (max)" "$(result onebox udp_qps)" "$(result onebox-off udp_qps)" \
+        "$(ratio udp_qps onebox onebox-off)"
+    row "TCP queries/s (1 in flight/conn)" "$(result onebox tcp_qps)" \
+        "$(result onebox-off tcp_qps)" "$(ratio tcp_qps onebox onebox-off)"
+    row "CPU s per 100k queries at -Q $RATE" "$(result onebox cpu_per_100k)" \
+        "$(result onebox-off cpu_per_100k)" "$(ratio cpu_per_100k onebox onebox-off)"
+    echo "Target (issue 10): UDP queries/s with metrics on >= 0.97x off."
+fi
 
 # --- dns.udp_workers side by side ---
 WORKERS=${WORKERS-1 2}

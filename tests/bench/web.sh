@@ -70,6 +70,9 @@ state_dir = "$tmp/state"
 user = "$(id -un)"
 [log]
 level = "warn"
+# Metrics on, as shipped (on a port of its own: nothing else is disturbed).
+[metrics]
+listen = "127.0.0.1:0"
 [dns]
 listen = ["127.0.0.1:0"]
 [web]

@@ -3,9 +3,12 @@
 //! given server (a `stub-zone:`), as an ISP's or a laptop's resolver reaches onebox once the
 //! domain is delegated to it.
 //!
-//! The resolver only iterates (`module-config: "iterator"`): no DNSSEC validation, as the test
-//! zones are unsigned and no trust anchor is configured. `do-not-query-localhost: no` lets it
-//! ask a server on loopback. No chroot, pidfile, remote control or privilege drop; it logs to
+//! [`Unbound::stub`] only iterates (`module-config: "iterator"`): no DNSSEC validation, as the
+//! test zones are unsigned and no trust anchor is configured. [`Unbound::validating`] validates
+//! (`"validator iterator"`) with the trust anchors given, DS records as a registrar would
+//! publish them (`onebox dnssec ds`), and logs why an answer is bogus (`val-log-level: 2`). `do-not-query-localhost: no` lets it
+//! ask a server on loopback; `local-zone: "test." nodefault` lets it ask for names under the
+//! RFC 6761 `test.` domain, which it otherwise answers itself (NXDOMAIN). No chroot, pidfile, remote control or privilege drop; it logs to
 //! stderr, which is kept for failure messages.
 
 use std::net::SocketAddr;
@@ -35,8 +38,19 @@ impl Unbound {
     /// A resolver on a free loopback port that asks `server` for everything in `zone` (e.g.
     /// `foobar.com`). Panics with unbound's log if it does not start answering.
     pub fn stub(zone: &str, server: SocketAddr) -> Self {
+        Self::start_retrying(&[(zone, server)], &[])
+    }
+
+    /// A validating resolver on a free loopback port: each `(zone, server)` of `stubs` is asked
+    /// for its zone, and answers are validated from `trust_anchors` (DS or DNSKEY records in
+    /// presentation form, e.g. `example.test. IN DS 12345 13 2 AB...`).
+    pub fn validating(stubs: &[(&str, SocketAddr)], trust_anchors: &[&str]) -> Self {
+        Self::start_retrying(stubs, trust_anchors)
+    }
+
+    fn start_retrying(stubs: &[(&str, SocketAddr)], trust_anchors: &[&str]) -> Self {
         for attempt in 0.. {
-            match Self::start(free_port(), zone, server) {
+            match Self::start(free_port(), stubs, trust_anchors) {
                 Ok(unbound) => return unbound,
                 Err(log) if attempt < 3 => eprintln!("unbound failed to start, retrying: {log}"),
                 Err(log) => panic!("unbound failed to start:\n{log}"),
@@ -46,20 +60,37 @@ impl Unbound {
     }
 
     /// Starts unbound on `port`; waits until it answers. Err holds its config and log.
-    fn start(port: u16, zone: &str, server: SocketAddr) -> Result<Self, String> {
+    fn start(
+        port: u16,
+        stubs: &[(&str, SocketAddr)],
+        trust_anchors: &[&str],
+    ) -> Result<Self, String> {
         let dir = tempfile::tempdir().expect("temp dir");
         let d = dir.path().display();
-        let config = format!(
+        let modules = if trust_anchors.is_empty() {
+            "iterator"
+        } else {
+            "validator iterator"
+        };
+        let mut config = format!(
             "server:\n  interface: 127.0.0.1\n  port: {port}\n  do-ip6: no\n  \
              access-control: 127.0.0.0/8 allow\n  num-threads: 1\n  do-daemonize: no\n  \
              chroot: \"\"\n  username: \"\"\n  directory: \"{d}\"\n  pidfile: \"\"\n  \
-             use-syslog: no\n  logfile: \"\"\n  verbosity: 1\n  \
-             module-config: \"iterator\"\n  do-not-query-localhost: no\n\
-             remote-control:\n  control-enable: no\n\
-             stub-zone:\n  name: \"{zone}\"\n  stub-addr: {ip}@{server_port}\n",
-            ip = server.ip(),
-            server_port = server.port(),
+             use-syslog: no\n  logfile: \"\"\n  verbosity: 1\n  val-log-level: 2\n  \
+             module-config: \"{modules}\"\n  do-not-query-localhost: no\n  \
+             local-zone: \"test.\" nodefault\n",
         );
+        for anchor in trust_anchors {
+            config.push_str(&format!("  trust-anchor: \"{anchor}\"\n"));
+        }
+        config.push_str("remote-control:\n  control-enable: no\n");
+        for (zone, server) in stubs {
+            config.push_str(&format!(
+                "stub-zone:\n  name: \"{zone}\"\n  stub-addr: {ip}@{port}\n",
+                ip = server.ip(),
+                port = server.port(),
+            ));
+        }
         let path = dir.path().join("unbound.conf");
         std::fs::write(&path, &config).expect("write unbound.conf");
         let mut child = Command::new("unbound")

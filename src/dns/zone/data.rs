@@ -213,6 +213,11 @@ impl Zone {
         self.negative_ttl
     }
 
+    /// How many nodes the zone has.
+    pub(crate) fn node_count(&self) -> u32 {
+        self.nodes.len() as u32
+    }
+
     /// The node holding the lower-case wire name `key`.
     pub(crate) fn node(&self, key: &[u8]) -> Option<u32> {
         self.index

@@ -184,6 +184,48 @@ pub(crate) fn to_text(name: &[u8]) -> String {
     text
 }
 
+/// RFC 4034 §6.1 canonical order of two lower-case wire names: label by label from the root
+/// down, each label compared as unsigned octets (a shorter label first when one is a prefix of
+/// the other), and a name before the names below it. Allocates nothing: what answers to DO=1
+/// queries use to find the NSEC record covering a name.
+pub(crate) fn canonical_cmp(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    let mut a_starts = [0u8; MAX_NAME / 2 + 1];
+    let mut b_starts = [0u8; MAX_NAME / 2 + 1];
+    let a_count = label_starts(a, &mut a_starts);
+    let b_count = label_starts(b, &mut b_starts);
+    for (&x, &y) in a_starts[..a_count]
+        .iter()
+        .rev()
+        .zip(b_starts[..b_count].iter().rev())
+    {
+        match label_at(a, x).cmp(label_at(b, y)) {
+            std::cmp::Ordering::Equal => continue,
+            other => return other,
+        }
+    }
+    a_count.cmp(&b_count)
+}
+
+/// The octets of the label of `name` starting at `start`.
+fn label_at(name: &[u8], start: u8) -> &[u8] {
+    let start = usize::from(start);
+    let len = usize::from(name[start]);
+    name.get(start + 1..start + 1 + len).unwrap_or_default()
+}
+
+/// Where each label of `name` but the root starts, first label first; how many there are.
+fn label_starts(name: &[u8], starts: &mut [u8; MAX_NAME / 2 + 1]) -> usize {
+    let mut count = 0;
+    for at in suffixes(name) {
+        if name[at] == 0 || count == starts.len() || at > MAX_NAME {
+            break;
+        }
+        starts[count] = at as u8;
+        count += 1;
+    }
+    count
+}
+
 /// The wire form of a hickory `Name` (case kept).
 pub(crate) fn from_hickory(name: &Name) -> Vec<u8> {
     let mut wire = Vec::with_capacity(name.len() + 2);
@@ -258,5 +300,26 @@ mod tests {
         assert_eq!(to_text(b"\x00"), ".");
         let hickory = to_hickory(name).expect("a name");
         assert_eq!(from_hickory(&hickory), name);
+    }
+
+    #[test]
+    fn canonical_order_is_rfc_4034s() {
+        // RFC 4034 §6.1's own example, in order.
+        let ordered: [&[u8]; 9] = [
+            b"\x07example\x00",
+            b"\x01a\x07example\x00",
+            b"\x08yljkjljk\x01a\x07example\x00",
+            b"\x01z\x01a\x07example\x00",
+            b"\x04zabc\x01a\x07example\x00",
+            b"\x01z\x07example\x00",
+            b"\x01\x01\x01z\x07example\x00",
+            b"\x01*\x01z\x07example\x00",
+            b"\x01\xc8\x01z\x07example\x00",
+        ];
+        for (i, a) in ordered.iter().enumerate() {
+            for (j, b) in ordered.iter().enumerate() {
+                assert_eq!(canonical_cmp(a, b), i.cmp(&j), "{i} {j}");
+            }
+        }
     }
 }
