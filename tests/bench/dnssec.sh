@@ -112,7 +112,7 @@ rate() {
     local port=$1
     shift
     taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -p "$port" -d "$WORK/queries" \
-        -c "$CLIENTS" -l "$DURATION" "$@" 2>&1 | awk '/Queries per second:/ {print $4}'
+        -c "$CLIENTS" -l "$DURATION" "$@" 2>&1 | awk '/Queries per second:/ {printf "%d\n", $4}'
 }
 
 # onebox, signing the zone itself.
