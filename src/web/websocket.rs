@@ -164,7 +164,7 @@ mod tests {
         // RFC 6455 §1.3's example.
         assert_eq!(
             accept("dGhlIHNhbXBsZSBub25jZQ=="),
-            "s3pPLMBiTxaQ9kUGzF4BTOzxxo0="
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
         );
     }
 }
