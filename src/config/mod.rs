@@ -201,16 +201,6 @@ impl Config {
                 format!("must be between 1 and {MAX_IMAGE_BYTES} (16 MiB)"),
             );
         }
-        if self.app.image_max_bytes > self.web.max_body_bytes {
-            return invalid(
-                "app.image_max_bytes",
-                format!(
-                    "{} is more than web.max_body_bytes ({}), which bounds every request body: \
-                     raise that too",
-                    self.app.image_max_bytes, self.web.max_body_bytes
-                ),
-            );
-        }
         Ok(())
     }
 
