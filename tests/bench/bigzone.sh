@@ -20,42 +20,12 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 ZONE_RECORDS=${ZONE_RECORDS:-1000000}
 ONEBOX=$ROOT/target/release/onebox
 
-die() {
-    echo "bigzone.sh: $*" >&2
-    exit 1
-}
-
-for tool in nsd nsd-checkzone dig ss; do
-    command -v "$tool" >/dev/null || die "$tool not found (.ci/run installs the Debian packages)"
-done
+NAME=bench-bigzone
+# shellcheck source=tests/bench/common.sh
+source "$ROOT/tests/bench/common.sh"
+needs nsd nsd-checkzone dig ss bc
 [[ -x /usr/bin/time ]] || die "/usr/bin/time not found (Debian package time)"
 [[ -x $ONEBOX ]] || die "$ONEBOX not found: make release"
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/onebox-bench-bigzone.XXXXXX")
-PIDS=()
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() {
-    local port used
-    used=$(ss -Hlnut | awk '{print $5}' | sed -n 's/^127\.0\.0\.1:\|^0\.0\.0\.0:\|^\*://p')
-    for _ in $(seq 100); do
-        port=$((20000 + RANDOM % 10000))
-        grep -qx "$port" <<<"$used" || {
-            echo "$port"
-            return
-        }
-    done
-    die "no free port found"
-}
 
 # write_zone FILE SERIAL
 write_zone() {
@@ -147,7 +117,6 @@ ob_reload_rss=$(kib "$ob" VmRSS)
 kill "$ob"
 wait "$ob" 2>/dev/null || true
 PIDS=()
-
 # NSD serving the same zone (the file as it is now, serial 2026120502).
 nport=$(free_port)
 mkdir -p "$WORK/nsd"
@@ -178,7 +147,6 @@ nsd_serve_s=$(wait_serial "$nport" 2026120502)
 nsd_rss=$(kib "$nsd" VmRSS)
 nsd_hwm=$(kib "$nsd" VmHWM)
 
-ratio() { printf '%.2f' "$(echo "scale=3; $1 / $2" | bc)"; }
 echo
 echo "big zone: $ZONE_RECORDS A records"
 printf '%-34s %10s %10s %8s\n' "" "onebox" "NSD" "ratio"

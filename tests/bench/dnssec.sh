@@ -24,41 +24,11 @@ CLIENT_CPU=${CLIENT_CPU:-0}
 HOSTS=1000
 ONEBOX=$ROOT/target/release/onebox
 
-die() {
-    echo "dnssec.sh: $*" >&2
-    exit 1
-}
-
-for tool in nsd ldns-keygen ldns-signzone dnsperf dig taskset ss; do
-    command -v "$tool" >/dev/null || die "$tool not found (.ci/run installs the Debian packages)"
-done
+NAME=bench-dnssec
+# shellcheck source=tests/bench/common.sh
+source "$ROOT/tests/bench/common.sh"
+needs nsd ldns-keygen ldns-signzone dnsperf dig taskset ss bc
 [[ -x $ONEBOX ]] || die "$ONEBOX not found: make release"
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/onebox-bench-dnssec.XXXXXX")
-PIDS=()
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() {
-    local port used
-    used=$(ss -Hlnut | awk '{print $5}' | sed -n 's/^127\.0\.0\.1:\|^0\.0\.0\.0:\|^\*://p')
-    for _ in $(seq 100); do
-        port=$((20000 + RANDOM % 10000))
-        grep -qx "$port" <<<"$used" || {
-            echo "$port"
-            return
-        }
-    done
-    die "no free port found"
-}
 
 mkdir -p "$WORK/zones" "$WORK/nsd"
 ZONE=$WORK/zones/foobar.com.zone
@@ -177,7 +147,6 @@ wait_answer "$nport"
 nsd_do0=$(rate "$nport")
 nsd_do1=$(rate "$nport" -D)
 
-ratio() { printf '%.2f' "$(echo "scale=3; $1 / $2" | bc)"; }
 echo
 echo "DNSSEC: a signed zone of $HOSTS hosts, UDP, dnsperf -c $CLIENTS, ${DURATION}s each, servers on CPU $SERVER_CPU"
 printf '%-8s %12s %12s %14s\n' "" "DO=0 q/s" "DO=1 q/s" "DO=1 / DO=0"
