@@ -1,8 +1,8 @@
 //! The UDP fast path: one OS thread per socket, batched `recvmmsg`/`sendmmsg`.
 //!
-//! Why not tokio here: the anchors (`shared/ANCHORS.md`) show that a task and a channel per
-//! request cost more than answering does; a blocking loop over batches of up to [`BATCH`]
-//! datagrams is what brings a hickory-based server to NSD's CPU cost per query.
+//! Why not tokio here: the measurements in the README (Design choices) show that a task and a
+//! channel per request cost more than answering does; a blocking loop over batches of up to
+//! [`BATCH`] datagrams is what brings a hickory-based server to NSD's CPU cost per query.
 //!
 //! The loop, per batch:
 //! 1. `recvmmsg` with `MSG_WAITFORONE`: block (at most [`READ_TIMEOUT`], so that shutdown is
