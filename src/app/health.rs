@@ -14,9 +14,10 @@
 //! pool reconnects by itself.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
-use tokio::sync::watch;
+use tokio::sync::Notify;
 
 use super::State;
 use crate::db::{Db, sessions};
@@ -38,40 +39,49 @@ pub const PURGE_EVERY: Duration = Duration::from_secs(3600);
 /// Unknown until the watcher's first check has an outcome: a process just started (or
 /// taking over from an upgraded one) makes the application's first requests wait for that
 /// outcome rather than answer 503 for a database it has not yet tried.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Health {
-    state: Arc<watch::Sender<Option<bool>>>,
+    shared: Arc<Shared>,
 }
 
-impl Default for Health {
-    fn default() -> Self {
-        Self {
-            state: Arc::new(watch::Sender::new(None)),
-        }
-    }
+/// The outcome of the last check ([`UNKNOWN`] before the first), read lock-free by every
+/// request; waiters for the first outcome are woken when it comes.
+#[derive(Debug, Default)]
+struct Shared {
+    state: AtomicU8,
+    known: Notify,
 }
+
+const UNKNOWN: u8 = 0;
+const UP: u8 = 1;
+const DOWN: u8 = 2;
 
 impl Health {
     /// Whether the database is usable, once the watcher knows: at once after the first
     /// check's outcome; before it, waits for that outcome (the caller bounds the wait).
     pub async fn known_up(&self) -> bool {
-        if let Some(up) = *self.state.borrow() {
-            return up;
-        }
-        let mut known = self.state.subscribe();
-        match known.wait_for(Option::is_some).await {
-            Ok(up) => *up == Some(true),
-            Err(_) => false,
+        loop {
+            let known = self.shared.known.notified();
+            match self.shared.state.load(Ordering::Acquire) {
+                UNKNOWN => known.await,
+                state => return state == UP,
+            }
         }
     }
 
     /// Whether the last check found the database usable (`false` before the first).
     pub fn is_up(&self) -> bool {
-        *self.state.borrow() == Some(true)
+        self.shared.state.load(Ordering::Acquire) == UP
     }
 
     fn set(&self, up: bool) {
-        self.state.send_replace(Some(up));
+        let old = self
+            .shared
+            .state
+            .swap(if up { UP } else { DOWN }, Ordering::AcqRel);
+        if old == UNKNOWN {
+            self.shared.known.notify_waiters();
+        }
     }
 }
 
