@@ -119,27 +119,7 @@ wait "$ob" 2>/dev/null || true
 PIDS=()
 # NSD serving the same zone (the file as it is now, serial 2026120502).
 nport=$(free_port)
-mkdir -p "$WORK/nsd"
-cat >"$WORK/nsd/nsd.conf" <<EOF
-server:
-    server-count: 1
-    ip-address: 127.0.0.1@$nport
-    username: ""
-    chroot: ""
-    zonesdir: "$WORK/nsd"
-    pidfile: "$WORK/nsd/nsd.pid"
-    xfrdfile: "$WORK/nsd/xfrd.state"
-    xfrdir: "$WORK/nsd"
-    zonelistfile: "$WORK/nsd/zone.list"
-    database: ""
-    logfile: "$WORK/nsd/log"
-    verbosity: 0
-remote-control:
-    control-enable: no
-zone:
-    name: foobar.com
-    zonefile: "$ZONE"
-EOF
+nsd_conf "$nport" "$ZONE"
 nsd -d -c "$WORK/nsd/nsd.conf" >>"$WORK/nsd/log" 2>&1 </dev/null &
 nsd=$!
 PIDS+=("$nsd")

@@ -43,3 +43,30 @@ free_port() {
 
 # ratio A B: A / B with two decimals.
 ratio() { printf '%.2f' "$(echo "scale=3; $1 / $2" | bc)"; }
+
+# nsd_conf PORT ZONEFILE: writes $WORK/nsd/nsd.conf, one server process on 127.0.0.1:PORT
+# serving foobar.com from ZONEFILE, response rate limiting off, no remote control.
+nsd_conf() {
+    mkdir -p "$WORK/nsd"
+    cat >"$WORK/nsd/nsd.conf" <<CONF
+server:
+    server-count: 1
+    ip-address: 127.0.0.1@$1
+    username: ""
+    chroot: ""
+    zonesdir: "$WORK/nsd"
+    pidfile: "$WORK/nsd/nsd.pid"
+    xfrdfile: "$WORK/nsd/xfrd.state"
+    xfrdir: "$WORK/nsd"
+    zonelistfile: "$WORK/nsd/zone.list"
+    database: ""
+    logfile: "$WORK/nsd/log"
+    verbosity: 0
+    rrl-ratelimit: 0
+remote-control:
+    control-enable: no
+zone:
+    name: foobar.com
+    zonefile: "$2"
+CONF
+}

@@ -120,27 +120,7 @@ ob_do1=$(rate "$port" -D)
 (cd "$WORK/nsd" && ldns-keygen -a ECDSAP256SHA256 -k foobar.com >key.name)
 (cd "$WORK/nsd" && ldns-signzone -f "$WORK/nsd/foobar.com.signed" "$ZONE" "$(cat key.name)")
 nport=$(free_port)
-cat >"$WORK/nsd/nsd.conf" <<EOF
-server:
-    server-count: 1
-    ip-address: 127.0.0.1@$nport
-    username: ""
-    chroot: ""
-    zonesdir: "$WORK/nsd"
-    pidfile: "$WORK/nsd/nsd.pid"
-    xfrdfile: "$WORK/nsd/xfrd.state"
-    xfrdir: "$WORK/nsd"
-    zonelistfile: "$WORK/nsd/zone.list"
-    database: ""
-    logfile: "$WORK/nsd/log"
-    verbosity: 0
-    rrl-ratelimit: 0
-remote-control:
-    control-enable: no
-zone:
-    name: foobar.com
-    zonefile: "$WORK/nsd/foobar.com.signed"
-EOF
+nsd_conf "$nport" "$WORK/nsd/foobar.com.signed"
 taskset -c "$SERVER_CPU" nsd -d -c "$WORK/nsd/nsd.conf" >>"$WORK/nsd/log" 2>&1 </dev/null &
 PIDS+=($!)
 wait_answer "$nport"
