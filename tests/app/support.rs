@@ -12,8 +12,8 @@ use std::time::Duration;
 use reqwest::cookie::CookieStore;
 use reqwest::header::{HeaderMap, SET_COOKIE};
 
+use crate::harness::Onebox;
 use crate::harness::mariadb::shared;
-use crate::harness::{Onebox, onebox_command};
 use crate::web::{Proto, WWW, tls_config};
 
 /// Where the data lives.
@@ -110,22 +110,7 @@ impl App {
 
     /// Runs `onebox ARGS` with this server's config, `stdin` as standard input.
     pub fn cli(&self, args: &[&str], stdin: &str) -> Output {
-        let mut child = onebox_command()
-            .arg("--config")
-            .arg(&self.server.config)
-            .args(args)
-            .current_dir(self.dir.path())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run onebox");
-        {
-            use std::io::Write;
-            let mut input = child.stdin.take().expect("stdin");
-            input.write_all(stdin.as_bytes()).expect("write stdin");
-        }
-        child.wait_with_output().expect("onebox exits")
+        crate::harness::onebox::cli(&self.server.config, self.dir.path(), args, stdin)
     }
 
     /// Runs `onebox ARGS` on a terminal of its own (`script` makes one), `typed` as what is

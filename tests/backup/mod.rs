@@ -19,9 +19,7 @@ mod schedule;
 mod schema;
 
 use std::path::{Path, PathBuf};
-use std::process::{Output, Stdio};
-
-use crate::harness::onebox_command;
+use std::process::Output;
 
 /// The password of every user here.
 pub const PASSWORD: &str = "correct horse battery";
@@ -72,22 +70,8 @@ impl BoxDirs {
 
 /// Runs `onebox --config CONFIG ARGS` with `stdin` as its standard input.
 pub fn cli(config: &Path, args: &[&str], stdin: &str) -> Output {
-    let mut child = onebox_command()
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .current_dir(config.parent().expect("config's directory"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run onebox");
-    {
-        use std::io::Write;
-        let mut input = child.stdin.take().expect("stdin");
-        input.write_all(stdin.as_bytes()).expect("write stdin");
-    }
-    child.wait_with_output().expect("onebox exits")
+    let dir = config.parent().expect("config's directory");
+    crate::harness::onebox::cli(config, dir, args, stdin)
 }
 
 /// Standard output of a command that must succeed.

@@ -29,6 +29,26 @@ pub fn onebox_command() -> Command {
     command
 }
 
+/// Runs `onebox --config CONFIG ARGS` in `dir`, with `stdin` as its standard input, to its end.
+pub fn cli(config: &Path, dir: &Path, args: &[&str], stdin: &str) -> Output {
+    let mut child = onebox_command()
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run onebox");
+    {
+        use std::io::Write;
+        let mut input = child.stdin.take().expect("stdin");
+        input.write_all(stdin.as_bytes()).expect("write stdin");
+    }
+    child.wait_with_output().expect("onebox exits")
+}
+
 /// Runs onebox with `args` in `dir` and `env`, killing it if it runs past [`DEADLINE`].
 pub fn run(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = onebox_command();
