@@ -31,9 +31,6 @@ pub use sign::{Policy, SignError, Signed, sign_zone};
 
 use crate::config::DnssecConfig;
 
-#[allow(unused_imports)] // The catalog uses it once DO=1 answers are served.
-pub(crate) use canonical::order_key;
-
 /// The zones `config` lists, as names (fully qualified, lower case).
 pub fn zones(config: &DnssecConfig) -> Result<Vec<Name>, String> {
     config

@@ -19,8 +19,10 @@
 //! ahead of queries: the reply writer (`dns::reply`) compresses and copies from here, which
 //! costs less than a hash lookup.
 //!
-//! DNSSEC signing (to come) reads the same arrays: the records of each RRset are contiguous,
-//! names are available in canonical (lower-case) form, and [`Zone::records`] walks the zone.
+//! DNSSEC signing (`dns::dnssec`) reads the same arrays: the records of each RRset are
+//! contiguous, names are available in canonical (lower-case) form, and [`Zone::records`] walks
+//! the zone. A signed zone is a zone like any other, its RRSIG, NSEC, DNSKEY, CDS and CDNSKEY
+//! records indexed beside the rest.
 
 use std::hash::{BuildHasher, Hasher};
 use std::path::{Path, PathBuf};
