@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::transfer::SecondaryZone;
+
 /// `[dns.dnssec]`: signing. The keys live in `state_dir/keys/`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -47,8 +49,12 @@ impl Default for DnssecConfig {
 }
 
 impl DnssecConfig {
-    /// The rules between this section's keys: the key at fault and what is wrong.
-    pub(super) fn check(&self) -> Result<(), (&'static str, String)> {
+    /// The rules between this section's keys, and with `[[dns.secondary]]` (`secondaries`):
+    /// the key at fault and what is wrong.
+    pub(super) fn check(
+        &self,
+        secondaries: &[SecondaryZone],
+    ) -> Result<(), (&'static str, String)> {
         let lifetime = self.signature_lifetime.as_secs();
         let refresh = self.signature_refresh.as_secs();
         if lifetime > u64::from(u32::MAX / 4) {
@@ -74,6 +80,32 @@ impl DnssecConfig {
                     format!(
                         "{zone:?} is not a zone name; write it as the zone file is named, e.g. \
                          \"foobar.com\" for zones/foobar.com.zone"
+                    ),
+                ));
+            }
+            // A secondary zone is served as its primary made it: signing it here would need
+            // the zone re-signed after every transfer (Knot's "signing of a secondary"), which
+            // onebox does not do. Said here rather than serving the zone unsigned.
+            let same = |other: &str| {
+                other
+                    .trim()
+                    .trim_end_matches('.')
+                    .eq_ignore_ascii_case(bare)
+            };
+            if let Some(secondary) = secondaries.iter().find(|s| same(&s.zone)) {
+                return Err((
+                    "dns.dnssec.zones",
+                    format!(
+                        "{zone:?} is a [[dns.secondary]] zone (transferred from {}): onebox \
+                         signs only the zones it is primary for; sign it at its primary (a \
+                         signed zone transfers with its signatures), or remove it from \
+                         dns.dnssec.zones",
+                        secondary
+                            .primaries
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 ));
             }
@@ -109,5 +141,35 @@ mod tests {
         .expect("write");
         let config = Config::load(Some(&file)).expect("loads");
         assert_eq!(config.dns.dnssec.algorithm, super::DnssecAlgorithm::Ed25519);
+    }
+
+    #[test]
+    fn a_secondary_zone_cannot_be_signed_here() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("a.toml");
+        let secondary =
+            "[[dns.secondary]]\nzone = \"Example.org.\"\nprimaries = [\"192.0.2.1:53\"]\n";
+        std::fs::write(
+            &file,
+            format!("[dns.dnssec]\nzones = [\"foobar.com\", \"example.org\"]\n{secondary}"),
+        )
+        .expect("write");
+        let error = Config::load(Some(&file))
+            .expect_err("must be refused")
+            .to_string();
+        assert!(error.contains("key dns.dnssec.zones"), "{error}");
+        assert!(error.contains("a.toml:2"), "the file and line: {error}");
+        assert!(
+            error.contains(
+                "\"example.org\" is a [[dns.secondary]] zone (transferred from 192.0.2.1:53)"
+            ),
+            "{error}"
+        );
+        std::fs::write(
+            &file,
+            format!("[dns.dnssec]\nzones = [\"foobar.com\"]\n{secondary}"),
+        )
+        .expect("write");
+        Config::load(Some(&file)).expect("a secondary beside a signed zone is fine");
     }
 }

@@ -156,7 +156,7 @@ impl Config {
     /// checked by serde).
     fn validate(&self) -> Result<(), Invalid> {
         let invalid = |key, message: String| Err(Invalid { key, message });
-        if let Err((key, message)) = self.dns.dnssec.check() {
+        if let Err((key, message)) = self.dns.dnssec.check(&self.dns.secondary) {
             return invalid(key, message);
         }
         if let Err((key, message)) =

@@ -194,6 +194,24 @@ fn check_names_a_signed_zone_without_a_file_and_broken_keys() {
         "{stderr}"
     );
 
+    // A secondary zone is served as transferred: signing it here is refused, with the line.
+    let secondary = format!(
+        "{original}\n[[dns.secondary]]\nzone = \"example.test\"\nprimaries = [\"192.0.2.1:53\"]\n"
+    );
+    std::fs::write(&config, secondary).unwrap();
+    let out = onebox(dir.path(), &["check"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a configuration error: {stderr}"
+    );
+    assert!(
+        stderr.contains("onebox.toml:7: key dns.dnssec.zones")
+            && stderr.contains("\"example.test\" is a [[dns.secondary]] zone"),
+        "{stderr}"
+    );
+
     std::fs::write(&config, original).unwrap();
     assert!(
         onebox(dir.path(), &["dnssec", "ds", "example.test"])
