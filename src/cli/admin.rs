@@ -2,7 +2,9 @@
 //! on the DNSSEC keys.
 
 use std::io::{BufRead, IsTerminal, Write};
+use std::path::Path;
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
@@ -237,7 +239,20 @@ pub(super) fn dnssec(cli: &Cli, action: &DnssecAction) -> anyhow::Result<ExitCod
                 RolloverStep::Swap => Step::Swap,
                 RolloverStep::Retire => Step::Retire,
             };
-            manage::rollover(dns, state, zone, step, now, *force)
+            let before = served_serial(state, zone);
+            match manage::rollover(dns, state, zone, step, now, *force) {
+                Ok(text) => {
+                    std::io::stdout().lock().write_all(text.as_bytes())?;
+                    return match resign_running(state, zone, before)? {
+                        Ok(text) => {
+                            writeln!(std::io::stdout().lock(), "{text}")?;
+                            Ok(ExitCode::SUCCESS)
+                        }
+                        Err(message) => refused(&message),
+                    };
+                }
+                Err(error) => Err(error),
+            }
         }
     };
     match result {
@@ -247,5 +262,81 @@ pub(super) fn dnssec(cli: &Cli, action: &DnssecAction) -> anyhow::Result<ExitCod
         }
         Err(ManageError::Refused(message)) => refused(&message),
         Err(error) => Err(error.into()),
+    }
+}
+
+/// How long `onebox dnssec rollover` waits for the running onebox to serve the zone signed with
+/// the new keys (signing a zone of a million records takes seconds, not minutes).
+const RESIGN_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The serial the onebox serving from `state_dir` last published for `zone`, as it records
+/// each version it serves (`state_dir/dns/versions`).
+fn served_serial(state_dir: &Path, zone: &str) -> Option<u32> {
+    let mut name = hickory_proto::rr::Name::from_ascii(zone).ok()?;
+    name.set_fqdn(true);
+    dns::serial::ServedVersions::read(state_dir).serving(&name.to_lowercase().to_string())
+}
+
+/// After a rollover step: the onebox serving from `state_dir` (its pid file) is reloaded, as
+/// SIGHUP does, which re-signs `zone` with its keys as they are now; waits until it has
+/// published a version of the zone other than `before`. `Ok`: what happened (also when no
+/// onebox runs: the step then applies when it starts); `Err`: why the step is not served.
+fn resign_running(
+    state_dir: &Path,
+    zone: &str,
+    before: Option<u32>,
+) -> anyhow::Result<Result<String, String>> {
+    let pid_file = super::upgrade::PidFile::new(state_dir);
+    let not_running = || {
+        Ok(Ok(format!(
+            "No onebox is serving with this configuration ({} names none): the keys apply when \
+             it starts.",
+            pid_file.path.display()
+        )))
+    };
+    let Some(pid) = pid_file.read() else {
+        return not_running();
+    };
+    let target = libc::pid_t::try_from(pid).context("pid out of range")?;
+    // SAFETY: kill(2) with a signal number; the pid comes from the pid file.
+    if unsafe { libc::kill(target, libc::SIGHUP) } != 0 {
+        let error = std::io::Error::last_os_error();
+        if error.raw_os_error() == Some(libc::ESRCH) {
+            return not_running();
+        }
+        return Ok(Err(format!(
+            "the keys are changed, but onebox (pid {pid}, from {}) cannot be signalled ({error}): \
+             reload it as its user (`kill -HUP {pid}` or `systemctl reload onebox`)",
+            pid_file.path.display()
+        )));
+    }
+    let deadline = Instant::now() + RESIGN_TIMEOUT;
+    loop {
+        let now = served_serial(state_dir, zone);
+        if now.is_some() && now != before {
+            let serial = now.unwrap_or_default();
+            return Ok(Ok(format!(
+                "onebox (pid {pid}) reloaded: it serves {zone} signed with these keys, serial \
+                 {serial}{}.",
+                before.map(|b| format!(" (was {b})")).unwrap_or_default()
+            )));
+        }
+        // SAFETY: signal 0 only checks that the process exists.
+        if unsafe { libc::kill(target, 0) } != 0 {
+            return Ok(Err(format!(
+                "the keys are changed, but onebox (pid {pid}) exited before serving them: they \
+                 apply when it starts"
+            )));
+        }
+        if Instant::now() >= deadline {
+            return Ok(Err(format!(
+                "the keys are changed and onebox (pid {pid}) was asked to reload, but it does not \
+                 serve a new version of {zone} after {}s: see its log (a configuration or zone \
+                 file that no longer loads keeps the previous version in service), fix it and \
+                 reload (`kill -HUP {pid}`)",
+                RESIGN_TIMEOUT.as_secs()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(100));
     }
 }

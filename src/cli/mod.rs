@@ -203,12 +203,15 @@ pub enum DnssecAction {
         /// The zone.
         zone: String,
     },
-    /// Roll ZONE's signing key in three steps, reloading onebox after each: `prepublish` (a new
-    /// key joins the DNSKEY set), `swap` (it signs; give the parent its DS), `retire` (the old
-    /// key goes, once the parent serves only the new DS).
+    /// Roll ZONE's signing key in three steps: `prepublish` (a new key joins the DNSKEY set),
+    /// `swap` (it signs; give the parent its DS), `retire` (the old key goes, once the parent
+    /// serves only the new DS).
     ///
     /// Each step refuses to run before it is safe (the DNSKEY TTL since the previous step),
-    /// and says when it will be.
+    /// and says when it will be. A step takes effect at once: the onebox serving with this
+    /// configuration (its pid file in state_dir) is reloaded, as by SIGHUP, and the command
+    /// returns once it serves the zone signed with the keys as they now are (exit status 1 if
+    /// it does not within a minute). Without a running onebox, the step applies when it starts.
     Rollover {
         /// The zone.
         zone: String,

@@ -148,7 +148,7 @@ impl Lifecycle {
 
 /// `state_dir/onebox.pid`: the pid of the process that serves.
 pub(super) struct PidFile {
-    path: PathBuf,
+    pub(super) path: PathBuf,
 }
 
 impl PidFile {
@@ -172,7 +172,8 @@ impl PidFile {
         }
     }
 
-    fn read(&self) -> Option<u32> {
+    /// The pid the file names, if it exists and holds one.
+    pub(super) fn read(&self) -> Option<u32> {
         std::fs::read_to_string(&self.path)
             .ok()?
             .trim()

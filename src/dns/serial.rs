@@ -192,6 +192,13 @@ impl ServedVersions {
         self.zones.get(zone).and_then(|(_, served)| *served)
     }
 
+    /// The serial `zone` was last served with.
+    pub fn serving(&self, zone: &str) -> Option<u32> {
+        self.zones
+            .get(zone)
+            .map(|(version, served)| served.unwrap_or(version.serial))
+    }
+
     /// Records what `zone` serves now: `version` as read, served with its own serial.
     pub fn set(&mut self, zone: &str, version: Version) {
         self.zones.insert(zone.to_owned(), (version, None));

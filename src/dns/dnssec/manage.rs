@@ -1,6 +1,8 @@
 //! What `onebox dnssec ...` does: the DS for the registrar, the list of a zone's keys, and the
 //! three steps of a key rollover. Each returns the text to print; the files change under the
-//! key store's lock, and the running server takes the change at its next reload (SIGHUP).
+//! key store's lock. The command line then has the running server re-sign the zone with the
+//! keys as they now are (it reloads it, as SIGHUP does) before it returns, as Knot's `keymgr`
+//! is followed by `knotc zone-keys-load`.
 //!
 //! A rollover of the combined signing key (RFC 6781 §4.1.2, "double-DS" shape, as Knot rolls
 //! a CSK) never leaves a validating resolver without a chain:
@@ -153,7 +155,6 @@ pub fn rollover(
             "{zone} has no key yet: onebox generates it when it first signs the zone"
         )));
     }
-    let reload = "Reload onebox now (`kill -HUP $(pidof onebox)` or `systemctl reload onebox`).";
     let mut out = String::new();
     match (step, phase(&keys)) {
         (Step::Prepublish, Phase::Steady(active)) => {
@@ -166,9 +167,9 @@ pub fn rollover(
             let key = store.generate(&zone, algorithm, KeyState::Published, now, &keys)?;
             let _ = writeln!(
                 out,
-                "{zone}: key {} published beside key {} (it signs nothing yet).\n{reload}\n\
-                 Next, not before {} (the DNSKEY TTL, {ttl}s, after the reload; more if \
-                 secondaries lag): onebox dnssec rollover {zone_text} swap",
+                "{zone}: key {} published beside key {} (it signs nothing yet).\n\
+                 Next, not before {} (the DNSKEY TTL, {ttl}s; more if secondaries lag): \
+                 onebox dnssec rollover {zone_text} swap",
                 key.tag,
                 keys[active].tag,
                 keys::timestamp(now + i64::from(ttl)),
@@ -200,7 +201,7 @@ pub fn rollover(
             let _ = writeln!(
                 out,
                 "{zone}: key {} now signs the zone; key {} stays published and signs the \
-                 DNSKEY set only.\n{reload}\n\
+                 DNSKEY set only.\n\
                  Next: give the parent zone (your registrar) the new DS below in place of the \
                  old one; parents that read CDS records take it from the zone themselves.",
                 keys[new].tag, keys[active].tag
@@ -221,7 +222,7 @@ pub fn rollover(
             store.remove(&keys[old])?;
             let _ = writeln!(
                 out,
-                "{zone}: key {} removed; key {} is the zone's only key.\n{reload}",
+                "{zone}: key {} removed; key {} is the zone's only key.",
                 keys[old].tag, keys[active].tag
             );
         }

@@ -133,6 +133,13 @@ fn a_rollover_goes_step_by_step_and_never_early() {
         "{}",
         text(&out).0
     );
+    assert!(
+        text(&out)
+            .0
+            .contains("No onebox is serving with this configuration"),
+        "without a server, the step waits for its start: {}",
+        text(&out).0
+    );
     assert_eq!(key_files(dir.path()).len(), 2);
     let (ds, _) = text(&onebox(dir.path(), &["dnssec", "ds", "example.test"]));
     assert_eq!(ds, ds_before, "the DS does not change before the swap");
