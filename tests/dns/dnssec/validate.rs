@@ -54,10 +54,15 @@ fn signed(extra: &str) -> Onebox {
 
 /// What `onebox dnssec ds example.test` prints for `ob`: the DS line(s) for the registrar.
 fn ds(ob: &Onebox) -> Vec<String> {
+    ds_of(ob, "example.test")
+}
+
+/// What `onebox dnssec ds ZONE` prints for `ob`.
+fn ds_of(ob: &Onebox, zone: &str) -> Vec<String> {
     let config = ob.config.display().to_string();
     let out = run(
         ob.dir.path(),
-        &["--config", &config, "dnssec", "ds", "example.test"],
+        &["--config", &config, "dnssec", "ds", zone],
         &[],
     );
     assert!(
@@ -71,8 +76,9 @@ fn ds(ob: &Onebox) -> Vec<String> {
         .collect()
 }
 
-/// `onebox dnssec rollover example.test STEP --force`, then a reload; waits until `ob` serves
-/// a serial above `serial` and returns it.
+/// `onebox dnssec rollover example.test STEP --force`, which has the running `ob` re-sign the
+/// zone before it returns (no SIGHUP from here): `ob` serves a serial other than `serial`
+/// at once, which is returned.
 fn rollover(ob: &Onebox, step: &str, serial: u32) -> u32 {
     let config = ob.config.display().to_string();
     let out = run(
@@ -155,6 +161,52 @@ fn assert_validated(out: &DigOutput, status: &str, what: &str, resolver: &Unboun
     );
 }
 
+/// The CDS records of a dig answer, as `tag alg digest-type DIGEST` (digest without spaces,
+/// upper case), sorted.
+fn cds_of(out: &DigOutput) -> Vec<String> {
+    let mut cds: Vec<String> = out
+        .answer
+        .iter()
+        .filter(|r| r.rtype == "CDS")
+        .map(|r| normal_ds(&r.rdata))
+        .collect();
+    cds.sort();
+    cds
+}
+
+/// The RDATA of `onebox dnssec ds` lines, as [`cds_of`] writes it.
+fn ds_rdata(ds: &[String]) -> Vec<String> {
+    let mut rdata: Vec<String> = ds
+        .iter()
+        .map(|line| {
+            normal_ds(
+                &line
+                    .split_whitespace()
+                    .skip(3)
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            )
+        })
+        .collect();
+    rdata.sort();
+    rdata
+}
+
+/// DS RDATA text with the digest in one upper-case word (dig may split it).
+fn normal_ds(rdata: &str) -> String {
+    let fields: Vec<&str> = rdata.split_whitespace().collect();
+    if fields.len() < 4 {
+        return rdata.to_owned();
+    }
+    format!(
+        "{} {} {} {}",
+        fields[0],
+        fields[1],
+        fields[2],
+        fields[3..].concat().to_uppercase()
+    )
+}
+
 /// The trust anchor a resolver gets: the DS line, as the parent would publish it.
 fn anchor(ds: &[String]) -> Vec<&str> {
     ds.iter().map(String::as_str).collect()
@@ -187,6 +239,28 @@ fn unbound_validates_every_kind_of_answer_and_delv_shows_the_chain() {
     );
     let keys = resolve(&resolver, "example.test.", "DNSKEY");
     assert_validated(&keys, "NOERROR", "DNSKEY", &resolver);
+    // CDS and CDNSKEY (RFC 7344): signed, and what `onebox dnssec ds` prints, for parents
+    // that scan.
+    let cds = resolve(&resolver, "example.test.", "CDS");
+    assert_validated(&cds, "NOERROR", "CDS", &resolver);
+    assert_eq!(cds_of(&cds), ds_rdata(&ds), "CDS is the DS to publish");
+    let cdnskey = resolve(&resolver, "example.test.", "CDNSKEY");
+    assert_validated(&cdnskey, "NOERROR", "CDNSKEY", &resolver);
+    let cdnskeys: Vec<&str> = cdnskey
+        .answer
+        .iter()
+        .filter(|r| r.rtype == "CDNSKEY")
+        .map(|r| r.rdata.as_str())
+        .collect();
+    assert_eq!(cdnskeys.len(), 1, "{}", cdnskey.text);
+    assert!(
+        keys.answer
+            .iter()
+            .any(|r| r.rtype == "DNSKEY" && r.rdata == cdnskeys[0]),
+        "CDNSKEY is the signing key's DNSKEY:\n{}\n{}",
+        cdnskey.text,
+        keys.text
+    );
 
     // Denials: NXDOMAIN, NODATA, the wildcard (answer and NODATA), an empty non-terminal.
     for (name, rtype, status, what) in [
@@ -272,6 +346,139 @@ fn unbound_validates_every_kind_of_answer_and_delv_shows_the_chain() {
         assert!(text.contains(expected), "delv {name}:\n{text}");
         assert!(text.contains("RRSIG"), "delv shows the signatures:\n{text}");
     }
+}
+
+/// The child zone behind the secure delegation, signed by a second onebox.
+const SECURE_CHILD: &str = "$ORIGIN secure.example.test.
+$TTL 30
+@    IN SOA ns hostmaster 1 3600 900 1209600 30
+     IN NS  ns
+ns   IN A   192.0.2.98
+host IN A   192.0.2.101
+";
+
+/// The parent zone: `ZONE` with serial `serial`, delegating secure.example.test with `ds`.
+fn parent_zone(serial: u32, ds: &str) -> String {
+    ZONE.replace(" 1 3600 ", &format!(" {serial} 3600 "))
+        + "secure       IN NS  ns.secure\nns.secure    IN A   192.0.2.98\n"
+        + ds
+        + "\n"
+}
+
+#[test]
+fn a_secure_delegation_carries_the_signed_ds_and_validates_into_the_child() {
+    // The child, signed by its own onebox; its operator gives the parent its DS.
+    let child = Onebox::builder()
+        .zone("secure.example.test.zone", SECURE_CHILD)
+        .toml("[dns.dnssec]\nzones = [\"secure.example.test\"]\n")
+        .start();
+    let child_ds = ds_of(&child, "secure.example.test");
+    assert_eq!(child_ds.len(), 1, "{child_ds:?}");
+    let parent = Onebox::builder()
+        .zone("example.test.zone", &parent_zone(1, &child_ds[0]))
+        .toml("[dns.dnssec]\nzones = [\"example.test\"]\n")
+        .start();
+
+    // The referral with DO=1: NS, the DS and its RRSIG, not authoritative; with DO=0 the NS
+    // alone.
+    let mut query = Query::new("host.secure.example.test.", RecordType::A).edns();
+    if let Some(edns) = query.edns.as_mut() {
+        edns.dnssec_ok = true;
+    }
+    let referral = wire::ask(parent.addr, &query, Transport::Udp);
+    let authority: Vec<(String, RecordType)> = referral
+        .message
+        .authorities
+        .iter()
+        .map(|r| (r.name.to_string(), r.record_type()))
+        .collect();
+    assert!(
+        !referral.aa && referral.message.answers.is_empty(),
+        "{referral:?}"
+    );
+    for expected in [RecordType::NS, RecordType::DS, RecordType::RRSIG] {
+        assert!(
+            authority.contains(&("secure.example.test.".to_owned(), expected)),
+            "the referral carries {expected}: {authority:?}"
+        );
+    }
+    let covered: Vec<RecordType> = referral
+        .message
+        .authorities
+        .iter()
+        .filter_map(|r| match &r.data {
+            hickory_proto::rr::RData::DNSSEC(hickory_proto::dnssec::rdata::DNSSECRData::RRSIG(
+                sig,
+            )) => Some(sig.input().type_covered),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(covered, [RecordType::DS], "the DS set's signature");
+    let plain = wire::ask(
+        parent.addr,
+        &Query::new("host.secure.example.test.", RecordType::A).edns(),
+        Transport::Udp,
+    );
+    let plain_types: Vec<RecordType> = plain
+        .message
+        .authorities
+        .iter()
+        .map(|r| r.record_type())
+        .collect();
+    assert_eq!(plain_types, [RecordType::NS], "DO=0: the referral alone");
+
+    // unbound, anchored at the parent, follows the DS into the child: answers validated.
+    let anchors = ds(&parent);
+    let resolver = Unbound::validating(
+        &[
+            ("example.test", parent.addr),
+            ("secure.example.test", child.addr),
+        ],
+        &anchor(&anchors),
+    );
+    for (name, rtype, status) in [
+        ("secure.example.test.", "DS", "NOERROR"),
+        ("host.secure.example.test.", "A", "NOERROR"),
+        ("nothere.secure.example.test.", "A", "NXDOMAIN"),
+    ] {
+        let out = resolve(&resolver, name, rtype);
+        assert_validated(
+            &out,
+            status,
+            &format!("secure delegation: {name} {rtype}"),
+            &resolver,
+        );
+    }
+
+    // The control: the parent publishing a DS that is not the child's key makes the child
+    // bogus (SERVFAIL), not insecure.
+    let mut wrong = child_ds[0].clone();
+    let last = wrong.pop().expect("a digest");
+    wrong.push(if last == '0' { '1' } else { '0' });
+    std::fs::write(
+        parent.zones_dir().join("example.test.zone"),
+        parent_zone(2, &wrong),
+    )
+    .expect("rewrite the parent zone");
+    assert!(
+        parent.reload(),
+        "reload not logged:\n{}",
+        parent.log().text()
+    );
+    let fresh = Unbound::validating(
+        &[
+            ("example.test", parent.addr),
+            ("secure.example.test", child.addr),
+        ],
+        &anchor(&anchors),
+    );
+    let out = resolve(&fresh, "host.secure.example.test.", "A");
+    assert_eq!(
+        out.status.as_deref(),
+        Some("SERVFAIL"),
+        "a wrong DS at the parent must not validate:\n{}",
+        out.text
+    );
 }
 
 #[test]
@@ -513,6 +720,12 @@ fn a_key_rollover_never_fails_validation() {
     check(&old, "swap (old DS)", 2);
     let new_ds = ds(&ob);
     assert_ne!(new_ds, old_ds, "the DS to publish is the new key's");
+    let cds = dig::dig(ob.addr, &["+norec", "example.test.", "CDS"]);
+    assert_eq!(
+        cds_of(&cds),
+        ds_rdata(&new_ds),
+        "CDS follows the swap, for parents that scan"
+    );
     // The parent now publishes the new DS: resolvers with it validate as well.
     let new = Unbound::validating(&[("example.test", ob.addr)], &anchor(&new_ds));
     check(&new, "swap (new DS)", 3);
