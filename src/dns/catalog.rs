@@ -131,6 +131,38 @@ struct Signing {
     refresh_at: i64,
     /// The nodes owning an NSEC record, in canonical order (RFC 4034 §6.1).
     nsec: Box<[u32]>,
+    /// The order keys (`name::order_key`) of their names, back to back.
+    keys: Box<[u8]>,
+    /// Where the key of each `nsec` node lies in `keys`: a binary search compares bytes.
+    key_spans: Box<[(u32, u32)]>,
+}
+
+impl Signing {
+    /// The NSEC owners of `zone` in canonical order, with their order keys.
+    fn new(zone: &Zone, refresh_at: i64) -> Self {
+        let mut buf = [0u8; name::MAX_ORDER_KEY];
+        let mut owners: Vec<(Vec<u8>, u32)> = (0..zone.node_count())
+            .filter(|&node| zone.rrset(node, code::NSEC).is_some())
+            .map(|node| {
+                let len = name::order_key(zone.name(node), &mut buf);
+                (buf[..len].to_vec(), node)
+            })
+            .collect();
+        owners.sort();
+        let mut keys = Vec::with_capacity(owners.iter().map(|(key, _)| key.len()).sum());
+        let mut key_spans = Vec::with_capacity(owners.len());
+        for (key, _) in &owners {
+            let start = keys.len() as u32;
+            keys.extend_from_slice(key);
+            key_spans.push((start, keys.len() as u32));
+        }
+        Self {
+            refresh_at,
+            nsec: owners.into_iter().map(|(_, node)| node).collect(),
+            keys: keys.into(),
+            key_spans: key_spans.into(),
+        }
+    }
 }
 
 impl ZoneData {
@@ -173,20 +205,14 @@ impl ZoneData {
     /// This version signed: `zone` is its content with the DNSSEC records added and the SOA
     /// serial the one served; its signatures are due for replacement at `refresh_at`.
     pub(crate) fn with_signed_zone(self, zone: Zone, refresh_at: i64) -> Self {
-        let mut nsec: Vec<u32> = (0..zone.node_count())
-            .filter(|&node| zone.rrset(node, code::NSEC).is_some())
-            .collect();
-        nsec.sort_by(|&a, &b| name::canonical_cmp(zone.name(a), zone.name(b)));
+        let signing = Signing::new(&zone, refresh_at);
         let read = self.read();
         Self {
             serial: zone.serial(),
             zone: Arc::new(zone),
             read: Some(read),
             soa: None,
-            signing: Some(Arc::new(Signing {
-                refresh_at,
-                nsec: nsec.into(),
-            })),
+            signing: Some(Arc::new(signing)),
             ..self
         }
     }
@@ -227,13 +253,16 @@ impl ZoneData {
     /// The node whose NSEC record covers (or matches) the lower-case wire name `key`: the last
     /// NSEC owner at or before it in canonical order.
     pub(crate) fn nsec_covering(&self, key: &[u8]) -> Option<u32> {
-        let nsec = &self.signing.as_ref()?.nsec;
-        let after = nsec.partition_point(|&node| {
-            name::canonical_cmp(self.zone.name(node), key) != std::cmp::Ordering::Greater
-        });
+        let signing = self.signing.as_ref()?;
+        let mut buf = [0u8; name::MAX_ORDER_KEY];
+        let len = name::order_key(key, &mut buf);
+        let wanted = &buf[..len];
+        let after = signing
+            .key_spans
+            .partition_point(|&(start, end)| &signing.keys[start as usize..end as usize] <= wanted);
         match after {
-            0 => nsec.last().copied(),
-            at => Some(nsec[at - 1]),
+            0 => signing.nsec.last().copied(),
+            at => Some(signing.nsec[at - 1]),
         }
     }
 
@@ -397,4 +426,48 @@ fn with_serial(soa: &[u8], serial: u32) -> Box<[u8]> {
         soa[at..at + 4].copy_from_slice(&serial.to_be_bytes());
     }
     soa.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::dns::zone::parse_text;
+
+    #[test]
+    fn the_nsec_covering_a_name_is_the_last_owner_at_or_before_it() {
+        let text = "example.org. 300 IN SOA ns admin 1 3600 600 86400 300
+example.org. 300 NS ns.example.org.
+example.org. 300 NSEC a.example.org. NS SOA RRSIG NSEC
+a.example.org. 300 A 192.0.2.1
+a.example.org. 300 NSEC *.b.example.org. A RRSIG NSEC
+*.b.example.org. 300 A 192.0.2.2
+*.b.example.org. 300 NSEC z.example.org. A RRSIG NSEC
+z.example.org. 300 A 192.0.2.3
+z.example.org. 300 NSEC example.org. A RRSIG NSEC
+";
+        let origin = Name::from_ascii("example.org.").expect("name");
+        let zone = || parse_text(Path::new("example.org.zone"), &origin, text.as_bytes());
+        let data = ZoneData::new(zone().expect("zone")).with_signed_zone(zone().expect("zone"), 0);
+        let key = |s: &str| key_of(&Name::from_ascii(s).expect("name"));
+        let covering = |s: &str| {
+            let node = data.nsec_covering(&key(s)).expect("an NSEC");
+            name::to_text(data.name(node))
+        };
+        for (name, owner) in [
+            ("example.org.", "example.org."),
+            ("0.example.org.", "example.org."),
+            ("a.example.org.", "a.example.org."),
+            ("b.example.org.", "a.example.org."), // an empty non-terminal
+            ("a.a.example.org.", "a.example.org."),
+            ("x.b.example.org.", "*.b.example.org."),
+            ("y.example.org.", "*.b.example.org."),
+            ("z.example.org.", "z.example.org."),
+            ("a.z.example.org.", "z.example.org."),
+            ("zz.example.org.", "z.example.org."),
+        ] {
+            assert_eq!(covering(name), owner, "{name}");
+        }
+    }
 }

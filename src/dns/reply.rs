@@ -150,6 +150,10 @@ pub(crate) struct Writer<'o, const N: usize = 32> {
     compressor: Compressor<N>,
     /// The length of the question's name, for [`Owner::Query`].
     qname_len: usize,
+    /// The owner of the record written last, and where its name lies in the message: the
+    /// records of an RRset, and the RRSIG after them, go out under a pointer to it without a
+    /// search.
+    last_owner: Option<(Owner, u16)>,
 }
 
 impl<'o, const N: usize> Writer<'o, N> {
@@ -165,6 +169,7 @@ impl<'o, const N: usize> Writer<'o, N> {
             out,
             compressor,
             qname_len,
+            last_owner: None,
         }
     }
 
@@ -175,22 +180,14 @@ impl<'o, const N: usize> Writer<'o, N> {
                 Data::Set { set, ttl } => {
                     let mut written = 0;
                     for rdata in zone.rdatas(&set) {
-                        match item.owner {
-                            Owner::Node(node) => self.name(zone.written_name(node)),
-                            Owner::Query => self.query_name(),
-                            Owner::Synthesized(start, len) => self.name(reply.name((start, len))),
-                        }
+                        self.owner(zone, reply, item.owner);
                         self.record(set.rtype, ttl, rdata)?;
                         written += 1;
                     }
                     written
                 }
                 Data::Cname { target, ttl } => {
-                    match item.owner {
-                        Owner::Node(node) => self.name(zone.written_name(node)),
-                        Owner::Query => self.query_name(),
-                        Owner::Synthesized(start, len) => self.name(reply.name((start, len))),
-                    }
+                    self.owner(zone, reply, item.owner);
                     self.record(types_cname(), ttl, reply.name(target))?;
                     1
                 }
@@ -199,18 +196,40 @@ impl<'o, const N: usize> Writer<'o, N> {
         Ok(count)
     }
 
-    /// Writes the question's name (always a pointer to it).
-    fn query_name(&mut self) {
+    /// Writes the name of a record's `owner`: a pointer to where it was written for the record
+    /// before, if that had the same owner (what a search of the compressor would find, as
+    /// nothing written since can be an earlier match), else compressed.
+    fn owner(&mut self, zone: &ZoneData, reply: &Reply, owner: Owner) {
+        if let Some((last, at)) = self.last_owner
+            && last == owner
+        {
+            self.out.extend_from_slice(&(0xc000 | at).to_be_bytes());
+            return;
+        }
+        let at = match owner {
+            Owner::Node(node) => self.name(zone.written_name(node)),
+            Owner::Query => self.query_name(),
+            Owner::Synthesized(start, len) => self.name(reply.name((start, len))),
+        };
+        self.last_owner = at.map(|at| (owner, at));
+    }
+
+    /// Writes the question's name (always a pointer to it); where it lies, unless the root.
+    fn query_name(&mut self) -> Option<u16> {
         if self.qname_len > 1 {
             self.out
                 .extend_from_slice(&(0xc000 | QUESTION_AT).to_be_bytes());
+            Some(QUESTION_AT)
         } else {
             self.out.push(0);
+            None
         }
     }
 
-    /// Writes `name` (wire form, any case), compressed.
-    pub(crate) fn name(&mut self, name: &[u8]) {
+    /// Writes `name` (wire form, any case), compressed. Returns where a pointer to it may point
+    /// from now on (`None` for the root, which is shorter than a pointer, and past the reach of
+    /// pointers).
+    pub(crate) fn name(&mut self, name: &[u8]) -> Option<u16> {
         for at in name::suffixes(name) {
             if name[at] == 0 {
                 break;
@@ -221,12 +240,21 @@ impl<'o, const N: usize> Writer<'o, N> {
                 self.compressor.add_all(&name[..at], base, name.len());
                 self.out
                     .extend_from_slice(&(0xc000 | pointer).to_be_bytes());
-                return;
+                return if at == 0 {
+                    Some(pointer)
+                } else {
+                    pointable(base)
+                };
             }
         }
         let base = self.out.len();
         self.out.extend_from_slice(name);
         self.compressor.add_all(name, base, name.len());
+        if name.len() > 1 {
+            pointable(base)
+        } else {
+            None
+        }
     }
 
     /// Writes the rest of a record after its owner: type, class IN, TTL and the RDATA, the
@@ -237,9 +265,12 @@ impl<'o, const N: usize> Writer<'o, N> {
         self.out.extend_from_slice(&ttl.to_be_bytes());
         let length_at = self.out.len();
         self.out.extend_from_slice(&[0, 0]);
-        let names = match rtype {
-            1 | 28 => Default::default(), // A and AAAA, most of all replies
-            _ => types::names_in(rtype, rdata),
+        // Only the names of the RFC 1035 types are compressed; any other RDATA (A and AAAA,
+        // most of all replies; RRSIG and NSEC, most of a DO=1 reply) is copied as it is.
+        let names = if types::has_compressible_names(rtype) {
+            types::names_in(rtype, rdata)
+        } else {
+            Default::default()
         };
         let mut at = 0;
         for (start, end, compressible) in names.iter() {
@@ -259,6 +290,13 @@ impl<'o, const N: usize> Writer<'o, N> {
         self.out[length_at..length_at + 2].copy_from_slice(&(len as u16).to_be_bytes());
         Ok(())
     }
+}
+
+/// `at` as a pointer's target, if a pointer reaches it.
+fn pointable(at: usize) -> Option<u16> {
+    u16::try_from(at)
+        .ok()
+        .filter(|&at| usize::from(at) <= MAX_POINTER)
 }
 
 fn types_cname() -> u16 {
@@ -363,6 +401,42 @@ mod tests {
             &out[end..],
             b"\xc0\x0c\x04mail\xc0\x10\xc0\x23\x03org\x00\x00"
         );
+    }
+
+    #[test]
+    fn records_of_one_owner_point_at_its_first_writing() {
+        use std::path::Path;
+
+        let origin = hickory_proto::rr::Name::from_ascii("example.org.").unwrap();
+        let text = b"example.org. 300 IN SOA ns admin 1 3600 600 86400 300
+example.org. 300 NS ns.example.org.
+Mail.example.org. 300 A 192.0.2.1
+Mail.example.org. 300 A 192.0.2.2
+Mail.example.org. 300 MX 10 mail.example.org.
+";
+        let zone = crate::dns::zone::parse_text(Path::new("z"), &origin, text).unwrap();
+        let zone = ZoneData::new(zone);
+        let node = zone.node(b"\x04mail\x07example\x03org\x00").unwrap();
+        let set = |rtype| *zone.rrset(node, rtype).unwrap();
+        let mut reply = Reply::default();
+        reply.clear();
+        reply.answer.push(Item::set(Owner::Node(node), set(1)));
+        reply.answer.push(Item::set(Owner::Node(node), set(15)));
+        let question = b"\x07example\x03org\x00\x00\x0f\x00\x01";
+        let mut out = Vec::new();
+        let layout = write(&mut out, question, &zone, &reply).unwrap();
+        assert_eq!(layout.answer_count, 3);
+        let end = 12 + question.len();
+        let first = &out[end..];
+        // The owner written once, in its case, after the question's name...
+        assert_eq!(&first[..7], b"\x04Mail\xc0\x0c");
+        // ...and pointed at by the next record, and by the MX after them (whose exchange, the
+        // same name, is a pointer too).
+        let second = &first[7 + 14..];
+        assert_eq!(&second[..2], [0xc0, end as u8]);
+        let mx = &second[2 + 14..];
+        assert_eq!(&mx[..2], [0xc0, end as u8]);
+        assert_eq!(&mx[2 + 10..], [0, 10, 0xc0, end as u8]);
     }
 
     #[test]

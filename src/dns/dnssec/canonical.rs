@@ -3,8 +3,9 @@
 //!
 //! - Names are ordered label by label from the root, each label compared as lower-case octets,
 //!   a shorter label first (§6.1). hickory's `Name` orders that way; [`order_key`] turns the
-//!   lower-case wire key the catalog uses into bytes whose plain comparison is the same order,
-//!   so that finding the NSEC that covers a name is a binary search over byte strings.
+//!   lower-case wire key the catalog uses into bytes whose plain comparison is the same order
+//!   (`zone::name::order_key`, which the catalog also uses to find the NSEC covering a name by
+//!   a binary search over byte strings).
 //! - RDATA is written uncompressed, names lower-cased in the types RFC 4034 §6.2 lists, less NSEC
 //!   (RFC 6840 §5.1): hickory-proto's encoder in canonical mode does exactly that for the types
 //!   it knows.
@@ -16,6 +17,8 @@ use hickory_proto::ProtoError;
 use hickory_proto::dnssec::rdata::SigInput;
 use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
+
+use crate::dns::zone::name;
 
 /// The canonical wire form of `record`'s RDATA.
 pub(crate) fn rdata(record: &Record) -> Result<Vec<u8>, ProtoError> {
@@ -82,37 +85,12 @@ pub(crate) fn is_dnssec_type(rtype: RecordType) -> bool {
     )
 }
 
-/// Bytes that sort like the canonical order of the name whose lower-case wire form is `key`.
-///
-/// The labels are written from the root down, each followed by a 0 octet; inside a label the
-/// octets 0 and 1 become the pairs `1 1` and `1 2`. A label's end (0) then sorts before any octet
-/// of a longer label, and escaped octets keep their order, so byte comparison of two keys is
-/// RFC 4034 §6.1 comparison of the names.
-pub(crate) fn order_key(key: &[u8]) -> Vec<u8> {
-    let mut starts = [0usize; 128];
-    let mut count = 0;
-    let mut at = 0;
-    while let Some(&len) = key.get(at) {
-        if len == 0 || count == starts.len() {
-            break;
-        }
-        starts[count] = at;
-        count += 1;
-        at += 1 + usize::from(len);
-    }
-    let mut out = Vec::with_capacity(key.len() + 8);
-    for &start in starts[..count].iter().rev() {
-        let len = usize::from(key[start]);
-        for &byte in key.get(start + 1..start + 1 + len).unwrap_or_default() {
-            match byte {
-                0 => out.extend_from_slice(&[1, 1]),
-                1 => out.extend_from_slice(&[1, 2]),
-                b => out.push(b),
-            }
-        }
-        out.push(0);
-    }
-    out
+/// Bytes that sort like the canonical order of the name whose lower-case wire form is `key`
+/// (`zone::name::order_key`, owned).
+pub(super) fn order_key(key: &[u8]) -> Vec<u8> {
+    let mut out = [0u8; name::MAX_ORDER_KEY];
+    let len = name::order_key(key, &mut out);
+    out[..len].to_vec()
 }
 
 #[cfg(test)]

@@ -184,46 +184,52 @@ pub(crate) fn to_text(name: &[u8]) -> String {
     text
 }
 
-/// RFC 4034 §6.1 canonical order of two lower-case wire names: label by label from the root
-/// down, each label compared as unsigned octets (a shorter label first when one is a prefix of
-/// the other), and a name before the names below it. Allocates nothing: what answers to DO=1
-/// queries use to find the NSEC record covering a name.
-pub(crate) fn canonical_cmp(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
-    let mut a_starts = [0u8; MAX_NAME / 2 + 1];
-    let mut b_starts = [0u8; MAX_NAME / 2 + 1];
-    let a_count = label_starts(a, &mut a_starts);
-    let b_count = label_starts(b, &mut b_starts);
-    for (&x, &y) in a_starts[..a_count]
-        .iter()
-        .rev()
-        .zip(b_starts[..b_count].iter().rev())
-    {
-        match label_at(a, x).cmp(label_at(b, y)) {
-            std::cmp::Ordering::Equal => continue,
-            other => return other,
-        }
-    }
-    a_count.cmp(&b_count)
-}
+/// The longest [`order_key`]: every octet of a 255-octet name escaped.
+pub(crate) const MAX_ORDER_KEY: usize = 2 * MAX_NAME;
 
-/// The octets of the label of `name` starting at `start`.
-fn label_at(name: &[u8], start: u8) -> &[u8] {
-    let start = usize::from(start);
-    let len = usize::from(name[start]);
-    name.get(start + 1..start + 1 + len).unwrap_or_default()
-}
-
-/// Where each label of `name` but the root starts, first label first; how many there are.
-fn label_starts(name: &[u8], starts: &mut [u8; MAX_NAME / 2 + 1]) -> usize {
+/// Writes into `out` the order key of the lower-case wire name `key`, and returns its length:
+/// octets whose byte order is RFC 4034 §6.1's canonical order of names (label by label from
+/// the root down, each label compared as unsigned octets, a shorter label first when one is a
+/// prefix of the other, a name before the names below it).
+///
+/// The labels are written from the root down, each followed by a 0 octet; inside a label the
+/// octets 0 and 1 become the pairs `1 1` and `1 2`. A label's end (0) then sorts before any
+/// octet of a longer label, and escaped octets keep their order. Allocates nothing: answers to
+/// DO=1 queries compare keys to find the NSEC record covering a name.
+pub(crate) fn order_key(key: &[u8], out: &mut [u8; MAX_ORDER_KEY]) -> usize {
+    let mut starts = [0u8; MAX_NAME / 2 + 1];
     let mut count = 0;
-    for at in suffixes(name) {
-        if name[at] == 0 || count == starts.len() || at > MAX_NAME {
+    for at in suffixes(key) {
+        if key[at] == 0 || count == starts.len() || at > MAX_NAME {
             break;
         }
         starts[count] = at as u8;
         count += 1;
     }
-    count
+    let mut len = 0;
+    for &start in starts[..count].iter().rev() {
+        let start = usize::from(start);
+        let label_len = usize::from(key[start]);
+        for &byte in key
+            .get(start + 1..start + 1 + label_len)
+            .unwrap_or_default()
+        {
+            // A wire name of at most 255 octets needs at most 2 × 254 of these.
+            let (pair, n) = match byte {
+                0 => ([1, 1], 2),
+                1 => ([1, 2], 2),
+                b => ([b, 0], 1),
+            };
+            if len + n + 1 > out.len() {
+                return len;
+            }
+            out[len..len + n].copy_from_slice(&pair[..n]);
+            len += n;
+        }
+        out[len] = 0;
+        len += 1;
+    }
+    len
 }
 
 /// The wire form of a hickory `Name` (case kept).
@@ -316,10 +322,19 @@ mod tests {
             b"\x01*\x01z\x07example\x00",
             b"\x01\xc8\x01z\x07example\x00",
         ];
+        let key = |name: &[u8]| {
+            let mut out = [0u8; MAX_ORDER_KEY];
+            let len = order_key(name, &mut out);
+            out[..len].to_vec()
+        };
         for (i, a) in ordered.iter().enumerate() {
             for (j, b) in ordered.iter().enumerate() {
-                assert_eq!(canonical_cmp(a, b), i.cmp(&j), "{i} {j}");
+                assert_eq!(key(a).cmp(&key(b)), i.cmp(&j), "{i} {j}");
             }
         }
+        assert_eq!(key(b"\x00"), b"", "the root first of all");
+        assert_eq!(key(b"\x01a\x02\x00\x01\x00"), b"\x01\x01\x01\x02\x00a\x00");
+        let longest: Vec<u8> = (0..127).flat_map(|_| [1u8, 0]).chain([0]).collect();
+        assert_eq!(key(&longest).len(), 127 * 3, "every octet escaped fits");
     }
 }

@@ -265,6 +265,13 @@ pub(crate) fn name_of(code: u16) -> String {
     }
 }
 
+/// Whether RDATA of type `code` holds names a reply may compress: those of the RFC 1035 types
+/// (RFC 3597 §4), all with codes from 2 to 15. A writer copies every other RDATA as it is
+/// (DNSSEC's types among them), without looking for names.
+pub(crate) fn has_compressible_names(code: u16) -> bool {
+    matches!(code, 2 | 5..=9 | 12 | 14 | 15)
+}
+
 /// Where the domain names lie in `rdata` of type `code`: `(start, end, compressible)` for each,
 /// in order. Empty for types without names, for RDATA too short to hold its fields (it was
 /// checked when read, so that means a type whose layout is not known), and for IPSECKEY
@@ -342,6 +349,21 @@ impl NameFields {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compressible_names_are_those_of_the_table() {
+        for info in TYPES {
+            let compressible = info
+                .fields
+                .is_some_and(|fields| fields.contains(&CompressedName));
+            assert_eq!(
+                has_compressible_names(info.code),
+                compressible,
+                "{}",
+                info.name
+            );
+        }
+    }
 
     #[test]
     fn the_table_is_sorted_and_names_are_unique() {
