@@ -188,7 +188,14 @@ impl DbNode {
         self.daemon.as_ref().map(Daemon::tail).unwrap_or_default()
     }
 
-    /// Stops the node cleanly (SIGTERM: it leaves the cluster and shuts down).
+    /// Asks the node to stop (SIGTERM: it leaves the cluster and shuts down), without waiting.
+    pub fn begin_stop(&self) {
+        if let Some(daemon) = &self.daemon {
+            daemon.signal(libc::SIGTERM);
+        }
+    }
+
+    /// Stops the node cleanly (SIGTERM) and waits for its exit.
     pub fn stop(&mut self) {
         if let Some(mut daemon) = self.daemon.take() {
             daemon.stop(Duration::from_secs(60));
