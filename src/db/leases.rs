@@ -194,8 +194,10 @@ mod tests {
     #[tokio::test]
     async fn one_holder_at_a_time_until_expiry_or_release() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut config = crate::config::Config::default();
-        config.state_dir = dir.path().to_owned();
+        let config = crate::config::Config {
+            state_dir: dir.path().to_owned(),
+            ..Default::default()
+        };
         let db = Db::connect(&config).await.expect("db");
         ensure_table(&db).await.expect("table");
         ensure_table(&db).await.expect("again: a no-op");
