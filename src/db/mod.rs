@@ -113,7 +113,21 @@ pub fn unreachable(error: &DbErr) -> bool {
                     | Sqlx::PoolTimedOut
                     | Sqlx::PoolClosed
                     | Sqlx::WorkerCrashed
-            )
+            ) || refused_for_now(error)
+        }
+        _ => false,
+    }
+}
+
+/// Whether the server answered with an error of SQLSTATE class 08, "connection exception":
+/// it took the connection but will not run statements on it now — MariaDB shutting down
+/// (1053), a Galera node that left the cluster or has not yet caught up with it (1047,
+/// "WSREP has not yet prepared node for application use"), too many connections (1040). The
+/// query was not wrong; the database is, for a while, unavailable.
+fn refused_for_now(error: &sea_orm::sqlx::Error) -> bool {
+    match error {
+        sea_orm::sqlx::Error::Database(error) => {
+            error.code().is_some_and(|code| code.starts_with("08"))
         }
         _ => false,
     }
@@ -748,6 +762,58 @@ mod tests {
         assert!(!unreachable(&DbErr::Query(sqlx(Sqlx::RowNotFound))));
         assert!(!unreachable(&DbErr::RecordNotFound("post".to_owned())));
         assert!(DbError::Db(DbErr::Query(sqlx(eof()))).is_unavailable());
+    }
+
+    /// A server error as sqlx reports it, with its SQLSTATE.
+    #[derive(Debug)]
+    struct ServerError(&'static str);
+
+    impl std::fmt::Display for ServerError {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "server error {}", self.0)
+        }
+    }
+
+    impl std::error::Error for ServerError {}
+
+    impl sea_orm::sqlx::error::DatabaseError for ServerError {
+        fn message(&self) -> &str {
+            "server error"
+        }
+        fn code(&self) -> Option<std::borrow::Cow<'_, str>> {
+            Some(self.0.into())
+        }
+        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+            self
+        }
+        fn kind(&self) -> sea_orm::sqlx::error::ErrorKind {
+            sea_orm::sqlx::error::ErrorKind::Other
+        }
+    }
+
+    #[test]
+    fn a_server_refusing_connections_for_now_is_unavailability_not_a_bug() {
+        use std::sync::Arc;
+
+        use sea_orm::RuntimeErr;
+        use sea_orm::sqlx::Error as Sqlx;
+        let server = |sqlstate: &'static str| {
+            DbErr::Query(RuntimeErr::SqlxError(Arc::new(Sqlx::Database(Box::new(
+                ServerError(sqlstate),
+            )))))
+        };
+        // 1047 (a Galera node not synced), 1053 (shutting down), 1040 (too many connections).
+        assert!(unreachable(&server("08S01")));
+        assert!(unreachable(&server("08004")));
+        // A duplicate key, a syntax error: the statement's fault, not the server's state.
+        assert!(!unreachable(&server("23000")));
+        assert!(!unreachable(&server("42000")));
     }
 
     #[test]
