@@ -185,6 +185,8 @@ pub(crate) struct Responder {
     query_log: AtomicBool,
     /// The secondary zones: whom NOTIFY is accepted from, and what it triggers.
     inbound: ArcSwap<Inbound>,
+    /// Whether `inbound` lists any zone, read on every query without touching it.
+    secondaries: AtomicBool,
 }
 
 impl Responder {
@@ -194,6 +196,7 @@ impl Responder {
             query_log: AtomicBool::new(settings.query_log),
             settings: ArcSwap::from_pointee(settings),
             inbound: ArcSwap::from_pointee(Inbound::default()),
+            secondaries: AtomicBool::new(false),
         }
     }
 
@@ -204,7 +207,9 @@ impl Responder {
 
     /// The secondary zones from now on (`secondary`).
     pub(crate) fn set_inbound(&self, inbound: Inbound) {
+        let any = !inbound.is_empty();
         self.inbound.store(Arc::new(inbound));
+        self.secondaries.store(any, Ordering::Relaxed);
     }
 
     /// The snapshot in service now.
@@ -353,6 +358,18 @@ impl Responder {
             _ => {}
         }
         let zone = match catalog.authority_for(query.key(), query.qtype) {
+            // A secondary zone not transferred yet, below a zone served here: SERVFAIL for its
+            // names, as NSD answers, never the parent's referral or NXDOMAIN.
+            Some(zone)
+                if self.secondaries.load(Ordering::Relaxed)
+                    && self
+                        .inbound
+                        .load()
+                        .holds_below(query.key(), usize::from(zone.origin().num_labels())) =>
+            {
+                write_simple(out, query, u16::from(ResponseCode::ServFail) as u8, 0);
+                return Outcome::Reply;
+            }
             Some(zone) if !zone.expired() => zone,
             Some(_) => {
                 write_simple(out, query, u16::from(ResponseCode::ServFail) as u8, 0);

@@ -71,6 +71,26 @@ impl Inbound {
     pub(crate) fn holds(&self, key: &[u8]) -> bool {
         !self.zones.is_empty() && name::suffixes(key).any(|at| self.zones.contains_key(&key[at..]))
     }
+
+    /// Whether the name with lower-case wire `key` lies in a secondary zone below the apex,
+    /// with `apex_labels` labels, of the zone in service that holds it: that secondary zone
+    /// has not been transferred yet (it would be the one in service otherwise), and its names,
+    /// the DS at its apex included, are answered SERVFAIL as NSD answers them, not from the
+    /// parent.
+    pub(crate) fn holds_below(&self, key: &[u8], apex_labels: usize) -> bool {
+        if self.zones.is_empty() {
+            return false;
+        }
+        let labels = name::label_count(key);
+        name::suffixes(key)
+            .take(labels.saturating_sub(apex_labels))
+            .any(|at| self.zones.contains_key(&key[at..]))
+    }
+
+    /// Whether no zone is a secondary one.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.zones.is_empty()
+    }
 }
 
 /// One secondary zone: its primaries, its key, its refresh trigger.
