@@ -5,7 +5,8 @@
 //! worker thread counts into a [`Tally`] of its own (`ops::metrics::Owned`: a plain load and
 //! store per query, on memory no other thread writes), and a scrape sums the workers; TCP
 //! connections, served by the async runtime's threads, count into striped counters. Replies
-//! cut to fit a UDP payload (TC set) are counted apart, as are zone transfers and NOTIFY.
+//! cut to fit a UDP payload (TC set) are counted apart, as are zone transfers (sent, and
+//! received by the secondary zones) and NOTIFY.
 //! Each zone's serial and record count are read from the catalog in service at scrape time.
 
 use std::sync::{Arc, Mutex, PoisonError};
@@ -72,8 +73,15 @@ pub(crate) enum Event {
     NotifySent,
     /// A NOTIFY given up on (no response, or an error response).
     NotifyFailed,
+    /// A secondary zone received whole (AXFR, or IXFR answered in full).
+    AxfrReceived,
+    /// A secondary zone received as an incremental transfer.
+    IxfrReceived,
+    /// A transfer from a primary that failed (the network, the primary's answer, a signature,
+    /// an IXFR that does not apply).
+    ReceiveFailed,
 }
-const EVENTS: usize = 5;
+const EVENTS: usize = 8;
 
 /// The counters of one UDP worker; only that worker's thread writes them.
 #[derive(Debug)]
@@ -208,6 +216,23 @@ impl DnsMetrics {
         family.sample(
             &[("type", "any"), ("result", "failed")],
             events(Event::TransferFailed),
+        );
+        let mut family = out.family(
+            "onebox_dns_transfers_received_total",
+            "Zone transfers received by the secondary zones, by type (axfr: the whole zone; ixfr: incremental), and those that failed.",
+            Kind::Counter,
+        );
+        family.sample(
+            &[("type", "axfr"), ("result", "complete")],
+            events(Event::AxfrReceived),
+        );
+        family.sample(
+            &[("type", "ixfr"), ("result", "complete")],
+            events(Event::IxfrReceived),
+        );
+        family.sample(
+            &[("type", "any"), ("result", "failed")],
+            events(Event::ReceiveFailed),
         );
         out.single(
             "onebox_dns_notify_sent_total",

@@ -162,6 +162,7 @@ impl Dns {
         let tasks = TaskTracker::new();
         let secondaries = Arc::new(Secondaries::new(
             responder.clone(),
+            metrics.clone(),
             versions.clone(),
             state_dir,
             tasks.clone(),
