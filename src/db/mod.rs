@@ -4,7 +4,9 @@
 //!   the server: the pool connects lazily, so onebox starts (and serves DNS and files) while
 //!   the database is down, and recovers by itself when it comes back;
 //! - the schema is the `migration` crate (`db/` in the repository), applied by
-//!   [`Db::migrate_up`] / [`Db::migrate_down`] and listed by [`Db::migrations`];
+//!   [`Db::migrate_up`] / [`Db::migrate_down`] and listed by [`Db::migrations`]. Several
+//!   boxes may share one database and start at once: migrations are applied under a lease
+//!   ([`leases`]), so exactly one box applies them while the others wait;
 //! - [`entity`] holds the tables as SeaORM entities; the queries of each aggregate live in a
 //!   file of their own ([`posts`], [`images`], ...);
 //! - [`dump`] writes the whole database as an engine-independent dump from one consistent
@@ -15,6 +17,7 @@
 pub mod dump;
 pub mod entity;
 pub mod images;
+pub mod leases;
 pub mod posts;
 pub mod sessions;
 pub mod settings;
@@ -71,6 +74,12 @@ pub enum DbError {
     /// A dump could not be written or read (`dump`): what, and where.
     #[error("database dump: {0}")]
     Dump(String),
+    /// Another onebox sharing the database holds the migrations' lease: it is applying them.
+    #[error("another onebox ({holder}) is applying the migrations; waiting for it")]
+    Migrating {
+        /// The lease's holder (`host:pid:random`).
+        holder: String,
+    },
 }
 
 impl DbError {
@@ -79,7 +88,7 @@ impl DbError {
     pub fn is_unavailable(&self) -> bool {
         match self {
             Self::Db(error) => unreachable(error),
-            Self::Unreachable { .. } | Self::NoAnswer { .. } => true,
+            Self::Unreachable { .. } | Self::NoAnswer { .. } | Self::Migrating { .. } => true,
             Self::Url(_) | Self::StateDir { .. } | Self::Dump(_) => false,
         }
     }
@@ -343,29 +352,103 @@ impl Db {
     }
 
     /// Applies every pending migration (or the next `steps`); returns how many were applied.
+    /// Waits while another onebox sharing the database applies them (see [`leases`]); then
+    /// applies what is still pending.
     pub async fn migrate_up(&self, steps: Option<u32>) -> Result<usize, DbError> {
+        self.migrating(Lease::Wait, self.up(steps)).await
+    }
+
+    /// As [`Db::migrate_up`] (all of them), but without waiting: [`DbError::Migrating`] when
+    /// another onebox is applying them now (the database watcher looks again a second later).
+    pub async fn try_migrate_up(&self) -> Result<usize, DbError> {
+        self.migrating(Lease::Try, self.up(None)).await
+    }
+
+    async fn up(&self, steps: Option<u32>) -> Result<usize, DbError> {
         let pending = Migrator::get_pending_migrations(&self.conn).await?.len();
-        Migrator::up(&self.conn, steps).await?;
+        if pending > 0 {
+            Migrator::up(&self.conn, steps).await?;
+        }
         Ok(steps.map_or(pending, |n| pending.min(n as usize)))
     }
 
     /// Reverts the latest `steps` applied migrations; returns how many were reverted.
     pub async fn migrate_down(&self, steps: u32) -> Result<usize, DbError> {
-        let applied = Migrator::get_applied_migrations(&self.conn).await?.len();
-        Migrator::down(&self.conn, Some(steps)).await?;
-        Ok(applied.min(steps as usize))
+        let down = async {
+            let applied = Migrator::get_applied_migrations(&self.conn).await?.len();
+            Migrator::down(&self.conn, Some(steps)).await?;
+            Ok(applied.min(steps as usize))
+        };
+        self.migrating(Lease::Wait, down).await
     }
 
     /// Applies or reverts migrations until exactly the first `count` of this binary's are
     /// applied (a restore brings the schema to its archive's before loading it).
     pub async fn migrate_to(&self, count: usize) -> Result<(), DbError> {
-        let applied = Migrator::get_applied_migrations(&self.conn).await?.len();
-        if applied < count {
-            Migrator::up(&self.conn, Some((count - applied) as u32)).await?;
-        } else if applied > count {
-            Migrator::down(&self.conn, Some((applied - count) as u32)).await?;
+        let to = async {
+            let applied = Migrator::get_applied_migrations(&self.conn).await?.len();
+            if applied < count {
+                Migrator::up(&self.conn, Some((count - applied) as u32)).await?;
+            } else if applied > count {
+                Migrator::down(&self.conn, Some((applied - count) as u32)).await?;
+            }
+            Ok(())
+        };
+        self.migrating(Lease::Wait, to).await
+    }
+
+    /// Runs `job` (a change of the schema) holding the migrations' lease, renewed while it
+    /// runs and given back after.
+    async fn migrating<T>(
+        &self,
+        wait: Lease,
+        job: impl std::future::Future<Output = Result<T, DbError>>,
+    ) -> Result<T, DbError> {
+        leases::ensure_table(self).await?;
+        let holder = leases::holder_id();
+        let mut told = false;
+        loop {
+            match leases::acquire(self, MIGRATIONS_LEASE, &holder, MIGRATIONS_LEASE_TTL).await? {
+                leases::Acquired::Held => break,
+                leases::Acquired::Taken { holder, .. } if wait == Lease::Try => {
+                    return Err(DbError::Migrating { holder });
+                }
+                leases::Acquired::Taken { holder, expires_in } => {
+                    if !told {
+                        tracing::info!(
+                            holder,
+                            expires_in_s = expires_in.as_secs(),
+                            "another onebox is applying the migrations; waiting for it"
+                        );
+                        told = true;
+                    }
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
         }
-        Ok(())
+        tokio::pin!(job);
+        let outcome = loop {
+            tokio::select! {
+                outcome = &mut job => break outcome,
+                () = tokio::time::sleep(MIGRATIONS_LEASE_RENEW) => {
+                    match leases::acquire(self, MIGRATIONS_LEASE, &holder, MIGRATIONS_LEASE_TTL).await {
+                        Ok(leases::Acquired::Held) => {}
+                        Ok(leases::Acquired::Taken { holder: other, .. }) => tracing::error!(
+                            other,
+                            "the migrations' lease expired and was taken while migrating"
+                        ),
+                        Err(error) => tracing::warn!(
+                            error = %describe(&error),
+                            "cannot renew the migrations' lease"
+                        ),
+                    }
+                }
+            }
+        };
+        if let Err(error) = leases::release(self, MIGRATIONS_LEASE, &holder).await {
+            tracing::warn!(error = %describe(&error), "cannot give the migrations' lease back; it expires by itself");
+        }
+        outcome
     }
 
     /// Every migration, oldest first, and whether it is applied.
@@ -379,6 +462,23 @@ impl Db {
             })
             .collect())
     }
+}
+
+/// The lease under which the schema changes ([`leases`]).
+pub const MIGRATIONS_LEASE: &str = "migrations";
+
+/// How long the migrations' lease lasts unless renewed (a box that dies while migrating
+/// holds it this long at most).
+const MIGRATIONS_LEASE_TTL: Duration = Duration::from_secs(60);
+
+/// How often a box applying migrations renews the lease.
+const MIGRATIONS_LEASE_RENEW: Duration = Duration::from_secs(15);
+
+/// Whether to wait for the migrations' lease.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lease {
+    Wait,
+    Try,
 }
 
 /// Checks `database.url` as [`Db::connect`] does, without connecting or creating anything
@@ -403,6 +503,22 @@ pub fn check_url(config: &Config) -> Result<(), DbError> {
             .map(drop)
     };
     options.map_err(|e| refused(e.to_string()))
+}
+
+/// An error and its causes, `: `-separated, for the log (`ops::chain` is not the data
+/// layer's to use).
+fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let line = cause.to_string();
+        if !text.ends_with(&line) {
+            text.push_str(": ");
+            text.push_str(&line);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// The URL without its password, for messages.
