@@ -42,6 +42,7 @@ use tokio::net::UnixStream;
 use super::body::Body;
 use super::fastcgi::{self, FastCgi};
 use super::files::plain;
+use super::handler::ConnInfo;
 use super::websocket::Handshake;
 use crate::config::{Balance, ProxyConfig};
 use crate::ops::metrics::{Encoder, Kind};
@@ -293,12 +294,8 @@ impl Proxy {
     }
 
     /// Sends `request` to an upstream and streams its response back.
-    pub async fn forward(
-        &self,
-        mut request: Request<Incoming>,
-        peer: SocketAddr,
-        secure: bool,
-    ) -> Response<Body> {
+    pub async fn forward(&self, mut request: Request<Incoming>, conn: &ConnInfo) -> Response<Body> {
+        let (peer, secure) = (conn.peer, conn.secure);
         let mut websocket = Handshake::of(&mut request);
         let (mut parts, body) = request.into_parts();
         let declared = parts
@@ -371,7 +368,7 @@ impl Proxy {
                     upstream.counters.responses.fetch_add(1, Ordering::Relaxed);
                     upstream.failed_until.store(0, Ordering::Relaxed);
                     return match websocket.take() {
-                        Some(websocket) => websocket.answer(response, &upstream.name),
+                        Some(websocket) => websocket.answer(response, &upstream.name, &conn.hold),
                         None => response,
                     };
                 }

@@ -326,6 +326,7 @@ async fn connection(stream: TcpStream, peer: SocketAddr, secure: bool, conn: Con
         challenges: shared.challenges.clone(),
         app: shared.app.clone(),
         metrics: shared.metrics.clone(),
+        hold: conn.hold(),
     });
     let sites = shared.site.clone();
     let draining = conn.draining.clone();
