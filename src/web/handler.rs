@@ -66,6 +66,9 @@ pub(crate) struct ConnInfo {
     pub metrics: WebMetrics,
     /// Keeps the connection counted (`web.max_connections`) when a WebSocket takes it over.
     pub hold: Hold,
+    /// The reverse proxy's forwarding fields for this client, made at its first proxied
+    /// request.
+    pub proxy_peer: std::sync::OnceLock<super::proxy::PeerFields>,
 }
 
 /// Answers one request with the site snapshot current now.
