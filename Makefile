@@ -4,7 +4,7 @@ CARGO  ?= cargo
 CONFIG ?= config/onebox.toml
 
 .DEFAULT_GOAL := help
-.PHONY: help run check test zero-loss tls-scan lint fmt bench bench-dns bench-bigzone bench-dnssec bench-web bench-proxy bench-app bench-backup release deb
+.PHONY: help run check test zero-loss test-cluster tls-scan lint fmt bench bench-dns bench-bigzone bench-dnssec bench-web bench-proxy bench-app bench-backup release deb
 
 help: ## Show this list
 	@echo "make TARGET, where TARGET is one of:"
@@ -25,6 +25,9 @@ test: lint ## The whole suite: formatting, clippy, then every test (what CI runs
 
 zero-loss: ## The zero-loss proof: reload, upgrade, restart, failed upgrade under load (a minute or two)
 	$(CARGO) test --test main -- --ignored --nocapture lifecycle::zero_loss
+
+test-cluster: ## Beyond one box: HAProxy, two boxes, Galera in namespaces; a box, a DB node, an upgrade fail under load (root; minutes)
+	$(CARGO) test --test main -- --ignored --nocapture cluster::
 
 tls-scan: ## TLS quality: testssl.sh against onebox serving an ACME certificate (minutes; CI runs it)
 	$(CARGO) test --test main -- --ignored --exact acme::tls_scan::testssl_finds_nothing_high_but_what_a_test_ca_causes

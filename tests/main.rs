@@ -3,12 +3,13 @@
 //!
 //! `harness` starts the servers and holds the clients; each other module is one area of the
 //! product (`dns`: issue 2, `web`: issue 3, `db` and `app`: issue 4, `resolver` and
-//! `browser`: issue 5, `start`: issue 13, `lifecycle` and `metrics`: issue 10, `acme`: issue 9).
+//! `browser`: issue 5, `start`: issue 13, `lifecycle` and `metrics`: issue 10, `acme`: issue 9, `cluster`: issue 12).
 
 mod acme;
 mod app;
 mod backup;
 mod browser;
+mod cluster;
 mod db;
 mod dns;
 mod doctor;

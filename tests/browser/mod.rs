@@ -24,7 +24,12 @@
 //! - the same Chromium loads `https://www.foobar.com/php/`: Debian's PHP-FPM, on the server
 //!   host's loopback beside onebox, runs an `index.php` that onebox reaches over FastCGI
 //!   (`[[web.proxy]]` with a `fastcgi://` upstream); the page shows what PHP computed and what
-//!   it was told (HTTPS on, the host, the client host's address).
+//!   it was told (HTTPS on, the host, the client host's address);
+//! - then, through the DevTools protocol (`cdp`: Chromium driven over a pipe), what `--dump-dom`
+//!   cannot show: every text's computed colour against what is painted behind it (WCAG AA) in
+//!   the light and the dark scheme, the sign-in card centred on the page, and, at a phone's
+//!   width of 390 CSS pixels, an editor signed in through the form writing a post, with no
+//!   page wider than the screen (see [`looks`]).
 //!
 //! Without root, each test prints `NOT RUN` and passes, unless `ONEBOX_TEST_REQUIRE_NETNS=1`
 //! (CI sets it), when it fails.
@@ -34,6 +39,8 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+mod cdp;
 
 use crate::harness::netns::{self, CLIENT_IP, Pair, SERVER_IP};
 use crate::harness::phpfpm::PhpFpm;
@@ -459,7 +466,237 @@ fn chromium_in_another_host_renders_the_site_by_its_name() {
         "onebox logged Chromium's query:\n{}",
         world.log()
     );
+    looks(&world, &browser);
 }
+
+/// What a reader sees, measured in the browser (computed styles and layout, through the
+/// DevTools protocol): every text readable against what is behind it (WCAG AA: 4.5:1, 3:1 for
+/// large text) in the light and the dark scheme, on the public pages, the sign-in page with a
+/// failed attempt's error, and every page of the editor; the sign-in card centred on the page;
+/// and at a phone's width (390 CSS pixels) no page wider than the screen, the editor used there
+/// to write a post with a long title and slug.
+fn looks(world: &World, chromium: &Chromium) {
+    let dir = chromium.home.path().join("devtools");
+    std::fs::create_dir_all(&dir).expect("devtools dir");
+    let mut command = world.pair.client.command("env");
+    command
+        .arg(format!("HOME={}", chromium.home.path().display()))
+        .args([
+            "chromium",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ])
+        .arg(format!(
+            "--user-data-dir={}",
+            chromium.home.path().join("devtools-profile").display()
+        ));
+    let mut browser = cdp::Browser::start(command, &dir);
+    let site = "https://www.foobar.com";
+    let mut unreadable = Vec::new();
+    let mut check_contrast = |browser: &mut cdp::Browser, what: &str| {
+        for scheme in ["light", "dark"] {
+            browser.color_scheme(scheme);
+            let found = browser.eval(CONTRAST);
+            for failure in found.as_array().expect("an array") {
+                unreadable.push(format!(
+                    "{what} ({scheme}): {}",
+                    failure.as_str().unwrap_or("?")
+                ));
+            }
+        }
+    };
+
+    // A desktop window: the public pages, and the sign-in card.
+    browser.viewport(1280, 900, false);
+    for path in ["/", "/blog", "/blog/hello-from-the-client", "/no-such-page"] {
+        browser.go(&format!("{site}{path}"));
+        check_contrast(&mut browser, path);
+    }
+    browser.go(&format!("{site}/signin"));
+    let card = browser.eval(CARD);
+    let number = |key: &str| card[key].as_f64().unwrap_or(f64::NAN);
+    assert!(
+        (number("left") - number("right")).abs() <= 2.0
+            && (number("above") - number("below")).abs() <= 2.0
+            && number("width") <= 640.0,
+        "the sign-in card is not centred on the page (gaps to the page's edges in CSS pixels; \
+         above and below: to the header and the footer): {card}"
+    );
+    // A failed attempt: its error message is readable too.
+    browser.go_by(&sign_in_script("ed@foobar.com", "not the password"));
+    assert_eq!(
+        browser.eval("document.querySelector('p.error') !== null"),
+        true,
+        "a wrong password shows the error on the sign-in page"
+    );
+    check_contrast(&mut browser, "/signin after a wrong password");
+
+    // A phone: sign in, write a post in the editor, and every page fits the screen.
+    browser.viewport(390, 844, true);
+    browser.go(&format!("{site}/signin?next=/editor"));
+    browser.go_by(&sign_in_script("ed@foobar.com", "a long enough password"));
+    assert_eq!(
+        browser.eval("location.pathname"),
+        "/editor",
+        "signed in, the browser is in the editor"
+    );
+    browser.go(&format!("{site}/editor/new"));
+    browser.go_by(
+        "document.getElementById('title').value = \
+           'A rather long title, the kind people write when they have a lot to say about it';\
+         document.getElementById('slug').value = \
+           'a-rather-long-slug-the-kind-people-write-when-they-have-a-lot-to-say-about-it';\
+         document.getElementById('body_markdown').value = 'Written on a phone.';\
+         document.querySelector('form.post-form').requestSubmit();",
+    );
+    let saved: String = browser
+        .eval("location.pathname")
+        .as_str()
+        .unwrap_or("")
+        .to_owned();
+    assert!(
+        saved.starts_with("/editor/posts/"),
+        "the new post's form was saved (now at {saved:?})"
+    );
+    let mut too_wide = Vec::new();
+    for path in [
+        "/editor",
+        "/editor/new",
+        &saved,
+        &format!("{saved}/delete"),
+        "/editor/images",
+        "/editor/settings",
+        "/",
+        "/blog",
+        "/blog/hello-from-the-client",
+        "/signin",
+    ] {
+        browser.go(&format!("{site}{path}"));
+        let fit = browser.eval(FITS);
+        if fit["scrollWidth"].as_f64() > Some(390.0) {
+            too_wide.push(format!("{path}: {fit}"));
+        }
+        check_contrast(&mut browser, path);
+    }
+    assert!(
+        too_wide.is_empty(),
+        "pages wider than a 390-px phone screen (document scrollWidth, and the elements that \
+         stick out):\n{}",
+        too_wide.join("\n")
+    );
+    assert!(
+        unreadable.is_empty(),
+        "text below WCAG AA contrast against what is behind it:\n{}",
+        unreadable.join("\n")
+    );
+}
+
+/// Fills in the sign-in form on the current page and submits it.
+fn sign_in_script(email: &str, password: &str) -> String {
+    format!(
+        "document.getElementById('email').value = {email:?};\
+         document.getElementById('password').value = {password:?};\
+         document.querySelector('form[action=\"/signin\"]').requestSubmit();"
+    )
+}
+
+/// The sign-in card's gaps to the page: left and right to the window's edges, above and below
+/// to the header and the footer; and its width.
+const CARD: &str = r#"(() => {
+  const card = document.querySelector("main form[action='/signin']").closest("section");
+  const r = card.getBoundingClientRect();
+  const header = document.querySelector("body > header").getBoundingClientRect();
+  const footer = document.querySelector("body > footer").getBoundingClientRect();
+  return { left: r.left, right: document.documentElement.clientWidth - r.right,
+           above: r.top - header.bottom, below: footer.top - r.bottom, width: r.width };
+})()"#;
+
+/// The document's width, and the elements reaching past the window's right edge.
+const FITS: &str = r#"(() => {
+  const width = document.documentElement.clientWidth;
+  const out = [];
+  for (const e of document.querySelectorAll("body *")) {
+    const r = e.getBoundingClientRect();
+    if (r.width > 0 && r.right > width + 0.5) {
+      out.push(`${e.tagName.toLowerCase()}.${e.className} right=${Math.round(r.right)}`);
+    }
+  }
+  return { scrollWidth: document.documentElement.scrollWidth, clientWidth: width,
+           outside: out.slice(0, 8) };
+})()"#;
+
+/// Every visible element with text of its own whose colour against what is painted behind it
+/// falls below WCAG AA (4.5:1; 3:1 for large text: 24 px, or 18.66 px bold). Behind it: the
+/// background colours and gradient stops of it and its ancestors, up to the first opaque
+/// colour, each layer over the ones below; each stop of a gradient counts as a background
+/// the text may sit on, and so does each combination of overlapping gradients' stops.
+const CONTRAST: &str = r##"(() => {
+  const parse = (text) => {
+    const m = text.match(/^rgba?\(([\d.]+),\s*([\d.]+),\s*([\d.]+)(?:,\s*([\d.]+))?\)$/);
+    if (!m) throw new Error("a colour this check cannot read: " + text);
+    return [+m[1], +m[2], +m[3], m[4] === undefined ? 1 : +m[4]];
+  };
+  const stops = (image) => (image.match(/rgba?\([^)]*\)/g) || []).map(parse);
+  const over = (top, under) =>
+    [0, 1, 2].map((i) => top[i] * top[3] + under[i] * (1 - top[3])).concat([1]);
+  const luminance = (c) => {
+    const f = (v) => { v /= 255; return v <= 0.04045 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(c[0]) + 0.7152 * f(c[1]) + 0.0722 * f(c[2]);
+  };
+  const ratio = (a, b) => {
+    const [x, y] = [luminance(a), luminance(b)].sort((p, q) => q - p);
+    return (x + 0.05) / (y + 0.05);
+  };
+  const behind = (element) => {
+    const layers = [];
+    for (let e = element; e; e = e.parentElement) {
+      const style = getComputedStyle(e);
+      layers.push(style);
+      if (parse(style.backgroundColor)[3] === 1) break;
+    }
+    let under = [[255, 255, 255, 1]];
+    for (const style of layers.reverse()) {
+      const colour = parse(style.backgroundColor);
+      if (colour[3] > 0) under = under.map((c) => over(colour, c));
+      // Gradients, the last listed painted first: each stop over what is below.
+      const gradients = style.backgroundImage.split(/(?=(?:repeating-)?(?:linear|radial|conic)-gradient\()/);
+      for (const gradient of gradients.reverse()) {
+        const colours = stops(gradient);
+        if (colours.length) under = colours.flatMap((stop) => under.map((c) => over(stop, c)));
+      }
+    }
+    return under;
+  };
+  const hex = (c) => "#" + c.slice(0, 3).map((v) => Math.round(v).toString(16).padStart(2, "0")).join("");
+  const failures = [];
+  for (const element of document.querySelectorAll("body *")) {
+    const own = [...element.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+    if (!own || element.getClientRects().length === 0) continue;
+    const style = getComputedStyle(element);
+    if (style.visibility !== "visible" || +style.opacity === 0) continue;
+    const colour = parse(style.color);
+    if (colour[3] === 0) continue;  // text painted by its background (a gradient heading)
+    const size = parseFloat(style.fontSize);
+    const large = size >= 24 || (size >= 18.66 && +style.fontWeight >= 700);
+    const needed = large ? 3 : 4.5;
+    for (const background of behind(element)) {
+      const got = ratio(over(colour, background), background);
+      if (got < needed) {
+        const text = element.textContent.trim().replace(/\s+/g, " ").slice(0, 40);
+        failures.push(`<${element.tagName.toLowerCase()} class="${element.className}"> "${text}": ` +
+          `${hex(colour)} on ${hex(background)} is ${got.toFixed(2)}:1, needs ${needed}:1`);
+        break;
+      }
+    }
+  }
+  return failures;
+})()"##;
 
 /// Adds to the test's copy of the site a script that writes each post image's `naturalWidth`
 /// into the DOM (0 unless the browser fetched and decoded it), and the built-in `post.html`
@@ -515,7 +752,15 @@ fn publish_a_post(world: &World) {
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     };
     cli(
-        &["user", "add", "--email", "ed@foobar.com", "--name", "Ed"],
+        &[
+            "user",
+            "add",
+            "--email",
+            "ed@foobar.com",
+            "--name",
+            "Ed",
+            "--admin",
+        ],
         "a long enough password\n",
     );
     let token = cli(&["user", "token", "--email", "ed@foobar.com"], "");

@@ -12,9 +12,13 @@
 //! Names are `onebox-t<pid>-<n>-server` and `...-client`. Dropping a [`Netns`] kills what still
 //! runs in it and deletes the namespace (and with it the veth) and its `/etc/netns/NAME`, also
 //! when a test panics. The
-//! first [`Pair::new`] of a run removes what crashed runs left behind: namespaces and
+//! first [`Pair::new`] or [`Lan::new`] of a run removes what crashed runs left behind: namespaces and
 //! `/etc/netns` entries with the prefix whose pid is no longer running (or is this process's
 //! own pid, reused: this process has created none yet at that point).
+//!
+//! [`Lan`] puts any number of hosts on one Ethernet segment (a bridge in a namespace of its
+//! own), for tests of several machines (the cluster test: a client, a load balancer, two boxes,
+//! three database nodes).
 //!
 //! When namespaces cannot be made (not root, or `EPERM`), [`Pair::new`] returns
 //! [`Unavailable`]; [`not_run`] then prints a loud `NOT RUN` line, or fails the test if
@@ -144,14 +148,8 @@ impl Pair {
         if unsafe { libc::geteuid() } != 0 {
             return Err(Unavailable("not running as root".to_owned()));
         }
-        static SWEEP: Once = Once::new();
-        SWEEP.call_once(remove_stale);
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let base = format!(
-            "{PREFIX}{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        );
+        sweep_once();
+        let base = next_base();
         let server = Netns::add(&format!("{base}-server"))?;
         let client = Netns::add(&format!("{base}-client"))?;
         // Both ends are created inside their namespaces, so their names cannot clash.
@@ -173,6 +171,91 @@ impl Pair {
         }
         Ok(Self { server, client })
     }
+}
+
+/// Hosts on one Ethernet segment: a bridge in a namespace of its own (the switch) and, for each
+/// host, a namespace joined to it by a veth pair (`eth0` on the host's side), with its address
+/// in `NET`/24. As with [`Pair`], nothing appears in the machine's namespace; dropping the
+/// `Lan` deletes every namespace (hosts first, then the switch).
+pub struct Lan {
+    /// The hosts, in the order given, each with its address.
+    pub hosts: Vec<(String, Netns, Ipv4Addr)>,
+    _switch: Netns,
+}
+
+impl Lan {
+    /// Creates the switch and one namespace per `(name, address)` of `hosts` (names are short
+    /// labels such as `client`; the namespace is `onebox-t<pid>-<n>-<label>`).
+    pub fn new(hosts: &[(&str, Ipv4Addr)]) -> Result<Self, Unavailable> {
+        // SAFETY: geteuid(2) has no preconditions and cannot fail.
+        if unsafe { libc::geteuid() } != 0 {
+            return Err(Unavailable("not running as root".to_owned()));
+        }
+        sweep_once();
+        let base = next_base();
+        let switch = Netns::add(&format!("{base}-switch"))?;
+        switch.ip(&["link", "add", "br0", "type", "bridge"]);
+        switch.ip(&["link", "set", "br0", "up"]);
+        let mut made = Vec::new();
+        for (n, (label, ip)) in hosts.iter().enumerate() {
+            let netns = Netns::add(&format!("{base}-{label}"))?;
+            let port = format!("p{n}");
+            switch.ip(&[
+                "link",
+                "add",
+                &port,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "eth0",
+                "netns",
+                &netns.name,
+            ]);
+            switch.ip(&["link", "set", &port, "master", "br0", "up"]);
+            netns.ip(&["addr", "add", &format!("{ip}/24"), "dev", "eth0"]);
+            netns.ip(&["link", "set", "eth0", "up"]);
+            made.push(((*label).to_owned(), netns, *ip));
+        }
+        Ok(Self {
+            hosts: made,
+            _switch: switch,
+        })
+    }
+
+    /// The host labelled `label`; panics if there is none.
+    pub fn host(&self, label: &str) -> &Netns {
+        self.hosts
+            .iter()
+            .find(|(l, _, _)| l == label)
+            .map(|(_, netns, _)| netns)
+            .unwrap_or_else(|| panic!("no host {label} on the LAN"))
+    }
+}
+
+impl Drop for Lan {
+    fn drop(&mut self) {
+        // Hosts before the switch (the field order would drop them in that order too; this
+        // says so).
+        self.hosts.clear();
+    }
+}
+
+/// Runs [`remove_stale`] at the first namespace this process creates (of a [`Pair`] or a
+/// [`Lan`]), never later: it would take this process's own for a dead run's.
+fn sweep_once() {
+    static SWEEP: Once = Once::new();
+    SWEEP.call_once(remove_stale);
+}
+
+/// `onebox-t<pid>-<n>`, unique within this process.
+fn next_base() -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "{PREFIX}{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// `/etc/netns/NAME`.

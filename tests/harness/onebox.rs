@@ -81,7 +81,7 @@ pub fn run(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
 
 /// Removes `ONEBOX_*` and `RUST_LOG` from `command`'s environment, turns colours off, and
 /// says that onebox serves as whoever runs the tests (root too, deliberately: `user`).
-fn clean_env(command: &mut Command) {
+pub fn clean_env(command: &mut Command) {
     for (key, _) in std::env::vars_os() {
         let key = key.to_string_lossy().into_owned();
         if key.starts_with("ONEBOX_") || key == "RUST_LOG" {
