@@ -81,10 +81,16 @@ pub struct Conn {
 /// upstream), which ends at the latest when [`Hold::closing`] fires.
 #[derive(Debug, Clone)]
 pub struct Hold {
-    _permit: Arc<OwnedSemaphorePermit>,
-    _open: TaskTrackerToken,
+    _slot: Arc<Slot>,
     /// Cancelled when the drain deadline passes: close now.
     pub closing: CancellationToken,
+}
+
+/// A connection's place, held while its handler runs and while any [`Hold`] of it lives.
+#[derive(Debug)]
+struct Slot {
+    _permit: OwnedSemaphorePermit,
+    _open: TaskTrackerToken,
 }
 
 impl Conn {
@@ -201,17 +207,25 @@ impl Connections {
             }) {
                 Ok((stream, peer)) => {
                     backoff = BACKOFF_MIN;
+                    let slot = Arc::new(Slot {
+                        _permit: permit,
+                        _open: inner.tracker.token(),
+                    });
                     let conn = Conn {
                         hold: Hold {
-                            _permit: Arc::new(permit),
-                            _open: inner.tracker.token(),
+                            _slot: slot.clone(),
                             closing: inner.closing.clone(),
                         },
                         draining: inner.draining.clone(),
                         closing: inner.closing.clone(),
                     };
-                    // Counted by the token its `Conn` holds (and by any `Hold` taken of it).
-                    tokio::spawn(handle(stream, peer, conn));
+                    let handler = handle(stream, peer, conn);
+                    // Counted while the handler runs (whatever of its `Conn` it keeps), and
+                    // while a `Hold` taken of it lives.
+                    tokio::spawn(async move {
+                        handler.await;
+                        drop(slot);
+                    });
                     continue;
                 }
                 Err(error) => error,
