@@ -130,10 +130,8 @@ pub(super) async fn render(
     next: Next,
 ) -> Response {
     let api = errors == Errors::Json;
-    let target = request
-        .uri()
-        .path_and_query()
-        .map_or_else(|| "/".to_owned(), |pq| pq.as_str().to_owned());
+    // Kept for a redirect to sign in: a reference count, not a copy of the path.
+    let uri = request.uri().clone();
     let response = next.run(request).await;
     let error = match response.extensions().get::<AppError>() {
         Some(error) => error.clone(),
@@ -144,7 +142,8 @@ pub(super) async fn render(
     let allow = response.headers().get(header::ALLOW).cloned();
     if !api && matches!(error, AppError::Unauthorized) {
         // A page that needs a session: sign in first, then come back.
-        let next: String = url_encode(&target);
+        let target = uri.path_and_query().map_or("/", |pq| pq.as_str());
+        let next: String = url_encode(target);
         return super::auth::see_other(&format!("/signin?next={next}"), None);
     }
     if let AppError::Internal(detail) = &error {

@@ -1,6 +1,9 @@
 //! The database watcher: one task that checks the database every second, applies pending
-//! migrations when it can (`database.migrate_on_start`), and keeps two flags current — the
-//! application's own ([`Health`], for the fast 503) and the process's readiness (`/readyz`).
+//! migrations when it can (`database.migrate_on_start`; under the migrations' lease, so that
+//! of several boxes starting at once on one database exactly one applies them and the others
+//! wait), and keeps two flags current — the application's own ([`Health`], for the fast 503)
+//! and the database's state as `/readyz` and the metrics show it (a dependency every box
+//! shares: never a reason for this box to be taken out of a balancer's rotation).
 //!
 //! Three chores ride on it, so that no request pays for them: posts written before excerpts
 //! existed get theirs once the database is first up; when the database becomes usable
@@ -95,13 +98,14 @@ pub async fn supervise(state: State, ready: Check, migrate: bool, shutdown: Canc
     let mut purged: Option<Instant> = None;
     let mut settings_read: Option<Instant> = None;
     let mut backfilled = false;
+    let mut waiting = false;
     loop {
         let mut outcome = check(&state.db, &mut migrated).await;
         let stale = settings_read.is_none_or(|at| at.elapsed() >= SETTINGS_EVERY);
         if outcome.is_ok() && (last != Some(true) || stale) {
             outcome = super::settings::refresh(&state)
                 .await
-                .map_err(|e| format!("reading the site's settings: {}", chain(&e)));
+                .map_err(|e| format!("reading the site's settings: {}", chain(&e)).into());
             settings_read = outcome.is_ok().then(Instant::now);
         }
         if outcome.is_ok() && !backfilled {
@@ -119,9 +123,15 @@ pub async fn supervise(state: State, ready: Check, migrate: bool, shutdown: Canc
             purge(&state.db).await;
             purged = Some(Instant::now());
         }
-        if last != Some(up) {
+        if last != Some(up) || waiting != outcome.as_ref().err().is_some_and(is_waiting) {
+            waiting = outcome.as_ref().err().is_some_and(is_waiting);
             match &outcome {
                 Ok(()) => tracing::info!("database available"),
+                // Not a fault: another box sharing the database applies the migrations.
+                Err(error) if waiting => tracing::info!(
+                    %error,
+                    "database: another onebox is applying the migrations; dynamic pages answer 503 until it is done"
+                ),
                 Err(error) => {
                     tracing::error!(%error, "database unavailable; dynamic pages answer 503 until it is back")
                 }
@@ -135,6 +145,35 @@ pub async fn supervise(state: State, ready: Check, migrate: bool, shutdown: Canc
     }
 }
 
+/// Whether a check's failure is another box holding the migrations' lease (a wait, not a
+/// fault).
+fn is_waiting(error: &Unusable) -> bool {
+    error.waiting
+}
+
+/// Why the database is not usable now.
+#[derive(Debug)]
+struct Unusable {
+    text: String,
+    /// Another onebox is applying the migrations.
+    waiting: bool,
+}
+
+impl From<String> for Unusable {
+    fn from(text: String) -> Self {
+        Self {
+            text,
+            waiting: false,
+        }
+    }
+}
+
+impl std::fmt::Display for Unusable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
 async fn purge(db: &Db) {
     match sessions::purge_expired(db).await {
         Ok(0) => {}
@@ -143,13 +182,15 @@ async fn purge(db: &Db) {
     }
 }
 
-async fn check(db: &Db, migrated: &mut bool) -> Result<(), String> {
+async fn check(db: &Db, migrated: &mut bool) -> Result<(), Unusable> {
     db.ping().await.map_err(|e| chain(&e).to_string())?;
     if !*migrated {
-        let applied = db
-            .migrate_up(None)
-            .await
-            .map_err(|e| chain(&e).to_string())?;
+        // Under the migrations' lease: when several boxes start at once on one database, one
+        // applies them and the others find it taken, and look again a second later.
+        let applied = db.try_migrate_up().await.map_err(|e| Unusable {
+            text: chain(&e).to_string(),
+            waiting: matches!(e, crate::db::DbError::Migrating { .. }),
+        })?;
         if applied > 0 {
             tracing::info!(applied, "database migrations applied");
         }
@@ -161,7 +202,9 @@ async fn check(db: &Db, migrated: &mut bool) -> Result<(), String> {
         .iter()
         .any(|m| !m.applied)
     {
-        return Err("migrations are pending: run `onebox migrate up`".to_owned());
+        return Err("migrations are pending: run `onebox migrate up`"
+            .to_owned()
+            .into());
     }
     Ok(())
 }

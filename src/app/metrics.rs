@@ -1,6 +1,6 @@
 //! The application's metrics: page-cache hits and misses, failed and throttled sign-ins
-//! (striped counters, `ops::metrics`), and, read at scrape time, the database pool and
-//! whether the database is available.
+//! (striped counters, `ops::metrics`), and, read at scrape time, the database pool (connections
+//! in use and idle, queries waiting for one) and whether the database is available.
 
 use crate::ops::metrics::{Encoder, Kind, Striped};
 
@@ -72,6 +72,12 @@ pub fn collect(state: &State, out: &mut Encoder) {
     );
     family.sample(&[("state", "in_use")], pool.in_use);
     family.sample(&[("state", "idle")], pool.idle);
+    out.single(
+        "onebox_db_pool_waiting",
+        "Queries waiting for a database pool connection (every one in use, or one being opened).",
+        Kind::Gauge,
+        pool.waiting,
+    );
     out.single(
         "onebox_db_pool_max_connections",
         "database.max_connections: the pool's size limit.",

@@ -348,12 +348,13 @@ async fn deadline(
     request: Request,
     next: middleware::Next,
 ) -> axum::response::Response {
-    let path = request.uri().path().to_owned();
+    // For the log line only: a reference count, not a copy of the path.
+    let uri = request.uri().clone();
     match tokio::time::timeout(timeout, next.run(request)).await {
         Ok(response) => response,
         Err(_) => {
             tracing::warn!(
-                path,
+                path = uri.path(),
                 timeout_ms = timeout.as_millis(),
                 "app: request timed out"
             );

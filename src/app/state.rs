@@ -1,4 +1,5 @@
-//! [`State`]: what every handler of the application shares; cheap to clone.
+//! [`State`]: what every handler of the application shares; cheap to clone (one reference
+//! count).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -15,9 +16,22 @@ use crate::config::AppConfig;
 use crate::db::Db;
 use crate::ops::snapshot::{RebuildError, Snapshot};
 
-/// The application's shared state.
+/// The application's shared state: one allocation shared by every request, so a clone (each
+/// middleware layer and handler takes one per request) is a single reference count.
 #[derive(Debug, Clone)]
-pub struct State {
+pub struct State(Arc<Shared>);
+
+impl std::ops::Deref for State {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What [`State`] holds.
+#[derive(Debug)]
+pub struct Shared {
     /// The database pool.
     pub db: Db,
     /// `[app]` settings.
@@ -55,7 +69,7 @@ impl State {
             None => tracing::info!("page templates: built in"),
         }
         let throttle = Throttle::new(config.signin_max_failures, config.signin_window);
-        Ok(Self {
+        Ok(Self(Arc::new(Shared {
             db,
             pages: Arc::new(PageCache::new(config.page_cache_ttl)),
             config: Arc::new(config),
@@ -64,7 +78,7 @@ impl State {
             site: Snapshot::new("settings", SiteInfo::default()),
             throttle: Arc::new(throttle),
             metrics: AppMetrics::default(),
-        })
+        })))
     }
 
     /// Compiles the templates again (the built-in ones, and the site's own in `dir`) and swaps

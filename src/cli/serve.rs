@@ -14,7 +14,9 @@
 //!    file is written and systemd (`READY=1`) or the process being upgraded is told.
 //! 5. Loop on events: SIGHUP reloads the whole configuration (`reload`), SIGUSR2 upgrades to
 //!    the binary on disk (`upgrade`), SIGTERM/SIGINT stop.
-//! 6. Stop: the TCP listeners close at once; connections drain within `web.shutdown_timeout`
+//! 6. Stop: `/readyz` turns 503 (`draining`) and, for `web.drain_delay`, everything keeps
+//!    serving while load balancers take the box out of rotation; then the TCP listeners
+//!    close; connections drain within `web.shutdown_timeout`
 //!    (HTTP/2 GOAWAY, HTTP/1.1 `Connection: close`, DNS clients served until they finish);
 //!    UDP is answered until the drain is over (in a restart under systemd, or an upgrade, the
 //!    socket stays open for the next process); then every thread is joined.
@@ -152,6 +154,7 @@ impl Lifecycle {
             metrics: ops::metrics::Registry::default(),
         };
         context.metrics.register(ops::metrics::Process::new());
+        context.metrics.register(context.readiness.clone());
         plan.assume()?;
         let services = build(&config, &context).await;
         plan.resume_root()?;
@@ -184,7 +187,7 @@ impl Lifecycle {
         services.watcher = services.app.clone().map(|app| {
             tokio::spawn(app::supervise(
                 app,
-                lifecycle.context.readiness.register("database"),
+                lifecycle.context.readiness.register_shared("database"),
                 lifecycle.config.database.migrate_on_start,
                 lifecycle.context.shutdown.clone(),
             ))
@@ -298,6 +301,7 @@ impl Lifecycle {
         } = self;
         if handed_over.is_none() {
             notify::stopping();
+            drain_first(&config, &context, &mut events).await;
         }
         context.shutdown.cancel();
         listeners.close_tcp();
@@ -338,6 +342,42 @@ impl Lifecycle {
             pid_file.remove();
         }
         tracing::info!("onebox stopped");
+    }
+}
+
+/// The first part of a stop (not of an upgrade's hand-over, where the next process keeps the
+/// sockets): `/readyz` answers 503 (`draining`) at once, and everything keeps serving for
+/// `web.drain_delay`, so that a load balancer's health check takes the box out of rotation
+/// before its listeners close. A second stop signal ends the wait.
+async fn drain_first(
+    config: &Config,
+    context: &Context,
+    events: &mut mpsc::UnboundedReceiver<Event>,
+) {
+    context.readiness.drain();
+    let delay = config.web.drain_delay;
+    if delay.is_zero() {
+        return;
+    }
+    tracing::info!(
+        delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+        "draining: /readyz answers 503; still serving until web.drain_delay has passed"
+    );
+    let second_signal = async {
+        while let Some(event) = events.recv().await {
+            if let Event::Stop(signal) = event {
+                tracing::warn!(
+                    signal,
+                    "second stop signal: not waiting for web.drain_delay"
+                );
+                return;
+            }
+        }
+        std::future::pending::<()>().await;
+    };
+    tokio::select! {
+        () = tokio::time::sleep(delay) => {}
+        () = second_signal => {}
     }
 }
 

@@ -55,6 +55,9 @@ pub const ENV_PREFIX: &str = "ONEBOX_";
 /// The largest `app.image_max_bytes`: images are stored as a MySQL `MEDIUMBLOB`.
 pub const MAX_IMAGE_BYTES: u64 = 16 * 1024 * 1024;
 
+/// `web.drain_delay` must be shorter than this.
+pub const MAX_DRAIN_DELAY: Duration = Duration::from_secs(60);
+
 /// The whole configuration of one onebox process.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -180,6 +183,17 @@ impl Config {
         if let Err((key, message)) = self.web.acme.validate() {
             return invalid(key, message);
         }
+        if self.web.drain_delay >= MAX_DRAIN_DELAY {
+            return invalid(
+                "web.drain_delay",
+                format!(
+                    "must be shorter than {}s (a balancer notices a failing check within a few \
+                     seconds; the shipped systemd unit gives onebox 60s to stop, drain_delay and \
+                     web.shutdown_timeout included)",
+                    MAX_DRAIN_DELAY.as_secs()
+                ),
+            );
+        }
         if self.database.max_connections == 0 {
             return invalid("database.max_connections", "must be at least 1".to_owned());
         }
@@ -296,5 +310,19 @@ mod tests {
             let error = Config::load(Some(&file)).expect_err("must be refused");
             assert!(error.to_string().contains(key), "{error}");
         }
+    }
+
+    #[test]
+    fn a_drain_delay_must_fit_in_the_stop() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("a.toml");
+        std::fs::write(&file, "[web]\ndrain_delay = \"90s\"\n").expect("write");
+        let error = Config::load(Some(&file)).expect_err("must be refused");
+        let text = error.to_string();
+        assert!(text.contains("key web.drain_delay"), "{text}");
+        assert!(text.contains("a.toml:2:"), "{text}");
+        std::fs::write(&file, "[web]\ndrain_delay = \"3s\"\n").expect("write");
+        let config = Config::load(Some(&file)).expect("a few seconds is fine");
+        assert_eq!(config.web.drain_delay, Duration::from_secs(3));
     }
 }

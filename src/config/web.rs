@@ -66,6 +66,12 @@ pub struct WebConfig {
     /// On SIGTERM, in-flight requests get this long to finish before connections are closed.
     #[serde(with = "humantime_serde")]
     pub shutdown_timeout: Duration,
+    /// On SIGTERM, `/readyz` answers 503 (`draining`) at once and the box keeps serving for
+    /// this long before its listeners close, so that a load balancer checking `/readyz` stops
+    /// sending to it first (set it to the balancer's check interval times its fall count, plus
+    /// one interval). `0s`: close at once (one box, no balancer).
+    #[serde(with = "humantime_serde")]
+    pub drain_delay: Duration,
     /// Files up to this size are kept in memory (validated against the file on every request).
     pub cache_max_file_bytes: u64,
     /// The memory the file cache may use in all.
@@ -124,6 +130,7 @@ impl Default for WebConfig {
             max_body_bytes: 1024 * 1024,
             h2_max_concurrent_streams: 128,
             shutdown_timeout: Duration::from_secs(10),
+            drain_delay: Duration::ZERO,
             cache_max_file_bytes: 4 * 1024 * 1024,
             cache_total_bytes: 64 * 1024 * 1024,
             tls: WebTlsConfig::default(),

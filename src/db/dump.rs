@@ -13,7 +13,8 @@
 //! ```
 //!
 //! Every table but SeaORM's own bookkeeping (`seaql_migrations`, whose names are the first
-//! line), in a fixed order (the known tables parents first, then any other alphabetically),
+//! line) and the running boxes' leases (`onebox_leases`), in a fixed order (the known tables
+//! parents first, then any other alphabetically),
 //! rows in primary-key order. Values are typed by their column's kind, not the engine's type:
 //! integers and reals as JSON numbers, text as strings, date-times as
 //! `YYYY-MM-DD HH:MM:SS[.fraction]` (UTC, as stored), blobs as base 64.
@@ -288,7 +289,7 @@ async fn tables(conn: &impl ConnectionTrait) -> Result<Vec<Table>, DbError> {
     let mut names: Vec<String> = table_names(conn)
         .await?
         .into_iter()
-        .filter(|t| t != MIGRATIONS_TABLE)
+        .filter(|t| t != MIGRATIONS_TABLE && t != super::leases::TABLE)
         .collect();
     names.sort_by_key(|name| {
         let known = KNOWN_TABLES.iter().position(|k| k == name);

@@ -57,7 +57,7 @@ pub async fn insert(db: &Db, image: NewImage<'_>) -> Result<bool, DbError> {
     };
     image::Entity::insert(row)
         .on_conflict_do_nothing()
-        .exec_without_returning(db.conn())
+        .exec_without_returning(&db.writes())
         .await?;
     Ok(true)
 }

@@ -4,7 +4,9 @@
 //!   the server: the pool connects lazily, so onebox starts (and serves DNS and files) while
 //!   the database is down, and recovers by itself when it comes back;
 //! - the schema is the `migration` crate (`db/` in the repository), applied by
-//!   [`Db::migrate_up`] / [`Db::migrate_down`] and listed by [`Db::migrations`];
+//!   [`Db::migrate_up`] / [`Db::migrate_down`] and listed by [`Db::migrations`]. Several
+//!   boxes may share one database and start at once: migrations are applied under a lease
+//!   ([`leases`]), so exactly one box applies them while the others wait;
 //! - [`entity`] holds the tables as SeaORM entities; the queries of each aggregate live in a
 //!   file of their own ([`posts`], [`images`], ...);
 //! - [`dump`] writes the whole database as an engine-independent dump from one consistent
@@ -15,18 +17,24 @@
 pub mod dump;
 pub mod entity;
 pub mod images;
+pub mod leases;
 pub mod posts;
 pub mod sessions;
 pub mod settings;
 pub mod users;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
+use sea_orm::sea_query::Values;
+use sea_orm::sqlx::{self, AssertSqlSafe};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, ExecResult,
     QueryResult, Statement,
 };
+use sea_query_sqlx::SqlxValues;
 
 use crate::config::Config;
 
@@ -71,6 +79,12 @@ pub enum DbError {
     /// A dump could not be written or read (`dump`): what, and where.
     #[error("database dump: {0}")]
     Dump(String),
+    /// Another onebox sharing the database holds the migrations' lease: it is applying them.
+    #[error("another onebox ({holder}) is applying the migrations; waiting for it")]
+    Migrating {
+        /// The lease's holder (`host:pid:random`).
+        holder: String,
+    },
 }
 
 impl DbError {
@@ -79,7 +93,7 @@ impl DbError {
     pub fn is_unavailable(&self) -> bool {
         match self {
             Self::Db(error) => unreachable(error),
-            Self::Unreachable { .. } | Self::NoAnswer { .. } => true,
+            Self::Unreachable { .. } | Self::NoAnswer { .. } | Self::Migrating { .. } => true,
             Self::Url(_) | Self::StateDir { .. } | Self::Dump(_) => false,
         }
     }
@@ -99,7 +113,21 @@ pub fn unreachable(error: &DbErr) -> bool {
                     | Sqlx::PoolTimedOut
                     | Sqlx::PoolClosed
                     | Sqlx::WorkerCrashed
-            )
+            ) || refused_for_now(error)
+        }
+        _ => false,
+    }
+}
+
+/// Whether the server answered with an error of SQLSTATE class 08, "connection exception":
+/// it took the connection but will not run statements on it now — MariaDB shutting down
+/// (1053), a Galera node that left the cluster or has not yet caught up with it (1047,
+/// "WSREP has not yet prepared node for application use"), too many connections (1040). The
+/// query was not wrong; the database is, for a while, unavailable.
+fn refused_for_now(error: &sea_orm::sqlx::Error) -> bool {
+    match error {
+        sea_orm::sqlx::Error::Database(error) => {
+            error.code().is_some_and(|code| code.starts_with("08"))
         }
         _ => false,
     }
@@ -132,23 +160,23 @@ fn lost_connection(error: &DbErr) -> bool {
 /// keeping it, so each attempt uses up one dead connection, and when the server dropped them
 /// all at once, at most one attempt per pooled connection (`database.max_connections`) leads to
 /// a fresh one. Usually the second attempt succeeds. Writes are never sent twice (the first may
-/// have been applied): they go through [`Db::conn`].
+/// have been applied): they go through [`Db::writes`].
 #[derive(Debug, Clone, Copy)]
 pub struct Reads<'a> {
-    conn: &'a DatabaseConnection,
+    db: &'a Db,
     /// The most attempts per read.
     attempts: u32,
 }
 
 impl Reads<'_> {
-    async fn again<T, F, Fut>(&self, sql: &Statement, run: F) -> Result<T, DbErr>
+    async fn again<'s, T, F, Fut>(&self, sql: &'s Statement, run: F) -> Result<T, DbErr>
     where
-        F: Fn(Statement) -> Fut,
+        F: Fn(&'s Statement) -> Fut,
         Fut: std::future::Future<Output = Result<T, DbErr>>,
     {
         let mut attempt = 1;
         loop {
-            match run(sql.clone()).await {
+            match run(sql).await {
                 Err(error) if lost_connection(&error) && attempt < self.attempts => {
                     tracing::info!(
                         error = %error,
@@ -166,26 +194,105 @@ impl Reads<'_> {
 #[sea_orm::prelude::async_trait::async_trait]
 impl ConnectionTrait for Reads<'_> {
     fn get_database_backend(&self) -> DbBackend {
-        self.conn.get_database_backend()
+        self.db.backend()
     }
 
     async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
-        self.conn.execute_raw(stmt).await
+        self.db.execute_statement(&stmt).await
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
-        self.conn.execute_unprepared(sql).await
+        self.db.conn.execute_unprepared(sql).await
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
-        self.again(&stmt, |stmt| self.conn.query_one_raw(stmt))
+        self.again(&stmt, |stmt| self.db.query_one_statement(stmt))
             .await
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        self.again(&stmt, |stmt| self.conn.query_all_raw(stmt))
+        self.again(&stmt, |stmt| self.db.query_all_statement(stmt))
             .await
     }
+
+    fn support_returning(&self) -> bool {
+        self.db.conn.support_returning()
+    }
+}
+
+/// The pool, for writes: each statement sent once, on a connection from the pool (counted
+/// while it waits for one, as reads are: [`PoolStats::waiting`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Writes<'a> {
+    db: &'a Db,
+}
+
+#[sea_orm::prelude::async_trait::async_trait]
+impl ConnectionTrait for Writes<'_> {
+    fn get_database_backend(&self) -> DbBackend {
+        self.db.backend()
+    }
+
+    async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        self.db.execute_statement(&stmt).await
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        self.db.conn.execute_unprepared(sql).await
+    }
+
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        self.db.query_one_statement(&stmt).await
+    }
+
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        self.db.query_all_statement(&stmt).await
+    }
+
+    fn support_returning(&self) -> bool {
+        self.db.conn.support_returning()
+    }
+}
+
+/// Counts one task waiting for a connection from the pool, for as long as it lives (a request
+/// given up while it waits stops counting too).
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn start(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Self(count)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A statement's bound values, as sqlx takes them.
+fn values(stmt: &Statement) -> SqlxValues {
+    SqlxValues(stmt.values.clone().unwrap_or(Values(Vec::new())))
+}
+
+/// The pool could not lend a connection (as SeaORM says it, so [`unreachable`] reads it alike).
+fn acquire_error(error: sea_orm::sqlx::Error) -> DbErr {
+    use sea_orm::sqlx::Error as Sqlx;
+    use sea_orm::{ConnAcquireErr, RuntimeErr};
+    match error {
+        Sqlx::PoolTimedOut => DbErr::ConnectionAcquire(ConnAcquireErr::Timeout),
+        Sqlx::PoolClosed => DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed),
+        other => DbErr::Conn(RuntimeErr::SqlxError(Arc::new(other))),
+    }
+}
+
+fn query_error(error: sea_orm::sqlx::Error) -> DbErr {
+    DbErr::Query(sea_orm::RuntimeErr::SqlxError(Arc::new(error)))
+}
+
+fn exec_error(error: sea_orm::sqlx::Error) -> DbErr {
+    DbErr::Exec(sea_orm::RuntimeErr::SqlxError(Arc::new(error)))
 }
 
 /// One migration of the schema and whether it is applied.
@@ -204,6 +311,8 @@ pub struct PoolStats {
     pub in_use: usize,
     /// Connections open and idle.
     pub idle: usize,
+    /// Tasks waiting for a connection (every one lent out, or one being opened).
+    pub waiting: usize,
     /// `database.max_connections`.
     pub max: u32,
 }
@@ -218,6 +327,8 @@ pub struct Db {
     timeout: Duration,
     /// `database.max_connections`: how many dead connections the pool can hold at most.
     max_connections: u32,
+    /// Tasks waiting for a connection now (sqlx's pool does not say).
+    waiting: Arc<AtomicUsize>,
 }
 
 impl Db {
@@ -256,12 +367,103 @@ impl Db {
             url: url.into(),
             timeout: settings.acquire_timeout,
             max_connections: settings.max_connections,
+            waiting: Arc::new(AtomicUsize::new(0)),
         })
     }
 
-    /// The SeaORM connection, for the query files of each aggregate.
+    /// The SeaORM connection itself, for migrations and the one-shot commands (dump and load):
+    /// what it runs is not counted in [`PoolStats::waiting`]. Requests use [`Db::reads`],
+    /// [`Db::writes`] and [`Db::begin`].
     pub fn conn(&self) -> &DatabaseConnection {
         &self.conn
+    }
+
+    /// The connection for writes (see [`Writes`]).
+    pub fn writes(&self) -> Writes<'_> {
+        Writes { db: self }
+    }
+
+    /// Starts a transaction. The wait for its connection is counted in
+    /// [`PoolStats::waiting`], with its `BEGIN` (SeaORM acquires and begins in one call).
+    pub async fn begin(&self) -> Result<sea_orm::DatabaseTransaction, DbErr> {
+        let _waiting = Waiting::start(&self.waiting);
+        sea_orm::TransactionTrait::begin(&self.conn).await
+    }
+
+    /// A connection from `pool`, counted in [`PoolStats::waiting`] while it is awaited.
+    async fn acquire<D: sea_orm::sqlx::Database>(
+        &self,
+        pool: &sea_orm::sqlx::Pool<D>,
+    ) -> Result<sea_orm::sqlx::pool::PoolConnection<D>, DbErr> {
+        let _waiting = Waiting::start(&self.waiting);
+        pool.acquire().await.map_err(acquire_error)
+    }
+
+    /// Runs a statement that returns no rows, once.
+    async fn execute_statement(&self, stmt: &Statement) -> Result<ExecResult, DbErr> {
+        let sql = AssertSqlSafe(stmt.sql.as_str());
+        match self.backend() {
+            DbBackend::Sqlite => {
+                let mut conn = self.acquire(self.conn.get_sqlite_connection_pool()).await?;
+                let done = sqlx::query_with(sql, values(stmt))
+                    .execute(&mut *conn)
+                    .await;
+                done.map(ExecResult::from).map_err(exec_error)
+            }
+            _ => {
+                let mut conn = self.acquire(self.conn.get_mysql_connection_pool()).await?;
+                let done = sqlx::query_with(sql, values(stmt))
+                    .execute(&mut *conn)
+                    .await;
+                done.map(ExecResult::from).map_err(exec_error)
+            }
+        }
+    }
+
+    /// Runs a query for at most one row, once.
+    async fn query_one_statement(&self, stmt: &Statement) -> Result<Option<QueryResult>, DbErr> {
+        let sql = AssertSqlSafe(stmt.sql.as_str());
+        match self.backend() {
+            DbBackend::Sqlite => {
+                let mut conn = self.acquire(self.conn.get_sqlite_connection_pool()).await?;
+                let row = sqlx::query_with(sql, values(stmt))
+                    .fetch_optional(&mut *conn)
+                    .await;
+                row.map(|row| row.map(QueryResult::from))
+                    .map_err(query_error)
+            }
+            _ => {
+                let mut conn = self.acquire(self.conn.get_mysql_connection_pool()).await?;
+                let row = sqlx::query_with(sql, values(stmt))
+                    .fetch_optional(&mut *conn)
+                    .await;
+                row.map(|row| row.map(QueryResult::from))
+                    .map_err(query_error)
+            }
+        }
+    }
+
+    /// Runs a query for all its rows, once.
+    async fn query_all_statement(&self, stmt: &Statement) -> Result<Vec<QueryResult>, DbErr> {
+        let sql = AssertSqlSafe(stmt.sql.as_str());
+        match self.backend() {
+            DbBackend::Sqlite => {
+                let mut conn = self.acquire(self.conn.get_sqlite_connection_pool()).await?;
+                let rows = sqlx::query_with(sql, values(stmt))
+                    .fetch_all(&mut *conn)
+                    .await;
+                rows.map(|rows| rows.into_iter().map(QueryResult::from).collect())
+                    .map_err(query_error)
+            }
+            _ => {
+                let mut conn = self.acquire(self.conn.get_mysql_connection_pool()).await?;
+                let rows = sqlx::query_with(sql, values(stmt))
+                    .fetch_all(&mut *conn)
+                    .await;
+                rows.map(|rows| rows.into_iter().map(QueryResult::from).collect())
+                    .map_err(query_error)
+            }
+        }
     }
 
     /// The pool's connections now (for metrics).
@@ -287,6 +489,7 @@ impl Db {
         PoolStats {
             in_use: usize::try_from(open).unwrap_or(0).saturating_sub(idle),
             idle,
+            waiting: self.waiting.load(Ordering::Relaxed),
             max,
         }
     }
@@ -295,7 +498,7 @@ impl Db {
     /// again (see [`Reads`]).
     pub fn reads(&self) -> Reads<'_> {
         Reads {
-            conn: &self.conn,
+            db: self,
             attempts: self.max_connections.saturating_add(1),
         }
     }
@@ -309,17 +512,33 @@ impl Db {
     /// server's own answer to a connection made directly ([`DbError::Unreachable`]: "connection
     /// refused" at its address rather than the pool's "timed out").
     pub async fn ping(&self) -> Result<(), DbError> {
-        match self.conn.ping().await {
+        match self.ping_pooled().await {
             Ok(()) => Ok(()),
             Err(DbErr::ConnectionAcquire(_)) | Err(DbErr::Conn(_)) => {
                 match self.connect_once().await {
                     // It connects now: the pool was only busy, or the server just came back.
-                    Ok(()) => self.conn.ping().await.map_err(DbError::from),
+                    Ok(()) => self.ping_pooled().await.map_err(DbError::from),
                     Err(error) => Err(error),
                 }
             }
             Err(error) => Err(error.into()),
         }
+    }
+
+    /// A ping on a connection from the pool (counted while it waits for one, like a query).
+    async fn ping_pooled(&self) -> Result<(), DbErr> {
+        use sea_orm::sqlx::Connection;
+        let pinged = match self.backend() {
+            DbBackend::Sqlite => {
+                let mut conn = self.acquire(self.conn.get_sqlite_connection_pool()).await?;
+                conn.ping().await
+            }
+            _ => {
+                let mut conn = self.acquire(self.conn.get_mysql_connection_pool()).await?;
+                conn.ping().await
+            }
+        };
+        pinged.map_err(|e| DbErr::Conn(sea_orm::RuntimeErr::SqlxError(Arc::new(e))))
     }
 
     /// One connection made directly, outside the pool, and closed again.
@@ -343,29 +562,103 @@ impl Db {
     }
 
     /// Applies every pending migration (or the next `steps`); returns how many were applied.
+    /// Waits while another onebox sharing the database applies them (see [`leases`]); then
+    /// applies what is still pending.
     pub async fn migrate_up(&self, steps: Option<u32>) -> Result<usize, DbError> {
+        self.migrating(Lease::Wait, self.up(steps)).await
+    }
+
+    /// As [`Db::migrate_up`] (all of them), but without waiting: [`DbError::Migrating`] when
+    /// another onebox is applying them now (the database watcher looks again a second later).
+    pub async fn try_migrate_up(&self) -> Result<usize, DbError> {
+        self.migrating(Lease::Try, self.up(None)).await
+    }
+
+    async fn up(&self, steps: Option<u32>) -> Result<usize, DbError> {
         let pending = Migrator::get_pending_migrations(&self.conn).await?.len();
-        Migrator::up(&self.conn, steps).await?;
+        if pending > 0 {
+            Migrator::up(&self.conn, steps).await?;
+        }
         Ok(steps.map_or(pending, |n| pending.min(n as usize)))
     }
 
     /// Reverts the latest `steps` applied migrations; returns how many were reverted.
     pub async fn migrate_down(&self, steps: u32) -> Result<usize, DbError> {
-        let applied = Migrator::get_applied_migrations(&self.conn).await?.len();
-        Migrator::down(&self.conn, Some(steps)).await?;
-        Ok(applied.min(steps as usize))
+        let down = async {
+            let applied = Migrator::get_applied_migrations(&self.conn).await?.len();
+            Migrator::down(&self.conn, Some(steps)).await?;
+            Ok(applied.min(steps as usize))
+        };
+        self.migrating(Lease::Wait, down).await
     }
 
     /// Applies or reverts migrations until exactly the first `count` of this binary's are
     /// applied (a restore brings the schema to its archive's before loading it).
     pub async fn migrate_to(&self, count: usize) -> Result<(), DbError> {
-        let applied = Migrator::get_applied_migrations(&self.conn).await?.len();
-        if applied < count {
-            Migrator::up(&self.conn, Some((count - applied) as u32)).await?;
-        } else if applied > count {
-            Migrator::down(&self.conn, Some((applied - count) as u32)).await?;
+        let to = async {
+            let applied = Migrator::get_applied_migrations(&self.conn).await?.len();
+            if applied < count {
+                Migrator::up(&self.conn, Some((count - applied) as u32)).await?;
+            } else if applied > count {
+                Migrator::down(&self.conn, Some((applied - count) as u32)).await?;
+            }
+            Ok(())
+        };
+        self.migrating(Lease::Wait, to).await
+    }
+
+    /// Runs `job` (a change of the schema) holding the migrations' lease, renewed while it
+    /// runs and given back after.
+    async fn migrating<T>(
+        &self,
+        wait: Lease,
+        job: impl std::future::Future<Output = Result<T, DbError>>,
+    ) -> Result<T, DbError> {
+        leases::ensure_table(self).await?;
+        let holder = leases::holder_id();
+        let mut told = false;
+        loop {
+            match leases::acquire(self, MIGRATIONS_LEASE, &holder, MIGRATIONS_LEASE_TTL).await? {
+                leases::Acquired::Held => break,
+                leases::Acquired::Taken { holder, .. } if wait == Lease::Try => {
+                    return Err(DbError::Migrating { holder });
+                }
+                leases::Acquired::Taken { holder, expires_in } => {
+                    if !told {
+                        tracing::info!(
+                            holder,
+                            expires_in_s = expires_in.as_secs(),
+                            "another onebox is applying the migrations; waiting for it"
+                        );
+                        told = true;
+                    }
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
         }
-        Ok(())
+        tokio::pin!(job);
+        let outcome = loop {
+            tokio::select! {
+                outcome = &mut job => break outcome,
+                () = tokio::time::sleep(MIGRATIONS_LEASE_RENEW) => {
+                    match leases::acquire(self, MIGRATIONS_LEASE, &holder, MIGRATIONS_LEASE_TTL).await {
+                        Ok(leases::Acquired::Held) => {}
+                        Ok(leases::Acquired::Taken { holder: other, .. }) => tracing::error!(
+                            other,
+                            "the migrations' lease expired and was taken while migrating"
+                        ),
+                        Err(error) => tracing::warn!(
+                            error = %describe(&error),
+                            "cannot renew the migrations' lease"
+                        ),
+                    }
+                }
+            }
+        };
+        if let Err(error) = leases::release(self, MIGRATIONS_LEASE, &holder).await {
+            tracing::warn!(error = %describe(&error), "cannot give the migrations' lease back; it expires by itself");
+        }
+        outcome
     }
 
     /// Every migration, oldest first, and whether it is applied.
@@ -379,6 +672,23 @@ impl Db {
             })
             .collect())
     }
+}
+
+/// The lease under which the schema changes ([`leases`]).
+pub const MIGRATIONS_LEASE: &str = "migrations";
+
+/// How long the migrations' lease lasts unless renewed (a box that dies while migrating
+/// holds it this long at most).
+const MIGRATIONS_LEASE_TTL: Duration = Duration::from_secs(60);
+
+/// How often a box applying migrations renews the lease.
+const MIGRATIONS_LEASE_RENEW: Duration = Duration::from_secs(15);
+
+/// Whether to wait for the migrations' lease.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lease {
+    Wait,
+    Try,
 }
 
 /// Checks `database.url` as [`Db::connect`] does, without connecting or creating anything
@@ -403,6 +713,22 @@ pub fn check_url(config: &Config) -> Result<(), DbError> {
             .map(drop)
     };
     options.map_err(|e| refused(e.to_string()))
+}
+
+/// An error and its causes, `: `-separated, for the log (`ops::chain` is not the data
+/// layer's to use).
+fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let line = cause.to_string();
+        if !text.ends_with(&line) {
+            text.push_str(": ");
+            text.push_str(&line);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// The URL without its password, for messages.
@@ -436,6 +762,58 @@ mod tests {
         assert!(!unreachable(&DbErr::Query(sqlx(Sqlx::RowNotFound))));
         assert!(!unreachable(&DbErr::RecordNotFound("post".to_owned())));
         assert!(DbError::Db(DbErr::Query(sqlx(eof()))).is_unavailable());
+    }
+
+    /// A server error as sqlx reports it, with its SQLSTATE.
+    #[derive(Debug)]
+    struct ServerError(&'static str);
+
+    impl std::fmt::Display for ServerError {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "server error {}", self.0)
+        }
+    }
+
+    impl std::error::Error for ServerError {}
+
+    impl sea_orm::sqlx::error::DatabaseError for ServerError {
+        fn message(&self) -> &str {
+            "server error"
+        }
+        fn code(&self) -> Option<std::borrow::Cow<'_, str>> {
+            Some(self.0.into())
+        }
+        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+            self
+        }
+        fn kind(&self) -> sea_orm::sqlx::error::ErrorKind {
+            sea_orm::sqlx::error::ErrorKind::Other
+        }
+    }
+
+    #[test]
+    fn a_server_refusing_connections_for_now_is_unavailability_not_a_bug() {
+        use std::sync::Arc;
+
+        use sea_orm::RuntimeErr;
+        use sea_orm::sqlx::Error as Sqlx;
+        let server = |sqlstate: &'static str| {
+            DbErr::Query(RuntimeErr::SqlxError(Arc::new(Sqlx::Database(Box::new(
+                ServerError(sqlstate),
+            )))))
+        };
+        // 1047 (a Galera node not synced), 1053 (shutting down), 1040 (too many connections).
+        assert!(unreachable(&server("08S01")));
+        assert!(unreachable(&server("08004")));
+        // A duplicate key, a syntax error: the statement's fault, not the server's state.
+        assert!(!unreachable(&server("23000")));
+        assert!(!unreachable(&server("42000")));
     }
 
     #[test]

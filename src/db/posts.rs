@@ -301,7 +301,7 @@ pub async fn set_excerpt(db: &Db, id: i64, excerpt: &str) -> Result<(), DbErr> {
     post::Entity::update_many()
         .col_expr(post::Column::Excerpt, Expr::value(excerpt))
         .filter(post::Column::Id.eq(id))
-        .exec(db.conn())
+        .exec(&db.writes())
         .await?;
     Ok(())
 }
@@ -372,7 +372,7 @@ pub async fn insert(db: &Db, fields: PostFields, author_id: i64) -> Result<i64, 
         updated_at: ActiveValue::Set(now),
     };
     let result = post::Entity::insert(row)
-        .exec(db.conn())
+        .exec(&db.writes())
         .await
         .map_err(conflict)?;
     Ok(result.last_insert_id)
@@ -401,7 +401,7 @@ pub async fn update(db: &Db, id: i64, fields: PostFields) -> Result<(), PostErro
         .col_expr(post::Column::PublishedAt, published_at)
         .col_expr(post::Column::UpdatedAt, Expr::value(now))
         .filter(post::Column::Id.eq(id))
-        .exec(db.conn())
+        .exec(&db.writes())
         .await
         .map_err(conflict)?;
     // MySQL counts matched rows here (sqlx sets CLIENT_FOUND_ROWS), as SQLite does.
@@ -413,7 +413,7 @@ pub async fn update(db: &Db, id: i64, fields: PostFields) -> Result<(), PostErro
 
 /// Deletes post `id`.
 pub async fn delete(db: &Db, id: i64) -> Result<(), PostError> {
-    let result = post::Entity::delete_by_id(id).exec(db.conn()).await?;
+    let result = post::Entity::delete_by_id(id).exec(&db.writes()).await?;
     if result.rows_affected == 0 {
         return Err(PostError::NotFound);
     }

@@ -31,7 +31,7 @@ pub async fn create(
         created_at: Set(Utc::now().naive_utc()),
         expires_at: Set(expires_at),
     }
-    .insert(db.conn())
+    .insert(&db.writes())
     .await?;
     Ok(())
 }
@@ -49,7 +49,7 @@ pub async fn find(db: &Db, id: &str) -> Result<Option<Live>, DbError> {
 /// Ends the session with this digest (signing out).
 pub async fn delete(db: &Db, id: &str) -> Result<(), DbError> {
     session::Entity::delete_by_id(id.to_owned())
-        .exec(db.conn())
+        .exec(&db.writes())
         .await?;
     Ok(())
 }
@@ -58,7 +58,7 @@ pub async fn delete(db: &Db, id: &str) -> Result<(), DbError> {
 pub async fn purge_expired(db: &Db) -> Result<u64, DbError> {
     let result = session::Entity::delete_many()
         .filter(session::Column::ExpiresAt.lte(Utc::now().naive_utc()))
-        .exec(db.conn())
+        .exec(&db.writes())
         .await?;
     Ok(result.rows_affected)
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use chrono::Utc;
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{EntityTrait, Set, TransactionTrait};
+use sea_orm::{EntityTrait, Set};
 
 use super::entity::setting;
 use super::{Db, DbError};
@@ -25,7 +25,7 @@ pub async fn all(db: &Db) -> Result<BTreeMap<String, String>, DbError> {
 /// Stores every `(key, value)` pair (inserted, or replacing the stored value), all or none.
 pub async fn set_many(db: &Db, pairs: &[(&str, &str)]) -> Result<(), DbError> {
     let now = Utc::now().naive_utc();
-    let txn = db.conn().begin().await?;
+    let txn = db.begin().await?;
     for (key, value) in pairs {
         let row = setting::ActiveModel {
             key: Set((*key).to_owned()),

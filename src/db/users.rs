@@ -49,7 +49,7 @@ pub async fn insert(db: &Db, new: NewUser) -> Result<user::Model, UserError> {
         updated_at: Set(now),
         ..Default::default()
     }
-    .insert(db.conn())
+    .insert(&db.writes())
     .await;
     match inserted {
         Ok(user) => Ok(user),
@@ -93,7 +93,7 @@ pub async fn set_api_token(db: &Db, id: i64, digest: &str) -> Result<(), DbError
         updated_at: Set(Utc::now().naive_utc()),
         ..Default::default()
     }
-    .update(db.conn())
+    .update(&db.writes())
     .await?;
     Ok(())
 }

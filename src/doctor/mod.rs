@@ -433,16 +433,37 @@ async fn https(config: &Config, report: &mut Report) {
             match fetch(server, name, path, tls.clone()).await {
                 Ok(fetched) => {
                     judge_certificate(name, fetched.not_after, report);
-                    if fetched.status == want {
+                    // `/readyz`'s lines after the first: the dependencies the boxes share
+                    // (the database), never part of readiness, but worth a warning.
+                    let down: Vec<&str> = fetched
+                        .body
+                        .lines()
+                        .skip(1)
+                        .filter(|line| !line.ends_with(": up"))
+                        .collect();
+                    if fetched.status == want && index == 0 && !down.is_empty() {
+                        report.warn(
+                            format!(
+                                "https://{name}/readyz → 200 (this box stays in a balancer's \
+                                 rotation), but {}",
+                                down.join("; ")
+                            ),
+                            "dynamic pages answer 503 until the database is back; see the \
+                             database check below",
+                        );
+                    } else if fetched.status == want {
                         report.ok(format!(
                             "https://{name}{path} → {} (at {server})",
                             fetched.status
                         ));
                     } else if index == 0 && fetched.status == 503 {
-                        report.fail(
-                            format!("https://{name}/readyz → 503: {}", fetched.body.trim()),
-                            "see the log of onebox for the check that is not ready",
-                        );
+                        let first = fetched.body.lines().next().unwrap_or_default();
+                        let fix = if first.contains("draining") {
+                            "onebox is stopping (SIGTERM, web.drain_delay); start it again"
+                        } else {
+                            "see the log of onebox for the check that is not ready"
+                        };
+                        report.fail(format!("https://{name}/readyz → 503: {first}"), fix);
                     } else {
                         report.fail(
                             format!(

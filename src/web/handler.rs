@@ -267,21 +267,29 @@ fn not_allowed(method: &Method) -> Response<Body> {
     response
 }
 
+/// `/readyz`: 200 when this box's own checks are ready (zones loaded, certificates valid, not
+/// draining), else 503 naming what is not; the body also shows the dependencies the boxes share
+/// (the database), which never make the box not ready (see `ops::ready`).
 fn ready(site: &Site, conn: &ConnInfo) -> Response<Body> {
-    let mut pending = conn.readiness.pending();
+    let mut report = conn.readiness.report();
     if !site.certificates_valid(SystemTime::now()) {
-        pending.push("certificates");
+        report.pending.push("certificates");
     }
-    if pending.is_empty() {
-        return plain(StatusCode::OK, "ready\n");
-    }
-    let text = format!("not ready: {}\n", pending.join(", "));
-    let mut response = Response::new(Body::bytes(text));
-    *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    let status = if report.is_ready() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let mut response = Response::new(Body::bytes(report.text()));
+    *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
+    // A balancer's probe must see the state now, never a copy.
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
 

@@ -16,17 +16,22 @@
 //!   (PHP-FPM), `websocket` splices WebSockets through;
 //! - `idle` closes connections that move no bytes; `head_limit` says 414 rather than 431
 //!   when an HTTP/1 request line alone outgrows the head limit; `body` is the response body
-//!   type.
+//!   type;
+//! - `inline` runs each HTTP/2 stream in the connection's task until it has to wait, and
+//!   `cork` writes an HTTP/2 connection's frames once per turn of its task, so that the
+//!   responses ready together go out in one TLS record and one system call.
 //!
 //! The web service uses `config` and `ops` only: it never looks at DNS.
 
 mod body;
 mod conform;
+mod cork;
 mod fastcgi;
 mod files;
 mod handler;
 mod head_limit;
 mod idle;
+mod inline;
 mod metrics;
 mod pool;
 mod proxy;

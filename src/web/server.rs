@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use http::header::{self, HeaderValue};
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
@@ -34,9 +34,11 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::task::TaskTracker;
 
 use super::WebError;
+use super::cork::cork;
 use super::handler::{self, ConnInfo};
 use super::head_limit::HeadLimit;
 use super::idle::{Activity, Tracked};
+use super::inline::InlineFirst;
 use super::metrics::{self, WebMetrics};
 use super::proxy::ProxyCounters;
 use super::site::{Build, Site};
@@ -353,6 +355,7 @@ async fn connection(stream: TcpStream, peer: SocketAddr, secure: bool, conn: Con
             &snapshot.http,
             io,
             service,
+            no_flush,
             &activity,
             &snapshot,
             &conn,
@@ -389,32 +392,71 @@ async fn connection(stream: TcpStream, peer: SocketAddr, secure: bool, conn: Con
         let _ = tokio::io::AsyncWriteExt::shutdown(&mut stream).await;
         return;
     }
-    let http2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
-    let stream = if http2 {
-        HeadLimit::off(stream)
-    } else {
-        HeadLimit::new(stream, snapshot.max_head)
-    };
-    let io = Tracked::new(stream, activity.clone());
+    if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
+        // HTTP/2: frames gathered over each turn of this task, written at its end (`cork`).
+        let (stream, uncork) = cork(stream);
+        let io = Tracked::new(HeadLimit::off(stream), activity.clone());
+        let flush = |cx: &mut std::task::Context<'_>| uncork.poll_flush(cx);
+        drive(
+            &snapshot.http,
+            io,
+            service,
+            flush,
+            &activity,
+            &snapshot,
+            &conn,
+            true,
+        )
+        .await;
+        return;
+    }
+    let io = Tracked::new(HeadLimit::new(stream, snapshot.max_head), activity.clone());
     drive(
         &snapshot.http,
         io,
         service,
+        no_flush,
         &activity,
         &snapshot,
         &conn,
-        http2,
+        false,
     )
     .await;
 }
 
-/// Serves HTTP on `io` until the client leaves, it idles out, or the drain ends it. `http2`:
-/// the client chose HTTP/2 by ALPN (GOAWAY at once when draining; otherwise the connection
-/// is let go once it idles).
-async fn drive<I, S>(
-    builder: &auto::Builder<TokioExecutor>,
+/// The connection's turn, then what it wrote goes out (a failed write ends the connection).
+fn turn<'a, C, F>(
+    mut connection: std::pin::Pin<&'a mut C>,
+    flush: &'a mut F,
+) -> impl Future<Output = C::Output> + 'a
+where
+    C: Future<Output = Result<(), Box<dyn std::error::Error + Send + Sync>>>,
+    F: FnMut(&mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>>,
+{
+    std::future::poll_fn(move |cx| match connection.as_mut().poll(cx) {
+        std::task::Poll::Pending => match flush(cx) {
+            std::task::Poll::Ready(Err(error)) => std::task::Poll::Ready(Err(error.into())),
+            _ => std::task::Poll::Pending,
+        },
+        done => done,
+    })
+}
+
+/// For connections whose writes are not held back.
+fn no_flush(_: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+    std::task::Poll::Ready(Ok(()))
+}
+
+/// Serves HTTP on `io` until the client leaves, it idles out, or the drain ends it. `flush`
+/// writes out what `io` held back; it is called each time the connection yields. `http2`: the
+/// client chose HTTP/2 by ALPN (GOAWAY at once when draining; otherwise the connection is let
+/// go once it idles).
+#[allow(clippy::too_many_arguments)]
+async fn drive<I, S, F>(
+    builder: &auto::Builder<InlineFirst>,
     io: I,
     service: S,
+    mut flush: F,
     activity: &Activity,
     site: &Site,
     conn: &Conn,
@@ -428,6 +470,7 @@ async fn drive<I, S>(
         > + Send
         + 'static,
     S::Future: Send + 'static,
+    F: FnMut(&mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>>,
 {
     // With upgrades: a WebSocket through the reverse proxy takes the connection over.
     let connection = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
@@ -436,7 +479,7 @@ async fn drive<I, S>(
     let mut draining = false;
     loop {
         tokio::select! {
-            result = connection.as_mut() => {
+            result = turn(connection.as_mut(), &mut flush) => {
                 if let Err(error) = result {
                     tracing::debug!(%error, "web connection ended with an error");
                 }

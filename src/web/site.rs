@@ -10,11 +10,12 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use http::header::{self, HeaderMap, HeaderValue};
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper_util::rt::TokioTimer;
 use hyper_util::server::conn::auto;
 
 use super::WebError;
 use super::files::{Files, FilesConfig};
+use super::inline::InlineFirst;
 use super::proxy::{Proxies, ProxyCounters};
 use super::tls::{self, Tls};
 use crate::config::WebConfig;
@@ -53,7 +54,7 @@ pub(crate) struct Site {
     /// A TLS handshake taking longer is dropped.
     pub tls_handshake_timeout: Duration,
     /// HTTP/1.1 and HTTP/2 settings for new connections.
-    pub http: auto::Builder<TokioExecutor>,
+    pub http: auto::Builder<InlineFirst>,
 }
 
 /// Precomputed security headers.
@@ -192,9 +193,9 @@ impl SecurityHeaders {
 }
 
 /// hyper-util's auto builder (HTTP/1.1, and HTTP/2 by ALPN or preface), with timers and
-/// limits on both protocols.
-fn protocol_builder(config: &WebConfig) -> auto::Builder<TokioExecutor> {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
+/// limits on both protocols; HTTP/2 streams run inline first (see `inline`).
+fn protocol_builder(config: &WebConfig) -> auto::Builder<InlineFirst> {
+    let mut builder = auto::Builder::new(InlineFirst);
     builder
         .http1()
         .timer(TokioTimer::new())

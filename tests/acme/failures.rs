@@ -121,7 +121,7 @@ async fn an_unreachable_ca_is_retried_with_back_off() {
         &format!("www.foobar.com:{port}:127.0.0.1"),
         &format!("https://www.foobar.com:{port}/readyz"),
     ]);
-    assert!(ok && body == "ready\n", "{body}");
+    assert!(ok && body.starts_with("ready\n"), "{body}");
     // It backs off: no second attempt right away.
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(failures(&onebox).len(), 1, "{}", onebox.log().text());

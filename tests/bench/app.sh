@@ -174,14 +174,14 @@ listen = ""
 EOF
 onebox() { timeout 60 "$BIN" --config "$tmp/onebox.toml" "$@"; }
 # Starts `onebox serve` with config NAME.toml on SERVER_CPU (log in NAME.log) and waits until
-# http://127.0.0.1:PORT/readyz says ready; sets started_pid.
+# http://127.0.0.1:PORT/readyz says ready with the database up; sets started_pid.
 start_onebox() { # name port
   taskset -c "$SERVER_CPU" "$BIN" --config "$tmp/$1.toml" serve </dev/null 2>"$tmp/$1.log" &
   pids+=($!)
   started_pid=$!
   local ready="http://127.0.0.1:$2/readyz"
   for _ in $(seq 300); do
-    [ "$(curl -s --max-time 1 "$ready" 2>/dev/null)" = "ready" ] && return 0
+    [ "$(curl -s --max-time 1 "$ready" 2>/dev/null)" = "$(printf 'ready\ndatabase: up')" ] && return 0
     kill -0 "$started_pid" 2>/dev/null || break
     sleep 0.1
   done

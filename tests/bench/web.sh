@@ -5,27 +5,34 @@
 #
 # Each server runs pinned to CPU 1 and the load generator to CPU 0 (taskset). Like for like:
 #   nginx   tuned as production nginx is: 1 worker, sendfile, tcp_nopush, open_file_cache (no
-#           stat per request), keepalive_requests 1000000, access_log off; and given onebox's
-#           response headers (add_header: CSP, nosniff, Referrer-Policy, Cache-Control per type,
-#           Vary for compressible types, HSTS over TLS; charset utf-8), so both send the same
-#           head; its own prefix and config in a temporary directory;
-#   onebox  as shipped, but access log off and plain HTTP serving the site (no redirect).
+#           stat per request), keepalive_requests 1000000 (HTTP/2 too), ssl_session_cache,
+#           access_log off; given onebox's response headers (add_header: CSP, nosniff,
+#           Referrer-Policy, Cache-Control per type, Vary for compressible types, HSTS over TLS;
+#           charset utf-8), so both send the same head, and onebox's cipher suites in onebox's
+#           order (the server's), so both negotiate the same; its own prefix and config in a
+#           temporary directory;
+#   onebox  as shipped (metrics on, one async worker: the CPU it is pinned to), but access log
+#           off and plain HTTP serving the site (no redirect).
 # Both use the same certificate (onebox's development CA issues it); the script prints both
-# response heads' sizes. Measured, one after the other:
+# response heads' sizes and the TLS version and cipher each negotiates. Measured, one after
+# the other, each RUNS times with the two servers alternating (medians reported):
 #   1. a 2 KB page over HTTP/1.1      wrk -t1 -c50                      requests/s
 #   2. a 1 MiB file over HTTP/1.1     wrk -t1 -c50                      GB/s
 #   3. a 2 KB page over HTTP/2 + TLS  h2load -c50 -m10                  requests/s
 #   4. new TLS handshakes             h2load --h1 -c50, Connection: close,
 #                                     one request per connection        handshakes/s
 # and prints the rates, the requests served per second of server CPU (user + system, read from
-# /proc), and onebox/nginx ratios of both. Loopback only; everything stops by itself (trap +
-# timeouts). On a shared 2-core box only ratios from the same run mean anything.
+# /proc), and onebox/nginx ratios of both (the median of each round's ratio). Loopback only;
+# everything stops by itself (trap + timeouts). On a shared 2-core box only ratios from the
+# same run mean anything, and on a loaded one the CPU-second figures more than the rates.
 #
-# Environment: DURATION (seconds per measurement, default 10), BIN (onebox binary).
+# Environment: DURATION (seconds per measurement, default 10), RUNS (rounds, default 3), BIN
+# (onebox binary), HANDSHAKES (the handshake rate the fixed count of step 4 assumes, 1000/s).
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
 DURATION=${DURATION:-10}
+RUNS=${RUNS:-3}
 BIN=${BIN:-target/release/onebox}
 SERVER_CPU=1
 CLIENT_CPU=0
@@ -148,6 +155,11 @@ http {
     ssl_certificate $tmp/state/dev-ca/cert.pem;
     ssl_certificate_key $tmp/state/dev-ca/key.pem;
     ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_session_cache shared:SSL:10m;
+    # onebox's cipher order (src/ops/certs.rs), the server's preference as in onebox.
+    ssl_prefer_server_ciphers on;
+    ssl_conf_command Ciphersuites TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256;
+    ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305;
     root $tmp/site;
   }
 }
@@ -165,6 +177,10 @@ head_bytes() { curl -sk -o /dev/null -w '%{size_header}' "$@"; }
 heads="response head bytes, 2 KB page: HTTP/1.1 onebox $(head_bytes "http://127.0.0.1:$ob_http/page2k.html")"
 heads+=" nginx $(head_bytes "http://127.0.0.1:$ng_http/page2k.html")"
 heads+="; HTTPS onebox $(head_bytes "https://127.0.0.1:$ob_https/page2k.html") nginx $(head_bytes "https://127.0.0.1:$ng_https/page2k.html")"
+cipher() { # port: what an HTTP/2 client negotiates
+  openssl s_client -connect "127.0.0.1:$1" -alpn h2 </dev/null 2>/dev/null | awk '/^New, / {print $2, $NF}'
+}
+heads+="; TLS onebox $(cipher "$ob_https") nginx $(cipher "$ng_https")"
 
 limit=$((DURATION + 30))
 client() { timeout "$limit" taskset -c "$CLIENT_CPU" "$@"; }
@@ -182,8 +198,9 @@ h2_rps() { # url
   h2load_rps -c50 -m10 -D "$DURATION" "$1"
 }
 handshakes() { # url: new connections, one request each
-  # A fixed count (h2load does not reconnect in -D mode): about DURATION seconds at 2.5 k/s.
-  h2load_rps --h1 -c50 -m1 -n $((DURATION * 2500)) -H 'Connection: close' "$1"
+  # A fixed count (h2load does not reconnect in -D mode): about DURATION seconds at
+  # HANDSHAKES per second (1000 by default, so that a loaded box finishes within the timeout).
+  h2load_rps --h1 -c50 -m1 -n $((DURATION * ${HANDSHAKES:-1000})) -H 'Connection: close' "$1"
 }
 server_cpu() { # pid -> user+system seconds so far, all threads
   awk '{printf "%.2f", ($14 + $15) / 100}' "/proc/$1/stat"
@@ -191,28 +208,49 @@ server_cpu() { # pid -> user+system seconds so far, all threads
 
 nginx_worker=$(pgrep -P "$(cat "$tmp/nginx/nginx.pid")" | head -1)
 report=()
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+run_one() { # pid command... -> "<rate> <requests per server CPU-second>"
+  local pid=$1 c0 c1 rate n; shift
+  c0=$(server_cpu "$pid"); read -r rate n < <("$@" || true); c1=$(server_cpu "$pid")
+  # A client that timed out printed nothing: 0 (and the ratios say so).
+  python3 -c 'import sys; r, n, c0, c1 = map(float, sys.argv[1:]); print(r, n / max(c1 - c0, 0.01))' \
+    "${rate:-0}" "${n:-0}" "$c0" "$c1"
+}
 measure() { # label unit onebox-command... -- nginx-command...
   local label=$1 unit=$2; shift 2
   local ob_cmd=() ng_cmd=()
   while [ "$1" != "--" ]; do ob_cmd+=("$1"); shift; done; shift
   ng_cmd=("$@")
-  DURATION=2 "${ob_cmd[@]}" >/dev/null; DURATION=2 "${ng_cmd[@]}" >/dev/null   # warm-up
-  local c0 c1 n0 n1 ob ob_n ng ng_n
-  c0=$(server_cpu "$onebox_pid"); read -r ob ob_n < <("${ob_cmd[@]}"); c1=$(server_cpu "$onebox_pid")
-  n0=$(server_cpu "$nginx_worker"); read -r ng ng_n < <("${ng_cmd[@]}"); n1=$(server_cpu "$nginx_worker")
+  DURATION=2 "${ob_cmd[@]}" >/dev/null || true; DURATION=2 "${ng_cmd[@]}" >/dev/null || true   # warm-up
+  local round ob ob_eff ng ng_eff obs=() ngs=() ob_effs=() ng_effs=() ratios=() eff_ratios=()
+  for ((round = 1; round <= RUNS; round++)); do
+    # The two servers alternate which goes first, so that a load drifting over the round
+    # does not always favour the same one.
+    if ((round % 2)); then
+      read -r ob ob_eff < <(run_one "$onebox_pid" "${ob_cmd[@]}")
+      read -r ng ng_eff < <(run_one "$nginx_worker" "${ng_cmd[@]}")
+    else
+      read -r ng ng_eff < <(run_one "$nginx_worker" "${ng_cmd[@]}")
+      read -r ob ob_eff < <(run_one "$onebox_pid" "${ob_cmd[@]}")
+    fi
+    obs+=("$ob"); ngs+=("$ng"); ob_effs+=("$ob_eff"); ng_effs+=("$ng_eff")
+    ratios+=("$(python3 -c 'import sys; a, b = map(float, sys.argv[1:]); print(a / b if b else 0)' "$ob" "$ng")")
+    eff_ratios+=("$(python3 -c 'import sys; a, b = map(float, sys.argv[1:]); print(a / b if b else 0)' "$ob_eff" "$ng_eff")")
+    printf '  %s, round %d/%d: requests/s onebox %.0f nginx %.0f; per server CPU-second onebox %.0f nginx %.0f\n' \
+      "$label" "$round" "$RUNS" "$ob" "$ng" "$ob_eff" "$ng_eff" >&2
+  done
   report+=("$(python3 -c '
 import sys
 label, unit = sys.argv[1:3]
-ob, ob_n, c0, c1, ng, ng_n, n0, n1 = map(float, sys.argv[3:])
+ob, ng, ratio, ob_eff, ng_eff, eff_ratio = map(float, sys.argv[3:])
 scale = 1048576 / 1e9 if unit == "GB/s" else 1
-ob_eff = ob_n / max(c1 - c0, 0.01)  # requests per second of server CPU
-ng_eff = ng_n / max(n1 - n0, 0.01)
-print(f"{label + chr(32) + chr(40) + unit + chr(41):32} {ob * scale:10.2f} {ng * scale:10.2f} {ob / ng if ng else 0:6.2f}x"
-      f"   {ob_eff:10.0f} {ng_eff:10.0f} {ob_eff / ng_eff if ng_eff else 0:6.2f}x")
-' "$label" "$unit" "$ob" "$ob_n" "$c0" "$c1" "$ng" "$ng_n" "$n0" "$n1")")
+print(f"{label + chr(32) + chr(40) + unit + chr(41):32} {ob * scale:10.2f} {ng * scale:10.2f} {ratio:6.2f}x"
+      f"   {ob_eff:10.0f} {ng_eff:10.0f} {eff_ratio:6.2f}x")
+' "$label" "$unit" "$(median "${obs[@]}")" "$(median "${ngs[@]}")" "$(median "${ratios[@]}")" \
+    "$(median "${ob_effs[@]}")" "$(median "${ng_effs[@]}")" "$(median "${eff_ratios[@]}")")")
 }
 
-echo "onebox $("$BIN" --version | awk '{print $2}') vs $(nginx -v 2>&1 | sed 's/.*: //'), ${DURATION}s per measurement, servers on CPU $SERVER_CPU, clients on CPU $CLIENT_CPU"
+echo "onebox $("$BIN" --version | awk '{print $2}') vs $(nginx -v 2>&1 | sed 's/.*: //'), $RUNS rounds of ${DURATION}s per measurement, servers on CPU $SERVER_CPU, clients on CPU $CLIENT_CPU"
 echo "$heads"
 measure "2 KB page, HTTP/1.1" "req/s" \
   wrk_rps "http://127.0.0.1:$ob_http/page2k.html" -- wrk_rps "http://127.0.0.1:$ng_http/page2k.html"
@@ -224,5 +262,5 @@ measure "TLS handshakes" "conn/s" \
   handshakes "https://127.0.0.1:$ob_https/page2k.html" -- handshakes "https://127.0.0.1:$ng_https/page2k.html"
 
 printf '\n%-32s %10s %10s %7s   %10s %10s %7s\n' "" "onebox" "nginx" "ratio" "onebox" "nginx" "ratio"
-printf '%-32s %29s   %29s\n' "measurement" "rate" "requests per server CPU-second"
+printf '%-32s %29s   %29s\n' "measurement (medians of $RUNS)" "rate" "requests per server CPU-second"
 printf '%s\n' "${report[@]}"

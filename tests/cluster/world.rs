@@ -215,12 +215,21 @@ pub struct BoxHost {
     pub binary: PathBuf,
     child: Option<Child>,
     log: Arc<Log>,
+    /// The logs of its earlier starts.
+    earlier: Vec<Arc<Log>>,
 }
 
 impl BoxHost {
     /// Its log (since its last start).
     pub fn log(&self) -> &Log {
         &self.log
+    }
+
+    /// Its logs since the first start, one per start.
+    pub fn logs(&self) -> Vec<Arc<Log>> {
+        let mut logs = self.earlier.clone();
+        logs.push(self.log.clone());
+        logs
     }
 
     /// The pid in `state/onebox.pid` (the serving process, after upgrades too).
@@ -230,6 +239,37 @@ impl BoxHost {
             .trim()
             .parse()
             .ok()
+    }
+
+    /// A graceful stop, as `systemctl stop` without socket activation: SIGTERM to the serving
+    /// process, then waits until it is gone (its pid file removed and the process dead or a
+    /// zombie; after an upgrade it is not this test's child).
+    pub fn terminate(&mut self) -> Duration {
+        let began = Instant::now();
+        let pid = self.serving_pid().expect("the box's pid file");
+        // SAFETY: kill(2) on the onebox this test started (its pid file).
+        let rc = unsafe { libc::kill(pid, libc::SIGTERM) };
+        assert_eq!(rc, 0, "kill -TERM {pid}");
+        let gone = || {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |stat| {
+                stat.rsplit(')')
+                    .next()
+                    .is_some_and(|s| s.trim_start().starts_with('Z'))
+            })
+        };
+        while !gone() {
+            assert!(
+                began.elapsed() < Duration::from_secs(60),
+                "box {} still running 60 s after SIGTERM:\n{}",
+                self.label,
+                self.log.text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if let Some(mut child) = self.child.take() {
+            let _ = child.wait();
+        }
+        began.elapsed()
     }
 
     /// `kill -9` of the serving process.
@@ -267,6 +307,8 @@ pub struct World {
     pub haproxy: Daemon,
     /// The Galera nodes.
     pub db: Vec<DbNode>,
+    /// `galera-check.sh` on each node's port 9200 (socat).
+    _checks: Vec<Daemon>,
     /// HAProxy's runtime API socket.
     pub stats: PathBuf,
     /// The CA the client trusts.
@@ -309,6 +351,7 @@ impl World {
         let ca = certificates(dir.path());
         let db = galera(&lan, dir.path());
         eprintln!("cluster: Galera up (3 nodes) in {:?}", began.elapsed());
+        let checks = db.iter().map(|node| galera_check(&lan, node)).collect();
         let (haproxy, stats) = haproxy(&lan, dir.path());
         let unbound = unbound(&lan, dir.path());
         let mut world = World {
@@ -316,6 +359,7 @@ impl World {
             unbound: Some(unbound),
             haproxy,
             db,
+            _checks: checks,
             stats,
             ca,
             token: String::new(),
@@ -390,6 +434,7 @@ impl World {
             binary,
             child: None,
             log: Arc::new(Log::default()),
+            earlier: Vec::new(),
         };
         self.run_box(&mut host);
         host
@@ -412,7 +457,8 @@ impl World {
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         let mut child = command.spawn().expect("start onebox");
-        host.log = Log::capture(child.stderr.take().expect("stderr"));
+        let log = Log::capture(child.stderr.take().expect("stderr"));
+        host.earlier.push(std::mem::replace(&mut host.log, log));
         host.child = Some(child);
         for message in ["onebox ready", "database available"] {
             let seen = host
@@ -675,6 +721,19 @@ fn galera(lan: &Lan, dir: &Path) -> Vec<DbNode> {
         node.wait_synced(3, START_DEADLINE);
     }
     nodes
+}
+
+/// `deploy/cluster/galera-check.sh` answering HAProxy on port 9200 of `node`'s host, run by
+/// socat for each connection, asking the node over its socket.
+fn galera_check(lan: &Lan, node: &DbNode) -> Daemon {
+    let script = repo().join("deploy/cluster/galera-check.sh");
+    let mut command = lan.host(node.name).command("socat");
+    command.arg("TCP-LISTEN:9200,reuseaddr,fork").arg(format!(
+        "EXEC:{} --no-defaults --socket={} -uroot",
+        script.display(),
+        node.socket().display()
+    ));
+    Daemon::spawn(command, node.dir.join("check.log"))
 }
 
 /// Starts Galera node `name` in its namespace (`--wsrep-new-cluster` to bootstrap).

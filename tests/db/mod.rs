@@ -2,4 +2,4 @@
 //! the schema's migrations on both backends (`migrate`).
 
 mod harness;
-mod migrate;
+pub mod migrate;

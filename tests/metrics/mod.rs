@@ -289,11 +289,79 @@ fn the_application_reports_its_cache_pool_and_database() {
     expect("onebox_app_signins_total{result=\"failed\"}", 0.0);
     expect("onebox_db_up", 1.0);
     expect("onebox_db_pool_connections{state=\"in_use\"}", 0.0);
+    expect("onebox_db_pool_waiting", 0.0);
     expect("onebox_db_pool_max_connections", 16.0);
     assert!(
         value(&text, "onebox_db_pool_connections{state=\"idle\"}") >= 1.0,
         "{text}"
     );
+}
+
+/// `onebox_db_pool_waiting` counts the queries waiting for a pool connection: with one
+/// connection (`database.max_connections = 1`) lent to a `/blog` read that MariaDB holds on a
+/// table lock taken by another session, two more `/blog` requests wait for the pool, and the
+/// gauge says so (three when the database watcher's once-a-second ping waits too); once the
+/// lock goes, every request is answered and nothing waits.
+#[test]
+fn the_pool_reports_the_queries_waiting_for_a_connection() {
+    use sea_orm::sqlx::{self, Connection};
+    let url = crate::harness::mariadb::shared().create_database();
+    let onebox = Onebox::builder()
+        .shipped_zones()
+        .app("page_cache_ttl = \"0s\"")
+        .app("request_timeout = \"60s\"")
+        .toml(&format!(
+            "[database]\nurl = '{url}'\nmax_connections = 1\nacquire_timeout = \"30s\"\n"
+        ))
+        .start();
+    onebox.wait_database();
+    assert_eq!(get(&onebox, "/blog", false), 200);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut lock = runtime
+        .block_on(sqlx::MySqlConnection::connect(&url))
+        .expect("a second session");
+    runtime
+        .block_on(sqlx::raw_sql("LOCK TABLES posts WRITE").execute(&mut lock))
+        .expect("LOCK TABLES");
+    let series = |text: &str| {
+        (
+            value(text, "onebox_db_pool_connections{state=\"in_use\"}"),
+            value(text, "onebox_db_pool_waiting"),
+        )
+    };
+    let until = |done: &dyn Fn(f64, f64) -> bool| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let text = onebox.scrape();
+            let (in_use, waiting) = series(&text);
+            if done(in_use, waiting) || std::time::Instant::now() > deadline {
+                return text;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    std::thread::scope(|scope| {
+        let requests: Vec<_> = (0..3)
+            .map(|_| scope.spawn(|| get(&onebox, "/blog", false)))
+            .collect();
+        let text = until(&|_, waiting| waiting >= 2.0);
+        let (in_use, waiting) = series(&text);
+        let unlocked = runtime.block_on(sqlx::raw_sql("UNLOCK TABLES").execute(&mut lock));
+        assert!(
+            in_use == 1.0 && (2.0..=3.0).contains(&waiting),
+            "one connection in use, two or three queries waiting for it:\n{text}"
+        );
+        unlocked.expect("UNLOCK TABLES");
+        for request in requests {
+            assert_eq!(request.join().expect("the request's thread"), 200);
+        }
+    });
+    let text = until(&|in_use, waiting| in_use == 0.0 && waiting == 0.0);
+    assert_eq!(series(&text), (0.0, 0.0), "nothing waits any more:\n{text}");
+    runtime.block_on(lock.close()).expect("close");
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! The service's life: access log, health checks, SIGHUP reload under load with no failed
-//! request, SIGTERM letting in-flight requests finish, and the drain deadline.
+//! request, SIGTERM turning `/readyz` to 503 before the listeners close (`web.drain_delay`)
+//! and letting in-flight requests finish, and the drain deadline.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -49,7 +50,8 @@ async fn health_and_readiness() {
     let server = Onebox::start();
     server.wait_database();
     let client = client(&server, Proto::H1);
-    for (path, body) in [("/healthz", "ok\n"), ("/readyz", "ready\n")] {
+    // The database is a dependency every box shares: shown, never part of readiness.
+    for (path, body) in [("/healthz", "ok\n"), ("/readyz", "ready\ndatabase: up\n")] {
         let response = client
             .get(url(&server, WWW, path))
             .header("host", "10.1.2.3")
@@ -250,4 +252,72 @@ fn the_drain_deadline_closes_stalled_connections() {
     assert!(server.log().entries().iter().any(|l| l["message"]
         == "drain deadline passed; closing the remaining connections"
         && l["service"] == "web"));
+}
+
+/// Behind a load balancer: SIGTERM turns `/readyz` to 503 (`draining`) at once, while the site
+/// and the listeners keep serving new connections for `web.drain_delay`; then the listeners
+/// close and the process exits. The metrics say so too.
+#[test]
+fn sigterm_turns_readiness_off_before_the_listeners_close() {
+    let mut server = Onebox::builder()
+        .shipped_zones()
+        .web("drain_delay = \"3s\"")
+        .metrics_listen("127.0.0.1:0")
+        .start();
+    let get = |path: &str| {
+        let answer = super::raw(
+            server.http,
+            format!("GET {path} HTTP/1.1\r\nHost: {WWW}\r\nConnection: close\r\n\r\n").as_bytes(),
+        );
+        let status = answer.split(' ').nth(1).unwrap_or_default().to_owned();
+        let body = answer
+            .split_once("\r\n\r\n")
+            .map(|(_, body)| body.to_owned())
+            .unwrap_or_default();
+        (status, body)
+    };
+    assert_eq!(get("/readyz").0, "200");
+    server.signal(libc::SIGTERM);
+    server
+        .log()
+        .wait_json(|l| {
+            l["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("draining: /readyz"))
+        })
+        .expect("the drain delay announced");
+    // Within the delay: not ready, yet every new connection is still served.
+    let (status, body) = get("/readyz");
+    assert_eq!(status, "503", "{body}");
+    assert!(body.starts_with("not ready: draining\n"), "{body}");
+    assert_eq!(get("/healthz").0, "200", "alive while it drains");
+    let (status, _) = get("/style.css");
+    assert_eq!(status, "301", "plain HTTP still answers (its redirect)");
+    let scrape = server.scrape();
+    assert!(scrape.contains("\nonebox_ready 0\n"), "{scrape}");
+    assert!(
+        scrape.contains("onebox_ready_check{check=\"draining\"} 1"),
+        "{scrape}"
+    );
+    let status = server.wait_exit().expect("onebox exits after the delay");
+    assert!(status.success(), "{status:?}");
+    assert!(
+        TcpStream::connect(server.http).is_err(),
+        "the listeners are closed once it has stopped"
+    );
+    let log = server.log().entries();
+    let at = |message: &str| {
+        log.iter()
+            .position(|l| {
+                l["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with(message))
+            })
+            .unwrap_or_else(|| panic!("{message:?} logged"))
+    };
+    assert!(
+        at("shutting down") < at("draining: /readyz")
+            && at("draining: /readyz") < at("onebox stopped"),
+        "not ready first, then the stop"
+    );
 }
