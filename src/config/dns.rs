@@ -2,7 +2,8 @@
 //! own, so has `[[dns.tsig]]`: `transfer`).
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ipnet::IpNet;
@@ -48,6 +49,122 @@ pub struct DnsConfig {
     pub secondary: Vec<SecondaryZone>,
     /// `[dns.rate_limit]`: response rate limiting over UDP.
     pub rate_limit: RateLimitConfig,
+    /// `[dns.cookies]`: DNS cookies (RFC 7873, server cookies as RFC 9018 makes them).
+    pub cookies: CookiesConfig,
+}
+
+/// `[dns.cookies]`: DNS cookies (RFC 7873). A query with a client cookie gets a server cookie
+/// (RFC 9018's format, as NSD, Knot and BIND make it); a valid server cookie proves the
+/// client's address, and exempts it from `[dns.rate_limit]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CookiesConfig {
+    /// Answer cookies. false: the COOKIE option is ignored, as by a server without cookies.
+    pub enabled: bool,
+    /// The secret server cookies are made with: 32 hex digits (128 bits, as NSD's
+    /// `cookie-secret`). The servers of one anycast address share it, so that each accepts
+    /// the others' cookies. Empty: `secret_file`, or else a secret generated at the first start
+    /// and kept in `state_dir/dns/cookie_secret` (mode 0600).
+    pub secret: String,
+    /// A file holding the secrets, one per line in hex, readable by its owner alone (mode 0600
+    /// or 0400): the first makes new cookies, the others are still accepted (a rollover, as
+    /// NSD's cookie secret file). Empty: none.
+    pub secret_file: PathBuf,
+}
+
+impl Default for CookiesConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            secret: String::new(),
+            secret_file: PathBuf::new(),
+        }
+    }
+}
+
+/// A cookie secret: 128 bits (the key of SipHash-2-4).
+pub type CookieSecret = [u8; 16];
+
+impl CookiesConfig {
+    /// Where the secret generated when none is configured is kept.
+    pub fn generated_file(state_dir: &Path) -> PathBuf {
+        state_dir.join("dns").join("cookie_secret")
+    }
+
+    /// The secrets configured (the first makes new cookies), or `None` when one is to be
+    /// generated (cookies on, no secret given, none generated yet). The key at fault and what
+    /// is wrong otherwise.
+    pub fn secrets(
+        &self,
+        state_dir: &Path,
+    ) -> Result<Option<Vec<CookieSecret>>, (&'static str, String)> {
+        if !self.secret.is_empty() && !self.secret_file.as_os_str().is_empty() {
+            return Err((
+                "dns.cookies.secret",
+                "give either secret or secret_file, not both".to_owned(),
+            ));
+        }
+        if !self.secret.is_empty() {
+            return parse_cookie_secret(&self.secret)
+                .map(|secret| Some(vec![secret]))
+                .map_err(|e| ("dns.cookies.secret", e));
+        }
+        let (path, key) = if self.secret_file.as_os_str().is_empty() {
+            let generated = Self::generated_file(state_dir);
+            if !generated.exists() {
+                return Ok(None);
+            }
+            (generated, "dns.cookies")
+        } else {
+            (self.secret_file.clone(), "dns.cookies.secret_file")
+        };
+        read_cookie_secrets(&path)
+            .map(Some)
+            .map_err(|e| (key, format!("{}: {e}", path.display())))
+    }
+}
+
+/// The secrets of the file at `path`, which only its owner may read.
+fn read_cookie_secrets(path: &Path) -> Result<Vec<CookieSecret>, String> {
+    let metadata = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    let mode = metadata.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(format!(
+            "may be read by others than its owner (mode {mode:04o}): chmod 600 {}",
+            path.display()
+        ));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+    let mut secrets = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        secrets.push(parse_cookie_secret(line).map_err(|e| format!("line {}: {e}", i + 1))?);
+    }
+    if secrets.is_empty() {
+        return Err("no secret in it (one per line, 32 hex digits)".to_owned());
+    }
+    Ok(secrets)
+}
+
+/// A secret from its text: 32 hex digits (as NSD and BIND take it; Knot's `0x` prefix too).
+pub fn parse_cookie_secret(text: &str) -> Result<CookieSecret, String> {
+    let hex = text.trim();
+    let hex = hex
+        .strip_prefix("0x")
+        .or_else(|| hex.strip_prefix("0X"))
+        .unwrap_or(hex);
+    let bytes = data_encoding::HEXLOWER_PERMISSIVE
+        .decode(hex.as_bytes())
+        .map_err(|_| format!("{hex:?} is not a hex string"))?;
+    CookieSecret::try_from(bytes.as_slice()).map_err(|_| {
+        format!(
+            "{} bytes; a cookie secret is 16 bytes: 32 hex digits (`openssl rand -hex 16` makes one)",
+            bytes.len()
+        )
+    })
 }
 
 /// `[dns.rate_limit]`: response rate limiting (RRL), so that onebox cannot be used to amplify
@@ -110,6 +227,7 @@ impl Default for DnsConfig {
             tsig: Vec::new(),
             secondary: Vec::new(),
             rate_limit: RateLimitConfig::default(),
+            cookies: CookiesConfig::default(),
         }
     }
 }

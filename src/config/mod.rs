@@ -38,7 +38,10 @@ pub use acme::{AcmeConfig, ChallengeKind, LETS_ENCRYPT, LETS_ENCRYPT_STAGING};
 pub use app::AppConfig;
 pub use backup::BackupConfig;
 pub use database::DatabaseConfig;
-pub use dns::{DnsConfig, RateLimitConfig, TransferConfig, Workers};
+pub use dns::{
+    CookieSecret, CookiesConfig, DnsConfig, RateLimitConfig, TransferConfig, Workers,
+    parse_cookie_secret,
+};
 pub use dnssec::{DnssecAlgorithm, DnssecConfig};
 pub use log::{LogConfig, LogFormat};
 pub use metrics::{DEFAULT_METRICS_LISTEN, MetricsConfig};
@@ -162,6 +165,11 @@ impl Config {
         if let Err((key, message)) = self.dns.dnssec.check() {
             return invalid(key, message);
         }
+        if self.dns.cookies.enabled
+            && let Err((key, message)) = self.dns.cookies.secrets(&self.state_dir)
+        {
+            return invalid(key, message);
+        }
         if let Err((key, message)) =
             transfer::check(&self.dns.tsig, &self.dns.transfer.tsig, &self.dns.secondary)
         {
@@ -273,6 +281,8 @@ mod tests {
             "[dns]",
             "[dns.transfer]",
             "[dns.dnssec]",
+            "[dns.rate_limit]",
+            "[dns.cookies]",
             "[web]",
             "[web.tls]",
             "[web.acme]",

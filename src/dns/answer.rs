@@ -1,9 +1,13 @@
 //! Answering: one query packet plus the current catalog snapshot in, reply bytes out.
 //!
-//! Pure: no sockets, no clocks, no locks. Both transports call [`Responder::respond`], which
+//! Pure: no sockets, no locks, and the clock only for signed queries (`tsig`) and cookies.
+//! Both transports call [`Responder::respond_cookie`], which
 //!
 //! 1. parses the header, the question and the OPT record itself (FORMERR for malformed queries,
-//!    NOTIMP for opcodes other than QUERY and NOTIFY, silence for responses);
+//!    NOTIMP for opcodes other than QUERY and NOTIFY, silence for responses), and checks the
+//!    COOKIE option (`cookie`: FORMERR when malformed; else the reply carries the client
+//!    cookie and a server cookie, and the transport learns whether the server cookie was
+//!    valid, for rate limiting);
 //! 2. answers NOTIFY for the secondary zones (`secondary`): from a listed primary (signed with
 //!    the zone's key when it has one) it triggers the zone's refresh, from anyone else REFUSED;
 //! 3. handles what is not a zone lookup: EDNS versions above 0 (BADVERS), classes other than IN
@@ -17,6 +21,7 @@
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -27,6 +32,7 @@ use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 use ipnet::IpNet;
 
 use super::catalog::{Catalog, ZoneData};
+use super::cookie::{self, Cookies, Status as CookieStatus};
 use super::journal::Diff;
 use super::lookup::{self, Want};
 use super::reply::{self, Item, Owner, Reply};
@@ -46,6 +52,8 @@ const OPT_LEN: usize = 11;
 const OPCODE_QUERY: u8 = 0;
 const OPCODE_NOTIFY: u8 = 4;
 const RCODE_BADVERS_HIGH: u8 = 1; // BADVERS = 16: the upper eight bits, in the OPT TTL.
+/// BADCOOKIE (RFC 7873 §8): 7 in the header, 1 in the OPT TTL's extended RCODE.
+const RCODE_BADCOOKIE: u8 = 23;
 
 /// The transport a query arrived on; it decides the reply size limit and what may be transferred.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,6 +118,8 @@ pub(crate) struct Settings {
     pub transfer_key: TransferKey,
     /// Response rate limiting over UDP (`[dns.rate_limit]`), applied by each UDP worker.
     pub rate_limit: Limits,
+    /// DNS cookies (`[dns.cookies]`): the secrets, none when off.
+    pub cookies: Cookies,
 }
 
 /// What `dns.transfer.tsig` asks of a transfer, on top of `dns.transfer.allow`.
@@ -145,8 +155,9 @@ impl TransferKey {
 }
 
 impl Settings {
-    /// The settings `config` asks for; an unset `dns.identity` is the host's name.
-    pub(crate) fn from_config(config: &DnsConfig) -> Self {
+    /// The settings `config` asks for; an unset `dns.identity` is the host's name. The cookie
+    /// secret generated when none is configured is kept in `state_dir`.
+    pub(crate) fn from_config(config: &DnsConfig, state_dir: &Path) -> Self {
         let identity = match &config.identity {
             Some(identity) if identity.is_empty() => None,
             Some(identity) => Some(identity.clone()),
@@ -160,6 +171,10 @@ impl Settings {
             transfer_key: TransferKey::from_config(config, &keys),
             keys,
             rate_limit: Limits::from_config(&config.rate_limit),
+            cookies: cookie::load(&config.cookies, state_dir).unwrap_or_else(|error| {
+                tracing::error!(%error, "DNS cookies are off: their secret cannot be loaded");
+                Cookies::default()
+            }),
         }
     }
 }
@@ -185,6 +200,8 @@ pub(crate) struct Responder {
     query_log: AtomicBool,
     /// The secondary zones: whom NOTIFY is accepted from, and what it triggers.
     inbound: ArcSwap<Inbound>,
+    /// Whether `inbound` lists any zone, read on every query without touching it.
+    secondaries: AtomicBool,
 }
 
 impl Responder {
@@ -194,6 +211,7 @@ impl Responder {
             query_log: AtomicBool::new(settings.query_log),
             settings: ArcSwap::from_pointee(settings),
             inbound: ArcSwap::from_pointee(Inbound::default()),
+            secondaries: AtomicBool::new(false),
         }
     }
 
@@ -204,7 +222,9 @@ impl Responder {
 
     /// The secondary zones from now on (`secondary`).
     pub(crate) fn set_inbound(&self, inbound: Inbound) {
+        let any = !inbound.is_empty();
         self.inbound.store(Arc::new(inbound));
+        self.secondaries.store(any, Ordering::Relaxed);
     }
 
     /// The snapshot in service now.
@@ -230,6 +250,7 @@ impl Responder {
     }
 
     /// Answers one query. `out` is cleared first; on [`Outcome::Reply`] it holds the reply.
+    #[cfg(test)]
     pub(crate) fn respond(
         &self,
         packet: &[u8],
@@ -237,22 +258,76 @@ impl Responder {
         transport: Transport,
         out: &mut Vec<u8>,
     ) -> Outcome {
+        self.respond_cookie(packet, peer, transport, out).0
+    }
+
+    /// Answers one query, as `respond` (the tests' entry) does, and says what the query's
+    /// COOKIE option was (a valid server cookie
+    /// exempts the client from rate limiting).
+    pub(crate) fn respond_cookie(
+        &self,
+        packet: &[u8],
+        peer: SocketAddr,
+        transport: Transport,
+        out: &mut Vec<u8>,
+    ) -> (Outcome, CookieStatus) {
         out.clear();
+        let mut status = CookieStatus::None;
         let outcome = match parse(packet) {
             Parsed::Drop => Outcome::Drop,
             Parsed::Error(error) => {
                 write_error(out, &error);
                 Outcome::Reply
             }
-            Parsed::Query(query) => match query.tsig_at {
-                None => self.answer(&query, peer, transport, out),
-                Some(at) => self.answer_signed(query, packet, at, peer, transport, out),
-            },
+            Parsed::Query(mut query) => {
+                status = self.cookie(&mut query, peer);
+                match query.tsig_at {
+                    // RFC 7873 §5.2.2: a malformed COOKIE option is FORMERR, without a cookie.
+                    _ if status == CookieStatus::Malformed => {
+                        write_simple(out, &query, u16::from(ResponseCode::FormErr) as u8, 0);
+                        Outcome::Reply
+                    }
+                    None => self.answer(&query, peer, transport, out),
+                    Some(at) => self.answer_signed(query, packet, at, peer, transport, out),
+                }
+            }
         };
         if self.query_log.load(Ordering::Relaxed) {
             log_query(packet, peer, transport, &outcome, out);
         }
-        outcome
+        (outcome, status)
+    }
+
+    /// Checks the query's COOKIE option, if any and if cookies are on, and puts the cookie the
+    /// reply carries in its EDNS parameters.
+    fn cookie(&self, query: &mut Query<'_>, peer: SocketAddr) -> CookieStatus {
+        let (Some(data), Some(edns)) = (query.cookie, query.edns.as_mut()) else {
+            return CookieStatus::None;
+        };
+        let settings = self.settings.load();
+        let now = tsig::now() as u32; // RFC 9018's timestamp: seconds modulo 2^32
+        let (status, reply) = settings.cookies.check(data, peer.ip(), now);
+        edns.cookie = reply;
+        status
+    }
+
+    /// Rewrites `out` as BADCOOKIE (RFC 7873 §5.2.3) for `packet`, a query over UDP with a
+    /// client cookie but no valid server cookie whose reply the rate limiter would send
+    /// truncated: the short reply carries a fresh server cookie, with which a real client
+    /// retries and is no longer limited. False (and `out` untouched) when `packet` is not such
+    /// a query (no cookie, or signed: TSIG replies are not rewritten).
+    pub(crate) fn bad_cookie(&self, packet: &[u8], peer: SocketAddr, out: &mut Vec<u8>) -> bool {
+        let Parsed::Query(mut query) = parse(packet) else {
+            return false;
+        };
+        let status = self.cookie(&mut query, peer);
+        if query.tsig_at.is_some()
+            || !matches!(status, CookieStatus::ClientOnly | CookieStatus::Invalid)
+        {
+            return false;
+        }
+        write_simple(out, &query, RCODE_BADCOOKIE & 0x0f, RCODE_BADCOOKIE >> 4);
+        true
     }
 
     /// A query signed with TSIG (RFC 8945 §5.2): verified first, then answered, the reply (or
@@ -353,6 +428,18 @@ impl Responder {
             _ => {}
         }
         let zone = match catalog.authority_for(query.key(), query.qtype) {
+            // A secondary zone not transferred yet, below a zone served here: SERVFAIL for its
+            // names, as NSD answers, never the parent's referral or NXDOMAIN.
+            Some(zone)
+                if self.secondaries.load(Ordering::Relaxed)
+                    && self
+                        .inbound
+                        .load()
+                        .holds_below(query.key(), usize::from(zone.origin().num_labels())) =>
+            {
+                write_simple(out, query, u16::from(ResponseCode::ServFail) as u8, 0);
+                return Outcome::Reply;
+            }
             Some(zone) if !zone.expired() => zone,
             Some(_) => {
                 write_simple(out, query, u16::from(ResponseCode::ServFail) as u8, 0);
@@ -560,6 +647,16 @@ struct Edns {
     payload: u16,
     version: u8,
     dnssec_ok: bool,
+    /// The COOKIE option of the reply (the client cookie, then the server cookie), if the
+    /// query sent a well-formed one and cookies are on.
+    cookie: Option<[u8; cookie::REPLY_LEN]>,
+}
+
+impl Edns {
+    /// The bytes of the reply's OPT record.
+    fn opt_len(&self) -> usize {
+        OPT_LEN + self.cookie.map_or(0, |c| 4 + c.len())
+    }
 }
 
 /// A well-formed query.
@@ -576,6 +673,8 @@ struct Query<'p> {
     qtype: u16,
     qclass: u16,
     edns: Option<Edns>,
+    /// The data of the query's first COOKIE option, as sent.
+    cookie: Option<&'p [u8]>,
     /// IXFR: the serial of the SOA in the authority section (the client's version); NOTIFY:
     /// the serial of the SOA in the answer section (the primary's), if sent.
     client_serial: Option<u32>,
@@ -688,6 +787,7 @@ fn parse(packet: &[u8]) -> Parsed<'_> {
         }
     }
     let mut edns = None;
+    let mut cookie = None;
     let mut tsig_at = None;
     for i in 0..arcount {
         let start = at;
@@ -706,13 +806,18 @@ fn parse(packet: &[u8]) -> Parsed<'_> {
         if record.rtype != u16::from(RecordType::OPT) {
             continue; // Unknown additional data is ignored.
         }
-        if edns.is_some() || !record.root_owner || !options_well_formed(record.rdata) {
+        if edns.is_some() || !record.root_owner {
             return Parsed::Error(error);
         }
+        let Some(option) = read_options(record.rdata) else {
+            return Parsed::Error(error);
+        };
+        cookie = option;
         edns = Some(Edns {
             payload: record.class,
             version: (record.ttl >> 16) as u8,
             dnssec_ok: record.ttl & 0x8000 != 0,
+            cookie: None,
         });
     }
     Parsed::Query(Query {
@@ -725,6 +830,7 @@ fn parse(packet: &[u8]) -> Parsed<'_> {
         qtype,
         qclass,
         edns,
+        cookie,
         client_serial,
         tsig_at,
         signed_by: None,
@@ -823,19 +929,22 @@ fn skip_record(packet: &[u8], mut at: usize) -> Option<(usize, RawRecord<'_>)> {
     Some((at + 10 + rdlength, record))
 }
 
-/// EDNS options are (code, length, data) triples that exactly fill the RDATA.
-fn options_well_formed(mut rdata: &[u8]) -> bool {
+/// EDNS options are (code, length, data) triples that exactly fill the RDATA: `None` if they
+/// do not, else the data of the first COOKIE option, if any (RFC 7873 §5.2: only the first
+/// counts).
+fn read_options(mut rdata: &[u8]) -> Option<Option<&[u8]>> {
+    let mut cookie = None;
     while !rdata.is_empty() {
-        let Some(len) = rdata.get(2..4) else {
-            return false;
-        };
-        let len = usize::from(u16::from_be_bytes([len[0], len[1]]));
-        let Some(rest) = rdata.get(4 + len..) else {
-            return false;
-        };
-        rdata = rest;
+        let head = rdata.get(..4)?;
+        let code = u16::from_be_bytes([head[0], head[1]]);
+        let len = usize::from(u16::from_be_bytes([head[2], head[3]]));
+        let data = rdata.get(4..4 + len)?;
+        if code == cookie::OPTION && cookie.is_none() {
+            cookie = Some(data);
+        }
+        rdata = &rdata[4 + len..];
     }
-    true
+    Some(cookie)
 }
 
 /// Header flags and counts of a reply.
@@ -863,7 +972,8 @@ fn write_header(out: &mut [u8], header: &Header) {
     }
 }
 
-/// The OPT record of a reply: our payload size, the extended rcode bits, DO echoed.
+/// The OPT record of a reply: our payload size, the extended rcode bits, DO echoed, and the
+/// COOKIE option when the query had a well-formed one (RFC 7873 §5.2).
 fn write_opt(out: &mut Vec<u8>, edns: &Edns, rcode_high: u8) {
     out.push(0); // root owner
     out.extend_from_slice(&u16::from(RecordType::OPT).to_be_bytes());
@@ -872,7 +982,16 @@ fn write_opt(out: &mut Vec<u8>, edns: &Edns, rcode_high: u8) {
     out.push(0); // version
     out.push(if edns.dnssec_ok { 0x80 } else { 0 });
     out.push(0);
-    out.extend_from_slice(&[0, 0]); // no options
+    match &edns.cookie {
+        None => out.extend_from_slice(&[0, 0]), // no options
+        Some(cookie) => {
+            let len = cookie.len() as u16; // 24
+            out.extend_from_slice(&(4 + len).to_be_bytes());
+            out.extend_from_slice(&cookie::OPTION.to_be_bytes());
+            out.extend_from_slice(&len.to_be_bytes());
+            out.extend_from_slice(cookie);
+        }
+    }
 }
 
 /// An error reply to a query that could not be fully parsed: the question if it was understood.
@@ -977,7 +1096,7 @@ struct Sections {
 
 /// Fits the reply to the transport's size limit, then writes the header and OPT.
 fn finish(out: &mut Vec<u8>, query: &Query<'_>, sections: &Sections, transport: Transport) {
-    let opt_len = if query.edns.is_some() { OPT_LEN } else { 0 };
+    let opt_len = query.edns.as_ref().map_or(0, Edns::opt_len);
     let limit = query.payload_limit(transport);
     let [mut answer, mut authority, mut additional] = sections.counts;
     let mut truncated = false;

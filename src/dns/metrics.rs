@@ -5,7 +5,8 @@
 //! worker thread counts into a [`Tally`] of its own (`ops::metrics::Owned`: a plain load and
 //! store per query, on memory no other thread writes), and a scrape sums the workers; TCP
 //! connections, served by the async runtime's threads, count into striped counters. Replies
-//! cut to fit a UDP payload (TC set) are counted apart, as are zone transfers and NOTIFY.
+//! cut to fit a UDP payload (TC set) are counted apart, as are zone transfers (sent, and
+//! received by the secondary zones) and NOTIFY.
 //! Each zone's serial and record count are read from the catalog in service at scrape time.
 
 use std::sync::{Arc, Mutex, PoisonError};
@@ -13,6 +14,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use crate::ops::metrics::{Encoder, Kind, Owned, OwnedView, Striped};
 
 use super::answer::Responder;
+use super::cookie::Status as CookieStatus;
 use super::tcp::Stream;
 
 /// The QTYPEs counted by name (with their codes); every other is `other`.
@@ -46,18 +48,38 @@ const QTYPE_OTHER: usize = QTYPES.len() + 1;
 const QTYPE_NONE: usize = QTYPES.len() + 2;
 const QTYPE_COUNT: usize = QTYPES.len() + 3;
 
-/// RCODE names by value (0 to 10), then BADVERS (16, in the OPT record) and `other`.
+/// RCODE names by value (0 to 10), then BADVERS (16) and BADCOOKIE (23) (extended: their
+/// upper bits in the OPT record), and `other`.
 const RCODES: [&str; 11] = [
     "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "YXDOMAIN", "YXRRSET",
     "NXRRSET", "NOTAUTH", "NOTZONE",
 ];
 const RCODE_BADVERS: usize = RCODES.len();
-const RCODE_OTHER: usize = RCODES.len() + 1;
-const RCODE_COUNT: usize = RCODES.len() + 2;
+const RCODE_BADCOOKIE: usize = RCODES.len() + 1;
+const RCODE_OTHER: usize = RCODES.len() + 2;
+const RCODE_COUNT: usize = RCODES.len() + 3;
 
-/// Cells of one set of query counters: one per (QTYPE, RCODE), then the truncated replies.
+/// Cells of one set of query counters: one per (QTYPE, RCODE), then the truncated replies,
+/// then the queries by what their COOKIE option was ([`COOKIE_RESULTS`]).
 const TRUNCATED: usize = QTYPE_COUNT * RCODE_COUNT;
-const CELLS: usize = TRUNCATED + 1;
+const COOKIES: usize = TRUNCATED + 1;
+const CELLS: usize = COOKIES + COOKIE_RESULTS.len();
+
+/// The COOKIE option results counted, in cell order.
+const COOKIE_RESULTS: [(CookieStatus, &str); 4] = [
+    (CookieStatus::ClientOnly, "client_only"),
+    (CookieStatus::Valid, "valid"),
+    (CookieStatus::Invalid, "invalid"),
+    (CookieStatus::Malformed, "malformed"),
+];
+
+/// The cell of a COOKIE option result, if it is counted.
+fn cookie_cell(status: CookieStatus) -> Option<usize> {
+    COOKIE_RESULTS
+        .iter()
+        .position(|&(s, _)| s == status)
+        .map(|i| COOKIES + i)
+}
 
 /// Events counted outside the query path.
 #[derive(Debug, Clone, Copy)]
@@ -72,8 +94,15 @@ pub(crate) enum Event {
     NotifySent,
     /// A NOTIFY given up on (no response, or an error response).
     NotifyFailed,
+    /// A secondary zone received whole (AXFR, or IXFR answered in full).
+    AxfrReceived,
+    /// A secondary zone received as an incremental transfer.
+    IxfrReceived,
+    /// A transfer from a primary that failed (the network, the primary's answer, a signature,
+    /// an IXFR that does not apply).
+    ReceiveFailed,
 }
-const EVENTS: usize = 5;
+const EVENTS: usize = 8;
 
 /// The counters of one UDP worker; only that worker's thread writes them.
 #[derive(Debug)]
@@ -89,6 +118,14 @@ impl Tally {
         self.cells.add(cell, 1);
         if truncated {
             self.cells.add(TRUNCATED, 1);
+        }
+    }
+
+    /// Counts what the COOKIE option of the query just answered was.
+    #[inline]
+    pub(crate) fn cookie(&mut self, status: CookieStatus) {
+        if let Some(cell) = cookie_cell(status) {
+            self.cells.add(cell, 1);
         }
     }
 }
@@ -132,6 +169,13 @@ impl DnsMetrics {
         cells.inc(cell);
         if truncated {
             cells.inc(TRUNCATED);
+        }
+    }
+
+    /// Counts what the COOKIE option of a query answered over a stream was.
+    pub(crate) fn stream_cookie(&self, stream: Stream, status: CookieStatus) {
+        if let Some(cell) = cookie_cell(status) {
+            self.stream(stream).inc(cell);
         }
     }
 
@@ -191,6 +235,19 @@ impl DnsMetrics {
         );
         family.sample(&[("transport", "udp")], udp[TRUNCATED]);
         family.sample(&[("transport", "tcp")], tcp[TRUNCATED]);
+        let mut family = out.family(
+            "onebox_dns_cookies_total",
+            "Queries with a DNS COOKIE option answered, by what it held: a client cookie only, a valid server cookie, one not valid here (both given a new one), or a malformed option (FORMERR).",
+            Kind::Counter,
+        );
+        for (transport, cells) in [("udp", &udp), ("tcp", &tcp), ("tls", &tls)] {
+            for (i, (_, result)) in COOKIE_RESULTS.iter().enumerate() {
+                family.sample(
+                    &[("transport", transport), ("result", result)],
+                    cells[COOKIES + i],
+                );
+            }
+        }
         let events = |event: Event| self.events.get(event as usize);
         let mut family = out.family(
             "onebox_dns_transfers_total",
@@ -208,6 +265,23 @@ impl DnsMetrics {
         family.sample(
             &[("type", "any"), ("result", "failed")],
             events(Event::TransferFailed),
+        );
+        let mut family = out.family(
+            "onebox_dns_transfers_received_total",
+            "Zone transfers received by the secondary zones, by type (axfr: the whole zone; ixfr: incremental), and those that failed.",
+            Kind::Counter,
+        );
+        family.sample(
+            &[("type", "axfr"), ("result", "complete")],
+            events(Event::AxfrReceived),
+        );
+        family.sample(
+            &[("type", "ixfr"), ("result", "complete")],
+            events(Event::IxfrReceived),
+        );
+        family.sample(
+            &[("type", "any"), ("result", "failed")],
+            events(Event::ReceiveFailed),
         );
         out.single(
             "onebox_dns_notify_sent_total",
@@ -266,6 +340,7 @@ fn qtype_name(index: usize) -> &'static str {
 fn rcode_name(index: usize) -> &'static str {
     match index {
         RCODE_BADVERS => "BADVERS",
+        RCODE_BADCOOKIE => "BADCOOKIE",
         RCODE_OTHER => "other",
         i => RCODES.get(i).copied().unwrap_or("other"),
     }
@@ -290,6 +365,7 @@ fn classify(out: &[u8]) -> (usize, bool) {
     let truncated = out[2] & 0x02 != 0;
     let count = |at: usize| u16::from_be_bytes([out[at], out[at + 1]]);
     let mut rcode = usize::from(out[3] & 0x0f);
+    let mut question_end = HEADER;
     let qtype = if count(4) == 0 {
         QTYPE_NONE
     } else {
@@ -301,19 +377,25 @@ fn classify(out: &[u8]) -> (usize, bool) {
             }
             at += 1 + usize::from(len);
         }
+        question_end = at + 5;
         out.get(at + 1..at + 3).map_or(QTYPE_OTHER, |t| {
             qtype_index(u16::from_be_bytes([t[0], t[1]]))
         })
     };
-    // BADVERS (16) is the only extended RCODE replies carry: in a bare reply's OPT record,
-    // the last one, whose TTL's first byte holds the upper eight bits.
-    if rcode == 0 && count(6) == 0 && count(8) == 0 && count(10) == 1 && out.len() >= HEADER + 11 {
-        let opt = &out[out.len() - 11..];
-        if opt[0] == 0 && opt[1..3] == [0, 41] && opt[5] == 1 {
-            rcode = RCODE_BADVERS;
+    // The extended RCODEs replies carry (BADVERS, BADCOOKIE) come in bare replies: the OPT
+    // record is the first of the additional section, right after the question; its TTL's
+    // first byte holds the upper eight bits.
+    if count(6) == 0 && count(8) == 0 && count(10) >= 1 {
+        let opt = out.get(question_end..question_end + 11).unwrap_or_default();
+        if opt.len() == 11 && opt[0] == 0 && opt[1..3] == [0, 41] && opt[5] != 0 {
+            rcode = match (usize::from(opt[5]) << 4) | rcode {
+                16 => RCODE_BADVERS,
+                23 => RCODE_BADCOOKIE,
+                _ => RCODE_OTHER,
+            };
         }
     }
-    if rcode >= RCODES.len() && rcode != RCODE_BADVERS {
+    if rcode >= RCODES.len() && rcode != RCODE_BADVERS && rcode != RCODE_BADCOOKIE {
         rcode = RCODE_OTHER;
     }
     (qtype * RCODE_COUNT + rcode, truncated)
@@ -350,6 +432,17 @@ mod tests {
         assert_eq!(cell, RCODE_BADVERS);
         let (cell, _) = classify(&reply(0, 15, WWW_A, &[], [0, 0, 0]));
         assert_eq!(cell, RCODE_OTHER);
+        // BADCOOKIE: 7 in the header, 1 in the OPT, which carries the COOKIE option.
+        let mut opt = vec![0, 0, 41, 4, 0xd0, 1, 0, 0, 0, 0, 28, 0, 10, 0, 24];
+        opt.extend_from_slice(&[9; 24]);
+        let (cell, _) = classify(&reply(0, 7, WWW_A, &opt, [0, 0, 1]));
+        assert_eq!(cell, RCODE_BADCOOKIE);
+        // BADVERS with a cookie, and signed (a TSIG record after the OPT).
+        let mut signed = opt.clone();
+        signed[5] = 1;
+        signed.extend_from_slice(&[0, 0, 250, 0, 255, 0, 0, 0, 0, 0, 0]);
+        let (cell, _) = classify(&reply(0, 0, WWW_A, &signed, [0, 0, 2]));
+        assert_eq!(cell, RCODE_BADVERS);
         assert_eq!(
             classify(&[1, 2, 3]).0,
             QTYPE_NONE * RCODE_COUNT + RCODE_OTHER

@@ -11,6 +11,8 @@
 //!   in `state_dir/dns/` (`stored`), the swap, NOTIFY;
 //! - `answer` turns one query packet plus the current snapshot into reply bytes (pure, no I/O):
 //!   `lookup` finds what answers it in the zone, `reply` encodes that with name compression;
+//! - `cookie` makes and checks DNS cookies (RFC 7873, server cookies as RFC 9018 makes them):
+//!   a valid server cookie exempts its client from response rate limiting (`rrl`);
 //! - `udp` is the fast path (batched `recvmmsg`/`sendmmsg` on a thread of its own per socket,
 //!   `dns.udp_workers` sockets per address), `tcp` serves length-prefixed queries on
 //!   connections accepted by the shared `ops::accept` loop, and `xfr` streams zone transfers
@@ -27,6 +29,7 @@
 
 mod answer;
 mod catalog;
+mod cookie;
 pub mod dnssec;
 mod journal;
 mod lookup;

@@ -145,7 +145,7 @@ impl Dns {
         });
         let responder = Arc::new(Responder::new(
             Catalog::default(),
-            Settings::from_config(config),
+            Settings::from_config(config, state_dir),
         ));
         let metrics = Arc::new(DnsMetrics::default());
         context
@@ -162,6 +162,7 @@ impl Dns {
         let tasks = TaskTracker::new();
         let secondaries = Arc::new(Secondaries::new(
             responder.clone(),
+            metrics.clone(),
             versions.clone(),
             state_dir,
             tasks.clone(),
@@ -322,7 +323,9 @@ impl Dns {
     /// Applies a new `[dns]`: settings and limits at once, then every zone re-read off the
     /// hot path and published (errors keep the previous versions; NOTIFY for what changed).
     pub async fn reconfigure(&self, config: &DnsConfig) {
-        self.responder.set_settings(Settings::from_config(config));
+        let state_dir = self.current_config().state_dir.clone();
+        self.responder
+            .set_settings(Settings::from_config(config, &state_dir));
         self.tcp_idle_ms
             .store(millis(config.tcp_idle_timeout), Ordering::Relaxed);
         self.tcp.set_cap(config.tcp_max_connections);

@@ -169,12 +169,14 @@ where
             Read::Closed => return Ok(Close::Client),
             Read::Idle => return Ok(Close::Idle),
         }
-        match responder.respond(&query, peer, Transport::Tcp, &mut out) {
+        let (outcome, cookie) = responder.respond_cookie(&query, peer, Transport::Tcp, &mut out);
+        match outcome {
             Outcome::Reply => {
                 let len = u16::try_from(out.len()).map_err(|_| {
                     io::Error::new(io::ErrorKind::InvalidData, "reply longer than 65535 bytes")
                 })?;
                 metrics.stream_reply(stream, &out);
+                metrics.stream_cookie(stream, cookie);
                 writer.write_all(&len.to_be_bytes()).await?;
                 writer.write_all(&out).await?;
             }

@@ -7,8 +7,10 @@
 //! The loop, per batch:
 //! 1. `recvmmsg` with `MSG_WAITFORONE`: block (at most [`READ_TIMEOUT`], so that shutdown is
 //!    noticed) until one datagram arrives, then take whatever else is already queued;
-//! 2. hand each datagram to [`Responder::respond`] with its own preallocated reply buffer, and
-//!    the reply to the worker's own rate limiter (`rrl`: sent, sent truncated, or dropped);
+//! 2. hand each datagram to [`Responder::respond_cookie`] with its own preallocated reply buffer, and
+//!    the reply to the worker's own rate limiter (`rrl`: sent, sent truncated — or BADCOOKIE
+//!    with a fresh server cookie to a client that sent a cookie —, or dropped), unless the
+//!    query carried a valid server cookie (`cookie`), which proves its source address;
 //! 3. `sendmmsg` every reply back to the address it came from, the kernel's `sockaddr` reused as
 //!    received.
 //!
@@ -30,6 +32,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use super::answer::{Outcome, Responder, Transport};
+use super::cookie::Status as CookieStatus;
 use super::metrics::Tally;
 use super::rrl::{self, Limiter, Verdict};
 
@@ -94,16 +97,24 @@ fn serve(
     let mut panics = RateLimited::default();
     let mut limiter = Limiter::default();
     run(socket, shutdown, |packet, peer, out| {
-        let mut send = answer_one(responder, packet, peer, out, &mut panics);
-        if send {
+        let (mut send, cookie) = answer_one(responder, packet, peer, out, &mut panics);
+        // A valid server cookie proves the source address: never limited (as BIND does).
+        if send && cookie != CookieStatus::Valid {
             match limiter.check(&responder.settings().rate_limit, peer.ip()) {
                 Verdict::Send => {}
-                Verdict::Slip => rrl::truncate(out),
+                // A client that sent a cookie is told BADCOOKIE with a fresh server cookie
+                // rather than to retry over TCP: with it, its next query is not limited.
+                Verdict::Slip => {
+                    if !responder.bad_cookie(packet, peer, out) {
+                        rrl::truncate(out);
+                    }
+                }
                 Verdict::Drop => send = false,
             }
         }
         if send {
             tally.reply(out);
+            tally.cookie(cookie);
         }
         send
     })
@@ -148,30 +159,31 @@ fn run(
     served
 }
 
-/// Answers one datagram into `out`; whether `out` is to be sent.
+/// Answers one datagram into `out`: whether `out` is to be sent, and what the query's COOKIE
+/// option was.
 fn answer_one(
     responder: &Responder,
     packet: &[u8],
     peer: SocketAddr,
     out: &mut Vec<u8>,
     errors: &mut RateLimited,
-) -> bool {
+) -> (bool, CookieStatus) {
     let outcome = catch_unwind(AssertUnwindSafe(|| {
-        responder.respond(packet, peer, Transport::Udp, out)
+        responder.respond_cookie(packet, peer, Transport::Udp, out)
     }));
     match outcome {
-        Ok(Outcome::Reply) => true,
-        Ok(Outcome::Drop) => false,
-        Ok(Outcome::Transfer(_)) => {
+        Ok((Outcome::Reply, cookie)) => (true, cookie),
+        Ok((Outcome::Drop, _)) => (false, CookieStatus::None),
+        Ok((Outcome::Transfer(_), _)) => {
             // `respond` refuses transfers over UDP itself; never stream one over datagrams.
             tracing::debug!(%peer, "dns udp: transfer outcome for a datagram dropped");
-            false
+            (false, CookieStatus::None)
         }
         Err(_) => {
             errors.log(|suppressed| {
                 tracing::error!(%peer, len = packet.len(), suppressed, "dns udp: answering a datagram panicked; dropped it");
             });
-            false
+            (false, CookieStatus::None)
         }
     }
 }

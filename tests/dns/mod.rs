@@ -11,6 +11,8 @@
 //! - `tsig`: transfers and NOTIFY signed with TSIG, to dig, NSD and Knot; every failure;
 //! - `secondary`: secondary zones, from NSD and from another onebox (TSIG), NOTIFY, restart, expiry;
 //! - `rate_limit`: response rate limiting, a flood held to the limit, another source unaffected;
+//! - `cookies`: DNS cookies, `dig +cookie`, the rate limit lifted by a valid server cookie,
+//!   BADCOOKIE and FORMERR, cookies shared with NSD, the secret and `onebox check`;
 //! - `reload`: SIGHUP with changed, new, removed and broken zones, queries during reloads;
 //! - `cli`: `onebox check`, configuration errors, `--version`;
 //! - `dnssec`: signing (issue 14): keys, `onebox dnssec`, signed answers, validation by unbound;
@@ -20,6 +22,7 @@
 
 mod answers;
 mod cli;
+mod cookies;
 mod dnssec;
 mod edns;
 mod ixfr;

@@ -421,3 +421,65 @@ fn check_lists_a_secondary_and_doctor_reports_one_left_behind() {
     // Still serving what it has.
     assert_eq!(rcode_of(ob.addr), rcode::NOERROR);
 }
+
+/// The parent of the secondary zone in `a_secondary_zone_not_transferred_yet_answers_servfail`:
+/// it delegates `sec.parent.test.` and has data of its own beside it.
+const PARENT: &str = "$ORIGIN parent.test.\n$TTL 3600\n\
+@ IN SOA ns.parent.test. admin.parent.test. 1 3600 900 1209600 300\n  IN NS ns\nns IN A 192.0.2.53\n\
+www IN A 192.0.2.80\nsec IN NS ns.sec\nns.sec IN A 192.0.2.54\nsec IN DS 12345 13 2 \
+0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF\n";
+
+#[test]
+fn a_secondary_zone_not_transferred_yet_answers_servfail_under_a_served_parent() {
+    // The primary of `sec.parent.test.` never answers: nothing listens on this port.
+    let nowhere = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let ob = Onebox::builder()
+        .zone("parent.test.zone", PARENT)
+        .toml(&format!(
+            "[[dns.secondary]]\nzone = \"sec.parent.test\"\nprimaries = [\"{nowhere}\"]\n"
+        ))
+        .start();
+    let nsd = Nsd::start(
+        free_port(),
+        &[
+            NsdZone::Primary {
+                name: "parent.test".to_owned(),
+                text: PARENT.to_owned(),
+            },
+            NsdZone::Secondary {
+                name: "sec.parent.test".to_owned(),
+                primary: nowhere,
+            },
+        ],
+    )
+    .unwrap_or_else(|log| panic!("nsd: {log}"));
+    let rcode = |server: SocketAddr, name: &str, qtype: RecordType| {
+        let query = wire::Query::new(name, qtype);
+        wire::udp_bytes(server, &query.to_bytes(), Duration::from_secs(2))
+            .map_or(u16::MAX, |reply| reply.rcode)
+    };
+    for (name, qtype, expected) in [
+        // The secondary zone's names: its own, with no data yet. Not the parent's referral.
+        ("sec.parent.test.", RecordType::SOA, rcode::SERVFAIL),
+        ("sec.parent.test.", RecordType::NS, rcode::SERVFAIL),
+        ("www.sec.parent.test.", RecordType::A, rcode::SERVFAIL),
+        ("ns.sec.parent.test.", RecordType::A, rcode::SERVFAIL),
+        ("a.b.sec.parent.test.", RecordType::TXT, rcode::SERVFAIL),
+        // The DS at the cut too, though the parent holds it: NSD answers SERVFAIL.
+        ("sec.parent.test.", RecordType::DS, rcode::SERVFAIL),
+        // The parent answers the rest of its names.
+        ("www.parent.test.", RecordType::A, rcode::NOERROR),
+        ("parent.test.", RecordType::SOA, rcode::NOERROR),
+        ("nope.parent.test.", RecordType::A, rcode::NXDOMAIN),
+    ] {
+        assert_eq!(
+            (rcode(ob.addr, name, qtype), rcode(nsd.addr, name, qtype)),
+            (expected, expected),
+            "{name} {qtype} (onebox, NSD)"
+        );
+    }
+    // The same over TCP.
+    let query = wire::Query::new("www.sec.parent.test.", RecordType::A);
+    let reply = wire::tcp_bytes(ob.addr, &query.to_bytes()).expect("a reply over TCP");
+    assert_eq!(reply.rcode, rcode::SERVFAIL);
+}

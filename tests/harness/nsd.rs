@@ -57,6 +57,9 @@ pub struct NsdOptions {
     /// it, secondary zones request transfers and accept NOTIFY with it (and serve transfers
     /// onward unsigned, for the tests to compare).
     pub tsig: Option<TsigKey>,
+    /// `answer-cookie: yes` with this `cookie-secret` (32 hex digits): DNS cookies, made
+    /// with the secret.
+    pub cookie_secret: Option<String>,
 }
 
 /// A running NSD, stopped (SIGTERM) on drop.
@@ -129,6 +132,11 @@ impl Nsd {
         }
         if knows_rrl() {
             conf.push_str("  rrl-ratelimit: 0\n");
+        }
+        if let Some(secret) = &options.cookie_secret {
+            conf.push_str(&format!(
+                "  answer-cookie: yes\n  cookie-secret: \"{secret}\"\n  cookie-secret-file: \"{d}/cookiesecrets.txt\"\n"
+            ));
         }
         match options.identity.as_deref() {
             Some("") => conf.push_str("  hide-identity: yes\n"),

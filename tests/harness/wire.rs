@@ -278,6 +278,8 @@ pub struct Reply {
     pub opt: Option<Opt>,
     /// How many OPT records the additional section holds.
     pub opt_count: usize,
+    /// The data of the OPT record's COOKIE option (RFC 7873), if it has one.
+    pub cookie: Option<Vec<u8>>,
     /// The records, decoded by hickory-proto.
     pub message: Message,
 }
@@ -306,6 +308,7 @@ impl Reply {
         let question = bytes[12..pos].to_vec();
         let mut opt = None;
         let mut opt_count = 0;
+        let mut cookie = None;
         for (section, &count) in counts.iter().enumerate().skip(1) {
             for _ in 0..count {
                 let owner = pos;
@@ -322,6 +325,18 @@ impl Reply {
                         );
                     }
                     opt_count += 1;
+                    let mut options = &bytes[fixed + 10..pos];
+                    while options.len() >= 4 {
+                        let code = u16::from_be_bytes([options[0], options[1]]);
+                        let len = usize::from(u16::from_be_bytes([options[2], options[3]]));
+                        let data = options
+                            .get(4..4 + len)
+                            .ok_or("an EDNS option longer than its OPT record")?;
+                        if code == 10 && cookie.is_none() {
+                            cookie = Some(data.to_vec());
+                        }
+                        options = &options[4 + len..];
+                    }
                     opt = Some(Opt {
                         payload: u16_at(fixed + 2),
                         rcode_high: bytes[fixed + 4],
@@ -355,6 +370,7 @@ impl Reply {
             question,
             opt,
             opt_count,
+            cookie,
             message,
         })
     }

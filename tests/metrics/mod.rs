@@ -508,3 +508,114 @@ fn sighup_moves_the_endpoint_and_check_refuses_what_serve_would() {
     assert!(stderr.contains("metrics.listen"), "{stderr}");
     assert!(stderr.contains("\"nope\" is not an address"), "{stderr}");
 }
+
+/// Version `serial` of `sec.test.` (long SOA timers: only NOTIFY makes a secondary look).
+fn sec_version(serial: u32) -> String {
+    format!(
+        "$ORIGIN sec.test.\n$TTL 3600\n@ IN SOA ns.sec.test. admin.sec.test. {serial} 86400 3600 1209600 300\n\
+         @ IN NS ns\nns IN A 192.0.2.53\nh{serial} IN A 192.0.2.{serial}\n"
+    )
+}
+
+/// The SOA serial `server` answers for `zone`, if any (dig, UDP).
+fn serial_of(server: std::net::SocketAddr, zone: &str) -> Option<u32> {
+    dig(server, &["+short", zone, "SOA"])
+        .text
+        .split_whitespace()
+        .nth(2)
+        .and_then(|serial| serial.parse().ok())
+}
+
+#[test]
+fn transfers_received_by_a_secondary_are_counted() {
+    use crate::harness::nsd::{Nsd, NsdOptions};
+
+    // onebox primary of sec.test. (NOTIFY to the secondary), and an NSD primary of
+    // refused.test. that refuses every transfer to loopback.
+    let port = crate::harness::free_port();
+    let primary = Onebox::builder()
+        .zone("sec.test.zone", &sec_version(1))
+        .transfer(&format!("notify = [\"127.0.0.1:{port}\"]"))
+        .start();
+    let nsd = Nsd::primary_with(
+        &[(
+            "refused.test",
+            "$ORIGIN refused.test.\n@ 3600 IN SOA ns admin 1 86400 3600 1209600 300\n@ 3600 IN NS ns\nns 3600 IN A 192.0.2.1\n",
+        )],
+        &NsdOptions {
+            provide_xfr: Some(vec!["192.0.2.0/24".to_owned()]),
+            ..NsdOptions::default()
+        },
+    );
+    let secondary = Onebox::builder()
+        .listen(&[&format!("127.0.0.1:{port}")])
+        .toml(&format!(
+            "[[dns.secondary]]\nzone = \"sec.test\"\nprimaries = [\"{}\"]\n\
+             [[dns.secondary]]\nzone = \"refused.test\"\nprimaries = [\"{}\"]\n",
+            primary.addr, nsd.addr
+        ))
+        .start();
+    let logs = || {
+        format!(
+            "secondary:\n{}\nprimary:\n{}",
+            secondary.log().text(),
+            primary.log().text()
+        )
+    };
+    // Version 1 by AXFR, then version 2 by IXFR after the primary's NOTIFY.
+    let has = |serial| {
+        crate::harness::poll(|| {
+            (serial_of(secondary.addr, "sec.test") == Some(serial)).then_some(())
+        })
+        .is_some()
+    };
+    assert!(has(1), "{}", logs());
+    std::fs::write(primary.zones_dir().join("sec.test.zone"), sec_version(2)).expect("rewrite");
+    assert!(primary.reload(), "{}", logs());
+    assert!(has(2), "{}", logs());
+    // refused.test.: its SOA is answered, its transfer refused (and retried: at least one).
+    let text = crate::harness::poll(|| {
+        let text = secondary.scrape();
+        (value(
+            &text,
+            "onebox_dns_transfers_received_total{type=\"any\",result=\"failed\"}",
+        ) >= 1.0)
+            .then_some(text)
+    })
+    .unwrap_or_else(|| panic!("the refused transfer is counted:\n{}", secondary.scrape()));
+    let expect = |text: &str, series: &str, expected: f64| {
+        assert_eq!(value(text, series), expected, "{series} in:\n{text}");
+    };
+    expect(
+        &text,
+        "onebox_dns_transfers_received_total{type=\"axfr\",result=\"complete\"}",
+        1.0,
+    );
+    expect(
+        &text,
+        "onebox_dns_transfers_received_total{type=\"ixfr\",result=\"complete\"}",
+        1.0,
+    );
+    // Received is not sent: the secondary sent nothing; the primary sent both.
+    expect(
+        &text,
+        "onebox_dns_transfers_total{type=\"axfr\",result=\"complete\"}",
+        0.0,
+    );
+    let sent = primary.scrape();
+    expect(
+        &sent,
+        "onebox_dns_transfers_total{type=\"axfr\",result=\"complete\"}",
+        1.0,
+    );
+    expect(
+        &sent,
+        "onebox_dns_transfers_total{type=\"ixfr\",result=\"complete\"}",
+        1.0,
+    );
+    expect(
+        &sent,
+        "onebox_dns_transfers_received_total{type=\"any\",result=\"failed\"}",
+        0.0,
+    );
+}

@@ -43,6 +43,7 @@ use tokio_util::task::TaskTracker;
 use self::fetch::{FetchError, Fetched};
 use super::answer::{Responder, TransferKey};
 use super::catalog::{ZoneData, key_of};
+use super::metrics::{DnsMetrics, Event};
 use super::serial::serial_gt;
 use super::stored::Stored;
 use super::tsig::{Key, Keyring};
@@ -70,6 +71,26 @@ impl Inbound {
     /// Whether the name with lower-case wire `key` lies in a secondary zone.
     pub(crate) fn holds(&self, key: &[u8]) -> bool {
         !self.zones.is_empty() && name::suffixes(key).any(|at| self.zones.contains_key(&key[at..]))
+    }
+
+    /// Whether the name with lower-case wire `key` lies in a secondary zone below the apex,
+    /// with `apex_labels` labels, of the zone in service that holds it: that secondary zone
+    /// has not been transferred yet (it would be the one in service otherwise), and its names,
+    /// the DS at its apex included, are answered SERVFAIL as NSD answers them, not from the
+    /// parent.
+    pub(crate) fn holds_below(&self, key: &[u8], apex_labels: usize) -> bool {
+        if self.zones.is_empty() {
+            return false;
+        }
+        let labels = name::label_count(key);
+        name::suffixes(key)
+            .take(labels.saturating_sub(apex_labels))
+            .any(|at| self.zones.contains_key(&key[at..]))
+    }
+
+    /// Whether no zone is a secondary one.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.zones.is_empty()
     }
 }
 
@@ -199,6 +220,7 @@ pub async fn primary_serial(primary: SocketAddr, zone: &Name) -> Result<u32, Str
 /// The secondary zones' tasks.
 pub(crate) struct Secondaries {
     responder: Arc<Responder>,
+    metrics: Arc<DnsMetrics>,
     versions: Arc<Mutex<Versions>>,
     stored: Stored,
     tasks: TaskTracker,
@@ -211,6 +233,7 @@ impl Secondaries {
     /// The secondary zones of the service whose versions are `versions`, state in `state_dir`.
     pub(crate) fn new(
         responder: Arc<Responder>,
+        metrics: Arc<DnsMetrics>,
         versions: Arc<Mutex<Versions>>,
         state_dir: &Path,
         tasks: TaskTracker,
@@ -218,6 +241,7 @@ impl Secondaries {
     ) -> Self {
         Self {
             responder,
+            metrics,
             versions,
             stored: Stored::at(&state_dir.join("dns")),
             tasks,
@@ -301,6 +325,7 @@ impl Secondaries {
             let task = Task {
                 listed,
                 responder: self.responder.clone(),
+                metrics: self.metrics.clone(),
                 versions: self.versions.clone(),
                 stored: self.stored.clone(),
                 stop: stop.clone(),
@@ -350,6 +375,7 @@ impl Timers {
 struct Task {
     listed: Arc<Listed>,
     responder: Arc<Responder>,
+    metrics: Arc<DnsMetrics>,
     versions: Arc<Mutex<Versions>>,
     stored: Stored,
     stop: CancellationToken,
@@ -519,16 +545,26 @@ impl Task {
             && let Err(error) = &fetched
             && !matches!(error, FetchError::Io(_) | FetchError::Timeout(_))
         {
+            self.metrics.event(Event::ReceiveFailed);
             tracing::warn!(zone = %origin, %primary, %error, "IXFR failed; falling back to AXFR");
             fetched = fetch::transfer(primary, origin, key, None).await;
         }
-        match fetched? {
-            Fetched::UpToDate => Ok(None),
-            Fetched::Zone {
+        match fetched {
+            Err(error) => {
+                self.metrics.event(Event::ReceiveFailed);
+                Err(error)
+            }
+            Ok(Fetched::UpToDate) => Ok(None),
+            Ok(Fetched::Zone {
                 zone,
                 style,
                 messages,
-            } => {
+            }) => {
+                self.metrics.event(if style == "IXFR" {
+                    Event::IxfrReceived
+                } else {
+                    Event::AxfrReceived
+                });
                 tracing::info!(zone = %origin, %primary, serial = zone.serial(), style, messages, records = zone.len(), "secondary zone transferred");
                 Ok(Some(*zone))
             }
