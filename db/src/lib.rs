@@ -16,6 +16,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261126_000001_initial;
 mod m20261205_000001_post_excerpts;
 mod m20261205_000002_images;
+mod m20261205_000003_shared_state;
 
 /// Every migration of the schema, oldest first.
 #[derive(Debug)]
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000001_initial::Migration),
             Box::new(m20261205_000001_post_excerpts::Migration),
             Box::new(m20261205_000002_images::Migration),
+            Box::new(m20261205_000003_shared_state::Migration),
         ]
     }
 }

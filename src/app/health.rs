@@ -121,6 +121,13 @@ pub async fn supervise(state: State, ready: Check, migrate: bool, shutdown: Canc
         ready.set(up);
         if up && purged.is_none_or(|at| at.elapsed() >= PURGE_EVERY) {
             purge(&state.db).await;
+            match state.throttle.purge(&state.db).await {
+                Ok(0) => {}
+                Ok(purged) => tracing::info!(purged, "ended sign-in throttling windows deleted"),
+                Err(error) => {
+                    tracing::warn!(error = %chain(&error), "deleting ended sign-in windows failed")
+                }
+            }
             purged = Some(Instant::now());
         }
         if last != Some(up) || waiting != outcome.as_ref().err().is_some_and(is_waiting) {

@@ -17,7 +17,8 @@
 //! - `render`: pages from the templates (built in, or the site's own);
 //! - `posts`: the home page, the blog's pages, the posts API and the editor; `markdown`
 //!   renders and sanitises their bodies, `cache` sets what browsers may keep of public reads,
-//!   and `pagecache` keeps anonymous public reads for a second (invalidated by every write);
+//!   and `pagecache` keeps anonymous public reads until a write (on another box sharing the
+//!   database: seen within `app.page_cache_ttl`, through the pages' generation in it);
 //! - `feeds`: what machines read: the Atom feed, `sitemap.xml`, `robots.txt`;
 //! - `images`: images in posts, uploaded by editors, stored in the database, served for good;
 //! - `metrics`: page-cache and sign-in counters, the pool and the database's availability, for

@@ -3,11 +3,19 @@
 //! operators put `proxy_cache_valid 200 1s` in front of an application.
 //!
 //! Every page of the blog would otherwise cost a database round trip per request; the cache
-//! keeps each rendered 200 response for at most `app.page_cache_ttl` (1 s), so a burst of
-//! readers costs one query per page per second. It is never stale for writes made through this
-//! process: any successful non-GET request (a post created, edited, published or deleted, a
-//! setting saved) starts a new generation, and entries of an older one are never served. The
-//! TTL bounds staleness for writes made by another box sharing the database.
+//! keeps each rendered 200 response while nothing is written, so a burst of readers costs one
+//! query per page. It is never stale for writes made through this process: any successful
+//! non-GET request (a post created, edited, published or deleted, a setting saved) starts a new
+//! generation, and entries of an older one are never served.
+//!
+//! Several boxes share the database: each write also bumps the pages' generation in the
+//! database (`counters`, row `page_cache`), and a box reads it at most once per
+//! `app.page_cache_ttl` (1 s), on the first cacheable request after the TTL: when it changed,
+//! every entry of the box ends (and the site's settings are read again, as an admin may have
+//! changed them). A write on one box thus ends the cached pages of every box within the TTL.
+//! Until the generation is confirmed for the current TTL (the database down, or not read yet),
+//! the cache is passed by. An entry lives [`MAX_AGE`] at most (or the TTL, if longer), which
+//! bounds what a change made outside onebox (SQL by hand) leaves stale.
 //!
 //! Only anonymous requests are cached or served from the cache: a request with the session
 //! cookie or an `Authorization` header always reaches the handler (it may see drafts, and its
@@ -30,6 +38,7 @@ use axum::response::{IntoResponse, Response};
 use super::auth::SESSION_COOKIE;
 use super::metrics::Count;
 use super::state::State;
+use crate::db::shared;
 
 /// The most responses kept at once.
 pub const MAX_ENTRIES: usize = 1024;
@@ -37,12 +46,24 @@ pub const MAX_ENTRIES: usize = 1024;
 /// The largest response body kept.
 const MAX_BODY: usize = 1024 * 1024;
 
+/// The longest an entry is served, generation unchanged (unless `app.page_cache_ttl` is longer).
+pub const MAX_AGE: Duration = Duration::from_secs(60);
+
+/// The row of `counters` that holds the pages' generation.
+pub const GENERATION: &str = "page_cache";
+
 /// The cached public reads; cheap to share.
 #[derive(Debug)]
 pub struct PageCache {
     ttl: Duration,
+    max_age: Duration,
     generation: AtomicU64,
     entries: ArcSwap<HashMap<String, Arc<Entry>>>,
+    /// When the database's generation was last read (milliseconds after `epoch`; 0: never).
+    confirmed_ms: AtomicU64,
+    epoch: Instant,
+    /// One reader of the database's generation at a time; the value it last read.
+    seen: tokio::sync::Mutex<Option<i64>>,
 }
 
 /// One stored response.
@@ -57,11 +78,46 @@ struct Entry {
 impl PageCache {
     /// A cache keeping responses for `ttl` (zero: nothing is cached).
     pub fn new(ttl: Duration) -> Self {
+        Self::with_max_age(ttl, ttl.max(MAX_AGE))
+    }
+
+    fn with_max_age(ttl: Duration, max_age: Duration) -> Self {
         Self {
             ttl,
+            max_age,
             generation: AtomicU64::new(0),
             entries: ArcSwap::from_pointee(HashMap::new()),
+            confirmed_ms: AtomicU64::new(0),
+            epoch: Instant::now(),
+            seen: tokio::sync::Mutex::new(None),
         }
+    }
+
+    fn since_epoch_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1)
+    }
+
+    /// Whether the database's generation was read within the TTL.
+    fn confirmed(&self) -> bool {
+        let at = self.confirmed_ms.load(Ordering::Acquire);
+        at != 0
+            && self.since_epoch_ms().saturating_sub(at)
+                < u64::try_from(self.ttl.as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Takes the database's generation `value`, read now: a change ends every entry. Returns
+    /// whether it changed (not counting the first read).
+    fn observed(&self, seen: &mut Option<i64>, value: i64) -> bool {
+        let changed = seen.is_some_and(|old| old != value);
+        if changed {
+            self.invalidate();
+        }
+        *seen = Some(value);
+        self.confirmed_ms
+            .store(self.since_epoch_ms(), Ordering::Release);
+        changed
     }
 
     /// Forgets everything (a write happened).
@@ -72,7 +128,7 @@ impl PageCache {
     fn get(&self, key: &str) -> Option<Arc<Entry>> {
         let entry = self.entries.load().get(key).cloned()?;
         let fresh = entry.generation == self.generation.load(Ordering::Acquire)
-            && entry.stored.elapsed() < self.ttl;
+            && entry.stored.elapsed() < self.max_age;
         fresh.then_some(entry)
     }
 
@@ -104,8 +160,55 @@ pub(super) async fn writes(
     let response = next.run(request).await;
     if response.status().is_success() || response.status().is_redirection() {
         state.pages.invalidate();
+        // The other boxes see it within their TTL.
+        if !state.pages.ttl.is_zero()
+            && let Err(error) = shared::bump(&state.db, GENERATION).await
+        {
+            tracing::warn!(
+                error = %crate::ops::chain(&error),
+                "page cache: cannot bump the pages' generation in the database; other boxes may serve older pages for up to a minute"
+            );
+        }
     }
     response
+}
+
+/// Whether the cache may be used now: the database's generation was read within the TTL, or
+/// is read now (one request reads it, others arriving meanwhile wait for that read). `false`
+/// while the database is down.
+async fn confirm(state: &State) -> bool {
+    let cache = &state.pages;
+    if cache.confirmed() {
+        return true;
+    }
+    if !state.health.is_up() {
+        return false;
+    }
+    let mut seen = cache.seen.lock().await;
+    if cache.confirmed() {
+        return true;
+    }
+    let read = tokio::time::timeout(
+        state.config.request_timeout,
+        shared::counter(&state.db, GENERATION),
+    )
+    .await;
+    match read {
+        Ok(Ok(value)) => {
+            if cache.observed(&mut seen, value) {
+                // Another box wrote: the pages it changed may show the site's settings too.
+                if let Err(error) = super::settings::refresh(state).await {
+                    tracing::warn!(error = %crate::ops::chain(&error), "page cache: reading the site's settings failed");
+                }
+            }
+            true
+        }
+        Ok(Err(error)) => {
+            tracing::debug!(error = %crate::ops::chain(&error), "page cache: cannot read the pages' generation; not caching");
+            false
+        }
+        Err(_) => false,
+    }
 }
 
 /// The layer on the public route groups: serves anonymous reads from the cache and stores
@@ -123,6 +226,9 @@ pub(super) async fn layer(
         .uri()
         .path_and_query()
         .map_or_else(String::new, |pq| pq.as_str().to_owned());
+    if !confirm(&state).await {
+        return next.run(request).await;
+    }
     if let Some(entry) = cache.get(&key) {
         state.metrics.inc(Count::CacheHit);
         return entry.answer(request.headers());
@@ -203,16 +309,44 @@ mod tests {
     }
 
     #[test]
-    fn entries_live_for_the_ttl_and_die_with_their_generation() {
-        let cache = PageCache::new(Duration::from_millis(200));
+    fn entries_live_until_their_generation_ends_or_their_max_age() {
+        let cache = PageCache::with_max_age(Duration::from_millis(50), Duration::from_millis(300));
         cache.put("/blog".to_owned(), entry(&cache, "a"));
         assert_eq!(cache.get("/blog").expect("fresh").body, "a");
         assert!(cache.get("/blog?page=2").is_none());
         cache.invalidate();
         assert!(cache.get("/blog").is_none(), "a write ends the generation");
         cache.put("/blog".to_owned(), entry(&cache, "b"));
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(
+            cache.get("/blog").is_some(),
+            "past the TTL, the generation unchanged"
+        );
         std::thread::sleep(Duration::from_millis(250));
-        assert!(cache.get("/blog").is_none(), "older than the TTL");
+        assert!(cache.get("/blog").is_none(), "older than the max age");
+    }
+
+    #[test]
+    fn a_change_of_the_database_generation_ends_every_entry() {
+        let cache = PageCache::with_max_age(Duration::from_millis(100), Duration::from_secs(60));
+        assert!(!cache.confirmed(), "never read");
+        let mut seen = None;
+        assert!(
+            !cache.observed(&mut seen, 7),
+            "the first read changes nothing"
+        );
+        assert!(cache.confirmed());
+        cache.put("/blog".to_owned(), entry(&cache, "a"));
+        assert!(!cache.observed(&mut seen, 7));
+        assert!(cache.get("/blog").is_some(), "same generation");
+        assert!(cache.observed(&mut seen, 8), "another box wrote");
+        assert!(cache.get("/blog").is_none());
+        // Any change counts, backwards too (a restored database).
+        cache.put("/blog".to_owned(), entry(&cache, "b"));
+        assert!(cache.observed(&mut seen, 3));
+        assert!(cache.get("/blog").is_none());
+        std::thread::sleep(Duration::from_millis(150));
+        assert!(!cache.confirmed(), "read again once per TTL");
     }
 
     #[test]

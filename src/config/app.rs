@@ -24,8 +24,10 @@ pub struct AppConfig {
     /// A session ends this long after sign-in.
     #[serde(with = "humantime_serde")]
     pub session_ttl: Duration,
-    /// Anonymous reads of the public pages and `/api/posts` are kept in memory this long (every write
-    /// through this process invalidates them at once); `0s` turns the cache off.
+    /// Anonymous reads of the public pages and `/api/posts` are kept in memory until a write:
+    /// one through this process invalidates them at once, one through another box sharing the
+    /// database within this time (the pages' generation is read from the database at most once
+    /// per TTL); `0s` turns the cache off.
     #[serde(with = "humantime_serde")]
     pub page_cache_ttl: Duration,
     /// Failed sign-ins a client address (IPv6: its /64) or an e-mail address may have within

@@ -21,6 +21,7 @@ pub mod leases;
 pub mod posts;
 pub mod sessions;
 pub mod settings;
+pub mod shared;
 pub mod users;
 
 use std::sync::Arc;

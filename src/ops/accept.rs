@@ -10,7 +10,8 @@
 //!    costs nothing here (the permit is taken *before* accept, and held only across a
 //!    non-blocking accept, so several listeners never starve one another of the last one);
 //! 3. accept, and spawn the service's handler with a [`Conn`] that holds the permit (released
-//!    when the handler returns) and the drain signals;
+//!    when the handler returns, unless the connection was handed to another task with a
+//!    [`Hold`]: a WebSocket spliced to its upstream still counts) and the drain signals;
 //! 4. a failed accept is classified once, here: errors about that one connection (reset before
 //!    it was taken, and the network errors `accept(2)` says to treat like EAGAIN) are retried
 //!    at once; anything else (out of descriptors, out of memory) backs off, from 10 ms doubling
@@ -35,6 +36,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tokio_util::task::task_tracker::TaskTrackerToken;
 
 /// First pause after a failed accept that is not about one connection; doubled up to
 /// [`BACKOFF_MAX`].
@@ -55,7 +57,7 @@ struct Inner {
     permits: Arc<Semaphore>,
     /// The cap in force (permits may be owed while it shrinks).
     cap: AtomicUsize,
-    /// The connections' tasks.
+    /// The connections: a token each, held by its `Conn` and any `Hold` of it.
     tracker: TaskTracker,
     /// The accept loops (a token each while it runs).
     loops: TaskTracker,
@@ -66,11 +68,36 @@ struct Inner {
 /// What a connection's handler gets beside its stream.
 #[derive(Debug)]
 pub struct Conn {
-    _permit: OwnedSemaphorePermit,
+    hold: Hold,
     /// Cancelled when the service drains: take no new request, finish the ones under way.
     pub draining: CancellationToken,
     /// Cancelled when the drain deadline passes: close now.
     pub closing: CancellationToken,
+}
+
+/// Keeps a connection counted while a clone lives, after its handler has returned: its
+/// permit of the cap, and its place among the open connections ([`Connections::open`]) the
+/// drain waits for. For a connection handed over to another task (a WebSocket spliced to its
+/// upstream), which ends at the latest when [`Hold::closing`] fires.
+#[derive(Debug, Clone)]
+pub struct Hold {
+    _slot: Arc<Slot>,
+    /// Cancelled when the drain deadline passes: close now.
+    pub closing: CancellationToken,
+}
+
+/// A connection's place, held while its handler runs and while any [`Hold`] of it lives.
+#[derive(Debug)]
+struct Slot {
+    _permit: OwnedSemaphorePermit,
+    _open: TaskTrackerToken,
+}
+
+impl Conn {
+    /// A hold on this connection's place (see [`Hold`]).
+    pub fn hold(&self) -> Hold {
+        self.hold.clone()
+    }
 }
 
 /// How a failed `accept` is handled.
@@ -180,12 +207,25 @@ impl Connections {
             }) {
                 Ok((stream, peer)) => {
                     backoff = BACKOFF_MIN;
-                    let conn = Conn {
+                    let slot = Arc::new(Slot {
                         _permit: permit,
+                        _open: inner.tracker.token(),
+                    });
+                    let conn = Conn {
+                        hold: Hold {
+                            _slot: slot.clone(),
+                            closing: inner.closing.clone(),
+                        },
                         draining: inner.draining.clone(),
                         closing: inner.closing.clone(),
                     };
-                    inner.tracker.spawn(handle(stream, peer, conn));
+                    let handler = handle(stream, peer, conn);
+                    // Counted while the handler runs (whatever of its `Conn` it keeps), and
+                    // while a `Hold` taken of it lives.
+                    tokio::spawn(async move {
+                        handler.await;
+                        drop(slot);
+                    });
                     continue;
                 }
                 Err(error) => error,

@@ -23,8 +23,9 @@ pub enum Body {
     Empty,
     /// Bytes in memory; taken on the first poll.
     Bytes(Option<Bytes>),
-    /// An upstream's response body, streamed as it arrives (the reverse proxy).
-    Upstream(hyper::body::Incoming),
+    /// An upstream's response body, streamed as it arrives (the reverse proxy); its
+    /// connection goes back to the upstream's pool at the end.
+    Upstream(super::pool::UpstreamBody),
     /// `remaining` bytes read from an open file (already positioned).
     File {
         /// The file.
@@ -109,7 +110,7 @@ impl http_body::Body for Body {
             Self::Bytes(bytes) => bytes.is_none(),
             Self::File { remaining, .. } => *remaining == 0,
             Self::App(body) => http_body::Body::is_end_stream(body),
-            Self::Upstream(body) => body.is_end_stream(),
+            Self::Upstream(body) => http_body::Body::is_end_stream(body),
             Self::Stream(_) => false,
         }
     }
@@ -117,7 +118,7 @@ impl http_body::Body for Body {
     fn size_hint(&self) -> SizeHint {
         match self {
             Self::App(body) => http_body::Body::size_hint(body),
-            Self::Upstream(body) => body.size_hint(),
+            Self::Upstream(body) => http_body::Body::size_hint(body),
             Self::Stream(_) => SizeHint::default(),
             _ => SizeHint::with_exact(self.len()),
         }

@@ -41,6 +41,7 @@ use super::conform;
 use super::files::plain;
 use super::metrics::{Group, WebMetrics};
 use super::site::Site;
+use crate::ops::accept::Hold;
 use crate::ops::challenges::Challenges;
 use crate::ops::ready::Readiness;
 
@@ -63,6 +64,11 @@ pub(crate) struct ConnInfo {
     pub app: Option<crate::app::Router>,
     /// Where requests are counted.
     pub metrics: WebMetrics,
+    /// Keeps the connection counted (`web.max_connections`) when a WebSocket takes it over.
+    pub hold: Hold,
+    /// The reverse proxy's forwarding fields for this client, made at its first proxied
+    /// request.
+    pub proxy_peer: std::sync::OnceLock<super::proxy::PeerFields>,
 }
 
 /// Answers one request with the site snapshot current now.
@@ -175,10 +181,7 @@ async fn route(
             && site.files.has_file(path).await)
     {
         let request = Request::from_parts(parts, body);
-        return (
-            proxy.forward(request, conn.peer, conn.secure).await,
-            Group::Proxy,
-        );
+        return (proxy.forward(request, conn).await, Group::Proxy);
     }
     if declared_too_large(&parts.headers, site.max_body) {
         return (too_large(), Group::Refused);

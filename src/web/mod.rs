@@ -12,8 +12,8 @@
 //! - `metrics` counts requests, latency and TLS handshakes, and serves the process's metrics
 //!   endpoint (`metrics.listen`);
 //! - `proxy` passes the `[[web.proxy]]` paths to the user's own application servers (HTTP/1.1
-//!   over TCP or a Unix socket), `fastcgi` to FastCGI ones (PHP-FPM), `websocket` splices
-//!   WebSockets through;
+//!   over TCP or a Unix socket, on `pool`'s keep-alive connections), `fastcgi` to FastCGI ones
+//!   (PHP-FPM), `websocket` splices WebSockets through;
 //! - `idle` closes connections that move no bytes; `head_limit` says 414 rather than 431
 //!   when an HTTP/1 request line alone outgrows the head limit; `body` is the response body
 //!   type;
@@ -33,6 +33,7 @@ mod head_limit;
 mod idle;
 mod inline;
 mod metrics;
+mod pool;
 mod proxy;
 mod server;
 mod site;

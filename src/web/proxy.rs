@@ -21,27 +21,24 @@
 //!    HTTP/1.1 Upgrade and the connections are spliced on 101 (see `websocket`).
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::pin::Pin;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use http::{Method, Request, Response, StatusCode, Uri};
+use http::uri::PathAndQuery;
+use http::{Extensions, Method, Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Either, Empty, LengthLimitError, Limited};
 use hyper::body::Incoming;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::net::UnixStream;
 
 use super::body::Body;
 use super::fastcgi::{self, FastCgi};
 use super::files::plain;
+use super::handler::ConnInfo;
+use super::pool::{Address, Pool, SendError};
 use super::websocket::Handshake;
 use crate::config::{Balance, ProxyConfig};
 use crate::ops::metrics::{Encoder, Kind};
@@ -127,13 +124,9 @@ impl ProxyCounters {
 /// An upstream's protocol and connections.
 #[derive(Debug)]
 enum Target {
-    /// `http://host:port`: HTTP/1.1 over TCP.
-    Http {
-        authority: String,
-        client: Client<HttpConnector, UpBody>,
-    },
-    /// `unix:/path`: HTTP/1.1 over a Unix socket.
-    Unix(Client<UnixConnector, UpBody>),
+    /// `http://host:port` (HTTP/1.1 over TCP) or `unix:/path` (over a Unix socket): its pool
+    /// of keep-alive connections.
+    Http(Arc<Pool>),
     /// `fastcgi://host:port`.
     FastCgi(FastCgi),
 }
@@ -293,12 +286,7 @@ impl Proxy {
     }
 
     /// Sends `request` to an upstream and streams its response back.
-    pub async fn forward(
-        &self,
-        mut request: Request<Incoming>,
-        peer: SocketAddr,
-        secure: bool,
-    ) -> Response<Body> {
+    pub async fn forward(&self, mut request: Request<Incoming>, conn: &ConnInfo) -> Response<Body> {
         let mut websocket = Handshake::of(&mut request);
         let (mut parts, body) = request.into_parts();
         let declared = parts
@@ -309,69 +297,82 @@ impl Proxy {
         if declared.is_some_and(|len| len > self.max_body) {
             return plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n");
         }
-        let host = parts
-            .uri
-            .authority()
-            .map(|a| a.as_str().to_owned())
-            .or_else(|| {
-                parts
-                    .headers
-                    .get(header::HOST)
-                    .and_then(|h| h.to_str().ok())
-                    .map(str::to_owned)
-            })
-            .unwrap_or_default();
+        // The name the client asked for: HTTP/2's :authority, else the Host field.
+        let host = match parts.uri.authority() {
+            Some(authority) => HeaderValue::from_str(authority.as_str()).ok(),
+            None => parts.headers.get(header::HOST).cloned(),
+        };
         remove_hop_by_hop(&mut parts.headers);
-        forwarded(&mut parts.headers, peer, secure, &host);
+        let peer = conn
+            .proxy_peer
+            .get_or_init(|| PeerFields::new(conn.peer, conn.secure));
+        forwarded(&mut parts.headers, peer, host.as_ref());
         // The application sees the name the client asked for (HTTP/2 clients send none as a
         // field), as Caddy passes it.
-        if let Ok(value) = HeaderValue::try_from(host.as_str()) {
-            parts.headers.insert(header::HOST, value);
+        if let Some(host) = &host {
+            parts.headers.insert(header::HOST, host.clone());
         }
-        let path_and_query = parts
-            .uri
-            .path_and_query()
-            .map_or("/", |p| p.as_str())
-            .to_owned();
+        // Upstream, the target in origin form (HTTP/2's is absolute); nothing of the client's
+        // connection (extensions) goes along.
+        if parts.uri.scheme().is_some() || parts.uri.authority().is_some() {
+            let path = parts
+                .uri
+                .path_and_query()
+                .cloned()
+                .unwrap_or_else(|| PathAndQuery::from_static("/"));
+            parts.uri = Uri::from(path);
+        }
+        parts.extensions = Extensions::new();
         parts.version = http::Version::HTTP_11;
         if let Some(websocket) = &websocket {
             websocket.upstream_request(&mut parts);
         }
         let retry = websocket.is_some()
             || (http_body::Body::is_end_stream(&body) && idempotent(&parts.method));
+        let retry = retry && self.upstreams.len() > 1;
         let limit = usize::try_from(self.max_body).unwrap_or(usize::MAX);
-        let first = self.pick(None);
         // A WebSocket handshake has no body (over HTTP/2 the stream is the tunnel itself).
-        let body = websocket.is_none().then(|| Limited::new(body, limit));
-        let mut attempt = (first, body);
+        let mut body = websocket.is_none().then(|| Limited::new(body, limit));
+        let host = host
+            .as_ref()
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or_default();
+        let client = fastcgi::Client {
+            peer: conn.peer,
+            secure: conn.secure,
+            host,
+            prefix: &self.path,
+        };
+        let mut index = self.pick(None);
         let mut tries = 0;
         loop {
             tries += 1;
-            let (index, body) = (attempt.0, attempt.1.take());
             let upstream = &self.upstreams[index];
-            let body = match body {
+            let body = match body.take() {
                 Some(body) => Either::Left(body),
                 None => Either::Right(Empty::new()),
             };
-            let client = fastcgi::Client {
-                peer,
-                secure,
-                host: &host,
-                prefix: &self.path,
+            // The head goes up as it is on the last attempt, a copy before.
+            let last = !(retry && tries < 2);
+            let head = if last {
+                std::mem::replace(&mut parts, Request::new(()).into_parts().0)
+            } else {
+                parts.clone()
             };
-            let sent = tokio::time::timeout(
-                self.response_timeout,
-                upstream.send(&parts, &path_and_query, body, client),
-            );
+            let target = last.then(|| head.uri.clone());
+            let sent =
+                tokio::time::timeout(self.response_timeout, upstream.send(head, body, client));
             let in_flight = InFlight::new(&upstream.in_flight);
             let sent = sent.await;
             drop(in_flight);
             let failure = match sent {
                 Ok(Ok(response)) => {
                     upstream.counters.responses.fetch_add(1, Ordering::Relaxed);
-                    upstream.failed_until.store(0, Ordering::Relaxed);
+                    if upstream.failed_until.load(Ordering::Relaxed) != 0 {
+                        upstream.failed_until.store(0, Ordering::Relaxed);
+                    }
                     return match websocket.take() {
-                        Some(websocket) => websocket.answer(response, &upstream.name),
+                        Some(websocket) => websocket.answer(response, &upstream.name, &conn.hold),
                         None => response,
                     };
                 }
@@ -385,17 +386,18 @@ impl Proxy {
             if let Some(reason) = failure.reason() {
                 upstream.counters.failures[reason].fetch_add(1, Ordering::Relaxed);
             }
+            let target = target.as_ref().unwrap_or(&parts.uri);
             tracing::error!(
                 upstream = %upstream.name,
-                path = %path_and_query,
+                path = %target,
                 error = failure.text(),
                 "proxy: upstream failed"
             );
             self.mark_failed(index);
-            if !(retry && tries < 2 && self.upstreams.len() > 1 && failure.retryable()) {
+            if last || !failure.retryable() {
                 return failure.response();
             }
-            attempt = (self.pick(Some(index)), None);
+            index = self.pick(Some(index));
         }
     }
 
@@ -449,24 +451,22 @@ impl Upstream {
             (rest.parse::<http::uri::Authority>().is_ok() && !rest.contains('/'))
                 .then(|| rest.to_owned())
         };
+        let pool = |address| {
+            Target::Http(Arc::new(Pool::new(
+                address,
+                config.connect_timeout,
+                config.keepalive,
+                config.keepalive_timeout,
+            )))
+        };
         let target = if let Some(rest) = upstream.strip_prefix("http://") {
             let authority = authority(rest).ok_or(error("not http://host:port"))?;
-            let mut connector = HttpConnector::new();
-            connector.set_nodelay(true);
-            connector.set_connect_timeout(Some(config.connect_timeout));
-            Target::Http {
-                authority,
-                client: pool(config).build(connector),
-            }
+            pool(Address::Tcp(authority))
         } else if let Some(path) = upstream.strip_prefix("unix:") {
             if !path.starts_with('/') {
                 return Err(error("not unix:/absolute/path/to.sock"));
             }
-            let connector = UnixConnector {
-                path: PathBuf::from(path).into(),
-                timeout: config.connect_timeout,
-            };
-            Target::Unix(pool(config).build(connector))
+            pool(Address::Unix(PathBuf::from(path).into()))
         } else if let Some(rest) = upstream.strip_prefix("fastcgi://") {
             let authority = authority(rest).ok_or(error("not fastcgi://host:port"))?;
             let root = config
@@ -496,22 +496,22 @@ impl Upstream {
 
     /// One active health check: a GET of `path` answered 2xx or 3xx (FastCGI: a connection).
     async fn check(&self, path: &str) -> Result<(), String> {
-        let (client, authority) = match &self.target {
+        let pool = match &self.target {
             Target::FastCgi(fastcgi) => {
                 return fastcgi.connect().await.map(drop).map_err(|e| e.to_string());
             }
-            Target::Http { authority, client } => (Either::Left(client), authority.as_str()),
-            Target::Unix(client) => (Either::Right(client), "localhost"),
+            Target::Http(pool) => pool,
         };
-        let request = Request::get(format!("http://{authority}{path}"))
+        let host = pool.host();
+        let request = Request::get(path)
+            .header(header::HOST, host)
             .header(header::USER_AGENT, "onebox-health-check")
             .body(Either::Right(Empty::new()))
             .map_err(|e| e.to_string())?;
-        let response = match client {
-            Either::Left(client) => client.request(request).await,
-            Either::Right(client) => client.request(request).await,
-        }
-        .map_err(|e| Failure::from_client(&e).text().to_owned())?;
+        let response = pool
+            .send(request)
+            .await
+            .map_err(|e| Failure::from_send(&e).text().to_owned())?;
         let status = response.status();
         // Read to the end, so that the connection goes back to the pool.
         let _ = Limited::new(response.into_body(), 64 * 1024)
@@ -524,39 +524,24 @@ impl Upstream {
         }
     }
 
-    /// One attempt: `parts` (hop-by-hop fields removed, forwarding fields set) and `body`.
+    /// One attempt: `head` (hop-by-hop fields removed, forwarding fields set, the target in
+    /// origin form) and `body`.
     async fn send(
         &self,
-        parts: &http::request::Parts,
-        path_and_query: &str,
+        head: http::request::Parts,
         body: UpBody,
         client: fastcgi::Client<'_>,
     ) -> Result<Response<Body>, Failure> {
-        let (client, authority) = match &self.target {
-            Target::FastCgi(_) if parts.headers.contains_key(header::UPGRADE) => {
-                return Err(Failure::BadRequest(
-                    "WebSockets need an http:// or unix: upstream\n",
-                ));
-            }
-            Target::FastCgi(fastcgi) => return fastcgi.send(parts, body, client).await,
-            Target::Http { authority, client } => (Either::Left(client), authority.as_str()),
-            // The name the client asked for is in Host; the URI only has to be well formed.
-            Target::Unix(client) => (Either::Right(client), "localhost"),
-        };
-        let mut request = Request::from_parts(parts.clone(), body);
-        *request.uri_mut() = Uri::builder()
-            .scheme("http")
-            .authority(authority)
-            .path_and_query(path_and_query)
-            .build()
-            .map_err(|_| Failure::BadRequest("bad request target\n"))?;
-        let response = match client {
-            Either::Left(client) => client.request(request).await,
-            Either::Right(client) => client.request(request).await,
-        };
-        response
-            .map(respond)
-            .map_err(|error| Failure::from_client(&error))
+        match &self.target {
+            Target::FastCgi(_) if head.headers.contains_key(header::UPGRADE) => Err(
+                Failure::BadRequest("WebSockets need an http:// or unix: upstream\n"),
+            ),
+            Target::FastCgi(fastcgi) => fastcgi.send(&head, body, client).await,
+            Target::Http(pool) => match pool.send(Request::from_parts(head, body)).await {
+                Ok(response) => Ok(respond(response)),
+                Err(error) => Err(Failure::from_send(&error)),
+            },
+        }
     }
 }
 
@@ -609,45 +594,6 @@ async fn check_health(proxy: Weak<Proxy>, path: String, interval: Duration) {
     }
 }
 
-/// The pool settings every HTTP upstream shares.
-fn pool(config: &ProxyConfig) -> hyper_util::client::legacy::Builder {
-    let mut builder = Client::builder(TokioExecutor::new());
-    builder
-        .pool_idle_timeout(config.keepalive_timeout)
-        .pool_max_idle_per_host(config.keepalive);
-    builder
-}
-
-/// Connects to one Unix socket, whatever the URI says, within the connect timeout.
-#[derive(Debug, Clone)]
-struct UnixConnector {
-    path: Arc<Path>,
-    timeout: Duration,
-}
-
-impl tower::Service<Uri> for UnixConnector {
-    type Response = TokioIo<UnixStream>;
-    type Error = std::io::Error;
-    type Future = Pin<Box<dyn Future<Output = std::io::Result<Self::Response>> + Send>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, _: Uri) -> Self::Future {
-        let (path, timeout) = (self.path.clone(), self.timeout);
-        Box::pin(async move {
-            match tokio::time::timeout(timeout, UnixStream::connect(&*path)).await {
-                Ok(stream) => stream.map(TokioIo::new),
-                Err(_) => Err(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    "connect timed out",
-                )),
-            }
-        })
-    }
-}
-
 /// A request body on its way up: the client's, limited, or none (a retry, which is only made
 /// for requests without a body).
 pub(crate) type UpBody = Either<Limited<Incoming>, Empty<Bytes>>;
@@ -670,8 +616,15 @@ pub(crate) enum Failure {
 }
 
 impl Failure {
-    fn from_client(error: &hyper_util::client::legacy::Error) -> Self {
+    fn from_send(error: &SendError) -> Self {
         use std::error::Error as _;
+        let error = match error {
+            SendError::Connect(io) if io.kind() == std::io::ErrorKind::TimedOut => {
+                return Self::Timeout;
+            }
+            SendError::Connect(_) => return Self::Connect,
+            SendError::Http(error) => error,
+        };
         let mut source = error.source();
         while let Some(cause) = source {
             if cause.is::<LengthLimitError>() {
@@ -684,11 +637,7 @@ impl Failure {
             }
             source = cause.source();
         }
-        if error.is_connect() {
-            Self::Connect
-        } else {
-            Self::Broken
-        }
+        Self::Broken
     }
 
     /// Its index in [`FAILURE_REASONS`] (the upstream's failures only).
@@ -730,7 +679,7 @@ fn idempotent(method: &Method) -> bool {
     )
 }
 
-fn respond(response: Response<Incoming>) -> Response<Body> {
+fn respond(response: Response<super::pool::UpstreamBody>) -> Response<Body> {
     let (mut parts, body) = response.into_parts();
     remove_hop_by_hop(&mut parts.headers);
     Response::from_parts(parts, Body::Upstream(body))
@@ -762,34 +711,65 @@ pub(crate) fn remove_hop_by_hop(headers: &mut HeaderMap) {
     headers.remove("proxy-connection");
 }
 
+/// What the forwarding fields say of one connection's client, made at its first proxied
+/// request and kept for the others.
+#[derive(Debug, Clone)]
+pub(crate) struct PeerFields {
+    /// The address, as `X-Forwarded-For` and `X-Real-IP` give it.
+    ip: HeaderValue,
+    /// `http` or `https`.
+    scheme: HeaderValue,
+    /// `Forwarded` without the host: `for=...;proto=...` (RFC 7239 §4).
+    forwarded: String,
+}
+
+impl PeerFields {
+    fn new(peer: SocketAddr, secure: bool) -> Self {
+        let scheme = if secure { "https" } else { "http" };
+        let ip = peer.ip().to_canonical();
+        let forwarded = match ip {
+            IpAddr::V4(v4) => format!("for={v4};proto={scheme}"),
+            IpAddr::V6(v6) => format!("for=\"[{v6}]\";proto={scheme}"),
+        };
+        let ip =
+            HeaderValue::from_str(&ip.to_string()).unwrap_or(HeaderValue::from_static("unknown"));
+        Self {
+            ip,
+            scheme: HeaderValue::from_static(scheme),
+            forwarded,
+        }
+    }
+}
+
 /// Replaces what the client said about itself with what onebox saw (RFC 7239).
-fn forwarded(headers: &mut HeaderMap, peer: SocketAddr, secure: bool, host: &str) {
-    let scheme = if secure { "https" } else { "http" };
-    let ip = peer.ip().to_canonical();
-    let node = match ip {
-        std::net::IpAddr::V4(v4) => v4.to_string(),
-        std::net::IpAddr::V6(v6) => format!("\"[{v6}]\""),
-    };
-    headers.remove(header::FORWARDED);
-    headers.remove("x-forwarded-for");
-    headers.remove("x-forwarded-proto");
-    headers.remove("x-forwarded-host");
-    headers.remove("x-real-ip");
-    let mut set = |name: &'static str, value: String| {
-        if let Ok(value) = HeaderValue::try_from(value) {
-            headers.insert(HeaderName::from_static(name), value);
+fn forwarded(headers: &mut HeaderMap, peer: &PeerFields, host: Option<&HeaderValue>) {
+    const FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+    const PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+    const HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+    const REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+    // `insert` replaces every value the client sent.
+    headers.insert(FOR, peer.ip.clone());
+    headers.insert(PROTO, peer.scheme.clone());
+    headers.insert(REAL_IP, peer.ip.clone());
+    let host = host.filter(|h| !h.is_empty());
+    let forwarded = match host {
+        Some(host) => {
+            headers.insert(HOST, host.clone());
+            let host = host.as_bytes();
+            let mut value = Vec::with_capacity(peer.forwarded.len() + host.len() + 8);
+            value.extend_from_slice(peer.forwarded.as_bytes());
+            value.extend_from_slice(b";host=\"");
+            value.extend_from_slice(host);
+            value.push(b'"');
+            HeaderValue::from_maybe_shared(Bytes::from(value)).ok()
+        }
+        None => {
+            headers.remove(HOST);
+            HeaderValue::from_str(&peer.forwarded).ok()
         }
     };
-    set("x-forwarded-for", ip.to_string());
-    set("x-forwarded-proto", scheme.to_owned());
-    set("x-real-ip", ip.to_string());
-    if !host.is_empty() {
-        set("x-forwarded-host", host.to_owned());
-        set(
-            "forwarded",
-            format!("for={node};proto={scheme};host=\"{host}\""),
-        );
-    } else {
-        set("forwarded", format!("for={node};proto={scheme}"));
-    }
+    match forwarded {
+        Some(value) => headers.insert(header::FORWARDED, value),
+        None => headers.remove(header::FORWARDED),
+    };
 }

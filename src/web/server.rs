@@ -328,6 +328,8 @@ async fn connection(stream: TcpStream, peer: SocketAddr, secure: bool, conn: Con
         challenges: shared.challenges.clone(),
         app: shared.app.clone(),
         metrics: shared.metrics.clone(),
+        hold: conn.hold(),
+        proxy_peer: std::sync::OnceLock::new(),
     });
     let sites = shared.site.clone();
     let draining = conn.draining.clone();

@@ -17,6 +17,7 @@ use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 
 use super::body::Body;
+use crate::ops::accept::Hold;
 
 /// The RFC 6455 §1.3 GUID the accept value is computed with.
 const GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -86,8 +87,15 @@ impl Handshake {
     }
 
     /// The upstream's answer to the handshake, for the client. On 101 the two sides are
-    /// spliced in a task of their own; `upstream` names it in log lines.
-    pub fn answer(self, mut response: Response<Body>, upstream: &str) -> Response<Body> {
+    /// spliced in a task of their own, which keeps the client's connection counted (`hold`:
+    /// `web.max_connections`, the drain) and ends at the drain's deadline; `upstream` names it
+    /// in log lines.
+    pub fn answer(
+        self,
+        mut response: Response<Body>,
+        upstream: &str,
+        hold: &Hold,
+    ) -> Response<Body> {
         if response.status() != StatusCode::SWITCHING_PROTOCOLS {
             return response;
         }
@@ -100,7 +108,7 @@ impl Handshake {
         }
         let upstream_side = hyper::upgrade::on(&mut response);
         let (mut parts, _) = response.into_parts();
-        let (client, name) = (self.client, upstream.to_owned());
+        let (client, name, hold) = (self.client, upstream.to_owned(), hold.clone());
         tokio::spawn(async move {
             let (client, upstream) = match (client.await, upstream_side.await) {
                 (Ok(client), Ok(upstream)) => (client, upstream),
@@ -110,9 +118,17 @@ impl Handshake {
                 }
             };
             let (mut client, mut upstream) = (TokioIo::new(client), TokioIo::new(upstream));
-            if let Err(error) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
-                tracing::debug!(upstream = name, %error, "proxy: WebSocket ended with an error");
+            tokio::select! {
+                copied = tokio::io::copy_bidirectional(&mut client, &mut upstream) => {
+                    if let Err(error) = copied {
+                        tracing::debug!(upstream = name, %error, "proxy: WebSocket ended with an error");
+                    }
+                }
+                () = hold.closing.cancelled() => {
+                    tracing::debug!(upstream = name, "proxy: WebSocket closed at the drain deadline");
+                }
             }
+            drop(hold);
         });
         parts.headers.remove(header::CONTENT_LENGTH);
         match self.over {

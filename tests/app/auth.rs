@@ -431,9 +431,13 @@ async fn failed_sign_ins_are_throttled(backend: Backend) {
         (3.0, 2.0),
         "{metrics}"
     );
-    // The count is the process's own: a restart forgets it (as the module says).
+    // The count is in the database: a restart forgets nothing.
     let app = app.restart();
-    app.visitor().sign_in("editor@foobar.com").await;
+    let response = app
+        .visitor()
+        .sign_in_to("editor@foobar.com", PASSWORD, "/editor")
+        .await;
+    assert_eq!(response.status().as_u16(), 429, "still throttled");
 }
 
 async fn next_never_leads_off_the_site(backend: Backend) {

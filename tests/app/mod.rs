@@ -14,5 +14,5 @@ mod outage;
 pub(crate) mod posts;
 mod settings;
 mod site;
-mod support;
+pub mod support;
 mod templates;

@@ -76,8 +76,14 @@ impl App {
 
     /// Another onebox on the database at `url` (a second box sharing it), default settings.
     pub fn start_on(url: &str) -> Self {
+        Self::start_on_with(url, &[])
+    }
+
+    /// Another onebox on the database at `url`, with these `[app]` lines.
+    pub fn start_on_with(url: &str, app: &[&str]) -> Self {
         let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
-        Self::on(url.to_owned(), dir, Vec::new())
+        let app = app.iter().map(|line| (*line).to_owned()).collect();
+        Self::on(url.to_owned(), dir, app)
     }
 
     fn on(url: String, dir: Arc<tempfile::TempDir>, app: Vec<String>) -> Self {

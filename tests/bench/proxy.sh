@@ -17,15 +17,19 @@
 # Measured, one after the other, on /up/small (proxied by both):
 #   1. HTTP/1.1                 wrk -t1 -c50               requests/s
 #   2. HTTP/2 + TLS             h2load -c50 -m10           requests/s
-# and prints the rates, the requests served per second of proxy CPU (user + system, from
-# /proc), and onebox/nginx ratios of both. Loopback only; everything stops by itself (trap +
-# timeouts). On a shared 2-core box only ratios from the same run mean anything.
+# each ROUNDS times, onebox and nginx one after the other (which goes first alternates), and
+# prints each round, then the medians: rates, requests served per second of proxy CPU (user +
+# system, from /proc), and the onebox/nginx ratios of both (the median of the rounds' ratios).
+# Loopback only; everything stops by itself (trap + timeouts). On a shared 2-core box only
+# ratios from the same run mean anything.
 #
-# Environment: DURATION (seconds per measurement, default 10), BIN (onebox binary).
+# Environment: DURATION (seconds per measurement, default 10), ROUNDS (default 3), BIN (onebox
+# binary).
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
 DURATION=${DURATION:-10}
+ROUNDS=${ROUNDS:-3}
 BIN=${BIN:-target/release/onebox}
 SERVER_CPU=1
 CLIENT_CPU=0
@@ -192,27 +196,47 @@ server_cpu() { # pid -> user+system seconds so far, all threads
 
 nginx_worker=$(pgrep -P "$(cat "$tmp/nginx/nginx.pid")" | head -1)
 report=()
+# One measurement: "<rate> <requests> <proxy CPU seconds>" of one proxy.
+one() { # pid command...
+  local pid=$1; shift
+  local c0 c1 rate n
+  c0=$(server_cpu "$pid"); read -r rate n < <("$@"); c1=$(server_cpu "$pid")
+  echo "$rate $n $(python3 -c 'import sys; print(max(float(sys.argv[2]) - float(sys.argv[1]), 0.01))' "$c0" "$c1")"
+}
 measure() { # label onebox-command... -- nginx-command...
   local label=$1; shift
   local ob_cmd=() ng_cmd=()
   while [ "$1" != "--" ]; do ob_cmd+=("$1"); shift; done; shift
   ng_cmd=("$@")
   DURATION=2 "${ob_cmd[@]}" >/dev/null; DURATION=2 "${ng_cmd[@]}" >/dev/null   # warm-up
-  local c0 c1 n0 n1 ob ob_n ng ng_n
-  c0=$(server_cpu "$onebox_pid"); read -r ob ob_n < <("${ob_cmd[@]}"); c1=$(server_cpu "$onebox_pid")
-  n0=$(server_cpu "$nginx_worker"); read -r ng ng_n < <("${ng_cmd[@]}"); n1=$(server_cpu "$nginx_worker")
+  local rounds=() round ob ng
+  for round in $(seq "$ROUNDS"); do
+    # Alternate which goes first, so that a drift in the box's load favours neither.
+    if [ $((round % 2)) = 1 ]; then
+      ob=$(one "$onebox_pid" "${ob_cmd[@]}"); ng=$(one "$nginx_worker" "${ng_cmd[@]}")
+    else
+      ng=$(one "$nginx_worker" "${ng_cmd[@]}"); ob=$(one "$onebox_pid" "${ob_cmd[@]}")
+    fi
+    rounds+=("$ob $ng")
+    echo "  $label, round $round: onebox $ob, nginx $ng (rate, requests, CPU s)" >&2
+  done
   report+=("$(python3 -c '
-import sys
+import statistics, sys
 label = sys.argv[1]
-ob, ob_n, c0, c1, ng, ng_n, n0, n1 = map(float, sys.argv[2:])
-ob_eff = ob_n / max(c1 - c0, 0.01)  # requests per second of proxy CPU
-ng_eff = ng_n / max(n1 - n0, 0.01)
-print(f"{label:32} {ob:10.0f} {ng:10.0f} {ob / ng if ng else 0:6.2f}x"
-      f"   {ob_eff:10.0f} {ng_eff:10.0f} {ob_eff / ng_eff if ng_eff else 0:6.2f}x")
-' "$label" "$ob" "$ob_n" "$c0" "$c1" "$ng" "$ng_n" "$n0" "$n1")")
+rows = [list(map(float, r.split())) for r in sys.argv[2:]]
+med = statistics.median
+ob = med(r[0] for r in rows)
+ng = med(r[3] for r in rows)
+ratio = med(r[0] / r[3] if r[3] else 0 for r in rows)
+ob_eff = med(r[1] / r[2] for r in rows)  # requests per second of proxy CPU
+ng_eff = med(r[4] / r[5] for r in rows)
+eff = med((r[1] / r[2]) / (r[4] / r[5]) if r[4] else 0 for r in rows)
+print(f"{label:32} {ob:10.0f} {ng:10.0f} {ratio:6.2f}x"
+      f"   {ob_eff:10.0f} {ng_eff:10.0f} {eff:6.2f}x")
+' "$label" "${rounds[@]}")")
 }
 
-echo "onebox $("$BIN" --version | awk '{print $2}') vs $(nginx -v 2>&1 | sed 's/.*: //') as reverse proxies, ${DURATION}s per measurement, proxies on CPU $SERVER_CPU, upstream and clients on CPU $CLIENT_CPU"
+echo "onebox $("$BIN" --version | awk '{print $2}') vs $(nginx -v 2>&1 | sed 's/.*: //') as reverse proxies, ${DURATION}s per measurement, $ROUNDS rounds, proxies on CPU $SERVER_CPU, upstream and clients on CPU $CLIENT_CPU; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "$heads"
 measure "proxied 100 B, HTTP/1.1 (req/s)" \
   wrk_rps "http://127.0.0.1:$ob_http/up/small" -- wrk_rps "http://127.0.0.1:$ng_http/up/small"
@@ -220,5 +244,5 @@ measure "proxied 100 B, HTTP/2+TLS (req/s)" \
   h2_rps "https://127.0.0.1:$ob_https/up/small" -- h2_rps "https://127.0.0.1:$ng_https/up/small"
 
 printf '\n%-32s %10s %10s %7s   %10s %10s %7s\n' "" "onebox" "nginx" "ratio" "onebox" "nginx" "ratio"
-printf '%-32s %29s   %29s\n' "measurement" "rate" "requests per proxy CPU-second"
+printf '%-32s %29s   %29s\n' "medians of $ROUNDS rounds" "rate" "requests per proxy CPU-second"
 printf '%s\n' "${report[@]}"

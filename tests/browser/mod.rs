@@ -19,9 +19,12 @@
 //!   API (`POST /api/images`): the post page shows it decoded (`naturalWidth` > 0, written into
 //!   the DOM by a script the test adds to its copy of the site: `image-check.js`, loaded by the
 //!   built-in `post.html` plus that one line). A screenshot of each page is kept in
-//!   `target/test-artifacts/browser/` (`home.png`, `blog.png`, `post.png`) for people to look
-//!   at; nothing asserts on the pixels.
-//!
+//!   `target/test-artifacts/browser/` (`home.png`, `blog.png`, `post.png`, `php.png`) for
+//!   people to look at; nothing asserts on the pixels;
+//! - the same Chromium loads `https://www.foobar.com/php/`: Debian's PHP-FPM, on the server
+//!   host's loopback beside onebox, runs an `index.php` that onebox reaches over FastCGI
+//!   (`[[web.proxy]]` with a `fastcgi://` upstream); the page shows what PHP computed and what
+//!   it was told (HTTPS on, the host, the client host's address);
 //! - then, through the DevTools protocol (`cdp`: Chromium driven over a pipe), what `--dump-dom`
 //!   cannot show: every text's computed colour against what is painted behind it (WCAG AA) in
 //!   the light and the dark scheme, the sign-in card centred on the page, and, at a phone's
@@ -39,21 +42,22 @@ use std::time::{Duration, Instant};
 
 mod cdp;
 
-use crate::harness::netns::{self, Pair, SERVER_IP};
+use crate::harness::netns::{self, CLIENT_IP, Pair, SERVER_IP};
+use crate::harness::phpfpm::PhpFpm;
 use crate::harness::{DEADLINE, Onebox, repo};
 
 /// A page the browser test loads, and text its rendered DOM must contain.
-struct Page {
+struct Page<'a> {
     /// The path on `https://www.foobar.com`.
-    path: &'static str,
+    path: &'a str,
     /// The screenshot's file name in the artifact directory.
-    shot: &'static str,
+    shot: &'a str,
     /// Fragments of the DOM after the page's scripts ran.
-    expect: &'static [&'static str],
+    expect: &'a [&'a str],
 }
 
 /// The pages Chromium loads, one line each.
-const PAGES: &[Page] = &[
+const PAGES: &[Page<'static>] = &[
     Page {
         path: "/",
         shot: "home.png",
@@ -92,14 +96,42 @@ const PAGES: &[Page] = &[
 
 /// onebox in its own namespace, reachable from the client namespace by name.
 struct World {
-    // Dropped first: the process goes before its namespace.
+    // Dropped first: the processes go before their namespace.
     onebox: Onebox,
+    /// PHP-FPM beside onebox on the server host, behind `/php/` (FastCGI).
+    _php: Option<PhpFpm>,
     pair: Pair,
 }
+
+/// The PHP application the browser sees at `https://www.foobar.com/php/`, through onebox's
+/// FastCGI proxy: what PHP-FPM was told of the request, and a page that works only if PHP ran.
+const INDEX_PHP: &str = r#"<?php
+header('X-App: php');
+$sum = array_sum(range(1, 100));
+?><!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>PHP behind onebox</title></head>
+<body>
+<h1>PHP-FPM behind onebox</h1>
+<dl>
+<dt>sum</dt><dd id="sum"><?= $sum ?></dd>
+<dt>https</dt><dd id="https"><?= htmlspecialchars($_SERVER['HTTPS'] ?? 'off') ?></dd>
+<dt>host</dt><dd id="host"><?= htmlspecialchars($_SERVER['HTTP_HOST'] ?? '') ?></dd>
+<dt>client</dt><dd id="client"><?= htmlspecialchars($_SERVER['REMOTE_ADDR'] ?? '') ?></dd>
+<dt>script</dt><dd id="script"><?= htmlspecialchars($_SERVER['SCRIPT_NAME'] ?? '') ?></dd>
+<dt>gateway</dt><dd id="gateway"><?= htmlspecialchars($_SERVER['GATEWAY_INTERFACE'] ?? '') ?></dd>
+</dl>
+</body></html>
+"#;
 
 impl World {
     /// Sets up both hosts, or returns None (having said `NOT RUN`) without root.
     fn start(test: &str) -> Option<Self> {
+        Self::start_with(test, false)
+    }
+
+    /// [`World::start`]; with `php`, PHP-FPM on the server host's loopback serves
+    /// [`INDEX_PHP`] at `/php/` through onebox (`fastcgi://`).
+    fn start_with(test: &str, php: bool) -> Option<Self> {
         let pair = match Pair::new() {
             Ok(pair) => pair,
             Err(why) => {
@@ -112,8 +144,24 @@ impl World {
         assert!(shipped.contains("8.8.8.8"), "the shipped zone's address");
         let zone = shipped.replace("8.8.8.8", &SERVER_IP.to_string());
         let on = |port: u16| format!("{SERVER_IP}:{port}");
+        let php = php.then(|| {
+            PhpFpm::start_in(
+                &pair.server.exec_prefix(),
+                &[("php/index.php", INDEX_PHP)],
+                2,
+            )
+        });
+        let proxy = php.as_ref().map_or(String::new(), |php| {
+            format!(
+                "[[web.proxy]]\npath = \"/php/\"\nupstreams = [\"fastcgi://{}\"]\n\
+                 fastcgi_root = \"{}\"\n",
+                php.addr,
+                php.root().display()
+            )
+        });
         let onebox = Onebox::builder()
             .zone("foobar.com.zone", &zone)
+            .toml(&proxy)
             .copy_site()
             .command_prefix(&pair.server.exec_prefix())
             .listen(&[&on(53)])
@@ -124,7 +172,11 @@ impl World {
         for host in [&pair.client, &pair.server] {
             host.resolv_conf(&format!("# onebox browser test\nnameserver {SERVER_IP}\n"));
         }
-        Some(Self { onebox, pair })
+        Some(Self {
+            onebox,
+            _php: php,
+            pair,
+        })
     }
 
     /// Whether onebox logged a query for `qname` from the client's address.
@@ -290,7 +342,7 @@ impl Chromium {
     /// Loads `https://www.foobar.com{page.path}` in the client namespace, checks the DOM after
     /// the page's scripts ran, and writes the screenshot. Panics with Chromium's stderr if it
     /// fails or the DOM lacks what the page should show.
-    fn visit(&self, world: &World, page: &Page) {
+    fn visit(&self, world: &World, page: &Page<'_>) {
         let url = format!("https://www.foobar.com{}", page.path);
         let shot = artifacts().join(page.shot);
         let _ = std::fs::remove_file(&shot);
@@ -368,7 +420,7 @@ fn quiet(stderr: &[u8]) -> String {
 
 #[test]
 fn chromium_in_another_host_renders_the_site_by_its_name() {
-    let Some(world) = World::start("chromium_in_another_host") else {
+    let Some(world) = World::start_with("chromium_in_another_host", true) else {
         return;
     };
     world.onebox.wait_database();
@@ -392,6 +444,23 @@ fn chromium_in_another_host_renders_the_site_by_its_name() {
     for page in PAGES {
         browser.visit(&world, page);
     }
+    // The PHP application behind onebox, through FastCGI over HTTPS.
+    let client = format!(r#"<dd id="client">{CLIENT_IP}</dd>"#);
+    let php = Page {
+        path: "/php/",
+        shot: "php.png",
+        expect: &[
+            "<h1>PHP-FPM behind onebox</h1>",
+            // Computed by PHP: the source did not come through as text.
+            r#"<dd id="sum">5050</dd>"#,
+            r#"<dd id="https">on</dd>"#,
+            r#"<dd id="host">www.foobar.com</dd>"#,
+            &client,
+            r#"<dd id="script">/php/index.php</dd>"#,
+            r#"<dd id="gateway">CGI/1.1</dd>"#,
+        ],
+    };
+    browser.visit(&world, &php);
     assert!(
         world.client_asked("www.foobar.com."),
         "onebox logged Chromium's query:\n{}",

@@ -46,6 +46,7 @@ pub const MIGRATIONS: &[&str] = &[
     "m20261126_000001_initial",
     "m20261205_000001_post_excerpts",
     "m20261205_000002_images",
+    "m20261205_000003_shared_state",
 ];
 
 /// What `onebox migrate status` prints when each migration is `state`.

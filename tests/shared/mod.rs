@@ -2,9 +2,13 @@
 //! each box a real `onebox serve` process, the database the suite's MariaDB:
 //!
 //! - `migrations`: boxes starting at once on a fresh database — exactly one applies the
-//!   migrations, the others wait and then serve; `onebox migrate up` run twice at once, too.
+//!   migrations, the others wait and then serve; `onebox migrate up` run twice at once, too;
+//! - `signin`: failed sign-ins counted in the database, so two boxes count them together;
+//! - `pages`: a write on one box ends the other box's cached pages within the TTL.
 
 mod migrations;
+mod pages;
+mod signin;
 
 use crate::harness::Onebox;
 

@@ -452,8 +452,11 @@ async fn php_fpm_runs_index_php_over_fastcgi_for_https_clients() {
     let body = download.bytes().await.expect("download body");
     assert_eq!(body.len(), 8_000_000);
     assert!(body.iter().all(|&b| b == b'x'));
-    // PHP-FPM gone: 502 at once, naming the upstream.
+    // PHP-FPM gone: 502 at once, naming the upstream. None of its processes is left.
+    let group = fpm.process_group();
     drop(fpm);
+    let left = crate::harness::phpfpm::processes_in_group(group);
+    assert!(left.is_empty(), "PHP-FPM processes left running: {left:?}");
     let response = client
         .get(url(&server, WWW, "/php/index.php"))
         .send()

@@ -198,3 +198,77 @@ async fn websockets_pass_through_over_http1_upgrade_and_http2_extended_connect()
     );
     drop(echo);
 }
+
+/// A WebSocket keeps its client connection counted once onebox has handed it over to the
+/// splice: `onebox_http_connections` says 1, and with `web.max_connections = 1` a second
+/// client is not served until the WebSocket closes.
+#[tokio::test]
+async fn an_open_websocket_counts_in_web_max_connections() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let echo = Echo::start().await;
+    let server = Onebox::builder()
+        .shipped_zones()
+        .web("max_connections = 1")
+        .toml(&format!(
+            "[[web.proxy]]\npath = \"/ws/\"\nupstreams = [\"http://127.0.0.1:{}\"]\n",
+            echo.port
+        ))
+        .start();
+    let port = server.https.port();
+    let request = format!("wss://{WWW}:{port}/ws/echo?room=1")
+        .into_client_request()
+        .expect("request");
+    let (mut ws, response) = client_async(request, tls(&server, Proto::H1).await)
+        .await
+        .expect("WebSocket over HTTP/1.1 through onebox");
+    assert_eq!(response.status(), 101);
+    let greeting = ws.next().await.expect("greeting").expect("greeting frame");
+    assert!(
+        greeting
+            .to_text()
+            .is_ok_and(|t| t.starts_with("path=/ws/echo"))
+    );
+
+    let open = crate::metrics::value(&server.scrape(), "onebox_http_connections");
+    assert_eq!(open, 1.0, "the upgraded connection is still counted");
+
+    // A second client: the kernel takes the connection, onebox does not serve it yet.
+    let second = tokio::spawn({
+        let connector =
+            tokio_rustls::TlsConnector::from(Arc::new(tls_config(&server.ca(), Proto::H1)));
+        let addr = server.https;
+        async move {
+            let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+            let name = rustls::pki_types::ServerName::try_from(WWW).expect("name");
+            let mut tls = connector.connect(name, tcp).await.expect("TLS");
+            tls.write_all(
+                format!("GET /healthz HTTP/1.1\r\nHost: {WWW}\r\nConnection: close\r\n\r\n")
+                    .as_bytes(),
+            )
+            .await
+            .expect("request");
+            let mut answer = String::new();
+            let _ = tls.read_to_string(&mut answer).await;
+            answer
+        }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    assert!(
+        !second.is_finished(),
+        "a second connection was served past web.max_connections = 1 with a WebSocket open"
+    );
+    // The WebSocket still works, and closing it frees the place.
+    ws.send(Message::text("still here")).await.expect("send");
+    let echoed = ws.next().await.expect("echo").expect("echo frame");
+    assert_eq!(echoed, Message::text("still here"));
+    ws.close(None).await.expect("close");
+    while let Some(Ok(_)) = ws.next().await {}
+    drop(ws);
+    let answer = tokio::time::timeout(crate::harness::DEADLINE, second)
+        .await
+        .expect("the second client served once the WebSocket closed")
+        .expect("task");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    drop(echo);
+}

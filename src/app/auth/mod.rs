@@ -6,7 +6,8 @@
 //!   [`MaybeSignedIn`], [`Admin`], [`CsrfForm`], [`ApiWriter`]);
 //! - `password`: argon2id hashes, checked off the runtime;
 //! - `signin`: the sign-in form (`GET`/`POST /signin`) with its pre-session CSRF cookie;
-//! - `throttle`: failed sign-ins counted per client and per e-mail address, in memory.
+//! - `throttle`: failed sign-ins counted per client and per e-mail address, in the database
+//!   (shared by every box).
 
 mod extract;
 pub mod password;

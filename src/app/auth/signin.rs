@@ -5,8 +5,9 @@
 //!    cookie: [`CSRF_COOKIE`] (random; HttpOnly, Secure, SameSite=Strict, `__Host-`, so no
 //!    other origin can set it) and the same value in the form's hidden `csrf` field; a post
 //!    where the two differ, or either is missing, gets 403.
-//! 2. Failures are throttled per client and per e-mail address ([`super::throttle`]): 429 with
-//!    `Retry-After` once there were too many.
+//! 2. Failures are throttled per client and per e-mail address ([`super::throttle`], counted
+//!    in the database so that every box sharing it counts them): 429 with `Retry-After` once
+//!    there were too many.
 //! 3. The password is checked off the runtime ([`super::password::verify`]); an unknown
 //!    address is checked against a dummy hash, so it takes as long and reads the same.
 //! 4. A failure re-renders the form with status 401 and one message for every cause ("wrong
@@ -103,7 +104,7 @@ pub(in crate::app) async fn submit(
     }
     let next = safe_next(&form.next);
     let email = form.email.trim().to_lowercase();
-    if let Some(wait) = state.throttle.check(client, &email) {
+    if let Some(wait) = state.throttle.check(&state.db, client, &email).await? {
         state.metrics.inc(Count::SigninThrottled);
         tracing::warn!(email, client = ?client, wait, "sign-in refused: too many failures");
         return Err(AppError::TooMany(wait));
@@ -113,7 +114,7 @@ pub(in crate::app) async fn submit(
     let user = match (password::verify(form.password, hash).await?, user) {
         (true, Some(user)) => user,
         _ => {
-            state.throttle.failed(client, &email);
+            state.throttle.failed(&state.db, client, &email).await?;
             state.metrics.inc(Count::SigninFailed);
             tracing::info!(email, client = ?client, "sign-in failed");
             let page = render(&state, None, expected, next, &email, Some(FAILED))?;
@@ -122,7 +123,7 @@ pub(in crate::app) async fn submit(
             return Ok(response);
         }
     };
-    state.throttle.succeeded(&email);
+    state.throttle.succeeded(&state.db, &email).await?;
     if let Some(old) = who {
         sessions::delete(&state.db, &old.session_id).await?;
     }

@@ -1,4 +1,5 @@
-//! Throttling of failed sign-ins, in memory: guessing passwords gets slow.
+//! Throttling of failed sign-ins, shared through the database: guessing passwords gets slow,
+//! on every box at once.
 //!
 //! Failures are counted per client address and per e-mail address. Once either has
 //! `app.signin_max_failures` failures within `app.signin_window` (counted from the first of
@@ -7,22 +8,22 @@
 //! the client's: one valid account must not reset the count of a client guessing others).
 //!
 //! - IPv6 clients are counted per /64, the block one customer usually gets; IPv4 per address.
-//! - Memory is bounded: at most [`MAX_TRACKED`] keys; when full, expired entries are dropped,
-//!   then the oldest.
-//! - The counts live in this process only: they are lost on restart, and several boxes behind a
-//!   load balancer each throttle on their own (an attacker gets `signin_max_failures` tries per
-//!   box per window). One box is what onebox is for; a shared store would be needed beyond it.
+//! - The counts live in the database (`db::shared`, table `signin_failures`, each subject by
+//!   the SHA-256 of `client:<address>` or `email:<address>`), so that several boxes behind a
+//!   load balancer share them: a guesser gets `signin_max_failures` tries per window in all,
+//!   not per box, and a restart forgets nothing. Counting is one atomic statement per subject
+//!   (two boxes counting at once count two). The database watcher deletes expired windows
+//!   (`app::health`). Signing in needs the database anyway (the users are there), so a
+//!   database that is down costs nothing more than the sign-in itself.
+//! - Windows are timed with the boxes' clocks (keep them in sync: NTP).
 
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 
-/// The most keys (client addresses and e-mail addresses) tracked at once.
-pub const MAX_TRACKED: usize = 10_000;
+use crate::db::{Db, DbError, shared};
 
 /// What is counted.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -33,22 +34,23 @@ enum Key {
     Email(String),
 }
 
-/// Failures of one key in its current window.
-#[derive(Debug, Clone, Copy)]
-struct Window {
-    /// When the first failure of the window happened.
-    start: Instant,
-    /// Failures since then.
-    failures: u32,
+impl Key {
+    /// The row's subject: the SHA-256 of the key, in hex (64 characters whatever the address).
+    fn subject(&self) -> String {
+        let text = match self {
+            Self::Client(ip) => format!("client:{ip}"),
+            Self::Email(email) => format!("email:{email}"),
+        };
+        let digest = ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
+        data_encoding::HEXLOWER.encode(digest.as_ref())
+    }
 }
 
-/// The failed sign-ins of this process.
+/// The sign-in limits (`app.signin_max_failures` within `app.signin_window`).
 #[derive(Debug)]
 pub struct Throttle {
     max_failures: u32,
     window: Duration,
-    capacity: usize,
-    windows: Mutex<HashMap<Key, Window>>,
 }
 
 /// The address of the client, as the web origin put it in the request's extensions (absent
@@ -67,92 +69,70 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
 impl Throttle {
     /// Refuses a key after `max_failures` failures within `window`.
     pub fn new(max_failures: u32, window: Duration) -> Self {
-        Self::with_capacity(max_failures, window, MAX_TRACKED)
-    }
-
-    fn with_capacity(max_failures: u32, window: Duration, capacity: usize) -> Self {
         Self {
             max_failures: max_failures.max(1),
             window,
-            capacity: capacity.max(1),
-            windows: Mutex::new(HashMap::new()),
         }
     }
 
     /// `None` if a sign-in for `email` from `client` may be tried now, else the seconds to
     /// wait (at least 1).
-    pub fn check(&self, client: Option<IpAddr>, email: &str) -> Option<u64> {
-        self.check_at(Instant::now(), client, email)
+    pub async fn check(
+        &self,
+        db: &Db,
+        client: Option<IpAddr>,
+        email: &str,
+    ) -> Result<Option<u64>, DbError> {
+        let subjects: Vec<String> = keys(client, email).map(|key| key.subject()).collect();
+        let found = shared::failures(db, &subjects).await?;
+        Ok(self.wait(now_ms(), &found))
+    }
+
+    /// The longest wait the windows `found` impose at `now` (ms), if any.
+    fn wait(&self, now: i64, found: &[shared::Failures]) -> Option<u64> {
+        let window = millis(self.window);
+        found
+            .iter()
+            .filter(|w| w.failures >= self.max_failures)
+            .map(|w| w.window_start_ms.saturating_add(window) - now)
+            .filter(|left| *left > 0)
+            .max()
+            .map(|left| u64::try_from(left).unwrap_or(0).div_ceil(1000).max(1))
     }
 
     /// Counts a failed sign-in for `email` from `client`.
-    pub fn failed(&self, client: Option<IpAddr>, email: &str) {
-        self.failed_at(Instant::now(), client, email);
+    pub async fn failed(
+        &self,
+        db: &Db,
+        client: Option<IpAddr>,
+        email: &str,
+    ) -> Result<(), DbError> {
+        let now = now_ms();
+        for key in keys(client, email) {
+            shared::fail(db, &key.subject(), now, now - millis(self.window)).await?;
+        }
+        Ok(())
     }
 
     /// Clears the failures of `email` after a successful sign-in.
-    pub fn succeeded(&self, email: &str) {
-        self.lock().remove(&Key::Email(email.to_lowercase()));
+    pub async fn succeeded(&self, db: &Db, email: &str) -> Result<(), DbError> {
+        shared::clear(db, &Key::Email(email.to_lowercase()).subject()).await
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Window>> {
-        // A panic while holding the lock cannot leave the map inconsistent: use it anyway.
-        self.windows
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// Deletes the windows that have ended; returns how many.
+    pub async fn purge(&self, db: &Db) -> Result<u64, DbError> {
+        shared::purge_failures(db, now_ms() - millis(self.window)).await
     }
+}
 
-    fn check_at(&self, now: Instant, client: Option<IpAddr>, email: &str) -> Option<u64> {
-        let windows = self.lock();
-        keys(client, email)
-            .filter_map(|key| windows.get(&key))
-            .filter(|w| w.failures >= self.max_failures)
-            .filter_map(|w| (w.start + self.window).checked_duration_since(now))
-            .filter(|left| !left.is_zero())
-            .max()
-            .map(|left| left.as_secs_f64().ceil().max(1.0) as u64)
-    }
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
 
-    fn failed_at(&self, now: Instant, client: Option<IpAddr>, email: &str) {
-        let mut windows = self.lock();
-        for key in keys(client, email) {
-            if !windows.contains_key(&key) && windows.len() >= self.capacity {
-                self.make_room(&mut windows, now);
-            }
-            let window = windows.entry(key).or_insert(Window {
-                start: now,
-                failures: 0,
-            });
-            if now.duration_since(window.start) >= self.window {
-                *window = Window {
-                    start: now,
-                    failures: 0,
-                };
-            }
-            window.failures = window.failures.saturating_add(1);
-        }
-    }
-
-    /// Drops expired windows; if none had expired, the oldest one.
-    fn make_room(&self, windows: &mut HashMap<Key, Window>, now: Instant) {
-        let before = windows.len();
-        windows.retain(|_, w| now.duration_since(w.start) < self.window);
-        if windows.len() < before {
-            return;
-        }
-        let oldest = windows
-            .iter()
-            .min_by_key(|(_, w)| w.start)
-            .map(|(key, _)| key.clone());
-        if let Some(key) = oldest {
-            windows.remove(&key);
-        }
-    }
-
-    #[cfg(test)]
-    fn tracked(&self) -> usize {
-        self.lock().len()
-    }
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// The keys a sign-in counts against.
@@ -187,96 +167,90 @@ mod tests {
         Some(text.parse().expect("ip"))
     }
 
-    #[test]
-    fn refused_after_max_failures_until_the_window_ends() {
-        let throttle = Throttle::new(3, 15 * MINUTE);
-        let t0 = Instant::now();
-        let me = ip("192.0.2.1");
-        for n in 0..3 {
-            assert_eq!(throttle.check_at(t0, me, "a@x.org"), None, "try {n}");
-            throttle.failed_at(t0 + Duration::from_secs(n), me, "a@x.org");
-        }
-        let wait = throttle.check_at(t0 + Duration::from_secs(3), me, "a@x.org");
-        assert_eq!(wait, Some(15 * 60 - 3));
-        assert_eq!(
-            throttle.check_at(t0 + 15 * MINUTE - Duration::from_millis(1), me, "a@x.org"),
-            Some(1)
-        );
-        assert_eq!(throttle.check_at(t0 + 15 * MINUTE, me, "a@x.org"), None);
-        // The next failure starts a new window.
-        throttle.failed_at(t0 + 16 * MINUTE, me, "a@x.org");
-        assert_eq!(throttle.check_at(t0 + 16 * MINUTE, me, "a@x.org"), None);
+    async fn database() -> (tempfile::TempDir, Db) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = crate::config::Config {
+            state_dir: dir.path().to_owned(),
+            ..Default::default()
+        };
+        let db = Db::connect(&config).await.expect("db");
+        db.migrate_up(None).await.expect("migrate");
+        (dir, db)
     }
 
     #[test]
-    fn per_client_and_per_email() {
-        let throttle = Throttle::new(2, MINUTE);
-        let t0 = Instant::now();
-        // One client guessing many accounts: the client is refused, for any account.
-        throttle.failed_at(t0, ip("192.0.2.1"), "a@x.org");
-        throttle.failed_at(t0, ip("192.0.2.1"), "b@x.org");
-        assert!(throttle.check_at(t0, ip("192.0.2.1"), "c@x.org").is_some());
-        assert!(throttle.check_at(t0, ip("192.0.2.2"), "c@x.org").is_none());
-        // Many clients guessing one account: the account is refused, from anywhere.
-        throttle.failed_at(t0, ip("198.51.100.1"), "d@x.org");
-        throttle.failed_at(t0, ip("198.51.100.2"), "D@X.org");
-        assert!(
-            throttle
-                .check_at(t0, ip("203.0.113.9"), "d@x.org")
-                .is_some()
+    fn the_wait_is_what_is_left_of_a_full_window() {
+        let throttle = Throttle::new(3, 15 * MINUTE);
+        let window = |start, failures| shared::Failures {
+            window_start_ms: start,
+            failures,
+        };
+        assert_eq!(throttle.wait(1000, &[window(0, 2)]), None, "not full");
+        assert_eq!(throttle.wait(3000, &[window(0, 3)]), Some(15 * 60 - 3));
+        assert_eq!(throttle.wait(15 * 60_000 - 1, &[window(0, 3)]), Some(1));
+        assert_eq!(throttle.wait(15 * 60_000, &[window(0, 3)]), None, "over");
+        assert_eq!(
+            throttle.wait(0, &[window(0, 3), window(-60_000, 9)]),
+            Some(15 * 60),
+            "the longest wait"
         );
-        // No client address: the account alone.
-        assert!(throttle.check_at(t0, None, "d@x.org").is_some());
-        assert!(throttle.check_at(t0, None, "e@x.org").is_none());
+    }
+
+    #[tokio::test]
+    async fn per_client_and_per_email_through_the_database() {
+        let (_dir, db) = database().await;
+        let throttle = Throttle::new(2, MINUTE);
+        let check = |client, email: &'static str| {
+            let (throttle, db) = (&throttle, &db);
+            async move { throttle.check(db, client, email).await.expect("check") }
+        };
+        // One client guessing many accounts: the client is refused, for any account.
+        throttle
+            .failed(&db, ip("192.0.2.1"), "a@x.org")
+            .await
+            .expect("count");
+        throttle
+            .failed(&db, ip("192.0.2.1"), "b@x.org")
+            .await
+            .expect("count");
+        assert!(check(ip("192.0.2.1"), "c@x.org").await.is_some());
+        assert!(check(ip("192.0.2.2"), "c@x.org").await.is_none());
+        // Many clients guessing one account: the account is refused, from anywhere.
+        throttle
+            .failed(&db, ip("198.51.100.1"), "d@x.org")
+            .await
+            .expect("count");
+        throttle
+            .failed(&db, ip("198.51.100.2"), "d@x.org")
+            .await
+            .expect("count");
+        assert!(check(ip("203.0.113.9"), "d@x.org").await.is_some());
+        assert!(check(None, "d@x.org").await.is_some());
+        assert!(check(None, "e@x.org").await.is_none());
+        // Success clears the account, not the client.
+        throttle.succeeded(&db, "D@x.org").await.expect("clear");
+        assert!(check(ip("203.0.113.9"), "d@x.org").await.is_none());
+        assert!(check(ip("192.0.2.1"), "z@x.org").await.is_some());
+        assert_eq!(throttle.purge(&db).await.expect("purge"), 0, "none over");
     }
 
     #[test]
     fn ipv6_counts_per_64() {
-        let throttle = Throttle::new(2, MINUTE);
-        let t0 = Instant::now();
-        throttle.failed_at(t0, ip("2001:db8:1:2::1"), "a@x.org");
-        throttle.failed_at(t0, ip("2001:db8:1:2:ffff::9"), "b@x.org");
-        assert!(
-            throttle
-                .check_at(t0, ip("2001:db8:1:2::77"), "c@x.org")
-                .is_some()
+        assert_eq!(
+            block("2001:db8:1:2::1".parse().expect("ip")),
+            block("2001:db8:1:2:ffff::9".parse().expect("ip"))
         );
-        assert!(
-            throttle
-                .check_at(t0, ip("2001:db8:1:3::1"), "c@x.org")
-                .is_none()
+        assert_ne!(
+            block("2001:db8:1:2::1".parse().expect("ip")),
+            block("2001:db8:1:3::1".parse().expect("ip"))
         );
         assert_eq!(
             block("::ffff:192.0.2.1".parse().expect("ip")),
             "192.0.2.1".parse::<IpAddr>().expect("ip")
         );
-    }
-
-    #[test]
-    fn success_clears_the_account_not_the_client() {
-        let throttle = Throttle::new(2, MINUTE);
-        let t0 = Instant::now();
-        throttle.failed_at(t0, ip("192.0.2.1"), "a@x.org");
-        throttle.failed_at(t0, ip("192.0.2.1"), "a@x.org");
-        throttle.succeeded("A@x.org");
-        assert!(throttle.check_at(t0, ip("192.0.2.2"), "a@x.org").is_none());
-        assert!(throttle.check_at(t0, ip("192.0.2.1"), "z@x.org").is_some());
-    }
-
-    #[test]
-    fn memory_is_bounded() {
-        let throttle = Throttle::with_capacity(5, MINUTE, 10);
-        let t0 = Instant::now();
-        for n in 0..100u32 {
-            let at = t0 + Duration::from_millis(u64::from(n));
-            throttle.failed_at(at, None, &format!("user{n}@x.org"));
-            assert!(throttle.tracked() <= 10);
-        }
-        // The newest are kept, the oldest went first.
-        throttle.failed_at(t0 + Duration::from_millis(100), None, "user99@x.org");
-        assert_eq!(throttle.tracked(), 10);
-        // After the window, expired entries go and make room at once.
-        throttle.failed_at(t0 + 2 * MINUTE, None, "late@x.org");
-        assert_eq!(throttle.tracked(), 1);
+        assert_ne!(
+            Key::Email("a@x.org".into()).subject(),
+            Key::Client("192.0.2.1".parse().expect("ip")).subject()
+        );
     }
 }
