@@ -450,7 +450,7 @@ if [[ -n $GUARD && " $BENCH_SERVERS " == *" onebox"* ]]; then
         sed -n 's/^; COOKIE: \([0-9a-f]*\) (good)$/\1/p')
     [[ ${#COOKIE} == 48 ]] || die "no server cookie from onebox (dig +cookie): '$COOKIE'"
     echo "rate limiting and cookies: plain (both off) vs guard (both on), server cookie $COOKIE" >&2
-    : >"$WORK/guard"
+    : >"$WORK/guard-results"
     for ((round = 1; round <= RUNS; round++)); do
         for kind in none client server; do
             case $kind in
@@ -461,20 +461,20 @@ if [[ -n $GUARD && " $BENCH_SERVERS " == *" onebox"* ]]; then
             for name in plain guard; do
                 echo "round $round/$RUNS: $name, cookie: $kind..." >&2
                 out=$(perf "$name" "${opts[@]}")
-                echo "$name-$kind udp_qps $(qps "$out")" >>"$WORK/guard"
-                echo "$name-$kind lost $(field "$out" 'Queries lost')" >>"$WORK/guard"
+                echo "$name-$kind udp_qps $(qps "$out")" >>"$WORK/guard-results"
+                echo "$name-$kind lost $(field "$out" 'Queries lost')" >>"$WORK/guard-results"
                 echo "$name-$kind rcodes $(sed -n 's/^ *Response codes: *//p' <<<"$out" | tr ' ' '_')" \
-                    >>"$WORK/guard"
+                    >>"$WORK/guard-results"
                 before=$(cpu_ticks "${PID[$name]}")
                 out=$(perf "$name" -Q "$RATE" "${opts[@]}")
                 after=$(cpu_ticks "${PID[$name]}")
                 echo "$name-$kind cpu_per_100k $(awk -v t=$((after - before)) -v hz="$CLK_TCK" \
                     -v n="$(field "$out" 'Queries completed')" \
-                    'BEGIN {printf "%.4f", (n > 0 ? t / hz / n * 100000 : 0)}')" >>"$WORK/guard"
+                    'BEGIN {printf "%.4f", (n > 0 ? t / hz / n * 100000 : 0)}')" >>"$WORK/guard-results"
             done
         done
     done
-    cp "$WORK/guard" "$WORK/results"
+    cp "$WORK/guard-results" "$WORK/results"
     printf '\nrate limiting + cookies on (guard) vs both off (plain), UDP queries/s (max), onebox alone\n'
     row "" "both off" "both on" "on/off"
     for kind in none client server; do
