@@ -95,11 +95,15 @@ rate() {
         -c "$CLIENTS" -l "$DURATION" "$@" 2>&1 | awk '/Queries per second:/ {printf "%d\n", $4}'
 }
 
-# cpu_ticks PID: the user and system time so far of the process and of its children (NSD
-# answers from a child process), in clock ticks.
+# cpu_ticks PID: the user and system time so far of the process and of every process below
+# it (NSD answers from a child of a child), in clock ticks.
 cpu_ticks() {
-    local pid total=0 stat
-    for pid in $1 $(pgrep -P "$1"); do
+    local pids=$1 all="" pid total=0 stat
+    while [[ -n $pids ]]; do
+        all+=" $pids"
+        pids=$(for pid in $pids; do pgrep -P "$pid"; done)
+    done
+    for pid in $all; do
         stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
         stat=${stat##*) } # fields from 3 on; the command name may hold spaces
         total=$((total + $(awk '{print $12 + $13}' <<<"$stat")))
