@@ -390,6 +390,14 @@ impl<S: Store> Manager<S> {
         let wait = schedule::backoff(self.status.failures, error.retry_after(), now);
         self.retry_at = Some(now + wait);
         let message = crate::ops::chain(&error).to_string();
+        // The status is saved before the line is logged: whoever reads the log line and then
+        // `onebox cert status` sees the failure there too.
+        self.status.last_error = Some(LastError {
+            at: to_unix(now),
+            message: message.clone(),
+        });
+        self.status.next_attempt = Some(to_unix(now + wait));
+        self.save_status().await;
         tracing::error!(
             names = %self.plan.names.join(" "),
             error = %message,
@@ -398,12 +406,6 @@ impl<S: Store> Manager<S> {
             still_serving = self.current.as_ref().map_or("the development or configured certificate", |_| "the previous ACME certificate"),
             "acme: could not obtain a certificate"
         );
-        self.status.last_error = Some(LastError {
-            at: to_unix(now),
-            message,
-        });
-        self.status.next_attempt = Some(to_unix(now + wait));
-        self.save_status().await;
     }
 
     /// The account at the CA: the stored one, or a new one (stored).
