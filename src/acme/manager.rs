@@ -328,18 +328,19 @@ impl<S: Store> Manager<S> {
             issued.info.not_after,
         );
         self.install(Some(issued));
+        self.retry_at = None;
+        self.status.failures = 0;
+        self.status.next_attempt = None;
+        self.status.last_error = None;
+        self.ari = Ari::default();
+        // Saved before it is logged, as a failure is (see `failed`).
+        self.save_status().await;
         tracing::info!(
             names,
             issuer,
             not_after = %rfc3339(not_after),
             "acme: certificate obtained and now served"
         );
-        self.retry_at = None;
-        self.status.failures = 0;
-        self.status.next_attempt = None;
-        self.status.last_error = None;
-        self.ari = Ari::default();
-        self.save_status().await;
         Ok(())
     }
 
