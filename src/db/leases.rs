@@ -18,14 +18,14 @@
 //! boxes run it at once), not by a migration: the migrations themselves are applied under a
 //! lease. It is not part of a dump (`dump`): leases are the running boxes' business.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use sea_orm::sea_query::{
     Alias, ColumnDef, Expr, ExprTrait, OnConflict, Query, Table, TableCreateStatement,
 };
 use sea_orm::{ConnectionTrait, DbErr};
 
-use super::{Db, DbError};
+use super::{Db, DbError, millis, now_ms};
 
 /// The table of leases.
 pub const TABLE: &str = "onebox_leases";
@@ -84,16 +84,6 @@ fn table_statement() -> TableCreateStatement {
 pub async fn ensure_table(db: &Db) -> Result<(), DbError> {
     db.conn().execute(&table_statement()).await?;
     Ok(())
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
-fn millis(duration: Duration) -> i64 {
-    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// Takes (or renews) the lease `name` for `holder` for `ttl`, unless someone else holds an

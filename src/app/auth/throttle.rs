@@ -18,12 +18,12 @@
 //! - Windows are timed with the boxes' clocks (keep them in sync: NTP).
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 
-use crate::db::{Db, DbError, shared};
+use crate::db::{Db, DbError, millis, now_ms, shared};
 
 /// What is counted.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -123,16 +123,6 @@ impl Throttle {
     pub async fn purge(&self, db: &Db) -> Result<u64, DbError> {
         shared::purge_failures(db, now_ms() - millis(self.window)).await
     }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
-fn millis(duration: Duration) -> i64 {
-    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// The keys a sign-in counts against.
