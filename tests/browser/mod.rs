@@ -46,6 +46,20 @@ use crate::harness::netns::{self, CLIENT_IP, Pair, SERVER_IP};
 use crate::harness::phpfpm::PhpFpm;
 use crate::harness::{DEADLINE, Onebox, repo};
 
+/// Chromium headless with nothing of its own on the network (no QUIC, updates, sync): the
+/// program and flags every run here starts from.
+const CHROMIUM: &[&str] = &[
+    "chromium",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+];
+
 /// A page the browser test loads, and text its rendered DOM must contain.
 struct Page<'a> {
     /// The path on `https://www.foobar.com`.
@@ -352,16 +366,8 @@ impl Chromium {
             let mut command = world.pair.client.command("env");
             command
                 .arg(format!("HOME={}", self.home.path().display()))
+                .args(CHROMIUM)
                 .args([
-                    "chromium",
-                    "--headless",
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--disable-quic",
-                    "--no-first-run",
-                    "--disable-background-networking",
-                    "--disable-component-update",
-                    "--disable-sync",
                     "--window-size=1280,900",
                     // Virtual time: wait for the page's fetches, not the wall clock.
                     "--virtual-time-budget=5000",
@@ -481,17 +487,7 @@ fn looks(world: &World, chromium: &Chromium) {
     let mut command = world.pair.client.command("env");
     command
         .arg(format!("HOME={}", chromium.home.path().display()))
-        .args([
-            "chromium",
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-        ])
+        .args(CHROMIUM)
         .arg(format!(
             "--user-data-dir={}",
             chromium.home.path().join("devtools-profile").display()
