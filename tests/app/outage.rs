@@ -57,19 +57,7 @@ impl World {
 
     /// Polls `path` until it answers `want` (the watcher checks the database every second).
     async fn until(&self, path: &str, want: StatusCode) -> String {
-        let deadline = Instant::now() + crate::harness::DEADLINE;
-        loop {
-            let (status, body, _) = self.get(path).await;
-            if status == want {
-                return body;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{path} still answers {status} ({body}); log:\n{}",
-                self.server.log().text()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        self.until_body(path, want, "").await
     }
 
     /// Polls `path` until it answers `want` with `text` in its body.
