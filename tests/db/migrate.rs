@@ -3,7 +3,7 @@
 //! left but SeaORM's own bookkeeping), and up again works.
 
 use std::path::Path;
-use std::process::Output;
+use std::process::{Command, Output};
 
 use crate::harness::mariadb::{shared, sql};
 use crate::harness::onebox_command;
@@ -12,6 +12,13 @@ const TABLES: [&str; 5] = ["images", "posts", "sessions", "settings", "users"];
 
 /// Runs `onebox migrate ARGS` with a config whose database is `url`.
 fn migrate(dir: &Path, url: &str, args: &[&str]) -> Output {
+    migrate_command(dir, url, args)
+        .output()
+        .expect("run onebox migrate")
+}
+
+/// The command `onebox migrate ARGS`, run in `dir` with a config there whose database is `url`.
+pub fn migrate_command(dir: &Path, url: &str, args: &[&str]) -> Command {
     let config = dir.join("onebox.toml");
     std::fs::write(
         &config,
@@ -21,14 +28,14 @@ fn migrate(dir: &Path, url: &str, args: &[&str]) -> Output {
         ),
     )
     .expect("write config");
-    onebox_command()
+    let mut command = onebox_command();
+    command
         .arg("--config")
         .arg(&config)
         .arg("migrate")
         .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run onebox migrate")
+        .current_dir(dir);
+    command
 }
 
 fn stdout(out: &Output) -> String {

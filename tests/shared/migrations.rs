@@ -3,10 +3,10 @@
 //! serve. Before the lease, the second box's `CREATE TABLE` failed ("already exists") and
 //! could leave the first one's migration half-done.
 
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
+use crate::db::migrate::migrate_command;
 use crate::harness::mariadb::{shared, sql};
-use crate::harness::onebox_command;
 use crate::web::{Proto, WWW, client, url};
 
 /// How many migrations the schema has.
@@ -63,24 +63,11 @@ async fn two_boxes_starting_at_once_on_a_fresh_database_both_serve() {
 /// Runs `onebox migrate up` for the database at `url` in a directory of its own (not waited
 /// for).
 fn migrate_up(dir: &std::path::Path, url: &str) -> std::process::Child {
-    let config = dir.join("onebox.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "state_dir = '{}'\n[database]\nurl = '{url}'\n",
-            dir.join("state").display()
-        ),
-    )
-    .expect("write config");
-    let mut command: Command = onebox_command();
-    command
-        .arg("--config")
-        .arg(&config)
-        .args(["migrate", "up"])
-        .current_dir(dir)
+    migrate_command(dir, url, &["up"])
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    command.spawn().expect("run onebox migrate up")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run onebox migrate up")
 }
 
 #[test]
