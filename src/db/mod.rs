@@ -26,7 +26,7 @@ pub mod users;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::sea_query::Values;
@@ -272,6 +272,131 @@ impl Drop for Waiting<'_> {
     }
 }
 
+/// How long a connection stays in [`Hot`] unused before it goes back to sqlx's pool.
+const HOT_FOR: Duration = Duration::from_secs(1);
+
+/// The connections between two statements, kept out of sqlx's pool. sqlx pings every
+/// connection handed back to its pool (a round trip to the server and a task per statement,
+/// with no setting to turn it off), and pings again before lending one that sat idle
+/// (`test_before_acquire_if_idle_for`). A connection that has just run a statement to its end
+/// needs neither: it goes here instead, and the next statement takes the most recently used
+/// one, without a round trip or a task.
+///
+/// Only connections used within [`HOT_FOR`] are lent from here; older ones go back to sqlx's
+/// pool (which pings them on the way in, closes dead ones, reaps idle ones), as does any
+/// connection whose statement did not end cleanly (an I/O or protocol error, or a request
+/// dropped mid-statement: [`Lent`]), and every connection while a task waits for sqlx's pool,
+/// so no waiter starves behind connections kept here. Those who take connections from sqlx's
+/// pool themselves (transactions, [`Db::conn`]) empty this first ([`Db::cool`]). A connection
+/// that dies within [`HOT_FOR`] of its last statement fails the next one: reads are sent again
+/// ([`Reads`]).
+struct Hot<D: sqlx::Database> {
+    idle: std::sync::Mutex<Vec<(sqlx::pool::PoolConnection<D>, Instant)>>,
+}
+
+impl<D: sqlx::Database> Default for Hot<D> {
+    fn default() -> Self {
+        Self {
+            idle: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl<D: sqlx::Database> std::fmt::Debug for Hot<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hot").field("idle", &self.len()).finish()
+    }
+}
+
+impl<D: sqlx::Database> Hot<D> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(sqlx::pool::PoolConnection<D>, Instant)>> {
+        self.idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The most recently used connection, if it was used within [`HOT_FOR`]; those unused
+    /// longer go back to sqlx's pool.
+    fn take(&self) -> Option<sqlx::pool::PoolConnection<D>> {
+        let now = Instant::now();
+        let (fresh, stale) = {
+            let mut idle = self.lock();
+            // Oldest first: in the order they came back.
+            let stale = idle
+                .iter()
+                .take_while(|(_, since)| now.duration_since(*since) >= HOT_FOR)
+                .count();
+            let stale: Vec<_> = idle.drain(..stale).collect();
+            (idle.pop(), stale)
+        };
+        drop(stale); // outside the lock: each goes back to sqlx's pool
+        fresh.map(|(conn, _)| conn)
+    }
+
+    fn put(&self, conn: sqlx::pool::PoolConnection<D>) {
+        self.lock().push((conn, Instant::now()));
+    }
+
+    /// Every connection back to sqlx's pool.
+    fn clear(&self) {
+        let all = std::mem::take(&mut *self.lock());
+        drop(all);
+    }
+
+    fn len(&self) -> usize {
+        self.lock().len()
+    }
+}
+
+impl<D: sqlx::Database> Drop for Hot<D> {
+    fn drop(&mut self) {
+        // sqlx hands a connection back to its pool on a task of the runtime, and panics without
+        // one. Dropped after the runtime (the process is ending), the connections are left to
+        // the operating system to close.
+        if tokio::runtime::Handle::try_current().is_err() {
+            std::mem::forget(std::mem::take(&mut *self.lock()));
+        }
+    }
+}
+
+/// A connection lent for one statement. Dropped, it goes to [`Hot`] if the statement ended
+/// cleanly ([`Lent::finished`]) and nobody waits for sqlx's pool, else back to sqlx's pool.
+struct Lent<'a, D: sqlx::Database> {
+    conn: Option<sqlx::pool::PoolConnection<D>>,
+    hot: &'a Hot<D>,
+    waiting: &'a AtomicUsize,
+    /// The statement ran to its end, or the server refused it: the connection is in a known
+    /// state.
+    reusable: bool,
+}
+
+impl<D: sqlx::Database> Lent<'_, D> {
+    fn get(&mut self) -> &mut D::Connection {
+        // Present until dropped.
+        self.conn.as_deref_mut().expect("a lent connection")
+    }
+
+    /// Notes how the statement ended, and passes its result on.
+    fn finished<T>(&mut self, result: Result<T, sqlx::Error>) -> Result<T, sqlx::Error> {
+        self.reusable = matches!(
+            result,
+            Ok(_) | Err(sqlx::Error::Database(_) | sqlx::Error::RowNotFound)
+        );
+        result
+    }
+}
+
+impl<D: sqlx::Database> Drop for Lent<'_, D> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take()
+            && self.reusable
+            && self.waiting.load(Ordering::Relaxed) == 0
+        {
+            self.hot.put(conn);
+        }
+    }
+}
+
 /// A statement's bound values, as sqlx takes them.
 fn values(stmt: &Statement) -> SqlxValues {
     SqlxValues(stmt.values.clone().unwrap_or(Values(Vec::new())))
@@ -310,7 +435,7 @@ pub struct MigrationState {
 pub struct PoolStats {
     /// Connections lent out (a query or transaction runs on each).
     pub in_use: usize,
-    /// Connections open and idle.
+    /// Connections open and idle (in sqlx's pool, or kept between statements: [`Hot`]).
     pub idle: usize,
     /// Tasks waiting for a connection (every one lent out, or one being opened).
     pub waiting: usize,
@@ -330,6 +455,9 @@ pub struct Db {
     max_connections: u32,
     /// Tasks waiting for a connection now (sqlx's pool does not say).
     waiting: Arc<AtomicUsize>,
+    /// Connections between two statements, kept out of sqlx's pool ([`Hot`]), per engine.
+    hot_mysql: Arc<Hot<sqlx::MySql>>,
+    hot_sqlite: Arc<Hot<sqlx::Sqlite>>,
 }
 
 impl Db {
@@ -369,6 +497,8 @@ impl Db {
             timeout: settings.acquire_timeout,
             max_connections: settings.max_connections,
             waiting: Arc::new(AtomicUsize::new(0)),
+            hot_mysql: Arc::new(Hot::default()),
+            hot_sqlite: Arc::new(Hot::default()),
         })
     }
 
@@ -376,7 +506,16 @@ impl Db {
     /// what it runs is not counted in [`PoolStats::waiting`]. Requests use [`Db::reads`],
     /// [`Db::writes`] and [`Db::begin`].
     pub fn conn(&self) -> &DatabaseConnection {
+        self.cool();
         &self.conn
+    }
+
+    /// Hands every connection kept between statements ([`Hot`]) back to sqlx's pool, where
+    /// whoever takes connections from it directly (SeaORM's transactions, [`Db::conn`]) finds
+    /// them.
+    fn cool(&self) {
+        self.hot_mysql.clear();
+        self.hot_sqlite.clear();
     }
 
     /// The connection for writes (see [`Writes`]).
@@ -388,16 +527,40 @@ impl Db {
     /// [`PoolStats::waiting`], with its `BEGIN` (SeaORM acquires and begins in one call).
     pub async fn begin(&self) -> Result<sea_orm::DatabaseTransaction, DbErr> {
         let _waiting = Waiting::start(&self.waiting);
+        self.cool();
         sea_orm::TransactionTrait::begin(&self.conn).await
     }
 
-    /// A connection from `pool`, counted in [`PoolStats::waiting`] while it is awaited.
-    async fn acquire<D: sea_orm::sqlx::Database>(
-        &self,
-        pool: &sea_orm::sqlx::Pool<D>,
-    ) -> Result<sea_orm::sqlx::pool::PoolConnection<D>, DbErr> {
-        let _waiting = Waiting::start(&self.waiting);
-        pool.acquire().await.map_err(acquire_error)
+    /// A connection for one statement: the one used last if it was used within [`HOT_FOR`],
+    /// else one from `pool` (counted in [`PoolStats::waiting`] while it is awaited).
+    async fn lend<'a, D: sqlx::Database>(
+        &'a self,
+        pool: &sqlx::Pool<D>,
+        hot: &'a Hot<D>,
+    ) -> Result<Lent<'a, D>, DbErr> {
+        let conn = match hot.take() {
+            Some(conn) => conn,
+            None => {
+                let _waiting = Waiting::start(&self.waiting);
+                pool.acquire().await.map_err(acquire_error)?
+            }
+        };
+        Ok(Lent {
+            conn: Some(conn),
+            hot,
+            waiting: &self.waiting,
+            reusable: false,
+        })
+    }
+
+    async fn lend_mysql(&self) -> Result<Lent<'_, sqlx::MySql>, DbErr> {
+        self.lend(self.conn.get_mysql_connection_pool(), &self.hot_mysql)
+            .await
+    }
+
+    async fn lend_sqlite(&self) -> Result<Lent<'_, sqlx::Sqlite>, DbErr> {
+        self.lend(self.conn.get_sqlite_connection_pool(), &self.hot_sqlite)
+            .await
     }
 
     /// Runs a statement that returns no rows, once.
@@ -405,18 +568,22 @@ impl Db {
         let sql = AssertSqlSafe(stmt.sql.as_str());
         match self.backend() {
             DbBackend::Sqlite => {
-                let mut conn = self.acquire(self.conn.get_sqlite_connection_pool()).await?;
+                let mut conn = self.lend_sqlite().await?;
                 let done = sqlx::query_with(sql, values(stmt))
-                    .execute(&mut *conn)
+                    .execute(conn.get())
                     .await;
-                done.map(ExecResult::from).map_err(exec_error)
+                conn.finished(done)
+                    .map(ExecResult::from)
+                    .map_err(exec_error)
             }
             _ => {
-                let mut conn = self.acquire(self.conn.get_mysql_connection_pool()).await?;
+                let mut conn = self.lend_mysql().await?;
                 let done = sqlx::query_with(sql, values(stmt))
-                    .execute(&mut *conn)
+                    .execute(conn.get())
                     .await;
-                done.map(ExecResult::from).map_err(exec_error)
+                conn.finished(done)
+                    .map(ExecResult::from)
+                    .map_err(exec_error)
             }
         }
     }
@@ -426,19 +593,21 @@ impl Db {
         let sql = AssertSqlSafe(stmt.sql.as_str());
         match self.backend() {
             DbBackend::Sqlite => {
-                let mut conn = self.acquire(self.conn.get_sqlite_connection_pool()).await?;
+                let mut conn = self.lend_sqlite().await?;
                 let row = sqlx::query_with(sql, values(stmt))
-                    .fetch_optional(&mut *conn)
+                    .fetch_optional(conn.get())
                     .await;
-                row.map(|row| row.map(QueryResult::from))
+                conn.finished(row)
+                    .map(|row| row.map(QueryResult::from))
                     .map_err(query_error)
             }
             _ => {
-                let mut conn = self.acquire(self.conn.get_mysql_connection_pool()).await?;
+                let mut conn = self.lend_mysql().await?;
                 let row = sqlx::query_with(sql, values(stmt))
-                    .fetch_optional(&mut *conn)
+                    .fetch_optional(conn.get())
                     .await;
-                row.map(|row| row.map(QueryResult::from))
+                conn.finished(row)
+                    .map(|row| row.map(QueryResult::from))
                     .map_err(query_error)
             }
         }
@@ -449,19 +618,21 @@ impl Db {
         let sql = AssertSqlSafe(stmt.sql.as_str());
         match self.backend() {
             DbBackend::Sqlite => {
-                let mut conn = self.acquire(self.conn.get_sqlite_connection_pool()).await?;
+                let mut conn = self.lend_sqlite().await?;
                 let rows = sqlx::query_with(sql, values(stmt))
-                    .fetch_all(&mut *conn)
+                    .fetch_all(conn.get())
                     .await;
-                rows.map(|rows| rows.into_iter().map(QueryResult::from).collect())
+                conn.finished(rows)
+                    .map(|rows| rows.into_iter().map(QueryResult::from).collect())
                     .map_err(query_error)
             }
             _ => {
-                let mut conn = self.acquire(self.conn.get_mysql_connection_pool()).await?;
+                let mut conn = self.lend_mysql().await?;
                 let rows = sqlx::query_with(sql, values(stmt))
-                    .fetch_all(&mut *conn)
+                    .fetch_all(conn.get())
                     .await;
-                rows.map(|rows| rows.into_iter().map(QueryResult::from).collect())
+                conn.finished(rows)
+                    .map(|rows| rows.into_iter().map(QueryResult::from).collect())
                     .map_err(query_error)
             }
         }
@@ -474,7 +645,7 @@ impl Db {
                 let pool = self.conn.get_sqlite_connection_pool();
                 (
                     pool.size(),
-                    pool.num_idle(),
+                    pool.num_idle() + self.hot_sqlite.len(),
                     pool.options().get_max_connections(),
                 )
             }
@@ -482,7 +653,7 @@ impl Db {
                 let pool = self.conn.get_mysql_connection_pool();
                 (
                     pool.size(),
-                    pool.num_idle(),
+                    pool.num_idle() + self.hot_mysql.len(),
                     pool.options().get_max_connections(),
                 )
             }
@@ -527,16 +698,20 @@ impl Db {
     }
 
     /// A ping on a connection from the pool (counted while it waits for one, like a query).
+    /// Taking one also hands back to sqlx's pool the connections kept unused for
+    /// [`HOT_FOR`] ([`Hot::take`]): the once-a-second health check does it when no request does.
     async fn ping_pooled(&self) -> Result<(), DbErr> {
         use sea_orm::sqlx::Connection;
         let pinged = match self.backend() {
             DbBackend::Sqlite => {
-                let mut conn = self.acquire(self.conn.get_sqlite_connection_pool()).await?;
-                conn.ping().await
+                let mut conn = self.lend_sqlite().await?;
+                let pinged = conn.get().ping().await;
+                conn.finished(pinged)
             }
             _ => {
-                let mut conn = self.acquire(self.conn.get_mysql_connection_pool()).await?;
-                conn.ping().await
+                let mut conn = self.lend_mysql().await?;
+                let pinged = conn.get().ping().await;
+                conn.finished(pinged)
             }
         };
         pinged.map_err(|e| DbErr::Conn(sea_orm::RuntimeErr::SqlxError(Arc::new(e))))
