@@ -285,11 +285,14 @@ const HOT_FOR: Duration = Duration::from_secs(1);
 /// Only connections used within [`HOT_FOR`] are lent from here; older ones go back to sqlx's
 /// pool (which pings them on the way in, closes dead ones, reaps idle ones), as does any
 /// connection whose statement did not end cleanly (an I/O or protocol error, or a request
-/// dropped mid-statement: [`Lent`]), and every connection while a task waits for sqlx's pool,
-/// so no waiter starves behind connections kept here. Those who take connections from sqlx's
-/// pool themselves (transactions, [`Db::conn`]) empty this first ([`Db::cool`]). A connection
-/// that dies within [`HOT_FOR`] of its last statement fails the next one: reads are sent again
-/// ([`Reads`]).
+/// dropped mid-statement: [`Lent`]). A connection that dies within [`HOT_FOR`] of its last
+/// statement fails the next one: reads are sent again ([`Reads`]).
+///
+/// Statements take turns for connections on a semaphore of their own, first come first served
+/// (a connection put back here goes to the next in line, without passing through sqlx's pool),
+/// and hold at most `database.max_connections` − 1 at once: sqlx's pool always has one more
+/// for those who take connections from it themselves (transactions, migrations, [`Db::conn`]),
+/// who also empty this first ([`Db::cool`]).
 struct Hot<D: sqlx::Database> {
     idle: std::sync::Mutex<Vec<(sqlx::pool::PoolConnection<D>, Instant)>>,
 }
@@ -360,11 +363,13 @@ impl<D: sqlx::Database> Drop for Hot<D> {
 }
 
 /// A connection lent for one statement. Dropped, it goes to [`Hot`] if the statement ended
-/// cleanly ([`Lent::finished`]) and nobody waits for sqlx's pool, else back to sqlx's pool.
+/// cleanly ([`Lent::finished`]), else back to sqlx's pool; then the next statement waiting
+/// gets its turn.
 struct Lent<'a, D: sqlx::Database> {
     conn: Option<sqlx::pool::PoolConnection<D>>,
     hot: &'a Hot<D>,
-    waiting: &'a AtomicUsize,
+    /// Dropped after the connection is put back (fields drop after `Drop::drop`).
+    turn: Option<tokio::sync::SemaphorePermit<'a>>,
     /// The statement ran to its end, or the server refused it: the connection is in a known
     /// state.
     reusable: bool,
@@ -390,7 +395,7 @@ impl<D: sqlx::Database> Drop for Lent<'_, D> {
     fn drop(&mut self) {
         if let Some(conn) = self.conn.take()
             && self.reusable
-            && self.waiting.load(Ordering::Relaxed) == 0
+            && self.turn.is_some()
         {
             self.hot.put(conn);
         }
@@ -458,6 +463,10 @@ pub struct Db {
     /// Connections between two statements, kept out of sqlx's pool ([`Hot`]), per engine.
     hot_mysql: Arc<Hot<sqlx::MySql>>,
     hot_sqlite: Arc<Hot<sqlx::Sqlite>>,
+    /// How many connections statements may hold at once: all of the pool's but one, which
+    /// stays for those who take connections from sqlx's pool themselves ([`Hot`]). `None`
+    /// with a pool of one: statements then take it from sqlx's pool.
+    lendable: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 impl Db {
@@ -499,6 +508,11 @@ impl Db {
             waiting: Arc::new(AtomicUsize::new(0)),
             hot_mysql: Arc::new(Hot::default()),
             hot_sqlite: Arc::new(Hot::default()),
+            lendable: (settings.max_connections > 1).then(|| {
+                Arc::new(tokio::sync::Semaphore::new(
+                    settings.max_connections as usize - 1,
+                ))
+            }),
         })
     }
 
@@ -532,12 +546,34 @@ impl Db {
     }
 
     /// A connection for one statement: the one used last if it was used within [`HOT_FOR`],
-    /// else one from `pool` (counted in [`PoolStats::waiting`] while it is awaited).
+    /// else one from `pool`. Statements wait their turn in order ([`Db::lendable`]), counted in
+    /// [`PoolStats::waiting`], for `database.acquire_timeout` at most.
     async fn lend<'a, D: sqlx::Database>(
         &'a self,
         pool: &sqlx::Pool<D>,
         hot: &'a Hot<D>,
     ) -> Result<Lent<'a, D>, DbErr> {
+        let Some(lendable) = &self.lendable else {
+            let _waiting = Waiting::start(&self.waiting);
+            let conn = pool.acquire().await.map_err(acquire_error)?;
+            return Ok(Lent {
+                conn: Some(conn),
+                hot,
+                turn: None,
+                reusable: false,
+            });
+        };
+        let turn = match lendable.try_acquire() {
+            Ok(turn) => turn,
+            Err(_) => {
+                let _waiting = Waiting::start(&self.waiting);
+                match tokio::time::timeout(self.timeout, lendable.acquire()).await {
+                    Ok(Ok(turn)) => turn,
+                    // Never closed; out of time.
+                    _ => return Err(acquire_error(sqlx::Error::PoolTimedOut)),
+                }
+            }
+        };
         let conn = match hot.take() {
             Some(conn) => conn,
             None => {
@@ -548,7 +584,7 @@ impl Db {
         Ok(Lent {
             conn: Some(conn),
             hot,
-            waiting: &self.waiting,
+            turn: Some(turn),
             reusable: false,
         })
     }
