@@ -21,7 +21,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::store::{Secrecy, Store, StoreError};
 use crate::db::{self, Db};
@@ -47,8 +47,9 @@ pub struct DbStore {
     /// This process, as a lease holder.
     holder: String,
     poll: Duration,
-    /// The leases held: each one's renewing task, stopped on release.
-    held: Arc<Mutex<HashMap<String, CancellationToken>>>,
+    /// The leases held: each one's renewing task, stopped on release, or when the store goes
+    /// (an upgrade's old process stops its ACME task; the lease then expires by itself).
+    held: Arc<Mutex<HashMap<String, DropGuard>>>,
 }
 
 impl DbStore {
@@ -60,6 +61,11 @@ impl DbStore {
             poll,
             held: Arc::default(),
         }
+    }
+
+    /// Where every box's web service finds the http-01 answers published here.
+    pub fn answers(&self) -> Arc<dyn SharedAnswers> {
+        Arc::new(Answers(self.db.clone()))
     }
 
     /// Whether the store can be used now (the database answers, its tables exist).
@@ -114,7 +120,7 @@ impl Store for DbStore {
         self.held
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(name.to_owned(), stop.clone());
+            .insert(name.to_owned(), stop.clone().drop_guard());
         let (db, holder) = (self.db.clone(), self.holder.clone());
         tokio::spawn(async move {
             loop {
@@ -149,7 +155,8 @@ impl Store for DbStore {
         let Some(stop) = stop else {
             return;
         };
-        stop.cancel();
+        // Stops the renewing task.
+        drop(stop);
         if let Err(error) = db::leases::release(&self.db, &lease_name(name), &self.holder).await {
             tracing::warn!(
                 error = %crate::ops::chain(&error),
@@ -177,11 +184,15 @@ impl Store for DbStore {
     }
 }
 
-impl SharedAnswers for DbStore {
+/// The http-01 answers in the database, as the web service looks them up.
+#[derive(Debug)]
+struct Answers(Db);
+
+impl SharedAnswers for Answers {
     fn http(&self, token: &str) -> Pin<Box<dyn Future<Output = Option<String>> + Send + '_>> {
         let token = token.to_owned();
         Box::pin(async move {
-            match db::acme::answer(&self.db, &token).await {
+            match db::acme::answer(&self.0, &token).await {
                 Ok(answer) => answer,
                 Err(error) => {
                     tracing::warn!(
@@ -246,12 +257,10 @@ mod tests {
             .publish_http("tok", "tok.print")
             .await
             .expect("publish");
-        assert_eq!(
-            SharedAnswers::http(&second, "tok").await.as_deref(),
-            Some("tok.print")
-        );
+        let answers = second.answers();
+        assert_eq!(answers.http("tok").await.as_deref(), Some("tok.print"));
         first.withdraw_http("tok").await;
-        assert_eq!(SharedAnswers::http(&second, "tok").await, None);
+        assert_eq!(answers.http("tok").await, None);
     }
 
     #[test]

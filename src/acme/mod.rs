@@ -127,7 +127,7 @@ impl Acme {
                     ));
                 };
                 let store = DbStore::new(database.clone(), acme.storage_poll);
-                challenges.share_http(std::sync::Arc::new(store.clone()));
+                challenges.share_http(store.answers());
                 // The database may be down or not migrated yet: then the poll brings it.
                 let current = manager::load_issued(&store, &plan).await;
                 announce(&plan, current.as_ref(), "the database");

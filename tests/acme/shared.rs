@@ -214,6 +214,22 @@ async fn two_boxes_one_certificate(url: &str) {
         1,
         "the other box serves what the first stored"
     );
+    // `onebox cert status` on the box that did not order reads the certificate from the
+    // database.
+    let status = crate::harness::onebox::cli(
+        &boxes[follower].config,
+        boxes[follower].dir.path(),
+        &["cert", "status"],
+        "",
+    );
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        status.status.success()
+            && text.contains("kept in the database")
+            && text.contains("issuer:"),
+        "{text}{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
     let routed = forwarder.routed();
     assert!(!routed.is_empty(), "Pebble validated through the forwarder");
     assert!(
