@@ -91,7 +91,8 @@ impl Health {
 /// Watches the database of `state` until `shutdown`: pings it every second, migrates when
 /// `migrate` is set and migrations are pending, loads the site's settings when it becomes
 /// usable, and mirrors the outcome into `state.health` and `ready`. Logs once per change, not
-/// once per check.
+/// once per check; a schema a newer onebox migrated further (a rolling upgrade) is served, with
+/// one warning naming its migrations.
 pub async fn supervise(state: State, ready: Check, migrate: bool, shutdown: CancellationToken) {
     let mut migrated = !migrate;
     let mut last: Option<bool> = None;
@@ -99,8 +100,27 @@ pub async fn supervise(state: State, ready: Check, migrate: bool, shutdown: Canc
     let mut settings_read: Option<Instant> = None;
     let mut backfilled = false;
     let mut waiting = false;
+    // The migrations a newer onebox applied, as last seen (warned about once).
+    let mut newer: Vec<String> = Vec::new();
     loop {
-        let mut outcome = check(&state.db, &mut migrated).await;
+        let mut outcome = match check(&state.db, &mut migrated).await {
+            Ok(ahead) => {
+                if ahead != newer {
+                    if !ahead.is_empty() {
+                        tracing::warn!(
+                            migrations = ahead.join(", "),
+                            version = env!("CARGO_PKG_VERSION"),
+                            "database: a newer onebox applied migrations this one does not know; \
+                             serving, as a migration keeps what the release before it uses \
+                             (upgrade this box too)"
+                        );
+                    }
+                    newer = ahead;
+                }
+                Ok(())
+            }
+            Err(error) => Err(error),
+        };
         let stale = settings_read.is_none_or(|at| at.elapsed() >= SETTINGS_EVERY);
         if outcome.is_ok() && (last != Some(true) || stale) {
             outcome = super::settings::refresh(&state)
@@ -189,7 +209,10 @@ async fn purge(db: &Db) {
     }
 }
 
-async fn check(db: &Db, migrated: &mut bool) -> Result<(), Unusable> {
+/// One look at the database: reachable, migrated (when `migrated` is still false and the
+/// watcher migrates), no migration of this binary's pending. Returns the migrations applied
+/// by a newer onebox, if any (a rolling upgrade under way).
+async fn check(db: &Db, migrated: &mut bool) -> Result<Vec<String>, Unusable> {
     db.ping().await.map_err(|e| chain(&e).to_string())?;
     if !*migrated {
         // Under the migrations' lease: when several boxes start at once on one database, one
@@ -202,16 +225,16 @@ async fn check(db: &Db, migrated: &mut bool) -> Result<(), Unusable> {
             tracing::info!(applied, "database migrations applied");
         }
         *migrated = true;
-    } else if db
-        .migrations()
-        .await
-        .map_err(|e| chain(&e).to_string())?
-        .iter()
-        .any(|m| !m.applied)
-    {
+    }
+    let migrations = db.migrations().await.map_err(|e| chain(&e).to_string())?;
+    if migrations.iter().any(|m| !m.applied) {
         return Err("migrations are pending: run `onebox migrate up`"
             .to_owned()
             .into());
     }
-    Ok(())
+    Ok(migrations
+        .into_iter()
+        .filter(|m| m.newer)
+        .map(|m| m.name)
+        .collect())
 }

@@ -256,7 +256,7 @@ async fn dump_from(
 }
 
 /// The migrations applied, oldest first (none if SeaORM's table does not exist yet).
-async fn applied(conn: &impl ConnectionTrait) -> Result<Vec<String>, DbError> {
+pub(super) async fn applied(conn: &impl ConnectionTrait) -> Result<Vec<String>, DbError> {
     let exists = table_names(conn)
         .await?
         .iter()

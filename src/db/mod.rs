@@ -6,7 +6,11 @@
 //! - the schema is the `migration` crate (`db/` in the repository), applied by
 //!   [`Db::migrate_up`] / [`Db::migrate_down`] and listed by [`Db::migrations`]. Several
 //!   boxes may share one database and start at once: migrations are applied under a lease
-//!   ([`leases`]), so exactly one box applies them while the others wait;
+//!   ([`leases`]), so exactly one box applies them while the others wait. During a rolling
+//!   upgrade the boxes not yet upgraded serve a schema one migration or more ahead of their
+//!   own: [`Db::migrations`] accepts migrations it does not know when they are all newer than
+//!   its own (every migration keeps the schema usable by the release before it: `db/`'s
+//!   README), and refuses any other unknown one;
 //! - [`entity`] holds the tables as SeaORM entities; the queries of each aggregate live in a
 //!   file of their own ([`posts`], [`images`], ...);
 //! - [`acme`] keeps ACME's account and certificates and its pending http-01 answers for
@@ -89,6 +93,11 @@ pub enum DbError {
         /// The lease's holder (`host:pid:random`).
         holder: String,
     },
+    /// The database's schema is not one this binary can serve or change: migrations it does
+    /// not know among its own, or its own missing under newer ones (see [`Db::migrations`]);
+    /// or a change asked of it (down, a restore) under migrations newer than its own.
+    #[error("the database's schema: {0}")]
+    Schema(String),
 }
 
 impl DbError {
@@ -98,7 +107,7 @@ impl DbError {
         match self {
             Self::Db(error) => unreachable(error),
             Self::Unreachable { .. } | Self::NoAnswer { .. } | Self::Migrating { .. } => true,
-            Self::Url(_) | Self::StateDir { .. } | Self::Dump(_) => false,
+            Self::Url(_) | Self::StateDir { .. } | Self::Dump(_) | Self::Schema(_) => false,
         }
     }
 }
@@ -306,6 +315,92 @@ pub struct MigrationState {
     pub name: String,
     /// Applied to this database.
     pub applied: bool,
+    /// Not one of this binary's: applied by a newer onebox (always `applied`; see
+    /// [`Db::migrations`]).
+    pub newer: bool,
+}
+
+/// This binary's version, as messages about the schema name it.
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// This binary's migrations (`ours`, oldest first) against the names the database has applied:
+/// ours with their state, then the newer ones. Migration names begin with their date and a
+/// sequence number (`m20261205_000003_...`), so that their order is their names' order (a unit
+/// test holds the list to it).
+///
+/// Unknown names are accepted only when every one sorts after all of ours and all of ours are
+/// applied: a newer onebox migrated the database (in a rolling upgrade, while this box waits
+/// for its turn), and a migration never takes away what the release before it uses (`db/`'s
+/// README). Any other unknown name (one older than our newest, or newer ones over a gap in
+/// ours) means a build with a different history migrated the database: [`DbError::Schema`].
+fn reconcile(
+    ours: &[String],
+    applied: &std::collections::BTreeSet<String>,
+) -> Result<Vec<MigrationState>, DbError> {
+    let newest = ours.iter().max().map_or("", String::as_str);
+    let unknown: Vec<&String> = applied.iter().filter(|name| !ours.contains(name)).collect();
+    let list = |names: &[&String]| {
+        names
+            .iter()
+            .map(|n| n.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let older: Vec<&String> = unknown
+        .iter()
+        .copied()
+        .filter(|name| name.as_str() <= newest)
+        .collect();
+    if !older.is_empty() {
+        return Err(DbError::Schema(format!(
+            "applied migration(s) {} unknown to this onebox ({VERSION}) and older than its \
+             newest, {newest}: another build of onebox, with a different history, migrated \
+             this database; serve it with that build, or restore a backup taken before",
+            list(&older)
+        )));
+    }
+    let pending: Vec<&String> = ours.iter().filter(|n| !applied.contains(*n)).collect();
+    if !unknown.is_empty() && !pending.is_empty() {
+        return Err(DbError::Schema(format!(
+            "migration(s) newer than this onebox ({VERSION}) are applied ({}) but not its own \
+             {}: another build of onebox, with a different history, migrated this database; \
+             serve it with that build, or restore a backup taken before",
+            list(&unknown),
+            list(&pending)
+        )));
+    }
+    let mut all: Vec<MigrationState> = ours
+        .iter()
+        .map(|name| MigrationState {
+            name: name.clone(),
+            applied: applied.contains(name),
+            newer: false,
+        })
+        .collect();
+    all.extend(unknown.into_iter().map(|name| MigrationState {
+        name: name.clone(),
+        applied: true,
+        newer: true,
+    }));
+    Ok(all)
+}
+
+/// Refuses to change the schema under migrations newer than this binary's: only the onebox
+/// that knows them can revert them, and this one's own are under them.
+fn refuse_newer(migrations: &[MigrationState], doing: &str) -> Result<(), DbError> {
+    let newer: Vec<&str> = migrations
+        .iter()
+        .filter(|m| m.newer)
+        .map(|m| m.name.as_str())
+        .collect();
+    if newer.is_empty() {
+        return Ok(());
+    }
+    Err(DbError::Schema(format!(
+        "cannot {doing}: migration(s) newer than this onebox ({VERSION}) are applied ({}); \
+         revert them first with the onebox that applied them (`onebox migrate down`)",
+        newer.join(", ")
+    )))
 }
 
 /// The connection pool's state at one moment.
@@ -579,7 +674,14 @@ impl Db {
     }
 
     async fn up(&self, steps: Option<u32>) -> Result<usize, DbError> {
-        let pending = Migrator::get_pending_migrations(&self.conn).await?.len();
+        // Refuses a schema this binary does not know (newer migrations are fine: none of ours
+        // is then pending).
+        let pending = self
+            .migrations()
+            .await?
+            .iter()
+            .filter(|m| !m.applied)
+            .count();
         if pending > 0 {
             Migrator::up(&self.conn, steps).await?;
         }
@@ -589,7 +691,9 @@ impl Db {
     /// Reverts the latest `steps` applied migrations; returns how many were reverted.
     pub async fn migrate_down(&self, steps: u32) -> Result<usize, DbError> {
         let down = async {
-            let applied = Migrator::get_applied_migrations(&self.conn).await?.len();
+            let migrations = self.migrations().await?;
+            refuse_newer(&migrations, "revert migrations")?;
+            let applied = migrations.iter().filter(|m| m.applied).count();
             Migrator::down(&self.conn, Some(steps)).await?;
             Ok(applied.min(steps as usize))
         };
@@ -600,7 +704,9 @@ impl Db {
     /// applied (a restore brings the schema to its archive's before loading it).
     pub async fn migrate_to(&self, count: usize) -> Result<(), DbError> {
         let to = async {
-            let applied = Migrator::get_applied_migrations(&self.conn).await?.len();
+            let migrations = self.migrations().await?;
+            refuse_newer(&migrations, "bring the schema to the archive's")?;
+            let applied = migrations.iter().filter(|m| m.applied).count();
             if applied < count {
                 Migrator::up(&self.conn, Some((count - applied) as u32)).await?;
             } else if applied > count {
@@ -665,16 +771,13 @@ impl Db {
         outcome
     }
 
-    /// Every migration, oldest first, and whether it is applied.
+    /// Every migration of this binary, oldest first, and whether it is applied; then those a
+    /// newer onebox applied, if any (`newer`). [`DbError::Schema`] when the database was
+    /// migrated by a build with a different history: see [`reconcile`]. Reads only (the
+    /// database watcher asks every second).
     pub async fn migrations(&self) -> Result<Vec<MigrationState>, DbError> {
-        let all = Migrator::get_migration_with_status(&self.conn).await?;
-        Ok(all
-            .iter()
-            .map(|m| MigrationState {
-                name: m.name().to_owned(),
-                applied: m.status() == migration::MigrationStatus::Applied,
-            })
-            .collect())
+        let applied = dump::applied(&self.reads()).await?;
+        reconcile(&dump::known_migrations(), &applied.into_iter().collect())
     }
 }
 
@@ -851,6 +954,97 @@ mod tests {
         assert!(!lost_connection(&DbErr::Query(sqlx(Sqlx::PoolTimedOut))));
         assert!(!lost_connection(&DbErr::Query(sqlx(Sqlx::RowNotFound))));
         assert!(!lost_connection(&DbErr::RecordNotFound("post".to_owned())));
+    }
+
+    #[test]
+    fn migration_names_sort_in_the_order_they_apply() {
+        // `reconcile` tells a newer migration from an older one by its name.
+        let ours = dump::known_migrations();
+        let mut sorted = ours.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(
+            ours, sorted,
+            "migrations are named mYYYYMMDD_NNNNNN_..., in order"
+        );
+    }
+
+    #[test]
+    fn migrations_newer_than_ours_are_served_other_unknown_ones_refused() {
+        let names = |list: &[&str]| list.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>();
+        let ours = names(&["m20260101_000001_a", "m20260201_000001_b"]);
+        let applied = |list: &[&str]| list.iter().map(|n| (*n).to_owned()).collect();
+        let states = |all: Vec<MigrationState>| {
+            all.into_iter()
+                .map(|m| format!("{} {} {}", m.name, m.applied, m.newer))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            states(reconcile(&ours, &applied(&["m20260101_000001_a"])).expect("one pending")),
+            [
+                "m20260101_000001_a true false",
+                "m20260201_000001_b false false"
+            ]
+        );
+        // A newer onebox applied two more: served, and listed after ours.
+        let ahead = applied(&[
+            "m20260101_000001_a",
+            "m20260201_000001_b",
+            "m20260301_000001_c",
+            "m20260301_000002_d",
+        ]);
+        assert_eq!(
+            states(reconcile(&ours, &ahead).expect("newer ones are served")),
+            [
+                "m20260101_000001_a true false",
+                "m20260201_000001_b true false",
+                "m20260301_000001_c true true",
+                "m20260301_000002_d true true"
+            ]
+        );
+        // Unknown, and older than our newest: another history.
+        let refused = reconcile(
+            &ours,
+            &applied(&[
+                "m20260101_000001_a",
+                "m20260115_000001_x",
+                "m20260201_000001_b",
+            ]),
+        )
+        .expect_err("an unknown older one");
+        let text = refused.to_string();
+        assert!(text.contains("m20260115_000001_x"), "{text}");
+        assert!(
+            text.contains("older than its newest, m20260201_000001_b"),
+            "{text}"
+        );
+        assert!(!refused.is_unavailable(), "a fault to fix, not a wait");
+        // Newer ones over a gap in ours: another history too.
+        let text = reconcile(
+            &ours,
+            &applied(&["m20260101_000001_a", "m20260301_000001_c"]),
+        )
+        .expect_err("a gap")
+        .to_string();
+        assert!(
+            text.contains("(m20260301_000001_c) but not its own m20260201_000001_b"),
+            "{text}"
+        );
+        // Down and restores refuse to work under newer ones.
+        let ahead = reconcile(&ours, &ahead).expect("served");
+        let text = refuse_newer(&ahead, "revert migrations")
+            .expect_err("newer ones")
+            .to_string();
+        assert!(
+            text.contains("cannot revert migrations: migration(s) newer than this onebox"),
+            "{text}"
+        );
+        assert!(
+            text.contains("(m20260301_000001_c, m20260301_000002_d)"),
+            "{text}"
+        );
+        let own = reconcile(&ours, &applied(&["m20260101_000001_a"])).expect("ours");
+        assert!(refuse_newer(&own, "revert migrations").is_ok());
     }
 
     #[test]
