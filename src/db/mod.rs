@@ -165,6 +165,71 @@ fn lost_connection(error: &DbErr) -> bool {
     }
 }
 
+/// Whether `error` is the server refusing a statement for now on its connection (see
+/// [`refused_for_now`]): the statement did not run.
+fn refused(error: &DbErr) -> bool {
+    use sea_orm::RuntimeErr;
+    match error {
+        DbErr::Query(RuntimeErr::SqlxError(error)) | DbErr::Exec(RuntimeErr::SqlxError(error)) => {
+            refused_for_now(error)
+        }
+        _ => false,
+    }
+}
+
+/// Where a statement runs: on a connection from the pool, or on one opened for it and closed
+/// after (a read sent again after its server refused it on a pooled connection).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Via {
+    Pool,
+    New,
+}
+
+/// A connection lent for one statement ([`Db::lend`]).
+enum Lent<D: sea_orm::sqlx::Database> {
+    Pooled(sea_orm::sqlx::pool::PoolConnection<D>),
+    New(D::Connection),
+}
+
+impl<D: sea_orm::sqlx::Database> std::ops::Deref for Lent<D> {
+    type Target = D::Connection;
+
+    fn deref(&self) -> &D::Connection {
+        match self {
+            Self::Pooled(conn) => conn,
+            Self::New(conn) => conn,
+        }
+    }
+}
+
+impl<D: sea_orm::sqlx::Database> std::ops::DerefMut for Lent<D> {
+    fn deref_mut(&mut self) -> &mut D::Connection {
+        match self {
+            Self::Pooled(conn) => conn,
+            Self::New(conn) => conn,
+        }
+    }
+}
+
+impl<D: sea_orm::sqlx::Database> Lent<D> {
+    /// Gives the connection back after its statement: to the pool, unless the server refused
+    /// the statement for now (that connection's server is leaving: closed instead); one opened
+    /// for the statement is closed.
+    async fn done<T>(self, outcome: &Result<T, sea_orm::sqlx::Error>) {
+        use sea_orm::sqlx::Connection;
+        match self {
+            Self::Pooled(mut conn) => {
+                if outcome.as_ref().err().is_some_and(refused_for_now) {
+                    conn.close_on_drop();
+                }
+            }
+            Self::New(conn) => {
+                let _ = conn.close().await;
+            }
+        }
+    }
+}
+
 /// The pool, for reads. The pool hands out a connection used within the last second without
 /// pinging it first (`test_before_acquire_if_idle_for`: a round trip saved on every busy
 /// request), so a connection the server has dropped since (a restart, `wait_timeout`, a
@@ -174,6 +239,11 @@ fn lost_connection(error: &DbErr) -> bool {
 /// all at once, at most one attempt per pooled connection (`database.max_connections`) leads to
 /// a fresh one. Usually the second attempt succeeds. Writes are never sent twice (the first may
 /// have been applied): they go through [`Db::writes`].
+///
+/// A read the server refused for now on its connection (SQLSTATE class 08: a Galera node
+/// leaving the cluster, a server shutting down) is sent once more on a connection opened for
+/// it: the refusing one is closed rather than pooled again, and a new connection through a
+/// balancer reaches a node that takes queries as soon as the balancer has moved.
 #[derive(Debug, Clone, Copy)]
 pub struct Reads<'a> {
     db: &'a Db,
@@ -184,12 +254,12 @@ pub struct Reads<'a> {
 impl Reads<'_> {
     async fn again<'s, T, F, Fut>(&self, sql: &'s Statement, run: F) -> Result<T, DbErr>
     where
-        F: Fn(&'s Statement) -> Fut,
+        F: Fn(&'s Statement, Via) -> Fut,
         Fut: std::future::Future<Output = Result<T, DbErr>>,
     {
         let mut attempt = 1;
         loop {
-            match run(sql).await {
+            match run(sql, Via::Pool).await {
                 Err(error) if lost_connection(&error) && attempt < self.attempts => {
                     tracing::info!(
                         error = %error,
@@ -197,6 +267,13 @@ impl Reads<'_> {
                         "database: connection lost during a read; sending it again"
                     );
                     attempt += 1;
+                }
+                Err(error) if refused(&error) => {
+                    tracing::info!(
+                        error = %error,
+                        "database: the server refused a read for now; sending it again on a new connection"
+                    );
+                    return run(sql, Via::New).await;
                 }
                 other => return other,
             }
@@ -219,12 +296,12 @@ impl ConnectionTrait for Reads<'_> {
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
-        self.again(&stmt, |stmt| self.db.query_one_statement(stmt))
+        self.again(&stmt, |stmt, via| self.db.query_one_statement(stmt, via))
             .await
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        self.again(&stmt, |stmt| self.db.query_all_statement(stmt))
+        self.again(&stmt, |stmt, via| self.db.query_all_statement(stmt, via))
             .await
     }
 
@@ -255,11 +332,11 @@ impl ConnectionTrait for Writes<'_> {
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
-        self.db.query_one_statement(&stmt).await
+        self.db.query_one_statement(&stmt, Via::Pool).await
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        self.db.query_all_statement(&stmt).await
+        self.db.query_all_statement(&stmt, Via::Pool).await
     }
 
     fn support_returning(&self) -> bool {
@@ -428,6 +505,8 @@ pub struct Db {
     max_connections: u32,
     /// Tasks waiting for a connection now (sqlx's pool does not say).
     waiting: Arc<AtomicUsize>,
+    /// Counts statements that found the database unavailable ([`Db::troubles`]).
+    troubles: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl Db {
@@ -467,6 +546,7 @@ impl Db {
             timeout: settings.acquire_timeout,
             max_connections: settings.max_connections,
             waiting: Arc::new(AtomicUsize::new(0)),
+            troubles: Arc::new(tokio::sync::watch::Sender::new(0)),
         })
     }
 
@@ -486,7 +566,50 @@ impl Db {
     /// [`PoolStats::waiting`], with its `BEGIN` (SeaORM acquires and begins in one call).
     pub async fn begin(&self) -> Result<sea_orm::DatabaseTransaction, DbErr> {
         let _waiting = Waiting::start(&self.waiting);
-        sea_orm::TransactionTrait::begin(&self.conn).await
+        let begun = sea_orm::TransactionTrait::begin(&self.conn).await;
+        self.watch(begun)
+    }
+
+    /// A count of the statements (reads, writes, `BEGIN`s) that could not reach the database
+    /// (no connection to be had, or the connection lost), changed at each: the database
+    /// watcher looks at once rather than at its next tick, so that while the database cannot
+    /// be reached requests answer 503 at once instead of each waiting to find out. A server
+    /// refusing statements for now ([`refused_for_now`]) is not counted: it answers at once,
+    /// and what needs no database (the page cache) goes on being served until the next tick.
+    pub fn troubles(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.troubles.subscribe()
+    }
+
+    /// `outcome`, counted in [`Db::troubles`] if it could not reach the database.
+    fn watch<T>(&self, outcome: Result<T, DbErr>) -> Result<T, DbErr> {
+        if let Err(error) = &outcome
+            && unreachable(error)
+            && !refused(error)
+        {
+            self.troubles.send_modify(|n| *n = n.wrapping_add(1));
+        }
+        outcome
+    }
+
+    /// A connection for one statement: from `pool` (counted in [`PoolStats::waiting`] while it
+    /// is awaited), or opened for it with the pool's options within `database.acquire_timeout`.
+    async fn lend<D: sea_orm::sqlx::Database>(
+        &self,
+        pool: &sea_orm::sqlx::Pool<D>,
+        via: Via,
+    ) -> Result<Lent<D>, DbErr> {
+        use sea_orm::sqlx::{ConnectOptions as _, Error as Sqlx};
+        match via {
+            Via::Pool => self.acquire(pool).await.map(Lent::Pooled),
+            Via::New => {
+                let options = pool.connect_options();
+                match tokio::time::timeout(self.timeout, options.connect()).await {
+                    Ok(Ok(conn)) => Ok(Lent::New(conn)),
+                    Ok(Err(error)) => Err(acquire_error(error)),
+                    Err(_) => Err(acquire_error(Sqlx::PoolTimedOut)),
+                }
+            }
+        }
     }
 
     /// A connection from `pool`, counted in [`PoolStats::waiting`] while it is awaited.
@@ -498,71 +621,94 @@ impl Db {
         pool.acquire().await.map_err(acquire_error)
     }
 
-    /// Runs a statement that returns no rows, once.
+    /// Runs a statement that returns no rows, once, on a connection from the pool.
     async fn execute_statement(&self, stmt: &Statement) -> Result<ExecResult, DbErr> {
         let sql = AssertSqlSafe(stmt.sql.as_str());
-        match self.backend() {
+        let done = match self.backend() {
             DbBackend::Sqlite => {
-                let mut conn = self.acquire(self.conn.get_sqlite_connection_pool()).await?;
+                let mut conn = self.watch(
+                    self.lend(self.conn.get_sqlite_connection_pool(), Via::Pool)
+                        .await,
+                )?;
                 let done = sqlx::query_with(sql, values(stmt))
                     .execute(&mut *conn)
                     .await;
-                done.map(ExecResult::from).map_err(exec_error)
+                conn.done(&done).await;
+                done.map(ExecResult::from)
             }
             _ => {
-                let mut conn = self.acquire(self.conn.get_mysql_connection_pool()).await?;
+                let mut conn = self.watch(
+                    self.lend(self.conn.get_mysql_connection_pool(), Via::Pool)
+                        .await,
+                )?;
                 let done = sqlx::query_with(sql, values(stmt))
                     .execute(&mut *conn)
                     .await;
-                done.map(ExecResult::from).map_err(exec_error)
+                conn.done(&done).await;
+                done.map(ExecResult::from)
             }
-        }
+        };
+        self.watch(done.map_err(exec_error))
     }
 
-    /// Runs a query for at most one row, once.
-    async fn query_one_statement(&self, stmt: &Statement) -> Result<Option<QueryResult>, DbErr> {
+    /// Runs a query for at most one row, once, `via` the pool or a new connection.
+    async fn query_one_statement(
+        &self,
+        stmt: &Statement,
+        via: Via,
+    ) -> Result<Option<QueryResult>, DbErr> {
         let sql = AssertSqlSafe(stmt.sql.as_str());
-        match self.backend() {
+        let row = match self.backend() {
             DbBackend::Sqlite => {
-                let mut conn = self.acquire(self.conn.get_sqlite_connection_pool()).await?;
+                let mut conn =
+                    self.watch(self.lend(self.conn.get_sqlite_connection_pool(), via).await)?;
                 let row = sqlx::query_with(sql, values(stmt))
                     .fetch_optional(&mut *conn)
                     .await;
+                conn.done(&row).await;
                 row.map(|row| row.map(QueryResult::from))
-                    .map_err(query_error)
             }
             _ => {
-                let mut conn = self.acquire(self.conn.get_mysql_connection_pool()).await?;
+                let mut conn =
+                    self.watch(self.lend(self.conn.get_mysql_connection_pool(), via).await)?;
                 let row = sqlx::query_with(sql, values(stmt))
                     .fetch_optional(&mut *conn)
                     .await;
+                conn.done(&row).await;
                 row.map(|row| row.map(QueryResult::from))
-                    .map_err(query_error)
             }
-        }
+        };
+        self.watch(row.map_err(query_error))
     }
 
-    /// Runs a query for all its rows, once.
-    async fn query_all_statement(&self, stmt: &Statement) -> Result<Vec<QueryResult>, DbErr> {
+    /// Runs a query for all its rows, once, `via` the pool or a new connection.
+    async fn query_all_statement(
+        &self,
+        stmt: &Statement,
+        via: Via,
+    ) -> Result<Vec<QueryResult>, DbErr> {
         let sql = AssertSqlSafe(stmt.sql.as_str());
-        match self.backend() {
+        let rows = match self.backend() {
             DbBackend::Sqlite => {
-                let mut conn = self.acquire(self.conn.get_sqlite_connection_pool()).await?;
+                let mut conn =
+                    self.watch(self.lend(self.conn.get_sqlite_connection_pool(), via).await)?;
                 let rows = sqlx::query_with(sql, values(stmt))
                     .fetch_all(&mut *conn)
                     .await;
+                conn.done(&rows).await;
                 rows.map(|rows| rows.into_iter().map(QueryResult::from).collect())
-                    .map_err(query_error)
             }
             _ => {
-                let mut conn = self.acquire(self.conn.get_mysql_connection_pool()).await?;
+                let mut conn =
+                    self.watch(self.lend(self.conn.get_mysql_connection_pool(), via).await)?;
                 let rows = sqlx::query_with(sql, values(stmt))
                     .fetch_all(&mut *conn)
                     .await;
+                conn.done(&rows).await;
                 rows.map(|rows| rows.into_iter().map(QueryResult::from).collect())
-                    .map_err(query_error)
             }
-        }
+        };
+        self.watch(rows.map_err(query_error))
     }
 
     /// The pool's connections now (for metrics).
@@ -934,6 +1080,14 @@ mod tests {
         // A duplicate key, a syntax error: the statement's fault, not the server's state.
         assert!(!unreachable(&server("23000")));
         assert!(!unreachable(&server("42000")));
+        // Refused for now: a read is sent again on a new connection, and the watcher is not
+        // woken (the server answers at once); a lost connection is not a refusal.
+        assert!(refused(&server("08S01")));
+        assert!(!refused(&server("23000")));
+        let eof = Sqlx::Io(std::io::Error::from(std::io::ErrorKind::UnexpectedEof));
+        assert!(!refused(&DbErr::Query(RuntimeErr::SqlxError(Arc::new(
+            eof
+        )))));
     }
 
     #[test]
