@@ -13,11 +13,14 @@
 //!   README), and refuses any other unknown one;
 //! - [`entity`] holds the tables as SeaORM entities; the queries of each aggregate live in a
 //!   file of their own ([`posts`], [`images`], ...);
+//! - [`acme`] keeps ACME's account and certificates and its pending http-01 answers for
+//!   `web.acme.storage = "database"` (the ACME client's rules stay in `acme`, which uses this);
 //! - [`dump`] writes the whole database as an engine-independent dump from one consistent
 //!   snapshot, and loads one (`onebox backup` / `onebox restore`).
 //!
 //! The data layer knows nothing of HTTP or of business rules: it stores and fetches.
 
+pub mod acme;
 pub mod dump;
 pub mod entity;
 pub mod images;

@@ -133,7 +133,7 @@ pub async fn run(config: &Config) -> Report {
         resolver(name, zone, expected, &local, &mut report).await;
     }
     https(config, &mut report).await;
-    acme::check(config, &mut report);
+    acme::check(config, &mut report).await;
     if config.app.enabled {
         database(config, &mut report).await;
     }

@@ -16,7 +16,7 @@ const NEWER: &str = "m20991231_000001_post_reactions";
 const OTHER_HISTORY: &str = "m20261201_000001_from_a_branch";
 
 /// This binary's newest migration.
-const NEWEST: &str = "m20261205_000003_shared_state";
+const NEWEST: &str = "m20261206_000001_acme_storage";
 
 both!(
     a_schema_a_newer_onebox_migrated_is_served_and_written,
