@@ -13,7 +13,9 @@
 //! 2. box A starts again: it serves what was written meanwhile, and HAProxy uses it again;
 //! 3. the database node HAProxy sends the boxes to stops: the site goes on serving and writes
 //!    resume on the next node; the node then starts again and catches up;
-//! 4. a rolling upgrade, `onebox upgrade` on A then on B: not one failed attempt.
+//! 4. a rolling upgrade, `onebox upgrade` on A then on B, the database carrying a migration
+//!    newer than the binaries (played by SQL: both binaries are this build): not one failed
+//!    attempt.
 //!
 //! Afterwards every acknowledged write must be in the database, on every node, and no write
 //! may have been applied twice (the writer sends each slug once: a 409 "slug taken" means one
@@ -42,6 +44,9 @@ const SETTLE: Duration = Duration::from_secs(8);
 
 /// Requests of one throughput measurement.
 const BURST: usize = 400;
+
+/// The migration the upgrade's new release adds (unknown to this build).
+const NEWER_MIGRATION: &str = "m20991231_000001_post_reactions";
 
 /// One phase: its span and what was measured in it.
 struct Phase {
@@ -178,9 +183,25 @@ fn a_box_a_database_node_and_an_upgrade_fail_under_load_and_no_acknowledged_writ
         ],
     });
 
-    // 4. Rolling upgrade.
+    // 4. Rolling upgrade. The new release adds a migration: its first box to start applies it,
+    // and the boxes not yet upgraded go on serving the schema (it only adds). Here both
+    // binaries are this build, so the migration is played by SQL, as that release's onebox
+    // would apply it (a new table, and its row in SeaORM's table): neither binary knows it,
+    // and both must serve and write on, each warning once.
     let from = now();
     let mut notes = Vec::new();
+    world
+        .db("db1")
+        .sql(&format!(
+            "CREATE TABLE onebox.post_reactions (id BIGINT NOT NULL PRIMARY KEY, \
+             post_id BIGINT NOT NULL, kind VARCHAR(32) NOT NULL); \
+             INSERT INTO onebox.seaql_migrations (version, applied_at) \
+             VALUES ('{NEWER_MIGRATION}', UNIX_TIMESTAMP())"
+        ))
+        .unwrap_or_else(|e| panic!("the newer release's migration: {e}"));
+    notes.push(format!(
+        "the database carries {NEWER_MIGRATION}, newer than both binaries"
+    ));
     for i in 0..2 {
         let label = world.boxes[i].label;
         let binary = world.boxes[i].binary.clone();
@@ -200,6 +221,20 @@ fn a_box_a_database_node_and_an_upgrade_fail_under_load_and_no_acknowledged_writ
         std::thread::sleep(SETTLE / 2);
     }
     std::thread::sleep(SETTLE / 2);
+    for host in &world.boxes {
+        let warned = host
+            .logs()
+            .iter()
+            .flat_map(|log| log.entries())
+            .any(|entry| {
+                entry["level"] == "WARN" && entry["migrations"].as_str() == Some(NEWER_MIGRATION)
+            });
+        assert!(
+            warned,
+            "box {} did not warn of {NEWER_MIGRATION}",
+            host.label
+        );
+    }
     phases.push(Phase {
         name: "4 rolling upgrade",
         from,
