@@ -11,13 +11,15 @@
 //! 4. at the renewal time, order; until then, sleep.
 //!
 //! An order takes the store's lease on the certificate first and re-reads the store (another
-//! process sharing it may have renewed meanwhile). When the store is shared by several boxes
-//! (the database), each box also looks in it every `web.acme.storage_poll` and serves a newer
-//! certificate another box stored; a box that does not order (`Plan::orders`) only does that.
-//! The status (`status.json`: next renewal, last error) is this box's own, in `state_dir`. A new certificate is stored, then swapped
+//! process sharing it may have renewed meanwhile). A new certificate is stored, then swapped
 //! into the shared certificates handle: the next handshake gets it, open connections keep the
 //! old one. A failure is logged once, with the CA's own text, and recorded for
 //! `onebox cert status`.
+//!
+//! When the store is shared by several boxes (the database), each box also looks in it every
+//! `web.acme.storage_poll` and serves a newer certificate another box stored; a box that does
+//! not order (`Plan::orders`) only does that. The status (`status.json`: next renewal, last
+//! error) is this box's own, in `state_dir`, whatever the store.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

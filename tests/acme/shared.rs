@@ -8,7 +8,9 @@
 //!   validates through a forwarder that sends each connection to the box without an order in
 //!   flight;
 //! - a renewal (the CA's renewal window, through the front) is ordered by one box, and the
-//!   other serves the renewed certificate within a minute (its storage poll is 1 s here).
+//!   other serves the renewed certificate within a minute (its storage poll is 1 s here);
+//! - with dns-01, the zone's primary orders and its secondary (a onebox copying the zone by
+//!   NOTIFY and transfer) serves the certificate without ordering; Pebble asks the secondary.
 
 use std::sync::Mutex;
 use std::time::Instant;
@@ -279,6 +281,76 @@ async fn two_boxes_one_certificate(url: &str) {
             .iter()
             .all(|&(to, ordering)| to != ordering && ordering == renewer),
         "the renewal's validations went to the box that did not renew: {renewal:?}"
+    );
+}
+
+/// dns-01 across a primary and a secondary: box A serves foobar.com and notifies box B, which
+/// copies it (`[[dns.secondary]]`); both keep the certificate in one database. A orders and
+/// publishes the TXT record; B never orders and serves what A stored. Pebble asks B's DNS, so
+/// validation succeeds only if the record reached B (NOTIFY, transfer) before A asked for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_dns_01_the_zones_primary_orders_and_its_secondary_serves_the_certificate() {
+    let (ports_a, ports_b) = (Ports::free(), Ports::free());
+    let pebble = Pebble::start(Validation {
+        dns: ports_b.dns,
+        ..ports_a.validation()
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("shared.db").display());
+    let table = acme_table(
+        &pebble.directory,
+        &pebble.tls_ca(),
+        "storage = \"database\"\nstorage_poll = \"1s\"",
+    );
+    // B first: A's NOTIFY must find it listening.
+    let b = Onebox::builder()
+        .listen(&[&ports_b.dns.to_string()])
+        .web_listen(&[&ports_b.http.to_string()], &[&ports_b.https.to_string()])
+        .database(&url)
+        .toml(&format!(
+            "{table}\n[[dns.secondary]]\nzone = \"foobar.com\"\nprimaries = [\"{}\"]\n",
+            ports_a.dns
+        ))
+        .start();
+    let a = Onebox::builder()
+        .zone("foobar.com.zone", ZONE)
+        .listen(&[&ports_a.dns.to_string()])
+        .web_listen(&[&ports_a.http.to_string()], &[&ports_a.https.to_string()])
+        .transfer(&format!("notify = [\"{}\"]", ports_b.dns))
+        .database(&url)
+        .toml(&table)
+        .start();
+    let boxes = [&a, &b];
+    let root = pebble.root_file();
+    let [from_a, from_b] = both_serve(&boxes, &root, None, ORDER_DEADLINE + PICK_UP, &pebble).await;
+    assert_eq!(fingerprint(&from_a), fingerprint(&from_b));
+    let propagated = wait_message(
+        &a,
+        &pebble,
+        0,
+        "dns-01: every reachable name server answers the challenge",
+    );
+    assert!(
+        propagated["servers"]
+            .as_str()
+            .is_some_and(|s| s.contains(&ports_b.dns.to_string())),
+        "A waited for B: {propagated}"
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // A alone orders (more than once only if B had not copied the zone yet when A first
+    // checked, and so was not waited for: then that validation failed, and A tried again).
+    let placed = logged(&boxes, "acme: order placed");
+    assert!(
+        placed[0] >= 1 && placed[1] == 0,
+        "A alone orders: {placed:?}"
+    );
+    assert_eq!(pebble.orders(), placed[0], "{}", pebble.log().text());
+    let status = crate::harness::onebox::cli(&b.config, b.dir.path(), &["cert", "status"], "");
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        status.status.success() && text.contains("ordered by the zone's primary"),
+        "{text}{}",
+        String::from_utf8_lossy(&status.stderr)
     );
 }
 
