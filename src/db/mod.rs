@@ -6,14 +6,21 @@
 //! - the schema is the `migration` crate (`db/` in the repository), applied by
 //!   [`Db::migrate_up`] / [`Db::migrate_down`] and listed by [`Db::migrations`]. Several
 //!   boxes may share one database and start at once: migrations are applied under a lease
-//!   ([`leases`]), so exactly one box applies them while the others wait;
+//!   ([`leases`]), so exactly one box applies them while the others wait. During a rolling
+//!   upgrade the boxes not yet upgraded serve a schema one migration or more ahead of their
+//!   own: [`Db::migrations`] accepts migrations it does not know when they are all newer than
+//!   its own (every migration keeps the schema usable by the release before it: `db/`'s
+//!   README), and refuses any other unknown one;
 //! - [`entity`] holds the tables as SeaORM entities; the queries of each aggregate live in a
 //!   file of their own ([`posts`], [`images`], ...);
+//! - [`acme`] keeps ACME's account and certificates and its pending http-01 answers for
+//!   `web.acme.storage = "database"` (the ACME client's rules stay in `acme`, which uses this);
 //! - [`dump`] writes the whole database as an engine-independent dump from one consistent
 //!   snapshot, and loads one (`onebox backup` / `onebox restore`).
 //!
 //! The data layer knows nothing of HTTP or of business rules: it stores and fetches.
 
+pub mod acme;
 pub mod dump;
 pub mod entity;
 pub mod images;
@@ -86,6 +93,11 @@ pub enum DbError {
         /// The lease's holder (`host:pid:random`).
         holder: String,
     },
+    /// The database's schema is not one this binary can serve or change: migrations it does
+    /// not know among its own, or its own missing under newer ones (see [`Db::migrations`]);
+    /// or a change asked of it (down, a restore) under migrations newer than its own.
+    #[error("the database's schema: {0}")]
+    Schema(String),
 }
 
 impl DbError {
@@ -95,7 +107,7 @@ impl DbError {
         match self {
             Self::Db(error) => unreachable(error),
             Self::Unreachable { .. } | Self::NoAnswer { .. } | Self::Migrating { .. } => true,
-            Self::Url(_) | Self::StateDir { .. } | Self::Dump(_) => false,
+            Self::Url(_) | Self::StateDir { .. } | Self::Dump(_) | Self::Schema(_) => false,
         }
     }
 }
@@ -153,123 +165,24 @@ fn lost_connection(error: &DbErr) -> bool {
     }
 }
 
-/// The pool, for reads. The pool hands out a connection used within the last second without
-/// pinging it first (`test_before_acquire_if_idle_for`: a round trip saved on every busy
-/// request), so a connection the server has dropped since (a restart, `wait_timeout`, a
-/// `KILL`) can reach a query. A read that fails that way is sent again on another connection:
-/// sqlx checks every connection handed back to the pool and closes a dead one instead of
-/// keeping it, so each attempt uses up one dead connection, and when the server dropped them
-/// all at once, at most one attempt per pooled connection (`database.max_connections`) leads to
-/// a fresh one. Usually the second attempt succeeds. Writes are never sent twice (the first may
-/// have been applied): they go through [`Db::writes`].
-#[derive(Debug, Clone, Copy)]
-pub struct Reads<'a> {
-    db: &'a Db,
-    /// The most attempts per read.
-    attempts: u32,
-}
-
-impl Reads<'_> {
-    async fn again<'s, T, F, Fut>(&self, sql: &'s Statement, run: F) -> Result<T, DbErr>
-    where
-        F: Fn(&'s Statement) -> Fut,
-        Fut: std::future::Future<Output = Result<T, DbErr>>,
-    {
-        let mut attempt = 1;
-        loop {
-            match run(sql).await {
-                Err(error) if lost_connection(&error) && attempt < self.attempts => {
-                    tracing::info!(
-                        error = %error,
-                        attempt,
-                        "database: connection lost during a read; sending it again"
-                    );
-                    attempt += 1;
-                }
-                other => return other,
-            }
+/// Whether `error` is the server refusing a statement for now on its connection (see
+/// [`refused_for_now`]): the statement did not run.
+fn refused(error: &DbErr) -> bool {
+    use sea_orm::RuntimeErr;
+    match error {
+        DbErr::Query(RuntimeErr::SqlxError(error)) | DbErr::Exec(RuntimeErr::SqlxError(error)) => {
+            refused_for_now(error)
         }
+        _ => false,
     }
 }
 
-#[sea_orm::prelude::async_trait::async_trait]
-impl ConnectionTrait for Reads<'_> {
-    fn get_database_backend(&self) -> DbBackend {
-        self.db.backend()
-    }
-
-    async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
-        self.db.execute_statement(&stmt).await
-    }
-
-    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
-        self.db.conn.execute_unprepared(sql).await
-    }
-
-    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
-        self.again(&stmt, |stmt| self.db.query_one_statement(stmt))
-            .await
-    }
-
-    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        self.again(&stmt, |stmt| self.db.query_all_statement(stmt))
-            .await
-    }
-
-    fn support_returning(&self) -> bool {
-        self.db.conn.support_returning()
-    }
-}
-
-/// The pool, for writes: each statement sent once, on a connection from the pool (counted
-/// while it waits for one, as reads are: [`PoolStats::waiting`]).
-#[derive(Debug, Clone, Copy)]
-pub struct Writes<'a> {
-    db: &'a Db,
-}
-
-#[sea_orm::prelude::async_trait::async_trait]
-impl ConnectionTrait for Writes<'_> {
-    fn get_database_backend(&self) -> DbBackend {
-        self.db.backend()
-    }
-
-    async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
-        self.db.execute_statement(&stmt).await
-    }
-
-    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
-        self.db.conn.execute_unprepared(sql).await
-    }
-
-    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
-        self.db.query_one_statement(&stmt).await
-    }
-
-    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        self.db.query_all_statement(&stmt).await
-    }
-
-    fn support_returning(&self) -> bool {
-        self.db.conn.support_returning()
-    }
-}
-
-/// Counts one task waiting for a connection from the pool, for as long as it lives (a request
-/// given up while it waits stops counting too).
-struct Waiting<'a>(&'a AtomicUsize);
-
-impl<'a> Waiting<'a> {
-    fn start(count: &'a AtomicUsize) -> Self {
-        count.fetch_add(1, Ordering::Relaxed);
-        Self(count)
-    }
-}
-
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
+/// Where a statement runs: on a connection from the pool, or on one opened for it and closed
+/// after (a read sent again after its server refused it on a pooled connection).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Via {
+    Pool,
+    New,
 }
 
 /// How long a connection stays in [`Hot`] unused before it goes back to sqlx's pool.
@@ -362,10 +275,10 @@ impl<D: sqlx::Database> Drop for Hot<D> {
     }
 }
 
-/// A connection lent for one statement. Dropped, it goes to [`Hot`] if the statement ended
-/// cleanly ([`Lent::finished`]), else back to sqlx's pool; then the next statement waiting
-/// gets its turn.
-struct Lent<'a, D: sqlx::Database> {
+/// A connection of the pool lent for one statement. Dropped, it goes to [`Hot`] if the
+/// statement ended cleanly ([`Lent::done`]), else back to sqlx's pool; then the next statement
+/// waiting gets its turn.
+struct Pooled<'a, D: sqlx::Database> {
     conn: Option<sqlx::pool::PoolConnection<D>>,
     hot: &'a Hot<D>,
     /// Dropped after the connection is put back (fields drop after `Drop::drop`).
@@ -375,23 +288,7 @@ struct Lent<'a, D: sqlx::Database> {
     reusable: bool,
 }
 
-impl<D: sqlx::Database> Lent<'_, D> {
-    fn get(&mut self) -> &mut D::Connection {
-        // Present until dropped.
-        self.conn.as_deref_mut().expect("a lent connection")
-    }
-
-    /// Notes how the statement ended, and passes its result on.
-    fn finished<T>(&mut self, result: Result<T, sqlx::Error>) -> Result<T, sqlx::Error> {
-        self.reusable = matches!(
-            result,
-            Ok(_) | Err(sqlx::Error::Database(_) | sqlx::Error::RowNotFound)
-        );
-        result
-    }
-}
-
-impl<D: sqlx::Database> Drop for Lent<'_, D> {
+impl<D: sqlx::Database> Drop for Pooled<'_, D> {
     fn drop(&mut self) {
         if let Some(conn) = self.conn.take()
             && self.reusable
@@ -399,6 +296,191 @@ impl<D: sqlx::Database> Drop for Lent<'_, D> {
         {
             self.hot.put(conn);
         }
+    }
+}
+
+/// A connection lent for one statement ([`Db::lend`]).
+enum Lent<'a, D: sea_orm::sqlx::Database> {
+    Pooled(Pooled<'a, D>),
+    New(D::Connection),
+}
+
+impl<D: sea_orm::sqlx::Database> std::ops::Deref for Lent<'_, D> {
+    type Target = D::Connection;
+
+    fn deref(&self) -> &D::Connection {
+        match self {
+            // Present until dropped.
+            Self::Pooled(pooled) => pooled.conn.as_deref().expect("a lent connection"),
+            Self::New(conn) => conn,
+        }
+    }
+}
+
+impl<D: sea_orm::sqlx::Database> std::ops::DerefMut for Lent<'_, D> {
+    fn deref_mut(&mut self) -> &mut D::Connection {
+        match self {
+            Self::Pooled(pooled) => pooled.conn.as_deref_mut().expect("a lent connection"),
+            Self::New(conn) => conn,
+        }
+    }
+}
+
+impl<D: sea_orm::sqlx::Database> Lent<'_, D> {
+    /// Gives the connection back after its statement: kept for the next one ([`Hot`]) when
+    /// the statement ran to its end or the server refused it as wrong; closed when the server
+    /// refused it for now (that connection's server is leaving); back to sqlx's pool, which
+    /// checks it, after anything else (an I/O or protocol error). One opened for the statement
+    /// is closed.
+    async fn done<T>(self, outcome: &Result<T, sea_orm::sqlx::Error>) {
+        use sea_orm::sqlx::Connection;
+        match self {
+            Self::Pooled(mut pooled) => {
+                let leaving = outcome.as_ref().err().is_some_and(refused_for_now);
+                pooled.reusable = !leaving
+                    && matches!(
+                        outcome,
+                        Ok(_) | Err(sqlx::Error::Database(_) | sqlx::Error::RowNotFound)
+                    );
+                if leaving && let Some(conn) = pooled.conn.as_mut() {
+                    conn.close_on_drop();
+                }
+            }
+            Self::New(conn) => {
+                let _ = conn.close().await;
+            }
+        }
+    }
+}
+
+/// The pool, for reads. The pool hands out a connection used within the last second without
+/// pinging it first (`test_before_acquire_if_idle_for`: a round trip saved on every busy
+/// request), so a connection the server has dropped since (a restart, `wait_timeout`, a
+/// `KILL`) can reach a query. A read that fails that way is sent again on another connection:
+/// sqlx checks every connection handed back to the pool and closes a dead one instead of
+/// keeping it, so each attempt uses up one dead connection, and when the server dropped them
+/// all at once, at most one attempt per pooled connection (`database.max_connections`) leads to
+/// a fresh one. Usually the second attempt succeeds. Writes are never sent twice (the first may
+/// have been applied): they go through [`Db::writes`].
+///
+/// A read the server refused for now on its connection (SQLSTATE class 08: a Galera node
+/// leaving the cluster, a server shutting down) is sent once more on a connection opened for
+/// it: the refusing one is closed rather than pooled again, and a new connection through a
+/// balancer reaches a node that takes queries as soon as the balancer has moved.
+#[derive(Debug, Clone, Copy)]
+pub struct Reads<'a> {
+    db: &'a Db,
+    /// The most attempts per read.
+    attempts: u32,
+}
+
+impl Reads<'_> {
+    async fn again<'s, T, F, Fut>(&self, sql: &'s Statement, run: F) -> Result<T, DbErr>
+    where
+        F: Fn(&'s Statement, Via) -> Fut,
+        Fut: std::future::Future<Output = Result<T, DbErr>>,
+    {
+        let mut attempt = 1;
+        loop {
+            match run(sql, Via::Pool).await {
+                Err(error) if lost_connection(&error) && attempt < self.attempts => {
+                    tracing::info!(
+                        error = %error,
+                        attempt,
+                        "database: connection lost during a read; sending it again"
+                    );
+                    attempt += 1;
+                }
+                Err(error) if refused(&error) => {
+                    tracing::info!(
+                        error = %error,
+                        "database: the server refused a read for now; sending it again on a new connection"
+                    );
+                    return run(sql, Via::New).await;
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+#[sea_orm::prelude::async_trait::async_trait]
+impl ConnectionTrait for Reads<'_> {
+    fn get_database_backend(&self) -> DbBackend {
+        self.db.backend()
+    }
+
+    async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        self.db.execute_statement(&stmt).await
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        self.db.conn.execute_unprepared(sql).await
+    }
+
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        self.again(&stmt, |stmt, via| self.db.query_one_statement(stmt, via))
+            .await
+    }
+
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        self.again(&stmt, |stmt, via| self.db.query_all_statement(stmt, via))
+            .await
+    }
+
+    fn support_returning(&self) -> bool {
+        self.db.conn.support_returning()
+    }
+}
+
+/// The pool, for writes: each statement sent once, on a connection from the pool (counted
+/// while it waits for one, as reads are: [`PoolStats::waiting`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Writes<'a> {
+    db: &'a Db,
+}
+
+#[sea_orm::prelude::async_trait::async_trait]
+impl ConnectionTrait for Writes<'_> {
+    fn get_database_backend(&self) -> DbBackend {
+        self.db.backend()
+    }
+
+    async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        self.db.execute_statement(&stmt).await
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        self.db.conn.execute_unprepared(sql).await
+    }
+
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        self.db.query_one_statement(&stmt, Via::Pool).await
+    }
+
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        self.db.query_all_statement(&stmt, Via::Pool).await
+    }
+
+    fn support_returning(&self) -> bool {
+        self.db.conn.support_returning()
+    }
+}
+
+/// Counts one task waiting for a connection from the pool, for as long as it lives (a request
+/// given up while it waits stops counting too).
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn start(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Self(count)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -433,6 +515,92 @@ pub struct MigrationState {
     pub name: String,
     /// Applied to this database.
     pub applied: bool,
+    /// Not one of this binary's: applied by a newer onebox (always `applied`; see
+    /// [`Db::migrations`]).
+    pub newer: bool,
+}
+
+/// This binary's version, as messages about the schema name it.
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// This binary's migrations (`ours`, oldest first) against the names the database has applied:
+/// ours with their state, then the newer ones. Migration names begin with their date and a
+/// sequence number (`m20261205_000003_...`), so that their order is their names' order (a unit
+/// test holds the list to it).
+///
+/// Unknown names are accepted only when every one sorts after all of ours and all of ours are
+/// applied: a newer onebox migrated the database (in a rolling upgrade, while this box waits
+/// for its turn), and a migration never takes away what the release before it uses (`db/`'s
+/// README). Any other unknown name (one older than our newest, or newer ones over a gap in
+/// ours) means a build with a different history migrated the database: [`DbError::Schema`].
+fn reconcile(
+    ours: &[String],
+    applied: &std::collections::BTreeSet<String>,
+) -> Result<Vec<MigrationState>, DbError> {
+    let newest = ours.iter().max().map_or("", String::as_str);
+    let unknown: Vec<&String> = applied.iter().filter(|name| !ours.contains(name)).collect();
+    let list = |names: &[&String]| {
+        names
+            .iter()
+            .map(|n| n.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let older: Vec<&String> = unknown
+        .iter()
+        .copied()
+        .filter(|name| name.as_str() <= newest)
+        .collect();
+    if !older.is_empty() {
+        return Err(DbError::Schema(format!(
+            "applied migration(s) {} unknown to this onebox ({VERSION}) and older than its \
+             newest, {newest}: another build of onebox, with a different history, migrated \
+             this database; serve it with that build, or restore a backup taken before",
+            list(&older)
+        )));
+    }
+    let pending: Vec<&String> = ours.iter().filter(|n| !applied.contains(*n)).collect();
+    if !unknown.is_empty() && !pending.is_empty() {
+        return Err(DbError::Schema(format!(
+            "migration(s) newer than this onebox ({VERSION}) are applied ({}) but not its own \
+             {}: another build of onebox, with a different history, migrated this database; \
+             serve it with that build, or restore a backup taken before",
+            list(&unknown),
+            list(&pending)
+        )));
+    }
+    let mut all: Vec<MigrationState> = ours
+        .iter()
+        .map(|name| MigrationState {
+            name: name.clone(),
+            applied: applied.contains(name),
+            newer: false,
+        })
+        .collect();
+    all.extend(unknown.into_iter().map(|name| MigrationState {
+        name: name.clone(),
+        applied: true,
+        newer: true,
+    }));
+    Ok(all)
+}
+
+/// Refuses to change the schema under migrations newer than this binary's: only the onebox
+/// that knows them can revert them, and this one's own are under them.
+fn refuse_newer(migrations: &[MigrationState], doing: &str) -> Result<(), DbError> {
+    let newer: Vec<&str> = migrations
+        .iter()
+        .filter(|m| m.newer)
+        .map(|m| m.name.as_str())
+        .collect();
+    if newer.is_empty() {
+        return Ok(());
+    }
+    Err(DbError::Schema(format!(
+        "cannot {doing}: migration(s) newer than this onebox ({VERSION}) are applied ({}); \
+         revert them first with the onebox that applied them (`onebox migrate down`)",
+        newer.join(", ")
+    )))
 }
 
 /// The connection pool's state at one moment.
@@ -460,6 +628,8 @@ pub struct Db {
     max_connections: u32,
     /// Tasks waiting for a connection now (sqlx's pool does not say).
     waiting: Arc<AtomicUsize>,
+    /// Counts statements that found the database unavailable ([`Db::troubles`]).
+    troubles: Arc<tokio::sync::watch::Sender<u64>>,
     /// Connections between two statements, kept out of sqlx's pool ([`Hot`]), per engine.
     hot_mysql: Arc<Hot<sqlx::MySql>>,
     hot_sqlite: Arc<Hot<sqlx::Sqlite>>,
@@ -513,6 +683,7 @@ impl Db {
                     settings.max_connections as usize - 1,
                 ))
             }),
+            troubles: Arc::new(tokio::sync::watch::Sender::new(0)),
         })
     }
 
@@ -542,136 +713,173 @@ impl Db {
     pub async fn begin(&self) -> Result<sea_orm::DatabaseTransaction, DbErr> {
         let _waiting = Waiting::start(&self.waiting);
         self.cool();
-        sea_orm::TransactionTrait::begin(&self.conn).await
+        let begun = sea_orm::TransactionTrait::begin(&self.conn).await;
+        self.watch(begun)
     }
 
-    /// A connection for one statement: the one used last if it was used within [`HOT_FOR`],
-    /// else one from `pool`. Statements wait their turn in order ([`Db::lendable`]), counted in
-    /// [`PoolStats::waiting`], for `database.acquire_timeout` at most.
-    async fn lend<'a, D: sqlx::Database>(
+    /// A count of the statements (reads, writes, `BEGIN`s) that could not reach the database
+    /// (no connection to be had, or the connection lost), changed at each: the database
+    /// watcher looks at once rather than at its next tick, so that while the database cannot
+    /// be reached requests answer 503 at once instead of each waiting to find out. A server
+    /// refusing statements for now ([`refused_for_now`]) is not counted: it answers at once,
+    /// and what needs no database (the page cache) goes on being served until the next tick.
+    pub fn troubles(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.troubles.subscribe()
+    }
+
+    /// `outcome`, counted in [`Db::troubles`] if it could not reach the database.
+    fn watch<T>(&self, outcome: Result<T, DbErr>) -> Result<T, DbErr> {
+        if let Err(error) = &outcome
+            && unreachable(error)
+            && !refused(error)
+        {
+            self.troubles.send_modify(|n| *n = n.wrapping_add(1));
+        }
+        outcome
+    }
+
+    /// A connection for one statement, `via` the pool or opened for it with the pool's options
+    /// within `database.acquire_timeout`. From the pool: the one used last if it was used
+    /// within [`HOT_FOR`], else one from sqlx's pool; statements wait their turn in order
+    /// ([`Db::lendable`]), counted in [`PoolStats::waiting`], for `database.acquire_timeout`
+    /// at most.
+    async fn lend<'a, D: sea_orm::sqlx::Database>(
         &'a self,
-        pool: &sqlx::Pool<D>,
+        pool: &sea_orm::sqlx::Pool<D>,
         hot: &'a Hot<D>,
+        via: Via,
     ) -> Result<Lent<'a, D>, DbErr> {
-        let Some(lendable) = &self.lendable else {
-            let _waiting = Waiting::start(&self.waiting);
-            let conn = pool.acquire().await.map_err(acquire_error)?;
-            return Ok(Lent {
-                conn: Some(conn),
-                hot,
-                turn: None,
-                reusable: false,
-            });
-        };
-        let turn = match lendable.try_acquire() {
-            Ok(turn) => turn,
-            Err(_) => {
-                let _waiting = Waiting::start(&self.waiting);
-                match tokio::time::timeout(self.timeout, lendable.acquire()).await {
-                    Ok(Ok(turn)) => turn,
-                    // Never closed; out of time.
-                    _ => return Err(acquire_error(sqlx::Error::PoolTimedOut)),
+        use sea_orm::sqlx::{ConnectOptions as _, Error as Sqlx};
+        if via == Via::New {
+            let options = pool.connect_options();
+            return match tokio::time::timeout(self.timeout, options.connect()).await {
+                Ok(Ok(conn)) => Ok(Lent::New(conn)),
+                Ok(Err(error)) => Err(acquire_error(error)),
+                Err(_) => Err(acquire_error(Sqlx::PoolTimedOut)),
+            };
+        }
+        let turn = match &self.lendable {
+            None => None,
+            Some(lendable) => match lendable.try_acquire() {
+                Ok(turn) => Some(turn),
+                Err(_) => {
+                    let _waiting = Waiting::start(&self.waiting);
+                    match tokio::time::timeout(self.timeout, lendable.acquire()).await {
+                        Ok(Ok(turn)) => Some(turn),
+                        // Never closed; out of time.
+                        _ => return Err(acquire_error(Sqlx::PoolTimedOut)),
+                    }
                 }
-            }
+            },
         };
-        let conn = match hot.take() {
+        let kept = if turn.is_some() { hot.take() } else { None };
+        let conn = match kept {
             Some(conn) => conn,
             None => {
                 let _waiting = Waiting::start(&self.waiting);
                 pool.acquire().await.map_err(acquire_error)?
             }
         };
-        Ok(Lent {
+        Ok(Lent::Pooled(Pooled {
             conn: Some(conn),
             hot,
-            turn: Some(turn),
+            turn,
             reusable: false,
-        })
+        }))
     }
 
-    async fn lend_mysql(&self) -> Result<Lent<'_, sqlx::MySql>, DbErr> {
-        self.lend(self.conn.get_mysql_connection_pool(), &self.hot_mysql)
-            .await
+    async fn lend_mysql(&self, via: Via) -> Result<Lent<'_, sqlx::MySql>, DbErr> {
+        let lent = self
+            .lend(self.conn.get_mysql_connection_pool(), &self.hot_mysql, via)
+            .await;
+        self.watch(lent)
     }
 
-    async fn lend_sqlite(&self) -> Result<Lent<'_, sqlx::Sqlite>, DbErr> {
-        self.lend(self.conn.get_sqlite_connection_pool(), &self.hot_sqlite)
-            .await
+    async fn lend_sqlite(&self, via: Via) -> Result<Lent<'_, sqlx::Sqlite>, DbErr> {
+        let lent = self
+            .lend(self.conn.get_sqlite_connection_pool(), &self.hot_sqlite, via)
+            .await;
+        self.watch(lent)
     }
 
-    /// Runs a statement that returns no rows, once.
+    /// Runs a statement that returns no rows, once, on a connection from the pool.
     async fn execute_statement(&self, stmt: &Statement) -> Result<ExecResult, DbErr> {
         let sql = AssertSqlSafe(stmt.sql.as_str());
-        match self.backend() {
+        let done = match self.backend() {
             DbBackend::Sqlite => {
-                let mut conn = self.lend_sqlite().await?;
+                let mut conn = self.lend_sqlite(Via::Pool).await?;
                 let done = sqlx::query_with(sql, values(stmt))
-                    .execute(conn.get())
+                    .execute(&mut *conn)
                     .await;
-                conn.finished(done)
-                    .map(ExecResult::from)
-                    .map_err(exec_error)
+                conn.done(&done).await;
+                done.map(ExecResult::from)
             }
             _ => {
-                let mut conn = self.lend_mysql().await?;
+                let mut conn = self.lend_mysql(Via::Pool).await?;
                 let done = sqlx::query_with(sql, values(stmt))
-                    .execute(conn.get())
+                    .execute(&mut *conn)
                     .await;
-                conn.finished(done)
-                    .map(ExecResult::from)
-                    .map_err(exec_error)
+                conn.done(&done).await;
+                done.map(ExecResult::from)
             }
-        }
+        };
+        self.watch(done.map_err(exec_error))
     }
 
-    /// Runs a query for at most one row, once.
-    async fn query_one_statement(&self, stmt: &Statement) -> Result<Option<QueryResult>, DbErr> {
+    /// Runs a query for at most one row, once, `via` the pool or a new connection.
+    async fn query_one_statement(
+        &self,
+        stmt: &Statement,
+        via: Via,
+    ) -> Result<Option<QueryResult>, DbErr> {
         let sql = AssertSqlSafe(stmt.sql.as_str());
-        match self.backend() {
+        let row = match self.backend() {
             DbBackend::Sqlite => {
-                let mut conn = self.lend_sqlite().await?;
+                let mut conn = self.lend_sqlite(via).await?;
                 let row = sqlx::query_with(sql, values(stmt))
-                    .fetch_optional(conn.get())
+                    .fetch_optional(&mut *conn)
                     .await;
-                conn.finished(row)
-                    .map(|row| row.map(QueryResult::from))
-                    .map_err(query_error)
+                conn.done(&row).await;
+                row.map(|row| row.map(QueryResult::from))
             }
             _ => {
-                let mut conn = self.lend_mysql().await?;
+                let mut conn = self.lend_mysql(via).await?;
                 let row = sqlx::query_with(sql, values(stmt))
-                    .fetch_optional(conn.get())
+                    .fetch_optional(&mut *conn)
                     .await;
-                conn.finished(row)
-                    .map(|row| row.map(QueryResult::from))
-                    .map_err(query_error)
+                conn.done(&row).await;
+                row.map(|row| row.map(QueryResult::from))
             }
-        }
+        };
+        self.watch(row.map_err(query_error))
     }
 
-    /// Runs a query for all its rows, once.
-    async fn query_all_statement(&self, stmt: &Statement) -> Result<Vec<QueryResult>, DbErr> {
+    /// Runs a query for all its rows, once, `via` the pool or a new connection.
+    async fn query_all_statement(
+        &self,
+        stmt: &Statement,
+        via: Via,
+    ) -> Result<Vec<QueryResult>, DbErr> {
         let sql = AssertSqlSafe(stmt.sql.as_str());
-        match self.backend() {
+        let rows = match self.backend() {
             DbBackend::Sqlite => {
-                let mut conn = self.lend_sqlite().await?;
+                let mut conn = self.lend_sqlite(via).await?;
                 let rows = sqlx::query_with(sql, values(stmt))
-                    .fetch_all(conn.get())
+                    .fetch_all(&mut *conn)
                     .await;
-                conn.finished(rows)
-                    .map(|rows| rows.into_iter().map(QueryResult::from).collect())
-                    .map_err(query_error)
+                conn.done(&rows).await;
+                rows.map(|rows| rows.into_iter().map(QueryResult::from).collect())
             }
             _ => {
-                let mut conn = self.lend_mysql().await?;
+                let mut conn = self.lend_mysql(via).await?;
                 let rows = sqlx::query_with(sql, values(stmt))
-                    .fetch_all(conn.get())
+                    .fetch_all(&mut *conn)
                     .await;
-                conn.finished(rows)
-                    .map(|rows| rows.into_iter().map(QueryResult::from).collect())
-                    .map_err(query_error)
+                conn.done(&rows).await;
+                rows.map(|rows| rows.into_iter().map(QueryResult::from).collect())
             }
-        }
+        };
+        self.watch(rows.map_err(query_error))
     }
 
     /// The pool's connections now (for metrics).
@@ -740,14 +948,16 @@ impl Db {
         use sea_orm::sqlx::Connection;
         let pinged = match self.backend() {
             DbBackend::Sqlite => {
-                let mut conn = self.lend_sqlite().await?;
-                let pinged = conn.get().ping().await;
-                conn.finished(pinged)
+                let mut conn = self.lend_sqlite(Via::Pool).await?;
+                let pinged = conn.ping().await;
+                conn.done(&pinged).await;
+                pinged
             }
             _ => {
-                let mut conn = self.lend_mysql().await?;
-                let pinged = conn.get().ping().await;
-                conn.finished(pinged)
+                let mut conn = self.lend_mysql(Via::Pool).await?;
+                let pinged = conn.ping().await;
+                conn.done(&pinged).await;
+                pinged
             }
         };
         pinged.map_err(|e| DbErr::Conn(sea_orm::RuntimeErr::SqlxError(Arc::new(e))))
@@ -787,7 +997,14 @@ impl Db {
     }
 
     async fn up(&self, steps: Option<u32>) -> Result<usize, DbError> {
-        let pending = Migrator::get_pending_migrations(&self.conn).await?.len();
+        // Refuses a schema this binary does not know (newer migrations are fine: none of ours
+        // is then pending).
+        let pending = self
+            .migrations()
+            .await?
+            .iter()
+            .filter(|m| !m.applied)
+            .count();
         if pending > 0 {
             Migrator::up(&self.conn, steps).await?;
         }
@@ -797,7 +1014,9 @@ impl Db {
     /// Reverts the latest `steps` applied migrations; returns how many were reverted.
     pub async fn migrate_down(&self, steps: u32) -> Result<usize, DbError> {
         let down = async {
-            let applied = Migrator::get_applied_migrations(&self.conn).await?.len();
+            let migrations = self.migrations().await?;
+            refuse_newer(&migrations, "revert migrations")?;
+            let applied = migrations.iter().filter(|m| m.applied).count();
             Migrator::down(&self.conn, Some(steps)).await?;
             Ok(applied.min(steps as usize))
         };
@@ -808,7 +1027,9 @@ impl Db {
     /// applied (a restore brings the schema to its archive's before loading it).
     pub async fn migrate_to(&self, count: usize) -> Result<(), DbError> {
         let to = async {
-            let applied = Migrator::get_applied_migrations(&self.conn).await?.len();
+            let migrations = self.migrations().await?;
+            refuse_newer(&migrations, "bring the schema to the archive's")?;
+            let applied = migrations.iter().filter(|m| m.applied).count();
             if applied < count {
                 Migrator::up(&self.conn, Some((count - applied) as u32)).await?;
             } else if applied > count {
@@ -873,16 +1094,13 @@ impl Db {
         outcome
     }
 
-    /// Every migration, oldest first, and whether it is applied.
+    /// Every migration of this binary, oldest first, and whether it is applied; then those a
+    /// newer onebox applied, if any (`newer`). [`DbError::Schema`] when the database was
+    /// migrated by a build with a different history: see [`reconcile`]. Reads only (the
+    /// database watcher asks every second).
     pub async fn migrations(&self) -> Result<Vec<MigrationState>, DbError> {
-        let all = Migrator::get_migration_with_status(&self.conn).await?;
-        Ok(all
-            .iter()
-            .map(|m| MigrationState {
-                name: m.name().to_owned(),
-                applied: m.status() == migration::MigrationStatus::Applied,
-            })
-            .collect())
+        let applied = dump::applied(&self.reads()).await?;
+        reconcile(&dump::known_migrations(), &applied.into_iter().collect())
     }
 }
 
@@ -1039,6 +1257,14 @@ mod tests {
         // A duplicate key, a syntax error: the statement's fault, not the server's state.
         assert!(!unreachable(&server("23000")));
         assert!(!unreachable(&server("42000")));
+        // Refused for now: a read is sent again on a new connection, and the watcher is not
+        // woken (the server answers at once); a lost connection is not a refusal.
+        assert!(refused(&server("08S01")));
+        assert!(!refused(&server("23000")));
+        let eof = Sqlx::Io(std::io::Error::from(std::io::ErrorKind::UnexpectedEof));
+        assert!(!refused(&DbErr::Query(RuntimeErr::SqlxError(Arc::new(
+            eof
+        )))));
     }
 
     #[test]
@@ -1059,6 +1285,97 @@ mod tests {
         assert!(!lost_connection(&DbErr::Query(sqlx(Sqlx::PoolTimedOut))));
         assert!(!lost_connection(&DbErr::Query(sqlx(Sqlx::RowNotFound))));
         assert!(!lost_connection(&DbErr::RecordNotFound("post".to_owned())));
+    }
+
+    #[test]
+    fn migration_names_sort_in_the_order_they_apply() {
+        // `reconcile` tells a newer migration from an older one by its name.
+        let ours = dump::known_migrations();
+        let mut sorted = ours.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(
+            ours, sorted,
+            "migrations are named mYYYYMMDD_NNNNNN_..., in order"
+        );
+    }
+
+    #[test]
+    fn migrations_newer_than_ours_are_served_other_unknown_ones_refused() {
+        let names = |list: &[&str]| list.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>();
+        let ours = names(&["m20260101_000001_a", "m20260201_000001_b"]);
+        let applied = |list: &[&str]| list.iter().map(|n| (*n).to_owned()).collect();
+        let states = |all: Vec<MigrationState>| {
+            all.into_iter()
+                .map(|m| format!("{} {} {}", m.name, m.applied, m.newer))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            states(reconcile(&ours, &applied(&["m20260101_000001_a"])).expect("one pending")),
+            [
+                "m20260101_000001_a true false",
+                "m20260201_000001_b false false"
+            ]
+        );
+        // A newer onebox applied two more: served, and listed after ours.
+        let ahead = applied(&[
+            "m20260101_000001_a",
+            "m20260201_000001_b",
+            "m20260301_000001_c",
+            "m20260301_000002_d",
+        ]);
+        assert_eq!(
+            states(reconcile(&ours, &ahead).expect("newer ones are served")),
+            [
+                "m20260101_000001_a true false",
+                "m20260201_000001_b true false",
+                "m20260301_000001_c true true",
+                "m20260301_000002_d true true"
+            ]
+        );
+        // Unknown, and older than our newest: another history.
+        let refused = reconcile(
+            &ours,
+            &applied(&[
+                "m20260101_000001_a",
+                "m20260115_000001_x",
+                "m20260201_000001_b",
+            ]),
+        )
+        .expect_err("an unknown older one");
+        let text = refused.to_string();
+        assert!(text.contains("m20260115_000001_x"), "{text}");
+        assert!(
+            text.contains("older than its newest, m20260201_000001_b"),
+            "{text}"
+        );
+        assert!(!refused.is_unavailable(), "a fault to fix, not a wait");
+        // Newer ones over a gap in ours: another history too.
+        let text = reconcile(
+            &ours,
+            &applied(&["m20260101_000001_a", "m20260301_000001_c"]),
+        )
+        .expect_err("a gap")
+        .to_string();
+        assert!(
+            text.contains("(m20260301_000001_c) but not its own m20260201_000001_b"),
+            "{text}"
+        );
+        // Down and restores refuse to work under newer ones.
+        let ahead = reconcile(&ours, &ahead).expect("served");
+        let text = refuse_newer(&ahead, "revert migrations")
+            .expect_err("newer ones")
+            .to_string();
+        assert!(
+            text.contains("cannot revert migrations: migration(s) newer than this onebox"),
+            "{text}"
+        );
+        assert!(
+            text.contains("(m20260301_000001_c, m20260301_000002_d)"),
+            "{text}"
+        );
+        let own = reconcile(&ours, &applied(&["m20260101_000001_a"])).expect("ours");
+        assert!(refuse_newer(&own, "revert migrations").is_ok());
     }
 
     #[test]
