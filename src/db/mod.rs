@@ -797,7 +797,11 @@ impl Db {
 
     async fn lend_sqlite(&self, via: Via) -> Result<Lent<'_, sqlx::Sqlite>, DbErr> {
         let lent = self
-            .lend(self.conn.get_sqlite_connection_pool(), &self.hot_sqlite, via)
+            .lend(
+                self.conn.get_sqlite_connection_pool(),
+                &self.hot_sqlite,
+                via,
+            )
             .await;
         self.watch(lent)
     }
