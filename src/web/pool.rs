@@ -740,6 +740,10 @@ impl http_body::Body for UpstreamBody {
                 }
                 return Poll::Ready(Some(Ok(Frame::data(data))));
             }
+            if this.ended() {
+                // The last chunk and the trailers were read: nothing more is to come.
+                continue;
+            }
             let Some(conn) = &mut this.conn else {
                 return Poll::Ready(None);
             };
