@@ -66,6 +66,8 @@ pub(crate) struct ConnInfo {
     pub metrics: WebMetrics,
     /// Keeps the connection counted (`web.max_connections`) when a WebSocket takes it over.
     pub hold: Hold,
+    /// The process is draining: HTTP/1.1 responses say `Connection: close`.
+    pub draining: tokio_util::sync::CancellationToken,
     /// The reverse proxy's forwarding fields for this client, made at its first proxied
     /// request.
     pub proxy_peer: std::sync::OnceLock<super::proxy::PeerFields>,
