@@ -183,7 +183,10 @@ async fn route(
             && site.files.has_file(path).await)
     {
         let request = Request::from_parts(parts, body);
-        return (proxy.forward(request, conn).await, Group::Proxy);
+        // Boxed: the proxy's future is large, and every request's future would carry its room
+        // (hyper moves the whole future into place for each request).
+        let forward = Box::pin(proxy.forward(request, conn));
+        return (forward.await, Group::Proxy);
     }
     if declared_too_large(&parts.headers, site.max_body) {
         return (too_large(), Group::Refused);
