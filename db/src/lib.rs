@@ -17,6 +17,7 @@ mod m20261126_000001_initial;
 mod m20261205_000001_post_excerpts;
 mod m20261205_000002_images;
 mod m20261205_000003_shared_state;
+mod m20261206_000001_acme_storage;
 
 /// Every migration of the schema, oldest first.
 #[derive(Debug)]
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000001_post_excerpts::Migration),
             Box::new(m20261205_000002_images::Migration),
             Box::new(m20261205_000003_shared_state::Migration),
+            Box::new(m20261206_000001_acme_storage::Migration),
         ]
     }
 }

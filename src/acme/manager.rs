@@ -15,6 +15,11 @@
 //! into the shared certificates handle: the next handshake gets it, open connections keep the
 //! old one. A failure is logged once, with the CA's own text, and recorded for
 //! `onebox cert status`.
+//!
+//! When the store is shared by several boxes (the database), each box also looks in it every
+//! `web.acme.storage_poll` and serves a newer certificate another box stored; a box that does
+//! not order (`Plan::orders`) only does that. The status (`status.json`: next renewal, last
+//! error) is this box's own, in `state_dir`, whatever the store.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -27,7 +32,7 @@ use super::client::Http;
 use super::order::{self, AcmeError, Answering, Request};
 use super::plan::Plan;
 use super::schedule;
-use super::store::{Secrecy, Store};
+use super::store::{FileStore, Secrecy, Store, StoreError};
 use crate::ops::certs::{Certificates, Source};
 
 /// How long to wait for another process's lease before looking again.
@@ -84,6 +89,10 @@ struct Ari {
 pub struct Manager<S: Store> {
     plan: Plan,
     store: S,
+    /// Where this box's status is kept (`state_dir/acme/`, whatever `store` is).
+    local: FileStore,
+    /// When to look in a shared store for a certificate another box stored next.
+    next_poll: SystemTime,
     http: Http,
     certificates: Certificates,
     answering: Answering,
@@ -94,13 +103,17 @@ pub struct Manager<S: Store> {
     retry_at: Option<SystemTime>,
     /// The CA no longer knows the stored account: make a new one.
     new_account: bool,
+    /// Whether the status was saved since the start.
+    status_saved: bool,
 }
 
 impl<S: Store> Manager<S> {
     /// A manager serving `current` (what the store held) from the start.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         plan: Plan,
         store: S,
+        local: FileStore,
         http: Http,
         certificates: Certificates,
         answering: Answering,
@@ -110,6 +123,8 @@ impl<S: Store> Manager<S> {
         let mut manager = Self {
             plan,
             store,
+            local,
+            next_poll: SystemTime::now(),
             http,
             certificates,
             answering,
@@ -118,6 +133,7 @@ impl<S: Store> Manager<S> {
             ari: Ari::default(),
             retry_at: None,
             new_account: false,
+            status_saved: false,
         };
         manager.status.names = manager.plan.names.clone();
         manager.status.challenge = manager.plan.challenge.as_str().to_owned();
@@ -134,7 +150,14 @@ impl<S: Store> Manager<S> {
     /// Runs until `shutdown`.
     pub async fn run(mut self, shutdown: CancellationToken) {
         loop {
-            let now = SystemTime::now();
+            let mut now = SystemTime::now();
+            if let Some(every) = self.store.poll_interval()
+                && self.next_poll <= now
+            {
+                self.look_for_newer().await;
+                now = SystemTime::now();
+                self.next_poll = now + every;
+            }
             let wake = match self.next_step(now) {
                 Step::Wait(until) => until,
                 Step::PollAri => {
@@ -147,8 +170,15 @@ impl<S: Store> Manager<S> {
                     continue;
                 }
             };
-            self.status.next_renewal = self.renewal_time().map(to_unix);
-            self.save_status().await;
+            let wake = match self.store.poll_interval() {
+                Some(_) => wake.min(self.next_poll),
+                None => wake,
+            };
+            let next_renewal = self.renewal_time().map(to_unix);
+            if next_renewal != self.status.next_renewal || !self.status_saved {
+                self.status.next_renewal = next_renewal;
+                self.save_status().await;
+            }
             let wait = wake.duration_since(now).unwrap_or_default();
             tokio::select! {
                 () = tokio::time::sleep(wait) => {}
@@ -159,6 +189,10 @@ impl<S: Store> Manager<S> {
 
     /// What to do now.
     fn next_step(&self, now: SystemTime) -> Step {
+        if !self.plan.orders {
+            // The zone's primary orders; the poll brings what it stores.
+            return Step::Wait(self.next_poll);
+        }
         if let Some(at) = self.retry_at
             && at > now
         {
@@ -273,9 +307,19 @@ impl<S: Store> Manager<S> {
                 return;
             }
         }
-        if self.adopt_stored().await {
-            self.store.release(&name).await;
-            return;
+        match self.adopt_stored().await {
+            Ok(false) => {}
+            Ok(true) => {
+                self.store.release(&name).await;
+                return;
+            }
+            Err(error) => {
+                // Unknown whether another box renewed: no order on a guess.
+                let error = AcmeError::Local(crate::ops::chain(&error).to_string());
+                self.store.release(&name).await;
+                self.failed(error).await;
+                return;
+            }
         }
         let request = Request {
             names: self.plan.names.clone(),
@@ -288,7 +332,7 @@ impl<S: Store> Manager<S> {
         };
         let outcome = async {
             let account = self.account().await?;
-            order::issue(&account, &request, &self.answering).await
+            order::issue(&account, &request, &self.answering, &self.store).await
         }
         .await;
         let outcome = match outcome {
@@ -356,29 +400,73 @@ impl<S: Store> Manager<S> {
     }
 
     /// Takes the stored certificate when it is better than the current one (another process
-    /// renewed it). Returns whether it did.
-    async fn adopt_stored(&mut self) -> bool {
-        let Some(stored) = load_issued(&self.store, &self.plan).await else {
-            return false;
+    /// renewed it) and not due for renewal itself. Returns whether it did.
+    async fn adopt_stored(&mut self) -> Result<bool, StoreError> {
+        let Some(stored) = self.stored_newer().await? else {
+            return Ok(false);
         };
-        let now = SystemTime::now();
-        let newer = self
-            .current
-            .as_ref()
-            .is_none_or(|current| stored.info.not_after > current.info.not_after);
-        let usable = stored.info.covers(&self.plan.names) && stored.info.valid_at(now);
         let due = schedule::renewal_time(
             stored.info.not_before,
             stored.info.not_after,
             self.plan.renew_before,
-        ) <= now;
-        if !(newer && usable && !due) {
-            return false;
+        ) <= SystemTime::now();
+        if due {
+            return Ok(false);
         }
-        tracing::info!(not_after = %rfc3339(stored.info.not_after), "acme: serving the certificate another onebox process stored");
+        self.adopt(stored);
+        Ok(true)
+    }
+
+    /// A shared store's poll: serves a newer certificate another box stored, whether or not
+    /// it is due (if it is, this box's own schedule then orders, under the lease).
+    async fn look_for_newer(&mut self) {
+        match self.stored_newer().await {
+            Ok(Some(stored)) => self.adopt(stored),
+            Ok(None) => {}
+            Err(error) => tracing::warn!(
+                error = %crate::ops::chain(&error),
+                "acme: cannot look for a newer certificate in the shared storage"
+            ),
+        }
+    }
+
+    /// The stored certificate, when it is not the one served, is newer, covers the names and
+    /// is valid now.
+    async fn stored_newer(&self) -> Result<Option<Issued>, StoreError> {
+        let chain = self.store.load(&self.plan.cert_key("cert.pem")).await?;
+        let unchanged = match (&chain, &self.current) {
+            (None, _) => true,
+            (Some(chain), Some(current)) => chain.as_slice() == current.chain_pem.as_bytes(),
+            (Some(_), None) => false,
+        };
+        if unchanged {
+            return Ok(None);
+        }
+        let Some(stored) = stored(&self.store, &self.plan).await? else {
+            return Ok(None);
+        };
+        let newer = self
+            .current
+            .as_ref()
+            .is_none_or(|current| stored.info.not_after > current.info.not_after);
+        let usable =
+            stored.info.covers(&self.plan.names) && stored.info.valid_at(SystemTime::now());
+        Ok((newer && usable).then_some(stored))
+    }
+
+    /// Serves `stored`, which another onebox process stored.
+    fn adopt(&mut self, stored: Issued) {
+        tracing::info!(
+            not_after = %rfc3339(stored.info.not_after),
+            "acme: serving the certificate another onebox process stored"
+        );
         self.install(Some(stored));
         self.ari = Ari::default();
-        true
+        self.retry_at = None;
+        self.status.failures = 0;
+        self.status.next_attempt = None;
+        self.status.last_error = None;
+        self.status_saved = false;
     }
 
     /// Records a failure and schedules the retry.
@@ -468,16 +556,19 @@ impl<S: Store> Manager<S> {
             .map_err(|e| AcmeError::Local(crate::ops::chain(&e).to_string()))
     }
 
-    async fn save_status(&self) {
+    async fn save_status(&mut self) {
         let Ok(json) = serde_json::to_vec_pretty(&self.status) else {
             return;
         };
-        if let Err(error) = self
-            .store
+        match self
+            .local
             .save(&self.plan.cert_key("status.json"), &json, Secrecy::Public)
             .await
         {
-            tracing::warn!(error = %crate::ops::chain(&error), "acme: cannot record the certificate's status");
+            Ok(()) => self.status_saved = true,
+            Err(error) => {
+                tracing::warn!(error = %crate::ops::chain(&error), "acme: cannot record the certificate's status");
+            }
         }
     }
 }
@@ -506,15 +597,26 @@ async fn account_credentials<S: Store>(
 
 /// The certificate the store holds for `plan`, if it is usable.
 pub async fn load_issued<S: Store>(store: &S, plan: &Plan) -> Option<Issued> {
-    let chain = store.load(&plan.cert_key("cert.pem")).await.ok()??;
-    let key = store.load(&plan.cert_key("key.pem")).await.ok()??;
-    let chain = String::from_utf8(chain).ok()?;
-    let key = String::from_utf8(key).ok()?;
+    stored(store, plan).await.ok().flatten()
+}
+
+/// The certificate the store holds for `plan`: `None` when there is none or it cannot be used
+/// (said in a warning), `Err` when the store could not be read.
+pub(super) async fn stored<S: Store>(store: &S, plan: &Plan) -> Result<Option<Issued>, StoreError> {
+    let Some(chain) = store.load(&plan.cert_key("cert.pem")).await? else {
+        return Ok(None);
+    };
+    let Some(key) = store.load(&plan.cert_key("key.pem")).await? else {
+        return Ok(None);
+    };
+    let (Ok(chain), Ok(key)) = (String::from_utf8(chain), String::from_utf8(key)) else {
+        return Ok(None);
+    };
     match Issued::new(chain, key) {
-        Ok(issued) => Some(issued),
+        Ok(issued) => Ok(Some(issued)),
         Err(error) => {
             tracing::warn!(error = %crate::ops::chain(&error), certificate = plan.cert_id, "acme: the stored certificate cannot be used; ordering a new one");
-            None
+            Ok(None)
         }
     }
 }

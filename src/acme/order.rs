@@ -26,6 +26,7 @@ use rustls::sign::CertifiedKey;
 use super::cert::Issued;
 use super::client::Busy;
 use super::dns01;
+use super::store::Store;
 use crate::config::{ChallengeKind, DnsConfig};
 use crate::ops::challenges::Challenges;
 
@@ -120,11 +121,29 @@ pub struct Answering {
     pub dns: DnsConfig,
 }
 
-/// Orders, proves and fetches one certificate.
-pub async fn issue(
+/// Orders, proves and fetches one certificate. An http-01 answer is also published through
+/// `store`, for the other boxes sharing it, and withdrawn from it when the attempt ends.
+pub async fn issue<S: Store>(
     account: &Account,
     request: &Request,
     answering: &Answering,
+    store: &S,
+) -> Result<Issued, AcmeError> {
+    let mut shared = Vec::new();
+    let issued = issue_sharing(account, request, answering, store, &mut shared).await;
+    for token in &shared {
+        store.withdraw_http(token).await;
+    }
+    issued
+}
+
+/// [`issue`], the tokens published through `store` noted in `shared`.
+async fn issue_sharing<S: Store>(
+    account: &Account,
+    request: &Request,
+    answering: &Answering,
+    store: &S,
+    shared: &mut Vec<String>,
 ) -> Result<Issued, AcmeError> {
     let identifiers: Vec<Identifier> = request
         .names
@@ -185,6 +204,11 @@ pub async fn issue(
             }
             ChallengeKind::Http01 => {
                 published.http(&challenge.token, key_authorization.as_str());
+                shared.push(challenge.token.clone());
+                store
+                    .publish_http(&challenge.token, key_authorization.as_str())
+                    .await
+                    .map_err(|e| AcmeError::Local(crate::ops::chain(&e).to_string()))?;
             }
             ChallengeKind::TlsAlpn01 => {
                 let key = alpn_certificate(&domain, key_authorization.digest().as_ref())?;

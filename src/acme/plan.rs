@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::config::{ChallengeKind, Config, DnsConfig};
+use crate::config::{AcmeStorage, ChallengeKind, Config, DnsConfig};
 
 use super::dns01;
 
@@ -24,6 +24,10 @@ pub struct Plan {
     pub ca_id: String,
     /// The certificate, as a store key segment (from its first name).
     pub cert_id: String,
+    /// Whether this box orders. `false` on a box that serves the names' zone as a secondary
+    /// when the certificate is kept in the database and proved with dns-01: the zone's primary
+    /// publishes the TXT record and orders; this box serves what it stores.
+    pub orders: bool,
 }
 
 impl Plan {
@@ -48,12 +52,20 @@ impl Plan {
             .iter()
             .filter(|name| in_served_zone(&config.dns, name).is_none())
             .collect();
+        // Kept in the database, with the zones' primary elsewhere: that box orders (dns-01).
+        let follows = acme.storage == AcmeStorage::Database
+            && !outside.is_empty()
+            && outside
+                .iter()
+                .all(|name| in_secondary_zone(&config.dns, name));
         let challenge = match acme.challenge {
             Some(kind) => kind,
-            None if outside.is_empty() => ChallengeKind::Dns01,
+            None if outside.is_empty() || follows => ChallengeKind::Dns01,
             None => ChallengeKind::Http01,
         };
+        let orders = !(follows && challenge == ChallengeKind::Dns01);
         if challenge == ChallengeKind::Dns01
+            && orders
             && let Some(name) = outside.first()
         {
             return Err(format!(
@@ -73,6 +85,7 @@ impl Plan {
             ));
         }
         let listeners = match challenge {
+            _ if !orders => 1,
             ChallengeKind::Dns01 => 1,
             ChallengeKind::Http01 => config.web.http_listen.len(),
             ChallengeKind::TlsAlpn01 => config.web.https_listen.len(),
@@ -96,6 +109,7 @@ impl Plan {
             contact: acme.contact.clone(),
             renew_before: acme.renew_before,
             ca_id: ca_id(&acme.directory),
+            orders,
         })
     }
 
@@ -113,6 +127,17 @@ impl Plan {
 /// Whether `name` (a wildcard's base, for a wildcard) is inside a zone onebox serves.
 fn in_served_zone(dns: &DnsConfig, name: &str) -> Option<()> {
     dns01::zone_of(dns, name.trim_start_matches("*.")).map(|_| ())
+}
+
+/// Whether `name` (a wildcard's base, for a wildcard) is inside a zone onebox serves as a
+/// secondary (`[[dns.secondary]]`).
+fn in_secondary_zone(dns: &DnsConfig, name: &str) -> bool {
+    let Ok(name) = hickory_proto::rr::Name::from_ascii(name.trim_start_matches("*.")) else {
+        return false;
+    };
+    dns.secondary.iter().any(|secondary| {
+        hickory_proto::rr::Name::from_ascii(&secondary.zone).is_ok_and(|zone| zone.zone_of(&name))
+    })
 }
 
 fn normalize(name: &str) -> String {
@@ -208,6 +233,28 @@ mod tests {
         config.web.http_listen.clear();
         let error = Plan::from_config(&config).expect_err("refused");
         assert!(error.contains("web.http_listen"), "{error}");
+    }
+
+    #[test]
+    fn a_secondary_of_the_zone_follows_its_primary_when_the_storage_is_shared() {
+        let (_dir, mut config) = configured(&[], &["foobar.com", "*.foobar.com"]);
+        config.dns.secondary = vec![crate::config::SecondaryZone {
+            zone: "foobar.com".to_owned(),
+            primaries: vec!["192.0.2.1:53".parse().expect("addr")],
+            tsig_key: None,
+        }];
+        let error = Plan::from_config(&config).expect_err("files: this box cannot prove it");
+        assert!(error.contains("needs dns-01"), "{error}");
+        config.web.acme.storage = AcmeStorage::Database;
+        let plan = Plan::from_config(&config).expect("follows");
+        assert_eq!(plan.challenge, ChallengeKind::Dns01);
+        assert!(!plan.orders);
+        // A name outside every zone of this box: it orders (http-01), as without a secondary.
+        let (_dir, mut config) = configured(&[], &["example.org"]);
+        config.web.acme.storage = AcmeStorage::Database;
+        let plan = Plan::from_config(&config).expect("orders");
+        assert_eq!(plan.challenge, ChallengeKind::Http01);
+        assert!(plan.orders);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! What `onebox cert status` prints and `onebox doctor` judges: per certificate the box
-//! serves, its names, issuer, expiry, next renewal and last error — read from the store and
-//! the configured files, without asking the running process.
+//! serves, its names, issuer, expiry, next renewal and last error — read from the store (the
+//! database, with `web.acme.storage = "database"`) and the configured files, without asking
+//! the running process. The next renewal and the last error are this box's (`state_dir`).
 
 use std::fmt;
 use std::time::SystemTime;
@@ -8,12 +9,13 @@ use std::time::SystemTime;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 
-use super::cert::{CertInfo, Issued};
-use super::manager::{Status, from_unix, rfc3339};
+use super::cert::CertInfo;
+use super::dbstore::DbStore;
+use super::manager::{Status, from_unix, rfc3339, stored};
 use super::plan::Plan;
 use super::schedule;
 use super::store::FileStore;
-use crate::config::Config;
+use crate::config::{AcmeStorage, Config};
 
 /// One certificate, as the operator sees it.
 #[derive(Debug, Clone)]
@@ -41,13 +43,29 @@ impl CertStatus {
 
 /// Every certificate `config` has onebox serve: ACME's, then the configured files (or the
 /// development certificate when there are none). `Err` when `[web.acme]` cannot work.
-pub fn status(config: &Config) -> Result<Vec<CertStatus>, String> {
+pub async fn status(config: &Config) -> Result<Vec<CertStatus>, String> {
     let mut all = Vec::new();
     if config.web.acme.enabled {
         let plan = Plan::from_config(config)?;
-        let store = FileStore::new(&config.state_dir);
-        let issued = load_now(&store, &plan);
-        let recorded = load_status(&store, &plan);
+        let local = FileStore::new(&config.state_dir);
+        let (issued, kept) = match config.web.acme.storage {
+            // As before the database storage: an unreadable file reads as none yet.
+            AcmeStorage::Files => (Ok(stored(&local, &plan).await.ok().flatten()), ""),
+            AcmeStorage::Database => {
+                let db = crate::db::Db::connect(config)
+                    .await
+                    .map_err(|e| crate::ops::chain(&e).to_string())?;
+                let store = DbStore::new(db, config.web.acme.storage_poll);
+                (stored(&store, &plan).await, ", kept in the database")
+            }
+        };
+        let issued = issued.map_err(|e| {
+            format!(
+                "cannot read the ACME certificate: {}",
+                crate::ops::chain(&e)
+            )
+        })?;
+        let recorded = load_status(&local, &plan);
         let info = issued.map(|issued| issued.info);
         let next_renewal = match (&info, recorded.next_renewal) {
             (Some(_), Some(at)) => Some((
@@ -61,7 +79,16 @@ pub fn status(config: &Config) -> Result<Vec<CertStatus>, String> {
             (None, _) => None,
         };
         all.push(CertStatus {
-            source: format!("acme {} ({})", plan.directory, plan.challenge.as_str()),
+            source: format!(
+                "acme {} ({}{kept}{})",
+                plan.directory,
+                plan.challenge.as_str(),
+                if plan.orders {
+                    ""
+                } else {
+                    ", ordered by the zone's primary"
+                }
+            ),
             names: plan.names.clone(),
             info,
             next_renewal,
@@ -107,13 +134,6 @@ pub(super) fn load_status(store: &FileStore, plan: &Plan) -> Status {
         .flatten()
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
         .unwrap_or_default()
-}
-
-fn load_now(store: &FileStore, plan: &Plan) -> Option<Issued> {
-    let read = |file: &str| -> Option<String> {
-        String::from_utf8(store.load_now(&plan.cert_key(file)).ok()??).ok()
-    };
-    Issued::new(read("cert.pem")?, read("key.pem")?).ok()
 }
 
 impl fmt::Display for CertStatus {

@@ -1,9 +1,10 @@
 //! Where ACME keeps what it must not lose: the account, the certificates and their keys, and
 //! the status `onebox cert status` shows.
 //!
-//! [`Store`] is deliberately small — values by key, and a lease so that one process at a time
-//! orders a given certificate — so that a store kept in the database, shared by several boxes,
-//! can replace [`FileStore`] without the client changing. Keys are relative paths of plain
+//! [`Store`] is deliberately small — values by key, a lease so that one process at a time
+//! orders a given certificate, and (for a store several boxes share) the http-01 answers of an
+//! order — so that the store in the database (`dbstore`, `web.acme.storage = "database"`) can
+//! replace [`FileStore`] without the client changing. Keys are relative paths of plain
 //! segments (`accounts/<ca>.json`, `certs/<ca>/<name>/cert.pem`).
 //!
 //! [`FileStore`] keeps them under `state_dir/acme/`: directories mode 0700, secrets (keys)
@@ -35,6 +36,9 @@ pub enum StoreError {
     /// A key that is not a relative path of plain segments.
     #[error("invalid store key {0:?}")]
     Key(String),
+    /// The database (`web.acme.storage = "database"`) failed.
+    #[error("ACME's storage in the database")]
+    Db(#[from] crate::db::DbError),
 }
 
 /// Whether a value must be readable by onebox alone.
@@ -65,6 +69,28 @@ pub trait Store: Send + Sync + 'static {
 
     /// Gives the lease on `name` back.
     fn release(&self, name: &str) -> impl Future<Output = ()> + Send;
+
+    /// Whether onebox processes on other boxes share this store: then each looks in it for a
+    /// certificate another one obtained ([`Store::poll_interval`]), and an http-01 answer is
+    /// published through it ([`Store::publish_http`]).
+    fn poll_interval(&self) -> Option<std::time::Duration> {
+        None
+    }
+
+    /// Publishes an http-01 answer where every box sharing the store finds it (a store only
+    /// this box reads has nothing to do: the answer is in `ops::challenges` already).
+    fn publish_http(
+        &self,
+        _token: &str,
+        _key_authorization: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        std::future::ready(Ok(()))
+    }
+
+    /// Withdraws what [`Store::publish_http`] published.
+    fn withdraw_http(&self, _token: &str) -> impl Future<Output = ()> + Send {
+        std::future::ready(())
+    }
 }
 
 /// The store in `state_dir/acme/`.

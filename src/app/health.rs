@@ -1,4 +1,5 @@
-//! The database watcher: one task that checks the database every second, applies pending
+//! The database watcher: one task that checks the database every second (more often while it
+//! is down, and at once when a request's statement cannot reach it), applies pending
 //! migrations when it can (`database.migrate_on_start`; under the migrations' lease, so that
 //! of several boxes starting at once on one database exactly one applies them and the others
 //! wait), and keeps two flags current — the application's own ([`Health`], for the fast 503)
@@ -27,8 +28,16 @@ use crate::db::{Db, sessions};
 use crate::ops::ready::Check;
 use crate::ops::{CancellationToken, chain};
 
-/// How often the watcher checks the database.
+/// How often the watcher checks the database while it is usable.
 const INTERVAL: Duration = Duration::from_secs(1);
+
+/// How often it checks while the database is not usable: dynamic pages answer 503 until a
+/// check finds it back, so that moment should not wait long.
+const INTERVAL_DOWN: Duration = Duration::from_millis(250);
+
+/// A statement that could not reach the database makes the watcher check at once, but never
+/// sooner than this after its last check began.
+const SOONEST: Duration = Duration::from_millis(100);
 
 /// How often the site's settings are re-read while the database is up.
 pub const SETTINGS_EVERY: Duration = Duration::from_secs(30);
@@ -88,10 +97,12 @@ impl Health {
     }
 }
 
-/// Watches the database of `state` until `shutdown`: pings it every second, migrates when
-/// `migrate` is set and migrations are pending, loads the site's settings when it becomes
-/// usable, and mirrors the outcome into `state.health` and `ready`. Logs once per change, not
-/// once per check.
+/// Watches the database of `state` until `shutdown`: pings it every second (every
+/// [`INTERVAL_DOWN`] while it is not usable, and at once when a statement could not reach
+/// it), migrates when `migrate` is set and migrations are pending, loads the site's settings
+/// when it becomes usable, and mirrors the outcome into `state.health` and `ready`. Logs once per change, not
+/// once per check; a schema a newer onebox migrated further (a rolling upgrade) is served, with
+/// one warning naming its migrations.
 pub async fn supervise(state: State, ready: Check, migrate: bool, shutdown: CancellationToken) {
     let mut migrated = !migrate;
     let mut last: Option<bool> = None;
@@ -99,8 +110,29 @@ pub async fn supervise(state: State, ready: Check, migrate: bool, shutdown: Canc
     let mut settings_read: Option<Instant> = None;
     let mut backfilled = false;
     let mut waiting = false;
+    // The migrations a newer onebox applied, as last seen (warned about once).
+    let mut newer: Vec<String> = Vec::new();
+    let mut troubles = state.db.troubles();
     loop {
-        let mut outcome = check(&state.db, &mut migrated).await;
+        let began = Instant::now();
+        let mut outcome = match check(&state.db, &mut migrated).await {
+            Ok(ahead) => {
+                if ahead != newer {
+                    if !ahead.is_empty() {
+                        tracing::warn!(
+                            migrations = ahead.join(", "),
+                            version = env!("CARGO_PKG_VERSION"),
+                            "database: a newer onebox applied migrations this one does not know; \
+                             serving, as a migration keeps what the release before it uses \
+                             (upgrade this box too)"
+                        );
+                    }
+                    newer = ahead;
+                }
+                Ok(())
+            }
+            Err(error) => Err(error),
+        };
         let stale = settings_read.is_none_or(|at| at.elapsed() >= SETTINGS_EVERY);
         if outcome.is_ok() && (last != Some(true) || stale) {
             outcome = super::settings::refresh(&state)
@@ -145,8 +177,18 @@ pub async fn supervise(state: State, ready: Check, migrate: bool, shutdown: Canc
             }
             last = Some(up);
         }
+        // What statements met meanwhile (this check's own failures among them), this check
+        // has answered.
+        troubles.borrow_and_update();
+        let interval = if up { INTERVAL } else { INTERVAL_DOWN };
         tokio::select! {
-            () = tokio::time::sleep(INTERVAL) => {}
+            () = tokio::time::sleep(interval) => {}
+            // A statement could not reach the database (connections cut, none to be had):
+            // look now, so that dynamic pages answer 503 at once rather than each wait to find
+            // out, or come back at once if a balancer has moved the connections.
+            Ok(()) = troubles.changed() => {
+                tokio::time::sleep(SOONEST.saturating_sub(began.elapsed())).await;
+            }
             () = shutdown.cancelled() => return,
         }
     }
@@ -189,7 +231,10 @@ async fn purge(db: &Db) {
     }
 }
 
-async fn check(db: &Db, migrated: &mut bool) -> Result<(), Unusable> {
+/// One look at the database: reachable, migrated (when `migrated` is still false and the
+/// watcher migrates), no migration of this binary's pending. Returns the migrations applied
+/// by a newer onebox, if any (a rolling upgrade under way).
+async fn check(db: &Db, migrated: &mut bool) -> Result<Vec<String>, Unusable> {
     db.ping().await.map_err(|e| chain(&e).to_string())?;
     if !*migrated {
         // Under the migrations' lease: when several boxes start at once on one database, one
@@ -202,16 +247,16 @@ async fn check(db: &Db, migrated: &mut bool) -> Result<(), Unusable> {
             tracing::info!(applied, "database migrations applied");
         }
         *migrated = true;
-    } else if db
-        .migrations()
-        .await
-        .map_err(|e| chain(&e).to_string())?
-        .iter()
-        .any(|m| !m.applied)
-    {
+    }
+    let migrations = db.migrations().await.map_err(|e| chain(&e).to_string())?;
+    if migrations.iter().any(|m| !m.applied) {
         return Err("migrations are pending: run `onebox migrate up`"
             .to_owned()
             .into());
     }
-    Ok(())
+    Ok(migrations
+        .into_iter()
+        .filter(|m| m.newer)
+        .map(|m| m.name)
+        .collect())
 }

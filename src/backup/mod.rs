@@ -3,7 +3,9 @@
 //! An archive (`onebox-backup-<UTC time>.tar`, `.tar.age` when encrypted) holds, in order:
 //!
 //! - `database.jsonl.gz`: the database as an engine-independent dump from one consistent
-//!   snapshot (`db::dump`), so that a SQLite backup restores into MariaDB and the reverse;
+//!   snapshot (`db::dump`), so that a SQLite backup restores into MariaDB and the reverse
+//!   (with `web.acme.storage = "database"`, ACME's account and certificates, private keys
+//!   included, are rows of it);
 //! - `onebox.toml`: the configuration in effect;
 //! - `zones/`, `site/`: `dns.zones_dir` and `web.site_dir`;
 //! - `state/acme/`, `state/keys/`, `state/dev-ca/`, `state/dns/`: `state_dir`'s certificates

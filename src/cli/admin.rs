@@ -75,7 +75,12 @@ pub(super) fn migrate(cli: &Cli, action: &MigrateAction) -> anyhow::Result<ExitC
                     } else {
                         "pending"
                     };
-                    writeln!(stdout, "{state:8} {}", migration.name)?;
+                    let newer = if migration.newer {
+                        " (newer than this onebox: applied by a newer one)"
+                    } else {
+                        ""
+                    };
+                    writeln!(stdout, "{state:8} {}{newer}", migration.name)?;
                 }
             }
         }

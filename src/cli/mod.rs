@@ -295,7 +295,7 @@ fn small_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 /// `onebox cert status`.
 fn cert_status(cli: &Cli) -> anyhow::Result<ExitCode> {
     let config = load_config(cli)?;
-    let certificates = match crate::acme::status(&config) {
+    let certificates = match small_runtime()?.block_on(crate::acme::status(&config)) {
         Ok(certificates) => certificates,
         Err(message) => {
             eprintln!("onebox: {message}");

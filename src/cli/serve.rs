@@ -388,7 +388,13 @@ async fn build(config: &Config, context: &Context) -> anyhow::Result<Services> {
     let challenges = ops::challenges::Challenges::default();
     let certificates = ops::certs::Certificates::default();
     context.metrics.register(certificates.clone());
-    let acme = acme::Acme::start(config, &certificates, &challenges).await?;
+    // The pool connects lazily: nothing here waits for the database.
+    let database = if config.app.enabled {
+        Some(db::Db::connect(config).await?)
+    } else {
+        None
+    };
+    let acme = acme::Acme::start(config, &certificates, &challenges, database.as_ref()).await?;
     let for_dns = certificates.clone();
     let dns = dns::Dns::build(
         &config.dns,
@@ -397,8 +403,7 @@ async fn build(config: &Config, context: &Context) -> anyhow::Result<Services> {
         context,
     );
     let rest = async {
-        let app = if config.app.enabled {
-            let database = db::Db::connect(config).await?;
+        let app = if let Some(database) = database {
             tracing::info!(url = %db::redact(&config.database_url()), "database configured");
             let state = app::State::new(
                 database,

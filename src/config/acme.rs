@@ -35,7 +35,28 @@ pub struct AcmeConfig {
     /// (RFC 9773) suggests a window. At most half the certificate's lifetime is used.
     #[serde(with = "humantime_serde")]
     pub renew_before: Duration,
+    /// Where the account and the certificates (with their private keys) are kept.
+    pub storage: AcmeStorage,
+    /// With `storage = "database"`: how often each box looks in the database for a
+    /// certificate another box obtained (at most a minute).
+    #[serde(with = "humantime_serde")]
+    pub storage_poll: Duration,
 }
+
+/// Where ACME keeps the account and the certificates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AcmeStorage {
+    /// Files under `state_dir/acme/`, this box's alone.
+    #[default]
+    Files,
+    /// The database, shared by every box on it: one box orders at a time (a lease), every box
+    /// serves what is stored, and an http-01 answer is found by whichever box the CA reaches.
+    Database,
+}
+
+/// The longest `storage_poll`: a renewal reaches every box within a minute.
+pub const MAX_STORAGE_POLL: Duration = Duration::from_secs(60);
 
 /// An ACME challenge type onebox can answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -72,6 +93,8 @@ impl Default for AcmeConfig {
             names: Vec::new(),
             ca_roots: Vec::new(),
             renew_before: Duration::from_secs(30 * 86_400),
+            storage: AcmeStorage::Files,
+            storage_poll: Duration::from_secs(30),
         }
     }
 }
@@ -118,6 +141,31 @@ impl AcmeConfig {
         }
         if self.renew_before.is_zero() {
             return Err(("web.acme.renew_before", "must be longer than 0s".to_owned()));
+        }
+        if self.storage_poll < Duration::from_secs(1) || self.storage_poll > MAX_STORAGE_POLL {
+            return Err((
+                "web.acme.storage_poll",
+                "must be between 1s and 1m (every box serves a renewal within a minute)".to_owned(),
+            ));
+        }
+        if self.storage == AcmeStorage::Database {
+            if !self.enabled {
+                return Err((
+                    "web.acme.storage",
+                    "\"database\" keeps ACME's certificates, but ACME is off \
+                     (web.acme.enabled = false): enable it, or remove the key"
+                        .to_owned(),
+                ));
+            }
+            if self.challenge == Some(ChallengeKind::TlsAlpn01) {
+                return Err((
+                    "web.acme.storage",
+                    "\"database\" with tls-alpn-01: only the box that orders could answer the \
+                     CA's validation, which a balancer may send to any box; use http-01 or \
+                     dns-01 (key web.acme.challenge)"
+                        .to_owned(),
+                ));
+            }
         }
         Ok(())
     }

@@ -34,7 +34,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
-pub use acme::{AcmeConfig, ChallengeKind, LETS_ENCRYPT, LETS_ENCRYPT_STAGING};
+pub use acme::{AcmeConfig, AcmeStorage, ChallengeKind, LETS_ENCRYPT, LETS_ENCRYPT_STAGING};
 pub use app::AppConfig;
 pub use backup::BackupConfig;
 pub use database::DatabaseConfig;
@@ -191,6 +191,14 @@ impl Config {
         if let Err((key, message)) = self.web.acme.validate() {
             return invalid(key, message);
         }
+        if self.web.acme.storage == AcmeStorage::Database && !self.app.enabled {
+            return invalid(
+                "web.acme.storage",
+                "\"database\" needs the database, which onebox opens only with \
+                 app.enabled = true"
+                    .to_owned(),
+            );
+        }
         if self.web.drain_delay >= MAX_DRAIN_DELAY {
             return invalid(
                 "web.drain_delay",
@@ -319,6 +327,46 @@ mod tests {
             std::fs::write(&file, format!("[app]\n{line}\n")).expect("write");
             let error = Config::load(Some(&file)).expect_err("must be refused");
             assert!(error.to_string().contains(key), "{error}");
+        }
+    }
+
+    #[test]
+    fn acmes_storage_is_files_or_the_database_where_that_makes_sense() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("a.toml");
+        let load = |text: &str| {
+            std::fs::write(&file, text).expect("write");
+            Config::load(Some(&file)).map_err(|e| e.to_string())
+        };
+        let on = "[web.acme]\nenabled = true\n";
+        assert_eq!(
+            load(on).expect("the default").web.acme.storage,
+            AcmeStorage::Files
+        );
+        let shared = load(&format!("{on}storage = \"database\"\n")).expect("database");
+        assert_eq!(shared.web.acme.storage, AcmeStorage::Database);
+        for (text, line) in [
+            (format!("{on}storage = \"redis\"\n"), "a.toml:3:"),
+            (
+                format!("{on}storage = \"database\"\nstorage_poll = \"5m\"\n"),
+                "a.toml:4:",
+            ),
+            (
+                "[web.acme]\nstorage = \"database\"\n".to_owned(),
+                "a.toml:2:",
+            ),
+            (
+                format!("{on}storage = \"database\"\nchallenge = \"tls-alpn-01\"\n"),
+                "a.toml:3:",
+            ),
+            (
+                format!("[app]\nenabled = false\n\n{on}storage = \"database\"\n"),
+                "a.toml:6:",
+            ),
+        ] {
+            let error = load(&text).expect_err(&text);
+            assert!(error.contains(line), "{text}: {error}");
+            assert!(error.contains("web.acme.storage"), "{text}: {error}");
         }
     }
 

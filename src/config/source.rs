@@ -73,10 +73,10 @@ pub(super) fn line(
                 .unwrap_or_default();
             format!("{}{at}: {key}{message}{found}", file.display())
         }
+        // Only the defaults are made in code (`Serialized::defaults`); where in onebox's source
+        // means nothing to an operator.
+        Some(Source::Code(_)) => format!("built-in default: {key}{message}{found}"),
         Some(other) => format!("{other}: {key}{message}{found}"),
-        None if metadata.name.contains("Serialized") => {
-            format!("built-in default: {key}{message}{found}")
-        }
         None => format!("{}: {key}{message}{found}", metadata.name),
     }
 }
@@ -191,6 +191,24 @@ mod tests {
         );
         assert_eq!(quoted("1000"), "1000");
         assert_eq!(quoted(r#"["garbage"]"#), r#"'["garbage"]'"#);
+    }
+
+    #[test]
+    fn a_default_is_named_as_such() {
+        let figment = Figment::from(figment::providers::Serialized::defaults(
+            serde_json::json!({ "app": { "posts_per_page": 10 } }),
+        ));
+        let metadata = figment.find_metadata("app.posts_per_page");
+        assert_eq!(
+            line(
+                &figment,
+                metadata,
+                &["app", "posts_per_page"],
+                "must be at most 5",
+                true
+            ),
+            "built-in default: key app.posts_per_page: must be at most 5 (found 10)"
+        );
     }
 
     #[test]

@@ -13,7 +13,8 @@
 //! ```
 //!
 //! Every table but SeaORM's own bookkeeping (`seaql_migrations`, whose names are the first
-//! line) and the running boxes' leases (`onebox_leases`), in a fixed order (the known tables
+//! line) and what only the running boxes need — their leases (`onebox_leases`) and the http-01
+//! answers of an ACME order under way (`acme_challenges`) — in a fixed order (the known tables
 //! parents first, then any other alphabetically),
 //! rows in primary-key order. Values are typed by their column's kind, not the engine's type:
 //! integers and reals as JSON numbers, text as strings, date-times as
@@ -52,6 +53,16 @@ const MIGRATIONS_TABLE: &str = "seaql_migrations";
 /// The tables onebox's schema has, parents before the tables that refer to them. A table not
 /// listed (added by a later migration) comes after these, alphabetically.
 const KNOWN_TABLES: &[&str] = &["users", "settings", "posts", "images", "sessions"];
+
+/// Whether `table` is left out of dumps (and of a restore's emptiness check): SeaORM's
+/// bookkeeping, and what only the running boxes need. ACME's account and certificates
+/// (`acme_store`) are in: a restored box serves its certificate at once, without ordering one
+/// (the archive's `state/acme/` holds the same secrets for `web.acme.storage = "files"`).
+fn left_out(table: &str) -> bool {
+    table == MIGRATIONS_TABLE
+        || table == super::leases::TABLE
+        || table == super::acme::CHALLENGES_TABLE
+}
 
 /// Rows read per query while dumping.
 const PAGE: u64 = 1000;
@@ -245,7 +256,7 @@ async fn dump_from(
 }
 
 /// The migrations applied, oldest first (none if SeaORM's table does not exist yet).
-async fn applied(conn: &impl ConnectionTrait) -> Result<Vec<String>, DbError> {
+pub(super) async fn applied(conn: &impl ConnectionTrait) -> Result<Vec<String>, DbError> {
     let exists = table_names(conn)
         .await?
         .iter()
@@ -289,7 +300,7 @@ async fn tables(conn: &impl ConnectionTrait) -> Result<Vec<Table>, DbError> {
     let mut names: Vec<String> = table_names(conn)
         .await?
         .into_iter()
-        .filter(|t| t != MIGRATIONS_TABLE && t != super::leases::TABLE)
+        .filter(|t| !left_out(t))
         .collect();
     names.sort_by_key(|name| {
         let known = KNOWN_TABLES.iter().position(|k| k == name);
@@ -445,12 +456,12 @@ fn sql_value(value: &Json, kind: Kind) -> Result<SqlValue, String> {
     })
 }
 
-/// How many rows each table (SeaORM's excepted) holds: empty means a fresh database.
+/// How many rows each table a dump holds has: empty means a fresh database.
 pub async fn row_counts(db: &Db) -> Result<Vec<(String, u64)>, DbError> {
     let conn = db.conn();
     let mut counts = Vec::new();
     for name in table_names(conn).await? {
-        if name == MIGRATIONS_TABLE {
+        if left_out(&name) {
             continue;
         }
         let query = Query::select()
@@ -686,6 +697,56 @@ mod tests {
         ] {
             assert_eq!(Kind::of(declared), kind, "{declared}");
         }
+    }
+
+    /// A migrated SQLite database in a directory of its own.
+    async fn migrated() -> (tempfile::TempDir, Db) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = crate::config::Config {
+            state_dir: dir.path().to_owned(),
+            ..Default::default()
+        };
+        let db = Db::connect(&config).await.expect("db");
+        db.migrate_up(None).await.expect("migrate");
+        (dir, db)
+    }
+
+    #[tokio::test]
+    async fn acmes_certificates_are_dumped_and_its_pending_answers_are_not() {
+        let (dir, db) = migrated().await;
+        let key = b"-----BEGIN PRIVATE KEY-----\n\x00\xff";
+        super::super::acme::save(&db, "certs/ca/www.foobar.com/key.pem", key)
+            .await
+            .expect("save");
+        let later = super::super::now_ms() + 60_000;
+        super::super::acme::publish_answer(&db, "tok", "tok.print", later)
+            .await
+            .expect("publish");
+        let mut out = Vec::new();
+        let summary = dump(&db, dir.path(), &mut out).await.expect("dump");
+        let tables: Vec<&str> = summary.tables.iter().map(|(t, _)| t.as_str()).collect();
+        assert!(tables.contains(&"acme_store"), "{tables:?}");
+        assert!(!tables.contains(&"acme_challenges"), "{tables:?}");
+        assert!(!tables.contains(&"onebox_leases"), "{tables:?}");
+        // A pending answer alone does not make a database occupied for a restore.
+        let counts = row_counts(&db).await.expect("counts");
+        assert!(
+            counts.iter().all(|(t, _)| t != "acme_challenges"),
+            "{counts:?}"
+        );
+
+        let (_other, target) = migrated().await;
+        let mut input = std::io::BufReader::new(&out[..]);
+        read_head(&mut input).expect("head");
+        load(&target, &mut input, false).await.expect("load");
+        assert_eq!(
+            super::super::acme::load(&target, "certs/ca/www.foobar.com/key.pem")
+                .await
+                .expect("load")
+                .as_deref(),
+            Some(&key[..]),
+            "the restored database has the key, byte for byte"
+        );
     }
 
     #[test]

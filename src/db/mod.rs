@@ -6,14 +6,21 @@
 //! - the schema is the `migration` crate (`db/` in the repository), applied by
 //!   [`Db::migrate_up`] / [`Db::migrate_down`] and listed by [`Db::migrations`]. Several
 //!   boxes may share one database and start at once: migrations are applied under a lease
-//!   ([`leases`]), so exactly one box applies them while the others wait;
+//!   ([`leases`]), so exactly one box applies them while the others wait. During a rolling
+//!   upgrade the boxes not yet upgraded serve a schema one migration or more ahead of their
+//!   own: [`Db::migrations`] accepts migrations it does not know when they are all newer than
+//!   its own (every migration keeps the schema usable by the release before it: `db/`'s
+//!   README), and refuses any other unknown one;
 //! - [`entity`] holds the tables as SeaORM entities; the queries of each aggregate live in a
 //!   file of their own ([`posts`], [`images`], ...);
+//! - [`acme`] keeps ACME's account and certificates and its pending http-01 answers for
+//!   `web.acme.storage = "database"` (the ACME client's rules stay in `acme`, which uses this);
 //! - [`dump`] writes the whole database as an engine-independent dump from one consistent
 //!   snapshot, and loads one (`onebox backup` / `onebox restore`).
 //!
 //! The data layer knows nothing of HTTP or of business rules: it stores and fetches.
 
+pub mod acme;
 pub mod dump;
 pub mod entity;
 pub mod images;
@@ -86,6 +93,11 @@ pub enum DbError {
         /// The lease's holder (`host:pid:random`).
         holder: String,
     },
+    /// The database's schema is not one this binary can serve or change: migrations it does
+    /// not know among its own, or its own missing under newer ones (see [`Db::migrations`]);
+    /// or a change asked of it (down, a restore) under migrations newer than its own.
+    #[error("the database's schema: {0}")]
+    Schema(String),
 }
 
 impl DbError {
@@ -95,7 +107,7 @@ impl DbError {
         match self {
             Self::Db(error) => unreachable(error),
             Self::Unreachable { .. } | Self::NoAnswer { .. } | Self::Migrating { .. } => true,
-            Self::Url(_) | Self::StateDir { .. } | Self::Dump(_) => false,
+            Self::Url(_) | Self::StateDir { .. } | Self::Dump(_) | Self::Schema(_) => false,
         }
     }
 }
@@ -153,6 +165,71 @@ fn lost_connection(error: &DbErr) -> bool {
     }
 }
 
+/// Whether `error` is the server refusing a statement for now on its connection (see
+/// [`refused_for_now`]): the statement did not run.
+fn refused(error: &DbErr) -> bool {
+    use sea_orm::RuntimeErr;
+    match error {
+        DbErr::Query(RuntimeErr::SqlxError(error)) | DbErr::Exec(RuntimeErr::SqlxError(error)) => {
+            refused_for_now(error)
+        }
+        _ => false,
+    }
+}
+
+/// Where a statement runs: on a connection from the pool, or on one opened for it and closed
+/// after (a read sent again after its server refused it on a pooled connection).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Via {
+    Pool,
+    New,
+}
+
+/// A connection lent for one statement ([`Db::lend`]).
+enum Lent<D: sea_orm::sqlx::Database> {
+    Pooled(sea_orm::sqlx::pool::PoolConnection<D>),
+    New(D::Connection),
+}
+
+impl<D: sea_orm::sqlx::Database> std::ops::Deref for Lent<D> {
+    type Target = D::Connection;
+
+    fn deref(&self) -> &D::Connection {
+        match self {
+            Self::Pooled(conn) => conn,
+            Self::New(conn) => conn,
+        }
+    }
+}
+
+impl<D: sea_orm::sqlx::Database> std::ops::DerefMut for Lent<D> {
+    fn deref_mut(&mut self) -> &mut D::Connection {
+        match self {
+            Self::Pooled(conn) => conn,
+            Self::New(conn) => conn,
+        }
+    }
+}
+
+impl<D: sea_orm::sqlx::Database> Lent<D> {
+    /// Gives the connection back after its statement: to the pool, unless the server refused
+    /// the statement for now (that connection's server is leaving: closed instead); one opened
+    /// for the statement is closed.
+    async fn done<T>(self, outcome: &Result<T, sea_orm::sqlx::Error>) {
+        use sea_orm::sqlx::Connection;
+        match self {
+            Self::Pooled(mut conn) => {
+                if outcome.as_ref().err().is_some_and(refused_for_now) {
+                    conn.close_on_drop();
+                }
+            }
+            Self::New(conn) => {
+                let _ = conn.close().await;
+            }
+        }
+    }
+}
+
 /// The pool, for reads. The pool hands out a connection used within the last second without
 /// pinging it first (`test_before_acquire_if_idle_for`: a round trip saved on every busy
 /// request), so a connection the server has dropped since (a restart, `wait_timeout`, a
@@ -162,6 +239,11 @@ fn lost_connection(error: &DbErr) -> bool {
 /// all at once, at most one attempt per pooled connection (`database.max_connections`) leads to
 /// a fresh one. Usually the second attempt succeeds. Writes are never sent twice (the first may
 /// have been applied): they go through [`Db::writes`].
+///
+/// A read the server refused for now on its connection (SQLSTATE class 08: a Galera node
+/// leaving the cluster, a server shutting down) is sent once more on a connection opened for
+/// it: the refusing one is closed rather than pooled again, and a new connection through a
+/// balancer reaches a node that takes queries as soon as the balancer has moved.
 #[derive(Debug, Clone, Copy)]
 pub struct Reads<'a> {
     db: &'a Db,
@@ -172,12 +254,12 @@ pub struct Reads<'a> {
 impl Reads<'_> {
     async fn again<'s, T, F, Fut>(&self, sql: &'s Statement, run: F) -> Result<T, DbErr>
     where
-        F: Fn(&'s Statement) -> Fut,
+        F: Fn(&'s Statement, Via) -> Fut,
         Fut: std::future::Future<Output = Result<T, DbErr>>,
     {
         let mut attempt = 1;
         loop {
-            match run(sql).await {
+            match run(sql, Via::Pool).await {
                 Err(error) if lost_connection(&error) && attempt < self.attempts => {
                     tracing::info!(
                         error = %error,
@@ -185,6 +267,13 @@ impl Reads<'_> {
                         "database: connection lost during a read; sending it again"
                     );
                     attempt += 1;
+                }
+                Err(error) if refused(&error) => {
+                    tracing::info!(
+                        error = %error,
+                        "database: the server refused a read for now; sending it again on a new connection"
+                    );
+                    return run(sql, Via::New).await;
                 }
                 other => return other,
             }
@@ -207,12 +296,12 @@ impl ConnectionTrait for Reads<'_> {
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
-        self.again(&stmt, |stmt| self.db.query_one_statement(stmt))
+        self.again(&stmt, |stmt, via| self.db.query_one_statement(stmt, via))
             .await
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        self.again(&stmt, |stmt| self.db.query_all_statement(stmt))
+        self.again(&stmt, |stmt, via| self.db.query_all_statement(stmt, via))
             .await
     }
 
@@ -243,11 +332,11 @@ impl ConnectionTrait for Writes<'_> {
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
-        self.db.query_one_statement(&stmt).await
+        self.db.query_one_statement(&stmt, Via::Pool).await
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        self.db.query_all_statement(&stmt).await
+        self.db.query_all_statement(&stmt, Via::Pool).await
     }
 
     fn support_returning(&self) -> bool {
@@ -303,6 +392,92 @@ pub struct MigrationState {
     pub name: String,
     /// Applied to this database.
     pub applied: bool,
+    /// Not one of this binary's: applied by a newer onebox (always `applied`; see
+    /// [`Db::migrations`]).
+    pub newer: bool,
+}
+
+/// This binary's version, as messages about the schema name it.
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// This binary's migrations (`ours`, oldest first) against the names the database has applied:
+/// ours with their state, then the newer ones. Migration names begin with their date and a
+/// sequence number (`m20261205_000003_...`), so that their order is their names' order (a unit
+/// test holds the list to it).
+///
+/// Unknown names are accepted only when every one sorts after all of ours and all of ours are
+/// applied: a newer onebox migrated the database (in a rolling upgrade, while this box waits
+/// for its turn), and a migration never takes away what the release before it uses (`db/`'s
+/// README). Any other unknown name (one older than our newest, or newer ones over a gap in
+/// ours) means a build with a different history migrated the database: [`DbError::Schema`].
+fn reconcile(
+    ours: &[String],
+    applied: &std::collections::BTreeSet<String>,
+) -> Result<Vec<MigrationState>, DbError> {
+    let newest = ours.iter().max().map_or("", String::as_str);
+    let unknown: Vec<&String> = applied.iter().filter(|name| !ours.contains(name)).collect();
+    let list = |names: &[&String]| {
+        names
+            .iter()
+            .map(|n| n.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let older: Vec<&String> = unknown
+        .iter()
+        .copied()
+        .filter(|name| name.as_str() <= newest)
+        .collect();
+    if !older.is_empty() {
+        return Err(DbError::Schema(format!(
+            "applied migration(s) {} unknown to this onebox ({VERSION}) and older than its \
+             newest, {newest}: another build of onebox, with a different history, migrated \
+             this database; serve it with that build, or restore a backup taken before",
+            list(&older)
+        )));
+    }
+    let pending: Vec<&String> = ours.iter().filter(|n| !applied.contains(*n)).collect();
+    if !unknown.is_empty() && !pending.is_empty() {
+        return Err(DbError::Schema(format!(
+            "migration(s) newer than this onebox ({VERSION}) are applied ({}) but not its own \
+             {}: another build of onebox, with a different history, migrated this database; \
+             serve it with that build, or restore a backup taken before",
+            list(&unknown),
+            list(&pending)
+        )));
+    }
+    let mut all: Vec<MigrationState> = ours
+        .iter()
+        .map(|name| MigrationState {
+            name: name.clone(),
+            applied: applied.contains(name),
+            newer: false,
+        })
+        .collect();
+    all.extend(unknown.into_iter().map(|name| MigrationState {
+        name: name.clone(),
+        applied: true,
+        newer: true,
+    }));
+    Ok(all)
+}
+
+/// Refuses to change the schema under migrations newer than this binary's: only the onebox
+/// that knows them can revert them, and this one's own are under them.
+fn refuse_newer(migrations: &[MigrationState], doing: &str) -> Result<(), DbError> {
+    let newer: Vec<&str> = migrations
+        .iter()
+        .filter(|m| m.newer)
+        .map(|m| m.name.as_str())
+        .collect();
+    if newer.is_empty() {
+        return Ok(());
+    }
+    Err(DbError::Schema(format!(
+        "cannot {doing}: migration(s) newer than this onebox ({VERSION}) are applied ({}); \
+         revert them first with the onebox that applied them (`onebox migrate down`)",
+        newer.join(", ")
+    )))
 }
 
 /// The connection pool's state at one moment.
@@ -330,6 +505,8 @@ pub struct Db {
     max_connections: u32,
     /// Tasks waiting for a connection now (sqlx's pool does not say).
     waiting: Arc<AtomicUsize>,
+    /// Counts statements that found the database unavailable ([`Db::troubles`]).
+    troubles: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl Db {
@@ -369,6 +546,7 @@ impl Db {
             timeout: settings.acquire_timeout,
             max_connections: settings.max_connections,
             waiting: Arc::new(AtomicUsize::new(0)),
+            troubles: Arc::new(tokio::sync::watch::Sender::new(0)),
         })
     }
 
@@ -388,7 +566,50 @@ impl Db {
     /// [`PoolStats::waiting`], with its `BEGIN` (SeaORM acquires and begins in one call).
     pub async fn begin(&self) -> Result<sea_orm::DatabaseTransaction, DbErr> {
         let _waiting = Waiting::start(&self.waiting);
-        sea_orm::TransactionTrait::begin(&self.conn).await
+        let begun = sea_orm::TransactionTrait::begin(&self.conn).await;
+        self.watch(begun)
+    }
+
+    /// A count of the statements (reads, writes, `BEGIN`s) that could not reach the database
+    /// (no connection to be had, or the connection lost), changed at each: the database
+    /// watcher looks at once rather than at its next tick, so that while the database cannot
+    /// be reached requests answer 503 at once instead of each waiting to find out. A server
+    /// refusing statements for now ([`refused_for_now`]) is not counted: it answers at once,
+    /// and what needs no database (the page cache) goes on being served until the next tick.
+    pub fn troubles(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.troubles.subscribe()
+    }
+
+    /// `outcome`, counted in [`Db::troubles`] if it could not reach the database.
+    fn watch<T>(&self, outcome: Result<T, DbErr>) -> Result<T, DbErr> {
+        if let Err(error) = &outcome
+            && unreachable(error)
+            && !refused(error)
+        {
+            self.troubles.send_modify(|n| *n = n.wrapping_add(1));
+        }
+        outcome
+    }
+
+    /// A connection for one statement: from `pool` (counted in [`PoolStats::waiting`] while it
+    /// is awaited), or opened for it with the pool's options within `database.acquire_timeout`.
+    async fn lend<D: sea_orm::sqlx::Database>(
+        &self,
+        pool: &sea_orm::sqlx::Pool<D>,
+        via: Via,
+    ) -> Result<Lent<D>, DbErr> {
+        use sea_orm::sqlx::{ConnectOptions as _, Error as Sqlx};
+        match via {
+            Via::Pool => self.acquire(pool).await.map(Lent::Pooled),
+            Via::New => {
+                let options = pool.connect_options();
+                match tokio::time::timeout(self.timeout, options.connect()).await {
+                    Ok(Ok(conn)) => Ok(Lent::New(conn)),
+                    Ok(Err(error)) => Err(acquire_error(error)),
+                    Err(_) => Err(acquire_error(Sqlx::PoolTimedOut)),
+                }
+            }
+        }
     }
 
     /// A connection from `pool`, counted in [`PoolStats::waiting`] while it is awaited.
@@ -400,71 +621,94 @@ impl Db {
         pool.acquire().await.map_err(acquire_error)
     }
 
-    /// Runs a statement that returns no rows, once.
+    /// Runs a statement that returns no rows, once, on a connection from the pool.
     async fn execute_statement(&self, stmt: &Statement) -> Result<ExecResult, DbErr> {
         let sql = AssertSqlSafe(stmt.sql.as_str());
-        match self.backend() {
+        let done = match self.backend() {
             DbBackend::Sqlite => {
-                let mut conn = self.acquire(self.conn.get_sqlite_connection_pool()).await?;
+                let mut conn = self.watch(
+                    self.lend(self.conn.get_sqlite_connection_pool(), Via::Pool)
+                        .await,
+                )?;
                 let done = sqlx::query_with(sql, values(stmt))
                     .execute(&mut *conn)
                     .await;
-                done.map(ExecResult::from).map_err(exec_error)
+                conn.done(&done).await;
+                done.map(ExecResult::from)
             }
             _ => {
-                let mut conn = self.acquire(self.conn.get_mysql_connection_pool()).await?;
+                let mut conn = self.watch(
+                    self.lend(self.conn.get_mysql_connection_pool(), Via::Pool)
+                        .await,
+                )?;
                 let done = sqlx::query_with(sql, values(stmt))
                     .execute(&mut *conn)
                     .await;
-                done.map(ExecResult::from).map_err(exec_error)
+                conn.done(&done).await;
+                done.map(ExecResult::from)
             }
-        }
+        };
+        self.watch(done.map_err(exec_error))
     }
 
-    /// Runs a query for at most one row, once.
-    async fn query_one_statement(&self, stmt: &Statement) -> Result<Option<QueryResult>, DbErr> {
+    /// Runs a query for at most one row, once, `via` the pool or a new connection.
+    async fn query_one_statement(
+        &self,
+        stmt: &Statement,
+        via: Via,
+    ) -> Result<Option<QueryResult>, DbErr> {
         let sql = AssertSqlSafe(stmt.sql.as_str());
-        match self.backend() {
+        let row = match self.backend() {
             DbBackend::Sqlite => {
-                let mut conn = self.acquire(self.conn.get_sqlite_connection_pool()).await?;
+                let mut conn =
+                    self.watch(self.lend(self.conn.get_sqlite_connection_pool(), via).await)?;
                 let row = sqlx::query_with(sql, values(stmt))
                     .fetch_optional(&mut *conn)
                     .await;
+                conn.done(&row).await;
                 row.map(|row| row.map(QueryResult::from))
-                    .map_err(query_error)
             }
             _ => {
-                let mut conn = self.acquire(self.conn.get_mysql_connection_pool()).await?;
+                let mut conn =
+                    self.watch(self.lend(self.conn.get_mysql_connection_pool(), via).await)?;
                 let row = sqlx::query_with(sql, values(stmt))
                     .fetch_optional(&mut *conn)
                     .await;
+                conn.done(&row).await;
                 row.map(|row| row.map(QueryResult::from))
-                    .map_err(query_error)
             }
-        }
+        };
+        self.watch(row.map_err(query_error))
     }
 
-    /// Runs a query for all its rows, once.
-    async fn query_all_statement(&self, stmt: &Statement) -> Result<Vec<QueryResult>, DbErr> {
+    /// Runs a query for all its rows, once, `via` the pool or a new connection.
+    async fn query_all_statement(
+        &self,
+        stmt: &Statement,
+        via: Via,
+    ) -> Result<Vec<QueryResult>, DbErr> {
         let sql = AssertSqlSafe(stmt.sql.as_str());
-        match self.backend() {
+        let rows = match self.backend() {
             DbBackend::Sqlite => {
-                let mut conn = self.acquire(self.conn.get_sqlite_connection_pool()).await?;
+                let mut conn =
+                    self.watch(self.lend(self.conn.get_sqlite_connection_pool(), via).await)?;
                 let rows = sqlx::query_with(sql, values(stmt))
                     .fetch_all(&mut *conn)
                     .await;
+                conn.done(&rows).await;
                 rows.map(|rows| rows.into_iter().map(QueryResult::from).collect())
-                    .map_err(query_error)
             }
             _ => {
-                let mut conn = self.acquire(self.conn.get_mysql_connection_pool()).await?;
+                let mut conn =
+                    self.watch(self.lend(self.conn.get_mysql_connection_pool(), via).await)?;
                 let rows = sqlx::query_with(sql, values(stmt))
                     .fetch_all(&mut *conn)
                     .await;
+                conn.done(&rows).await;
                 rows.map(|rows| rows.into_iter().map(QueryResult::from).collect())
-                    .map_err(query_error)
             }
-        }
+        };
+        self.watch(rows.map_err(query_error))
     }
 
     /// The pool's connections now (for metrics).
@@ -576,7 +820,14 @@ impl Db {
     }
 
     async fn up(&self, steps: Option<u32>) -> Result<usize, DbError> {
-        let pending = Migrator::get_pending_migrations(&self.conn).await?.len();
+        // Refuses a schema this binary does not know (newer migrations are fine: none of ours
+        // is then pending).
+        let pending = self
+            .migrations()
+            .await?
+            .iter()
+            .filter(|m| !m.applied)
+            .count();
         if pending > 0 {
             Migrator::up(&self.conn, steps).await?;
         }
@@ -586,7 +837,9 @@ impl Db {
     /// Reverts the latest `steps` applied migrations; returns how many were reverted.
     pub async fn migrate_down(&self, steps: u32) -> Result<usize, DbError> {
         let down = async {
-            let applied = Migrator::get_applied_migrations(&self.conn).await?.len();
+            let migrations = self.migrations().await?;
+            refuse_newer(&migrations, "revert migrations")?;
+            let applied = migrations.iter().filter(|m| m.applied).count();
             Migrator::down(&self.conn, Some(steps)).await?;
             Ok(applied.min(steps as usize))
         };
@@ -597,7 +850,9 @@ impl Db {
     /// applied (a restore brings the schema to its archive's before loading it).
     pub async fn migrate_to(&self, count: usize) -> Result<(), DbError> {
         let to = async {
-            let applied = Migrator::get_applied_migrations(&self.conn).await?.len();
+            let migrations = self.migrations().await?;
+            refuse_newer(&migrations, "bring the schema to the archive's")?;
+            let applied = migrations.iter().filter(|m| m.applied).count();
             if applied < count {
                 Migrator::up(&self.conn, Some((count - applied) as u32)).await?;
             } else if applied > count {
@@ -662,16 +917,13 @@ impl Db {
         outcome
     }
 
-    /// Every migration, oldest first, and whether it is applied.
+    /// Every migration of this binary, oldest first, and whether it is applied; then those a
+    /// newer onebox applied, if any (`newer`). [`DbError::Schema`] when the database was
+    /// migrated by a build with a different history: see [`reconcile`]. Reads only (the
+    /// database watcher asks every second).
     pub async fn migrations(&self) -> Result<Vec<MigrationState>, DbError> {
-        let all = Migrator::get_migration_with_status(&self.conn).await?;
-        Ok(all
-            .iter()
-            .map(|m| MigrationState {
-                name: m.name().to_owned(),
-                applied: m.status() == migration::MigrationStatus::Applied,
-            })
-            .collect())
+        let applied = dump::applied(&self.reads()).await?;
+        reconcile(&dump::known_migrations(), &applied.into_iter().collect())
     }
 }
 
@@ -828,6 +1080,14 @@ mod tests {
         // A duplicate key, a syntax error: the statement's fault, not the server's state.
         assert!(!unreachable(&server("23000")));
         assert!(!unreachable(&server("42000")));
+        // Refused for now: a read is sent again on a new connection, and the watcher is not
+        // woken (the server answers at once); a lost connection is not a refusal.
+        assert!(refused(&server("08S01")));
+        assert!(!refused(&server("23000")));
+        let eof = Sqlx::Io(std::io::Error::from(std::io::ErrorKind::UnexpectedEof));
+        assert!(!refused(&DbErr::Query(RuntimeErr::SqlxError(Arc::new(
+            eof
+        )))));
     }
 
     #[test]
@@ -848,6 +1108,97 @@ mod tests {
         assert!(!lost_connection(&DbErr::Query(sqlx(Sqlx::PoolTimedOut))));
         assert!(!lost_connection(&DbErr::Query(sqlx(Sqlx::RowNotFound))));
         assert!(!lost_connection(&DbErr::RecordNotFound("post".to_owned())));
+    }
+
+    #[test]
+    fn migration_names_sort_in_the_order_they_apply() {
+        // `reconcile` tells a newer migration from an older one by its name.
+        let ours = dump::known_migrations();
+        let mut sorted = ours.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(
+            ours, sorted,
+            "migrations are named mYYYYMMDD_NNNNNN_..., in order"
+        );
+    }
+
+    #[test]
+    fn migrations_newer_than_ours_are_served_other_unknown_ones_refused() {
+        let names = |list: &[&str]| list.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>();
+        let ours = names(&["m20260101_000001_a", "m20260201_000001_b"]);
+        let applied = |list: &[&str]| list.iter().map(|n| (*n).to_owned()).collect();
+        let states = |all: Vec<MigrationState>| {
+            all.into_iter()
+                .map(|m| format!("{} {} {}", m.name, m.applied, m.newer))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            states(reconcile(&ours, &applied(&["m20260101_000001_a"])).expect("one pending")),
+            [
+                "m20260101_000001_a true false",
+                "m20260201_000001_b false false"
+            ]
+        );
+        // A newer onebox applied two more: served, and listed after ours.
+        let ahead = applied(&[
+            "m20260101_000001_a",
+            "m20260201_000001_b",
+            "m20260301_000001_c",
+            "m20260301_000002_d",
+        ]);
+        assert_eq!(
+            states(reconcile(&ours, &ahead).expect("newer ones are served")),
+            [
+                "m20260101_000001_a true false",
+                "m20260201_000001_b true false",
+                "m20260301_000001_c true true",
+                "m20260301_000002_d true true"
+            ]
+        );
+        // Unknown, and older than our newest: another history.
+        let refused = reconcile(
+            &ours,
+            &applied(&[
+                "m20260101_000001_a",
+                "m20260115_000001_x",
+                "m20260201_000001_b",
+            ]),
+        )
+        .expect_err("an unknown older one");
+        let text = refused.to_string();
+        assert!(text.contains("m20260115_000001_x"), "{text}");
+        assert!(
+            text.contains("older than its newest, m20260201_000001_b"),
+            "{text}"
+        );
+        assert!(!refused.is_unavailable(), "a fault to fix, not a wait");
+        // Newer ones over a gap in ours: another history too.
+        let text = reconcile(
+            &ours,
+            &applied(&["m20260101_000001_a", "m20260301_000001_c"]),
+        )
+        .expect_err("a gap")
+        .to_string();
+        assert!(
+            text.contains("(m20260301_000001_c) but not its own m20260201_000001_b"),
+            "{text}"
+        );
+        // Down and restores refuse to work under newer ones.
+        let ahead = reconcile(&ours, &ahead).expect("served");
+        let text = refuse_newer(&ahead, "revert migrations")
+            .expect_err("newer ones")
+            .to_string();
+        assert!(
+            text.contains("cannot revert migrations: migration(s) newer than this onebox"),
+            "{text}"
+        );
+        assert!(
+            text.contains("(m20260301_000001_c, m20260301_000002_d)"),
+            "{text}"
+        );
+        let own = reconcile(&ours, &applied(&["m20260101_000001_a"])).expect("ours");
+        assert!(refuse_newer(&own, "revert migrations").is_ok());
     }
 
     #[test]

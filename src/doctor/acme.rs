@@ -11,11 +11,11 @@ use crate::config::Config;
 const MARGIN: Duration = Duration::from_secs(3600);
 
 /// Judges every certificate onebox obtains over ACME.
-pub(super) fn check(config: &Config, report: &mut Report) {
+pub(super) async fn check(config: &Config, report: &mut Report) {
     if !config.web.acme.enabled {
         return;
     }
-    let statuses = match acme::status(config) {
+    let statuses = match acme::status(config).await {
         Ok(statuses) => statuses,
         Err(message) => {
             report.fail(

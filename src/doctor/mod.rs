@@ -133,7 +133,7 @@ pub async fn run(config: &Config) -> Report {
         resolver(name, zone, expected, &local, &mut report).await;
     }
     https(config, &mut report).await;
-    acme::check(config, &mut report);
+    acme::check(config, &mut report).await;
     if config.app.enabled {
         database(config, &mut report).await;
     }
@@ -537,7 +537,20 @@ async fn database(config: &Config, report: &mut Report) {
     match database.migrations().await {
         Ok(migrations) => {
             let pending = migrations.iter().filter(|m| !m.applied).count();
-            if pending == 0 {
+            let newer: Vec<&str> = migrations
+                .iter()
+                .filter(|m| m.newer)
+                .map(|m| m.name.as_str())
+                .collect();
+            if !newer.is_empty() {
+                report.warn(
+                    format!(
+                        "database {url}: reachable; migrated by a newer onebox ({})",
+                        newer.join(", ")
+                    ),
+                    "upgrade this onebox (served meanwhile: a migration keeps what the release before it uses)",
+                );
+            } else if pending == 0 {
                 report.ok(format!("database {url}: reachable, schema up to date"));
             } else {
                 report.fail(

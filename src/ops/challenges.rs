@@ -9,12 +9,18 @@
 //!   its zones; it watches [`Challenges::txt_records`] and publishes each change as a new zone
 //!   version (serial bumped, secondaries notified).
 //!
+//! When several boxes share ACME's storage (`web.acme.storage = "database"`), the CA's http-01
+//! validation may reach a box that did not order: ACME then installs [`SharedAnswers`], where a
+//! token this box did not publish is looked for (see [`Challenges::http_answer`]).
+//!
 //! Reads are lock-free (the web service reads on requests and handshakes); writes are rare.
 //! Several values may be published at one name at once (a certificate for `foobar.com` and
 //! `*.foobar.com` needs two TXT values at `_acme-challenge.foobar.com`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::Arc;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
 
 use arc_swap::ArcSwap;
 use rustls::sign::CertifiedKey;
@@ -22,6 +28,13 @@ use tokio::sync::watch;
 
 /// DNS-01 answers: owner name (lower case, fully qualified with the trailing dot) → TXT values.
 pub type TxtRecords = BTreeMap<String, BTreeSet<String>>;
+
+/// HTTP-01 answers other boxes published (ACME's shared storage).
+pub trait SharedAnswers: Send + Sync + std::fmt::Debug {
+    /// The answer for `token`, if another box published one (`None` too when it cannot be
+    /// looked up now).
+    fn http(&self, token: &str) -> Pin<Box<dyn Future<Output = Option<String>> + Send + '_>>;
+}
 
 /// The shared handle (cheap to clone).
 #[derive(Debug, Clone)]
@@ -37,6 +50,8 @@ struct Inner {
     tls_alpn: ArcSwap<HashMap<String, Arc<CertifiedKey>>>,
     /// DNS-01.
     txt: watch::Sender<TxtRecords>,
+    /// HTTP-01 answers of the other boxes, when ACME's storage is shared.
+    shared: OnceLock<Arc<dyn SharedAnswers>>,
 }
 
 impl Default for Challenges {
@@ -46,6 +61,7 @@ impl Default for Challenges {
                 http: ArcSwap::default(),
                 tls_alpn: ArcSwap::default(),
                 txt: watch::Sender::new(TxtRecords::new()),
+                shared: OnceLock::new(),
             }),
         }
     }
@@ -73,6 +89,30 @@ impl Challenges {
     /// The HTTP-01 answer for `token`, if one is published.
     pub fn http(&self, token: &str) -> Option<String> {
         self.inner.http.load().get(token).cloned()
+    }
+
+    /// Where the answers other boxes publish are found (set once, when ACME starts).
+    pub fn share_http(&self, shared: Arc<dyn SharedAnswers>) {
+        let _ = self.inner.shared.set(shared);
+    }
+
+    /// The HTTP-01 answer for `token`: this box's, else one another box published (when
+    /// [`Challenges::share_http`] was called). Only a token of the characters ACME's use
+    /// (base64url, RFC 8555 §8.1) is looked up elsewhere.
+    pub async fn http_answer(&self, token: &str) -> Option<String> {
+        if let Some(answer) = self.http(token) {
+            return Some(answer);
+        }
+        let shared = self.inner.shared.get()?;
+        let plausible = !token.is_empty()
+            && token.len() <= 255
+            && token
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !plausible {
+            return None;
+        }
+        shared.http(token).await
     }
 
     /// Publishes the TLS-ALPN-01 certificate for `name`.

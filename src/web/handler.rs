@@ -125,9 +125,8 @@ async fn route(
         "/healthz" => return (plain(StatusCode::OK, "ok\n"), Group::Health),
         "/readyz" => return (ready(site, conn), Group::Health),
         path if !conn.secure => {
-            if let Some(answer) = path
-                .strip_prefix(ACME_PREFIX)
-                .and_then(|token| conn.challenges.http(token))
+            if let Some(token) = path.strip_prefix(ACME_PREFIX)
+                && let Some(answer) = conn.challenges.http_answer(token).await
             {
                 return (acme_answer(answer), Group::Acme);
             }

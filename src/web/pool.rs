@@ -1,20 +1,30 @@
 //! Keep-alive connections to one HTTP/1.1 upstream of the reverse proxy (`http://host:port` or
-//! `unix:/path`), nginx's `upstream { keepalive N; }`: hyper's HTTP/1.1 client connections
-//! (`hyper::client::conn::http1`), each driven by a task of its own, and a stack of the idle
-//! ones.
+//! `unix:/path`), nginx's `upstream { keepalive N; }`, and the HTTP/1.1 client that uses them.
 //!
-//! - a request takes the idle connection used last (its socket is the warmest), skipping closed
-//!   ones, or opens a new one within `connect_timeout`;
-//! - the connection comes back when the response body has been read to its end (see
-//!   [`UpstreamBody`]): no task per request waits for it. One whose response was cut short, or
-//!   that switched protocols (a WebSocket), is never reused;
+//! The client runs in the request's own task, as nginx's does in its event loop: the request
+//! head is written from the `HeaderMap` in one write, the response head read and parsed
+//! (`httparse`) into a `HeaderMap` whose values point into the bytes read, and the response
+//! body read from the socket as the client takes it ([`UpstreamBody`]). No task per
+//! connection and no channel between tasks: a request is one task's wake-ups.
+//!
+//! - a request takes the idle connection used last (its socket is the warmest), skipping those
+//!   the upstream has closed (seen without a system call, from the socket's readiness), or
+//!   opens a new one within `connect_timeout`;
+//! - the connection comes back when the response body has been read to its end and nothing
+//!   else came with it. One whose response was cut short, that ends at the close, that says
+//!   `Connection: close`, or that switched protocols (a WebSocket), is never reused;
 //! - at most `keepalive` idle connections are kept; one idle past `keepalive_timeout` is closed
 //!   (checked as requests come, and by a sweep every `keepalive_timeout` while the pool lives);
-//! - a request that a reused connection could not even start (the upstream had closed it) is
-//!   sent again on a new connection: it never reached the upstream.
+//! - the keep-alive race: an upstream may close a kept connection just as a request is written
+//!   on it. A request that could not be written on a reused connection, and one without a body
+//!   and with an idempotent method that got nothing back (closed or reset before any byte of a
+//!   response), is sent once more on a new connection, as nginx does (it never, or harmlessly,
+//!   reached the upstream). A request whose body has been streamed is not.
 //!
-//! A pool is per upstream and per snapshot: a reload builds new ones, and the old connections
-//! close as their last responses end.
+//! Request bodies of known length go up as they are; others chunked. Response bodies are
+//! decoded from `Content-Length`, chunked, or the close, and interim (1xx) responses are
+//! skipped. A pool is per upstream and per snapshot: a reload builds new ones, and the old
+//! connections close as their last responses end.
 
 use std::io;
 use std::path::Path;
@@ -24,16 +34,26 @@ use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http::{Request, Response, StatusCode};
-use http_body::{Frame, SizeHint};
-use hyper::body::Incoming;
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, AsyncWrite};
+use bytes::{Buf, Bytes, BytesMut};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Request, Response, StatusCode, Version};
+use http_body::{Body as _, Frame, SizeHint};
+use http_body_util::{BodyExt, LengthLimitError};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpStream, UnixStream};
+use tokio_util::io::poll_read_buf;
 
 use super::proxy::UpBody;
+
+/// The largest response head read (nginx's `proxy_buffer_size` is a memory page).
+const MAX_HEAD: usize = 64 * 1024;
+/// The most fields a response head may have.
+const MAX_FIELDS: usize = 128;
+/// The longest chunk-size line or trailer section of a chunked response.
+const MAX_CHUNK_LINE: usize = 4096;
+/// What is read at a time: a response head, or a piece of a body.
+const READ_HEAD: usize = 8 * 1024;
+const READ_BODY: usize = 64 * 1024;
 
 /// Where an upstream listens.
 #[derive(Debug)]
@@ -61,17 +81,35 @@ pub(crate) struct Pool {
 
 #[derive(Debug)]
 struct Idle {
-    sender: SendRequest<UpBody>,
+    conn: Conn,
     since: Instant,
 }
 
 /// Why a request got no response head.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub(crate) enum SendError {
     /// No connection: refused, unreachable, or not within `connect_timeout` (`TimedOut`).
+    #[error("cannot connect: {0}")]
     Connect(io::Error),
-    /// The connection failed or the answer was not HTTP (or the request body failed).
-    Http(hyper::Error),
+    /// The connection failed (closed, reset) before a whole response head came.
+    #[error("connection broken: {0}")]
+    Io(io::Error),
+    /// What came back is not an HTTP/1.1 response.
+    #[error("not HTTP: {0}")]
+    NotHttp(&'static str),
+    /// The client's body went past `max_body_bytes` as it streamed up.
+    #[error("request body too large")]
+    TooLarge,
+    /// The client's body broke off as it streamed up.
+    #[error("request body: {0}")]
+    Body(Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// How a response head read failed.
+enum HeadError {
+    /// Nothing of a response came: the connection closed or broke first.
+    Nothing(io::Error),
+    Other(SendError),
 }
 
 impl Pool {
@@ -99,65 +137,106 @@ impl Pool {
         }
     }
 
-    /// Sends `request` (origin-form target, `Host` set) on an idle connection or a new one.
+    /// Sends `request` (origin-form target, hop-by-hop fields removed) on an idle connection
+    /// or a new one, and reads the response head.
     pub async fn send(
         self: &Arc<Self>,
-        mut request: Request<UpBody>,
+        request: Request<UpBody>,
     ) -> Result<Response<UpstreamBody>, SendError> {
+        let (parts, mut body) = request.into_parts();
+        let bodiless = body.is_end_stream();
+        let chunked = !bodiless && !parts.headers.contains_key(header::CONTENT_LENGTH);
+        let head = self.encode(&parts, bodiless, chunked);
+        // Nothing is lost if the upstream gets it twice.
+        let replayable = bodiless && super::proxy::idempotent(&parts.method);
+        let head_only = parts.method == Method::HEAD;
+        let mut fresh = false;
         loop {
-            let (mut sender, reused) = match self.take() {
-                Some(sender) => (sender, true),
+            let reused = if fresh { None } else { self.take() };
+            let (mut conn, reused) = match reused {
+                Some(conn) => (conn, true),
                 None => (self.connect().await?, false),
             };
-            match sender.try_send_request(request).await {
-                Ok(response) => {
-                    // After 101 the connection belongs to the protocol it switched to.
-                    let again = response.status() != StatusCode::SWITCHING_PROTOCOLS;
-                    let (parts, body) = response.into_parts();
-                    let back = again.then(|| Checkin {
-                        pool: self.clone(),
-                        sender,
-                    });
-                    let body = UpstreamBody::new(body, back);
+            if let Err(error) = conn.stream.write_all(&head).await {
+                if reused {
+                    // Not sent: the upstream had closed this kept connection.
+                    fresh = true;
+                    continue;
+                }
+                return Err(SendError::Io(error));
+            }
+            if !bodiless {
+                write_body(&mut conn.stream, &mut body, chunked).await?;
+            }
+            match conn.read_head(head_only).await {
+                Ok((parts, framing, keep)) => {
+                    let body = UpstreamBody::new(conn, framing, keep.then(|| self.clone()));
                     return Ok(Response::from_parts(parts, body));
                 }
-                Err(mut error) => match error.take_message() {
-                    // Not sent: the upstream had closed this kept connection.
-                    Some(unsent) if reused => request = unsent,
-                    _ => return Err(SendError::Http(error.into_error())),
-                },
+                Err(HeadError::Nothing(error)) if reused && replayable => {
+                    tracing::debug!(%error, "proxy: a kept connection closed as the request was sent; sending it on a new one");
+                    fresh = true;
+                }
+                Err(HeadError::Nothing(error)) => return Err(SendError::Io(error)),
+                Err(HeadError::Other(error)) => return Err(error),
             }
         }
     }
 
-    /// The idle connection used last that is ready for a request (older ones past the idle
-    /// timeout, and closed ones, are let go).
-    fn take(&self) -> Option<SendRequest<UpBody>> {
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        let mut i = idle.len();
-        while i > 0 {
-            i -= 1;
-            let entry = &idle[i];
+    /// The request head: the request line, `Host` if the request has none, the fields, and
+    /// the framing of the body.
+    fn encode(&self, parts: &http::request::Parts, bodiless: bool, chunked: bool) -> Vec<u8> {
+        let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+        let mut head = Vec::with_capacity(256 + parts.headers.len() * 48);
+        head.extend_from_slice(parts.method.as_str().as_bytes());
+        head.push(b' ');
+        head.extend_from_slice(target.as_bytes());
+        head.extend_from_slice(b" HTTP/1.1\r\n");
+        if !parts.headers.contains_key(header::HOST) {
+            head.extend_from_slice(b"host: ");
+            head.extend_from_slice(self.host().as_bytes());
+            head.extend_from_slice(b"\r\n");
+        }
+        for (name, value) in &parts.headers {
+            head.extend_from_slice(name.as_str().as_bytes());
+            head.extend_from_slice(b": ");
+            head.extend_from_slice(value.as_bytes());
+            head.extend_from_slice(b"\r\n");
+        }
+        if chunked {
+            head.extend_from_slice(b"transfer-encoding: chunked\r\n");
+        } else if bodiless
+            && matches!(parts.method, Method::POST | Method::PUT | Method::PATCH)
+            && !parts.headers.contains_key(header::CONTENT_LENGTH)
+        {
+            // RFC 9110 §8.6: a request whose method has a body says that it is empty.
+            head.extend_from_slice(b"content-length: 0\r\n");
+        }
+        head.extend_from_slice(b"\r\n");
+        head
+    }
+
+    /// The idle connection used last, if the upstream has not closed it (older ones past the
+    /// idle timeout, and closed ones, are let go).
+    fn take(&self) -> Option<Conn> {
+        loop {
+            let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+            let entry = idle.pop()?;
             if entry.since.elapsed() >= self.idle_timeout {
                 // It and everything below it have idled too long.
-                idle.drain(..=i);
+                idle.clear();
                 return None;
             }
-            if entry.sender.is_ready() {
-                return Some(idle.remove(i).sender);
+            drop(idle);
+            if !entry.conn.stream.closed() {
+                return Some(entry.conn);
             }
-            if entry.sender.is_closed() {
-                idle.remove(i);
-            }
-            // Else its connection's task has not yet seen the end of its last exchange (it
-            // runs on another thread): it stays for a later request.
         }
-        None
     }
 
     /// Puts a connection whose exchange has ended back on the stack.
-    fn put(self: &Arc<Self>, sender: SendRequest<UpBody>) {
-        if sender.is_closed() || self.max_idle == 0 {
+    fn put(self: &Arc<Self>, conn: Conn) {
+        if self.max_idle == 0 {
             return;
         }
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
@@ -166,7 +245,7 @@ impl Pool {
             idle.remove(0);
         }
         idle.push(Idle {
-            sender,
+            conn,
             since: Instant::now(),
         });
         drop(idle);
@@ -175,48 +254,36 @@ impl Pool {
         }
     }
 
-    /// A new connection, its task spawned.
-    async fn connect(&self) -> Result<SendRequest<UpBody>, SendError> {
+    /// A new connection.
+    async fn connect(&self) -> Result<Conn, SendError> {
         let timeout = self.connect_timeout;
         let timed_out = || io::Error::new(io::ErrorKind::TimedOut, "connect timed out");
-        match &self.address {
+        let stream = match &self.address {
             Address::Tcp(authority) => {
                 let stream = tokio::time::timeout(timeout, TcpStream::connect(authority.as_str()))
                     .await
                     .map_err(|_| SendError::Connect(timed_out()))?
                     .map_err(SendError::Connect)?;
                 let _ = stream.set_nodelay(true);
-                handshake(stream).await
+                Stream::Tcp(stream)
             }
             Address::Unix(path) => {
                 let stream = tokio::time::timeout(timeout, UnixStream::connect(&**path))
                     .await
                     .map_err(|_| SendError::Connect(timed_out()))?
                     .map_err(SendError::Connect)?;
-                handshake(stream).await
+                Stream::Unix(stream)
             }
-        }
+        };
+        Ok(Conn {
+            stream,
+            buf: BytesMut::new(),
+        })
     }
 }
 
-/// Hyper's HTTP/1.1 client on `stream`, its connection driven by a task of its own (with
-/// upgrades: a WebSocket takes it over after 101).
-async fn handshake<S>(stream: S) -> Result<SendRequest<UpBody>, SendError>
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let (sender, connection) = http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(SendError::Http)?;
-    tokio::spawn(async move {
-        if let Err(error) = connection.with_upgrades().await {
-            tracing::debug!(%error, "proxy: upstream connection ended with an error");
-        }
-    });
-    Ok(sender)
-}
-
-/// Closes the idle connections of `pool` past `timeout`, every `timeout`, while it lives.
+/// Closes the idle connections of `pool` past `timeout` or closed by the upstream, every
+/// `timeout`, while it lives.
 async fn sweep(pool: Weak<Pool>, timeout: Duration) {
     let mut ticks = tokio::time::interval(timeout.max(Duration::from_millis(100)));
     ticks.tick().await;
@@ -226,66 +293,608 @@ async fn sweep(pool: Weak<Pool>, timeout: Duration) {
             return;
         };
         let mut idle = pool.idle.lock().unwrap_or_else(|e| e.into_inner());
-        idle.retain(|entry| entry.since.elapsed() < timeout && !entry.sender.is_closed());
+        idle.retain(|entry| entry.since.elapsed() < timeout && !entry.conn.stream.closed());
     }
 }
 
-/// A connection to give back once its response has been read.
-#[derive(Debug)]
-struct Checkin {
-    pool: Arc<Pool>,
-    sender: SendRequest<UpBody>,
+/// Streams a request body up: as it is with a `Content-Length`, else chunked. Trailers are not
+/// passed on.
+async fn write_body(
+    stream: &mut Stream,
+    body: &mut UpBody,
+    chunked: bool,
+) -> Result<(), SendError> {
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|error| {
+            if error.is::<LengthLimitError>() {
+                SendError::TooLarge
+            } else {
+                SendError::Body(error)
+            }
+        })?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if data.is_empty() {
+            continue;
+        }
+        let written = if chunked {
+            let size = format!("{:x}\r\n", data.len());
+            async {
+                stream.write_all(size.as_bytes()).await?;
+                stream.write_all(&data).await?;
+                stream.write_all(b"\r\n").await
+            }
+            .await
+        } else {
+            stream.write_all(&data).await
+        };
+        written.map_err(SendError::Io)?;
+    }
+    if chunked {
+        stream
+            .write_all(b"0\r\n\r\n")
+            .await
+            .map_err(SendError::Io)?;
+    }
+    Ok(())
 }
 
-/// An upstream's response body, streamed as it arrives; its connection goes back to the pool
-/// once the body has ended (never if it is dropped before its end).
+/// One connection to the upstream, and what has been read from it and not yet used.
+#[derive(Debug)]
+struct Conn {
+    stream: Stream,
+    buf: BytesMut,
+}
+
+impl Conn {
+    /// Reads a response head (interim 1xx responses skipped): its parts, how its body ends,
+    /// and whether the connection may carry another request after it.
+    async fn read_head(
+        &mut self,
+        head_only: bool,
+    ) -> Result<(http::response::Parts, Framing, bool), HeadError> {
+        let mut any = false;
+        loop {
+            if !self.buf.is_empty() {
+                match self.parse_head(head_only).map_err(HeadError::Other)? {
+                    Parsed::Head(parts, framing, keep) => return Ok((parts, framing, keep)),
+                    // 100 Continue and the like: the final response follows.
+                    Parsed::Interim => continue,
+                    Parsed::Partial if self.buf.len() >= MAX_HEAD => {
+                        return Err(HeadError::Other(SendError::NotHttp(
+                            "response head too large",
+                        )));
+                    }
+                    Parsed::Partial => {}
+                }
+            }
+            self.buf.reserve(READ_HEAD);
+            let read = std::future::poll_fn(|cx| {
+                poll_read_buf(Pin::new(&mut self.stream), cx, &mut self.buf)
+            })
+            .await;
+            match read {
+                Ok(0) if !any && self.buf.is_empty() => {
+                    return Err(HeadError::Nothing(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "closed before a response",
+                    )));
+                }
+                Ok(0) => {
+                    return Err(HeadError::Other(SendError::Io(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "closed in the response head",
+                    ))));
+                }
+                Ok(_) => any = true,
+                Err(error) if !any => return Err(HeadError::Nothing(error)),
+                Err(error) => return Err(HeadError::Other(SendError::Io(error))),
+            }
+        }
+    }
+
+    /// Parses the response head at the start of `buf` if it is all there (an interim response
+    /// is dropped).
+    fn parse_head(&mut self, head_only: bool) -> Result<Parsed, SendError> {
+        // Where each field's name and value are in the head.
+        let mut spans = [(0u32, 0u32, 0u32, 0u32); MAX_FIELDS];
+        let (len, code, minor, count) = {
+            let mut fields = [httparse::EMPTY_HEADER; MAX_FIELDS];
+            let mut response = httparse::Response::new(&mut fields);
+            let len = match response.parse(&self.buf) {
+                Ok(httparse::Status::Complete(len)) => len,
+                Ok(httparse::Status::Partial) => return Ok(Parsed::Partial),
+                Err(httparse::Error::TooManyHeaders) => {
+                    return Err(SendError::NotHttp("too many fields in the response head"));
+                }
+                Err(_) => return Err(SendError::NotHttp("malformed response head")),
+            };
+            let base = self.buf.as_ptr() as usize;
+            let offset = |s: &[u8]| (s.as_ptr() as usize - base) as u32;
+            for (span, field) in spans.iter_mut().zip(response.headers.iter()) {
+                let name = offset(field.name.as_bytes());
+                let value = offset(field.value);
+                *span = (
+                    name,
+                    name + field.name.len() as u32,
+                    value,
+                    value + field.value.len() as u32,
+                );
+            }
+            let code = response.code.unwrap_or(0);
+            (
+                len,
+                code,
+                response.version.unwrap_or(0),
+                response.headers.len(),
+            )
+        };
+        if (100..200).contains(&code) && code != 101 {
+            self.buf.advance(len);
+            return Ok(Parsed::Interim);
+        }
+        let status = StatusCode::from_u16(code)
+            .map_err(|_| SendError::NotHttp("bad status code in the response head"))?;
+        let head = self.buf.split_to(len).freeze();
+        let mut headers = HeaderMap::with_capacity(count);
+        for &(name_start, name_end, value_start, value_end) in &spans[..count] {
+            let name = HeaderName::from_bytes(&head[name_start as usize..name_end as usize])
+                .map_err(|_| SendError::NotHttp("bad field name in the response head"))?;
+            let value = HeaderValue::from_maybe_shared(
+                head.slice(value_start as usize..value_end as usize),
+            )
+            .map_err(|_| SendError::NotHttp("bad field value in the response head"))?;
+            headers.append(name, value);
+        }
+        let (framing, mut keep) = framing(&headers, status, head_only)?;
+        keep &= minor == 1 && !has_close(&headers);
+        let mut response = Response::new(());
+        *response.status_mut() = status;
+        *response.version_mut() = Version::HTTP_11;
+        *response.headers_mut() = headers;
+        Ok(Parsed::Head(response.into_parts().0, framing, keep))
+    }
+}
+
+/// What the start of the read buffer holds.
+enum Parsed {
+    /// A response head: its parts, how its body ends, and whether the connection may carry
+    /// another request after it.
+    Head(http::response::Parts, Framing, bool),
+    /// An interim (1xx) response, now dropped.
+    Interim,
+    /// Not yet a whole head.
+    Partial,
+}
+
+/// How a response's body ends (RFC 9112 §6.3), and whether the connection can be reused after
+/// it as far as the framing goes.
+fn framing(
+    headers: &HeaderMap,
+    status: StatusCode,
+    head_only: bool,
+) -> Result<(Framing, bool), SendError> {
+    if status == StatusCode::SWITCHING_PROTOCOLS {
+        return Ok((Framing::Upgrade, false));
+    }
+    if head_only || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
+        return Ok((Framing::Length(0), true));
+    }
+    if let Some(coding) = headers
+        .get_all(header::TRANSFER_ENCODING)
+        .iter()
+        .next_back()
+    {
+        let last = coding
+            .as_bytes()
+            .rsplit(|&b| b == b',')
+            .next()
+            .unwrap_or_default();
+        if last.trim_ascii().eq_ignore_ascii_case(b"chunked") {
+            // With a Content-Length too, the connection is not reused (RFC 9112 §6.3).
+            let keep = !headers.contains_key(header::CONTENT_LENGTH);
+            return Ok((Framing::Chunked(Chunk::Size), keep));
+        }
+        return Ok((Framing::Close, false));
+    }
+    let mut length = None;
+    for value in headers.get_all(header::CONTENT_LENGTH) {
+        for part in value.as_bytes().split(|&b| b == b',') {
+            let part = part.trim_ascii();
+            let n = std::str::from_utf8(part)
+                .ok()
+                .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|s| s.parse::<u64>().ok())
+                .ok_or(SendError::NotHttp(
+                    "bad Content-Length in the response head",
+                ))?;
+            if length.is_some_and(|l| l != n) {
+                return Err(SendError::NotHttp(
+                    "Content-Lengths differ in the response head",
+                ));
+            }
+            length = Some(n);
+        }
+    }
+    Ok(match length {
+        Some(n) => (Framing::Length(n), true),
+        None => (Framing::Close, false),
+    })
+}
+
+/// Whether `Connection` says `close`.
+fn has_close(headers: &HeaderMap) -> bool {
+    headers.get_all(header::CONNECTION).iter().any(|v| {
+        v.as_bytes()
+            .split(|&b| b == b',')
+            .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
+    })
+}
+
+/// How a response body ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Framing {
+    /// This many bytes still to come.
+    Length(u64),
+    /// Chunked, at this point of its syntax.
+    Chunked(Chunk),
+    /// At the close of the connection.
+    Close,
+    /// None: after 101 the connection belongs to the protocol it switched to.
+    Upgrade,
+}
+
+/// Where a chunked body is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Chunk {
+    /// Before a chunk-size line.
+    Size,
+    /// In a chunk's data, this many bytes left.
+    Data(u64),
+    /// After a chunk's data, before its CRLF.
+    DataEnd,
+    /// After the last chunk: trailer lines until an empty one.
+    Trailers,
+    /// The end.
+    Done,
+}
+
+/// An upstream's response body, read from its connection as the client takes it; the
+/// connection goes back to the pool once the body has ended (never if it is dropped before its
+/// end). After 101, the connection itself ([`UpstreamBody::upgrade`]).
 #[derive(Debug)]
 pub struct UpstreamBody {
-    body: Incoming,
-    back: Option<Checkin>,
+    conn: Option<Conn>,
+    framing: Framing,
+    /// The pool to give the connection back to at the end (none: it is not reused).
+    back: Option<Arc<Pool>>,
 }
 
 impl UpstreamBody {
-    fn new(body: Incoming, back: Option<Checkin>) -> Self {
-        let mut this = Self { body, back };
-        if http_body::Body::is_end_stream(&this.body) {
-            this.check_in();
+    fn new(conn: Conn, framing: Framing, back: Option<Arc<Pool>>) -> Self {
+        let mut this = Self {
+            conn: Some(conn),
+            framing,
+            back,
+        };
+        if this.framing == Framing::Length(0) {
+            this.end();
         }
         this
     }
 
-    fn check_in(&mut self) {
-        if let Some(Checkin { pool, sender }) = self.back.take() {
-            pool.put(sender);
+    /// The connection of a response that switched protocols (101), with what the upstream
+    /// sent after the head.
+    pub(crate) fn upgrade(mut self) -> Option<Tunnel> {
+        if self.framing != Framing::Upgrade {
+            return None;
         }
+        let conn = self.conn.take()?;
+        Some(Tunnel {
+            stream: conn.stream,
+            early: conn.buf.freeze(),
+        })
+    }
+
+    /// The body has ended: the connection goes back if it may, and nothing unasked came after
+    /// the body.
+    fn end(&mut self) {
+        self.framing = Framing::Length(0);
+        let conn = self.conn.take();
+        if let (Some(conn), Some(pool)) = (conn, self.back.take())
+            && conn.buf.is_empty()
+        {
+            pool.put(conn);
+        }
+    }
+
+    /// The next piece of the body from what has been read, `None` if more must be read first.
+    fn decode(&mut self) -> Result<Option<Bytes>, io::Error> {
+        let bad = |what| io::Error::new(io::ErrorKind::InvalidData, what);
+        let Some(conn) = &mut self.conn else {
+            return Ok(None);
+        };
+        let buf = &mut conn.buf;
+        loop {
+            match &mut self.framing {
+                Framing::Length(left) => {
+                    if buf.is_empty() {
+                        return Ok(None);
+                    }
+                    let take = usize::try_from(*left).map_or(buf.len(), |l| l.min(buf.len()));
+                    *left -= take as u64;
+                    return Ok(Some(buf.split_to(take).freeze()));
+                }
+                Framing::Close => {
+                    return Ok((!buf.is_empty()).then(|| buf.split().freeze()));
+                }
+                Framing::Upgrade | Framing::Chunked(Chunk::Done) => return Ok(None),
+                Framing::Chunked(chunk) => match *chunk {
+                    Chunk::Size => {
+                        let Some(line) = memchr::memchr(b'\n', buf) else {
+                            if buf.len() > MAX_CHUNK_LINE {
+                                return Err(bad("chunk-size line too long"));
+                            }
+                            return Ok(None);
+                        };
+                        let digits = buf[..line]
+                            .iter()
+                            .take_while(|b| b.is_ascii_hexdigit())
+                            .count();
+                        let rest = &buf[digits..line];
+                        let rest_ok = rest.is_empty()
+                            || rest == b"\r"
+                            || matches!(rest[0], b';' | b' ' | b'\t');
+                        if digits == 0 || digits > 15 || !rest_ok {
+                            return Err(bad("bad chunk-size line"));
+                        }
+                        let size = std::str::from_utf8(&buf[..digits])
+                            .ok()
+                            .and_then(|s| u64::from_str_radix(s, 16).ok())
+                            .ok_or_else(|| bad("bad chunk size"))?;
+                        buf.advance(line + 1);
+                        *chunk = if size == 0 {
+                            Chunk::Trailers
+                        } else {
+                            Chunk::Data(size)
+                        };
+                    }
+                    Chunk::Data(left) => {
+                        if buf.is_empty() {
+                            return Ok(None);
+                        }
+                        let take = usize::try_from(left).map_or(buf.len(), |l| l.min(buf.len()));
+                        *chunk = match left - take as u64 {
+                            0 => Chunk::DataEnd,
+                            left => Chunk::Data(left),
+                        };
+                        return Ok(Some(buf.split_to(take).freeze()));
+                    }
+                    Chunk::DataEnd => {
+                        if buf.starts_with(b"\r\n") {
+                            buf.advance(2);
+                        } else if buf.starts_with(b"\n") {
+                            buf.advance(1);
+                        } else if buf.len() < 2 && buf.first().is_none_or(|&b| b == b'\r') {
+                            return Ok(None);
+                        } else {
+                            return Err(bad("no CRLF after a chunk"));
+                        }
+                        *chunk = Chunk::Size;
+                    }
+                    Chunk::Trailers => {
+                        let Some(line) = memchr::memchr(b'\n', buf) else {
+                            if buf.len() > MAX_CHUNK_LINE {
+                                return Err(bad("trailer section too long"));
+                            }
+                            return Ok(None);
+                        };
+                        let empty = line == 0 || (line == 1 && buf[0] == b'\r');
+                        // Trailer fields are not passed on.
+                        buf.advance(line + 1);
+                        if empty {
+                            *chunk = Chunk::Done;
+                        }
+                    }
+                    Chunk::Done => return Ok(None),
+                },
+            }
+        }
+    }
+
+    /// Whether the body has been read to its end.
+    fn ended(&self) -> bool {
+        matches!(
+            self.framing,
+            Framing::Length(0) | Framing::Chunked(Chunk::Done) | Framing::Upgrade
+        )
     }
 }
 
 impl http_body::Body for UpstreamBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = io::Error;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
         let this = self.get_mut();
-        let frame = ready!(Pin::new(&mut this.body).poll_frame(cx));
-        match &frame {
-            None => this.check_in(),
-            Some(Ok(_)) if this.body.is_end_stream() => this.check_in(),
-            Some(Ok(_)) => {}
-            // Broken: the connection is not reused.
-            Some(Err(_)) => this.back = None,
+        loop {
+            if this.ended() {
+                this.end();
+                return Poll::Ready(None);
+            }
+            let decoded = match this.decode() {
+                Ok(decoded) => decoded,
+                Err(error) => {
+                    // Broken: the connection is not reused.
+                    this.conn = None;
+                    return Poll::Ready(Some(Err(error)));
+                }
+            };
+            if let Some(data) = decoded {
+                if this.ended() {
+                    this.end();
+                }
+                return Poll::Ready(Some(Ok(Frame::data(data))));
+            }
+            let Some(conn) = &mut this.conn else {
+                return Poll::Ready(None);
+            };
+            if conn.buf.capacity() - conn.buf.len() < READ_HEAD {
+                conn.buf.reserve(READ_BODY);
+            }
+            let read = ready!(poll_read_buf(Pin::new(&mut conn.stream), cx, &mut conn.buf));
+            match read {
+                Ok(0) if this.framing == Framing::Close => {
+                    this.conn = None;
+                    this.framing = Framing::Length(0);
+                    return Poll::Ready(None);
+                }
+                Ok(0) => {
+                    this.conn = None;
+                    return Poll::Ready(Some(Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "upstream closed before the end of the body",
+                    ))));
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    this.conn = None;
+                    return Poll::Ready(Some(Err(error)));
+                }
+            }
         }
-        Poll::Ready(frame)
     }
 
     fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
+        self.ended()
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
+        match self.framing {
+            Framing::Length(left) => SizeHint::with_exact(left),
+            Framing::Upgrade | Framing::Chunked(Chunk::Done) => SizeHint::with_exact(0),
+            _ => SizeHint::default(),
+        }
+    }
+}
+
+/// A connection to an upstream: TCP or a Unix socket.
+#[derive(Debug)]
+enum Stream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Stream {
+    /// Whether the upstream has closed this idle connection (or sent something unasked): a
+    /// system call only when the socket has become readable since it was last read.
+    fn closed(&self) -> bool {
+        let mut byte = [0u8; 1];
+        let read = match self {
+            Self::Tcp(stream) => stream.try_read(&mut byte),
+            Self::Unix(stream) => stream.try_read(&mut byte),
+        };
+        !matches!(read, Err(error) if error.kind() == io::ErrorKind::WouldBlock)
+    }
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Tcp(stream) => Pin::new(stream).poll_read(cx, buf),
+            Self::Unix(stream) => Pin::new(stream).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Self::Tcp(stream) => Pin::new(stream).poll_write(cx, buf),
+            Self::Unix(stream) => Pin::new(stream).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Self::Tcp(stream) => Pin::new(stream).poll_write_vectored(cx, bufs),
+            Self::Unix(stream) => Pin::new(stream).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Tcp(stream) => Pin::new(stream).poll_flush(cx),
+            Self::Unix(stream) => Pin::new(stream).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Tcp(stream) => Pin::new(stream).poll_shutdown(cx),
+            Self::Unix(stream) => Pin::new(stream).poll_shutdown(cx),
+        }
+    }
+}
+
+/// An upstream connection after 101: what the upstream sent after the head, then the socket.
+#[derive(Debug)]
+pub(crate) struct Tunnel {
+    stream: Stream,
+    early: Bytes,
+}
+
+impl AsyncRead for Tunnel {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if !this.early.is_empty() {
+            let n = this.early.len().min(buf.remaining());
+            buf.put_slice(&this.early[..n]);
+            this.early.advance(n);
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Tunnel {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
     }
 }

@@ -14,7 +14,9 @@
 //!    refused or reset is 502 at once, no response head within `response_timeout` (or no
 //!    connection within `connect_timeout`) is 504; a request without a body and with an
 //!    idempotent method is tried once more on another upstream. Each failure is one log line
-//!    naming the upstream;
+//!    naming the upstream. (A kept connection that the upstream closed as a request was sent
+//!    on it is not a failure: the pool sends such a request again on a new connection, see
+//!    `pool`);
 //! 4. the response: hop-by-hop fields removed, the body streamed back (HTTP/2 clients are
 //!    served from HTTP/1.1 upstreams the same way);
 //! 5. a WebSocket handshake (HTTP/1.1 Upgrade, or HTTP/2 extended CONNECT) goes up as an
@@ -31,7 +33,7 @@ use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::uri::PathAndQuery;
 use http::{Extensions, Method, Request, Response, StatusCode, Uri};
-use http_body_util::{BodyExt, Either, Empty, LengthLimitError, Limited};
+use http_body_util::{BodyExt, Either, Empty, Limited};
 use hyper::body::Incoming;
 
 use super::body::Body;
@@ -617,27 +619,12 @@ pub(crate) enum Failure {
 
 impl Failure {
     fn from_send(error: &SendError) -> Self {
-        use std::error::Error as _;
-        let error = match error {
-            SendError::Connect(io) if io.kind() == std::io::ErrorKind::TimedOut => {
-                return Self::Timeout;
-            }
-            SendError::Connect(_) => return Self::Connect,
-            SendError::Http(error) => error,
-        };
-        let mut source = error.source();
-        while let Some(cause) = source {
-            if cause.is::<LengthLimitError>() {
-                return Self::TooLarge;
-            }
-            if let Some(io) = cause.downcast_ref::<std::io::Error>()
-                && io.kind() == std::io::ErrorKind::TimedOut
-            {
-                return Self::Timeout;
-            }
-            source = cause.source();
+        match error {
+            SendError::Connect(io) if io.kind() == std::io::ErrorKind::TimedOut => Self::Timeout,
+            SendError::Connect(_) => Self::Connect,
+            SendError::TooLarge => Self::TooLarge,
+            SendError::Io(_) | SendError::NotHttp(_) | SendError::Body(_) => Self::Broken,
         }
-        Self::Broken
     }
 
     /// Its index in [`FAILURE_REASONS`] (the upstream's failures only).
@@ -672,7 +659,7 @@ impl Failure {
     }
 }
 
-fn idempotent(method: &Method) -> bool {
+pub(crate) fn idempotent(method: &Method) -> bool {
     matches!(
         *method,
         Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE
@@ -685,8 +672,25 @@ fn respond(response: Response<super::pool::UpstreamBody>) -> Response<Body> {
     Response::from_parts(parts, Body::Upstream(body))
 }
 
+/// The hop-by-hop fields (RFC 9110 §7.6.1), and `Proxy-Authenticate` and `Trailer`, which
+/// concern this hop too.
+static HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    header::TE,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    header::PROXY_AUTHENTICATE,
+    header::TRAILER,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+];
+
 /// RFC 9110 §7.6.1: `Connection`, the fields it names, and the other hop-by-hop fields.
 pub(crate) fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    // Most messages have none: one pass over the names, compared without hashing, tells.
+    if !headers.keys().any(|name| HOP_BY_HOP.contains(name)) {
+        return;
+    }
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -697,18 +701,9 @@ pub(crate) fn remove_hop_by_hop(headers: &mut HeaderMap) {
     for name in named {
         headers.remove(name);
     }
-    for name in [
-        header::CONNECTION,
-        header::TE,
-        header::TRANSFER_ENCODING,
-        header::UPGRADE,
-        header::PROXY_AUTHENTICATE,
-        header::TRAILER,
-    ] {
+    for name in HOP_BY_HOP.iter() {
         headers.remove(name);
     }
-    headers.remove("keep-alive");
-    headers.remove("proxy-connection");
 }
 
 /// What the forwarding fields say of one connection's client, made at its first proxied

@@ -90,12 +90,7 @@ impl Handshake {
     /// spliced in a task of their own, which keeps the client's connection counted (`hold`:
     /// `web.max_connections`, the drain) and ends at the drain's deadline; `upstream` names it
     /// in log lines.
-    pub fn answer(
-        self,
-        mut response: Response<Body>,
-        upstream: &str,
-        hold: &Hold,
-    ) -> Response<Body> {
+    pub fn answer(self, response: Response<Body>, upstream: &str, hold: &Hold) -> Response<Body> {
         if response.status() != StatusCode::SWITCHING_PROTOCOLS {
             return response;
         }
@@ -106,20 +101,30 @@ impl Handshake {
                 return super::files::plain(StatusCode::BAD_GATEWAY, "upstream unavailable\n");
             }
         }
-        let upstream_side = hyper::upgrade::on(&mut response);
-        let (mut parts, _) = response.into_parts();
+        let (mut parts, body) = response.into_parts();
+        let upstream_side = match body {
+            Body::Upstream(body) => body.upgrade(),
+            _ => None,
+        };
+        let Some(mut tunnel) = upstream_side else {
+            tracing::error!(
+                upstream,
+                "proxy: upstream's WebSocket connection is not there"
+            );
+            return super::files::plain(StatusCode::BAD_GATEWAY, "upstream unavailable\n");
+        };
         let (client, name, hold) = (self.client, upstream.to_owned(), hold.clone());
         tokio::spawn(async move {
-            let (client, upstream) = match (client.await, upstream_side.await) {
-                (Ok(client), Ok(upstream)) => (client, upstream),
-                (Err(error), _) | (_, Err(error)) => {
+            let client = match client.await {
+                Ok(client) => client,
+                Err(error) => {
                     tracing::debug!(upstream = name, %error, "proxy: WebSocket not opened");
                     return;
                 }
             };
-            let (mut client, mut upstream) = (TokioIo::new(client), TokioIo::new(upstream));
+            let mut client = TokioIo::new(client);
             tokio::select! {
-                copied = tokio::io::copy_bidirectional(&mut client, &mut upstream) => {
+                copied = tokio::io::copy_bidirectional(&mut client, &mut tunnel) => {
                     if let Err(error) = copied {
                         tracing::debug!(upstream = name, %error, "proxy: WebSocket ended with an error");
                     }

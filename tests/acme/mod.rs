@@ -3,6 +3,8 @@
 //! tls-alpn-01 on its HTTPS listener), serves the certificate by SNI, renews it while open
 //! connections keep working, and keeps serving what it has when the CA fails it.
 //!
+//! `shared`: two boxes keep one certificate in one database (`web.acme.storage = "database"`).
+//!
 //! Every test starts its own Pebble and onebox on free loopback ports: Pebble validates
 //! against onebox's DNS port (or a secondary's) and its HTTP and HTTPS ports.
 
@@ -10,6 +12,7 @@ mod failures;
 mod front;
 mod issue;
 mod renew;
+mod shared;
 mod tls_scan;
 
 use std::net::SocketAddr;

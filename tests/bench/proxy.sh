@@ -23,8 +23,14 @@
 # Loopback only; everything stops by itself (trap + timeouts). On a shared 2-core box only
 # ratios from the same run mean anything.
 #
+# With COUNT=N, instead: each proxy runs under valgrind's callgrind (nginx with master_process
+# off, so that its one process is the worker) and the user-space instructions per proxied
+# request are counted, deterministic where rates on a shared box are not: the counters zeroed
+# after 200 requests to warm up, then N keep-alive requests (h2load --h1 -c10, then h2load -c10
+# -m10 over HTTP/2 + TLS), then dumped; printed per request for both, and their ratio.
+#
 # Environment: DURATION (seconds per measurement, default 10), ROUNDS (default 3), BIN (onebox
-# binary).
+# binary), COUNT (callgrind mode, requests counted).
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
@@ -34,7 +40,8 @@ BIN=${BIN:-target/release/onebox}
 SERVER_CPU=1
 CLIENT_CPU=0
 
-for tool in wrk h2load nginx taskset curl python3; do
+COUNT=${COUNT:-}
+for tool in wrk h2load nginx taskset curl python3 ${COUNT:+valgrind callgrind_control}; do
   command -v "$tool" >/dev/null || { echo "proxy.sh: $tool is missing (apt-get install wrk nghttp2-client nginx util-linux curl)" >&2; exit 2; }
 done
 [ -x "$BIN" ] || { echo "proxy.sh: $BIN not built; run: cargo build --release" >&2; exit 2; }
@@ -52,7 +59,7 @@ trap cleanup EXIT INT TERM
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 wait_up() { # url
-  for _ in $(seq 100); do
+  for _ in $(seq 600); do
     curl -sk -o /dev/null --max-time 1 "$1" && return 0
     sleep 0.1
   done
@@ -118,7 +125,15 @@ path = "/up/"
 upstreams = ["http://127.0.0.1:$up"]
 keepalive = 64
 EOF
-taskset -c "$SERVER_CPU" "$BIN" serve --config "$tmp/onebox.toml" 2>"$tmp/onebox.log" &
+# A proxy on the server's CPU (with COUNT, under callgrind: one file per dump).
+proxy() { # name command...
+  local name=$1; shift
+  if [ -n "$COUNT" ]; then
+    exec taskset -c "$SERVER_CPU" valgrind -q --tool=callgrind --callgrind-out-file="$tmp/$name.callgrind" "$@"
+  fi
+  exec taskset -c "$SERVER_CPU" "$@"
+}
+proxy onebox "$BIN" serve --config "$tmp/onebox.toml" 2>"$tmp/onebox.log" &
 pids+=($!)
 onebox_pid=$!
 wait_up "http://127.0.0.1:$ob_http/up/small"
@@ -129,6 +144,7 @@ mkdir -p "$tmp/nginx/logs"
 cat > "$tmp/nginx/nginx.conf" <<EOF
 worker_processes 1;
 daemon off;
+${COUNT:+master_process off;}
 pid $tmp/nginx/nginx.pid;
 error_log $tmp/nginx/logs/error.log warn;
 events { worker_connections 4096; }
@@ -166,7 +182,7 @@ $(temp_paths "$tmp/nginx")
   }
 }
 EOF
-taskset -c "$SERVER_CPU" nginx -p "$tmp/nginx" -e "$tmp/nginx/logs/error.log" -c "$tmp/nginx/nginx.conf" &
+proxy nginx nginx -p "$tmp/nginx" -e "$tmp/nginx/logs/error.log" -c "$tmp/nginx/nginx.conf" &
 pids+=($!)
 wait_up "http://127.0.0.1:$ng_http/up/small"
 
@@ -178,7 +194,7 @@ done
 head_bytes() { curl -sk -o /dev/null -w '%{size_header}' "$@"; }
 heads="response head bytes: HTTP/1.1 onebox $(head_bytes "http://127.0.0.1:$ob_http/up/small") nginx $(head_bytes "http://127.0.0.1:$ng_http/up/small")"
 
-limit=$((DURATION + 30))
+limit=$((DURATION + ${COUNT:+300+}30))
 client() { timeout "$limit" taskset -c "$CLIENT_CPU" "$@"; }
 
 # Each prints "<requests per second> <requests completed>".
@@ -194,6 +210,37 @@ server_cpu() { # pid -> user+system seconds so far, all threads
   awk '{printf "%.2f", ($14 + $15) / 100}' "/proc/$1/stat"
 }
 
+if [ -n "$COUNT" ]; then
+  # Instructions per request: zeroed after the warm-up, dumped after COUNT requests.
+  count() { # pid url [h2load options]
+    local pid=$1 url=$2; shift 2
+    client h2load "$@" -c10 -n200 "$url" >/dev/null
+    callgrind_control -z "$pid" >/dev/null
+    client h2load "$@" -c10 -n"$COUNT" "$url" | grep -q " $COUNT succeeded, 0 failed" ||
+      { echo "proxy.sh: requests failed under callgrind" >&2; exit 1; }
+    callgrind_control -d "$pid" >/dev/null
+    # The latest dump's total of instructions (Ir).
+    local file
+    file=$(ls -t "$tmp"/*.callgrind.* 2>/dev/null | head -1)
+    awk -v n="$COUNT" '/^(summary|totals):/ {print int($2 / n); exit}' "$file"
+  }
+  ob_pid=$(pgrep -f -n "callgrind-out-file=$tmp/onebox.callgrind")
+  ng_pid=$(pgrep -f -n "callgrind-out-file=$tmp/nginx.callgrind")
+  echo "user-space instructions per proxied request (callgrind, $COUNT requests after 200, h2load -c10)"
+  for mode in h1 h2; do
+    if [ $mode = h1 ]; then
+      ob=$(count "$ob_pid" "http://127.0.0.1:$ob_http/up/small" --h1)
+      ng=$(count "$ng_pid" "http://127.0.0.1:$ng_http/up/small" --h1)
+      label="HTTP/1.1"
+    else
+      ob=$(count "$ob_pid" "https://127.0.0.1:$ob_https/up/small" -m10)
+      ng=$(count "$ng_pid" "https://127.0.0.1:$ng_https/up/small" -m10)
+      label="HTTP/2 + TLS"
+    fi
+    printf '%-14s onebox %8d   nginx %8d   nginx/onebox %.2fx\n' "$label" "$ob" "$ng" "$(python3 -c "print($ng / $ob)")"
+  done
+  exit 0
+fi
 nginx_worker=$(pgrep -P "$(cat "$tmp/nginx/nginx.pid")" | head -1)
 report=()
 # One measurement: "<rate> <requests> <proxy CPU seconds>" of one proxy.

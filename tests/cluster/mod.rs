@@ -13,11 +13,15 @@
 //! 2. box A starts again: it serves what was written meanwhile, and HAProxy uses it again;
 //! 3. the database node HAProxy sends the boxes to stops: the site goes on serving and writes
 //!    resume on the next node; the node then starts again and catches up;
-//! 4. a rolling upgrade, `onebox upgrade` on A then on B: not one failed attempt.
+//! 4. a rolling upgrade, `onebox upgrade` on A then on B, the database carrying a migration
+//!    newer than the binaries (played by SQL: both binaries are this build): not one failed
+//!    attempt.
 //!
-//! Afterwards every acknowledged write must be in the database, on every node. Printed (run it
-//! with `--nocapture`; `make test-cluster` does): per phase, the attempts that failed and the
-//! longest time without a successful one, each failover's time, the writes lost, and the
+//! Afterwards every acknowledged write must be in the database, on every node, and no write
+//! may have been applied twice (the writer sends each slug once: a 409 "slug taken" means one
+//! POST was applied twice on its way). Printed (run it with `--nocapture`; `make test-cluster`
+//! does): per phase, the attempts that failed and the longest time without a successful one,
+//! each failover's time, the writes lost, those answered with an error but stored anyway, and the
 //! throughput of `/blog` with one box and with two (on a 2-core machine shared by everything,
 //! which shows the mechanism, not the scale).
 //!
@@ -40,6 +44,9 @@ const SETTLE: Duration = Duration::from_secs(8);
 
 /// Requests of one throughput measurement.
 const BURST: usize = 400;
+
+/// The migration the upgrade's new release adds (unknown to this build).
+const NEWER_MIGRATION: &str = "m20991231_000001_post_reactions";
 
 /// One phase: its span and what was measured in it.
 struct Phase {
@@ -176,9 +183,25 @@ fn a_box_a_database_node_and_an_upgrade_fail_under_load_and_no_acknowledged_writ
         ],
     });
 
-    // 4. Rolling upgrade.
+    // 4. Rolling upgrade. The new release adds a migration: its first box to start applies it,
+    // and the boxes not yet upgraded go on serving the schema (it only adds). Here both
+    // binaries are this build, so the migration is played by SQL, as that release's onebox
+    // would apply it (a new table, and its row in SeaORM's table): neither binary knows it,
+    // and both must serve and write on, each warning once.
     let from = now();
     let mut notes = Vec::new();
+    world
+        .db("db1")
+        .sql(&format!(
+            "CREATE TABLE onebox.post_reactions (id BIGINT NOT NULL PRIMARY KEY, \
+             post_id BIGINT NOT NULL, kind VARCHAR(32) NOT NULL); \
+             INSERT INTO onebox.seaql_migrations (version, applied_at) \
+             VALUES ('{NEWER_MIGRATION}', UNIX_TIMESTAMP())"
+        ))
+        .unwrap_or_else(|e| panic!("the newer release's migration: {e}"));
+    notes.push(format!(
+        "the database carries {NEWER_MIGRATION}, newer than both binaries"
+    ));
     for i in 0..2 {
         let label = world.boxes[i].label;
         let binary = world.boxes[i].binary.clone();
@@ -198,6 +221,20 @@ fn a_box_a_database_node_and_an_upgrade_fail_under_load_and_no_acknowledged_writ
         std::thread::sleep(SETTLE / 2);
     }
     std::thread::sleep(SETTLE / 2);
+    for host in &world.boxes {
+        let warned = host
+            .logs()
+            .iter()
+            .flat_map(|log| log.entries())
+            .any(|entry| {
+                entry["level"] == "WARN" && entry["migrations"].as_str() == Some(NEWER_MIGRATION)
+            });
+        assert!(
+            warned,
+            "box {} did not warn of {NEWER_MIGRATION}",
+            host.label
+        );
+    }
     phases.push(Phase {
         name: "4 rolling upgrade",
         from,
@@ -228,8 +265,8 @@ fn a_box_a_database_node_and_an_upgrade_fail_under_load_and_no_acknowledged_writ
     });
 
     let attempts = load.finish();
-    let lost = lost_writes(&mut world, &attempts);
-    let mut report = report(&phases, &attempts, &lost);
+    let writes = stored_writes(&mut world, &attempts);
+    let mut report = report(&phases, &attempts, &writes);
     for host in &world.boxes {
         let mut seen = BTreeSet::new();
         for entry in host.logs().iter().flat_map(|log| log.entries()) {
@@ -255,8 +292,16 @@ fn a_box_a_database_node_and_an_upgrade_fail_under_load_and_no_acknowledged_writ
 
     // The claims.
     assert!(
-        lost.is_empty(),
-        "acknowledged writes lost: {lost:?}\n{report}"
+        writes.lost.is_empty(),
+        "acknowledged writes lost: {:?}\n{report}",
+        writes.lost
+    );
+    // The writer sends each slug once: a 409 means one POST was applied twice on its way
+    // (a balancer or a client sending it again after a box had applied it).
+    assert!(
+        writes.twice.is_empty(),
+        "POSTs applied twice (answered 409, slug taken): {:?}\n{report}",
+        writes.twice
     );
     assert!(
         detected < Duration::from_secs(3),
@@ -454,14 +499,29 @@ fn wait_write_after(load: &Load, from: f64, limit: Duration) -> f64 {
     }
 }
 
-/// The acknowledged writes missing from any database node.
-fn lost_writes(world: &mut World, attempts: &[Attempt]) -> Vec<String> {
-    let acknowledged: Vec<&Attempt> = attempts
-        .iter()
-        .filter(|a| a.kind == "write" && a.ok)
-        .collect();
-    assert!(!acknowledged.is_empty(), "no write was acknowledged");
-    let mut lost = Vec::new();
+/// What the database nodes hold of the editor's writes.
+struct StoredWrites {
+    /// Acknowledged writes (201) missing from a node: `slug on node`.
+    lost: Vec<String>,
+    /// Writes answered with an error that every node holds nonetheless: the box applied them
+    /// and the answer was lost on the way back (a connection cut); the client cannot tell
+    /// them from writes never applied.
+    failed_but_stored: Vec<String>,
+    /// Writes answered 409 (slug taken): the writer sends each slug once, so the same POST was
+    /// applied twice on its way.
+    twice: Vec<String>,
+}
+
+/// Checks the editor's writes against every database node.
+fn stored_writes(world: &mut World, attempts: &[Attempt]) -> StoredWrites {
+    let writes: Vec<&Attempt> = attempts.iter().filter(|a| a.kind == "write").collect();
+    assert!(writes.iter().any(|a| a.ok), "no write was acknowledged");
+    let mut found = StoredWrites {
+        lost: Vec::new(),
+        failed_but_stored: Vec::new(),
+        twice: Vec::new(),
+    };
+    let mut on_every_node: Option<BTreeSet<String>> = None;
     for node in ["db1", "db2", "db3"] {
         let stored: BTreeSet<String> = world
             .db(node)
@@ -470,17 +530,31 @@ fn lost_writes(world: &mut World, attempts: &[Attempt]) -> Vec<String> {
             .lines()
             .map(str::to_owned)
             .collect();
-        for write in &acknowledged {
+        for write in writes.iter().filter(|a| a.ok) {
             if !stored.contains(&write.what) {
-                lost.push(format!("{} on {node}", write.what));
+                found.lost.push(format!("{} on {node}", write.what));
             }
         }
+        on_every_node = Some(match on_every_node {
+            None => stored,
+            Some(every) => every.intersection(&stored).cloned().collect(),
+        });
     }
-    lost
+    let on_every_node = on_every_node.unwrap_or_default();
+    for write in writes.iter().filter(|a| !a.ok) {
+        if write.detail == "409" {
+            found.twice.push(write.what.clone());
+        } else if on_every_node.contains(&write.what) {
+            found
+                .failed_but_stored
+                .push(format!("{} ({})", write.what, write.detail));
+        }
+    }
+    found
 }
 
 /// The figures, one table row per phase and kind, then the notes.
-fn report(phases: &[Phase], attempts: &[Attempt], lost: &[String]) -> String {
+fn report(phases: &[Phase], attempts: &[Attempt], stored: &StoredWrites) -> String {
     let mut out = String::from("\n=== cluster test: figures ===\n");
     let writes = attempts
         .iter()
@@ -515,8 +589,12 @@ fn report(phases: &[Phase], attempts: &[Attempt], lost: &[String]) -> String {
     }
     let _ = writeln!(
         out,
-        "acknowledged writes: {writes}; missing from a database node: {}",
-        lost.len()
+        "acknowledged writes: {writes}; missing from a database node: {}; applied twice (409): {}; \
+         answered with an error but stored: {} {:?}",
+        stored.lost.len(),
+        stored.twice.len(),
+        stored.failed_but_stored.len(),
+        stored.failed_but_stored
     );
     out
 }

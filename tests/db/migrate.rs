@@ -54,6 +54,7 @@ pub const MIGRATIONS: &[&str] = &[
     "m20261205_000001_post_excerpts",
     "m20261205_000002_images",
     "m20261205_000003_shared_state",
+    "m20261206_000001_acme_storage",
 ];
 
 /// What `onebox migrate status` prints when each migration is `state`.

@@ -593,6 +593,11 @@ impl Onebox {
         &self.log
     }
 
+    /// Its stderr, for a task or thread that outlives the borrow.
+    pub fn log_handle(&self) -> Arc<Log> {
+        self.log.clone()
+    }
+
     /// The zones directory it serves.
     pub fn zones_dir(&self) -> PathBuf {
         match &self.standin {

@@ -105,20 +105,25 @@ impl Pebble {
         )
     }
 
-    /// The root certificate (PEM) that issues the ACME certificates.
+    /// The root certificate (PEM) that issues the ACME certificates (asked up to three times:
+    /// on a loaded machine one request can time out).
     pub fn root(&self) -> String {
-        let output = Command::new("curl")
-            .args(["--silent", "--show-error", "--max-time", "20", "--cacert"])
-            .arg(self.tls_ca())
-            .arg(format!("https://{}/roots/0", self.management))
-            .output()
-            .expect("curl is installed");
-        let pem = String::from_utf8_lossy(&output.stdout).into_owned();
-        assert!(
-            pem.contains("BEGIN CERTIFICATE"),
-            "no root from pebble: {pem}"
-        );
-        pem
+        let mut errors = String::new();
+        for _ in 0..3 {
+            let output = Command::new("curl")
+                .args(["--silent", "--show-error", "--max-time", "20", "--cacert"])
+                .arg(self.tls_ca())
+                .arg(format!("https://{}/roots/0", self.management))
+                .output()
+                .expect("curl is installed");
+            let pem = String::from_utf8_lossy(&output.stdout).into_owned();
+            if pem.contains("BEGIN CERTIFICATE") {
+                return pem;
+            }
+            errors.push_str(&String::from_utf8_lossy(&output.stderr));
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+        panic!("no root from pebble: {errors}");
     }
 
     /// Writes [`root`](Self::root) to a file and returns its path.

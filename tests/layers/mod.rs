@@ -7,9 +7,10 @@
 //! - web uses config, ops and app (the router it serves); never dns or db;
 //! - app uses db, config and ops; never hyper, rustls, sockets or DNS;
 //! - db uses config only; no HTTP, no axum;
-//! - acme (beside cli: the ACME client) uses config, ops and the DNS module's zone reader;
-//!   never web, app or db: certificates and challenge answers reach the services through
-//!   `ops` handles. Nothing but cli and doctor uses it.
+//! - acme (beside cli: the ACME client) uses config, ops, the DNS module's zone reader and db
+//!   (its storage, with `web.acme.storage = "database"`, through db's functions: no SeaORM of
+//!   its own); never web or app: certificates and challenge answers reach the services
+//!   through `ops` handles. Nothing but cli and doctor uses it, and db does not know it.
 //! - backup (the archive of the whole box) uses db, config and ops; never the services (dns,
 //!   web, app, acme): their keys and certificates are files in `state_dir`. Nothing but cli
 //!   and doctor uses it.
@@ -59,7 +60,7 @@ const RULES: &[(&str, &[&str], &[&str])] = &[
     ),
     (
         "acme",
-        &["config", "ops", "dns"],
+        &["config", "ops", "dns", "db"],
         &["axum", "sea_orm", "minijinja", "migration", "hyper::server"],
     ),
     (

@@ -4,9 +4,12 @@
 //! - `migrations`: boxes starting at once on a fresh database — exactly one applies the
 //!   migrations, the others wait and then serve; `onebox migrate up` run twice at once, too;
 //! - `signin`: failed sign-ins counted in the database, so two boxes count them together;
-//! - `pages`: a write on one box ends the other box's cached pages within the TTL.
+//! - `pages`: a write on one box ends the other box's cached pages within the TTL;
+//! - `newer`: a rolling upgrade adding a migration — the box not yet upgraded serves the newer
+//!   schema; a schema from another history is refused.
 
 mod migrations;
+mod newer;
 mod pages;
 mod signin;
 

@@ -818,3 +818,219 @@ async fn each_upstream_has_its_metrics_and_a_reload_keeps_them() {
         4.0
     );
 }
+
+/// An upstream that answers `answered` requests on each connection (`Content-Length`, no
+/// `Connection: close`), then reads the next one and closes the connection without answering:
+/// as one whose keep-alive timeout fires just as a request arrives. Counts the requests it
+/// read, by method.
+async fn closing_upstream(
+    answered: usize,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) -> SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut served = 0;
+                loop {
+                    // One request: its head, then as many bytes as its Content-Length says.
+                    let end = loop {
+                        if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break at + 4;
+                        }
+                        let mut chunk = [0u8; 4096];
+                        match stream.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    };
+                    let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
+                    let length: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(0);
+                    while buf.len() < end + length {
+                        let mut chunk = [0u8; 4096];
+                        match stream.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    let method = head.split(' ').next().unwrap_or_default().to_uppercase();
+                    seen.lock().expect("lock").push(method.clone());
+                    buf.drain(..end + length);
+                    if served == answered {
+                        return;
+                    }
+                    served += 1;
+                    let answer =
+                        b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\nx-app: closing\r\n\r\nok\n";
+                    // A HEAD is answered with the head alone.
+                    let answer = match method.as_str() {
+                        "HEAD" => &answer[..answer.len() - 3],
+                        _ => &answer[..],
+                    };
+                    if stream.write_all(answer).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn a_kept_connection_the_upstream_closes_as_a_get_arrives_is_retried_on_a_new_one() {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    // One upstream: no other to retry on.
+    let upstream = closing_upstream(3, seen.clone()).await;
+    let server = proxied(&format!(
+        "[[web.proxy]]\npath = \"/\"\nupstreams = [\"http://{upstream}\"]\n"
+    ));
+    for proto in [Proto::H1, Proto::H2] {
+        let client = client(&server, proto);
+        for i in 0..40 {
+            let request = if i % 4 == 3 {
+                client.head(url(&server, WWW, "/x"))
+            } else {
+                client.get(url(&server, WWW, "/x"))
+            };
+            let response = request.send().await.expect("request");
+            assert_eq!(response.status(), StatusCode::OK, "{proto:?}, request {i}");
+            assert_eq!(response.headers()["x-app"], "closing");
+        }
+    }
+    let seen = seen.lock().expect("lock").len();
+    // Each connection read one request it did not answer: the race was run, every time.
+    assert!(
+        seen >= 80 + 80 / 3,
+        "the upstream read only {seen} requests for 80 answered"
+    );
+    // Each was sent again on a new connection: the upstream is not counted as failed.
+    let failed = server
+        .log()
+        .text()
+        .lines()
+        .any(|l| l.contains("proxy: upstream failed"));
+    assert!(!failed, "a retried request was logged as a failure");
+}
+
+#[tokio::test]
+async fn a_post_on_a_kept_connection_the_upstream_closes_is_not_sent_twice() {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let upstream = closing_upstream(1, seen.clone()).await;
+    let server = proxied(&format!(
+        "[[web.proxy]]\npath = \"/\"\nupstreams = [\"http://{upstream}\"]\n"
+    ));
+    let client = client(&server, Proto::H1);
+    let first = client
+        .post(url(&server, WWW, "/x"))
+        .body("one")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(first.status(), StatusCode::OK);
+    // The kept connection: the upstream reads this one and closes. It may have acted on it,
+    // so it is not sent again.
+    let second = client
+        .post(url(&server, WWW, "/x"))
+        .body("two")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(second.status(), StatusCode::BAD_GATEWAY);
+    assert_eq!(*seen.lock().expect("lock"), ["POST", "POST"]);
+}
+
+/// An upstream that reads one request head and writes `answer` as it is, then closes.
+async fn raw_upstream(answer: &'static [u8]) -> SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                while !head.ends_with(b"\r\n\r\n") {
+                    let mut byte = [0u8; 1];
+                    match stream.read(&mut byte).await {
+                        Ok(1) => head.push(byte[0]),
+                        _ => return,
+                    }
+                }
+                // In pieces, so that the proxy reads the framing across reads.
+                for piece in answer.chunks(7) {
+                    if stream.write_all(piece).await.is_err() {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn chunked_and_close_delimited_responses_reach_the_client_whole() {
+    let chunked = raw_upstream(
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\nx-app: chunked\r\n\r\n\
+          5;ext=1\r\nhello\r\n1a\r\n, chunked from upstream!!!\r\n0\r\nx-trailer: t\r\n\r\n",
+    )
+    .await;
+    let close = raw_upstream(
+        b"HTTP/1.1 200 OK\r\nx-app: close\r\n\r\nuntil the upstream closes the connection",
+    )
+    .await;
+    let broken = raw_upstream(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nshort").await;
+    let server = proxied(&format!(
+        "[[web.proxy]]\npath = \"/chunked/\"\nupstreams = [\"http://{chunked}\"]\n\n\
+         [[web.proxy]]\npath = \"/close/\"\nupstreams = [\"http://{close}\"]\n\n\
+         [[web.proxy]]\npath = \"/broken/\"\nupstreams = [\"http://{broken}\"]\n"
+    ));
+    for proto in [Proto::H1, Proto::H2] {
+        let client = client(&server, proto);
+        let response = client
+            .get(url(&server, WWW, "/chunked/x"))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), StatusCode::OK, "{proto:?}");
+        assert_eq!(response.headers()["x-app"], "chunked");
+        assert_eq!(
+            response.text().await.expect("body"),
+            "hello, chunked from upstream!!!"
+        );
+        let response = client
+            .get(url(&server, WWW, "/close/x"))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), StatusCode::OK, "{proto:?}");
+        assert_eq!(
+            response.text().await.expect("body"),
+            "until the upstream closes the connection"
+        );
+        // Cut short: the client sees a broken body, never a whole one.
+        let response = client
+            .get(url(&server, WWW, "/broken/x"))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), StatusCode::OK, "{proto:?}");
+        assert!(
+            response.bytes().await.is_err(),
+            "{proto:?}: a body cut short passed as whole"
+        );
+    }
+}
