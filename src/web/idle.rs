@@ -78,7 +78,7 @@ impl Activity {
     /// `deadline` in milliseconds since the origin, rounded up (never early).
     fn ms(&self, deadline: Instant) -> u64 {
         let since = deadline.saturating_duration_since(self.origin);
-        let ms = since.as_millis() + u128::from(since.subsec_nanos() % 1_000_000 != 0);
+        let ms = since.as_millis() + u128::from(!since.subsec_nanos().is_multiple_of(1_000_000));
         u64::try_from(ms).unwrap_or(NO_HEAD - 1).min(NO_HEAD - 1)
     }
 }
