@@ -11,7 +11,10 @@
 //! failing a visitor's request.
 //!
 //! Every page gets the same context besides its own data: `site` (the settings: title,
-//! tagline), `viewer` (the signed-in user, or none) and `csrf` (the token its forms carry).
+//! tagline), `viewer` (the signed-in user, or none: `id`, `email`, `display_name`, `role` to
+//! show, `is_admin` to decide on) and `csrf` (the token its forms carry). What a viewer may do
+//! is decided in Rust ([`Viewer::is_admin`], [`Viewer::may_change`]) and reaches templates as
+//! booleans: they compare no role or status names.
 
 use std::path::{Path, PathBuf};
 
@@ -83,8 +86,9 @@ pub struct Meta {
     pub kind: &'static str,
 }
 
-/// Who is looking at the page, as templates see it.
-#[derive(Debug, Clone, Serialize)]
+/// Who is looking at the page. Templates see its fields and `is_admin` ([`Viewer::is_admin`]),
+/// so that no template compares role names.
+#[derive(Debug, Clone)]
 pub struct Viewer {
     /// The user's id.
     pub id: i64,
@@ -106,6 +110,19 @@ impl Viewer {
     /// author may, and an admin may change anyone's.
     pub fn may_change(&self, author_id: i64) -> bool {
         self.is_admin() || self.id == author_id
+    }
+}
+
+impl Serialize for Viewer {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut viewer = serializer.serialize_struct("Viewer", 5)?;
+        viewer.serialize_field("id", &self.id)?;
+        viewer.serialize_field("email", &self.email)?;
+        viewer.serialize_field("display_name", &self.display_name)?;
+        viewer.serialize_field("role", &self.role)?;
+        viewer.serialize_field("is_admin", &self.is_admin())?;
+        viewer.end()
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::auth::Throttle;
+use super::auth::{KnownSessions, Throttle};
 use super::error::AppError;
 use super::health::Health;
 use super::metrics::AppMetrics;
@@ -46,6 +46,8 @@ pub struct Shared {
     pub throttle: Arc<Throttle>,
     /// The anonymous public reads, kept for `app.page_cache_ttl`.
     pub pages: Arc<PageCache>,
+    /// Sessions found in the database, kept for `app.page_cache_ttl`.
+    pub sessions: KnownSessions,
     /// Page-cache and sign-in counters.
     pub metrics: AppMetrics,
 }
@@ -72,6 +74,7 @@ impl State {
         Ok(Self(Arc::new(Shared {
             db,
             pages: Arc::new(PageCache::new(config.page_cache_ttl)),
+            sessions: KnownSessions::new(config.page_cache_ttl),
             config: Arc::new(config),
             health,
             templates: Snapshot::new("templates", templates),

@@ -27,6 +27,16 @@ pub const FORMAT: &str = "onebox-backup 1";
 /// What an age file starts with.
 const AGE_MAGIC: &[u8] = b"age-encryption.org/v1";
 
+/// The scrypt work factor (N = 2^18, 256 MiB) of the key an archive's passphrase gives: fixed,
+/// as the age reference implementation's default, rather than age's "about a second on this
+/// machine", which a busy machine measures low (a weaker archive) and a fast one high.
+const SCRYPT_WORK_FACTOR: u8 = 18;
+
+/// The largest work factor a restore accepts (N = 2^22, 4 GiB): the reference implementation's
+/// bound. age's own default bound is measured on the machine restoring, so an archive written
+/// on a fast or idle machine was refused on a slow or busy one ("excessive work parameter").
+const SCRYPT_MAX_WORK_FACTOR: u8 = 22;
+
 /// The manifest: what the archive holds and how to check it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Manifest {
@@ -154,14 +164,20 @@ impl Writer {
         let out = BufWriter::with_capacity(1 << 20, file);
         let sink = match passphrase {
             None => Sink::Plain(out),
-            Some(passphrase) => Sink::Age(
-                age::Encryptor::with_user_passphrase(passphrase)
+            Some(passphrase) => Sink::Age({
+                let mut recipient = age::scrypt::Recipient::new(passphrase);
+                recipient.set_work_factor(SCRYPT_WORK_FACTOR);
+                age::Encryptor::with_recipients(std::iter::once(&recipient as &dyn age::Recipient))
+                    .map_err(|e| BackupError::Write {
+                        path: temporary.clone(),
+                        source: io::Error::other(e),
+                    })?
                     .wrap_output(out)
                     .map_err(|source| BackupError::Write {
                         path: temporary.clone(),
                         source,
-                    })?,
-            ),
+                    })?
+            }),
         };
         let mut tar = tar::Builder::new(sink);
         tar.mode(tar::HeaderMode::Complete);
@@ -403,7 +419,8 @@ pub fn open(
         return Err(BackupError::Encrypted);
     };
     let decryptor = age::Decryptor::new_buffered(input).map_err(|e| damaged_age(path, e))?;
-    let identity = age::scrypt::Identity::new(passphrase.clone());
+    let mut identity = age::scrypt::Identity::new(passphrase.clone());
+    identity.set_max_work_factor(SCRYPT_MAX_WORK_FACTOR);
     let reader = decryptor
         .decrypt(std::iter::once(&identity as &dyn age::Identity))
         .map_err(|e| damaged_age(path, e))?;

@@ -27,7 +27,8 @@ pub struct AppConfig {
     /// Anonymous reads of the public pages and `/api/posts` are kept in memory until a write:
     /// one through this process invalidates them at once, one through another box sharing the
     /// database within this time (the pages' generation is read from the database at most once
-    /// per TTL); `0s` turns the cache off.
+    /// per TTL). Sessions found in the database are kept as long (one ended through another box
+    /// shows there within it). `0s` turns both off.
     #[serde(with = "humantime_serde")]
     pub page_cache_ttl: Duration,
     /// Failed sign-ins a client address (IPv6: its /64) or an e-mail address may have within

@@ -33,7 +33,7 @@ pub mod users;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::sea_query::Values;
@@ -185,41 +185,164 @@ enum Via {
     New,
 }
 
+/// How long a connection stays in [`Hot`] unused before it goes back to sqlx's pool.
+const HOT_FOR: Duration = Duration::from_secs(1);
+
+/// The connections between two statements, kept out of sqlx's pool. sqlx pings every
+/// connection handed back to its pool (a round trip to the server and a task per statement,
+/// with no setting to turn it off), and pings again before lending one that sat idle
+/// (`test_before_acquire_if_idle_for`). A connection that has just run a statement to its end
+/// needs neither: it goes here instead, and the next statement takes the most recently used
+/// one, without a round trip or a task.
+///
+/// Only connections used within [`HOT_FOR`] are lent from here; older ones go back to sqlx's
+/// pool (which pings them on the way in, closes dead ones, reaps idle ones), as does any
+/// connection whose statement did not end cleanly (an I/O or protocol error, or a request
+/// dropped mid-statement: [`Lent`]). A connection that dies within [`HOT_FOR`] of its last
+/// statement fails the next one: reads are sent again ([`Reads`]).
+///
+/// Statements take turns for connections on a semaphore of their own, first come first served
+/// (a connection put back here goes to the next in line, without passing through sqlx's pool),
+/// and hold at most `database.max_connections` − 1 at once: sqlx's pool always has one more
+/// for those who take connections from it themselves (transactions, migrations, [`Db::conn`]),
+/// who also empty this first ([`Db::cool`]).
+struct Hot<D: sqlx::Database> {
+    idle: std::sync::Mutex<Vec<(sqlx::pool::PoolConnection<D>, Instant)>>,
+}
+
+impl<D: sqlx::Database> Default for Hot<D> {
+    fn default() -> Self {
+        Self {
+            idle: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl<D: sqlx::Database> std::fmt::Debug for Hot<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hot").field("idle", &self.len()).finish()
+    }
+}
+
+impl<D: sqlx::Database> Hot<D> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(sqlx::pool::PoolConnection<D>, Instant)>> {
+        self.idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The most recently used connection, if it was used within [`HOT_FOR`]; those unused
+    /// longer go back to sqlx's pool.
+    fn take(&self) -> Option<sqlx::pool::PoolConnection<D>> {
+        let now = Instant::now();
+        let (fresh, stale) = {
+            let mut idle = self.lock();
+            // Oldest first: in the order they came back.
+            let stale = idle
+                .iter()
+                .take_while(|(_, since)| now.duration_since(*since) >= HOT_FOR)
+                .count();
+            let stale: Vec<_> = idle.drain(..stale).collect();
+            (idle.pop(), stale)
+        };
+        drop(stale); // outside the lock: each goes back to sqlx's pool
+        fresh.map(|(conn, _)| conn)
+    }
+
+    fn put(&self, conn: sqlx::pool::PoolConnection<D>) {
+        self.lock().push((conn, Instant::now()));
+    }
+
+    /// Every connection back to sqlx's pool.
+    fn clear(&self) {
+        let all = std::mem::take(&mut *self.lock());
+        drop(all);
+    }
+
+    fn len(&self) -> usize {
+        self.lock().len()
+    }
+}
+
+impl<D: sqlx::Database> Drop for Hot<D> {
+    fn drop(&mut self) {
+        // sqlx hands a connection back to its pool on a task of the runtime, and panics without
+        // one. Dropped after the runtime (the process is ending), the connections are left to
+        // the operating system to close.
+        if tokio::runtime::Handle::try_current().is_err() {
+            std::mem::forget(std::mem::take(&mut *self.lock()));
+        }
+    }
+}
+
+/// A connection of the pool lent for one statement. Dropped, it goes to [`Hot`] if the
+/// statement ended cleanly ([`Lent::done`]), else back to sqlx's pool; then the next statement
+/// waiting gets its turn.
+struct Pooled<'a, D: sqlx::Database> {
+    conn: Option<sqlx::pool::PoolConnection<D>>,
+    hot: &'a Hot<D>,
+    /// Dropped after the connection is put back (fields drop after `Drop::drop`).
+    turn: Option<tokio::sync::SemaphorePermit<'a>>,
+    /// The statement ran to its end, or the server refused it: the connection is in a known
+    /// state.
+    reusable: bool,
+}
+
+impl<D: sqlx::Database> Drop for Pooled<'_, D> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take()
+            && self.reusable
+            && self.turn.is_some()
+        {
+            self.hot.put(conn);
+        }
+    }
+}
+
 /// A connection lent for one statement ([`Db::lend`]).
-enum Lent<D: sea_orm::sqlx::Database> {
-    Pooled(sea_orm::sqlx::pool::PoolConnection<D>),
+enum Lent<'a, D: sea_orm::sqlx::Database> {
+    Pooled(Pooled<'a, D>),
     New(D::Connection),
 }
 
-impl<D: sea_orm::sqlx::Database> std::ops::Deref for Lent<D> {
+impl<D: sea_orm::sqlx::Database> std::ops::Deref for Lent<'_, D> {
     type Target = D::Connection;
 
     fn deref(&self) -> &D::Connection {
         match self {
-            Self::Pooled(conn) => conn,
+            // Present until dropped.
+            Self::Pooled(pooled) => pooled.conn.as_deref().expect("a lent connection"),
             Self::New(conn) => conn,
         }
     }
 }
 
-impl<D: sea_orm::sqlx::Database> std::ops::DerefMut for Lent<D> {
+impl<D: sea_orm::sqlx::Database> std::ops::DerefMut for Lent<'_, D> {
     fn deref_mut(&mut self) -> &mut D::Connection {
         match self {
-            Self::Pooled(conn) => conn,
+            Self::Pooled(pooled) => pooled.conn.as_deref_mut().expect("a lent connection"),
             Self::New(conn) => conn,
         }
     }
 }
 
-impl<D: sea_orm::sqlx::Database> Lent<D> {
-    /// Gives the connection back after its statement: to the pool, unless the server refused
-    /// the statement for now (that connection's server is leaving: closed instead); one opened
-    /// for the statement is closed.
+impl<D: sea_orm::sqlx::Database> Lent<'_, D> {
+    /// Gives the connection back after its statement: kept for the next one ([`Hot`]) when
+    /// the statement ran to its end or the server refused it as wrong; closed when the server
+    /// refused it for now (that connection's server is leaving); back to sqlx's pool, which
+    /// checks it, after anything else (an I/O or protocol error). One opened for the statement
+    /// is closed.
     async fn done<T>(self, outcome: &Result<T, sea_orm::sqlx::Error>) {
         use sea_orm::sqlx::Connection;
         match self {
-            Self::Pooled(mut conn) => {
-                if outcome.as_ref().err().is_some_and(refused_for_now) {
+            Self::Pooled(mut pooled) => {
+                let leaving = outcome.as_ref().err().is_some_and(refused_for_now);
+                pooled.reusable = !leaving
+                    && matches!(
+                        outcome,
+                        Ok(_) | Err(sqlx::Error::Database(_) | sqlx::Error::RowNotFound)
+                    );
+                if leaving && let Some(conn) = pooled.conn.as_mut() {
                     conn.close_on_drop();
                 }
             }
@@ -485,7 +608,7 @@ fn refuse_newer(migrations: &[MigrationState], doing: &str) -> Result<(), DbErro
 pub struct PoolStats {
     /// Connections lent out (a query or transaction runs on each).
     pub in_use: usize,
-    /// Connections open and idle.
+    /// Connections open and idle (in sqlx's pool, or kept between statements: [`Hot`]).
     pub idle: usize,
     /// Tasks waiting for a connection (every one lent out, or one being opened).
     pub waiting: usize,
@@ -507,6 +630,13 @@ pub struct Db {
     waiting: Arc<AtomicUsize>,
     /// Counts statements that found the database unavailable ([`Db::troubles`]).
     troubles: Arc<tokio::sync::watch::Sender<u64>>,
+    /// Connections between two statements, kept out of sqlx's pool ([`Hot`]), per engine.
+    hot_mysql: Arc<Hot<sqlx::MySql>>,
+    hot_sqlite: Arc<Hot<sqlx::Sqlite>>,
+    /// How many connections statements may hold at once: all of the pool's but one, which
+    /// stays for those who take connections from sqlx's pool themselves ([`Hot`]). `None`
+    /// with a pool of one: statements then take it from sqlx's pool.
+    lendable: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 impl Db {
@@ -546,6 +676,13 @@ impl Db {
             timeout: settings.acquire_timeout,
             max_connections: settings.max_connections,
             waiting: Arc::new(AtomicUsize::new(0)),
+            hot_mysql: Arc::new(Hot::default()),
+            hot_sqlite: Arc::new(Hot::default()),
+            lendable: (settings.max_connections > 1).then(|| {
+                Arc::new(tokio::sync::Semaphore::new(
+                    settings.max_connections as usize - 1,
+                ))
+            }),
             troubles: Arc::new(tokio::sync::watch::Sender::new(0)),
         })
     }
@@ -554,7 +691,16 @@ impl Db {
     /// what it runs is not counted in [`PoolStats::waiting`]. Requests use [`Db::reads`],
     /// [`Db::writes`] and [`Db::begin`].
     pub fn conn(&self) -> &DatabaseConnection {
+        self.cool();
         &self.conn
+    }
+
+    /// Hands every connection kept between statements ([`Hot`]) back to sqlx's pool, where
+    /// whoever takes connections from it directly (SeaORM's transactions, [`Db::conn`]) finds
+    /// them.
+    fn cool(&self) {
+        self.hot_mysql.clear();
+        self.hot_sqlite.clear();
     }
 
     /// The connection for writes (see [`Writes`]).
@@ -566,6 +712,7 @@ impl Db {
     /// [`PoolStats::waiting`], with its `BEGIN` (SeaORM acquires and begins in one call).
     pub async fn begin(&self) -> Result<sea_orm::DatabaseTransaction, DbErr> {
         let _waiting = Waiting::start(&self.waiting);
+        self.cool();
         let begun = sea_orm::TransactionTrait::begin(&self.conn).await;
         self.watch(begun)
     }
@@ -591,34 +738,72 @@ impl Db {
         outcome
     }
 
-    /// A connection for one statement: from `pool` (counted in [`PoolStats::waiting`] while it
-    /// is awaited), or opened for it with the pool's options within `database.acquire_timeout`.
-    async fn lend<D: sea_orm::sqlx::Database>(
-        &self,
+    /// A connection for one statement, `via` the pool or opened for it with the pool's options
+    /// within `database.acquire_timeout`. From the pool: the one used last if it was used
+    /// within [`HOT_FOR`], else one from sqlx's pool; statements wait their turn in order
+    /// ([`Db::lendable`]), counted in [`PoolStats::waiting`], for `database.acquire_timeout`
+    /// at most.
+    async fn lend<'a, D: sea_orm::sqlx::Database>(
+        &'a self,
         pool: &sea_orm::sqlx::Pool<D>,
+        hot: &'a Hot<D>,
         via: Via,
-    ) -> Result<Lent<D>, DbErr> {
+    ) -> Result<Lent<'a, D>, DbErr> {
         use sea_orm::sqlx::{ConnectOptions as _, Error as Sqlx};
-        match via {
-            Via::Pool => self.acquire(pool).await.map(Lent::Pooled),
-            Via::New => {
-                let options = pool.connect_options();
-                match tokio::time::timeout(self.timeout, options.connect()).await {
-                    Ok(Ok(conn)) => Ok(Lent::New(conn)),
-                    Ok(Err(error)) => Err(acquire_error(error)),
-                    Err(_) => Err(acquire_error(Sqlx::PoolTimedOut)),
-                }
-            }
+        if via == Via::New {
+            let options = pool.connect_options();
+            return match tokio::time::timeout(self.timeout, options.connect()).await {
+                Ok(Ok(conn)) => Ok(Lent::New(conn)),
+                Ok(Err(error)) => Err(acquire_error(error)),
+                Err(_) => Err(acquire_error(Sqlx::PoolTimedOut)),
+            };
         }
+        let turn = match &self.lendable {
+            None => None,
+            Some(lendable) => match lendable.try_acquire() {
+                Ok(turn) => Some(turn),
+                Err(_) => {
+                    let _waiting = Waiting::start(&self.waiting);
+                    match tokio::time::timeout(self.timeout, lendable.acquire()).await {
+                        Ok(Ok(turn)) => Some(turn),
+                        // Never closed; out of time.
+                        _ => return Err(acquire_error(Sqlx::PoolTimedOut)),
+                    }
+                }
+            },
+        };
+        let kept = if turn.is_some() { hot.take() } else { None };
+        let conn = match kept {
+            Some(conn) => conn,
+            None => {
+                let _waiting = Waiting::start(&self.waiting);
+                pool.acquire().await.map_err(acquire_error)?
+            }
+        };
+        Ok(Lent::Pooled(Pooled {
+            conn: Some(conn),
+            hot,
+            turn,
+            reusable: false,
+        }))
     }
 
-    /// A connection from `pool`, counted in [`PoolStats::waiting`] while it is awaited.
-    async fn acquire<D: sea_orm::sqlx::Database>(
-        &self,
-        pool: &sea_orm::sqlx::Pool<D>,
-    ) -> Result<sea_orm::sqlx::pool::PoolConnection<D>, DbErr> {
-        let _waiting = Waiting::start(&self.waiting);
-        pool.acquire().await.map_err(acquire_error)
+    async fn lend_mysql(&self, via: Via) -> Result<Lent<'_, sqlx::MySql>, DbErr> {
+        let lent = self
+            .lend(self.conn.get_mysql_connection_pool(), &self.hot_mysql, via)
+            .await;
+        self.watch(lent)
+    }
+
+    async fn lend_sqlite(&self, via: Via) -> Result<Lent<'_, sqlx::Sqlite>, DbErr> {
+        let lent = self
+            .lend(
+                self.conn.get_sqlite_connection_pool(),
+                &self.hot_sqlite,
+                via,
+            )
+            .await;
+        self.watch(lent)
     }
 
     /// Runs a statement that returns no rows, once, on a connection from the pool.
@@ -626,10 +811,7 @@ impl Db {
         let sql = AssertSqlSafe(stmt.sql.as_str());
         let done = match self.backend() {
             DbBackend::Sqlite => {
-                let mut conn = self.watch(
-                    self.lend(self.conn.get_sqlite_connection_pool(), Via::Pool)
-                        .await,
-                )?;
+                let mut conn = self.lend_sqlite(Via::Pool).await?;
                 let done = sqlx::query_with(sql, values(stmt))
                     .execute(&mut *conn)
                     .await;
@@ -637,10 +819,7 @@ impl Db {
                 done.map(ExecResult::from)
             }
             _ => {
-                let mut conn = self.watch(
-                    self.lend(self.conn.get_mysql_connection_pool(), Via::Pool)
-                        .await,
-                )?;
+                let mut conn = self.lend_mysql(Via::Pool).await?;
                 let done = sqlx::query_with(sql, values(stmt))
                     .execute(&mut *conn)
                     .await;
@@ -660,8 +839,7 @@ impl Db {
         let sql = AssertSqlSafe(stmt.sql.as_str());
         let row = match self.backend() {
             DbBackend::Sqlite => {
-                let mut conn =
-                    self.watch(self.lend(self.conn.get_sqlite_connection_pool(), via).await)?;
+                let mut conn = self.lend_sqlite(via).await?;
                 let row = sqlx::query_with(sql, values(stmt))
                     .fetch_optional(&mut *conn)
                     .await;
@@ -669,8 +847,7 @@ impl Db {
                 row.map(|row| row.map(QueryResult::from))
             }
             _ => {
-                let mut conn =
-                    self.watch(self.lend(self.conn.get_mysql_connection_pool(), via).await)?;
+                let mut conn = self.lend_mysql(via).await?;
                 let row = sqlx::query_with(sql, values(stmt))
                     .fetch_optional(&mut *conn)
                     .await;
@@ -690,8 +867,7 @@ impl Db {
         let sql = AssertSqlSafe(stmt.sql.as_str());
         let rows = match self.backend() {
             DbBackend::Sqlite => {
-                let mut conn =
-                    self.watch(self.lend(self.conn.get_sqlite_connection_pool(), via).await)?;
+                let mut conn = self.lend_sqlite(via).await?;
                 let rows = sqlx::query_with(sql, values(stmt))
                     .fetch_all(&mut *conn)
                     .await;
@@ -699,8 +875,7 @@ impl Db {
                 rows.map(|rows| rows.into_iter().map(QueryResult::from).collect())
             }
             _ => {
-                let mut conn =
-                    self.watch(self.lend(self.conn.get_mysql_connection_pool(), via).await)?;
+                let mut conn = self.lend_mysql(via).await?;
                 let rows = sqlx::query_with(sql, values(stmt))
                     .fetch_all(&mut *conn)
                     .await;
@@ -718,7 +893,7 @@ impl Db {
                 let pool = self.conn.get_sqlite_connection_pool();
                 (
                     pool.size(),
-                    pool.num_idle(),
+                    pool.num_idle() + self.hot_sqlite.len(),
                     pool.options().get_max_connections(),
                 )
             }
@@ -726,7 +901,7 @@ impl Db {
                 let pool = self.conn.get_mysql_connection_pool();
                 (
                     pool.size(),
-                    pool.num_idle(),
+                    pool.num_idle() + self.hot_mysql.len(),
                     pool.options().get_max_connections(),
                 )
             }
@@ -771,16 +946,22 @@ impl Db {
     }
 
     /// A ping on a connection from the pool (counted while it waits for one, like a query).
+    /// Taking one also hands back to sqlx's pool the connections kept unused for
+    /// [`HOT_FOR`] ([`Hot::take`]): the once-a-second health check does it when no request does.
     async fn ping_pooled(&self) -> Result<(), DbErr> {
         use sea_orm::sqlx::Connection;
         let pinged = match self.backend() {
             DbBackend::Sqlite => {
-                let mut conn = self.acquire(self.conn.get_sqlite_connection_pool()).await?;
-                conn.ping().await
+                let mut conn = self.lend_sqlite(Via::Pool).await?;
+                let pinged = conn.ping().await;
+                conn.done(&pinged).await;
+                pinged
             }
             _ => {
-                let mut conn = self.acquire(self.conn.get_mysql_connection_pool()).await?;
-                conn.ping().await
+                let mut conn = self.lend_mysql(Via::Pool).await?;
+                let pinged = conn.ping().await;
+                conn.done(&pinged).await;
+                pinged
             }
         };
         pinged.map_err(|e| DbErr::Conn(sea_orm::RuntimeErr::SqlxError(Arc::new(e))))

@@ -9,6 +9,7 @@
 //!   flight;
 //! - a renewal (the CA's renewal window, through the front) is ordered by one box, and the
 //!   other serves the renewed certificate within a minute (its storage poll is 1 s here);
+//! - `onebox backup` holds the certificate: a box restored from it serves it without ordering;
 //! - with dns-01, the zone's primary orders and its secondary (a onebox copying the zone by
 //!   NOTIFY and transfer) serves the certificate without ordering; Pebble asks the secondary.
 
@@ -282,6 +283,31 @@ async fn two_boxes_one_certificate(url: &str) {
             .all(|&(to, ordering)| to != ordering && ordering == renewer),
         "the renewal's validations went to the box that did not renew: {renewal:?}"
     );
+
+    // A backup of the database restores a box that serves the certificate without ordering
+    // (restored into a fresh SQLite file, whichever engine the pair used).
+    let orders = pebble.orders();
+    let archive = crate::backup::backup(&a.config, &a.dir.path().join("backups"));
+    let target = crate::backup::BoxDirs::new("", "");
+    crate::backup::ok(
+        &target.cli(&["restore", &archive.display().to_string()], ""),
+        "restore",
+    );
+    let ports_c = Ports::free();
+    let c = Onebox::builder()
+        .zone("foobar.com.zone", ZONE)
+        .listen(&[&ports_c.dns.to_string()])
+        .web_listen(&[&ports_c.http.to_string()], &[&ports_c.https.to_string()])
+        .state_dir(&target.path("state"))
+        .toml(&table)
+        .start();
+    wait_message(&c, &pebble, 0, "acme: serving the stored certificate");
+    let restored = leaf(c.https, "www.foobar.com", &root)
+        .await
+        .expect("the restored box's certificate");
+    assert_eq!(fingerprint(&restored), fingerprint(&second_a));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(pebble.orders(), orders, "the restored box did not order");
 }
 
 /// dns-01 across a primary and a secondary: box A serves foobar.com and notifies box B, which

@@ -150,6 +150,14 @@ fn encrypted_archives_need_the_right_passphrase() {
     assert!(archive.display().to_string().ends_with(".tar.age"));
     let bytes = std::fs::read(&archive).expect("read");
     assert!(bytes.starts_with(b"age-encryption.org/v1"));
+    // The passphrase's key costs the same wherever the archive was made (N = 2^18), so that a
+    // slower or busier machine restores it.
+    let header = String::from_utf8_lossy(&bytes[..bytes.len().min(200)]);
+    let stanza = header.lines().nth(1).expect("the scrypt stanza");
+    assert!(
+        stanza.starts_with("-> scrypt ") && stanza.ends_with(" 18"),
+        "{stanza}"
+    );
     assert!(
         !bytes.windows(13).any(|w| w == b"unique marker"),
         "nothing readable in the archive"

@@ -88,14 +88,19 @@ async fn session(parts: &Parts, state: &State) -> Result<Option<SignedIn>, AppEr
         return Ok(None);
     };
     let id = token::digest(token);
+    if let Some(known) = state.sessions.get(&id) {
+        return Ok(Some(known));
+    }
     let Some(live) = sessions::find(&state.db, &id).await? else {
         return Ok(None);
     };
-    Ok(Some(SignedIn {
+    let who = SignedIn {
         viewer: Viewer::from(&live.user),
         csrf: live.session.csrf_token,
         session_id: id,
-    }))
+    };
+    state.sessions.keep(&who, live.session.expires_at);
+    Ok(Some(who))
 }
 
 impl FromRequestParts<State> for MaybeSignedIn {

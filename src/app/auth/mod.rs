@@ -7,9 +7,12 @@
 //! - `password`: argon2id hashes, checked off the runtime;
 //! - `signin`: the sign-in form (`GET`/`POST /signin`) with its pre-session CSRF cookie;
 //! - `throttle`: failed sign-ins counted per client and per e-mail address, in the database
-//!   (shared by every box).
+//!   (shared by every box);
+//! - `known`: sessions found in the database kept briefly, so that a signed-in reader's
+//!   requests do not each cost a session lookup.
 
 mod extract;
+pub mod known;
 pub mod password;
 pub(super) mod signin;
 pub mod throttle;
@@ -21,6 +24,7 @@ use axum::response::{IntoResponse, Response};
 pub use extract::{
     Admin, ApiWriter, CSRF_HEADER, CsrfForm, MaybeSignedIn, SESSION_COOKIE, SignedIn, cookie,
 };
+pub use known::KnownSessions;
 pub use signin::{CSRF_COOKIE, DEFAULT_NEXT, safe_next};
 pub use throttle::Throttle;
 
@@ -31,6 +35,7 @@ pub(super) async fn sign_out(
     axum::extract::State(state): axum::extract::State<State>,
     CsrfForm { who, .. }: CsrfForm<serde::de::IgnoredAny>,
 ) -> Result<Response, crate::app::AppError> {
+    state.sessions.forget(&who.session_id);
     crate::db::sessions::delete(&state.db, &who.session_id).await?;
     tracing::info!(user = who.viewer.email, "signed out");
     Ok(see_other("/", Some(&clear_session_cookie())))

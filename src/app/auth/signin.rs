@@ -125,6 +125,7 @@ pub(in crate::app) async fn submit(
     };
     state.throttle.succeeded(&state.db, &email).await?;
     if let Some(old) = who {
+        state.sessions.forget(&old.session_id);
         sessions::delete(&state.db, &old.session_id).await?;
     }
     let token = token::new()?;

@@ -83,11 +83,17 @@ struct Row {
     id: i64,
     slug: String,
     title: String,
+    /// Shown as it is (`draft`, `published`).
     status: Status,
+    /// Whether it is on the site.
+    published: bool,
     author: String,
     updated: String,
-    /// Whether the viewer may change it (see [`may_change`]); the server checks again.
-    mine: bool,
+    /// Whether the viewer may change it ([`Viewer::may_change`], the rule [`may_change`]
+    /// applies to every change).
+    ///
+    /// [`Viewer::may_change`]: super::super::render::Viewer::may_change
+    may_change: bool,
 }
 
 /// `GET /editor?page=N`.
@@ -106,10 +112,11 @@ pub(in crate::app) async fn list(
         .items
         .into_iter()
         .map(|post: PostSummary| Row {
-            mine: who.viewer.may_change(post.author_id),
+            may_change: who.viewer.may_change(post.author_id),
             id: post.id,
             slug: post.slug,
             title: post.title,
+            published: post.status == Status::Published,
             status: post.status,
             author: post.author,
             updated: human_date(post.updated_at),
@@ -134,7 +141,10 @@ struct FormPage {
     slug: String,
     title: String,
     body_markdown: String,
-    status: String,
+    /// The status chosen in the form (the stored one, or the one typed when refused).
+    status: Status,
+    /// Whether that is [`Status::Published`].
+    published: bool,
     author: Option<String>,
     errors: BTreeMap<&'static str, String>,
     message: Option<&'static str>,
@@ -148,7 +158,8 @@ impl FormPage {
             slug: String::new(),
             title: String::new(),
             body_markdown: String::new(),
-            status: "draft".to_owned(),
+            status: Status::Draft,
+            published: false,
             author: None,
             errors: BTreeMap::new(),
             message: None,
@@ -162,7 +173,8 @@ impl FormPage {
             slug: post.slug.clone(),
             title: post.title.clone(),
             body_markdown: post.body_markdown.clone(),
-            status: post.status.as_str().to_owned(),
+            status: post.status,
+            published: post.status == Status::Published,
             author: Some(post.author.clone()),
             errors: BTreeMap::new(),
             message: None,
@@ -191,7 +203,10 @@ impl FormPage {
         keep(&typed.slug, &mut self.slug);
         keep(&typed.title, &mut self.title);
         keep(&typed.body_markdown, &mut self.body_markdown);
-        keep(&typed.status, &mut self.status);
+        if let Some(typed) = typed.status.as_deref().and_then(Status::parse) {
+            self.status = typed;
+            self.published = typed == Status::Published;
+        }
         Ok((status, self))
     }
 }

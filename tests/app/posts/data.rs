@@ -16,6 +16,7 @@ both!(
     duplicate_slugs_are_typed_and_change_nothing,
     racing_writers_get_one_slug_each,
     missing_posts_are_not_found,
+    busy_reads_leave_connections_for_writes_and_transactions,
 );
 
 /// A fresh, migrated database of `backend` (the directory holds the SQLite file).
@@ -256,4 +257,80 @@ async fn missing_posts_are_not_found(backend: Backend) {
     assert!(posts::by_slug(&db, "gone").await.expect("read").is_none());
     let result = posts::delete(&db, id).await;
     assert!(matches!(result, Err(PostError::NotFound)), "{result:?}");
+}
+
+/// Reads keep their connections between statements and hand them to each other in turn: with
+/// a pool of two, sixteen tasks reading without pause still leave a connection to those who
+/// take one from the pool themselves (a transaction, a statement on `Db::conn`), and to
+/// writes; each gets its connection well within `database.acquire_timeout`, and afterwards no
+/// connection stays lent out.
+async fn busy_reads_leave_connections_for_writes_and_transactions(backend: Backend) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = match backend {
+        Backend::Sqlite => format!("sqlite://{}", dir.path().join("posts.db").display()),
+        Backend::MariaDb => crate::harness::mariadb::shared().create_database(),
+    };
+    let mut config = onebox::config::Config::default();
+    config.database.url = url;
+    config.database.max_connections = 2;
+    config.database.acquire_timeout = std::time::Duration::from_secs(10);
+    let db = Db::connect(&config).await.expect("connect");
+    db.migrate_up(None).await.expect("migrate");
+    let ada = author(&db, "ada").await;
+    posts::insert(&db, fields("first", Status::Published), ada)
+        .await
+        .expect("insert");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let readers: Vec<_> = (0..16)
+        .map(|_| {
+            let db = db.clone();
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                let mut reads = 0u32;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let page = Page {
+                        number: 1,
+                        per_page: 10,
+                    };
+                    posts::list_published(&db, page).await.expect("read");
+                    reads += 1;
+                }
+                reads
+            })
+        })
+        .collect();
+    let deadline = std::time::Duration::from_secs(5);
+    for n in 0..5 {
+        let started = std::time::Instant::now();
+        let bob = author(&db, &format!("bob{n}")).await;
+        posts::insert(&db, fields(&format!("p{n}"), Status::Draft), bob)
+            .await
+            .expect("write");
+        let txn = db.begin().await.expect("begin");
+        sea_orm::TransactionTrait::begin(&txn)
+            .await
+            .expect("nested")
+            .commit()
+            .await
+            .expect("commit nested");
+        txn.commit().await.expect("commit");
+        assert!(
+            started.elapsed() < deadline,
+            "a write and a transaction took {:?} beside busy reads",
+            started.elapsed()
+        );
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut reads = 0;
+    for reader in readers {
+        reads += reader.await.expect("reader");
+    }
+    assert!(reads > 0, "the readers read");
+    // A connection handed back to sqlx's pool (by the transaction) gets there on a task of
+    // its own, a moment later.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while db.pool().in_use > 0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(db.pool().in_use, 0, "{:?}", db.pool());
 }

@@ -9,6 +9,7 @@ use super::{App, Backend, User, both, text_of};
 
 both!(
     editor_needs_a_session_and_csrf,
+    an_admin_changes_anyones_post_an_editor_only_their_own,
     editor_writes_publishes_and_deletes
 );
 
@@ -110,6 +111,65 @@ async fn editor_needs_a_session_and_csrf(backend: Backend) {
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, _, _) = app.get("/blog/bobs").await;
     assert_eq!(status, StatusCode::OK, "still there");
+}
+
+/// The rule for changing a post, through the pages: an editor may change only their own posts
+/// (no links to others', 403 on a forged request), an admin anyone's; only an admin is offered
+/// the site's settings.
+async fn an_admin_changes_anyones_post_an_editor_only_their_own(backend: Backend) {
+    let app = App::start(backend).await;
+    let ada = app.user("Ada", "editor").await;
+    let bob = app.user("Bob", "editor").await;
+    let root = app.user("Root", "admin").await;
+    app.post(&bob, "bobs", "Bob's post", "x", "published").await;
+    let id = bob_post_id(&app).await;
+    let edit = format!("/editor/posts/{id}");
+
+    let ada = Browser::new(&app, &ada);
+    let (_, _, list) = ada.get("/editor").await;
+    assert!(!list.contains("/editor/settings"), "{list}");
+    assert!(!list.contains(&edit), "{list}");
+    assert!(!list.contains("/unpublish\""), "{list}");
+    let (status, _, _) = ada.post(&format!("{edit}/unpublish"), &[], None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, _) = app.get("/blog/bobs").await;
+    assert_eq!(status, StatusCode::OK, "still published");
+
+    let bob = Browser::new(&app, &bob);
+    let (_, _, list) = bob.get("/editor").await;
+    assert!(!list.contains("/editor/settings"), "{list}");
+    assert!(list.contains(&format!("href=\"{edit}\"")), "{list}");
+
+    let root = Browser::new(&app, &root);
+    let (_, _, list) = root.get("/editor").await;
+    assert!(list.contains("href=\"/editor/settings\""), "{list}");
+    assert!(list.contains(&format!("href=\"{edit}\"")), "{list}");
+    assert!(
+        list.contains(&format!("action=\"{edit}/unpublish\"")),
+        "a published post offers Unpublish: {list}"
+    );
+    let (status, _, form) = root.get(&edit).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        form.contains("<option value=\"published\" selected>"),
+        "{form}"
+    );
+    let (status, _, _) = root.post(&format!("{edit}/unpublish"), &[], None).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (status, _, _) = app.get("/blog/bobs").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "the admin unpublished it");
+    let (_, _, list) = root.get("/editor").await;
+    assert!(
+        list.contains(&format!("action=\"{edit}/publish\"")),
+        "a draft offers Publish: {list}"
+    );
+    let (status, _, form) = root.get(&edit).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(form.contains("<option value=\"draft\" selected>"), "{form}");
+    let (status, _, _) = root.get("/editor/settings").await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, _) = ada.get("/editor/settings").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
 }
 
 /// The row id of the only post (through the data layer: the editor's URLs use ids).
