@@ -306,7 +306,8 @@ impl Router {
         // Built here, for the application's requests only: the static path allocates nothing.
         extensions.insert(client.origin());
         let request = request.map(axum::body::Body::new);
-        let Ok(response) = tower::ServiceExt::oneshot(self.routes.clone(), request).await;
+        // Boxed, so that the static files' path does not carry the router's future in its own.
+        let Ok(response) = Box::pin(tower::ServiceExt::oneshot(self.routes.clone(), request)).await;
         Routed::App(response)
     }
 

@@ -2,7 +2,7 @@
 //! the application's body, passed through as it streams.
 //!
 //! One concrete type instead of a boxed trait object keeps the hot path (a cached file is a
-//! `Bytes` clone) free of allocations. Files too large for the cache stream in 64 KiB chunks;
+//! `Bytes` clone) free of allocations. Files too large for the cache stream in 64 KiB chunks (read into buffers as allocated);
 //! an upstream's body (the reverse proxy) streams as it arrives, an HTTP one as hyper reads it,
 //! a FastCGI one through a bounded channel.
 
@@ -10,9 +10,8 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use bytes::{Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use http_body::{Frame, SizeHint};
-use tokio::io::{AsyncRead, ReadBuf};
 
 const CHUNK: usize = 64 * 1024;
 
@@ -81,17 +80,19 @@ impl http_body::Body for Body {
                     return Poll::Ready(None);
                 }
                 let want = usize::try_from(*remaining).map_or(CHUNK, |r| r.min(CHUNK));
-                let mut buffer = BytesMut::zeroed(want);
-                let mut read_buf = ReadBuf::new(&mut buffer);
-                ready!(Pin::new(file).poll_read(cx, &mut read_buf))?;
-                let filled = read_buf.filled().len();
+                // Read into the buffer as allocated (not zeroed first), no more than `want`.
+                let mut buffer = BytesMut::with_capacity(want);
+                let filled = ready!(tokio_util::io::poll_read_buf(
+                    Pin::new(file),
+                    cx,
+                    &mut (&mut buffer).limit(want)
+                ))?;
                 if filled == 0 {
                     return Poll::Ready(Some(Err(io::Error::new(
                         io::ErrorKind::UnexpectedEof,
                         "file shrank while being sent",
                     ))));
                 }
-                buffer.truncate(filled);
                 *remaining -= filled as u64;
                 Poll::Ready(Some(Ok(Frame::data(buffer.freeze()))))
             }

@@ -66,6 +66,8 @@ pub(crate) struct ConnInfo {
     pub metrics: WebMetrics,
     /// Keeps the connection counted (`web.max_connections`) when a WebSocket takes it over.
     pub hold: Hold,
+    /// The process is draining: HTTP/1.1 responses say `Connection: close`.
+    pub draining: tokio_util::sync::CancellationToken,
     /// The reverse proxy's forwarding fields for this client, made at its first proxied
     /// request.
     pub proxy_peer: std::sync::OnceLock<super::proxy::PeerFields>,
@@ -180,7 +182,10 @@ async fn route(
             && site.files.has_file(path).await)
     {
         let request = Request::from_parts(parts, body);
-        return (proxy.forward(request, conn).await, Group::Proxy);
+        // Boxed: the proxy's future is large, and every request's future would carry its room
+        // (hyper moves the whole future into place for each request).
+        let forward = Box::pin(proxy.forward(request, conn));
+        return (forward.await, Group::Proxy);
     }
     if declared_too_large(&parts.headers, site.max_body) {
         return (too_large(), Group::Refused);

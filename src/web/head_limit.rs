@@ -78,7 +78,7 @@ struct Heads {
     lines: usize,
     /// Bytes of the current, unfinished line.
     line_len: usize,
-    /// Its first bytes, lowercased.
+    /// Its first bytes, when it did not arrive in one read.
     prefix: [u8; PREFIX],
     /// The current head declares a body, an upgrade or a tunnel.
     ends_watch: bool,
@@ -91,23 +91,33 @@ impl Heads {
             let end = memchr::memchr(b'\n', bytes);
             let chunk = &bytes[..end.unwrap_or(bytes.len())];
             self.head_len += chunk.len() + usize::from(end.is_some());
-            for (i, &byte) in chunk
-                .iter()
-                .take(PREFIX.saturating_sub(self.line_len))
-                .enumerate()
-            {
-                self.prefix[self.line_len + i] = byte.to_ascii_lowercase();
+            match end {
+                // A whole line in this read (the usual case): looked at where it lies.
+                Some(_) if self.line_len == 0 => self.end_line(chunk, chunk.len()),
+                _ => {
+                    // A line that began in an earlier read or ends in a later one: its start
+                    // is kept.
+                    let kept = self.line_len.min(PREFIX);
+                    let take = chunk.len().min(PREFIX - kept);
+                    self.prefix[kept..kept + take].copy_from_slice(&chunk[..take]);
+                    self.line_len += chunk.len();
+                    if end.is_none() {
+                        return;
+                    }
+                    let prefix = self.prefix;
+                    self.end_line(&prefix[..self.line_len.min(PREFIX)], self.line_len);
+                }
             }
-            self.line_len += chunk.len();
-            let Some(end) = end else { return };
-            self.end_line();
-            bytes = &bytes[end + 1..];
+            bytes = &bytes[end.map_or(bytes.len(), |end| end + 1)..];
         }
     }
 
-    fn end_line(&mut self) {
-        let prefix = &self.prefix[..self.line_len.min(PREFIX)];
-        let empty = self.line_len == 0 || (self.line_len == 1 && prefix == b"\r");
+    /// The end of a line of `len` bytes (CR included) that starts with `start`.
+    fn end_line(&mut self, start: &[u8], len: usize) {
+        let is = |name: &[u8]| {
+            start.len() >= name.len() && start[..name.len()].eq_ignore_ascii_case(name)
+        };
+        let empty = len == 0 || (len == 1 && start == b"\r");
         if empty {
             if self.lines > 0 {
                 // The end of a head: the next line starts the next head, unless a body or a
@@ -118,14 +128,11 @@ impl Heads {
             }
         } else {
             if self.lines == 0 {
-                self.ends_watch = prefix.starts_with(b"connect ");
-                if prefix.starts_with(b"pri * http/2.0") {
+                self.ends_watch = is(b"connect ");
+                if is(b"pri * http/2.0") {
                     self.off = true;
                 }
-            } else if prefix.starts_with(b"content-length")
-                || prefix.starts_with(b"transfer-encoding")
-                || prefix.starts_with(b"upgrade")
-            {
+            } else if is(b"content-length") || is(b"transfer-encoding") || is(b"upgrade") {
                 self.ends_watch = true;
             }
             self.lines += 1;
@@ -305,5 +312,13 @@ mod tests {
             assert!(heads.off, "{}", String::from_utf8_lossy(head));
             assert!(!heads.in_request_line());
         }
+        // A field name split between two reads is still seen.
+        let heads = fed(&[
+            b"POST / HTTP/1.1\r\nHost: a\r\nconTENT-Le",
+            b"ngth: 3\r\n\r\nabcGET /x",
+        ]);
+        assert!(heads.off);
+        let heads = fed(&[b"GET / HTTP/1.1\r\nHost: a\r\nX: 1\r", b"\n\r", b"\nGET /x"]);
+        assert!(!heads.off && heads.in_request_line());
     }
 }

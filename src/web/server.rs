@@ -37,7 +37,7 @@ use super::WebError;
 use super::cork::cork;
 use super::handler::{self, ConnInfo};
 use super::head_limit::HeadLimit;
-use super::idle::{Activity, Tracked};
+use super::idle::{Activity, HeadTimer, Tracked};
 use super::inline::InlineFirst;
 use super::metrics::{self, WebMetrics};
 use super::proxy::ProxyCounters;
@@ -329,18 +329,17 @@ async fn connection(stream: TcpStream, peer: SocketAddr, secure: bool, conn: Con
         app: shared.app.clone(),
         metrics: shared.metrics.clone(),
         hold: conn.hold(),
+        draining: conn.draining.clone(),
         proxy_peer: std::sync::OnceLock::new(),
     });
     let sites = shared.site.clone();
-    let draining = conn.draining.clone();
     let service = service_fn(move |request: http::Request<hyper::body::Incoming>| {
         let site = sites.get();
         let info = info.clone();
-        let draining = draining.clone();
         async move {
             let http1 = request.version() < http::Version::HTTP_2;
             let mut response = handler::handle(request, site, &info).await;
-            if http1 && draining.is_cancelled() {
+            if http1 && info.draining.is_cancelled() {
                 // The client's next request goes to a new connection (the next process).
                 response
                     .headers_mut()
@@ -424,24 +423,6 @@ async fn connection(stream: TcpStream, peer: SocketAddr, secure: bool, conn: Con
     .await;
 }
 
-/// The connection's turn, then what it wrote goes out (a failed write ends the connection).
-fn turn<'a, C, F>(
-    mut connection: std::pin::Pin<&'a mut C>,
-    flush: &'a mut F,
-) -> impl Future<Output = C::Output> + 'a
-where
-    C: Future<Output = Result<(), Box<dyn std::error::Error + Send + Sync>>>,
-    F: FnMut(&mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>>,
-{
-    std::future::poll_fn(move |cx| match connection.as_mut().poll(cx) {
-        std::task::Poll::Pending => match flush(cx) {
-            std::task::Poll::Ready(Err(error)) => std::task::Poll::Ready(Err(error.into())),
-            _ => std::task::Poll::Pending,
-        },
-        done => done,
-    })
-}
-
 /// For connections whose writes are not held back.
 fn no_flush(_: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
     std::task::Poll::Ready(Ok(()))
@@ -451,6 +432,10 @@ fn no_flush(_: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<(
 /// writes out what `io` held back; it is called each time the connection yields. `http2`: the
 /// client chose HTTP/2 by ALPN (GOAWAY at once when draining; otherwise the connection is let
 /// go once it idles).
+///
+/// One future polls the connection and then its watch ([`Watch`]): the drain, the close and
+/// the connection's one timer (idle, drain idle, request head), each looked at with an atomic
+/// load on every wake-up rather than polled.
 #[allow(clippy::too_many_arguments)]
 async fn drive<I, S, F>(
     builder: &auto::Builder<InlineFirst>,
@@ -472,39 +457,145 @@ async fn drive<I, S, F>(
     S::Future: Send + 'static,
     F: FnMut(&mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>>,
 {
+    use std::task::Poll;
+    // hyper's HTTP/1 header timeout on the connection's own timer (see `idle`).
+    let mut builder = builder.clone();
+    builder.http1().timer(HeadTimer(activity.clone()));
     // With upgrades: a WebSocket through the reverse proxy takes the connection over.
     let connection = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
-    tokio::pin!(connection);
-    let mut closing = false;
-    let mut draining = false;
-    loop {
-        tokio::select! {
-            result = turn(connection.as_mut(), &mut flush) => {
+    let mut connection = std::pin::pin!(connection);
+    let mut watch = Watch {
+        activity,
+        idle: site.idle_timeout,
+        http2,
+        draining: false,
+        closing: false,
+        drain_signal: std::pin::pin!(conn.draining.cancelled()),
+        close_signal: std::pin::pin!(conn.closing.cancelled()),
+        conn,
+        timer: std::pin::pin!(tokio::time::sleep(site.idle_timeout)),
+        armed: false,
+        waker: None,
+    };
+    std::future::poll_fn(|cx| {
+        // The head deadline is handed to hyper once per wake-up (it may be stale: hyper is
+        // not reading a head just now).
+        let mut head_due = false;
+        loop {
+            if let Poll::Ready(result) = connection.as_mut().poll(cx) {
                 if let Err(error) = result {
                     tracing::debug!(%error, "web connection ended with an error");
                 }
-                return;
+                return Poll::Ready(());
             }
-            () = conn.draining.cancelled(), if !draining && !closing => {
-                draining = true;
-                if http2 {
-                    connection.as_mut().graceful_shutdown();
-                    closing = true;
-                }
+            if let Poll::Ready(Err(error)) = flush(cx) {
+                tracing::debug!(%error, "web connection ended with an error");
+                return Poll::Ready(());
             }
-            () = activity.idle_for(DRAIN_IDLE), if draining && !closing => {
-                connection.as_mut().graceful_shutdown();
-                closing = true;
+            match watch.poll(cx, !head_due) {
+                Next::Wait => return Poll::Pending,
+                Next::Close => return Poll::Ready(()),
+                Next::Shutdown => connection.as_mut().graceful_shutdown(),
+                Next::HeadDue => head_due = true,
             }
-            () = activity.idle_for(site.idle_timeout) => {
-                if closing {
-                    return;
-                }
-                connection.as_mut().graceful_shutdown();
-                closing = true;
-                activity.touch();
-            }
-            () = conn.closing.cancelled() => return,
         }
+    })
+    .await;
+}
+
+/// What the connection does next, by its [`Watch`].
+enum Next {
+    /// Nothing: wait for a wake-up.
+    Wait,
+    /// Close it now.
+    Close,
+    /// Let it finish politely (HTTP/2 GOAWAY; HTTP/1.1 closes after the response in flight).
+    Shutdown,
+    /// The request head's deadline passed: poll hyper, whose header timer is now ready.
+    HeadDue,
+}
+
+/// A connection's drain and close signals, and its one timer: idle (`web.idle_timeout`), idle
+/// while draining ([`DRAIN_IDLE`]) and the request head's deadline (hyper's header timeout,
+/// see `idle::HeadTimer`), whichever comes first.
+struct Watch<'a, D, C> {
+    activity: &'a Activity,
+    idle: Duration,
+    http2: bool,
+    /// The drain has begun.
+    draining: bool,
+    /// The connection was asked to finish.
+    closing: bool,
+    drain_signal: std::pin::Pin<&'a mut D>,
+    close_signal: std::pin::Pin<&'a mut C>,
+    conn: &'a Conn,
+    timer: std::pin::Pin<&'a mut tokio::time::Sleep>,
+    /// The timer is set and registered with the waker.
+    armed: bool,
+    /// The waker the signals and the timer were registered with.
+    waker: Option<std::task::Waker>,
+}
+
+impl<D: Future<Output = ()>, C: Future<Output = ()>> Watch<'_, D, C> {
+    /// Looks at the signals and the timer; `head`: a head deadline that passed is news.
+    fn poll(&mut self, cx: &mut std::task::Context<'_>, head: bool) -> Next {
+        // The task's waker stays the same: registered once, the signals and the timer wake it,
+        // and each is then read with an atomic load.
+        if !self.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            self.waker = Some(cx.waker().clone());
+            let _ = self.drain_signal.as_mut().poll(cx);
+            let _ = self.close_signal.as_mut().poll(cx);
+            self.armed = false;
+        }
+        if self.conn.closing.is_cancelled() {
+            return Next::Close;
+        }
+        if !self.draining && self.conn.draining.is_cancelled() {
+            self.draining = true;
+            self.armed = false;
+            if self.http2 && !self.closing {
+                self.closing = true;
+                return Next::Shutdown;
+            }
+        }
+        let head_deadline = self.activity.head_deadline();
+        let earlier_head = head_deadline.is_some_and(|h| h < self.timer.deadline());
+        if self.armed && !earlier_head && !self.timer.is_elapsed() {
+            return Next::Wait;
+        }
+        let now = tokio::time::Instant::now();
+        if head && head_deadline.is_some_and(|h| h <= now) {
+            return Next::HeadDue;
+        }
+        let idle_at = self.activity.idle_deadline(self.idle);
+        if idle_at <= now {
+            if self.closing {
+                return Next::Close;
+            }
+            self.closing = true;
+            self.activity.touch();
+            self.armed = false;
+            return Next::Shutdown;
+        }
+        let mut next = idle_at;
+        if self.draining && !self.closing {
+            let drain_at = self.activity.idle_deadline(DRAIN_IDLE);
+            if drain_at <= now {
+                self.closing = true;
+                self.armed = false;
+                return Next::Shutdown;
+            }
+            next = next.min(drain_at);
+        }
+        if let Some(head) = head_deadline.filter(|&h| h > now) {
+            next = next.min(head);
+        }
+        self.timer.as_mut().reset(next);
+        // Registers it; if it is already due, the next wake-up looks again.
+        if self.timer.as_mut().poll(cx).is_ready() {
+            cx.waker().wake_by_ref();
+        }
+        self.armed = true;
+        Next::Wait
     }
 }

@@ -192,13 +192,13 @@ impl SecurityHeaders {
     }
 }
 
-/// hyper-util's auto builder (HTTP/1.1, and HTTP/2 by ALPN or preface), with timers and
+/// hyper-util's auto builder (HTTP/1.1, and HTTP/2 by ALPN or preface), with timeouts and
 /// limits on both protocols; HTTP/2 streams run inline first (see `inline`).
 fn protocol_builder(config: &WebConfig) -> auto::Builder<InlineFirst> {
     let mut builder = auto::Builder::new(InlineFirst);
+    // HTTP/1's timer (the header timeout's) is each connection's own: `server::drive` sets it.
     builder
         .http1()
-        .timer(TokioTimer::new())
         .keep_alive(true)
         .header_read_timeout(config.header_read_timeout)
         .max_buf_size(max_head(config));
