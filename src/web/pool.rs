@@ -400,9 +400,16 @@ impl Conn {
         // Where each field's name and value are in the head.
         let mut spans = [(0u32, 0u32, 0u32, 0u32); MAX_FIELDS];
         let (len, code, minor, count) = {
-            let mut fields = [httparse::EMPTY_HEADER; MAX_FIELDS];
-            let mut response = httparse::Response::new(&mut fields);
-            let len = match response.parse(&self.buf) {
+            // Not initialised first (it is 4 KiB): httparse writes the fields it parses.
+            let mut fields =
+                [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_FIELDS];
+            let mut response = httparse::Response::new(&mut []);
+            let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+                &mut response,
+                &self.buf,
+                &mut fields,
+            );
+            let len = match parsed {
                 Ok(httparse::Status::Complete(len)) => len,
                 Ok(httparse::Status::Partial) => return Ok(Parsed::Partial),
                 Err(httparse::Error::TooManyHeaders) => {
@@ -437,7 +444,9 @@ impl Conn {
         let status = StatusCode::from_u16(code)
             .map_err(|_| SendError::NotHttp("bad status code in the response head"))?;
         let head = self.buf.split_to(len).freeze();
-        let mut headers = HeaderMap::with_capacity(count);
+        // Room for the fields onebox adds to every response (`web::site::SecurityHeaders`)
+        // without growing the map.
+        let mut headers = HeaderMap::with_capacity(count + 8);
         for &(name_start, name_end, value_start, value_end) in &spans[..count] {
             let name = HeaderName::from_bytes(&head[name_start as usize..name_end as usize])
                 .map_err(|_| SendError::NotHttp("bad field name in the response head"))?;
@@ -739,6 +748,10 @@ impl http_body::Body for UpstreamBody {
                     this.end();
                 }
                 return Poll::Ready(Some(Ok(Frame::data(data))));
+            }
+            if this.ended() {
+                // The last chunk and the trailers were read: nothing more is to come.
+                continue;
             }
             let Some(conn) = &mut this.conn else {
                 return Poll::Ready(None);

@@ -538,7 +538,9 @@ impl Upstream {
             Target::FastCgi(_) if head.headers.contains_key(header::UPGRADE) => Err(
                 Failure::BadRequest("WebSockets need an http:// or unix: upstream\n"),
             ),
-            Target::FastCgi(fastcgi) => fastcgi.send(&head, body, client).await,
+            // Boxed: its larger future would make every HTTP request's future larger, and
+            // futures are moved by copying them.
+            Target::FastCgi(fastcgi) => Box::pin(fastcgi.send(&head, body, client)).await,
             Target::Http(pool) => match pool.send(Request::from_parts(head, body)).await {
                 Ok(response) => Ok(respond(response)),
                 Err(error) => Err(Failure::from_send(&error)),
@@ -687,22 +689,39 @@ static HOP_BY_HOP: [HeaderName; 8] = [
 
 /// RFC 9110 §7.6.1: `Connection`, the fields it names, and the other hop-by-hop fields.
 pub(crate) fn remove_hop_by_hop(headers: &mut HeaderMap) {
-    // Most messages have none: one pass over the names, compared without hashing, tells.
-    if !headers.keys().any(|name| HOP_BY_HOP.contains(name)) {
+    // Which are there: one pass over the names, compared without hashing (most messages have
+    // none, or only `Connection`).
+    let mut present = 0u8;
+    for name in headers.keys() {
+        if let Some(i) = HOP_BY_HOP.iter().position(|hop| hop == name) {
+            present |= 1 << i;
+        }
+    }
+    if present == 0 {
         return;
     }
+    // The fields `Connection` names, but for `close` and the hop-by-hop ones (`keep-alive`,
+    // `upgrade`), which go anyway.
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .flat_map(|v| v.as_bytes().split(|&b| b == b','))
+        .map(<[u8]>::trim_ascii)
+        .filter(|token| {
+            !token.eq_ignore_ascii_case(b"close")
+                && !HOP_BY_HOP
+                    .iter()
+                    .any(|name| token.eq_ignore_ascii_case(name.as_str().as_bytes()))
+        })
+        .filter_map(|token| HeaderName::from_bytes(token).ok())
         .collect();
     for name in named {
         headers.remove(name);
     }
-    for name in HOP_BY_HOP.iter() {
-        headers.remove(name);
+    for (i, name) in HOP_BY_HOP.iter().enumerate() {
+        if present & (1 << i) != 0 {
+            headers.remove(name);
+        }
     }
 }
 

@@ -30,7 +30,8 @@
 # -m10 over HTTP/2 + TLS), then dumped; printed per request for both, and their ratio.
 #
 # Environment: DURATION (seconds per measurement, default 10), ROUNDS (default 3), BIN (onebox
-# binary), COUNT (callgrind mode, requests counted).
+# binary), COUNT (callgrind mode, requests counted), KEEP (a directory: callgrind mode keeps its
+# dumps there).
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
@@ -215,13 +216,15 @@ if [ -n "$COUNT" ]; then
   count() { # pid url [h2load options]
     local pid=$1 url=$2; shift 2
     client h2load "$@" -c10 -n200 "$url" >/dev/null
-    callgrind_control -z "$pid" >/dev/null
+    callgrind_control -z "$pid" >/dev/null 2>&1
     client h2load "$@" -c10 -n"$COUNT" "$url" | grep -q " $COUNT succeeded, 0 failed" ||
       { echo "proxy.sh: requests failed under callgrind" >&2; exit 1; }
-    callgrind_control -d "$pid" >/dev/null
+    callgrind_control -d "$pid" >/dev/null 2>&1
     # The latest dump's total of instructions (Ir).
     local file
     file=$(ls -t "$tmp"/*.callgrind.* 2>/dev/null | head -1)
+    # KEEP=dir keeps the dumps for callgrind_annotate.
+    if [ -n "${KEEP:-}" ]; then cp "$file" "$KEEP/"; fi
     awk -v n="$COUNT" '/^(summary|totals):/ {print int($2 / n); exit}' "$file"
   }
   ob_pid=$(pgrep -f -n "callgrind-out-file=$tmp/onebox.callgrind")
