@@ -124,20 +124,9 @@ pub async fn answer(db: &Db, token: &str) -> Result<Option<String>, DbError> {
 mod tests {
     use super::*;
 
-    async fn migrated() -> (tempfile::TempDir, Db) {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let config = crate::config::Config {
-            state_dir: dir.path().to_owned(),
-            ..Default::default()
-        };
-        let db = Db::connect(&config).await.expect("db");
-        db.migrate_up(None).await.expect("migrate");
-        (dir, db)
-    }
-
     #[tokio::test]
     async fn values_are_replaced_whole() {
-        let (_dir, db) = migrated().await;
+        let (_dir, db) = crate::db::migrated().await;
         assert_eq!(load(&db, "certs/x/cert.pem").await.expect("none"), None);
         save(&db, "certs/x/cert.pem", b"first").await.expect("save");
         save(&db, "certs/x/cert.pem", b"\x00second\xff")
@@ -154,7 +143,7 @@ mod tests {
 
     #[tokio::test]
     async fn answers_are_found_until_withdrawn_or_expired() {
-        let (_dir, db) = migrated().await;
+        let (_dir, db) = crate::db::migrated().await;
         let later = now_ms() + 60_000;
         publish_answer(&db, "tok", "tok.print", later)
             .await

@@ -699,21 +699,9 @@ mod tests {
         }
     }
 
-    /// A migrated SQLite database in a directory of its own.
-    async fn migrated() -> (tempfile::TempDir, Db) {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let config = crate::config::Config {
-            state_dir: dir.path().to_owned(),
-            ..Default::default()
-        };
-        let db = Db::connect(&config).await.expect("db");
-        db.migrate_up(None).await.expect("migrate");
-        (dir, db)
-    }
-
     #[tokio::test]
     async fn acmes_certificates_are_dumped_and_its_pending_answers_are_not() {
-        let (dir, db) = migrated().await;
+        let (dir, db) = crate::db::migrated().await;
         let key = b"-----BEGIN PRIVATE KEY-----\n\x00\xff";
         super::super::acme::save(&db, "certs/ca/www.foobar.com/key.pem", key)
             .await
@@ -735,7 +723,7 @@ mod tests {
             "{counts:?}"
         );
 
-        let (_other, target) = migrated().await;
+        let (_other, target) = crate::db::migrated().await;
         let mut input = std::io::BufReader::new(&out[..]);
         read_head(&mut input).expect("head");
         load(&target, &mut input, false).await.expect("load");

@@ -1192,6 +1192,20 @@ pub fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// A migrated SQLite database in a directory of its own, for the unit tests of the tables'
+/// queries.
+#[cfg(test)]
+pub(crate) async fn migrated() -> (tempfile::TempDir, Db) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = crate::config::Config {
+        state_dir: dir.path().to_owned(),
+        ..Default::default()
+    };
+    let db = Db::connect(&config).await.expect("db");
+    db.migrate_up(None).await.expect("migrate");
+    (dir, db)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -164,20 +164,9 @@ pub async fn bump(db: &Db, name: &str) -> Result<(), DbError> {
 mod tests {
     use super::*;
 
-    async fn migrated() -> (tempfile::TempDir, Db) {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let config = crate::config::Config {
-            state_dir: dir.path().to_owned(),
-            ..Default::default()
-        };
-        let db = Db::connect(&config).await.expect("db");
-        db.migrate_up(None).await.expect("migrate");
-        (dir, db)
-    }
-
     #[tokio::test]
     async fn failures_count_within_a_window_and_start_again_after() {
-        let (_dir, db) = migrated().await;
+        let (_dir, db) = crate::db::migrated().await;
         let who = vec!["a".to_owned()];
         assert!(failures(&db, &who).await.expect("none").is_empty());
         fail(&db, "a", 1000, 0).await.expect("first");
@@ -207,7 +196,7 @@ mod tests {
 
     #[tokio::test]
     async fn counters_go_up_by_one() {
-        let (_dir, db) = migrated().await;
+        let (_dir, db) = crate::db::migrated().await;
         let start = counter(&db, "page_cache").await.expect("read");
         bump(&db, "page_cache").await.expect("bump");
         assert_eq!(counter(&db, "page_cache").await.expect("read"), start + 1);
