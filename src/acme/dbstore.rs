@@ -211,13 +211,7 @@ mod tests {
     use super::*;
 
     async fn store() -> (tempfile::TempDir, DbStore, Db) {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let config = crate::config::Config {
-            state_dir: dir.path().to_owned(),
-            ..Default::default()
-        };
-        let db = Db::connect(&config).await.expect("db");
-        db.migrate_up(None).await.expect("migrate");
+        let (dir, db) = db::migrated().await;
         (dir, DbStore::new(db.clone(), Duration::from_secs(1)), db)
     }
 

@@ -157,17 +157,6 @@ mod tests {
         Some(text.parse().expect("ip"))
     }
 
-    async fn database() -> (tempfile::TempDir, Db) {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let config = crate::config::Config {
-            state_dir: dir.path().to_owned(),
-            ..Default::default()
-        };
-        let db = Db::connect(&config).await.expect("db");
-        db.migrate_up(None).await.expect("migrate");
-        (dir, db)
-    }
-
     #[test]
     fn the_wait_is_what_is_left_of_a_full_window() {
         let throttle = Throttle::new(3, 15 * MINUTE);
@@ -188,7 +177,7 @@ mod tests {
 
     #[tokio::test]
     async fn per_client_and_per_email_through_the_database() {
-        let (_dir, db) = database().await;
+        let (_dir, db) = crate::db::migrated().await;
         let throttle = Throttle::new(2, MINUTE);
         let check = |client, email: &'static str| {
             let (throttle, db) = (&throttle, &db);
