@@ -332,6 +332,10 @@ fn answer(bytes: &[u8], path: &FastPath, out: &mut Output) -> Answer {
         out.head.extend_from_slice(hsts.as_bytes());
         out.head.extend_from_slice(b"\r\n");
     }
+    if close {
+        // As hyper says when the client's `Connection: close` ends keep-alive.
+        out.head.extend_from_slice(b"connection: close\r\n");
+    }
     out.head.extend_from_slice(b"date: ");
     date(&mut out.head);
     out.head.extend_from_slice(b"\r\n\r\n");

@@ -240,6 +240,19 @@ fn its_answers_are_hyper_answers_over_plain_http_and_tls() {
         big,
         "a body written behind its head"
     );
+
+    // `Connection: close`, on a connection each.
+    for method in ["GET", "HEAD"] {
+        let close = "Connection: close\r\n";
+        let mut fast = plain(&server);
+        fast.send(&get(method, "/style.css", close));
+        let fast = fast.read(method == "HEAD");
+        let mut hyper = plain(&server);
+        hyper.send(&get(method, "/style.css", &format!("{close}{NO_MATCH}")));
+        let hyper = hyper.read(method == "HEAD");
+        assert_eq!(fast.field("connection"), Some("close"), "{fast:?}");
+        assert_eq!(fast.without_date(), hyper.without_date());
+    }
 }
 
 #[test]
