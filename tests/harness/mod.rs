@@ -59,6 +59,21 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Runs a blocking socket call (`read`, `recv`, `recv_from`) again when a signal interrupts it.
+///
+/// The kernel never restarts a receive on a socket that has a timeout (`SO_RCVTIMEO`) after a
+/// signal, nor after the process was stopped and continued (signal(7)), and std's `read` and
+/// `recv_from` pass that `EINTR` up. A test that treats it as the server's answer fails for a
+/// reason that is not the server's. (`read_exact` and `read_to_end` already retry.)
+pub fn uninterrupted<T>(mut call: impl FnMut() -> std::io::Result<T>) -> std::io::Result<T> {
+    loop {
+        match call() {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            done => return done,
+        }
+    }
+}
+
 /// Polls `f` until it returns `Some`, or [`DEADLINE`] passes.
 pub fn poll<T>(mut f: impl FnMut() -> Option<T>) -> Option<T> {
     let deadline = Instant::now() + DEADLINE;
