@@ -16,7 +16,7 @@ use std::time::Duration;
 use rustls::pki_types::ServerName;
 
 use super::{Proto, WWW, raw_get, status_of, tls_config};
-use crate::harness::{DEADLINE, Onebox};
+use crate::harness::{DEADLINE, Onebox, uninterrupted};
 
 /// One HTTP/1.1 response as read off the wire.
 #[derive(Debug, Clone)]
@@ -101,7 +101,7 @@ impl<S: Read + Write> Client<S> {
 
     fn fill(&mut self) {
         let mut chunk = [0u8; 16 * 1024];
-        match self.stream.read(&mut chunk) {
+        match uninterrupted(|| self.stream.read(&mut chunk)) {
             Ok(0) => panic!(
                 "closed early; have {:?}",
                 String::from_utf8_lossy(&self.buffer)
@@ -115,7 +115,7 @@ impl<S: Read + Write> Client<S> {
     fn closed_by_server(&mut self) -> bool {
         let mut chunk = [0u8; 1024];
         loop {
-            match self.stream.read(&mut chunk) {
+            match uninterrupted(|| self.stream.read(&mut chunk)) {
                 Ok(0) => return self.buffer.is_empty(),
                 Ok(n) => self.buffer.extend_from_slice(&chunk[..n]),
                 Err(e) if e.kind() == ErrorKind::ConnectionReset => return true,
