@@ -225,7 +225,10 @@ impl Pool {
             let reused = if fresh { None } else { self.take() };
             let (mut conn, reused) = match reused {
                 Some(conn) => (conn, true),
-                None => (self.connect().await?, false),
+                // Boxed, as the body's writing below: both are rare next to a kept
+                // connection and no body, and every request's future, moved as it goes,
+                // would carry their room.
+                None => (Box::pin(self.connect()).await?, false),
             };
             if let Err(error) = conn.stream.write_all(&head).await {
                 if reused {
@@ -236,7 +239,7 @@ impl Pool {
                 return Err(SendError::Io(error));
             }
             if !bodiless {
-                write_body(&mut conn.stream, &mut body, chunked).await?;
+                Box::pin(write_body(&mut conn.stream, &mut body, chunked)).await?;
             }
             match conn.read_head(head_only).await {
                 Ok((parts, framing, keep)) => {
@@ -509,8 +512,11 @@ impl Conn {
                 }
                 continue;
             }
-            let name = HeaderName::from_bytes(name)
-                .map_err(|_| SendError::NotHttp("bad field name in the response head"))?;
+            let name = match common_name(name) {
+                Some(name) => name,
+                None => HeaderName::from_bytes(name)
+                    .map_err(|_| SendError::NotHttp("bad field name in the response head"))?,
+            };
             if name == header::CONTENT_LENGTH {
                 has_length = true;
                 if let Ok(known) = length {
@@ -560,6 +566,35 @@ enum Parsed {
     Interim,
     /// Not yet a whole head.
     Partial,
+}
+
+/// The names most responses carry (any case), found by length and one comparison instead of
+/// `HeaderName::from_bytes`'s lower-casing copy and search of every standard name.
+fn common_name(name: &[u8]) -> Option<HeaderName> {
+    let candidates: &[(&[u8], HeaderName)] = match name.len() {
+        4 => &[
+            (b"date", header::DATE),
+            (b"etag", header::ETAG),
+            (b"vary", header::VARY),
+        ],
+        6 => &[(b"server", header::SERVER)],
+        7 => &[(b"expires", header::EXPIRES)],
+        8 => &[(b"location", header::LOCATION)],
+        10 => &[(b"set-cookie", header::SET_COOKIE)],
+        12 => &[(b"content-type", header::CONTENT_TYPE)],
+        13 => &[
+            (b"cache-control", header::CACHE_CONTROL),
+            (b"last-modified", header::LAST_MODIFIED),
+            (b"accept-ranges", header::ACCEPT_RANGES),
+        ],
+        14 => &[(b"content-length", header::CONTENT_LENGTH)],
+        16 => &[(b"content-encoding", header::CONTENT_ENCODING)],
+        _ => return None,
+    };
+    candidates
+        .iter()
+        .find(|(lower, _)| name.eq_ignore_ascii_case(lower))
+        .map(|(_, known)| known.clone())
 }
 
 /// How a response's body ends (RFC 9112 §6.3), and whether the connection can be reused after
@@ -984,5 +1019,35 @@ impl AsyncWrite for Tunnel {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn common_names_are_the_names_from_bytes_makes_in_any_case() {
+        for name in [
+            "Date",
+            "ETAG",
+            "vary",
+            "Server",
+            "expires",
+            "Location",
+            "Set-Cookie",
+            "content-TYPE",
+            "Cache-Control",
+            "Last-Modified",
+            "Accept-Ranges",
+            "Content-Length",
+            "Content-Encoding",
+        ] {
+            let expected = HeaderName::from_bytes(name.as_bytes()).expect("a name");
+            assert_eq!(common_name(name.as_bytes()), Some(expected), "{name}");
+        }
+        for other in ["x-date", "dat", "servers", "x-powered-by", "content-typf"] {
+            assert_eq!(common_name(other.as_bytes()), None, "{other}");
+        }
     }
 }
