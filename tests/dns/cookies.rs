@@ -13,7 +13,7 @@ use super::EXAMPLE_ZONE;
 use crate::harness::dig::dig;
 use crate::harness::nsd::{Nsd, NsdOptions};
 use crate::harness::wire::{self, EdnsQuery, Query, Reply, rcode};
-use crate::harness::{Onebox, run};
+use crate::harness::{Onebox, run, uninterrupted};
 use crate::metrics::value;
 
 /// The RCODE a rate-limited client that sent a cookie gets (RFC 7873 §8).
@@ -160,7 +160,7 @@ fn flood(socket: &UdpSocket, to: SocketAddr, query: &Query, count: usize) -> Vec
     let replies = std::thread::spawn(move || {
         let mut replies = Vec::new();
         let mut buf = [0u8; 2048];
-        while let Ok((len, _)) = reader.recv_from(&mut buf) {
+        while let Ok((len, _)) = uninterrupted(|| reader.recv_from(&mut buf)) {
             replies.push(Reply::parse(&buf[..len]).expect("a well-formed reply"));
         }
         replies
@@ -196,7 +196,7 @@ fn a_valid_server_cookie_exempts_its_client_from_rate_limiting() {
         .send_to(&query_with_cookie(&client).to_bytes(), ob.addr)
         .expect("send");
     let mut buf = [0u8; 2048];
-    let (len, _) = socket.recv_from(&mut buf).expect("a reply");
+    let (len, _) = uninterrupted(|| socket.recv_from(&mut buf)).expect("a reply");
     let cookie = Reply::parse(&buf[..len])
         .expect("a reply")
         .cookie

@@ -11,7 +11,7 @@ use hickory_proto::rr::RecordType;
 use super::{EXAMPLE_ZONE, ZONES, pair};
 use crate::harness::nsd::Nsd;
 use crate::harness::wire::{self, EdnsQuery, Header, Query, Reply, rcode};
-use crate::harness::{Onebox, Rng};
+use crate::harness::{Onebox, Rng, uninterrupted};
 
 /// A valid query for www.example.com/A with the ID `id`, as bytes to mangle.
 fn base(id: u16) -> Vec<u8> {
@@ -260,7 +260,7 @@ fn fuzz_udp(
             socket.send_to(&packet, server).expect("send");
             sent += 1;
         }
-        while let Ok((n, _)) = socket.recv_from(&mut buf) {
+        while let Ok((n, _)) = uninterrupted(|| socket.recv_from(&mut buf)) {
             problems.extend(reply_problem(&buf[..n], strict));
         }
     }

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use hickory_proto::rr::RecordType;
 
 use super::EXAMPLE_ZONE;
-use crate::harness::Onebox;
 use crate::harness::wire::{Header, Query};
+use crate::harness::{Onebox, uninterrupted};
 
 /// Sends `count` queries from `from` to `ob` in quick bursts while another thread reads the
 /// replies (so that none is lost in a full socket buffer on a loaded machine), until none comes
@@ -22,7 +22,7 @@ fn flood(ob: &Onebox, from: &str, count: usize) -> (usize, usize, u64) {
     let replies = std::thread::spawn(move || {
         let (mut full, mut truncated) = (0, 0);
         let mut buf = [0u8; 2048];
-        while let Ok((len, _)) = reader.recv_from(&mut buf) {
+        while let Ok((len, _)) = uninterrupted(|| reader.recv_from(&mut buf)) {
             assert!(Header::parse(&buf[..len]).is_some(), "a DNS reply");
             if buf[2] & 0x02 != 0 {
                 truncated += 1;

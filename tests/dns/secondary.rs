@@ -14,7 +14,7 @@ use super::xfr::{record_set, wait_for_serial};
 use crate::harness::dig;
 use crate::harness::nsd::{Nsd, NsdOptions, NsdZone};
 use crate::harness::wire::{self, rcode};
-use crate::harness::{DEADLINE, Onebox, TsigKey, free_port};
+use crate::harness::{DEADLINE, Onebox, TsigKey, free_port, uninterrupted};
 
 /// A generous bound for what the secondary does on its own (a transfer after NOTIFY, expiry):
 /// never a timing assertion, only how long to wait before calling it broken.
@@ -103,7 +103,7 @@ fn send_notify(from: &str, to: SocketAddr, zone: &str) -> u16 {
         .send_to(&message.to_vec().expect("encode"), to)
         .expect("send");
     let mut buf = [0u8; 512];
-    let (len, _) = socket.recv_from(&mut buf).expect("a reply to NOTIFY");
+    let (len, _) = uninterrupted(|| socket.recv_from(&mut buf)).expect("a reply to NOTIFY");
     let reply = Message::from_vec(&buf[..len]).expect("decode");
     assert_eq!(reply.metadata.id, message.metadata.id);
     assert_eq!(reply.metadata.op_code, OpCode::Notify);

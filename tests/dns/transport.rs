@@ -10,7 +10,7 @@ use hickory_proto::rr::RecordType;
 
 use super::{EXAMPLE_ZONE, pair};
 use crate::harness::wire::{self, Query, Transport, rcode};
-use crate::harness::{DEADLINE, Onebox};
+use crate::harness::{DEADLINE, Onebox, uninterrupted};
 
 #[test]
 fn big_answers_set_tc_over_udp_and_come_whole_over_tcp() {
@@ -147,7 +147,7 @@ fn closed_by_server(stream: &mut std::net::TcpStream) -> bool {
     stream.set_read_timeout(Some(DEADLINE)).expect("timeout");
     let mut buf = [0u8; 512];
     loop {
-        match stream.read(&mut buf) {
+        match uninterrupted(|| stream.read(&mut buf)) {
             Ok(0) => return true,
             Ok(_) => continue,
             Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
@@ -230,7 +230,7 @@ fn the_connection_cap_holds_extra_clients_until_a_slot_frees() {
         .set_read_timeout(Some(Duration::from_secs(1)))
         .expect("timeout");
     let mut byte = [0u8; 1];
-    let early = third.read(&mut byte);
+    let early = uninterrupted(|| third.read(&mut byte));
     assert!(
         matches!(&early, Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)),
         "the third connection must wait while two are served (cap 2); read gave {early:?}"
@@ -317,7 +317,7 @@ fn a_burst_of_udp_queries_from_one_socket_is_all_answered() {
     let mut buf = vec![0u8; 65535];
     let mut answered = 0;
     while !pending.is_empty() {
-        let Ok((n, _)) = socket.recv_from(&mut buf) else {
+        let Ok((n, _)) = uninterrupted(|| socket.recv_from(&mut buf)) else {
             break;
         };
         let reply = wire::Reply::parse(&buf[..n]).expect("well-formed");

@@ -59,6 +59,21 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Runs a blocking socket call (`read`, `recv`, `recv_from`) again when a signal interrupts it.
+///
+/// The kernel never restarts a receive on a socket that has a timeout (`SO_RCVTIMEO`) after a
+/// signal, nor after the process was stopped and continued (signal(7)), and std's `read` and
+/// `recv_from` pass that `EINTR` up. A test that treats it as the server's answer fails for a
+/// reason that is not the server's. (`read_exact` and `read_to_end` already retry.)
+pub fn uninterrupted<T>(mut call: impl FnMut() -> std::io::Result<T>) -> std::io::Result<T> {
+    loop {
+        match call() {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            done => return done,
+        }
+    }
+}
+
 /// Polls `f` until it returns `Some`, or [`DEADLINE`] passes.
 pub fn poll<T>(mut f: impl FnMut() -> Option<T>) -> Option<T> {
     let deadline = Instant::now() + DEADLINE;
@@ -74,7 +89,31 @@ pub fn poll<T>(mut f: impl FnMut() -> Option<T>) -> Option<T> {
 }
 
 /// A loopback port free for both UDP and TCP right now (for servers that must be told a port).
+///
+/// Taken below the kernel's ephemeral range, each port once per test process (a counter from
+/// an offset of the process id): a port from `bind(…:0)` and released again could be handed to
+/// anyone's next `bind(…:0)` or outgoing connection (onebox's own listeners, the clients) before
+/// the server it was picked for binds it, and a test would fail for a reason of its own making.
+/// Falls back to the ephemeral range if the kernel leaves too little room below it.
 pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let low = ephemeral_low();
+    let span = low.saturating_sub(10_000);
+    if span >= 2_000 {
+        let offset = std::process::id() % span;
+        for _ in 0..span {
+            let step = NEXT.fetch_add(1, Ordering::Relaxed);
+            let Ok(port) = u16::try_from(10_000 + (offset + step) % span) else {
+                continue;
+            };
+            if std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok()
+                && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+            {
+                return port;
+            }
+        }
+    }
     for _ in 0..64 {
         let udp = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind udp");
         let port = udp.local_addr().expect("local addr").port();
@@ -83,6 +122,14 @@ pub fn free_port() -> u16 {
         }
     }
     panic!("no free loopback port for UDP and TCP");
+}
+
+/// The first port of the kernel's ephemeral range (`bind` to port 0, outgoing connections).
+fn ephemeral_low() -> u32 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32_768)
 }
 
 /// A TSIG key as NSD, Knot and dig take it.

@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 use hickory_proto::op::Message;
 use hickory_proto::rr::RecordType;
 
+use super::uninterrupted;
+
 /// Response codes, by number (the extended ones include the OPT's high bits).
 pub mod rcode {
     /// No error.
@@ -500,7 +502,7 @@ pub fn udp_matching(server: SocketAddr, packet: &[u8], wait: Duration) -> Option
         socket
             .set_read_timeout(Some(left.max(Duration::from_millis(1))))
             .expect("timeout");
-        let Ok((n, _)) = socket.recv_from(&mut buf) else {
+        let Ok((n, _)) = uninterrupted(|| socket.recv_from(&mut buf)) else {
             return None;
         };
         if n >= 2 && packet.len() >= 2 && buf[..2] == packet[..2] {

@@ -19,14 +19,12 @@ use super::upgrade::upgrade;
 use crate::harness::log::Log;
 use crate::harness::onebox::current_user;
 use crate::harness::wire::{self, Query};
-use crate::harness::{DEADLINE, Onebox, START_DEADLINE, repo};
+use crate::harness::{DEADLINE, Onebox, START_DEADLINE, repo, uninterrupted};
 
 /// What the service manager received, one datagram each.
 fn heard(manager: &UnixDatagram) -> String {
     let mut buf = [0u8; 512];
-    let n = manager
-        .recv(&mut buf)
-        .expect("a notification within the deadline");
+    let n = uninterrupted(|| manager.recv(&mut buf)).expect("a notification within the deadline");
     String::from_utf8_lossy(&buf[..n]).into_owned()
 }
 
@@ -203,8 +201,7 @@ fn sockets_passed_by_a_socket_unit_are_served_and_outlive_a_restart() {
     );
     client.set_read_timeout(Some(DEADLINE)).expect("timeout");
     let mut buf = [0u8; 512];
-    let (n, _) = client
-        .recv_from(&mut buf)
+    let (n, _) = uninterrupted(|| client.recv_from(&mut buf))
         .expect("the query sent while down is answered");
     assert_eq!(&buf[..2], &query[..2], "{n} bytes");
     let mut response = String::new();

@@ -32,7 +32,7 @@ use super::systemd::{activated, unit_sockets};
 use super::upgrade::upgrade_command;
 use crate::harness::log::Log;
 use crate::harness::wire::{self, Query};
-use crate::harness::{poll, repo};
+use crate::harness::{poll, repo, uninterrupted};
 use crate::web::{Proto, WWW, tls_config};
 
 /// How long a client waits for one answer before it counts it lost.
@@ -179,7 +179,7 @@ fn udp_client(client: u16, dns: SocketAddr, stop: &AtomicBool, tally: &Tally) {
         let started = Instant::now();
         let answered = socket.send_to(&query, dns).is_ok()
             && loop {
-                match socket.recv_from(&mut buf) {
+                match uninterrupted(|| socket.recv_from(&mut buf)) {
                     Ok((n, _)) if n >= 12 && buf[..2] == id.to_be_bytes() => break true,
                     Ok(_) => {}
                     Err(_) if started.elapsed() < ANSWER_TIMEOUT => {}
@@ -281,7 +281,7 @@ fn download(http: SocketAddr) -> std::thread::JoinHandle<Result<usize, String>> 
         let mut received = Vec::with_capacity(DOWNLOAD_BYTES + 4096);
         let mut chunk = vec![0u8; 64 * 1024];
         loop {
-            match stream.read(&mut chunk) {
+            match uninterrupted(|| stream.read(&mut chunk)) {
                 Ok(0) => break,
                 Ok(n) => received.extend_from_slice(&chunk[..n]),
                 Err(error) => return Err(format!("after {} bytes: {error}", received.len())),

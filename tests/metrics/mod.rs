@@ -7,7 +7,7 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use crate::harness::dig::dig;
-use crate::harness::{Onebox, run};
+use crate::harness::{Onebox, run, uninterrupted};
 
 /// The samples of an exposition: `name{labels}` (as written) to value.
 pub fn samples(text: &str) -> BTreeMap<String, f64> {
@@ -229,7 +229,7 @@ fn truncation_transfers_and_notify_are_counted() {
         .set_read_timeout(Some(Duration::from_secs(20)))
         .expect("timeout");
     let mut buf = [0u8; 512];
-    let (len, from) = secondary.recv_from(&mut buf).expect("a NOTIFY");
+    let (len, from) = uninterrupted(|| secondary.recv_from(&mut buf)).expect("a NOTIFY");
     buf[2] |= 0x80; // QR: the response, same ID and opcode
     secondary.send_to(&buf[..len], from).expect("acknowledge");
 

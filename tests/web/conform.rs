@@ -8,7 +8,7 @@ use std::net::{SocketAddr, TcpStream};
 
 use super::h2raw::{self, Answer};
 use super::{WWW, curl, raw, status_of};
-use crate::harness::{DEADLINE, Onebox};
+use crate::harness::{DEADLINE, Onebox, uninterrupted};
 
 /// HTTP/2 header fields, pseudo-header fields first, in the order sent.
 type Fields = Vec<(&'static str, String)>;
@@ -28,7 +28,7 @@ fn first_status(addr: SocketAddr, request: &[u8]) -> u16 {
     let mut answer = Vec::new();
     let mut buffer = [0u8; 4096];
     while !answer.windows(2).any(|w| w == b"\r\n") {
-        match stream.read(&mut buffer) {
+        match uninterrupted(|| stream.read(&mut buffer)) {
             Ok(0) => break,
             Ok(n) => answer.extend_from_slice(&buffer[..n]),
             Err(e) if e.kind() == ErrorKind::ConnectionReset => break,

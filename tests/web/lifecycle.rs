@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use reqwest::StatusCode;
 
 use super::{Proto, WWW, client, url};
-use crate::harness::{DEADLINE, Onebox};
+use crate::harness::{DEADLINE, Onebox, uninterrupted};
 
 #[tokio::test]
 async fn one_json_access_log_line_per_request() {
@@ -207,7 +207,7 @@ fn start_download(server: &Onebox) -> (TcpStream, Vec<u8>) {
         .expect("request");
     stream.set_read_timeout(Some(DEADLINE)).expect("timeout");
     let mut first = [0u8; 1024];
-    let n = stream.read(&mut first).expect("first bytes");
+    let n = uninterrupted(|| stream.read(&mut first)).expect("first bytes");
     assert!(first[..n].starts_with(b"HTTP/1.1 200"));
     (stream, first[..n].to_vec())
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 
 use super::{Proto, WWW, client, raw, status_of, url};
-use crate::harness::{DEADLINE, Onebox};
+use crate::harness::{DEADLINE, Onebox, uninterrupted};
 
 fn plain_site(web: &str) -> Onebox {
     Onebox::builder()
@@ -24,7 +24,7 @@ fn assert_closed_by_server(stream: &mut TcpStream) -> Vec<u8> {
     let mut got = Vec::new();
     let mut buffer = [0u8; 4096];
     loop {
-        match stream.read(&mut buffer) {
+        match uninterrupted(|| stream.read(&mut buffer)) {
             Ok(0) => return got,
             Ok(n) => got.extend_from_slice(&buffer[..n]),
             Err(e) if e.kind() == ErrorKind::ConnectionReset => return got,
@@ -161,7 +161,7 @@ fn the_connection_cap_holds_extra_clients_back_until_a_slot_frees() {
         stream.write_all(request.as_bytes()).expect("request");
         stream.set_read_timeout(Some(DEADLINE)).expect("timeout");
         let mut buffer = [0u8; 1024];
-        let n = stream.read(&mut buffer).expect("answer");
+        let n = uninterrupted(|| stream.read(&mut buffer)).expect("answer");
         assert!(buffer[..n].starts_with(b"HTTP/1.1 200"));
         held.push(stream);
     }
@@ -171,14 +171,14 @@ fn the_connection_cap_holds_extra_clients_back_until_a_slot_frees() {
         .set_read_timeout(Some(Duration::from_millis(700)))
         .expect("timeout");
     let mut buffer = [0u8; 1024];
-    let early = third.read(&mut buffer);
+    let early = uninterrupted(|| third.read(&mut buffer));
     assert!(
         matches!(&early, Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)),
         "a third connection was served past the cap of 2: {early:?}"
     );
     drop(held.pop());
     third.set_read_timeout(Some(DEADLINE)).expect("timeout");
-    let n = third.read(&mut buffer).expect("served once a slot is free");
+    let n = uninterrupted(|| third.read(&mut buffer)).expect("served once a slot is free");
     assert!(buffer[..n].starts_with(b"HTTP/1.1 200"));
 }
 

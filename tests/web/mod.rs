@@ -18,7 +18,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::harness::Onebox;
+use crate::harness::{Onebox, uninterrupted};
 
 /// The site's canonical name.
 pub const WWW: &str = "www.foobar.com";
@@ -87,7 +87,7 @@ pub fn raw(addr: SocketAddr, request: &[u8]) -> String {
     let mut answer = Vec::new();
     let mut buffer = [0u8; 16 * 1024];
     loop {
-        match stream.read(&mut buffer) {
+        match uninterrupted(|| stream.read(&mut buffer)) {
             Ok(0) | Err(_) => break,
             Ok(n) => answer.extend_from_slice(&buffer[..n]),
         }
