@@ -45,7 +45,7 @@ use crate::ops::accept::Hold;
 use crate::ops::challenges::Challenges;
 use crate::ops::ready::Readiness;
 
-const ACME_PREFIX: &str = "/.well-known/acme-challenge/";
+pub(crate) const ACME_PREFIX: &str = "/.well-known/acme-challenge/";
 
 /// What a request knows of its connection.
 #[derive(Debug, Clone)]
@@ -94,21 +94,50 @@ pub(crate) async fn handle(
     conn.metrics
         .request(group, response.status(), version, start.elapsed());
     if let Some((method, host, path, version)) = logged {
-        tracing::info!(
-            target: "onebox::web::access",
-            %method,
-            host,
-            path,
-            status = response.status().as_u16(),
-            bytes = http_body::Body::size_hint(response.body()).exact().unwrap_or(0),
-            duration_us = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX),
-            protocol = protocol(version),
-            tls = conn.secure,
-            peer = %conn.peer,
-            "request"
+        let bytes = http_body::Body::size_hint(response.body())
+            .exact()
+            .unwrap_or(0);
+        let status = response.status();
+        access(
+            method.as_str(),
+            &host,
+            &path,
+            status,
+            bytes,
+            version,
+            start,
+            conn,
         );
     }
     response
+}
+
+/// One line of the access log (`web.access_log`): a request answered with `status` and
+/// `bytes` of body, `start` when it arrived.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn access(
+    method: &str,
+    host: &str,
+    path: &str,
+    status: StatusCode,
+    bytes: u64,
+    version: Version,
+    start: Instant,
+    conn: &ConnInfo,
+) {
+    tracing::info!(
+        target: "onebox::web::access",
+        %method,
+        host,
+        path,
+        status = status.as_u16(),
+        bytes,
+        duration_us = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX),
+        protocol = protocol(version),
+        tls = conn.secure,
+        peer = %conn.peer,
+        "request"
+    );
 }
 
 /// The response, and the group of the step that gave it.
@@ -339,7 +368,7 @@ pub(crate) fn bracketed(name: &str) -> String {
 }
 
 /// `name[:port]`, `[v6][:port]` → (name, port).
-fn split_port(host: &str) -> (&str, Option<&str>) {
+pub(crate) fn split_port(host: &str) -> (&str, Option<&str>) {
     if let Some(rest) = host.strip_prefix('[') {
         return match rest.split_once(']') {
             Some((name, tail)) => (name, tail.strip_prefix(':')),

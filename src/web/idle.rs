@@ -75,6 +75,17 @@ impl Activity {
         }
     }
 
+    /// A request head is awaited until `deadline` (the fast path's head timer, see `fast`).
+    pub fn await_head(&self, deadline: Instant) {
+        let ms = self.ms(deadline);
+        self.stamps.head_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// The awaited request head is in (or no longer awaited).
+    pub fn head_in(&self) {
+        self.stamps.head_ms.store(NO_HEAD, Ordering::Relaxed);
+    }
+
     /// `deadline` in milliseconds since the origin, rounded up (never early).
     fn ms(&self, deadline: Instant) -> u64 {
         let since = deadline.saturating_duration_since(self.origin);

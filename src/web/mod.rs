@@ -17,6 +17,8 @@
 //! - `idle` closes connections that move no bytes; `head_limit` says 414 rather than 431
 //!   when an HTTP/1 request line alone outgrows the head limit; `body` is the response body
 //!   type;
+//! - `fast` answers HTTP/1.1 GET and HEAD of cached files from heads prebuilt per file,
+//!   handing every other request (and the connection from then on) to hyper;
 //! - `inline` runs each HTTP/2 stream in the connection's task until it has to wait, and
 //!   `cork` writes an HTTP/2 connection's frames once per turn of its task, so that the
 //!   responses ready together go out in one TLS record and one system call.
@@ -26,6 +28,7 @@
 mod body;
 mod conform;
 mod cork;
+mod fast;
 mod fastcgi;
 mod files;
 mod handler;

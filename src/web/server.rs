@@ -5,7 +5,9 @@
 //! Accepting and the connection cap (shared by every HTTP and HTTPS listener) are
 //! `ops::accept`'s. A connection task owns one connection: the TLS handshake under a timeout,
 //! then hyper-util's auto builder (HTTP/1.1, and HTTP/2 by ALPN or preface), watched for
-//! idleness and for the drain.
+//! idleness and for the drain. An HTTP/1 connection (plain, or TLS without ALPN `h2`) starts
+//! on onebox's own path for GET and HEAD of cached files (`fast`), which hands it to hyper at
+//! the first request it does not take.
 //!
 //! A reload builds a new [`Site`] off the hot path and swaps it in; requests already running
 //! and open connections are not disturbed. On the drain (SIGTERM, the end of an upgrade) no
@@ -35,6 +37,7 @@ use tokio_util::task::TaskTracker;
 
 use super::WebError;
 use super::cork::cork;
+use super::fast::{Ended, Fast, FastPath, Rewind};
 use super::handler::{self, ConnInfo};
 use super::head_limit::HeadLimit;
 use super::idle::{Activity, HeadTimer, Tracked};
@@ -333,6 +336,12 @@ async fn connection(stream: TcpStream, peer: SocketAddr, secure: bool, conn: Con
         proxy_peer: std::sync::OnceLock::new(),
     });
     let sites = shared.site.clone();
+    let fast = FastPath {
+        sites: sites.clone(),
+        info: info.clone(),
+        head_timeout: snapshot.header_read_timeout,
+        max_head: snapshot.max_head,
+    };
     let service = service_fn(move |request: http::Request<hyper::body::Incoming>| {
         let site = sites.get();
         let info = info.clone();
@@ -358,7 +367,7 @@ async fn connection(stream: TcpStream, peer: SocketAddr, secure: bool, conn: Con
             &activity,
             &snapshot,
             &conn,
-            false,
+            Some(fast),
         )
         .await;
         return;
@@ -404,7 +413,7 @@ async fn connection(stream: TcpStream, peer: SocketAddr, secure: bool, conn: Con
             &activity,
             &snapshot,
             &conn,
-            true,
+            None,
         )
         .await;
         return;
@@ -418,7 +427,7 @@ async fn connection(stream: TcpStream, peer: SocketAddr, secure: bool, conn: Con
         &activity,
         &snapshot,
         &conn,
-        false,
+        Some(fast),
     )
     .await;
 }
@@ -429,9 +438,10 @@ fn no_flush(_: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<(
 }
 
 /// Serves HTTP on `io` until the client leaves, it idles out, or the drain ends it. `flush`
-/// writes out what `io` held back; it is called each time the connection yields. `http2`: the
-/// client chose HTTP/2 by ALPN (GOAWAY at once when draining; otherwise the connection is let
-/// go once it idles).
+/// writes out what `io` held back; it is called each time the connection yields. `fast`: an
+/// HTTP/1 connection, served by onebox's own path (`fast`) until a request needs hyper;
+/// `None`: the client chose HTTP/2 by ALPN (GOAWAY at once when draining; otherwise the
+/// connection is let go once it idles).
 ///
 /// One future polls the connection and then its watch ([`Watch`]): the drain, the close and
 /// the connection's one timer (idle, drain idle, request head), each looked at with an atomic
@@ -445,7 +455,7 @@ async fn drive<I, S, F>(
     activity: &Activity,
     site: &Site,
     conn: &Conn,
-    http2: bool,
+    fast: Option<FastPath>,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     S: hyper::service::Service<
@@ -461,9 +471,19 @@ async fn drive<I, S, F>(
     // hyper's HTTP/1 header timeout on the connection's own timer (see `idle`).
     let mut builder = builder.clone();
     builder.http1().timer(HeadTimer(activity.clone()));
+    let http2 = fast.is_none();
     // With upgrades: a WebSocket through the reverse proxy takes the connection over.
-    let connection = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
-    let mut connection = std::pin::pin!(connection);
+    let hyper =
+        |io, service| Box::pin(builder.serve_connection_with_upgrades(TokioIo::new(io), service));
+    let (mut phase, mut service) = match fast {
+        Some(fast) => (
+            Phase::Fast(Fast::new(io, fast, activity.clone())),
+            Some(service),
+        ),
+        None => (Phase::Hyper(hyper(Rewind::new(io), service)), None),
+    };
+    // The drain's graceful shutdown was asked for (hyper is told when it takes over).
+    let mut shutdown = false;
     let mut watch = Watch {
         activity,
         idle: site.idle_timeout,
@@ -482,11 +502,34 @@ async fn drive<I, S, F>(
         // not reading a head just now).
         let mut head_due = false;
         loop {
-            if let Poll::Ready(result) = connection.as_mut().poll(cx) {
-                if let Err(error) = result {
-                    tracing::debug!(%error, "web connection ended with an error");
+            match &mut phase {
+                Phase::Fast(fast) => match fast.poll(cx, head_due, shutdown) {
+                    Poll::Ready(Ended::Closed) => return Poll::Ready(()),
+                    Poll::Ready(Ended::Handover) => {
+                        let Phase::Fast(fast) = std::mem::replace(&mut phase, Phase::Gone) else {
+                            return Poll::Ready(());
+                        };
+                        let Some(service) = service.take() else {
+                            return Poll::Ready(());
+                        };
+                        let mut connection = hyper(fast.into_hyper(), service);
+                        if shutdown {
+                            connection.as_mut().graceful_shutdown();
+                        }
+                        phase = Phase::Hyper(connection);
+                        continue;
+                    }
+                    Poll::Pending => {}
+                },
+                Phase::Hyper(connection) => {
+                    if let Poll::Ready(result) = connection.as_mut().poll(cx) {
+                        if let Err(error) = result {
+                            tracing::debug!(%error, "web connection ended with an error");
+                        }
+                        return Poll::Ready(());
+                    }
                 }
-                return Poll::Ready(());
+                Phase::Gone => return Poll::Ready(()),
             }
             if let Poll::Ready(Err(error)) = flush(cx) {
                 tracing::debug!(%error, "web connection ended with an error");
@@ -495,12 +538,25 @@ async fn drive<I, S, F>(
             match watch.poll(cx, !head_due) {
                 Next::Wait => return Poll::Pending,
                 Next::Close => return Poll::Ready(()),
-                Next::Shutdown => connection.as_mut().graceful_shutdown(),
+                Next::Shutdown => {
+                    shutdown = true;
+                    if let Phase::Hyper(connection) = &mut phase {
+                        connection.as_mut().graceful_shutdown();
+                    }
+                }
                 Next::HeadDue => head_due = true,
             }
         }
     })
     .await;
+}
+
+/// Who serves a connection: onebox's own HTTP/1.1 path, then (or from the start) hyper.
+enum Phase<I, C> {
+    Fast(Fast<I>),
+    Hyper(std::pin::Pin<Box<C>>),
+    /// Between the two (never polled).
+    Gone,
 }
 
 /// What the connection does next, by its [`Watch`].

@@ -49,6 +49,8 @@ pub(crate) struct Site {
     pub max_body: u64,
     /// Request heads larger than this get 431 (414 if the target alone is).
     pub max_head: usize,
+    /// An HTTP/1 request head not in this long after it is awaited: the connection is closed.
+    pub header_read_timeout: Duration,
     /// A connection moving no bytes this long is closed.
     pub idle_timeout: Duration,
     /// A TLS handshake taking longer is dropped.
@@ -137,6 +139,7 @@ impl Site {
             access_log: config.access_log,
             max_body: config.max_body_bytes,
             max_head: max_head(config),
+            header_read_timeout: config.header_read_timeout,
             idle_timeout: config.idle_timeout,
             tls_handshake_timeout: config.tls_handshake_timeout,
             http: protocol_builder(config),
@@ -176,6 +179,11 @@ impl SecurityHeaders {
     /// The headers every response carries, whatever the scheme: all but HSTS.
     pub fn common(&self) -> HeaderMap {
         self.common.clone()
+    }
+
+    /// `Strict-Transport-Security`, sent over HTTPS (`None`: configured empty).
+    pub fn hsts(&self) -> Option<&HeaderValue> {
+        self.hsts.as_ref()
     }
 
     /// Adds them to `headers` where a response was not built with them already; HSTS too on

@@ -26,8 +26,16 @@
 # everything stops by itself (trap + timeouts). On a shared 2-core box only ratios from the
 # same run mean anything, and on a loaded one the CPU-second figures more than the rates.
 #
+# With COUNT=N, instead: each server runs under valgrind's callgrind (nginx with master_process
+# off, so that its one process is the worker) and the user-space instructions per request of
+# the 2 KB page over HTTP/1.1 are counted, deterministic where rates on a shared box are not:
+# the counters zeroed after 2000 requests to warm up, then N keep-alive requests (h2load --h1
+# -c50 -m1), then dumped; printed per request for both, and their ratio.
+#
 # Environment: DURATION (seconds per measurement, default 10), RUNS (rounds, default 3), BIN
-# (onebox binary), HANDSHAKES (the handshake rate the fixed count of step 4 assumes, 1000/s).
+# (onebox binary), HANDSHAKES (the handshake rate the fixed count of step 4 assumes, 1000/s),
+# COUNT (callgrind mode, requests counted), KEEP (a directory: callgrind mode keeps its dumps
+# there).
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
@@ -37,7 +45,8 @@ BIN=${BIN:-target/release/onebox}
 SERVER_CPU=1
 CLIENT_CPU=0
 
-for tool in wrk h2load nginx taskset curl python3; do
+COUNT=${COUNT:-}
+for tool in wrk h2load nginx taskset curl python3 ${COUNT:+valgrind callgrind_control}; do
   command -v "$tool" >/dev/null || { echo "web.sh: $tool is missing (apt-get install wrk nghttp2-client nginx util-linux curl)" >&2; exit 2; }
 done
 [ -x "$BIN" ] || { echo "web.sh: $BIN not built; run: cargo build --release" >&2; exit 2; }
@@ -92,12 +101,20 @@ aliases = []
 access_log = false
 max_connections = 4096
 EOF
-taskset -c "$SERVER_CPU" "$BIN" serve --config "$tmp/onebox.toml" 2>"$tmp/onebox.log" &
+# A server on the server's CPU (with COUNT, under callgrind: one file per dump).
+server() { # name command...
+  local name=$1; shift
+  if [ -n "$COUNT" ]; then
+    exec taskset -c "$SERVER_CPU" valgrind -q --tool=callgrind --callgrind-out-file="$tmp/$name.callgrind" "$@"
+  fi
+  exec taskset -c "$SERVER_CPU" "$@"
+}
+server onebox "$BIN" serve --config "$tmp/onebox.toml" 2>"$tmp/onebox.log" &
 pids+=($!)
 onebox_pid=$!
 
 wait_up() { # url
-  for _ in $(seq 100); do
+  for _ in $(seq 600); do
     curl -sk -o /dev/null --max-time 1 "$1" && return 0
     sleep 0.1
   done
@@ -109,6 +126,7 @@ wait_up "http://127.0.0.1:$ob_http/healthz"
 ng_http=$(free_port); ng_https=$(free_port)
 mkdir -p "$tmp/nginx/logs"
 cat > "$tmp/nginx/nginx.conf" <<EOF
+${COUNT:+master_process off;}
 worker_processes 1;
 daemon off;
 pid $tmp/nginx/nginx.pid;
@@ -164,7 +182,7 @@ http {
   }
 }
 EOF
-taskset -c "$SERVER_CPU" nginx -p "$tmp/nginx" -e "$tmp/nginx/logs/error.log" -c "$tmp/nginx/nginx.conf" &
+server nginx nginx -p "$tmp/nginx" -e "$tmp/nginx/logs/error.log" -c "$tmp/nginx/nginx.conf" &
 pids+=($!)
 wait_up "http://127.0.0.1:$ng_http/page2k.html"
 
@@ -182,7 +200,7 @@ cipher() { # port: what an HTTP/2 client negotiates
 }
 heads+="; TLS onebox $(cipher "$ob_https") nginx $(cipher "$ng_https")"
 
-limit=$((DURATION + 30))
+limit=$((DURATION + ${COUNT:+300+}30))
 client() { timeout "$limit" taskset -c "$CLIENT_CPU" "$@"; }
 
 # Each prints "<requests per second> <requests completed>".
@@ -206,6 +224,29 @@ server_cpu() { # pid -> user+system seconds so far, all threads
   awk '{printf "%.2f", ($14 + $15) / 100}' "/proc/$1/stat"
 }
 
+if [ -n "$COUNT" ]; then
+  # Instructions per request: zeroed after the warm-up, dumped after COUNT requests.
+  count() { # pid url
+    local pid=$1 url=$2
+    client h2load --h1 -c50 -m1 -n2000 "$url" >/dev/null
+    callgrind_control -z "$pid" >/dev/null 2>&1
+    client h2load --h1 -c50 -m1 -n"$COUNT" "$url" | grep -q " $COUNT succeeded, 0 failed" ||
+      { echo "web.sh: requests failed under callgrind" >&2; exit 1; }
+    callgrind_control -d "$pid" >/dev/null 2>&1
+    # The latest dump's total of instructions (Ir).
+    local file
+    file=$(ls -t "$tmp"/*.callgrind.* 2>/dev/null | head -1)
+    if [ -n "${KEEP:-}" ]; then cp "$file" "$KEEP/"; fi
+    awk -v n="$COUNT" '/^(summary|totals):/ {print int($2 / n); exit}' "$file"
+  }
+  ob_pid=$(pgrep -f -n "callgrind-out-file=$tmp/onebox.callgrind")
+  ng_pid=$(pgrep -f -n "callgrind-out-file=$tmp/nginx.callgrind")
+  echo "user-space instructions per request, 2 KB page over HTTP/1.1 (callgrind, $COUNT requests after 2000, h2load --h1 -c50 -m1)"
+  ob=$(count "$ob_pid" "http://127.0.0.1:$ob_http/page2k.html")
+  ng=$(count "$ng_pid" "http://127.0.0.1:$ng_http/page2k.html")
+  printf 'onebox %8d   nginx %8d   nginx/onebox %.2fx\n' "$ob" "$ng" "$(python3 -c "print($ng / $ob)")"
+  exit 0
+fi
 nginx_worker=$(pgrep -P "$(cat "$tmp/nginx/nginx.pid")" | head -1)
 report=()
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }

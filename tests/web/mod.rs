@@ -2,6 +2,7 @@
 //! HTTP/2, curl for the user's own path, and raw sockets where a client would tidy the request.
 
 mod conform;
+mod fast;
 mod files;
 mod h2raw;
 mod lifecycle;

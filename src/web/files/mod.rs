@@ -112,6 +112,31 @@ impl Files {
         }
     }
 
+    /// The whole of the file cached under `path`, if a GET of it with `accept_encoding` (the
+    /// request's field values) and no conditional or range fields is a plain 200 from memory:
+    /// its head as HTTP/1.1 writes it ([`resolve::Variant::wire`]) and its body. `None`: the
+    /// request needs [`Files::serve`] (not cached, on disk, a changed sibling).
+    pub fn whole<'v>(
+        &self,
+        path: &str,
+        accept_encoding: impl Iterator<Item = &'v [u8]>,
+    ) -> Option<(bytes::Bytes, bytes::Bytes)> {
+        let entry = self.cached(path)?;
+        let (variant, _) = reply::choose_encoding_of(&entry, accept_encoding);
+        if !entry.watched
+            && variant
+                .sibling
+                .as_ref()
+                .is_some_and(|(p, key)| !key.matches(p))
+        {
+            return None;
+        }
+        let resolve::Content::Memory(body) = &variant.content else {
+            return None;
+        };
+        Some((variant.wire.clone(), body.clone()))
+    }
+
     /// Answers a GET or HEAD for `uri`.
     pub async fn serve(&self, uri: &Uri, method: &Method, headers: &HeaderMap) -> Response<Body> {
         let head = method == Method::HEAD;

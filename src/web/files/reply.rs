@@ -10,6 +10,7 @@
 //! 3. `Range` on GET: one `bytes=` range → 206 with `Content-Range`, unsatisfiable → 416;
 //!    several ranges, bad syntax, or an `If-Range` that does not match → the whole file, 200.
 
+use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Response, StatusCode};
 use tokio::io::AsyncSeekExt;
@@ -68,10 +69,19 @@ fn choose_encoding<'e>(
     entry: &'e Entry,
     headers: &HeaderMap,
 ) -> (&'e Variant, Option<&'static str>) {
+    let values = headers.get_all(header::ACCEPT_ENCODING);
+    choose_encoding_of(entry, values.iter().map(HeaderValue::as_bytes))
+}
+
+/// The representation `Accept-Encoding` (its field values, as they came) picks.
+pub(crate) fn choose_encoding_of<'e, 'v>(
+    entry: &'e Entry,
+    accept_encoding: impl Iterator<Item = &'v [u8]>,
+) -> (&'e Variant, Option<&'static str>) {
     if entry.gzip.is_none() && entry.brotli.is_none() {
         return (&entry.identity, None);
     }
-    let accepted = Accepted::parse(headers);
+    let accepted = Accepted::parse(accept_encoding);
     if let Some(brotli) = entry.brotli.as_ref().filter(|_| accepted.brotli) {
         return (brotli, Some("br"));
     }
@@ -89,10 +99,16 @@ struct Accepted {
 }
 
 impl Accepted {
-    fn parse(headers: &HeaderMap) -> Self {
+    fn parse<'v>(values: impl Iterator<Item = &'v [u8]>) -> Self {
         let (mut brotli, mut gzip, mut star) = (None, None, None);
-        for value in headers.get_all(header::ACCEPT_ENCODING) {
-            let Ok(value) = value.to_str() else { continue };
+        for value in values {
+            // What `HeaderValue::to_str` takes: visible ASCII and tabs.
+            if !value.iter().all(|&b| b == b'\t' || (32..127).contains(&b)) {
+                continue;
+            }
+            let Ok(value) = std::str::from_utf8(value) else {
+                continue;
+            };
             for item in value.split(',') {
                 let mut parts = item.split(';');
                 let coding = parts.next().unwrap_or_default().trim();
@@ -242,18 +258,33 @@ pub(crate) fn prebuild(entry: &mut Entry, cache_control: Option<&HeaderValue>, c
             }
         }
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from(variant.len));
-        headers
+        let wire = wire(&headers);
+        (headers, wire)
     };
     let identity = head(&entry.identity, None);
     let gzip = entry.gzip.as_ref().map(|v| head(v, Some("gzip")));
     let brotli = entry.brotli.as_ref().map(|v| head(v, Some("br")));
-    entry.identity.head = identity;
+    (entry.identity.head, entry.identity.wire) = identity;
     if let (Some(variant), Some(head)) = (entry.gzip.as_mut(), gzip) {
-        variant.head = head;
+        (variant.head, variant.wire) = head;
     }
     if let (Some(variant), Some(head)) = (entry.brotli.as_mut(), brotli) {
-        variant.head = head;
+        (variant.head, variant.wire) = head;
     }
+}
+
+/// A 200's status line and `headers` as hyper writes them over HTTP/1.1: lower-case names, in
+/// the map's order, each line ending in CRLF (its `date` and the blank line come after).
+fn wire(headers: &HeaderMap) -> Bytes {
+    let mut out = Vec::with_capacity(512);
+    out.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
+    for (name, value) in headers {
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    Bytes::from(out)
 }
 
 /// The whole variant with its prebuilt head, if the plan is a plain 200 of bytes in memory.
@@ -366,6 +397,7 @@ mod tests {
             content: Content::Memory(Bytes::from_static(body)),
             sibling: None,
             head: HeaderMap::new(),
+            wire: Bytes::new(),
         };
         let meta = std::fs::metadata(".").expect("cwd");
         Entry {

@@ -76,6 +76,9 @@ pub(crate) struct Variant {
     pub sibling: Option<(PathBuf, FileKey)>,
     /// The head of a whole 200 response of it, built once (see `reply::prebuild`).
     pub head: HeaderMap,
+    /// `head` as HTTP/1.1 writes it: the status line and the fields, each ending in CRLF,
+    /// without `date` and the blank line (the fast path's, see `web::fast`).
+    pub wire: Bytes,
 }
 
 impl Variant {
@@ -203,6 +206,7 @@ pub(crate) fn resolve(path: &SitePath, options: &Options) -> io::Result<Found> {
         content: read_or_refer(&real, meta.len(), options.max_in_memory)?,
         sibling: None,
         head: HeaderMap::new(),
+        wire: Bytes::new(),
     };
     let brotli = sibling(&real, "br", options)?;
     let mut gzip = sibling(&real, "gz", options)?;
@@ -219,6 +223,7 @@ pub(crate) fn resolve(path: &SitePath, options: &Options) -> io::Result<Found> {
             content: Content::Memory(compressed),
             sibling: None,
             head: HeaderMap::new(),
+            wire: Bytes::new(),
         });
     }
     let vary = gzip.is_some() || brotli.is_some() || (options.compress && compressible);
@@ -291,6 +296,7 @@ fn sibling(real: &Path, ext: &str, options: &Options) -> io::Result<Option<Varia
         content: read_or_refer(&real_sibling, meta.len(), options.max_in_memory)?,
         sibling: Some((path, FileKey::of(&meta))),
         head: HeaderMap::new(),
+        wire: Bytes::new(),
     }))
 }
 
