@@ -232,7 +232,8 @@ impl Templates {
 
 /// How a value prints: MiniJinja's own rules, except that HTML escaping leaves `/` alone
 /// (MiniJinja writes it as `&#x2f;`, which HTML does not need), so that addresses read as
-/// they are in the page's source.
+/// they are in the page's source. The characters to escape are found with `memchr` (most
+/// text has none, and is written in one piece): a page prints dozens of values.
 fn format(
     out: &mut minijinja::Output,
     state: &mut minijinja::State,
@@ -240,15 +241,24 @@ fn format(
 ) -> Result<(), minijinja::Error> {
     match (state.auto_escape(), value.as_str()) {
         (minijinja::AutoEscape::Html, Some(text)) if !value.is_safe() => {
+            let bytes = text.as_bytes();
+            let mut markup = memchr::memchr3_iter(b'&', b'<', b'>', bytes).peekable();
+            let mut quotes = memchr::memchr2_iter(b'"', b'\'', bytes).peekable();
             let mut last = 0;
-            for (at, byte) in text.bytes().enumerate() {
-                let entity = match byte {
+            loop {
+                let at = match (markup.peek().copied(), quotes.peek().copied()) {
+                    (Some(m), Some(q)) if m < q => markup.next(),
+                    (Some(_), Some(_)) | (None, Some(_)) => quotes.next(),
+                    (Some(_), None) => markup.next(),
+                    (None, None) => None,
+                };
+                let Some(at) = at else { break };
+                let entity = match bytes[at] {
                     b'&' => "&amp;",
                     b'<' => "&lt;",
                     b'>' => "&gt;",
                     b'"' => "&quot;",
-                    b'\'' => "&#x27;",
-                    _ => continue,
+                    _ => "&#x27;",
                 };
                 out.write_str(&text[last..at])?;
                 out.write_str(entity)?;
@@ -374,6 +384,20 @@ mod tests {
         assert!(
             escaped.contains("&quot;x&quot; &amp; &#x27;y&#x27; /z"),
             "{escaped}"
+        );
+        // Every character to escape, side by side, first and last, among multi-byte ones.
+        let mixed = templates
+            .page(
+                "error.html",
+                &site,
+                None,
+                None,
+                serde_json::json!({"message": "<a href='/é'>&\"ü\"</a>>"}),
+            )
+            .expect("renders");
+        assert!(
+            mixed.contains("&lt;a href=&#x27;/é&#x27;&gt;&amp;&quot;ü&quot;&lt;/a&gt;&gt;"),
+            "{mixed}"
         );
     }
 

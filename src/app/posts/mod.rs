@@ -105,14 +105,49 @@ fn page(query: Result<Query<PageQuery>, QueryRejection>, per_page: u64) -> Resul
 }
 
 /// A time as the API writes it: RFC 3339, UTC, whole seconds (`2026-11-26T09:30:00Z`).
+/// Written directly (every item of every list has two of these): chrono's formatter interprets
+/// a format description each time.
 fn rfc3339(time: Timestamp) -> String {
-    time.and_utc()
-        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    use chrono::{Datelike, Timelike};
+    let year = time.year();
+    if !(0..=9999).contains(&year) {
+        return time
+            .and_utc()
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    }
+    format!(
+        "{year:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        time.month(),
+        time.day(),
+        time.hour(),
+        time.minute(),
+        time.second()
+    )
 }
 
 /// A date as a page shows it (`26 November 2026`).
 fn human_date(time: Timestamp) -> String {
-    time.format("%-d %B %Y").to_string()
+    use chrono::Datelike;
+    const MONTHS: [&str; 12] = [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ];
+    let year = time.year();
+    if !(0..=9999).contains(&year) {
+        return time.format("%-d %B %Y").to_string();
+    }
+    let month = MONTHS.get(time.month0() as usize).copied().unwrap_or("");
+    format!("{} {month} {year}", time.day())
 }
 
 #[cfg(test)]
@@ -146,5 +181,28 @@ mod tests {
             .expect("valid");
         assert_eq!(rfc3339(time), "2026-11-06T09:05:07Z");
         assert_eq!(human_date(time), "6 November 2026");
+        // As chrono writes them, across the months and the edges of the day.
+        let mut day = chrono::NaiveDate::from_ymd_opt(1999, 12, 31).expect("valid");
+        for _ in 0..400 {
+            for (h, m, s) in [(0, 0, 0), (23, 59, 59), (12, 30, 9)] {
+                let time = day.and_hms_opt(h, m, s).expect("valid");
+                assert_eq!(
+                    rfc3339(time),
+                    time.and_utc()
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                );
+                assert_eq!(human_date(time), time.format("%-d %B %Y").to_string());
+            }
+            day = day.succ_opt().expect("valid");
+        }
+        let far = chrono::NaiveDate::from_ymd_opt(12345, 1, 2)
+            .and_then(|d| d.and_hms_opt(3, 4, 5))
+            .expect("valid");
+        assert_eq!(
+            rfc3339(far),
+            far.and_utc()
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        );
+        assert_eq!(human_date(far), far.format("%-d %B %Y").to_string());
     }
 }
