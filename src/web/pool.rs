@@ -36,14 +36,14 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use http::{Method, Request, Response, StatusCode, Version};
+use http::{Method, Response, StatusCode, Version};
 use http_body::{Body as _, Frame, SizeHint};
 use http_body_util::{BodyExt, LengthLimitError};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpStream, UnixStream};
 use tokio_util::io::poll_read_buf;
 
-use super::proxy::UpBody;
+use super::proxy::{UpBody, hop_by_hop};
 
 /// The largest response head read (nginx's `proxy_buffer_size` is a memory page).
 const MAX_HEAD: usize = 64 * 1024;
@@ -112,6 +112,76 @@ enum HeadError {
     Other(SendError),
 }
 
+/// A request head for an upstream, written as it goes on the wire: the request line, then the
+/// fields one by one as the caller gives them (hop-by-hop fields are the caller's to leave
+/// out), then, in [`Pool::send`], `Host` if none was given and the framing of the body.
+#[derive(Debug)]
+pub(crate) struct RequestHead {
+    bytes: Vec<u8>,
+    /// A `Host` field was given.
+    has_host: bool,
+    /// A `Content-Length` field was given.
+    has_length: bool,
+    /// The method may be sent twice (RFC 9110 §9.2.2).
+    idempotent: bool,
+    /// HEAD: the response has no body whatever its fields say.
+    head_only: bool,
+    /// A body is expected with the method: an empty one is declared (RFC 9110 §8.6).
+    declares_empty: bool,
+}
+
+impl RequestHead {
+    /// The request line of `method` and `target` (origin form), with room for about `fields`
+    /// fields.
+    pub fn new(method: &Method, target: &str, fields: usize) -> Self {
+        let mut bytes = Vec::with_capacity(192 + target.len() + fields * 48);
+        bytes.extend_from_slice(method.as_str().as_bytes());
+        bytes.push(b' ');
+        bytes.extend_from_slice(target.as_bytes());
+        bytes.extend_from_slice(b" HTTP/1.1\r\n");
+        Self {
+            bytes,
+            has_host: false,
+            has_length: false,
+            idempotent: super::proxy::idempotent(method),
+            head_only: *method == Method::HEAD,
+            declares_empty: matches!(*method, Method::POST | Method::PUT | Method::PATCH),
+        }
+    }
+
+    /// A field: `name` in lower case (a `HeaderName`'s), its value in `pieces` (a valid field
+    /// value once joined).
+    pub fn field(&mut self, name: &str, pieces: &[&[u8]]) {
+        match name {
+            "host" => self.has_host = true,
+            "content-length" => self.has_length = true,
+            _ => {}
+        }
+        self.bytes.extend_from_slice(name.as_bytes());
+        self.bytes.extend_from_slice(b": ");
+        for piece in pieces {
+            self.bytes.extend_from_slice(piece);
+        }
+        self.bytes.extend_from_slice(b"\r\n");
+    }
+
+    /// The whole head: `Host` (`host`) if none was given, the framing of the body, the end.
+    fn finish(mut self, host: &str, bodiless: bool, chunked: bool) -> Vec<u8> {
+        if !self.has_host {
+            self.field("host", &[host.as_bytes()]);
+        }
+        if chunked {
+            self.bytes
+                .extend_from_slice(b"transfer-encoding: chunked\r\n");
+        } else if bodiless && self.declares_empty && !self.has_length {
+            // RFC 9110 §8.6: a request whose method has a body says that it is empty.
+            self.bytes.extend_from_slice(b"content-length: 0\r\n");
+        }
+        self.bytes.extend_from_slice(b"\r\n");
+        self.bytes
+    }
+}
+
 impl Pool {
     pub fn new(
         address: Address,
@@ -137,25 +207,28 @@ impl Pool {
         }
     }
 
-    /// Sends `request` (origin-form target, hop-by-hop fields removed) on an idle connection
-    /// or a new one, and reads the response head.
+    /// Sends `head` (see [`RequestHead`]) and `body` on an idle connection or a new one, and
+    /// reads the response head.
     pub async fn send(
         self: &Arc<Self>,
-        request: Request<UpBody>,
+        head: RequestHead,
+        mut body: UpBody,
     ) -> Result<Response<UpstreamBody>, SendError> {
-        let (parts, mut body) = request.into_parts();
         let bodiless = body.is_end_stream();
-        let chunked = !bodiless && !parts.headers.contains_key(header::CONTENT_LENGTH);
-        let head = self.encode(&parts, bodiless, chunked);
+        let chunked = !bodiless && !head.has_length;
         // Nothing is lost if the upstream gets it twice.
-        let replayable = bodiless && super::proxy::idempotent(&parts.method);
-        let head_only = parts.method == Method::HEAD;
+        let replayable = bodiless && head.idempotent;
+        let head_only = head.head_only;
+        let head = head.finish(self.host(), bodiless, chunked);
         let mut fresh = false;
         loop {
             let reused = if fresh { None } else { self.take() };
             let (mut conn, reused) = match reused {
                 Some(conn) => (conn, true),
-                None => (self.connect().await?, false),
+                // Boxed, as the body's writing below: both are rare next to a kept
+                // connection and no body, and every request's future, moved as it goes,
+                // would carry their room.
+                None => (Box::pin(self.connect()).await?, false),
             };
             if let Err(error) = conn.stream.write_all(&head).await {
                 if reused {
@@ -166,7 +239,7 @@ impl Pool {
                 return Err(SendError::Io(error));
             }
             if !bodiless {
-                write_body(&mut conn.stream, &mut body, chunked).await?;
+                Box::pin(write_body(&mut conn.stream, &mut body, chunked)).await?;
             }
             match conn.read_head(head_only).await {
                 Ok((parts, framing, keep)) => {
@@ -181,39 +254,6 @@ impl Pool {
                 Err(HeadError::Other(error)) => return Err(error),
             }
         }
-    }
-
-    /// The request head: the request line, `Host` if the request has none, the fields, and
-    /// the framing of the body.
-    fn encode(&self, parts: &http::request::Parts, bodiless: bool, chunked: bool) -> Vec<u8> {
-        let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
-        let mut head = Vec::with_capacity(256 + parts.headers.len() * 48);
-        head.extend_from_slice(parts.method.as_str().as_bytes());
-        head.push(b' ');
-        head.extend_from_slice(target.as_bytes());
-        head.extend_from_slice(b" HTTP/1.1\r\n");
-        if !parts.headers.contains_key(header::HOST) {
-            head.extend_from_slice(b"host: ");
-            head.extend_from_slice(self.host().as_bytes());
-            head.extend_from_slice(b"\r\n");
-        }
-        for (name, value) in &parts.headers {
-            head.extend_from_slice(name.as_str().as_bytes());
-            head.extend_from_slice(b": ");
-            head.extend_from_slice(value.as_bytes());
-            head.extend_from_slice(b"\r\n");
-        }
-        if chunked {
-            head.extend_from_slice(b"transfer-encoding: chunked\r\n");
-        } else if bodiless
-            && matches!(parts.method, Method::POST | Method::PUT | Method::PATCH)
-            && !parts.headers.contains_key(header::CONTENT_LENGTH)
-        {
-            // RFC 9110 §8.6: a request whose method has a body says that it is empty.
-            head.extend_from_slice(b"content-length: 0\r\n");
-        }
-        head.extend_from_slice(b"\r\n");
-        head
     }
 
     /// The idle connection used last, if the upstream has not closed it (older ones past the
@@ -444,25 +484,76 @@ impl Conn {
         let status = StatusCode::from_u16(code)
             .map_err(|_| SendError::NotHttp("bad status code in the response head"))?;
         let head = self.buf.split_to(len).freeze();
+        // One pass: the fields go into the map but for the hop-by-hop ones, which say how the
+        // body is framed and whether the connection is kept (RFC 9112 §6.3, §9.6).
         // Room for the fields onebox adds to every response (`web::site::SecurityHeaders`)
         // without growing the map.
         let mut headers = HeaderMap::with_capacity(count + 8);
+        let mut coding: Option<&[u8]> = None;
+        let mut length = Ok(None);
+        let mut has_length = false;
+        let mut close = minor != 1;
+        let mut named = false;
         for &(name_start, name_end, value_start, value_end) in &spans[..count] {
-            let name = HeaderName::from_bytes(&head[name_start as usize..name_end as usize])
-                .map_err(|_| SendError::NotHttp("bad field name in the response head"))?;
-            let value = HeaderValue::from_maybe_shared(
-                head.slice(value_start as usize..value_end as usize),
-            )
-            .map_err(|_| SendError::NotHttp("bad field value in the response head"))?;
+            let (value_start, value_end) = (value_start as usize, value_end as usize);
+            let name = &head[name_start as usize..name_end as usize];
+            let value = &head[value_start..value_end];
+            if hop_by_hop(name) {
+                if name.eq_ignore_ascii_case(b"transfer-encoding") {
+                    coding = Some(value);
+                } else if name.eq_ignore_ascii_case(b"connection") {
+                    for token in value.split(|&b| b == b',').map(<[u8]>::trim_ascii) {
+                        if token.eq_ignore_ascii_case(b"close") {
+                            close = true;
+                        } else if !token.is_empty() && !hop_by_hop(token) {
+                            named = true;
+                        }
+                    }
+                }
+                continue;
+            }
+            let name = match common_name(name) {
+                Some(name) => name,
+                None => HeaderName::from_bytes(name)
+                    .map_err(|_| SendError::NotHttp("bad field name in the response head"))?,
+            };
+            if name == header::CONTENT_LENGTH {
+                has_length = true;
+                if let Ok(known) = length {
+                    length = content_length(value, known);
+                }
+            }
+            let value = HeaderValue::from_maybe_shared(head.slice(value_start..value_end))
+                .map_err(|_| SendError::NotHttp("bad field value in the response head"))?;
             headers.append(name, value);
         }
-        let (framing, mut keep) = framing(&headers, status, head_only)?;
-        keep &= minor == 1 && !has_close(&headers);
+        if named {
+            // The fields `Connection` names concern this hop only (RFC 9110 §7.6.1).
+            for &(name_start, name_end, value_start, value_end) in &spans[..count] {
+                let name = &head[name_start as usize..name_end as usize];
+                if !name.eq_ignore_ascii_case(b"connection") {
+                    continue;
+                }
+                let value = &head[value_start as usize..value_end as usize];
+                for token in value.split(|&b| b == b',').map(<[u8]>::trim_ascii) {
+                    if let Ok(named) = HeaderName::from_bytes(token)
+                        && !token.eq_ignore_ascii_case(b"close")
+                    {
+                        headers.remove(named);
+                    }
+                }
+            }
+        }
+        let (framing, keep) = framing(status, head_only, coding, length, has_length)?;
         let mut response = Response::new(());
         *response.status_mut() = status;
         *response.version_mut() = Version::HTTP_11;
         *response.headers_mut() = headers;
-        Ok(Parsed::Head(response.into_parts().0, framing, keep))
+        Ok(Parsed::Head(
+            response.into_parts().0,
+            framing,
+            keep && !close,
+        ))
     }
 }
 
@@ -477,12 +568,45 @@ enum Parsed {
     Partial,
 }
 
+/// The names most responses carry (any case), found by length and one comparison instead of
+/// `HeaderName::from_bytes`'s lower-casing copy and search of every standard name.
+fn common_name(name: &[u8]) -> Option<HeaderName> {
+    let candidates: &[(&[u8], HeaderName)] = match name.len() {
+        4 => &[
+            (b"date", header::DATE),
+            (b"etag", header::ETAG),
+            (b"vary", header::VARY),
+        ],
+        6 => &[(b"server", header::SERVER)],
+        7 => &[(b"expires", header::EXPIRES)],
+        8 => &[(b"location", header::LOCATION)],
+        10 => &[(b"set-cookie", header::SET_COOKIE)],
+        12 => &[(b"content-type", header::CONTENT_TYPE)],
+        13 => &[
+            (b"cache-control", header::CACHE_CONTROL),
+            (b"last-modified", header::LAST_MODIFIED),
+            (b"accept-ranges", header::ACCEPT_RANGES),
+        ],
+        14 => &[(b"content-length", header::CONTENT_LENGTH)],
+        16 => &[(b"content-encoding", header::CONTENT_ENCODING)],
+        _ => return None,
+    };
+    candidates
+        .iter()
+        .find(|(lower, _)| name.eq_ignore_ascii_case(lower))
+        .map(|(_, known)| known.clone())
+}
+
 /// How a response's body ends (RFC 9112 §6.3), and whether the connection can be reused after
-/// it as far as the framing goes.
+/// it as far as the framing goes: from its status, whether it answers HEAD, the last
+/// `Transfer-Encoding` value, and what its `Content-Length` fields say (`has_length`: there is
+/// one).
 fn framing(
-    headers: &HeaderMap,
     status: StatusCode,
     head_only: bool,
+    coding: Option<&[u8]>,
+    length: Result<Option<u64>, SendError>,
+    has_length: bool,
 ) -> Result<(Framing, bool), SendError> {
     if status == StatusCode::SWITCHING_PROTOCOLS {
         return Ok((Framing::Upgrade, false));
@@ -490,55 +614,41 @@ fn framing(
     if head_only || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
         return Ok((Framing::Length(0), true));
     }
-    if let Some(coding) = headers
-        .get_all(header::TRANSFER_ENCODING)
-        .iter()
-        .next_back()
-    {
-        let last = coding
-            .as_bytes()
-            .rsplit(|&b| b == b',')
-            .next()
-            .unwrap_or_default();
+    if let Some(coding) = coding {
+        let last = coding.rsplit(|&b| b == b',').next().unwrap_or_default();
         if last.trim_ascii().eq_ignore_ascii_case(b"chunked") {
             // With a Content-Length too, the connection is not reused (RFC 9112 §6.3).
-            let keep = !headers.contains_key(header::CONTENT_LENGTH);
-            return Ok((Framing::Chunked(Chunk::Size), keep));
+            return Ok((Framing::Chunked(Chunk::Size), !has_length));
         }
         return Ok((Framing::Close, false));
     }
-    let mut length = None;
-    for value in headers.get_all(header::CONTENT_LENGTH) {
-        for part in value.as_bytes().split(|&b| b == b',') {
-            let part = part.trim_ascii();
-            let n = std::str::from_utf8(part)
-                .ok()
-                .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
-                .and_then(|s| s.parse::<u64>().ok())
-                .ok_or(SendError::NotHttp(
-                    "bad Content-Length in the response head",
-                ))?;
-            if length.is_some_and(|l| l != n) {
-                return Err(SendError::NotHttp(
-                    "Content-Lengths differ in the response head",
-                ));
-            }
-            length = Some(n);
-        }
-    }
-    Ok(match length {
+    Ok(match length? {
         Some(n) => (Framing::Length(n), true),
         None => (Framing::Close, false),
     })
 }
 
-/// Whether `Connection` says `close`.
-fn has_close(headers: &HeaderMap) -> bool {
-    headers.get_all(header::CONNECTION).iter().any(|v| {
-        v.as_bytes()
-            .split(|&b| b == b',')
-            .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
-    })
+/// The length one `Content-Length` value gives (a list of equal lengths is one), given the one
+/// the fields before it gave (`known`).
+fn content_length(value: &[u8], known: Option<u64>) -> Result<Option<u64>, SendError> {
+    let mut length = known;
+    for part in value.split(|&b| b == b',') {
+        let part = part.trim_ascii();
+        let n = std::str::from_utf8(part)
+            .ok()
+            .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|s| s.parse::<u64>().ok())
+            .ok_or(SendError::NotHttp(
+                "bad Content-Length in the response head",
+            ))?;
+        if length.is_some_and(|l| l != n) {
+            return Err(SendError::NotHttp(
+                "Content-Lengths differ in the response head",
+            ));
+        }
+        length = Some(n);
+    }
+    Ok(length)
 }
 
 /// How a response body ends.
@@ -909,5 +1019,35 @@ impl AsyncWrite for Tunnel {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn common_names_are_the_names_from_bytes_makes_in_any_case() {
+        for name in [
+            "Date",
+            "ETAG",
+            "vary",
+            "Server",
+            "expires",
+            "Location",
+            "Set-Cookie",
+            "content-TYPE",
+            "Cache-Control",
+            "Last-Modified",
+            "Accept-Ranges",
+            "Content-Length",
+            "Content-Encoding",
+        ] {
+            let expected = HeaderName::from_bytes(name.as_bytes()).expect("a name");
+            assert_eq!(common_name(name.as_bytes()), Some(expected), "{name}");
+        }
+        for other in ["x-date", "dat", "servers", "x-powered-by", "content-typf"] {
+            assert_eq!(common_name(other.as_bytes()), None, "{other}");
+        }
     }
 }

@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::uri::PathAndQuery;
-use http::{Extensions, Method, Request, Response, StatusCode, Uri};
+use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Either, Empty, Limited};
 use hyper::body::Incoming;
 
@@ -40,7 +40,7 @@ use super::body::Body;
 use super::fastcgi::{self, FastCgi};
 use super::files::plain;
 use super::handler::ConnInfo;
-use super::pool::{Address, Pool, SendError};
+use super::pool::{Address, Pool, RequestHead, SendError};
 use super::websocket::Handshake;
 use crate::config::{Balance, ProxyConfig};
 use crate::ops::metrics::{Encoder, Kind};
@@ -299,33 +299,6 @@ impl Proxy {
         if declared.is_some_and(|len| len > self.max_body) {
             return plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n");
         }
-        // The name the client asked for: HTTP/2's :authority, else the Host field.
-        let host = match parts.uri.authority() {
-            Some(authority) => HeaderValue::from_str(authority.as_str()).ok(),
-            None => parts.headers.get(header::HOST).cloned(),
-        };
-        remove_hop_by_hop(&mut parts.headers);
-        let peer = conn
-            .proxy_peer
-            .get_or_init(|| PeerFields::new(conn.peer, conn.secure));
-        forwarded(&mut parts.headers, peer, host.as_ref());
-        // The application sees the name the client asked for (HTTP/2 clients send none as a
-        // field), as Caddy passes it.
-        if let Some(host) = &host {
-            parts.headers.insert(header::HOST, host.clone());
-        }
-        // Upstream, the target in origin form (HTTP/2's is absolute); nothing of the client's
-        // connection (extensions) goes along.
-        if parts.uri.scheme().is_some() || parts.uri.authority().is_some() {
-            let path = parts
-                .uri
-                .path_and_query()
-                .cloned()
-                .unwrap_or_else(|| PathAndQuery::from_static("/"));
-            parts.uri = Uri::from(path);
-        }
-        parts.extensions = Extensions::new();
-        parts.version = http::Version::HTTP_11;
         if let Some(websocket) = &websocket {
             websocket.upstream_request(&mut parts);
         }
@@ -335,14 +308,28 @@ impl Proxy {
         let limit = usize::try_from(self.max_body).unwrap_or(usize::MAX);
         // A WebSocket handshake has no body (over HTTP/2 the stream is the tunnel itself).
         let mut body = websocket.is_none().then(|| Limited::new(body, limit));
-        let host = host
-            .as_ref()
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or_default();
+        let outgoing = Outgoing {
+            parts: &parts,
+            // Upstream, the target in origin form (HTTP/2's is absolute).
+            target: parts.uri.path_and_query().map_or("/", PathAndQuery::as_str),
+            // The name the client asked for: HTTP/2's :authority, else the Host field.
+            host: match parts.uri.authority() {
+                Some(authority) => Some(authority.as_str().as_bytes()),
+                None => parts.headers.get(header::HOST).map(HeaderValue::as_bytes),
+            },
+            peer: conn
+                .proxy_peer
+                .get_or_init(|| PeerFields::new(conn.peer, conn.secure)),
+            upgrade: websocket.is_some(),
+        };
         let client = fastcgi::Client {
             peer: conn.peer,
             secure: conn.secure,
-            host,
+            host: outgoing
+                .host
+                .filter(|h| h.iter().all(|&b| b == b'\t' || (b' '..=b'~').contains(&b)))
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .unwrap_or_default(),
             prefix: &self.path,
         };
         let mut index = self.pick(None);
@@ -354,16 +341,11 @@ impl Proxy {
                 Some(body) => Either::Left(body),
                 None => Either::Right(Empty::new()),
             };
-            // The head goes up as it is on the last attempt, a copy before.
             let last = !(retry && tries < 2);
-            let head = if last {
-                std::mem::replace(&mut parts, Request::new(()).into_parts().0)
-            } else {
-                parts.clone()
-            };
-            let target = last.then(|| head.uri.clone());
-            let sent =
-                tokio::time::timeout(self.response_timeout, upstream.send(head, body, client));
+            let sent = tokio::time::timeout(
+                self.response_timeout,
+                upstream.send(&outgoing, body, client),
+            );
             let in_flight = InFlight::new(&upstream.in_flight);
             let sent = sent.await;
             drop(in_flight);
@@ -388,10 +370,9 @@ impl Proxy {
             if let Some(reason) = failure.reason() {
                 upstream.counters.failures[reason].fetch_add(1, Ordering::Relaxed);
             }
-            let target = target.as_ref().unwrap_or(&parts.uri);
             tracing::error!(
                 upstream = %upstream.name,
-                path = %target,
+                path = %outgoing.target,
                 error = failure.text(),
                 "proxy: upstream failed"
             );
@@ -504,14 +485,11 @@ impl Upstream {
             }
             Target::Http(pool) => pool,
         };
-        let host = pool.host();
-        let request = Request::get(path)
-            .header(header::HOST, host)
-            .header(header::USER_AGENT, "onebox-health-check")
-            .body(Either::Right(Empty::new()))
-            .map_err(|e| e.to_string())?;
+        let mut head = RequestHead::new(&Method::GET, path, 2);
+        head.field("host", &[pool.host().as_bytes()]);
+        head.field("user-agent", &[b"onebox-health-check"]);
         let response = pool
-            .send(request)
+            .send(head, Either::Right(Empty::new()))
             .await
             .map_err(|e| Failure::from_send(&e).text().to_owned())?;
         let status = response.status();
@@ -526,26 +504,114 @@ impl Upstream {
         }
     }
 
-    /// One attempt: `head` (hop-by-hop fields removed, forwarding fields set, the target in
-    /// origin form) and `body`.
+    /// One attempt: `outgoing` with `body`.
     async fn send(
         &self,
-        head: http::request::Parts,
+        outgoing: &Outgoing<'_>,
         body: UpBody,
         client: fastcgi::Client<'_>,
     ) -> Result<Response<Body>, Failure> {
         match &self.target {
-            Target::FastCgi(_) if head.headers.contains_key(header::UPGRADE) => Err(
-                Failure::BadRequest("WebSockets need an http:// or unix: upstream\n"),
-            ),
+            Target::FastCgi(_) if outgoing.upgrade => Err(Failure::BadRequest(
+                "WebSockets need an http:// or unix: upstream\n",
+            )),
             // Boxed: its larger future would make every HTTP request's future larger, and
             // futures are moved by copying them.
-            Target::FastCgi(fastcgi) => Box::pin(fastcgi.send(&head, body, client)).await,
-            Target::Http(pool) => match pool.send(Request::from_parts(head, body)).await {
-                Ok(response) => Ok(respond(response)),
-                Err(error) => Err(Failure::from_send(&error)),
-            },
+            Target::FastCgi(fastcgi) => {
+                Box::pin(async move { fastcgi.send(&outgoing.fastcgi_parts(), body, client).await })
+                    .await
+            }
+            Target::Http(pool) => {
+                let mut head = RequestHead::new(
+                    &outgoing.parts.method,
+                    outgoing.target,
+                    outgoing.parts.headers.len() + 6,
+                );
+                outgoing.fields(|name, value| head.field(name, value));
+                match pool.send(head, body).await {
+                    Ok(response) => Ok(respond(response)),
+                    Err(error) => Err(Failure::from_send(&error)),
+                }
+            }
         }
+    }
+}
+
+/// A request on its way to an upstream: the client's head as it came, and what onebox says
+/// of the client instead of what the client says of itself.
+struct Outgoing<'a> {
+    /// The client's request head (a WebSocket handshake's already made the upstream's).
+    parts: &'a http::request::Parts,
+    /// The target in origin form.
+    target: &'a str,
+    /// The name the client asked for.
+    host: Option<&'a [u8]>,
+    /// The client's forwarding fields.
+    peer: &'a PeerFields,
+    /// A WebSocket handshake: the upstream is asked to upgrade.
+    upgrade: bool,
+}
+
+impl Outgoing<'_> {
+    /// The request's fields as they go upstream, each given to `field` (a lower-case name,
+    /// the value in pieces): `Host`, the name the client asked for (the application sees
+    /// it, HTTP/2 clients send none as a field, as Caddy passes it); the client's fields
+    /// but for the hop-by-hop ones, those its `Connection` names and what it said of itself
+    /// (RFC 9110 §7.6.1); then what onebox saw of the client (RFC 7239), and for a WebSocket
+    /// handshake the Upgrade. One pass over the client's fields, nothing copied.
+    fn fields(&self, mut field: impl FnMut(&str, &[&[u8]])) {
+        let headers = &self.parts.headers;
+        if let Some(host) = self.host {
+            field("host", &[host]);
+        }
+        let named = connection_names(headers);
+        for (name, value) in headers {
+            let name = name.as_str();
+            if hop_by_hop(name.as_bytes())
+                || about_the_client(name)
+                || named
+                    .iter()
+                    .any(|token| token.eq_ignore_ascii_case(name.as_bytes()))
+            {
+                continue;
+            }
+            field(name, &[value.as_bytes()]);
+        }
+        let peer = self.peer;
+        field("x-forwarded-for", &[peer.ip.as_bytes()]);
+        field("x-forwarded-proto", &[peer.scheme.as_bytes()]);
+        field("x-real-ip", &[peer.ip.as_bytes()]);
+        match self.host.filter(|h| !h.is_empty()) {
+            Some(host) => {
+                field("x-forwarded-host", &[host]);
+                field(
+                    "forwarded",
+                    &[peer.forwarded.as_bytes(), b";host=\"", host, b"\""],
+                );
+            }
+            None => field("forwarded", &[peer.forwarded.as_bytes()]),
+        }
+        if self.upgrade {
+            field("connection", &[b"upgrade"]);
+            field("upgrade", &[b"websocket"]);
+        }
+    }
+
+    /// The request as a FastCGI upstream gets it: [`Outgoing::fields`] in a map.
+    fn fastcgi_parts(&self) -> http::request::Parts {
+        let mut headers = HeaderMap::with_capacity(self.parts.headers.len() + 6);
+        self.fields(|name, value| {
+            let name = HeaderName::from_bytes(name.as_bytes());
+            let value = HeaderValue::from_bytes(&value.concat());
+            if let (Ok(name), Ok(value)) = (name, value) {
+                headers.append(name, value);
+            }
+        });
+        let mut parts = Request::new(()).into_parts().0;
+        parts.method = self.parts.method.clone();
+        parts.uri = self.parts.uri.clone();
+        parts.headers = headers;
+        parts
     }
 }
 
@@ -668,60 +734,72 @@ pub(crate) fn idempotent(method: &Method) -> bool {
     )
 }
 
+/// The upstream's response for the client (the pool has left out its hop-by-hop fields).
 fn respond(response: Response<super::pool::UpstreamBody>) -> Response<Body> {
-    let (mut parts, body) = response.into_parts();
-    remove_hop_by_hop(&mut parts.headers);
+    let (parts, body) = response.into_parts();
     Response::from_parts(parts, Body::Upstream(body))
 }
 
-/// The hop-by-hop fields (RFC 9110 §7.6.1), and `Proxy-Authenticate` and `Trailer`, which
-/// concern this hop too.
-static HOP_BY_HOP: [HeaderName; 8] = [
-    header::CONNECTION,
-    header::TE,
-    header::TRANSFER_ENCODING,
-    header::UPGRADE,
-    header::PROXY_AUTHENTICATE,
-    header::TRAILER,
-    HeaderName::from_static("keep-alive"),
-    HeaderName::from_static("proxy-connection"),
-];
+/// Whether `name` (any case) is a hop-by-hop field (RFC 9110 §7.6.1: `Connection`,
+/// `Keep-Alive`, `Proxy-Connection`, `TE`, `Transfer-Encoding`, `Upgrade`), or
+/// `Proxy-Authenticate` or `Trailer`, which concern this hop too. Compared without hashing,
+/// by length first: most names are none of them.
+pub(crate) fn hop_by_hop(name: &[u8]) -> bool {
+    let candidates: &[&[u8]] = match name.len() {
+        2 => &[b"te"],
+        7 => &[b"upgrade", b"trailer"],
+        10 => &[b"connection", b"keep-alive"],
+        16 => &[b"proxy-connection"],
+        17 => &[b"transfer-encoding"],
+        18 => &[b"proxy-authenticate"],
+        _ => return false,
+    };
+    candidates.iter().any(|c| name.eq_ignore_ascii_case(c))
+}
 
-/// RFC 9110 §7.6.1: `Connection`, the fields it names, and the other hop-by-hop fields.
-pub(crate) fn remove_hop_by_hop(headers: &mut HeaderMap) {
-    // Which are there: one pass over the names, compared without hashing (most messages have
-    // none, or only `Connection`).
-    let mut present = 0u8;
-    for name in headers.keys() {
-        if let Some(i) = HOP_BY_HOP.iter().position(|hop| hop == name) {
-            present |= 1 << i;
-        }
-    }
-    if present == 0 {
-        return;
-    }
-    // The fields `Connection` names, but for `close` and the hop-by-hop ones (`keep-alive`,
-    // `upgrade`), which go anyway.
-    let named: Vec<HeaderName> = headers
+/// Whether `name` (lower case) is a field in which a client says who it is or what it asked
+/// for, which onebox sets itself from what it saw: `Host`, `X-Forwarded-For`, `-Proto`,
+/// `-Host`, `X-Real-IP`, `Forwarded`.
+fn about_the_client(name: &str) -> bool {
+    matches!(
+        name,
+        "host"
+            | "forwarded"
+            | "x-real-ip"
+            | "x-forwarded-for"
+            | "x-forwarded-host"
+            | "x-forwarded-proto"
+    )
+}
+
+/// The names a message's `Connection` fields list (RFC 9110 §7.6.1), but for `close` and the
+/// hop-by-hop ones, which go anyway: most messages have none.
+fn connection_names(headers: &HeaderMap) -> Vec<&[u8]> {
+    headers
         .get_all(header::CONNECTION)
         .iter()
         .flat_map(|v| v.as_bytes().split(|&b| b == b','))
         .map(<[u8]>::trim_ascii)
         .filter(|token| {
-            !token.eq_ignore_ascii_case(b"close")
-                && !HOP_BY_HOP
-                    .iter()
-                    .any(|name| token.eq_ignore_ascii_case(name.as_str().as_bytes()))
+            !token.is_empty() && !token.eq_ignore_ascii_case(b"close") && !hop_by_hop(token)
         })
+        .collect()
+}
+
+/// RFC 9110 §7.6.1: removes `Connection`, the fields it names, and the other hop-by-hop
+/// fields from `headers` (a FastCGI upstream's response).
+pub(crate) fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = connection_names(headers)
+        .into_iter()
         .filter_map(|token| HeaderName::from_bytes(token).ok())
         .collect();
-    for name in named {
+    let hops: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| hop_by_hop(name.as_str().as_bytes()))
+        .cloned()
+        .collect();
+    for name in named.into_iter().chain(hops) {
         headers.remove(name);
-    }
-    for (i, name) in HOP_BY_HOP.iter().enumerate() {
-        if present & (1 << i) != 0 {
-            headers.remove(name);
-        }
     }
 }
 
@@ -730,9 +808,9 @@ pub(crate) fn remove_hop_by_hop(headers: &mut HeaderMap) {
 #[derive(Debug, Clone)]
 pub(crate) struct PeerFields {
     /// The address, as `X-Forwarded-For` and `X-Real-IP` give it.
-    ip: HeaderValue,
+    ip: String,
     /// `http` or `https`.
-    scheme: HeaderValue,
+    scheme: &'static str,
     /// `Forwarded` without the host: `for=...;proto=...` (RFC 7239 §4).
     forwarded: String,
 }
@@ -745,45 +823,10 @@ impl PeerFields {
             IpAddr::V4(v4) => format!("for={v4};proto={scheme}"),
             IpAddr::V6(v6) => format!("for=\"[{v6}]\";proto={scheme}"),
         };
-        let ip =
-            HeaderValue::from_str(&ip.to_string()).unwrap_or(HeaderValue::from_static("unknown"));
         Self {
-            ip,
-            scheme: HeaderValue::from_static(scheme),
+            ip: ip.to_string(),
+            scheme,
             forwarded,
         }
     }
-}
-
-/// Replaces what the client said about itself with what onebox saw (RFC 7239).
-fn forwarded(headers: &mut HeaderMap, peer: &PeerFields, host: Option<&HeaderValue>) {
-    const FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-    const PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-    const HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
-    const REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
-    // `insert` replaces every value the client sent.
-    headers.insert(FOR, peer.ip.clone());
-    headers.insert(PROTO, peer.scheme.clone());
-    headers.insert(REAL_IP, peer.ip.clone());
-    let host = host.filter(|h| !h.is_empty());
-    let forwarded = match host {
-        Some(host) => {
-            headers.insert(HOST, host.clone());
-            let host = host.as_bytes();
-            let mut value = Vec::with_capacity(peer.forwarded.len() + host.len() + 8);
-            value.extend_from_slice(peer.forwarded.as_bytes());
-            value.extend_from_slice(b";host=\"");
-            value.extend_from_slice(host);
-            value.push(b'"');
-            HeaderValue::from_maybe_shared(Bytes::from(value)).ok()
-        }
-        None => {
-            headers.remove(HOST);
-            HeaderValue::from_str(&peer.forwarded).ok()
-        }
-    };
-    match forwarded {
-        Some(value) => headers.insert(header::FORWARDED, value),
-        None => headers.remove(header::FORWARDED),
-    };
 }

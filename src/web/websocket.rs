@@ -68,14 +68,13 @@ impl Handshake {
         })
     }
 
-    /// Turns the request (hop-by-hop fields already removed) into the upstream's HTTP/1.1
-    /// opening handshake.
+    /// Turns the request into the upstream's HTTP/1.1 opening handshake, but for its
+    /// `Connection: upgrade` and `Upgrade: websocket`, which the proxy writes with its own
+    /// fields (the client's are hop-by-hop).
     pub fn upstream_request(&self, parts: &mut Parts) {
         parts.method = Method::GET;
         parts.version = Version::HTTP_11;
         let headers = &mut parts.headers;
-        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-        headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
         if let Over::Http2 { key } = &self.over {
             if let Ok(key) = HeaderValue::try_from(key.as_str()) {
                 headers.insert(header::SEC_WEBSOCKET_KEY, key);

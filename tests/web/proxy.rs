@@ -141,6 +141,160 @@ async fn the_application_sees_the_client_scheme_and_host_and_no_hop_by_hop_field
     }
 }
 
+/// Over HTTP/1.1, where a client can send them all: the fields its `Connection` names, the
+/// other hop-by-hop fields and every forwarding field the client wrote itself (in any case,
+/// repeated) stay behind; its own fields pass as they came, repeated ones each in turn.
+#[tokio::test]
+async fn fields_the_client_names_in_connection_and_forged_forwarding_fields_are_not_forwarded() {
+    let upstream = echo_upstream("a").await;
+    let server = Onebox::builder()
+        .shipped_zones()
+        .web("redirect_to_https = false")
+        .toml(&format!(
+            "[[web.proxy]]\npath = \"/app/\"\nupstreams = [\"http://{upstream}\"]\n"
+        ))
+        .start();
+    let request = format!(
+        "POST /app/x HTTP/1.1\r\nHost: {WWW}\r\n\
+         Connection: X-Secret , keep-alive\r\nconnection: x-other, close\r\n\
+         X-Secret: named by Connection\r\nX-Other: named too\r\n\
+         Keep-Alive: timeout=5\r\nTE: trailers\r\nProxy-Connection: keep-alive\r\n\
+         X-Forwarded-For: 203.0.113.9\r\nx-forwarded-for: 198.51.100.7\r\n\
+         X-FORWARDED-PROTO: gopher\r\nX-Forwarded-Host: evil.example\r\n\
+         Forwarded: for=203.0.113.9\r\nX-Real-IP: 203.0.113.9\r\n\
+         X-Keep: one\r\nX-Mixed-CASE: kept\r\nx-keep: two\r\n\
+         Content-Length: 5\r\n\r\nhello"
+    );
+    // The upstream runs on this test's runtime: the blocking client on a thread of its own.
+    let addr = server.http;
+    let answer = tokio::task::spawn_blocking(move || super::raw(addr, request.as_bytes()))
+        .await
+        .expect("raw client");
+    assert_eq!(super::status_of(&answer), 200, "{answer}");
+    let seen: Vec<&str> = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body)
+        .unwrap_or_default()
+        .lines()
+        .collect();
+    for line in [
+        "POST /app/x",
+        &format!("host: {WWW}"),
+        "x-forwarded-for: 127.0.0.1",
+        "x-forwarded-proto: http",
+        &format!("x-forwarded-host: {WWW}"),
+        &format!("forwarded: for=127.0.0.1;proto=http;host=\"{WWW}\""),
+        "x-real-ip: 127.0.0.1",
+        "x-keep: one",
+        "x-keep: two",
+        "x-mixed-case: kept",
+        "content-length: 5",
+        "body-bytes: 5",
+    ] {
+        assert!(seen.contains(&line), "no {line:?} in\n{answer}");
+    }
+    for name in [
+        "host:",
+        "x-forwarded-for:",
+        "x-forwarded-proto:",
+        "x-forwarded-host:",
+        "forwarded:",
+        "x-real-ip:",
+    ] {
+        let count = seen.iter().filter(|l| l.starts_with(name)).count();
+        assert_eq!(count, 1, "{name} {count} times in\n{answer}");
+    }
+    for gone in [
+        "connection:",
+        "x-secret:",
+        "x-other:",
+        "keep-alive:",
+        "te:",
+        "proxy-connection:",
+        "transfer-encoding:",
+    ] {
+        assert!(
+            !seen.iter().any(|l| l.starts_with(gone)),
+            "{gone} reached the application:\n{answer}"
+        );
+    }
+    for forged in ["203.0.113.9", "198.51.100.7", "gopher", "evil.example"] {
+        assert!(
+            !answer.contains(forged),
+            "{forged} reached the application:\n{answer}"
+        );
+    }
+}
+
+/// An upstream's response head with many fields, names in any case, repeated `Set-Cookie`
+/// fields, an empty value and bytes past ASCII reaches the client field for field (the
+/// repeated ones in order), over HTTP/1.1 and HTTP/2, without its hop-by-hop fields and those
+/// its `Connection` names.
+#[tokio::test]
+async fn a_response_head_with_many_odd_fields_reaches_the_client_intact() {
+    let mut head = String::from(
+        "HTTP/1.1 200 OK\r\nSet-Cookie: a=1; Path=/\r\nX-MiXeD-CaSe: Kept As Is\r\n\
+         SET-COOKIE: b=2\r\nConnection: keep-alive, X-Hop\r\nX-Hop: secret\r\n\
+         Keep-Alive: timeout=5\r\nProxy-Connection: keep-alive\r\nTrailer: x-t\r\n\
+         X-Empty:\r\nset-cookie: c=3\r\nContent-Type: text/plain\r\nx-latin: caf\u{e9}\r\n",
+    );
+    for i in 0..60 {
+        head.push_str(&format!("X-Field-{i}: value {i}\r\n"));
+    }
+    head.push_str("Content-Length: 10\r\n\r\n0123456789");
+    // `x-latin`'s value in ISO 8859-1: one byte past ASCII.
+    let answer: &'static [u8] = head
+        .into_bytes()
+        .into_iter()
+        .flat_map(|b| match b {
+            0xc3 => None,
+            0xa9 => Some(0xe9),
+            b => Some(b),
+        })
+        .collect::<Vec<u8>>()
+        .leak();
+    let upstream = raw_upstream(answer, false).await;
+    let server = proxied(&format!(
+        "[[web.proxy]]\npath = \"/odd/\"\nupstreams = [\"http://{upstream}\"]\n"
+    ));
+    for proto in [Proto::H1, Proto::H2] {
+        // Twice: the second on the kept upstream connection.
+        for _ in 0..2 {
+            let response = client(&server, proto)
+                .get(url(&server, WWW, "/odd/x"))
+                .send()
+                .await
+                .expect("proxied request");
+            assert_eq!(response.status(), StatusCode::OK, "{proto:?}");
+            let headers = response.headers().clone();
+            let cookies: Vec<_> = headers.get_all("set-cookie").iter().collect();
+            assert_eq!(cookies, ["a=1; Path=/", "b=2", "c=3"], "{proto:?}");
+            assert_eq!(headers["x-mixed-case"], "Kept As Is", "{proto:?}");
+            assert_eq!(headers["x-empty"], "", "{proto:?}");
+            assert_eq!(headers["x-latin"].as_bytes(), b"caf\xe9", "{proto:?}");
+            assert_eq!(headers["content-type"], "text/plain", "{proto:?}");
+            for i in 0..60 {
+                assert_eq!(
+                    headers[format!("x-field-{i}").as_str()],
+                    format!("value {i}").as_str(),
+                    "{proto:?}"
+                );
+            }
+            for hop in ["x-hop", "keep-alive", "proxy-connection", "trailer"] {
+                assert!(
+                    !headers.contains_key(hop),
+                    "{proto:?}: {hop} passed to the client"
+                );
+            }
+            assert!(
+                headers.contains_key("x-content-type-options"),
+                "security headers too"
+            );
+            assert_eq!(response.text().await.expect("body"), "0123456789");
+        }
+    }
+}
+
 #[tokio::test]
 async fn an_upstream_down_is_502_and_one_that_never_answers_is_504() {
     let down = closed_port();
