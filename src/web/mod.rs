@@ -35,6 +35,7 @@ mod handler;
 mod head_limit;
 mod idle;
 mod inline;
+mod linger;
 mod metrics;
 mod pool;
 mod proxy;

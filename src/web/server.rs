@@ -42,6 +42,7 @@ use super::handler::{self, ConnInfo};
 use super::head_limit::HeadLimit;
 use super::idle::{Activity, HeadTimer, Tracked};
 use super::inline::InlineFirst;
+use super::linger::Lingering;
 use super::metrics::{self, WebMetrics};
 use super::proxy::ProxyCounters;
 use super::site::{Build, Site};
@@ -317,6 +318,7 @@ async fn build_site(
 /// One connection, from handshake to close.
 async fn connection(stream: TcpStream, peer: SocketAddr, secure: bool, conn: Conn, shared: Shared) {
     let _ = stream.set_nodelay(true);
+    let stream = Lingering::new(stream);
     let snapshot = shared.site.get();
     let activity = Activity::new();
     let https_port = match shared.https_port.load(Ordering::Relaxed) {

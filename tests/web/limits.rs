@@ -267,3 +267,28 @@ async fn idle_http2_connections_are_closed() {
         "no GOAWAY in {received:?}"
     );
 }
+
+/// A client still sending a body the server has already refused (413 on its declared length)
+/// can send it all and then read the answer: the server reads and discards the rest before it
+/// lets the socket go (a lingering close), where a plain close with unread bytes would make the
+/// kernel reset the connection and fail the client's writes before it reads anything.
+#[test]
+fn a_client_still_sending_a_refused_body_gets_to_finish_and_read_the_413() {
+    let server = plain_site("max_body_bytes = 1024");
+    let mut stream = TcpStream::connect(server.http).expect("connect");
+    stream
+        .write_all(
+            format!("POST / HTTP/1.1\r\nHost: {WWW}\r\nContent-Length: 16777216\r\n\r\n")
+                .as_bytes(),
+        )
+        .expect("head");
+    // 16 MiB: more than the loopback's socket buffers hold, so the writes depend on the server.
+    let chunk = vec![b'x'; 64 * 1024];
+    for n in 0..256 {
+        stream
+            .write_all(&chunk)
+            .unwrap_or_else(|e| panic!("write {n} of 256 failed: {e}"));
+    }
+    let answer = String::from_utf8_lossy(&assert_closed_by_server(&mut stream)).into_owned();
+    assert_eq!(status_of(&answer), 413, "{answer}");
+}
