@@ -88,7 +88,8 @@ pub fn poll<T>(mut f: impl FnMut() -> Option<T>) -> Option<T> {
     }
 }
 
-/// A loopback port free for both UDP and TCP right now (for servers that must be told a port).
+/// A loopback port free for both UDP and TCP right now (for servers that must be told a port,
+/// and for a port nobody listens on).
 ///
 /// Taken below the kernel's ephemeral range, each port once per test process (a counter from
 /// an offset of the process id): a port from `bind(…:0)` and released again could be handed to

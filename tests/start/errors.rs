@@ -4,7 +4,7 @@
 use std::net::{TcpListener, UdpSocket};
 use std::path::Path;
 
-use crate::harness::{Onebox, repo, run};
+use crate::harness::{Onebox, free_port, repo, run};
 
 /// The last line `onebox ARGS` printed on stderr, and its exit code.
 fn last_line(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
@@ -122,10 +122,9 @@ fn an_address_in_use_is_said_once() {
 
 #[test]
 fn an_unreachable_database_server_is_named_with_its_answer() {
-    // A port nobody listens on: the server "refuses" the connection.
-    let closed = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = closed.local_addr().expect("addr").port();
-    drop(closed);
+    // A port nobody listens on (`free_port`'s, never a parallel test's listener): the server
+    // "refuses" the connection.
+    let port = free_port();
     let url = format!("mysql://onebox:secret@127.0.0.1:{port}/onebox");
     let dir = workdir("");
     let refused = std::io::Error::from_raw_os_error(libc::ECONNREFUSED).to_string();

@@ -14,7 +14,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use reqwest::StatusCode;
 
 use super::{Proto, WWW, client, url};
-use crate::harness::Onebox;
+use crate::harness::{Onebox, free_port};
 
 /// An upstream that answers every request with what it received: the method, target and
 /// fields one per line (`name: value`), then `body-bytes: N`. It adds `Keep-Alive` and
@@ -72,10 +72,11 @@ where
         .await;
 }
 
-/// A port nobody listens on.
+/// A port nobody listens on: one of [`free_port`]'s, which no `bind(…:0)` and no outgoing
+/// connection is given (a port of the ephemeral range, found free and released, could be a
+/// parallel test's listener a moment later, or the proxy's own connection could meet itself).
 fn closed_port() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr")
+    SocketAddr::from(([127, 0, 0, 1], free_port()))
 }
 
 fn proxied(entries: &str) -> Onebox {
