@@ -144,25 +144,27 @@ pub(crate) fn valid_authority(authority: &str) -> bool {
     !host.is_empty() && reg_name(host.as_bytes()) && port.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// A table of the bytes that are ASCII letters and digits, or one of `others`: the URI
+/// grammar's classes of bytes that stand for themselves (RFC 3986), built at compile time.
+pub(super) const fn byte_set(others: &[u8]) -> [bool; 256] {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = (b as u8).is_ascii_alphanumeric();
+        b += 1;
+    }
+    let mut i = 0;
+    while i < others.len() {
+        table[others[i] as usize] = true;
+        i += 1;
+    }
+    table
+}
+
 /// unreserved / pct-encoded / sub-delims (RFC 3986 §3.2.2).
 fn reg_name(bytes: &[u8]) -> bool {
     /// The bytes that stand for themselves in a reg-name: unreserved and sub-delims.
-    const PLAIN: [bool; 256] = {
-        let mut table = [false; 256];
-        let mut b = 0;
-        while b < 256 {
-            let c = b as u8;
-            table[b] = c.is_ascii_alphanumeric();
-            b += 1;
-        }
-        let others = b"-._~!$&'()*+,;=";
-        let mut i = 0;
-        while i < others.len() {
-            table[others[i] as usize] = true;
-            i += 1;
-        }
-        table
-    };
+    const PLAIN: [bool; 256] = byte_set(b"-._~!$&'()*+,;=");
     let mut i = 0;
     while i < bytes.len() {
         let byte = bytes[i];

@@ -375,21 +375,7 @@ fn answer(bytes: &[u8], path: &FastPath, out: &mut Output) -> Answer {
 /// that stands for itself in a path or query; `None` for anything else.
 fn file_path(target: &str) -> Option<&str> {
     /// unreserved, sub-delims, `:`, `@`, `/`, `%` (RFC 3986 §3.3), and `?` in the query.
-    const PLAIN: [bool; 256] = {
-        let mut table = [false; 256];
-        let mut b = 0;
-        while b < 256 {
-            table[b] = (b as u8).is_ascii_alphanumeric();
-            b += 1;
-        }
-        let others = b"-._~!$&'()*+,;=:@/%?";
-        let mut i = 0;
-        while i < others.len() {
-            table[others[i] as usize] = true;
-            i += 1;
-        }
-        table
-    };
+    const PLAIN: [bool; 256] = conform::byte_set(b"-._~!$&'()*+,;=:@/%?");
     let bytes = target.as_bytes();
     if bytes.first() != Some(&b'/') || bytes.len() > MAX_TARGET {
         return None;
