@@ -15,10 +15,17 @@
 //! show, `is_admin` to decide on) and `csrf` (the token its forms carry). What a viewer may do
 //! is decided in Rust ([`Viewer::is_admin`], [`Viewer::may_change`]) and reaches templates as
 //! booleans: they compare no role or status names.
+//!
+//! Templates read that data as MiniJinja objects ([`minijinja::value::Object`]): each field is
+//! made a [`Value`] when a template asks for it, from the Rust value as it is. Converting a
+//! page's whole data through serde instead (a map built per struct, every key and string copied
+//! in) was the largest part of rendering a list page. Pages off the hot paths pass any
+//! `Serialize` data ([`Templates::page`]).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use minijinja::value::Serde;
+use minijinja::value::{Enumerator, Object, Serde};
 use minijinja::{Environment, Value};
 use serde::Serialize;
 
@@ -55,12 +62,30 @@ pub struct Templates {
 }
 
 /// The settings every page shows.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SiteInfo {
     /// The site's title (`settings.title`).
     pub title: String,
     /// Its tagline (`settings.tagline`).
     pub tagline: String,
+}
+
+impl Object for SiteInfo {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        self.get_value_by_str(key.as_str()?)
+    }
+
+    fn get_value_by_str(self: &Arc<Self>, key: &str) -> Option<Value> {
+        match key {
+            "title" => Some(Value::from(self.title.as_str())),
+            "tagline" => Some(Value::from(self.tagline.as_str())),
+            _ => None,
+        }
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Str(&["title", "tagline"])
+    }
 }
 
 impl Default for SiteInfo {
@@ -84,6 +109,26 @@ pub struct Meta {
     pub description: String,
     /// `website` or `article` (Open Graph's `og:type`).
     pub kind: &'static str,
+}
+
+impl Object for Meta {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        self.get_value_by_str(key.as_str()?)
+    }
+
+    fn get_value_by_str(self: &Arc<Self>, key: &str) -> Option<Value> {
+        match key {
+            "canonical" => Some(Value::from(self.canonical.as_str())),
+            "title" => Some(Value::from(self.title.as_str())),
+            "description" => Some(Value::from(self.description.as_str())),
+            "kind" => Some(Value::from(self.kind)),
+            _ => None,
+        }
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Str(&["canonical", "title", "description", "kind"])
+    }
 }
 
 /// Who is looking at the page. Templates see its fields and `is_admin` ([`Viewer::is_admin`]),
@@ -113,16 +158,63 @@ impl Viewer {
     }
 }
 
-impl Serialize for Viewer {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeStruct;
-        let mut viewer = serializer.serialize_struct("Viewer", 5)?;
-        viewer.serialize_field("id", &self.id)?;
-        viewer.serialize_field("email", &self.email)?;
-        viewer.serialize_field("display_name", &self.display_name)?;
-        viewer.serialize_field("role", &self.role)?;
-        viewer.serialize_field("is_admin", &self.is_admin())?;
-        viewer.end()
+impl Object for Viewer {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        self.get_value_by_str(key.as_str()?)
+    }
+
+    fn get_value_by_str(self: &Arc<Self>, key: &str) -> Option<Value> {
+        match key {
+            "id" => Some(Value::from(self.id)),
+            "email" => Some(Value::from(self.email.as_str())),
+            "display_name" => Some(Value::from(self.display_name.as_str())),
+            "role" => Some(Value::from(self.role.as_str())),
+            "is_admin" => Some(Value::from(self.is_admin())),
+            _ => None,
+        }
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Str(&["id", "email", "display_name", "role", "is_admin"])
+    }
+}
+
+/// What every template sees at its top level: the common context (`site`, `viewer`, `csrf`)
+/// over the page's own data, whose fields are looked up only for the other names.
+#[derive(Debug)]
+struct Context {
+    site: Value,
+    viewer: Value,
+    csrf: Value,
+    data: Value,
+}
+
+impl Object for Context {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        self.get_value_by_str(key.as_str()?)
+    }
+
+    fn get_value_by_str(self: &Arc<Self>, key: &str) -> Option<Value> {
+        match key {
+            "site" => Some(self.site.clone()),
+            "viewer" => Some(self.viewer.clone()),
+            "csrf" => Some(self.csrf.clone()),
+            _ => self.data.get_attr(key).ok().filter(|v| !v.is_undefined()),
+        }
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        let mut keys = vec![
+            Value::from("site"),
+            Value::from("viewer"),
+            Value::from("csrf"),
+        ];
+        if let Ok(data) = self.data.try_iter() {
+            keys.extend(
+                data.filter(|key| !matches!(key.as_str(), Some("site" | "viewer" | "csrf"))),
+            );
+        }
+        Enumerator::Values(keys)
     }
 }
 
@@ -205,27 +297,40 @@ impl Templates {
     }
 
     /// Renders `name` with the common context and the page's own `data` (its fields become
-    /// top-level variables).
+    /// top-level variables), converted to template values whole.
     pub fn page(
         &self,
         name: &str,
-        site: &SiteInfo,
+        site: &Arc<SiteInfo>,
         viewer: Option<&Viewer>,
         csrf: Option<&str>,
         data: impl Serialize,
+    ) -> Result<String, AppError> {
+        self.render(name, site, viewer, csrf, Value::from(Serde(&data)))
+    }
+
+    /// [`Templates::page`] with data that is already a template value (an [`Object`] whose
+    /// fields are read as the template asks for them, or a map).
+    pub fn render(
+        &self,
+        name: &str,
+        site: &Arc<SiteInfo>,
+        viewer: Option<&Viewer>,
+        csrf: Option<&str>,
+        data: Value,
     ) -> Result<String, AppError> {
         let template = self
             .env
             .get_template(name)
             .map_err(|e| AppError::Internal(format!("template {name}: {e}")))?;
-        let context = minijinja::context! {
-            site => Value::from(Serde(site)),
-            viewer => Value::from(Serde(viewer)),
-            csrf => csrf,
-            ..Value::from(Serde(&data))
+        let context = Context {
+            site: Value::from_dyn_object(Arc::clone(site)),
+            viewer: viewer.map_or(Value::from(()), |viewer| Value::from_object(viewer.clone())),
+            csrf: Value::from(csrf),
+            data,
         };
         template
-            .render(context)
+            .render(Value::from_object(context))
             .map_err(|e| AppError::Internal(format!("template {name}: {e:#}")))
     }
 }
@@ -319,7 +424,7 @@ mod tests {
         ])
         .expect("loads");
         assert_eq!(overridden, ["editor/list.html", "post.html"]);
-        let site = SiteInfo::default();
+        let site = Arc::new(SiteInfo::default());
         let post = templates
             .page(
                 "post.html",
@@ -356,10 +461,10 @@ mod tests {
     fn the_shipped_templates_compile_and_escape() {
         let (templates, overridden) = Templates::load(None).expect("built-in templates load");
         assert!(overridden.is_empty());
-        let site = SiteInfo {
+        let site = Arc::new(SiteInfo {
             title: "<b>t</b>".to_owned(),
             tagline: "x".to_owned(),
-        };
+        });
         let page = templates
             .page(
                 "error.html",
