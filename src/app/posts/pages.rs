@@ -23,7 +23,7 @@ use super::super::render::Meta;
 use super::super::routes::Origin;
 use super::super::state::State;
 use super::{PageQuery, human_date, input, page, rfc3339};
-use crate::db::posts::{self, PostDetail, PostSummary};
+use crate::db::posts::{self, PostDetail, PublicSummary};
 
 const HTML: &str = "text/html; charset=utf-8";
 
@@ -44,8 +44,8 @@ struct Item {
     published_iso: String,
 }
 
-impl From<PostSummary> for Item {
-    fn from(post: PostSummary) -> Self {
+impl From<PublicSummary> for Item {
+    fn from(post: PublicSummary) -> Self {
         let published_at = post.published_at.unwrap_or(post.updated_at);
         Self {
             slug: post.slug,
@@ -89,7 +89,7 @@ impl Object for Item {
 }
 
 /// A list's posts as templates iterate them: one object per post.
-fn items(posts: Vec<PostSummary>) -> Value {
+fn items(posts: Vec<PublicSummary>) -> Value {
     Value::from(
         posts
             .into_iter()
@@ -344,17 +344,14 @@ mod tests {
     use crate::app::render::{SiteInfo, Templates, Viewer};
     use crate::db::users::Role;
 
-    fn summary(n: i64, excerpt: &str) -> PostSummary {
+    fn summary(n: i64, excerpt: &str) -> PublicSummary {
         let time = chrono::NaiveDate::from_ymd_opt(2026, 11, 6)
             .and_then(|d| d.and_hms_opt(9, 5, 7))
             .expect("valid");
-        PostSummary {
-            id: n,
+        PublicSummary {
             slug: format!("post-{n}"),
             title: format!("Post <{n}> & \"more\" of a title longer than a short string"),
-            status: posts::Status::Published,
             excerpt: excerpt.to_owned(),
-            author_id: 1,
             author: "Ada 'L'".to_owned(),
             published_at: (n % 2 == 0).then_some(time),
             updated_at: time,
@@ -379,7 +376,7 @@ mod tests {
                 summary(2, ""),
             ]
         };
-        let as_json = |row: PostSummary| {
+        let as_json = |row: PublicSummary| {
             let published_at = row.published_at.unwrap_or(row.updated_at);
             serde_json::json!({
                 "slug": row.slug, "title": row.title, "excerpt": row.excerpt,
