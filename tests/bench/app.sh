@@ -279,8 +279,9 @@ if response.status != 303 or not session:
 print(session.group(1))
 EOF
 ) || fail "could not sign in"
-curl -sf --max-time 5 -H "Cookie: $session" "$base/blog" | grep -q 'Sign out Bench' ||
-  fail "GET /blog with the session cookie is not signed in"
+signed_in_page=$(curl -s --max-time 10 -w '\n%{http_code}' -H "Cookie: $session" "$base/blog") || true
+grep -q 'Sign out Bench' <<<"$signed_in_page" ||
+  fail "GET /blog with the session cookie is not signed in (HTTP $(tail -1 <<<"$signed_in_page"))"
 
 # The statement onebox sends for a list page, as MariaDB received it (the general log shows
 # the prepared statement, with its values or with placeholders for the first page's values:
