@@ -135,7 +135,7 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Fast<I> {
     /// flight (the drain).
     pub fn poll(&mut self, cx: &mut Context<'_>, head_due: bool, shutdown: bool) -> Poll<Ended> {
         loop {
-            if !self.output.is_empty()
+            if self.output.unfinished()
                 && let Err(error) = ready!(self.output.poll_write(&mut self.io, cx))
             {
                 tracing::debug!(%error, "web connection ended with an error");
@@ -447,6 +447,8 @@ struct Output {
     head: Vec<u8>,
     written: usize,
     body: Bytes,
+    /// Written and not flushed yet (TLS keeps what the socket did not take until a flush).
+    unflushed: bool,
 }
 
 impl Output {
@@ -454,11 +456,16 @@ impl Output {
         self.written == self.head.len() && self.body.is_empty()
     }
 
+    /// Something is left to write or to flush.
+    fn unfinished(&self) -> bool {
+        self.unflushed || !self.is_empty()
+    }
+
     fn queued(&self) -> usize {
         self.head.len() - self.written + self.body.len()
     }
 
-    /// Writes everything queued, then flushes.
+    /// Writes everything queued, then flushes (until the flush is done).
     fn poll_write<I: AsyncWrite + Unpin>(
         &mut self,
         io: &mut I,
@@ -477,13 +484,19 @@ impl Output {
             if n == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
+            self.unflushed = true;
             let from_head = n.min(head.len());
             self.written += from_head;
             self.body.advance(n - from_head);
         }
         self.head.clear();
         self.written = 0;
-        Pin::new(&mut *io).poll_flush(cx)
+        if self.unflushed {
+            // A flush that has to wait is done again when the socket can take more.
+            ready!(Pin::new(&mut *io).poll_flush(cx))?;
+            self.unflushed = false;
+        }
+        Poll::Ready(Ok(()))
     }
 }
 
