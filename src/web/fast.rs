@@ -51,6 +51,7 @@ use http::{StatusCode, Version};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::conform;
+use super::fast_proxy::{self, Done, Exchange};
 use super::handler::{self, ACME_PREFIX, ConnInfo};
 use super::idle::Activity;
 use super::metrics::Group;
@@ -104,6 +105,8 @@ pub(crate) struct Fast<I> {
     close_after: bool,
     /// Hand over to hyper once the queued responses are written.
     handover: bool,
+    /// A proxied request under way (its response comes after those queued before it).
+    proxying: Option<Exchange>,
 }
 
 impl<I: AsyncRead + AsyncWrite + Unpin> Fast<I> {
@@ -118,6 +121,7 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Fast<I> {
             head_waiting: false,
             close_after: false,
             handover: false,
+            proxying: None,
         }
     }
 
@@ -141,6 +145,18 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Fast<I> {
                 tracing::debug!(%error, "web connection ended with an error");
                 return Poll::Ready(Ended::Closed);
             }
+            if let Some(exchange) = &mut self.proxying {
+                match exchange.poll(cx, &self.path, &mut self.output, shutdown) {
+                    // The upstream's turn, or what is queued must be written first.
+                    Poll::Pending if !self.output.unfinished() => return Poll::Pending,
+                    Poll::Pending => continue,
+                    Poll::Ready(done) => {
+                        self.proxying = None;
+                        self.close_after |= matches!(done, Done::Close);
+                        continue;
+                    }
+                }
+            }
             // Shut down: between requests (hyper's graceful shutdown of an idle connection
             // closes it too; a head begun and not finished is dropped with it).
             if self.close_after || shutdown {
@@ -151,7 +167,11 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Fast<I> {
                 return Poll::Ready(Ended::Handover);
             }
             // Answer what the buffer holds, then write it all at once.
-            while self.output.queued() < MAX_QUEUED && !self.close_after && !self.handover {
+            while self.output.queued() < MAX_QUEUED
+                && !self.close_after
+                && !self.handover
+                && self.proxying.is_none()
+            {
                 let bytes = self.input.pending();
                 if bytes.is_empty() {
                     break;
@@ -162,11 +182,20 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Fast<I> {
                         self.close_after = close;
                         self.head_in();
                     }
+                    Answer::Proxied { len, exchange } => {
+                        self.input.consume(len);
+                        self.proxying = Some(exchange);
+                        self.head_in();
+                    }
                     Answer::Partial => break,
                     Answer::Handover => self.handover = true,
                 }
             }
-            if !self.output.is_empty() || self.close_after || self.handover {
+            if self.output.unfinished()
+                || self.close_after
+                || self.handover
+                || self.proxying.is_some()
+            {
                 continue;
             }
             if self.input.pending().len() >= self.path.max_head {
@@ -229,6 +258,8 @@ enum Answer {
     /// A request of `len` bytes answered (its response queued); `close`: the client asked to
     /// close after it.
     Queued { len: usize, close: bool },
+    /// A request of `len` bytes for a `[[web.proxy]]` upstream, under way (`fast_proxy`).
+    Proxied { len: usize, exchange: Exchange },
     /// The head is not complete yet.
     Partial,
     /// hyper's to answer.
@@ -266,6 +297,7 @@ fn answer(bytes: &[u8], path: &FastPath, out: &mut Output) -> Answer {
     let mut close = false;
     let mut accept: [&[u8]; MAX_ACCEPT] = [&[]; MAX_ACCEPT];
     let mut accepts = 0;
+    let mut whole = true;
     for field in request.headers.iter() {
         let name = field.name.as_bytes();
         let is = |known: &[u8]| name.eq_ignore_ascii_case(known);
@@ -290,10 +322,11 @@ fn answer(bytes: &[u8], path: &FastPath, out: &mut Output) -> Answer {
             || is(b"transfer-encoding")
             || is(b"expect")
             || is(b"upgrade")
-            || is(b"range")
-            || (name.len() > 3 && name[..3].eq_ignore_ascii_case(b"if-"))
         {
             return Answer::Handover;
+        } else if is(b"range") || (name.len() > 3 && name[..3].eq_ignore_ascii_case(b"if-")) {
+            // Not the whole file; an upstream gets them as they are.
+            whole = false;
         }
     }
     let Some(host) = host
@@ -315,10 +348,34 @@ fn answer(bytes: &[u8], path: &FastPath, out: &mut Output) -> Answer {
             .any(|n| name.eq_ignore_ascii_case(n));
     if !served
         || (!info.secure && site.redirect_to_https)
-        || site.proxies.route(file).is_some()
         || info.app.as_ref().is_some_and(|app| app.routes(file))
         || info.draining.is_cancelled()
     {
+        return Answer::Handover;
+    }
+    if let Some(proxy) = site.proxies.route(file) {
+        // `try_files` asks the file system first; FastCGI upstreams are hyper's.
+        if proxy.try_files || !proxy.http_only() {
+            return Answer::Handover;
+        }
+        let logged = site
+            .access_log
+            .then(|| Box::new((host.to_owned(), file.to_owned())));
+        let proxied = fast_proxy::Request {
+            proxy,
+            site: &site,
+            info,
+            head_only: head,
+            close,
+            start,
+            target,
+            host: host.as_bytes(),
+            logged,
+        };
+        let exchange = Exchange::start(proxied, request.headers);
+        return Answer::Proxied { len, exchange };
+    }
+    if !whole {
         return Answer::Handover;
     }
     let Some((wire, body)) = site.files.whole(file, accept[..accepts].iter().copied()) else {
@@ -387,7 +444,7 @@ fn file_path(target: &str) -> Option<&str> {
 }
 
 /// Appends the current time as an HTTP date, formatted once per second per thread.
-fn date(out: &mut Vec<u8>) {
+pub(super) fn date(out: &mut Vec<u8>) {
     use std::cell::RefCell;
     thread_local! {
         static CACHED: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
@@ -443,10 +500,12 @@ impl Input {
 
 /// Responses queued: heads (and small bodies) in `head`, then one large body.
 #[derive(Default)]
-struct Output {
-    head: Vec<u8>,
+pub(super) struct Output {
+    /// Written first.
+    pub head: Vec<u8>,
     written: usize,
-    body: Bytes,
+    /// Written after `head`.
+    pub body: Bytes,
     /// Written and not flushed yet (TLS keeps what the socket did not take until a flush).
     unflushed: bool,
 }
@@ -461,7 +520,8 @@ impl Output {
         self.unflushed || !self.is_empty()
     }
 
-    fn queued(&self) -> usize {
+    /// Bytes queued and not written yet.
+    pub fn queued(&self) -> usize {
         self.head.len() - self.written + self.body.len()
     }
 

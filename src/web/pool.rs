@@ -152,6 +152,13 @@ impl RequestHead {
         }
     }
 
+    /// The request's target (origin form), from its request line.
+    pub fn target(&self) -> &str {
+        let line = self.bytes.split(|&b| b == b'\r').next().unwrap_or_default();
+        let target = line.split(|&b| b == b' ').nth(1).unwrap_or_default();
+        std::str::from_utf8(target).unwrap_or_default()
+    }
+
     /// A field whose `name` may be in any case (a client's, as parsed by `httparse`), written in
     /// lower case as a `HeaderName` is; its `value` as it is.
     pub fn field_any_case(&mut self, name: &[u8], value: &[u8]) {

@@ -228,11 +228,8 @@ impl Proxies {
     }
 
     /// The entry for `path`, if any.
-    pub fn route(&self, path: &str) -> Option<&Proxy> {
-        self.entries
-            .iter()
-            .find(|p| path.starts_with(&p.path))
-            .map(|p| &**p)
+    pub fn route(&self, path: &str) -> Option<&Arc<Proxy>> {
+        self.entries.iter().find(|p| path.starts_with(&p.path))
     }
 }
 
@@ -336,16 +333,12 @@ impl Proxy {
             body: &mut body,
             client,
         };
-        let sent = self.attempts(retry, outgoing.target, &mut attempt).await;
+        let sent = self.attempts(retry, &mut attempt).await;
         match sent {
             Ok((response, upstream)) => match websocket.take() {
                 Some(websocket) => websocket.answer(response, &upstream.name, &conn.hold),
                 None => response,
             },
-            Err(Failure::TooLarge) => {
-                plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n")
-            }
-            Err(Failure::BadRequest(text)) => plain(StatusCode::BAD_REQUEST, text),
             Err(failure) => failure.response(),
         }
     }
@@ -361,16 +354,14 @@ impl Proxy {
     /// A GET or HEAD without a body, from onebox's own HTTP/1.1 path (`fast`): `head` (see
     /// [`upstream_head`]) sent to an upstream as [`Proxy::forward`] sends a request (the same
     /// choice of upstream, timeouts, retry, counters and log lines), the response head made by
-    /// `out`. `target` names the request in the log. For an entry whose upstreams are all
-    /// HTTP ([`Proxy::http_only`]).
+    /// `out`. For an entry whose upstreams are all HTTP ([`Proxy::http_only`]).
     pub(crate) async fn fetch<H: ResponseHead + Send>(
         &self,
         head: &mut RequestHead,
         out: &mut H,
-        target: &str,
     ) -> Result<(H::Out, UpstreamBody), Failure> {
         let mut attempt = Fetch { head, out };
-        let sent = self.attempts(true, target, &mut attempt).await;
+        let sent = self.attempts(true, &mut attempt).await;
         sent.map(|(answer, _)| answer)
     }
 
@@ -378,12 +369,11 @@ impl Proxy {
     /// within `response_timeout`, on the upstream `balance` picks; with `retry` (a request
     /// that can be sent twice), a failed attempt is made once more on another upstream. What
     /// each upstream answers is counted; each failure is counted, logged in one line naming
-    /// the upstream and `target`, and takes the upstream out for `fail_timeout`. The answer
-    /// and the upstream that gave it, or the last failure.
+    /// the upstream and the request's target, and takes the upstream out for `fail_timeout`.
+    /// The answer and the upstream that gave it, or the last failure.
     async fn attempts<A: Attempt>(
         &self,
         retry: bool,
-        target: &str,
         attempt: &mut A,
     ) -> Result<(A::Out, &Upstream), Failure> {
         let retry = retry && self.upstreams.len() > 1;
@@ -416,7 +406,7 @@ impl Proxy {
             }
             tracing::error!(
                 upstream = %upstream.name,
-                path = %target,
+                path = %attempt.target(),
                 error = failure.text(),
                 "proxy: upstream failed"
             );
@@ -585,6 +575,9 @@ impl Upstream {
 trait Attempt {
     type Out;
 
+    /// The request's target, for the log.
+    fn target(&self) -> &str;
+
     fn send<'a>(
         &'a mut self,
         upstream: &'a Upstream,
@@ -600,6 +593,10 @@ struct Forward<'a, 'o> {
 
 impl Attempt for Forward<'_, '_> {
     type Out = Response<Body>;
+
+    fn target(&self) -> &str {
+        self.outgoing.target
+    }
 
     fn send<'a>(
         &'a mut self,
@@ -622,18 +619,17 @@ struct Fetch<'a, H> {
 impl<H: ResponseHead + Send> Attempt for Fetch<'_, H> {
     type Out = (H::Out, UpstreamBody);
 
-    fn send<'a>(
-        &'a mut self,
-        upstream: &'a Upstream,
-    ) -> impl Future<Output = Result<Self::Out, Failure>> + Send + 'a {
-        async move {
-            match &upstream.target {
-                Target::Http(pool) => pool
-                    .send_with(self.head, Either::Right(Empty::new()), self.out)
-                    .await
-                    .map_err(|error| Failure::from_send(&error)),
-                Target::FastCgi(_) => Err(Failure::Broken),
-            }
+    fn target(&self) -> &str {
+        self.head.target()
+    }
+
+    async fn send(&mut self, upstream: &Upstream) -> Result<Self::Out, Failure> {
+        match &upstream.target {
+            Target::Http(pool) => pool
+                .send_with(self.head, Either::Right(Empty::new()), self.out)
+                .await
+                .map_err(|error| Failure::from_send(&error)),
+            Target::FastCgi(_) => Err(Failure::Broken),
         }
     }
 }
@@ -807,9 +803,17 @@ impl Failure {
     }
 
     fn response(self) -> Response<Body> {
+        let (status, text) = self.answer();
+        plain(status, text)
+    }
+
+    /// The status and text of the client's answer (`files::plain`).
+    pub fn answer(self) -> (StatusCode, &'static str) {
         match self {
-            Self::Timeout => plain(StatusCode::GATEWAY_TIMEOUT, "upstream timed out\n"),
-            _ => plain(StatusCode::BAD_GATEWAY, "upstream unavailable\n"),
+            Self::Timeout => (StatusCode::GATEWAY_TIMEOUT, "upstream timed out\n"),
+            Self::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n"),
+            Self::BadRequest(text) => (StatusCode::BAD_REQUEST, text),
+            Self::Connect | Self::Broken => (StatusCode::BAD_GATEWAY, "upstream unavailable\n"),
         }
     }
 }
@@ -875,7 +879,7 @@ pub(crate) fn upstream_head<'a>(
     method: &Method,
     target: &str,
     host: &[u8],
-    fields: impl Iterator<Item = (&'a [u8], &'a [u8])> + ExactSizeIterator,
+    fields: impl ExactSizeIterator<Item = (&'a [u8], &'a [u8])>,
     peer: &PeerFields,
 ) -> RequestHead {
     let mut head = RequestHead::new(method, target, fields.len() + 6);

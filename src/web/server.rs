@@ -554,6 +554,8 @@ async fn drive<I, S, F>(
 }
 
 /// Who serves a connection: onebox's own HTTP/1.1 path, then (or from the start) hyper.
+/// One per connection, in place in its task: the fast path's state is not boxed.
+#[allow(clippy::large_enum_variant)]
 enum Phase<I, C> {
     Fast(Fast<I>),
     Hyper(std::pin::Pin<Box<C>>),

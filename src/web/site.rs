@@ -181,6 +181,14 @@ impl SecurityHeaders {
         self.common.clone()
     }
 
+    /// The headers every response carries, whatever the scheme, in the order [`apply`] adds
+    /// them.
+    ///
+    /// [`apply`]: SecurityHeaders::apply
+    pub fn common_fields(&self) -> &HeaderMap {
+        &self.common
+    }
+
     /// `Strict-Transport-Security`, sent over HTTPS (`None`: configured empty).
     pub fn hsts(&self) -> Option<&HeaderValue> {
         self.hsts.as_ref()
