@@ -528,9 +528,19 @@ fn write_head(
             }
         }
     }
-    for (&(name, value), written) in ours.iter().zip(ours_written) {
-        if !written {
-            field(out, name, value);
+    if ours_written == [false; 4] {
+        // None was the response's own: the common ones as prebuilt, then HSTS.
+        if common {
+            out.extend_from_slice(headers.common_lines());
+        }
+        if let Some(hsts) = hsts {
+            field(out, b"strict-transport-security", hsts.as_bytes());
+        }
+    } else {
+        for (&(name, value), written) in ours.iter().zip(ours_written) {
+            if !written {
+                field(out, name, value);
+            }
         }
     }
     let has_body = !head_only && !matches!(status.as_u16(), 100..=199 | 204 | 304);

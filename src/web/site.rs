@@ -67,6 +67,8 @@ pub(crate) struct SecurityHeaders {
     /// `X-Content-Type-Options`, and `Content-Security-Policy` and `Referrer-Policy` unless
     /// configured empty: on every response.
     common: HeaderMap,
+    /// `common` as an HTTP/1.1 head's lines, in its order (onebox's own path, `fast_proxy`).
+    common_lines: Vec<u8>,
 }
 
 /// Whether a build is for serving, or for `onebox check` (which writes nothing: the
@@ -173,7 +175,18 @@ impl SecurityHeaders {
         if let Some(value) = csp {
             common.insert(header::CONTENT_SECURITY_POLICY, value);
         }
-        Self { hsts, common }
+        let mut common_lines = Vec::new();
+        for (name, value) in &common {
+            common_lines.extend_from_slice(name.as_str().as_bytes());
+            common_lines.extend_from_slice(b": ");
+            common_lines.extend_from_slice(value.as_bytes());
+            common_lines.extend_from_slice(b"\r\n");
+        }
+        Self {
+            hsts,
+            common,
+            common_lines,
+        }
     }
 
     /// The headers every response carries, whatever the scheme: all but HSTS.
@@ -187,6 +200,11 @@ impl SecurityHeaders {
     /// [`apply`]: SecurityHeaders::apply
     pub fn common_fields(&self) -> &HeaderMap {
         &self.common
+    }
+
+    /// [`SecurityHeaders::common_fields`] as the lines of an HTTP/1.1 head.
+    pub fn common_lines(&self) -> &[u8] {
+        &self.common_lines
     }
 
     /// `Strict-Transport-Security`, sent over HTTPS (`None`: configured empty).
