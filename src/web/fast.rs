@@ -1,5 +1,6 @@
-//! onebox's own HTTP/1.1 path for the most common request: a plain GET or HEAD of a file
-//! held in the file cache, answered with a head prebuilt per file and snapshot.
+//! onebox's own HTTP/1.1 path for the most common requests: a plain GET or HEAD of a file
+//! held in the file cache, answered with a head prebuilt per file and snapshot, and a plain
+//! GET or HEAD of a `[[web.proxy]]` path, proxied without hyper (`fast_proxy`).
 //!
 //! Why it exists: through hyper, such a request costs more in parsing its head into a
 //! `HeaderMap`, cloning the file's prebuilt `HeaderMap` and encoding it again than in
@@ -14,16 +15,25 @@
 //!   characters;
 //! - with exactly one `Host`, valid (`conform`), naming the canonical name or a local name;
 //!   over plain HTTP only when `web.redirect_to_https` is off;
-//! - with no field that could ask for anything but the whole file: no `Content-Length`,
-//!   `Transfer-Encoding`, `Expect`, `Upgrade`, `Range` or `If-*`; `Connection` only
-//!   `keep-alive` or `close`; `Accept-Encoding` picks the representation as in `files`;
-//! - for a path that is not `/healthz`, `/readyz`, an ACME challenge on plain HTTP, a
-//!   `[[web.proxy]]` path or one of the application's routes, whose file is in the cache
-//!   in memory ([`Files::whole`](super::files));
-//! - while the process is not draining.
+//! - with no body and no field that asks for more than a plain exchange: no
+//!   `Content-Length`, `Transfer-Encoding`, `Expect` or `Upgrade`; `Connection` only
+//!   `keep-alive` or `close`;
+//! - for a path that is not `/healthz`, `/readyz`, an ACME challenge on plain HTTP or one of
+//!   the application's routes;
+//! - while the process is not draining;
+//! - and either for a `[[web.proxy]]` path (`Proxies::route`) of an entry without
+//!   `try_files` whose upstreams are all HTTP or unix ones (not FastCGI): proxied as
+//!   `fast_proxy` says, the client's other fields (`Range`, `If-*` too) going upstream by
+//!   `proxy`'s rules;
+//! - or for a file that is in the cache in memory ([`Files::whole`](super::files)), with no
+//!   `Range` or `If-*` (anything but the whole file), `Accept-Encoding` picking the
+//!   representation as in `files`.
 //!
 //! Such a response is what the handler would give (same status, fields and order, body),
-//! counted in the metrics (route group `static`) and written to the access log the same way.
+//! counted in the metrics (route group `static`, or `proxy`) and written to the access log
+//! the same way. A proxied request's response is queued when its upstream has answered; the
+//! requests after it wait (nothing more is read from the client meanwhile), so that
+//! pipelined responses keep their order.
 //! The first request that is anything else — a parse error, a head over the limit, a body,
 //! an upgrade, HTTP/1.0, HTTP/2's preface, a file not cached yet — ends this path for the
 //! connection: the bytes read and not answered are handed to hyper ([`Rewind`]), which reads
@@ -36,7 +46,7 @@
 //! connection's `idle::Activity`, whose timer the connection task runs; past it the
 //! connection is closed without a response, as hyper does), the idle timeout sees the same
 //! reads and writes, and a graceful shutdown closes the connection after the response in
-//! flight. `head_limit` sees every byte read here too, so a head over the limit that hyper
+//! flight (a proxied one says `Connection: close`, as hyper's does). `head_limit` sees every byte read here too, so a head over the limit that hyper
 //! is then handed gets the same 431 or 414.
 
 use std::io;

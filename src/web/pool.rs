@@ -2,10 +2,13 @@
 //! `unix:/path`), nginx's `upstream { keepalive N; }`, and the HTTP/1.1 client that uses them.
 //!
 //! The client runs in the request's own task, as nginx's does in its event loop: the request
-//! head is written from the `HeaderMap` in one write, the response head read and parsed
-//! (`httparse`) into a `HeaderMap` whose values point into the bytes read, and the response
-//! body read from the socket as the client takes it ([`UpstreamBody`]). No task per
-//! connection and no channel between tasks: a request is one task's wake-ups.
+//! head is written as bytes ([`RequestHead`]) in one write, the response head read and parsed
+//! (`httparse`) onto the stack and its fields but the hop-by-hop ones given to a
+//! [`ResponseHead`], which makes them into a `HeaderMap` whose values point into the bytes
+//! read (for hyper's server) or writes them as the client's head (onebox's own HTTP/1.1 path,
+//! `fast_proxy`), and the response body read from the socket as the client takes it
+//! ([`UpstreamBody`]). No task per connection and no channel between tasks: a request is one
+//! task's wake-ups.
 //!
 //! - a request takes the idle connection used last (its socket is the warmest), skipping those
 //!   the upstream has closed (seen without a system call, from the socket's readiness), or

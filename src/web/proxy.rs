@@ -21,6 +21,10 @@
 //!    served from HTTP/1.1 upstreams the same way);
 //! 5. a WebSocket handshake (HTTP/1.1 Upgrade, or HTTP/2 extended CONNECT) goes up as an
 //!    HTTP/1.1 Upgrade and the connections are spliced on 101 (see `websocket`).
+//!
+//! A plain HTTP/1.1 GET or HEAD to HTTP upstreams comes from onebox's own path instead of
+//! hyper's server (`fast`, `fast_proxy`): its head is written by the same rules
+//! ([`upstream_head`]) and it is sent by the same attempts ([`Proxy::fetch`]).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
