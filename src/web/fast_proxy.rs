@@ -574,3 +574,147 @@ fn field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     out.extend_from_slice(value);
     out.extend_from_slice(b"\r\n");
 }
+
+#[cfg(test)]
+mod tests {
+    use http::HeaderValue;
+
+    use super::*;
+
+    fn headers() -> SecurityHeaders {
+        SecurityHeaders::new(
+            Some(HeaderValue::from_static("max-age=9")),
+            None,
+            Some(HeaderValue::from_static("no-referrer")),
+        )
+    }
+
+    /// `write_head` of `fields`, then the end of a head that does not close.
+    fn head(
+        status: u16,
+        fields: &[(&[u8], &[u8])],
+        body: BodyLength,
+        head_only: bool,
+    ) -> Result<(String, Option<Framing>), ()> {
+        let mut out = Vec::new();
+        let status = StatusCode::from_u16(status).expect("status");
+        let written = write_head(&mut out, status, fields, body, head_only, &headers(), true)?;
+        written.end(&mut out, false);
+        let text = String::from_utf8(out).expect("ASCII");
+        // The date changes each second.
+        let text = text
+            .lines()
+            .filter(|l| !l.starts_with("date: "))
+            .collect::<Vec<_>>()
+            .join("|");
+        Ok((text, written.framing))
+    }
+
+    #[test]
+    fn the_framing_is_hyper_s() {
+        let common = "x-content-type-options: nosniff|referrer-policy: no-referrer|\
+                      strict-transport-security: max-age=9";
+        // Chunked or to the close: sent chunked; a Content-Length beside it is taken.
+        assert_eq!(
+            head(200, &[(b"X-A", b"1")], BodyLength::Unknown, false),
+            Ok((
+                format!("HTTP/1.1 200 OK|x-a: 1|{common}|transfer-encoding: chunked|"),
+                Some(Framing::Chunked { started: false })
+            ))
+        );
+        assert_eq!(
+            head(
+                200,
+                &[(b"Content-Length", b"7")],
+                BodyLength::Unknown,
+                false
+            ),
+            Ok((
+                format!("HTTP/1.1 200 OK|content-length: 7|{common}|"),
+                Some(Framing::Length(7))
+            ))
+        );
+        assert_eq!(
+            head(
+                200,
+                &[(b"content-length", b"x")],
+                BodyLength::Unknown,
+                false
+            ),
+            Err(())
+        );
+        // No body: a GET's Content-Length becomes hyper's `0` at the end, a HEAD's stays.
+        assert_eq!(
+            head(
+                200,
+                &[(b"content-length", b"0"), (b"a", b"b")],
+                BodyLength::Empty,
+                false
+            ),
+            Ok((
+                format!("HTTP/1.1 200 OK|a: b|{common}|content-length: 0|"),
+                None
+            ))
+        );
+        assert_eq!(
+            head(200, &[(b"content-length", b"12")], BodyLength::Empty, true),
+            Ok((
+                format!("HTTP/1.1 200 OK|content-length: 12|{common}|"),
+                None
+            ))
+        );
+        assert_eq!(
+            head(
+                304,
+                &[(b"ETag", b"\"x\""), (b"content-length", b"12")],
+                BodyLength::Empty,
+                false
+            ),
+            Ok((
+                format!("HTTP/1.1 304 Not Modified|etag: \"x\"|{common}|"),
+                None
+            ))
+        );
+        // A length: the first value only.
+        assert_eq!(
+            head(
+                599,
+                &[(b"content-length", b"3"), (b"content-length", b"3")],
+                BodyLength::Known(3),
+                false
+            ),
+            Ok((
+                format!("HTTP/1.1 599 <none>|content-length: 3|{common}|"),
+                Some(Framing::Length(3))
+            ))
+        );
+    }
+
+    #[test]
+    fn onebox_s_headers_replace_the_upstream_s_in_place_unless_it_sent_nosniff() {
+        let fields: [(&[u8], &[u8]); 4] = [
+            (b"Strict-Transport-Security", b"max-age=1"),
+            (b"Referrer-Policy", b"unsafe-url"),
+            (b"x-b", b"1"),
+            (b"REFERRER-policy", b"origin"),
+        ];
+        assert_eq!(
+            head(200, &fields, BodyLength::Known(0), false).map(|(text, _)| text),
+            Ok("HTTP/1.1 200 OK|strict-transport-security: max-age=9|referrer-policy: no-referrer|\
+                x-b: 1|x-content-type-options: nosniff|content-length: 0|"
+                .to_owned())
+        );
+        let fields: [(&[u8], &[u8]); 2] = [
+            (b"X-Content-Type-Options", b"nosniff"),
+            (b"Referrer-Policy", b"unsafe-url"),
+        ];
+        assert_eq!(
+            head(200, &fields, BodyLength::Known(0), false).map(|(text, _)| text),
+            Ok(
+                "HTTP/1.1 200 OK|x-content-type-options: nosniff|referrer-policy: unsafe-url|\
+                strict-transport-security: max-age=9|content-length: 0|"
+                    .to_owned()
+            )
+        );
+    }
+}

@@ -159,7 +159,9 @@ impl Site {
 }
 
 impl SecurityHeaders {
-    fn new(
+    /// The headers of `web.hsts`, `web.content_security_policy` and `web.referrer_policy`
+    /// (`None`: configured empty), and `X-Content-Type-Options: nosniff`.
+    pub(crate) fn new(
         hsts: Option<HeaderValue>,
         csp: Option<HeaderValue>,
         referrer_policy: Option<HeaderValue>,
