@@ -15,10 +15,17 @@
 //! show, `is_admin` to decide on) and `csrf` (the token its forms carry). What a viewer may do
 //! is decided in Rust ([`Viewer::is_admin`], [`Viewer::may_change`]) and reaches templates as
 //! booleans: they compare no role or status names.
+//!
+//! Templates read that data as MiniJinja objects ([`minijinja::value::Object`]): each field is
+//! made a [`Value`] when a template asks for it, from the Rust value as it is. Converting a
+//! page's whole data through serde instead (a map built per struct, every key and string copied
+//! in) was the largest part of rendering a list page. Pages off the hot paths pass any
+//! `Serialize` data ([`Templates::page`]).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use minijinja::value::Serde;
+use minijinja::value::{Enumerator, Object, Serde};
 use minijinja::{Environment, Value};
 use serde::Serialize;
 
@@ -55,12 +62,30 @@ pub struct Templates {
 }
 
 /// The settings every page shows.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SiteInfo {
     /// The site's title (`settings.title`).
     pub title: String,
     /// Its tagline (`settings.tagline`).
     pub tagline: String,
+}
+
+impl Object for SiteInfo {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        self.get_value_by_str(key.as_str()?)
+    }
+
+    fn get_value_by_str(self: &Arc<Self>, key: &str) -> Option<Value> {
+        match key {
+            "title" => Some(Value::from(self.title.as_str())),
+            "tagline" => Some(Value::from(self.tagline.as_str())),
+            _ => None,
+        }
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Str(&["title", "tagline"])
+    }
 }
 
 impl Default for SiteInfo {
@@ -84,6 +109,26 @@ pub struct Meta {
     pub description: String,
     /// `website` or `article` (Open Graph's `og:type`).
     pub kind: &'static str,
+}
+
+impl Object for Meta {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        self.get_value_by_str(key.as_str()?)
+    }
+
+    fn get_value_by_str(self: &Arc<Self>, key: &str) -> Option<Value> {
+        match key {
+            "canonical" => Some(Value::from(self.canonical.as_str())),
+            "title" => Some(Value::from(self.title.as_str())),
+            "description" => Some(Value::from(self.description.as_str())),
+            "kind" => Some(Value::from(self.kind)),
+            _ => None,
+        }
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Str(&["canonical", "title", "description", "kind"])
+    }
 }
 
 /// Who is looking at the page. Templates see its fields and `is_admin` ([`Viewer::is_admin`]),
@@ -113,16 +158,63 @@ impl Viewer {
     }
 }
 
-impl Serialize for Viewer {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeStruct;
-        let mut viewer = serializer.serialize_struct("Viewer", 5)?;
-        viewer.serialize_field("id", &self.id)?;
-        viewer.serialize_field("email", &self.email)?;
-        viewer.serialize_field("display_name", &self.display_name)?;
-        viewer.serialize_field("role", &self.role)?;
-        viewer.serialize_field("is_admin", &self.is_admin())?;
-        viewer.end()
+impl Object for Viewer {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        self.get_value_by_str(key.as_str()?)
+    }
+
+    fn get_value_by_str(self: &Arc<Self>, key: &str) -> Option<Value> {
+        match key {
+            "id" => Some(Value::from(self.id)),
+            "email" => Some(Value::from(self.email.as_str())),
+            "display_name" => Some(Value::from(self.display_name.as_str())),
+            "role" => Some(Value::from(self.role.as_str())),
+            "is_admin" => Some(Value::from(self.is_admin())),
+            _ => None,
+        }
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Str(&["id", "email", "display_name", "role", "is_admin"])
+    }
+}
+
+/// What every template sees at its top level: the common context (`site`, `viewer`, `csrf`)
+/// over the page's own data, whose fields are looked up only for the other names.
+#[derive(Debug)]
+struct Context {
+    site: Value,
+    viewer: Value,
+    csrf: Value,
+    data: Value,
+}
+
+impl Object for Context {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        self.get_value_by_str(key.as_str()?)
+    }
+
+    fn get_value_by_str(self: &Arc<Self>, key: &str) -> Option<Value> {
+        match key {
+            "site" => Some(self.site.clone()),
+            "viewer" => Some(self.viewer.clone()),
+            "csrf" => Some(self.csrf.clone()),
+            _ => self.data.get_attr(key).ok().filter(|v| !v.is_undefined()),
+        }
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        let mut keys = vec![
+            Value::from("site"),
+            Value::from("viewer"),
+            Value::from("csrf"),
+        ];
+        if let Ok(data) = self.data.try_iter() {
+            keys.extend(
+                data.filter(|key| !matches!(key.as_str(), Some("site" | "viewer" | "csrf"))),
+            );
+        }
+        Enumerator::Values(keys)
     }
 }
 
@@ -205,35 +297,49 @@ impl Templates {
     }
 
     /// Renders `name` with the common context and the page's own `data` (its fields become
-    /// top-level variables).
+    /// top-level variables), converted to template values whole.
     pub fn page(
         &self,
         name: &str,
-        site: &SiteInfo,
+        site: &Arc<SiteInfo>,
         viewer: Option<&Viewer>,
         csrf: Option<&str>,
         data: impl Serialize,
+    ) -> Result<String, AppError> {
+        self.render(name, site, viewer, csrf, Value::from(Serde(&data)))
+    }
+
+    /// [`Templates::page`] with data that is already a template value (an [`Object`] whose
+    /// fields are read as the template asks for them, or a map).
+    pub fn render(
+        &self,
+        name: &str,
+        site: &Arc<SiteInfo>,
+        viewer: Option<&Viewer>,
+        csrf: Option<&str>,
+        data: Value,
     ) -> Result<String, AppError> {
         let template = self
             .env
             .get_template(name)
             .map_err(|e| AppError::Internal(format!("template {name}: {e}")))?;
-        let context = minijinja::context! {
-            site => Value::from(Serde(site)),
-            viewer => Value::from(Serde(viewer)),
-            csrf => csrf,
-            ..Value::from(Serde(&data))
+        let context = Context {
+            site: Value::from_dyn_object(Arc::clone(site)),
+            viewer: viewer.map_or(Value::from(()), |viewer| Value::from_object(viewer.clone())),
+            csrf: Value::from(csrf),
+            data,
         };
         template
-            .render(context)
+            .render(Value::from_object(context))
             .map_err(|e| AppError::Internal(format!("template {name}: {e:#}")))
     }
 }
 
 /// How a value prints: MiniJinja's own rules, except that HTML escaping leaves `/` alone
 /// (MiniJinja writes it as `&#x2f;`, which HTML does not need), so that addresses read as
-/// they are in the page's source. The characters to escape are found with `memchr` (most
-/// text has none, and is written in one piece): a page prints dozens of values.
+/// they are in the page's source. A page prints dozens of values, most of them short (names,
+/// slugs, dates): those are scanned byte by byte; in longer ones the characters to escape are
+/// found with `memchr` (most text has none, and is written in one piece).
 fn format(
     out: &mut minijinja::Output,
     state: &mut minijinja::State,
@@ -241,34 +347,64 @@ fn format(
 ) -> Result<(), minijinja::Error> {
     match (state.auto_escape(), value.as_str()) {
         (minijinja::AutoEscape::Html, Some(text)) if !value.is_safe() => {
-            let bytes = text.as_bytes();
-            let mut markup = memchr::memchr3_iter(b'&', b'<', b'>', bytes).peekable();
-            let mut quotes = memchr::memchr2_iter(b'"', b'\'', bytes).peekable();
-            let mut last = 0;
-            loop {
-                let at = match (markup.peek().copied(), quotes.peek().copied()) {
-                    (Some(m), Some(q)) if m < q => markup.next(),
-                    (Some(_), Some(_)) | (None, Some(_)) => quotes.next(),
-                    (Some(_), None) => markup.next(),
-                    (None, None) => None,
-                };
-                let Some(at) = at else { break };
-                let entity = match bytes[at] {
-                    b'&' => "&amp;",
-                    b'<' => "&lt;",
-                    b'>' => "&gt;",
-                    b'"' => "&quot;",
-                    _ => "&#x27;",
-                };
-                out.write_str(&text[last..at])?;
-                out.write_str(entity)?;
-                last = at + 1;
+            if text.len() < SHORT {
+                escape_short(out, text)?;
+            } else {
+                escape_long(out, text)?;
             }
-            out.write_str(&text[last..])?;
             Ok(())
         }
         _ => minijinja::escape_formatter(out, state, value),
     }
+}
+
+/// Below this many bytes, a value is scanned for characters to escape byte by byte: `memchr`'s
+/// set-up for two searches costs more than the scan.
+const SHORT: usize = 32;
+
+/// The entity of a character HTML needs escaped in text and attribute values, if `byte` is one.
+fn entity(byte: u8) -> Option<&'static str> {
+    match byte {
+        b'&' => Some("&amp;"),
+        b'<' => Some("&lt;"),
+        b'>' => Some("&gt;"),
+        b'"' => Some("&quot;"),
+        b'\'' => Some("&#x27;"),
+        _ => None,
+    }
+}
+
+fn escape_short(out: &mut minijinja::Output, text: &str) -> std::fmt::Result {
+    let mut last = 0;
+    for (at, byte) in text.bytes().enumerate() {
+        if let Some(entity) = entity(byte) {
+            out.write_str(&text[last..at])?;
+            out.write_str(entity)?;
+            last = at + 1;
+        }
+    }
+    out.write_str(&text[last..])
+}
+
+fn escape_long(out: &mut minijinja::Output, text: &str) -> std::fmt::Result {
+    let bytes = text.as_bytes();
+    let mut markup = memchr::memchr3_iter(b'&', b'<', b'>', bytes).peekable();
+    let mut quotes = memchr::memchr2_iter(b'"', b'\'', bytes).peekable();
+    let mut last = 0;
+    loop {
+        let at = match (markup.peek().copied(), quotes.peek().copied()) {
+            (Some(m), Some(q)) if m < q => markup.next(),
+            (Some(_), Some(_)) | (None, Some(_)) => quotes.next(),
+            (Some(_), None) => markup.next(),
+            (None, None) => None,
+        };
+        let Some(at) = at else { break };
+        out.write_str(&text[last..at])?;
+        // Both searches find only characters that have an entity.
+        out.write_str(entity(bytes[at]).unwrap_or(""))?;
+        last = at + 1;
+    }
+    out.write_str(&text[last..])
 }
 
 fn collect(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), TemplateError> {
@@ -319,7 +455,7 @@ mod tests {
         ])
         .expect("loads");
         assert_eq!(overridden, ["editor/list.html", "post.html"]);
-        let site = SiteInfo::default();
+        let site = Arc::new(SiteInfo::default());
         let post = templates
             .page(
                 "post.html",
@@ -356,10 +492,10 @@ mod tests {
     fn the_shipped_templates_compile_and_escape() {
         let (templates, overridden) = Templates::load(None).expect("built-in templates load");
         assert!(overridden.is_empty());
-        let site = SiteInfo {
+        let site = Arc::new(SiteInfo {
             title: "<b>t</b>".to_owned(),
             tagline: "x".to_owned(),
-        };
+        });
         let page = templates
             .page(
                 "error.html",
@@ -399,6 +535,30 @@ mod tests {
             mixed.contains("&lt;a href=&#x27;/é&#x27;&gt;&amp;&quot;ü&quot;&lt;/a&gt;&gt;"),
             "{mixed}"
         );
+        // The same past the length scanned byte by byte (and at the edges of that length).
+        for text in [
+            "<a href='/é'>&\"ü\"</a>><a href='/é'>&\"ü\"</a>>",
+            "&xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx'",
+            "&xxxxxxxxxxxxxxxxxxxxxxxxxxxxx'",
+            "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx plain",
+        ] {
+            let page = templates
+                .page(
+                    "error.html",
+                    &site,
+                    None,
+                    None,
+                    serde_json::json!({ "message": text }),
+                )
+                .expect("renders");
+            let expected = text
+                .replace('&', "&amp;")
+                .replace('<', "&lt;")
+                .replace('>', "&gt;")
+                .replace('"', "&quot;")
+                .replace('\'', "&#x27;");
+            assert!(page.contains(&expected), "{text}: {page}");
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use minijinja::Value;
 use serde::Serialize;
 
 use super::auth::{KnownSessions, Throttle};
@@ -108,6 +109,20 @@ impl State {
         self.templates
             .load()
             .page(name, &self.site.load(), viewer, csrf, data)
+    }
+
+    /// Renders the page `name` for `viewer` from `data` that is already a template value (see
+    /// [`Templates::render`]).
+    pub fn render(
+        &self,
+        name: &str,
+        viewer: Option<&Viewer>,
+        csrf: Option<&str>,
+        data: Value,
+    ) -> Result<String, AppError> {
+        self.templates
+            .load()
+            .render(name, &self.site.load(), viewer, csrf, data)
     }
 
     /// The HTML page for an error (`error.html`; plain text if even that fails).

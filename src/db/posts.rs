@@ -6,7 +6,9 @@
 //! - a list selects only the columns a list shows (no bodies) and the author's name by a join,
 //!   in one query that walks the `(status, published_at)` index in order and stops after the
 //!   page; it fetches one row more than a page holds to learn whether another page follows,
-//!   so no `COUNT(*)` is needed;
+//!   so no `COUNT(*)` is needed. The public lists ([`PublicSummary`]) select only what a
+//!   reader sees: each column costs the driver its definition on every execution as well as
+//!   its values;
 //! - one post is one query by its unique slug (or id), joined to its author likewise.
 //!
 //! Every write is one statement, so a failed write leaves nothing half-written. Slugs are
@@ -113,6 +115,40 @@ impl FromQueryResult for PostSummary {
     }
 }
 
+/// A published post as the public lists show it (the blog, the home page, the API's list):
+/// what a reader sees, no ids or status. Read from a row by position, in the order
+/// [`list_query`] selects the columns for [`List::Published`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicSummary {
+    /// The post's address under `/blog/`.
+    pub slug: String,
+    /// The title.
+    pub title: String,
+    /// The start of the body as plain text.
+    pub excerpt: String,
+    /// The author's display name.
+    pub author: String,
+    /// When it was first published.
+    pub published_at: Option<Timestamp>,
+    /// When it last changed.
+    pub updated_at: Timestamp,
+}
+
+impl FromQueryResult for PublicSummary {
+    /// The row of [`list_query`] for [`List::Published`], by position, as
+    /// [`PostSummary::from_query_result`] reads the editor's.
+    fn from_query_result(row: &sea_orm::QueryResult, _pre: &str) -> Result<Self, DbErr> {
+        Ok(Self {
+            slug: row.try_get_by_index(0)?,
+            title: row.try_get_by_index(1)?,
+            excerpt: row.try_get_by_index(2)?,
+            published_at: row.try_get_by_index(3)?,
+            updated_at: row.try_get_by_index(4)?,
+            author: row.try_get_by_index(5)?,
+        })
+    }
+}
+
 /// A whole post, with its author's name.
 #[derive(Debug, Clone, PartialEq, Eq, FromQueryResult)]
 pub struct PostDetail {
@@ -166,32 +202,49 @@ pub fn now() -> Timestamp {
 }
 
 /// Published posts, newest first: page `page`.
-pub async fn list_published(db: &Db, page: Page) -> Result<Listing<PostSummary>, DbErr> {
-    list(db, page, Some(Status::Published)).await
+pub async fn list_published(db: &Db, page: Page) -> Result<Listing<PublicSummary>, DbErr> {
+    list(db, page, List::Published).await
 }
 
 /// Every post, drafts too, most recently changed first (the editor's list).
 pub async fn list_all(db: &Db, page: Page) -> Result<Listing<PostSummary>, DbErr> {
-    list(db, page, None).await
+    list(db, page, List::All).await
 }
 
-async fn list(db: &Db, page: Page, status: Option<Status>) -> Result<Listing<PostSummary>, DbErr> {
-    let Some(statement) = list_statement(db.backend(), page, status) else {
+/// The two lists: what each selects, filters and orders by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum List {
+    /// Published posts, newest first: [`PUBLIC_COLUMNS`], read as [`PublicSummary`].
+    Published,
+    /// Every post, most recently changed first: [`LIST_COLUMNS`], read as [`PostSummary`].
+    All,
+}
+
+async fn list<T: FromQueryResult>(db: &Db, page: Page, list: List) -> Result<Listing<T>, DbErr> {
+    let Some(statement) = list_statement(db.backend(), page, list) else {
         return Ok(Listing {
             items: Vec::new(),
             has_next: false,
         });
     };
-    let mut items = PostSummary::find_by_statement(statement)
-        .all(&db.reads())
-        .await?;
+    let mut items = T::find_by_statement(statement).all(&db.reads()).await?;
     let has_next = items.len() as u64 > page.per_page;
     items.truncate(usize::try_from(page.per_page).unwrap_or(usize::MAX));
     Ok(Listing { items, has_next })
 }
 
-/// The columns a list selects, in the order [`PostSummary`] reads them (and `author`, the
-/// joined user's name, last).
+/// The columns the public list selects, in the order [`PublicSummary`] reads them (and
+/// `author`, the joined user's name, last).
+const PUBLIC_COLUMNS: [post::Column; 5] = [
+    post::Column::Slug,
+    post::Column::Title,
+    post::Column::Excerpt,
+    post::Column::PublishedAt,
+    post::Column::UpdatedAt,
+];
+
+/// The columns the editor's list selects, in the order [`PostSummary`] reads them (and
+/// `author`, the joined user's name, last).
 const LIST_COLUMNS: [post::Column; 8] = [
     post::Column::Id,
     post::Column::Slug,
@@ -204,22 +257,25 @@ const LIST_COLUMNS: [post::Column; 8] = [
 ];
 
 /// The query of one page of a list (and one row more); `None` past any possible row.
-fn list_query(page: Page, status: Option<Status>) -> Option<sea_orm::Select<post::Entity>> {
+fn list_query(page: Page, list: List) -> Option<sea_orm::Select<post::Entity>> {
     let offset = page.offset()?;
-    let query = post::Entity::find()
-        .select_only()
-        .columns(LIST_COLUMNS)
+    let query = post::Entity::find().select_only();
+    let query = match list {
+        List::Published => query.columns(PUBLIC_COLUMNS),
+        List::All => query.columns(LIST_COLUMNS),
+    };
+    let query = query
         .column_as(user::Column::DisplayName, "author")
         // LEFT, not INNER (the same rows: the foreign key keeps every author): it makes
         // MySQL read `posts` first, down `idx_posts_status_published_at` in order and only as
         // far as the page, then each author by primary key. With INNER and few users it
         // starts from `users` and sorts every post of the author instead.
         .join(JoinType::LeftJoin, post::Relation::Author.def());
-    let query = match status {
-        Some(status) => query
-            .filter(post::Column::Status.eq(status))
+    let query = match list {
+        List::Published => query
+            .filter(post::Column::Status.eq(Status::Published))
             .order_by_desc(post::Column::PublishedAt),
-        None => query.order_by_desc(post::Column::UpdatedAt),
+        List::All => query.order_by_desc(post::Column::UpdatedAt),
     };
     Some(
         query
@@ -230,35 +286,35 @@ fn list_query(page: Page, status: Option<Status>) -> Option<sea_orm::Select<post
 }
 
 /// [`list_query`] as a statement for `backend`. Its text depends only on the engine and on
-/// whether the list is filtered by status (the page is in its last two values, `LIMIT` and
-/// `OFFSET`), so it is built by sea-query once per engine and kind and reused: on the blog's
-/// hot path, building it cost as much as decoding the page's rows.
+/// the list (the page is in its last two values, `LIMIT` and `OFFSET`), so it is built by
+/// sea-query once per engine and list and reused: on the blog's hot path, building it cost as
+/// much as decoding the page's rows.
 fn list_statement(
     backend: sea_orm::DbBackend,
     page: Page,
-    status: Option<Status>,
+    list: List,
 ) -> Option<sea_orm::Statement> {
     use std::sync::OnceLock;
-    static BUILT: [OnceLock<Option<sea_orm::Statement>>; 6] = [const { OnceLock::new() }; 6];
+    static BUILT: [OnceLock<Option<sea_orm::Statement>>; 4] = [const { OnceLock::new() }; 4];
     let offset = page.offset()?;
     let limit = page.per_page.saturating_add(1);
     let engine = match backend {
         sea_orm::DbBackend::MySql => 0,
         sea_orm::DbBackend::Sqlite => 1,
-        _ => 2,
+        // Not an engine onebox runs on: built each time.
+        _ => return Some(list_query(page, list)?.build(backend)),
     };
-    let kind = match status {
-        None => 0,
-        Some(Status::Draft) => 1,
-        Some(Status::Published) => 2,
+    let kind = match list {
+        List::Published => 0,
+        List::All => 1,
     };
-    let Some(slot) = BUILT.get(engine * 3 + kind) else {
-        return Some(list_query(page, status)?.build(backend));
+    let Some(slot) = BUILT.get(engine * 2 + kind) else {
+        return Some(list_query(page, list)?.build(backend));
     };
-    let template = slot.get_or_init(|| list_template(backend, status));
+    let template = slot.get_or_init(|| list_template(backend, list));
     let Some(template) = template else {
         // Not the shape expected (another sea-query): built each time, as before.
-        return Some(list_query(page, status)?.build(backend));
+        return Some(list_query(page, list)?.build(backend));
     };
     let mut statement = template.clone();
     if let Some(tail) = statement.values.as_mut().and_then(|values| {
@@ -273,15 +329,12 @@ fn list_statement(
 
 /// [`list_query`] for a sample page, if its last two values are that page's `LIMIT` and
 /// `OFFSET` (what [`list_statement`] replaces).
-fn list_template(
-    backend: sea_orm::DbBackend,
-    status: Option<Status>,
-) -> Option<sea_orm::Statement> {
+fn list_template(backend: sea_orm::DbBackend, list: List) -> Option<sea_orm::Statement> {
     let sample = Page {
         number: 3,
         per_page: 7,
     };
-    let statement = list_query(sample, status)?.build(backend);
+    let statement = list_query(sample, list)?.build(backend);
     let values = &statement.values.as_ref()?.0;
     let tail = values.get(values.len().checked_sub(2)?..)?;
     let expected = [
@@ -530,11 +583,18 @@ mod tests {
             number: 3,
             per_page: 10,
         };
-        let sql = list_query(page, Some(Status::Published))
+        let sql = list_query(page, List::Published)
             .expect("a page")
             .build(DbBackend::MySql)
             .to_string();
         assert!(!sql.contains("body"), "{sql}");
+        assert!(
+            sql.starts_with(
+                "SELECT `posts`.`slug`, `posts`.`title`, `posts`.`excerpt`, \
+                 `posts`.`published_at`, `posts`.`updated_at`, `users`.`display_name` AS `author` "
+            ),
+            "only what a reader sees: {sql}"
+        );
         assert!(
             sql.contains("LEFT JOIN `users` ON `posts`.`author_id` = `users`.`id`"),
             "{sql}"
@@ -550,7 +610,7 @@ mod tests {
             number: u64::MAX,
             per_page: 10,
         };
-        assert!(list_query(past, None).is_none());
+        assert!(list_query(past, List::All).is_none());
     }
 
     /// The statement reused across requests is the one sea-query builds for the page, text and
@@ -559,32 +619,30 @@ mod tests {
     #[test]
     fn the_reused_list_statement_is_the_built_one() {
         for backend in [DbBackend::MySql, DbBackend::Sqlite] {
-            for status in [None, Some(Status::Published), Some(Status::Draft)] {
+            for list in [List::Published, List::All] {
                 assert!(
-                    list_template(backend, status).is_some(),
-                    "{backend:?} {status:?}: LIMIT and OFFSET are not the last values"
+                    list_template(backend, list).is_some(),
+                    "{backend:?} {list:?}: LIMIT and OFFSET are not the last values"
                 );
                 for (number, per_page) in [(1, 10), (2, 10), (7, 3), (1, 1), (1_000_000, 50)] {
                     let page = Page { number, per_page };
-                    let built = list_query(page, status).expect("a page").build(backend);
-                    let reused = list_statement(backend, page, status).expect("a page");
-                    assert_eq!(reused.sql, built.sql, "{backend:?} {status:?} {page:?}");
-                    assert_eq!(
-                        reused.values, built.values,
-                        "{backend:?} {status:?} {page:?}"
-                    );
+                    let built = list_query(page, list).expect("a page").build(backend);
+                    let reused = list_statement(backend, page, list).expect("a page");
+                    assert_eq!(reused.sql, built.sql, "{backend:?} {list:?} {page:?}");
+                    assert_eq!(reused.values, built.values, "{backend:?} {list:?} {page:?}");
                 }
                 let past = Page {
                     number: u64::MAX,
                     per_page: 10,
                 };
-                assert!(list_statement(backend, past, status).is_none());
+                assert!(list_statement(backend, past, list).is_none());
             }
         }
     }
 
     /// A summary is read by position: each field gets its own column's value (a column order
-    /// that differs from [`LIST_COLUMNS`] would swap same-typed fields such as slug and title).
+    /// that differs from [`PUBLIC_COLUMNS`] or [`LIST_COLUMNS`] would swap same-typed fields
+    /// such as slug and title).
     #[tokio::test]
     async fn a_summary_reads_each_column_into_its_field() {
         let (_dir, db) = crate::db::migrated().await;
@@ -625,7 +683,21 @@ mod tests {
         let stored = by_id(&db, first).await.expect("read").expect("there");
         assert_eq!(
             summary,
-            &PostSummary {
+            &PublicSummary {
+                slug: "first".to_owned(),
+                title: "Title of first".to_owned(),
+                excerpt: "Excerpt of first".to_owned(),
+                author: "Ann Author".to_owned(),
+                published_at: stored.published_at,
+                updated_at: stored.updated_at,
+            }
+        );
+        assert!(summary.published_at.is_some());
+        let all = list_all(&db, page).await.expect("list");
+        let firsts: Vec<_> = all.items.iter().filter(|p| p.id == first).collect();
+        assert_eq!(
+            firsts,
+            [&PostSummary {
                 id: first,
                 slug: "first".to_owned(),
                 title: "Title of first".to_owned(),
@@ -635,10 +707,8 @@ mod tests {
                 author: "Ann Author".to_owned(),
                 published_at: stored.published_at,
                 updated_at: stored.updated_at,
-            }
+            }]
         );
-        assert!(summary.published_at.is_some());
-        let all = list_all(&db, page).await.expect("list");
         let drafts: Vec<_> = all.items.iter().filter(|p| p.id == draft).collect();
         let [draft] = drafts.as_slice() else {
             panic!("the draft in the editor's list: {all:?}");

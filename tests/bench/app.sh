@@ -47,10 +47,21 @@
 # the last lines say whether each route meets its target, and the raw list rows' share is the
 # ceiling for any page that runs its query on every request.
 #
+# With COUNT=N, instead: after the posts are loaded, both oneboxes run under valgrind's
+# callgrind (the first restarted so, the second started so) and the user-space instructions per
+# request of the two uncached pages are counted, deterministic where rates on a shared box are
+# not: GET /blog from the onebox without page cache, and GET /blog signed in from the first
+# (whose kept sessions spare the session lookup, as in row 8). Each: 200 requests to warm up,
+# the counters zeroed, N keep-alive requests (h2load --h1 -c10 -m1), then dumped. The counts
+# include what onebox does once a second besides (the database watcher's ping, the page
+# cache's generation, a session looked up again): a few hundred instructions a request at the
+# rates callgrind allows.
+#
 # Loopback only; everything stops by itself (trap + timeouts). On a shared 2-core box only
 # numbers from the same run mean anything.
 #
-# Environment: DURATION (seconds per measurement, default 10), BIN (onebox binary).
+# Environment: DURATION (seconds per measurement, default 10), BIN (onebox binary), COUNT
+# (callgrind mode, requests counted), KEEP (a directory: callgrind mode keeps its dumps there).
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
@@ -60,6 +71,7 @@ SERVER_CPU=1
 CLIENT_CPU=0
 CONNECTIONS=50
 POSTS=1000
+COUNT=${COUNT:-}
 TARGET=0.5           # onebox's rate as a share of the raw query rate
 COUNT_REQUESTS=1000  # requests over which database statements are counted
 
@@ -79,8 +91,8 @@ slap=$(find_program mariadb-slap mysqlslap) || slap=
   { echo "app.sh: no MariaDB server: apt-get install mariadb-server" >&2; exit 2; }
 [ -n "$client" ] && [ -n "$slap" ] ||
   { echo "app.sh: no MariaDB client tools: apt-get install mariadb-client" >&2; exit 2; }
-for tool in wrk curl taskset python3 timeout; do
-  command -v "$tool" >/dev/null || { echo "app.sh: $tool is missing (apt-get install wrk curl util-linux python3 coreutils)" >&2; exit 2; }
+for tool in wrk curl taskset python3 timeout ${COUNT:+valgrind callgrind_control h2load}; do
+  command -v "$tool" >/dev/null || { echo "app.sh: $tool is missing (apt-get install wrk curl util-linux python3 coreutils${COUNT:+ valgrind nghttp2-client})" >&2; exit 2; }
 done
 [ -x "$BIN" ] || { echo "app.sh: $BIN not built; run: cargo build --release --bin onebox" >&2; exit 2; }
 
@@ -181,13 +193,16 @@ listen = ""
 EOF
 onebox() { timeout 60 "$BIN" --config "$tmp/onebox.toml" "$@"; }
 # Starts `onebox serve` with config NAME.toml on SERVER_CPU (log in NAME.log) and waits until
-# http://127.0.0.1:PORT/readyz says ready with the database up; sets started_pid.
-start_onebox() { # name port
-  taskset -c "$SERVER_CPU" "$BIN" --config "$tmp/$1.toml" serve </dev/null 2>"$tmp/$1.log" &
+# http://127.0.0.1:PORT/readyz says ready with the database up; sets started_pid. With a third
+# argument, under callgrind (NAME.callgrind.N, one file per dump).
+start_onebox() { # name port [callgrind]
+  local under=() tries=300
+  [ -z "${3:-}" ] || { under=(valgrind -q --tool=callgrind --callgrind-out-file="$tmp/$1.callgrind"); tries=1200; }
+  taskset -c "$SERVER_CPU" "${under[@]}" "$BIN" --config "$tmp/$1.toml" serve </dev/null 2>"$tmp/$1.log" &
   pids+=($!)
   started_pid=$!
   local ready="http://127.0.0.1:$2/readyz"
-  for _ in $(seq 300); do
+  for _ in $(seq "$tries"); do
     [ "$(curl -s --max-time 1 "$ready" 2>/dev/null)" = "$(printf 'ready\ndatabase: up')" ] && return 0
     kill -0 "$started_pid" 2>/dev/null || break
     sleep 0.1
@@ -264,8 +279,9 @@ if response.status != 303 or not session:
 print(session.group(1))
 EOF
 ) || fail "could not sign in"
-curl -sf --max-time 5 -H "Cookie: $session" "$base/blog" | grep -q 'Sign out Bench' ||
-  fail "GET /blog with the session cookie is not signed in"
+signed_in_page=$(curl -s --max-time 10 -w '\n%{http_code}' -H "Cookie: $session" "$base/blog") || true
+grep -q 'Sign out Bench' <<<"$signed_in_page" ||
+  fail "GET /blog with the session cookie is not signed in (HTTP $(tail -1 <<<"$signed_in_page"))"
 
 # The statement onebox sends for a list page, as MariaDB received it (the general log shows
 # the prepared statement, with its values or with placeholders for the first page's values:
@@ -304,8 +320,36 @@ nc_http=$(free_port); nc_https=$(free_port)
 sed -e "s/127.0.0.1:$ob_http/127.0.0.1:$nc_http/; s/127.0.0.1:$ob_https/127.0.0.1:$nc_https/" \
     -e "s|^state_dir = .*|state_dir = \"$tmp/state-nocache\"|" "$tmp/onebox.toml" >"$tmp/nocache.toml"
 printf '[app]\npage_cache_ttl = "0s"\n' >>"$tmp/nocache.toml"
-start_onebox nocache "$nc_http"
+start_onebox nocache "$nc_http" $COUNT
 nocache_pid=$started_pid
+
+if [ -n "$COUNT" ]; then
+  # The first onebox again, under callgrind (the session is in the database).
+  kill "$onebox_pid"
+  wait "$onebox_pid" 2>/dev/null || true
+  start_onebox onebox "$ob_http" callgrind
+  onebox_pid=$started_pid
+  # Instructions per request: zeroed after the warm-up, dumped after COUNT requests.
+  count() { # name pid url [cookie]
+    local name=$1 pid=$2 url=$3 headers=() file
+    [ -z "${4:-}" ] || headers=(-H "Cookie: $4")
+    timeout 600 taskset -c "$CLIENT_CPU" h2load --h1 -c10 -m1 -n200 "${headers[@]}" "$url" >/dev/null
+    callgrind_control -z "$pid" >/dev/null 2>&1
+    timeout 900 taskset -c "$CLIENT_CPU" h2load --h1 -c10 -m1 -n"$COUNT" "${headers[@]}" "$url" |
+      grep -q " $COUNT succeeded, 0 failed" ||
+      { echo "app.sh: requests failed under callgrind ($url)" >&2; exit 1; }
+    callgrind_control -d "$pid" >/dev/null 2>&1
+    # The latest dump's total of instructions (Ir).
+    file=$(ls -t "$tmp/$name".callgrind.* 2>/dev/null | head -1)
+    if [ -n "${KEEP:-}" ]; then cp "$file" "$KEEP/"; fi
+    awk -v n="$COUNT" '/^(summary|totals):/ {print int($2 / n); exit}' "$file"
+  }
+  echo "onebox $("$BIN" --version | awk '{print $2}'): user-space instructions per request (callgrind, $COUNT requests after 200, h2load --h1 -c10 -m1)"
+  uncached=$(count nocache "$nocache_pid" "http://127.0.0.1:$nc_http/blog")
+  signed_in=$(count onebox "$onebox_pid" "$base/blog" "$session")
+  printf '  no page cache: GET /blog   %8d\n  signed in: GET /blog       %8d\n' "$uncached" "$signed_in"
+  exit 0
+fi
 
 limit=$((DURATION + 60))
 client() { timeout "$limit" taskset -c "$CLIENT_CPU" "$@"; }

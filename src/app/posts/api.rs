@@ -53,7 +53,7 @@ use super::super::json::JsonBody;
 use super::super::state::State;
 use super::input::{self, PostInput};
 use super::{PageQuery, may_change, page, rfc3339};
-use crate::db::posts::{self, PostDetail, PostSummary, Status};
+use crate::db::posts::{self, PostDetail, PublicSummary, Status};
 
 const JSON: &str = "application/json";
 
@@ -69,8 +69,8 @@ struct Summary {
     url: String,
 }
 
-impl From<PostSummary> for Summary {
-    fn from(post: PostSummary) -> Self {
+impl From<PublicSummary> for Summary {
+    fn from(post: PublicSummary) -> Self {
         Self {
             url: format!("/blog/{}", post.slug),
             slug: post.slug,

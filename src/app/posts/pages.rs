@@ -2,12 +2,18 @@
 //! `GET /blog` (published posts, newest first, one page of `app.posts_per_page`, each with its
 //! excerpt) and `GET /blog/{slug}` (one published post; drafts and unknown slugs are 404).
 //! Rendered from `home.html`, `blog.html` and `post.html`, each with its canonical address;
-//! cached as [`super::super::cache`] says.
+//! cached as [`super::super::cache`] says. The lists' data reaches the templates as objects
+//! read field by field (see [`super::super::render`]): an uncached list page renders on every
+//! request of a signed-in reader.
+
+use std::sync::Arc;
 
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query};
 use axum::http::HeaderMap;
 use axum::response::Response;
+use minijinja::Value;
+use minijinja::value::{Enumerator, Object};
 use serde::Serialize;
 
 use super::super::auth::{MaybeSignedIn, SignedIn};
@@ -17,7 +23,7 @@ use super::super::render::Meta;
 use super::super::routes::Origin;
 use super::super::state::State;
 use super::{PageQuery, human_date, input, page, rfc3339};
-use crate::db::posts::{self, PostDetail, PostSummary};
+use crate::db::posts::{self, PostDetail, PublicSummary};
 
 const HTML: &str = "text/html; charset=utf-8";
 
@@ -25,7 +31,7 @@ const HTML: &str = "text/html; charset=utf-8";
 pub const HOME_POSTS: u64 = 5;
 
 /// A post in a list, as `home.html` and `blog.html` see it.
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
 struct Item {
     slug: String,
     title: String,
@@ -38,8 +44,8 @@ struct Item {
     published_iso: String,
 }
 
-impl From<PostSummary> for Item {
-    fn from(post: PostSummary) -> Self {
+impl From<PublicSummary> for Item {
+    fn from(post: PublicSummary) -> Self {
         let published_at = post.published_at.unwrap_or(post.updated_at);
         Self {
             slug: post.slug,
@@ -52,26 +58,107 @@ impl From<PostSummary> for Item {
     }
 }
 
+impl Object for Item {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        self.get_value_by_str(key.as_str()?)
+    }
+
+    fn get_value_by_str(self: &Arc<Self>, key: &str) -> Option<Value> {
+        let text = match key {
+            "slug" => &self.slug,
+            "title" => &self.title,
+            "excerpt" => &self.excerpt,
+            "author" => &self.author,
+            "published" => &self.published,
+            "published_iso" => &self.published_iso,
+            _ => return None,
+        };
+        Some(Value::from(text.as_str()))
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Str(&[
+            "slug",
+            "title",
+            "excerpt",
+            "author",
+            "published",
+            "published_iso",
+        ])
+    }
+}
+
+/// A list's posts as templates iterate them: one object per post.
+fn items(posts: Vec<PublicSummary>) -> Value {
+    Value::from(
+        posts
+            .into_iter()
+            .map(|post| Value::from_object(Item::from(post)))
+            .collect::<Vec<_>>(),
+    )
+}
+
 /// `home.html`'s data.
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
 struct Home {
-    /// The latest posts.
-    posts: Vec<Item>,
+    /// The latest posts ([`items`]).
+    posts: Value,
     /// Whether older posts exist (a link to `/blog`).
     more: bool,
-    meta: Meta,
+    meta: Arc<Meta>,
+}
+
+impl Object for Home {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        self.get_value_by_str(key.as_str()?)
+    }
+
+    fn get_value_by_str(self: &Arc<Self>, key: &str) -> Option<Value> {
+        match key {
+            "posts" => Some(self.posts.clone()),
+            "more" => Some(Value::from(self.more)),
+            "meta" => Some(Value::from_dyn_object(Arc::clone(&self.meta))),
+            _ => None,
+        }
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Str(&["posts", "more", "meta"])
+    }
 }
 
 /// `blog.html`'s data.
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
 struct Index {
-    posts: Vec<Item>,
+    /// The page's posts ([`items`]).
+    posts: Value,
     page: u64,
     /// The newer page's number, if any.
     prev: Option<u64>,
     /// The older page's number, if any.
     next: Option<u64>,
-    meta: Meta,
+    meta: Arc<Meta>,
+}
+
+impl Object for Index {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        self.get_value_by_str(key.as_str()?)
+    }
+
+    fn get_value_by_str(self: &Arc<Self>, key: &str) -> Option<Value> {
+        match key {
+            "posts" => Some(self.posts.clone()),
+            "page" => Some(Value::from(self.page)),
+            "prev" => Some(Value::from(self.prev)),
+            "next" => Some(Value::from(self.next)),
+            "meta" => Some(Value::from_dyn_object(Arc::clone(&self.meta))),
+            _ => None,
+        }
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Str(&["posts", "page", "prev", "next", "meta"])
+    }
 }
 
 /// `post.html`'s data.
@@ -132,15 +219,21 @@ pub(in crate::app) async fn home(
     let site = state.site.load();
     let data = Home {
         more: listing.has_next,
-        posts: listing.items.into_iter().map(Item::from).collect(),
-        meta: Meta {
+        posts: items(listing.items),
+        meta: Arc::new(Meta {
             canonical: format!("{origin}/"),
             title: site.title.clone(),
             description: site.tagline.clone(),
             kind: "website",
-        },
+        }),
     };
-    page_for(&state, &headers, who.as_ref(), "home.html", data)
+    page_for(
+        &state,
+        &headers,
+        who.as_ref(),
+        "home.html",
+        Value::from_object(data),
+    )
 }
 
 /// `GET /blog?page=N`.
@@ -161,8 +254,8 @@ pub(in crate::app) async fn index(
         page: page.number,
         prev: (page.number > 1).then(|| page.number - 1),
         next: listing.has_next.then(|| page.number + 1),
-        posts: listing.items.into_iter().map(Item::from).collect(),
-        meta: Meta {
+        posts: items(listing.items),
+        meta: Arc::new(Meta {
             canonical: match page.number {
                 1 => format!("{origin}/blog"),
                 n => format!("{origin}/blog?page={n}"),
@@ -170,9 +263,15 @@ pub(in crate::app) async fn index(
             title: format!("Blog — {}", site.title),
             description: site.tagline.clone(),
             kind: "website",
-        },
+        }),
     };
-    page_for(&state, &headers, who.as_ref(), "blog.html", data)
+    page_for(
+        &state,
+        &headers,
+        who.as_ref(),
+        "blog.html",
+        Value::from_object(data),
+    )
 }
 
 /// `GET /blog/{slug}`.
@@ -207,7 +306,13 @@ pub(in crate::app) async fn show(
         },
         post: Article::from(post),
     };
-    page_for(&state, &headers, who.as_ref(), "post.html", data)
+    page_for(
+        &state,
+        &headers,
+        who.as_ref(),
+        "post.html",
+        Value::from(minijinja::value::Serde(&data)),
+    )
 }
 
 /// A public page as `who` sees it: cacheable for anonymous readers, private for a signed-in
@@ -217,9 +322,9 @@ fn page_for(
     headers: &HeaderMap,
     who: Option<&SignedIn>,
     template: &str,
-    data: impl Serialize,
+    data: Value,
 ) -> Result<Response, AppError> {
-    let html = state.page(
+    let html = state.render(
         template,
         who.map(|w| &w.viewer),
         who.map(|w| w.csrf.as_str()),
@@ -231,4 +336,104 @@ fn page_for(
         Audience::Public
     };
     Ok(cache::respond(headers, audience, HTML, html))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::render::{SiteInfo, Templates, Viewer};
+    use crate::db::users::Role;
+
+    fn summary(n: i64, excerpt: &str) -> PublicSummary {
+        let time = chrono::NaiveDate::from_ymd_opt(2026, 11, 6)
+            .and_then(|d| d.and_hms_opt(9, 5, 7))
+            .expect("valid");
+        PublicSummary {
+            slug: format!("post-{n}"),
+            title: format!("Post <{n}> & \"more\" of a title longer than a short string"),
+            excerpt: excerpt.to_owned(),
+            author: "Ada 'L'".to_owned(),
+            published_at: (n % 2 == 0).then_some(time),
+            updated_at: time,
+        }
+    }
+
+    /// The list pages read from objects exactly what they read from the same data converted
+    /// through serde (as every other page's data is), signed in or not.
+    #[test]
+    fn list_objects_render_as_their_serde_data() {
+        let (templates, _) = Templates::load(None).expect("built-in templates load");
+        let site = Arc::new(SiteInfo::default());
+        let viewer = Viewer {
+            id: 7,
+            email: "ada@foobar.com".to_owned(),
+            display_name: "Ada <L>".to_owned(),
+            role: Role::Admin,
+        };
+        let rows = || {
+            vec![
+                summary(1, "An excerpt with <b>tags</b> & ünïcode."),
+                summary(2, ""),
+            ]
+        };
+        let as_json = |row: PublicSummary| {
+            let published_at = row.published_at.unwrap_or(row.updated_at);
+            serde_json::json!({
+                "slug": row.slug, "title": row.title, "excerpt": row.excerpt,
+                "author": row.author, "published": human_date(published_at),
+                "published_iso": rfc3339(published_at),
+            })
+        };
+        let meta = || Meta {
+            canonical: "https://www.foobar.com/blog?page=2".to_owned(),
+            title: "Blog — foobar.com".to_owned(),
+            description: "a \"tagline\"".to_owned(),
+            kind: "website",
+        };
+        for (who, csrf) in [(None, None), (Some(&viewer), Some("token"))] {
+            let index = Index {
+                posts: items(rows()),
+                page: 2,
+                prev: Some(1),
+                next: Some(3),
+                meta: Arc::new(meta()),
+            };
+            let lazy = templates
+                .render("blog.html", &site, who, csrf, Value::from_object(index))
+                .expect("renders");
+            let json = serde_json::json!({
+                "posts": rows().into_iter().map(as_json).collect::<Vec<_>>(),
+                "page": 2, "prev": 1, "next": 3, "meta": meta(),
+            });
+            let whole = templates
+                .page("blog.html", &site, who, csrf, json)
+                .expect("renders");
+            assert_eq!(lazy, whole);
+            assert!(
+                lazy.contains("Post &lt;1&gt; &amp; &quot;more&quot;"),
+                "{lazy}"
+            );
+            assert_eq!(
+                lazy.contains(r#"value="token">"#) && lazy.contains("Sign out Ada &lt;L&gt;"),
+                who.is_some(),
+                "{lazy}"
+            );
+            let home = Home {
+                posts: items(rows()),
+                more: true,
+                meta: Arc::new(meta()),
+            };
+            let lazy = templates
+                .render("home.html", &site, who, csrf, Value::from_object(home))
+                .expect("renders");
+            let json = serde_json::json!({
+                "posts": rows().into_iter().map(as_json).collect::<Vec<_>>(),
+                "more": true, "meta": meta(),
+            });
+            let whole = templates
+                .page("home.html", &site, who, csrf, json)
+                .expect("renders");
+            assert_eq!(lazy, whole);
+        }
+    }
 }

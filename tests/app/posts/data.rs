@@ -75,7 +75,7 @@ async fn lists_are_pages_newest_first(backend: Backend) {
         number,
         per_page: 10,
     };
-    let slugs = |listing: &posts::Listing<posts::PostSummary>| -> Vec<String> {
+    let slugs = |listing: &posts::Listing<posts::PublicSummary>| -> Vec<String> {
         listing.items.iter().map(|p| p.slug.clone()).collect()
     };
     // Same second for many: the newer row (higher id) first.
@@ -85,9 +85,7 @@ async fn lists_are_pages_newest_first(backend: Backend) {
     assert!(first.has_next);
     let item = &first.items[0];
     assert_eq!(item.author, "Ada");
-    assert_eq!(item.author_id, ada);
     assert_eq!(item.title, "Title of p25");
-    assert_eq!(item.status, Status::Published);
     assert_eq!(item.excerpt, format!("Body of {}", item.slug));
     assert!(item.published_at.is_some());
     let last = posts::list_published(&db, page(3)).await.expect("page 3");
@@ -125,6 +123,13 @@ async fn lists_are_pages_newest_first(backend: Backend) {
             .count(),
         2
     );
+    let newest = all
+        .items
+        .iter()
+        .find(|p| p.slug == "p25")
+        .expect("p25 in the editor's list");
+    assert_eq!(newest.author_id, ada);
+    assert_eq!(newest.status, Status::Published);
     let absurd = posts::list_published(
         &db,
         Page {
