@@ -1,5 +1,6 @@
-//! onebox's own HTTP/1.1 path for the most common request: a plain GET or HEAD of a file
-//! held in the file cache, answered with a head prebuilt per file and snapshot.
+//! onebox's own HTTP/1.1 path for the most common requests: a plain GET or HEAD of a file
+//! held in the file cache, answered with a head prebuilt per file and snapshot, and a plain
+//! GET or HEAD of a `[[web.proxy]]` path, proxied without hyper (`fast_proxy`).
 //!
 //! Why it exists: through hyper, such a request costs more in parsing its head into a
 //! `HeaderMap`, cloning the file's prebuilt `HeaderMap` and encoding it again than in
@@ -14,16 +15,25 @@
 //!   characters;
 //! - with exactly one `Host`, valid (`conform`), naming the canonical name or a local name;
 //!   over plain HTTP only when `web.redirect_to_https` is off;
-//! - with no field that could ask for anything but the whole file: no `Content-Length`,
-//!   `Transfer-Encoding`, `Expect`, `Upgrade`, `Range` or `If-*`; `Connection` only
-//!   `keep-alive` or `close`; `Accept-Encoding` picks the representation as in `files`;
-//! - for a path that is not `/healthz`, `/readyz`, an ACME challenge on plain HTTP, a
-//!   `[[web.proxy]]` path or one of the application's routes, whose file is in the cache
-//!   in memory ([`Files::whole`](super::files));
-//! - while the process is not draining.
+//! - with no body and no field that asks for more than a plain exchange: no
+//!   `Content-Length`, `Transfer-Encoding`, `Expect` or `Upgrade`; `Connection` only
+//!   `keep-alive` or `close`;
+//! - for a path that is not `/healthz`, `/readyz`, an ACME challenge on plain HTTP or one of
+//!   the application's routes;
+//! - while the process is not draining;
+//! - and either for a `[[web.proxy]]` path (`Proxies::route`) of an entry without
+//!   `try_files` whose upstreams are all HTTP or unix ones (not FastCGI): proxied as
+//!   `fast_proxy` says, the client's other fields (`Range`, `If-*` too) going upstream by
+//!   `proxy`'s rules;
+//! - or for a file that is in the cache in memory ([`Files::whole`](super::files)), with no
+//!   `Range` or `If-*` (anything but the whole file), `Accept-Encoding` picking the
+//!   representation as in `files`.
 //!
 //! Such a response is what the handler would give (same status, fields and order, body),
-//! counted in the metrics (route group `static`) and written to the access log the same way.
+//! counted in the metrics (route group `static`, or `proxy`) and written to the access log
+//! the same way. A proxied request's response is queued when its upstream has answered; the
+//! requests after it wait (nothing more is read from the client meanwhile), so that
+//! pipelined responses keep their order.
 //! The first request that is anything else — a parse error, a head over the limit, a body,
 //! an upgrade, HTTP/1.0, HTTP/2's preface, a file not cached yet — ends this path for the
 //! connection: the bytes read and not answered are handed to hyper ([`Rewind`]), which reads
@@ -36,7 +46,7 @@
 //! connection's `idle::Activity`, whose timer the connection task runs; past it the
 //! connection is closed without a response, as hyper does), the idle timeout sees the same
 //! reads and writes, and a graceful shutdown closes the connection after the response in
-//! flight. `head_limit` sees every byte read here too, so a head over the limit that hyper
+//! flight (a proxied one says `Connection: close`, as hyper's does). `head_limit` sees every byte read here too, so a head over the limit that hyper
 //! is then handed gets the same 431 or 414.
 
 use std::io;
@@ -51,6 +61,7 @@ use http::{StatusCode, Version};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::conform;
+use super::fast_proxy::{self, Done, Exchange};
 use super::handler::{self, ACME_PREFIX, ConnInfo};
 use super::idle::Activity;
 use super::metrics::Group;
@@ -104,6 +115,8 @@ pub(crate) struct Fast<I> {
     close_after: bool,
     /// Hand over to hyper once the queued responses are written.
     handover: bool,
+    /// A proxied request under way (its response comes after those queued before it).
+    proxying: Option<Exchange>,
 }
 
 impl<I: AsyncRead + AsyncWrite + Unpin> Fast<I> {
@@ -118,6 +131,7 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Fast<I> {
             head_waiting: false,
             close_after: false,
             handover: false,
+            proxying: None,
         }
     }
 
@@ -135,11 +149,23 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Fast<I> {
     /// flight (the drain).
     pub fn poll(&mut self, cx: &mut Context<'_>, head_due: bool, shutdown: bool) -> Poll<Ended> {
         loop {
-            if !self.output.is_empty()
+            if self.output.unfinished()
                 && let Err(error) = ready!(self.output.poll_write(&mut self.io, cx))
             {
                 tracing::debug!(%error, "web connection ended with an error");
                 return Poll::Ready(Ended::Closed);
+            }
+            if let Some(exchange) = &mut self.proxying {
+                match exchange.poll(cx, &self.path, &mut self.output, shutdown) {
+                    // The upstream's turn, or what is queued must be written first.
+                    Poll::Pending if !self.output.unfinished() => return Poll::Pending,
+                    Poll::Pending => continue,
+                    Poll::Ready(done) => {
+                        self.proxying = None;
+                        self.close_after |= matches!(done, Done::Close);
+                        continue;
+                    }
+                }
             }
             // Shut down: between requests (hyper's graceful shutdown of an idle connection
             // closes it too; a head begun and not finished is dropped with it).
@@ -151,7 +177,11 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Fast<I> {
                 return Poll::Ready(Ended::Handover);
             }
             // Answer what the buffer holds, then write it all at once.
-            while self.output.queued() < MAX_QUEUED && !self.close_after && !self.handover {
+            while self.output.queued() < MAX_QUEUED
+                && !self.close_after
+                && !self.handover
+                && self.proxying.is_none()
+            {
                 let bytes = self.input.pending();
                 if bytes.is_empty() {
                     break;
@@ -162,11 +192,20 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Fast<I> {
                         self.close_after = close;
                         self.head_in();
                     }
+                    Answer::Proxied { len, exchange } => {
+                        self.input.consume(len);
+                        self.proxying = Some(exchange);
+                        self.head_in();
+                    }
                     Answer::Partial => break,
                     Answer::Handover => self.handover = true,
                 }
             }
-            if !self.output.is_empty() || self.close_after || self.handover {
+            if self.output.unfinished()
+                || self.close_after
+                || self.handover
+                || self.proxying.is_some()
+            {
                 continue;
             }
             if self.input.pending().len() >= self.path.max_head {
@@ -229,6 +268,8 @@ enum Answer {
     /// A request of `len` bytes answered (its response queued); `close`: the client asked to
     /// close after it.
     Queued { len: usize, close: bool },
+    /// A request of `len` bytes for a `[[web.proxy]]` upstream, under way (`fast_proxy`).
+    Proxied { len: usize, exchange: Exchange },
     /// The head is not complete yet.
     Partial,
     /// hyper's to answer.
@@ -266,6 +307,7 @@ fn answer(bytes: &[u8], path: &FastPath, out: &mut Output) -> Answer {
     let mut close = false;
     let mut accept: [&[u8]; MAX_ACCEPT] = [&[]; MAX_ACCEPT];
     let mut accepts = 0;
+    let mut whole = true;
     for field in request.headers.iter() {
         let name = field.name.as_bytes();
         let is = |known: &[u8]| name.eq_ignore_ascii_case(known);
@@ -290,10 +332,11 @@ fn answer(bytes: &[u8], path: &FastPath, out: &mut Output) -> Answer {
             || is(b"transfer-encoding")
             || is(b"expect")
             || is(b"upgrade")
-            || is(b"range")
-            || (name.len() > 3 && name[..3].eq_ignore_ascii_case(b"if-"))
         {
             return Answer::Handover;
+        } else if is(b"range") || (name.len() > 3 && name[..3].eq_ignore_ascii_case(b"if-")) {
+            // Not the whole file; an upstream gets them as they are.
+            whole = false;
         }
     }
     let Some(host) = host
@@ -315,10 +358,34 @@ fn answer(bytes: &[u8], path: &FastPath, out: &mut Output) -> Answer {
             .any(|n| name.eq_ignore_ascii_case(n));
     if !served
         || (!info.secure && site.redirect_to_https)
-        || site.proxies.route(file).is_some()
         || info.app.as_ref().is_some_and(|app| app.routes(file))
         || info.draining.is_cancelled()
     {
+        return Answer::Handover;
+    }
+    if let Some(proxy) = site.proxies.route(file) {
+        // `try_files` asks the file system first; FastCGI upstreams are hyper's.
+        if proxy.try_files || !proxy.http_only() {
+            return Answer::Handover;
+        }
+        let logged = site
+            .access_log
+            .then(|| Box::new((host.to_owned(), file.to_owned())));
+        let proxied = fast_proxy::Request {
+            proxy,
+            site: &site,
+            info,
+            head_only: head,
+            close,
+            start,
+            target,
+            host: host.as_bytes(),
+            logged,
+        };
+        let exchange = Exchange::start(proxied, request.headers);
+        return Answer::Proxied { len, exchange };
+    }
+    if !whole {
         return Answer::Handover;
     }
     let Some((wire, body)) = site.files.whole(file, accept[..accepts].iter().copied()) else {
@@ -387,7 +454,7 @@ fn file_path(target: &str) -> Option<&str> {
 }
 
 /// Appends the current time as an HTTP date, formatted once per second per thread.
-fn date(out: &mut Vec<u8>) {
+pub(super) fn date(out: &mut Vec<u8>) {
     use std::cell::RefCell;
     thread_local! {
         static CACHED: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
@@ -443,10 +510,14 @@ impl Input {
 
 /// Responses queued: heads (and small bodies) in `head`, then one large body.
 #[derive(Default)]
-struct Output {
-    head: Vec<u8>,
+pub(super) struct Output {
+    /// Written first.
+    pub head: Vec<u8>,
     written: usize,
-    body: Bytes,
+    /// Written after `head`.
+    pub body: Bytes,
+    /// Written and not flushed yet (TLS keeps what the socket did not take until a flush).
+    unflushed: bool,
 }
 
 impl Output {
@@ -454,11 +525,17 @@ impl Output {
         self.written == self.head.len() && self.body.is_empty()
     }
 
-    fn queued(&self) -> usize {
+    /// Something is left to write or to flush.
+    fn unfinished(&self) -> bool {
+        self.unflushed || !self.is_empty()
+    }
+
+    /// Bytes queued and not written yet.
+    pub fn queued(&self) -> usize {
         self.head.len() - self.written + self.body.len()
     }
 
-    /// Writes everything queued, then flushes.
+    /// Writes everything queued, then flushes (until the flush is done).
     fn poll_write<I: AsyncWrite + Unpin>(
         &mut self,
         io: &mut I,
@@ -477,13 +554,19 @@ impl Output {
             if n == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
+            self.unflushed = true;
             let from_head = n.min(head.len());
             self.written += from_head;
             self.body.advance(n - from_head);
         }
         self.head.clear();
         self.written = 0;
-        Pin::new(&mut *io).poll_flush(cx)
+        if self.unflushed {
+            // A flush that has to wait is done again when the socket can take more.
+            ready!(Pin::new(&mut *io).poll_flush(cx))?;
+            self.unflushed = false;
+        }
+        Poll::Ready(Ok(()))
     }
 }
 

@@ -29,6 +29,7 @@ mod body;
 mod conform;
 mod cork;
 mod fast;
+mod fast_proxy;
 mod fastcgi;
 mod files;
 mod handler;

@@ -2,10 +2,13 @@
 //! `unix:/path`), nginx's `upstream { keepalive N; }`, and the HTTP/1.1 client that uses them.
 //!
 //! The client runs in the request's own task, as nginx's does in its event loop: the request
-//! head is written from the `HeaderMap` in one write, the response head read and parsed
-//! (`httparse`) into a `HeaderMap` whose values point into the bytes read, and the response
-//! body read from the socket as the client takes it ([`UpstreamBody`]). No task per
-//! connection and no channel between tasks: a request is one task's wake-ups.
+//! head is written as bytes ([`RequestHead`]) in one write, the response head read and parsed
+//! (`httparse`) onto the stack and its fields but the hop-by-hop ones given to a
+//! [`ResponseHead`], which makes them into a `HeaderMap` whose values point into the bytes
+//! read (for hyper's server) or writes them as the client's head (onebox's own HTTP/1.1 path,
+//! `fast_proxy`), and the response body read from the socket as the client takes it
+//! ([`UpstreamBody`]). No task per connection and no channel between tasks: a request is one
+//! task's wake-ups.
 //!
 //! - a request takes the idle connection used last (its socket is the warmest), skipping those
 //!   the upstream has closed (seen without a system call, from the socket's readiness), or
@@ -128,6 +131,8 @@ pub(crate) struct RequestHead {
     head_only: bool,
     /// A body is expected with the method: an empty one is declared (RFC 9110 §8.6).
     declares_empty: bool,
+    /// [`RequestHead::finish`] has ended it.
+    finished: bool,
 }
 
 impl RequestHead {
@@ -146,7 +151,32 @@ impl RequestHead {
             idempotent: super::proxy::idempotent(method),
             head_only: *method == Method::HEAD,
             declares_empty: matches!(*method, Method::POST | Method::PUT | Method::PATCH),
+            finished: false,
         }
+    }
+
+    /// The request's target (origin form), from its request line.
+    pub fn target(&self) -> &str {
+        let line = self.bytes.split(|&b| b == b'\r').next().unwrap_or_default();
+        let target = line.split(|&b| b == b' ').nth(1).unwrap_or_default();
+        std::str::from_utf8(target).unwrap_or_default()
+    }
+
+    /// A field whose `name` may be in any case (a client's, as parsed by `httparse`), written in
+    /// lower case as a `HeaderName` is; its `value` as it is.
+    pub fn field_any_case(&mut self, name: &[u8], value: &[u8]) {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(name);
+        let lower = &mut self.bytes[start..];
+        lower.make_ascii_lowercase();
+        match &*lower {
+            b"host" => self.has_host = true,
+            b"content-length" => self.has_length = true,
+            _ => {}
+        }
+        self.bytes.extend_from_slice(b": ");
+        self.bytes.extend_from_slice(value);
+        self.bytes.extend_from_slice(b"\r\n");
     }
 
     /// A field: `name` in lower case (a `HeaderName`'s), its value in `pieces` (a valid field
@@ -165,20 +195,24 @@ impl RequestHead {
         self.bytes.extend_from_slice(b"\r\n");
     }
 
-    /// The whole head: `Host` (`host`) if none was given, the framing of the body, the end.
-    fn finish(mut self, host: &str, bodiless: bool, chunked: bool) -> Vec<u8> {
-        if !self.has_host {
-            self.field("host", &[host.as_bytes()]);
+    /// Ends the head: `Host` (`host`) if none was given, the framing of the body, the empty
+    /// line. Once: a head sent again (another upstream) stays as it is.
+    fn finish(&mut self, host: &str, bodiless: bool, chunked: bool) -> &[u8] {
+        if !self.finished {
+            self.finished = true;
+            if !self.has_host {
+                self.field("host", &[host.as_bytes()]);
+            }
+            if chunked {
+                self.bytes
+                    .extend_from_slice(b"transfer-encoding: chunked\r\n");
+            } else if bodiless && self.declares_empty && !self.has_length {
+                // RFC 9110 §8.6: a request whose method has a body says that it is empty.
+                self.bytes.extend_from_slice(b"content-length: 0\r\n");
+            }
+            self.bytes.extend_from_slice(b"\r\n");
         }
-        if chunked {
-            self.bytes
-                .extend_from_slice(b"transfer-encoding: chunked\r\n");
-        } else if bodiless && self.declares_empty && !self.has_length {
-            // RFC 9110 §8.6: a request whose method has a body says that it is empty.
-            self.bytes.extend_from_slice(b"content-length: 0\r\n");
-        }
-        self.bytes.extend_from_slice(b"\r\n");
-        self.bytes
+        &self.bytes
     }
 }
 
@@ -208,12 +242,25 @@ impl Pool {
     }
 
     /// Sends `head` (see [`RequestHead`]) and `body` on an idle connection or a new one, and
-    /// reads the response head.
+    /// reads the response head into a `Response` (`HeaderMap`).
     pub async fn send(
         self: &Arc<Self>,
-        head: RequestHead,
-        mut body: UpBody,
+        mut head: RequestHead,
+        body: UpBody,
     ) -> Result<Response<UpstreamBody>, SendError> {
+        let (parts, body) = self.send_with(&mut head, body, &mut MapHead).await?;
+        Ok(Response::from_parts(parts, body))
+    }
+
+    /// Sends `head` (see [`RequestHead`]) and `body` on an idle connection or a new one, and
+    /// reads the response head, which `out` makes into what the caller wants (a `HeaderMap`
+    /// for hyper, bytes for onebox's own path). `head` is kept, to be sent again elsewhere.
+    pub async fn send_with<H: ResponseHead>(
+        self: &Arc<Self>,
+        head: &mut RequestHead,
+        mut body: UpBody,
+        out: &mut H,
+    ) -> Result<(H::Out, UpstreamBody), SendError> {
         let bodiless = body.is_end_stream();
         let chunked = !bodiless && !head.has_length;
         // Nothing is lost if the upstream gets it twice.
@@ -230,7 +277,7 @@ impl Pool {
                 // would carry their room.
                 None => (Box::pin(self.connect()).await?, false),
             };
-            if let Err(error) = conn.stream.write_all(&head).await {
+            if let Err(error) = conn.stream.write_all(head).await {
                 if reused {
                     // Not sent: the upstream had closed this kept connection.
                     fresh = true;
@@ -241,10 +288,10 @@ impl Pool {
             if !bodiless {
                 Box::pin(write_body(&mut conn.stream, &mut body, chunked)).await?;
             }
-            match conn.read_head(head_only).await {
-                Ok((parts, framing, keep)) => {
+            match conn.read_head(head_only, out).await {
+                Ok((made, framing, keep)) => {
                     let body = UpstreamBody::new(conn, framing, keep.then(|| self.clone()));
-                    return Ok(Response::from_parts(parts, body));
+                    return Ok((made, body));
                 }
                 Err(HeadError::Nothing(error)) if reused && replayable => {
                     tracing::debug!(%error, "proxy: a kept connection closed as the request was sent; sending it on a new one");
@@ -388,17 +435,18 @@ struct Conn {
 }
 
 impl Conn {
-    /// Reads a response head (interim 1xx responses skipped): its parts, how its body ends,
-    /// and whether the connection may carry another request after it.
-    async fn read_head(
+    /// Reads a response head (interim 1xx responses skipped): what `out` made of it, how its
+    /// body ends, and whether the connection may carry another request after it.
+    async fn read_head<H: ResponseHead>(
         &mut self,
         head_only: bool,
-    ) -> Result<(http::response::Parts, Framing, bool), HeadError> {
+        out: &mut H,
+    ) -> Result<(H::Out, Framing, bool), HeadError> {
         let mut any = false;
         loop {
             if !self.buf.is_empty() {
-                match self.parse_head(head_only).map_err(HeadError::Other)? {
-                    Parsed::Head(parts, framing, keep) => return Ok((parts, framing, keep)),
+                match self.parse_head(head_only, out).map_err(HeadError::Other)? {
+                    Parsed::Head(made, framing, keep) => return Ok((made, framing, keep)),
                     // 100 Continue and the like: the final response follows.
                     Parsed::Interim => continue,
                     Parsed::Partial if self.buf.len() >= MAX_HEAD => {
@@ -435,10 +483,14 @@ impl Conn {
     }
 
     /// Parses the response head at the start of `buf` if it is all there (an interim response
-    /// is dropped).
-    fn parse_head(&mut self, head_only: bool) -> Result<Parsed, SendError> {
+    /// is dropped), and gives `out` its fields but the hop-by-hop ones.
+    fn parse_head<H: ResponseHead>(
+        &mut self,
+        head_only: bool,
+        out: &mut H,
+    ) -> Result<Parsed<H::Out>, SendError> {
         // Where each field's name and value are in the head.
-        let mut spans = [(0u32, 0u32, 0u32, 0u32); MAX_FIELDS];
+        let mut spans = [Span::default(); MAX_FIELDS];
         let (len, code, minor, count) = {
             // Not initialised first (it is 4 KiB): httparse writes the fields it parses.
             let mut fields =
@@ -462,12 +514,10 @@ impl Conn {
             for (span, field) in spans.iter_mut().zip(response.headers.iter()) {
                 let name = offset(field.name.as_bytes());
                 let value = offset(field.value);
-                *span = (
-                    name,
-                    name + field.name.len() as u32,
-                    value,
-                    value + field.value.len() as u32,
-                );
+                *span = Span {
+                    name: (name, name + field.name.len() as u32),
+                    value: (value, value + field.value.len() as u32),
+                };
             }
             let code = response.code.unwrap_or(0);
             (
@@ -484,84 +534,173 @@ impl Conn {
         let status = StatusCode::from_u16(code)
             .map_err(|_| SendError::NotHttp("bad status code in the response head"))?;
         let head = self.buf.split_to(len).freeze();
-        // One pass: the fields go into the map but for the hop-by-hop ones, which say how the
-        // body is framed and whether the connection is kept (RFC 9112 §6.3, §9.6).
-        // Room for the fields onebox adds to every response (`web::site::SecurityHeaders`)
-        // without growing the map.
-        let mut headers = HeaderMap::with_capacity(count + 8);
+        // One pass: the hop-by-hop fields say how the body is framed and whether the
+        // connection is kept (RFC 9112 §6.3, §9.6); the others are kept, moved to the front.
         let mut coding: Option<&[u8]> = None;
         let mut length = Ok(None);
         let mut has_length = false;
         let mut close = minor != 1;
-        let mut named = false;
-        for &(name_start, name_end, value_start, value_end) in &spans[..count] {
-            let (value_start, value_end) = (value_start as usize, value_end as usize);
-            let name = &head[name_start as usize..name_end as usize];
-            let value = &head[value_start..value_end];
+        // The `Connection` fields that name others, which concern this hop only.
+        let mut naming = [Span::default(); MAX_NAMING];
+        let mut namings = 0;
+        let mut kept = 0;
+        for index in 0..count {
+            let span = spans[index];
+            let (name, value) = (span.name(&head), span.value(&head));
             if hop_by_hop(name) {
                 if name.eq_ignore_ascii_case(b"transfer-encoding") {
                     coding = Some(value);
                 } else if name.eq_ignore_ascii_case(b"connection") {
+                    let mut names = false;
                     for token in value.split(|&b| b == b',').map(<[u8]>::trim_ascii) {
                         if token.eq_ignore_ascii_case(b"close") {
                             close = true;
                         } else if !token.is_empty() && !hop_by_hop(token) {
-                            named = true;
+                            names = true;
                         }
+                    }
+                    if names {
+                        *naming.get_mut(namings).ok_or(SendError::NotHttp(
+                            "too many Connection fields in the response head",
+                        ))? = span;
+                        namings += 1;
                     }
                 }
                 continue;
             }
-            let name = match common_name(name) {
-                Some(name) => name,
-                None => HeaderName::from_bytes(name)
-                    .map_err(|_| SendError::NotHttp("bad field name in the response head"))?,
-            };
-            if name == header::CONTENT_LENGTH {
+            if name.len() == 14 && name.eq_ignore_ascii_case(b"content-length") {
                 has_length = true;
                 if let Ok(known) = length {
                     length = content_length(value, known);
                 }
             }
-            let value = HeaderValue::from_maybe_shared(head.slice(value_start..value_end))
+            spans[kept] = span;
+            kept += 1;
+        }
+        if namings > 0 {
+            // The fields `Connection` names (RFC 9110 §7.6.1) go too.
+            let named = |name: &[u8]| {
+                naming[..namings].iter().any(|connection| {
+                    connection
+                        .value(&head)
+                        .split(|&b| b == b',')
+                        .map(<[u8]>::trim_ascii)
+                        .any(|token| {
+                            token.eq_ignore_ascii_case(name)
+                                && !token.eq_ignore_ascii_case(b"close")
+                        })
+                })
+            };
+            let mut left = 0;
+            for index in 0..kept {
+                let span = spans[index];
+                if !named(span.name(&head)) {
+                    spans[left] = span;
+                    left += 1;
+                }
+            }
+            kept = left;
+        }
+        let (framing, keep) = framing(status, head_only, coding, length, has_length)?;
+        let body = match framing {
+            Framing::Length(0) | Framing::Upgrade => BodyLength::Empty,
+            Framing::Length(n) => BodyLength::Known(n),
+            Framing::Chunked(_) | Framing::Close => BodyLength::Unknown,
+        };
+        let made = out.make(status, &head, &spans[..kept], body)?;
+        Ok(Parsed::Head(made, framing, keep && !close))
+    }
+}
+
+/// The most `Connection` fields naming other fields a response head may have.
+const MAX_NAMING: usize = 8;
+
+/// Where a response head's field is: its name and value as ranges of the head's bytes.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Span {
+    name: (u32, u32),
+    value: (u32, u32),
+}
+
+impl Span {
+    /// The field's name, as the upstream wrote it, in `head`.
+    pub fn name<'a>(&self, head: &'a [u8]) -> &'a [u8] {
+        &head[self.name.0 as usize..self.name.1 as usize]
+    }
+
+    /// The field's value in `head`.
+    pub fn value<'a>(&self, head: &'a [u8]) -> &'a [u8] {
+        &head[self.value.0 as usize..self.value.1 as usize]
+    }
+}
+
+/// A response body's length as hyper's server judges it: none (`is_end_stream`: HEAD, 204,
+/// 304, a `Content-Length` of 0, 101), known (`Content-Length`), or unknown (chunked, or to
+/// the close).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BodyLength {
+    Empty,
+    Known(u64),
+    Unknown,
+}
+
+/// What a response head is made into: the status, the head's bytes, its fields but the
+/// hop-by-hop ones and those `Connection` names (in the order received, names as received),
+/// and its body's length.
+pub(crate) trait ResponseHead {
+    type Out;
+
+    fn make(
+        &mut self,
+        status: StatusCode,
+        head: &Bytes,
+        fields: &[Span],
+        body: BodyLength,
+    ) -> Result<Self::Out, SendError>;
+}
+
+/// A response head as hyper's server takes it: a `HeaderMap` whose values point into the
+/// head's bytes.
+struct MapHead;
+
+impl ResponseHead for MapHead {
+    type Out = http::response::Parts;
+
+    fn make(
+        &mut self,
+        status: StatusCode,
+        head: &Bytes,
+        fields: &[Span],
+        _: BodyLength,
+    ) -> Result<Self::Out, SendError> {
+        // Room for the fields onebox adds to every response (`web::site::SecurityHeaders`)
+        // without growing the map.
+        let mut headers = HeaderMap::with_capacity(fields.len() + 8);
+        for span in fields {
+            let name = span.name(head);
+            let name = match common_name(name) {
+                Some(name) => name,
+                None => HeaderName::from_bytes(name)
+                    .map_err(|_| SendError::NotHttp("bad field name in the response head"))?,
+            };
+            let (start, end) = (span.value.0 as usize, span.value.1 as usize);
+            let value = HeaderValue::from_maybe_shared(head.slice(start..end))
                 .map_err(|_| SendError::NotHttp("bad field value in the response head"))?;
             headers.append(name, value);
         }
-        if named {
-            // The fields `Connection` names concern this hop only (RFC 9110 §7.6.1).
-            for &(name_start, name_end, value_start, value_end) in &spans[..count] {
-                let name = &head[name_start as usize..name_end as usize];
-                if !name.eq_ignore_ascii_case(b"connection") {
-                    continue;
-                }
-                let value = &head[value_start as usize..value_end as usize];
-                for token in value.split(|&b| b == b',').map(<[u8]>::trim_ascii) {
-                    if let Ok(named) = HeaderName::from_bytes(token)
-                        && !token.eq_ignore_ascii_case(b"close")
-                    {
-                        headers.remove(named);
-                    }
-                }
-            }
-        }
-        let (framing, keep) = framing(status, head_only, coding, length, has_length)?;
         let mut response = Response::new(());
         *response.status_mut() = status;
         *response.version_mut() = Version::HTTP_11;
         *response.headers_mut() = headers;
-        Ok(Parsed::Head(
-            response.into_parts().0,
-            framing,
-            keep && !close,
-        ))
+        Ok(response.into_parts().0)
     }
 }
 
 /// What the start of the read buffer holds.
-enum Parsed {
-    /// A response head: its parts, how its body ends, and whether the connection may carry
-    /// another request after it.
-    Head(http::response::Parts, Framing, bool),
+enum Parsed<T> {
+    /// A response head: what was made of it, how its body ends, and whether the connection
+    /// may carry another request after it.
+    Head(T, Framing, bool),
     /// An interim (1xx) response, now dropped.
     Interim,
     /// Not yet a whole head.

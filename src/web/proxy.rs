@@ -21,6 +21,10 @@
 //!    served from HTTP/1.1 upstreams the same way);
 //! 5. a WebSocket handshake (HTTP/1.1 Upgrade, or HTTP/2 extended CONNECT) goes up as an
 //!    HTTP/1.1 Upgrade and the connections are spliced on 101 (see `websocket`).
+//!
+//! A plain HTTP/1.1 GET or HEAD to HTTP upstreams comes from onebox's own path instead of
+//! hyper's server (`fast`, `fast_proxy`): its head is written by the same rules
+//! ([`upstream_head`]) and it is sent by the same attempts ([`Proxy::fetch`]).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -40,7 +44,7 @@ use super::body::Body;
 use super::fastcgi::{self, FastCgi};
 use super::files::plain;
 use super::handler::ConnInfo;
-use super::pool::{Address, Pool, RequestHead, SendError};
+use super::pool::{Address, Pool, RequestHead, ResponseHead, SendError, UpstreamBody};
 use super::websocket::Handshake;
 use crate::config::{Balance, ProxyConfig};
 use crate::ops::metrics::{Encoder, Kind};
@@ -228,11 +232,8 @@ impl Proxies {
     }
 
     /// The entry for `path`, if any.
-    pub fn route(&self, path: &str) -> Option<&Proxy> {
-        self.entries
-            .iter()
-            .find(|p| path.starts_with(&p.path))
-            .map(|p| &**p)
+    pub fn route(&self, path: &str) -> Option<&Arc<Proxy>> {
+        self.entries.iter().find(|p| path.starts_with(&p.path))
     }
 }
 
@@ -304,7 +305,6 @@ impl Proxy {
         }
         let retry = websocket.is_some()
             || (http_body::Body::is_end_stream(&body) && idempotent(&parts.method));
-        let retry = retry && self.upstreams.len() > 1;
         let limit = usize::try_from(self.max_body).unwrap_or(usize::MAX);
         // A WebSocket handshake has no body (over HTTP/2 the stream is the tunnel itself).
         let mut body = websocket.is_none().then(|| Limited::new(body, limit));
@@ -332,38 +332,76 @@ impl Proxy {
                 .unwrap_or_default(),
             prefix: &self.path,
         };
+        let mut attempt = Forward {
+            outgoing: &outgoing,
+            body: &mut body,
+            client,
+        };
+        let sent = self.attempts(retry, &mut attempt).await;
+        match sent {
+            Ok((response, upstream)) => match websocket.take() {
+                Some(websocket) => websocket.answer(response, &upstream.name, &conn.hold),
+                None => response,
+            },
+            Err(failure) => failure.response(),
+        }
+    }
+
+    /// Whether every upstream is an HTTP one (none FastCGI): onebox's own HTTP/1.1 path
+    /// (`fast`) can take this entry's plain requests.
+    pub fn http_only(&self) -> bool {
+        self.upstreams
+            .iter()
+            .all(|upstream| matches!(upstream.target, Target::Http(_)))
+    }
+
+    /// A GET or HEAD without a body, from onebox's own HTTP/1.1 path (`fast`): `head` (see
+    /// [`upstream_head`]) sent to an upstream as [`Proxy::forward`] sends a request (the same
+    /// choice of upstream, timeouts, retry, counters and log lines), the response head made by
+    /// `out`. For an entry whose upstreams are all HTTP ([`Proxy::http_only`]).
+    pub(crate) async fn fetch<H: ResponseHead + Send>(
+        &self,
+        head: &mut RequestHead,
+        out: &mut H,
+    ) -> Result<(H::Out, UpstreamBody), Failure> {
+        let mut attempt = Fetch { head, out };
+        let sent = self.attempts(true, &mut attempt).await;
+        sent.map(|(answer, _)| answer)
+    }
+
+    /// Puts one request to the upstreams: `send` makes an attempt on the upstream it is given,
+    /// within `response_timeout`, on the upstream `balance` picks; with `retry` (a request
+    /// that can be sent twice), a failed attempt is made once more on another upstream. What
+    /// each upstream answers is counted; each failure is counted, logged in one line naming
+    /// the upstream and the request's target, and takes the upstream out for `fail_timeout`.
+    /// The answer and the upstream that gave it, or the last failure.
+    async fn attempts<A: Attempt>(
+        &self,
+        retry: bool,
+        attempt: &mut A,
+    ) -> Result<(A::Out, &Upstream), Failure> {
+        let retry = retry && self.upstreams.len() > 1;
         let mut index = self.pick(None);
         let mut tries = 0;
         loop {
             tries += 1;
             let upstream = &self.upstreams[index];
-            let body = match body.take() {
-                Some(body) => Either::Left(body),
-                None => Either::Right(Empty::new()),
-            };
             let last = !(retry && tries < 2);
-            let sent = tokio::time::timeout(
-                self.response_timeout,
-                upstream.send(&outgoing, body, client),
-            );
+            let sent = tokio::time::timeout(self.response_timeout, attempt.send(upstream));
             let in_flight = InFlight::new(&upstream.in_flight);
             let sent = sent.await;
             drop(in_flight);
             let failure = match sent {
-                Ok(Ok(response)) => {
+                Ok(Ok(answer)) => {
                     upstream.counters.responses.fetch_add(1, Ordering::Relaxed);
                     if upstream.failed_until.load(Ordering::Relaxed) != 0 {
                         upstream.failed_until.store(0, Ordering::Relaxed);
                     }
-                    return match websocket.take() {
-                        Some(websocket) => websocket.answer(response, &upstream.name, &conn.hold),
-                        None => response,
-                    };
+                    return Ok((answer, upstream));
                 }
-                Ok(Err(Failure::TooLarge)) => {
-                    return plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n");
+                Ok(Err(failure @ (Failure::TooLarge | Failure::BadRequest(_)))) => {
+                    return Err(failure);
                 }
-                Ok(Err(Failure::BadRequest(text))) => return plain(StatusCode::BAD_REQUEST, text),
                 Ok(Err(failure)) => failure,
                 Err(_) => Failure::Timeout,
             };
@@ -372,13 +410,13 @@ impl Proxy {
             }
             tracing::error!(
                 upstream = %upstream.name,
-                path = %outgoing.target,
+                path = %attempt.target(),
                 error = failure.text(),
                 "proxy: upstream failed"
             );
             self.mark_failed(index);
             if last || !failure.retryable() {
-                return failure.response();
+                return Err(failure);
             }
             index = self.pick(Some(index));
         }
@@ -537,6 +575,69 @@ impl Upstream {
     }
 }
 
+/// One attempt of a request on an upstream ([`Proxy::attempts`]).
+trait Attempt {
+    type Out;
+
+    /// The request's target, for the log.
+    fn target(&self) -> &str;
+
+    fn send<'a>(
+        &'a mut self,
+        upstream: &'a Upstream,
+    ) -> impl Future<Output = Result<Self::Out, Failure>> + Send + 'a;
+}
+
+/// An attempt of hyper's request ([`Proxy::forward`]): its body goes with the first.
+struct Forward<'a, 'o> {
+    outgoing: &'a Outgoing<'o>,
+    body: &'a mut Option<Limited<Incoming>>,
+    client: fastcgi::Client<'a>,
+}
+
+impl Attempt for Forward<'_, '_> {
+    type Out = Response<Body>;
+
+    fn target(&self) -> &str {
+        self.outgoing.target
+    }
+
+    fn send<'a>(
+        &'a mut self,
+        upstream: &'a Upstream,
+    ) -> impl Future<Output = Result<Self::Out, Failure>> + Send + 'a {
+        let body = match self.body.take() {
+            Some(body) => Either::Left(body),
+            None => Either::Right(Empty::new()),
+        };
+        upstream.send(self.outgoing, body, self.client)
+    }
+}
+
+/// An attempt of onebox's own path's request ([`Proxy::fetch`]).
+struct Fetch<'a, H> {
+    head: &'a mut RequestHead,
+    out: &'a mut H,
+}
+
+impl<H: ResponseHead + Send> Attempt for Fetch<'_, H> {
+    type Out = (H::Out, UpstreamBody);
+
+    fn target(&self) -> &str {
+        self.head.target()
+    }
+
+    async fn send(&mut self, upstream: &Upstream) -> Result<Self::Out, Failure> {
+        match &upstream.target {
+            Target::Http(pool) => pool
+                .send_with(self.head, Either::Right(Empty::new()), self.out)
+                .await
+                .map_err(|error| Failure::from_send(&error)),
+            Target::FastCgi(_) => Err(Failure::Broken),
+        }
+    }
+}
+
 /// A request on its way to an upstream: the client's head as it came, and what onebox says
 /// of the client instead of what the client says of itself.
 struct Outgoing<'a> {
@@ -567,8 +668,7 @@ impl Outgoing<'_> {
         let named = connection_names(headers);
         for (name, value) in headers {
             let name = name.as_str();
-            if hop_by_hop(name.as_bytes())
-                || about_the_client(name)
+            if !passed_on(name.as_bytes())
                 || named
                     .iter()
                     .any(|token| token.eq_ignore_ascii_case(name.as_bytes()))
@@ -577,20 +677,7 @@ impl Outgoing<'_> {
             }
             field(name, &[value.as_bytes()]);
         }
-        let peer = self.peer;
-        field("x-forwarded-for", &[peer.ip.as_bytes()]);
-        field("x-forwarded-proto", &[peer.scheme.as_bytes()]);
-        field("x-real-ip", &[peer.ip.as_bytes()]);
-        match self.host.filter(|h| !h.is_empty()) {
-            Some(host) => {
-                field("x-forwarded-host", &[host]);
-                field(
-                    "forwarded",
-                    &[peer.forwarded.as_bytes(), b";host=\"", host, b"\""],
-                );
-            }
-            None => field("forwarded", &[peer.forwarded.as_bytes()]),
-        }
+        self.peer.fields(self.host, &mut field);
         if self.upgrade {
             field("connection", &[b"upgrade"]);
             field("upgrade", &[b"websocket"]);
@@ -720,9 +807,17 @@ impl Failure {
     }
 
     fn response(self) -> Response<Body> {
+        let (status, text) = self.answer();
+        plain(status, text)
+    }
+
+    /// The status and text of the client's answer (`files::plain`).
+    pub fn answer(self) -> (StatusCode, &'static str) {
         match self {
-            Self::Timeout => plain(StatusCode::GATEWAY_TIMEOUT, "upstream timed out\n"),
-            _ => plain(StatusCode::BAD_GATEWAY, "upstream unavailable\n"),
+            Self::Timeout => (StatusCode::GATEWAY_TIMEOUT, "upstream timed out\n"),
+            Self::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n"),
+            Self::BadRequest(text) => (StatusCode::BAD_REQUEST, text),
+            Self::Connect | Self::Broken => (StatusCode::BAD_GATEWAY, "upstream unavailable\n"),
         }
     }
 }
@@ -757,19 +852,49 @@ pub(crate) fn hop_by_hop(name: &[u8]) -> bool {
     candidates.iter().any(|c| name.eq_ignore_ascii_case(c))
 }
 
-/// Whether `name` (lower case) is a field in which a client says who it is or what it asked
-/// for, which onebox sets itself from what it saw: `Host`, `X-Forwarded-For`, `-Proto`,
-/// `-Host`, `X-Real-IP`, `Forwarded`.
-fn about_the_client(name: &str) -> bool {
-    matches!(
-        name,
-        "host"
-            | "forwarded"
-            | "x-real-ip"
-            | "x-forwarded-for"
-            | "x-forwarded-host"
-            | "x-forwarded-proto"
-    )
+/// Whether a client's field `name` (any case) goes upstream: not a hop-by-hop one, nor one in
+/// which a client says who it is or what it asked for, which onebox sets itself from what it
+/// saw (`Host`, `X-Forwarded-For`, `-Proto`, `-Host`, `X-Real-IP`, `Forwarded`). The fields
+/// its `Connection` names are the caller's to leave out.
+pub(crate) fn passed_on(name: &[u8]) -> bool {
+    !hop_by_hop(name) && !about_the_client(name)
+}
+
+/// Whether `name` (any case) is `Host`, `X-Forwarded-For`, `-Proto`, `-Host`, `X-Real-IP` or
+/// `Forwarded`: compared by length first, as [`hop_by_hop`].
+fn about_the_client(name: &[u8]) -> bool {
+    let candidates: &[&[u8]] = match name.len() {
+        4 => &[b"host"],
+        9 => &[b"forwarded", b"x-real-ip"],
+        15 => &[b"x-forwarded-for"],
+        16 => &[b"x-forwarded-host"],
+        17 => &[b"x-forwarded-proto"],
+        _ => return false,
+    };
+    candidates.iter().any(|c| name.eq_ignore_ascii_case(c))
+}
+
+/// The head of a GET or HEAD without a body for an upstream, from the fields of a client's
+/// HTTP/1.1 head as `httparse` gave them (onebox's own path, `fast`, whose requests have no
+/// `Connection` naming fields): as [`Outgoing::fields`] writes a request's, `Host` first
+/// (`host`, the client's), the client's fields that are [`passed_on`] (names in lower case),
+/// then what onebox saw of the client.
+pub(crate) fn upstream_head<'a>(
+    method: &Method,
+    target: &str,
+    host: &[u8],
+    fields: impl ExactSizeIterator<Item = (&'a [u8], &'a [u8])>,
+    peer: &PeerFields,
+) -> RequestHead {
+    let mut head = RequestHead::new(method, target, fields.len() + 6);
+    head.field("host", &[host]);
+    for (name, value) in fields {
+        if passed_on(name) {
+            head.field_any_case(name, value);
+        }
+    }
+    peer.fields(Some(host), |name, value| head.field(name, value));
+    head
 }
 
 /// The names a message's `Connection` fields list (RFC 9110 §7.6.1), but for `close` and the
@@ -816,7 +941,8 @@ pub(crate) struct PeerFields {
 }
 
 impl PeerFields {
-    fn new(peer: SocketAddr, secure: bool) -> Self {
+    /// What the client at `peer` is said to be (`secure`: over TLS).
+    pub fn new(peer: SocketAddr, secure: bool) -> Self {
         let scheme = if secure { "https" } else { "http" };
         let ip = peer.ip().to_canonical();
         let forwarded = match ip {
@@ -827,6 +953,25 @@ impl PeerFields {
             ip: ip.to_string(),
             scheme,
             forwarded,
+        }
+    }
+
+    /// The forwarding fields, each given to `field`: `X-Forwarded-For`, `-Proto`, `X-Real-IP`,
+    /// and with the name the client asked for (`host`), `X-Forwarded-Host` and `Forwarded`'s
+    /// `host` (RFC 7239).
+    fn fields(&self, host: Option<&[u8]>, mut field: impl FnMut(&str, &[&[u8]])) {
+        field("x-forwarded-for", &[self.ip.as_bytes()]);
+        field("x-forwarded-proto", &[self.scheme.as_bytes()]);
+        field("x-real-ip", &[self.ip.as_bytes()]);
+        match host.filter(|h| !h.is_empty()) {
+            Some(host) => {
+                field("x-forwarded-host", &[host]);
+                field(
+                    "forwarded",
+                    &[self.forwarded.as_bytes(), b";host=\"", host, b"\""],
+                );
+            }
+            None => field("forwarded", &[self.forwarded.as_bytes()]),
         }
     }
 }

@@ -6,8 +6,8 @@
 //! `ops::accept`'s. A connection task owns one connection: the TLS handshake under a timeout,
 //! then hyper-util's auto builder (HTTP/1.1, and HTTP/2 by ALPN or preface), watched for
 //! idleness and for the drain. An HTTP/1 connection (plain, or TLS without ALPN `h2`) starts
-//! on onebox's own path for GET and HEAD of cached files (`fast`), which hands it to hyper at
-//! the first request it does not take.
+//! on onebox's own path for GET and HEAD of cached files and `[[web.proxy]]` paths (`fast`),
+//! which hands it to hyper at the first request it does not take.
 //!
 //! A reload builds a new [`Site`] off the hot path and swaps it in; requests already running
 //! and open connections are not disturbed. On the drain (SIGTERM, the end of an upgrade) no
@@ -554,6 +554,8 @@ async fn drive<I, S, F>(
 }
 
 /// Who serves a connection: onebox's own HTTP/1.1 path, then (or from the start) hyper.
+/// One per connection, in place in its task: the fast path's state is not boxed.
+#[allow(clippy::large_enum_variant)]
 enum Phase<I, C> {
     Fast(Fast<I>),
     Hyper(std::pin::Pin<Box<C>>),

@@ -67,6 +67,8 @@ pub(crate) struct SecurityHeaders {
     /// `X-Content-Type-Options`, and `Content-Security-Policy` and `Referrer-Policy` unless
     /// configured empty: on every response.
     common: HeaderMap,
+    /// `common` as an HTTP/1.1 head's lines, in its order (onebox's own path, `fast_proxy`).
+    common_lines: Vec<u8>,
 }
 
 /// Whether a build is for serving, or for `onebox check` (which writes nothing: the
@@ -157,7 +159,9 @@ impl Site {
 }
 
 impl SecurityHeaders {
-    fn new(
+    /// The headers of `web.hsts`, `web.content_security_policy` and `web.referrer_policy`
+    /// (`None`: configured empty), and `X-Content-Type-Options: nosniff`.
+    pub(crate) fn new(
         hsts: Option<HeaderValue>,
         csp: Option<HeaderValue>,
         referrer_policy: Option<HeaderValue>,
@@ -173,12 +177,36 @@ impl SecurityHeaders {
         if let Some(value) = csp {
             common.insert(header::CONTENT_SECURITY_POLICY, value);
         }
-        Self { hsts, common }
+        let mut common_lines = Vec::new();
+        for (name, value) in &common {
+            common_lines.extend_from_slice(name.as_str().as_bytes());
+            common_lines.extend_from_slice(b": ");
+            common_lines.extend_from_slice(value.as_bytes());
+            common_lines.extend_from_slice(b"\r\n");
+        }
+        Self {
+            hsts,
+            common,
+            common_lines,
+        }
     }
 
     /// The headers every response carries, whatever the scheme: all but HSTS.
     pub fn common(&self) -> HeaderMap {
         self.common.clone()
+    }
+
+    /// The headers every response carries, whatever the scheme, in the order [`apply`] adds
+    /// them.
+    ///
+    /// [`apply`]: SecurityHeaders::apply
+    pub fn common_fields(&self) -> &HeaderMap {
+        &self.common
+    }
+
+    /// [`SecurityHeaders::common_fields`] as the lines of an HTTP/1.1 head.
+    pub fn common_lines(&self) -> &[u8] {
+        &self.common_lines
     }
 
     /// `Strict-Transport-Security`, sent over HTTPS (`None`: configured empty).

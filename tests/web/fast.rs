@@ -20,19 +20,20 @@ use crate::harness::{DEADLINE, Onebox, uninterrupted};
 
 /// One HTTP/1.1 response as read off the wire.
 #[derive(Debug, Clone)]
-struct Response {
-    status_line: String,
+pub(super) struct Response {
+    pub status_line: String,
     /// Fields in the order sent, names as sent.
-    fields: Vec<(String, String)>,
-    body: Vec<u8>,
+    pub fields: Vec<(String, String)>,
+    /// The body (decoded, if it came chunked).
+    pub body: Vec<u8>,
 }
 
 impl Response {
-    fn status(&self) -> u16 {
+    pub fn status(&self) -> u16 {
         status_of(&self.status_line)
     }
 
-    fn field(&self, name: &str) -> Option<&str> {
+    pub fn field(&self, name: &str) -> Option<&str> {
         self.fields
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
@@ -40,7 +41,7 @@ impl Response {
     }
 
     /// Everything but `date`, which changes each second.
-    fn without_date(&self) -> (String, Vec<(String, String)>, Vec<u8>) {
+    pub fn without_date(&self) -> (String, Vec<(String, String)>, Vec<u8>) {
         let fields = self
             .fields
             .iter()
@@ -52,19 +53,19 @@ impl Response {
 }
 
 /// A client connection that reads responses one by one (plain TCP or TLS).
-struct Client<S> {
+pub(super) struct Client<S> {
     stream: S,
     buffer: Vec<u8>,
 }
 
 impl<S: Read + Write> Client<S> {
-    fn send(&mut self, bytes: &[u8]) {
+    pub fn send(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).expect("send");
         self.stream.flush().expect("flush");
     }
 
     /// Reads the next response; `head`: it answers a HEAD (no body whatever it says).
-    fn read(&mut self, head: bool) -> Response {
+    pub fn read(&mut self, head: bool) -> Response {
         let end = loop {
             if let Some(at) = self.buffer.windows(4).position(|w| w == b"\r\n\r\n") {
                 break at;
@@ -87,6 +88,10 @@ impl<S: Read + Write> Client<S> {
             body: Vec::new(),
         };
         let status = response.status();
+        if !head && response.field("transfer-encoding") == Some("chunked") {
+            response.body = self.chunked();
+            return response;
+        }
         let len: usize = match response.field("content-length") {
             _ if head || status == 304 => 0,
             Some(len) => len.parse().expect("length"),
@@ -97,6 +102,31 @@ impl<S: Read + Write> Client<S> {
         }
         response.body = self.buffer.drain(..len).collect();
         response
+    }
+
+    /// A chunked body, decoded (the chunk sizes as hyper writes them, no trailers).
+    fn chunked(&mut self) -> Vec<u8> {
+        let mut body = Vec::new();
+        loop {
+            let line = loop {
+                if let Some(at) = self.buffer.windows(2).position(|w| w == b"\r\n") {
+                    break at;
+                }
+                self.fill();
+            };
+            let size = std::str::from_utf8(&self.buffer[..line]).expect("ASCII size");
+            let size = usize::from_str_radix(size, 16).expect("a chunk size");
+            self.buffer.drain(..line + 2);
+            while self.buffer.len() < size + 2 {
+                self.fill();
+            }
+            assert_eq!(&self.buffer[size..size + 2], b"\r\n", "CRLF after a chunk");
+            body.extend(self.buffer.drain(..size));
+            self.buffer.drain(..2);
+            if size == 0 {
+                return body;
+            }
+        }
     }
 
     fn fill(&mut self) {
@@ -112,7 +142,7 @@ impl<S: Read + Write> Client<S> {
     }
 
     /// Whether the server closes the connection (after what was read) within DEADLINE.
-    fn closed_by_server(&mut self) -> bool {
+    pub fn closed_by_server(&mut self) -> bool {
         let mut chunk = [0u8; 1024];
         loop {
             match uninterrupted(|| self.stream.read(&mut chunk)) {
@@ -125,7 +155,7 @@ impl<S: Read + Write> Client<S> {
     }
 }
 
-fn plain(server: &Onebox) -> Client<TcpStream> {
+pub(super) fn plain(server: &Onebox) -> Client<TcpStream> {
     let stream = TcpStream::connect(server.http).expect("connect");
     stream.set_read_timeout(Some(DEADLINE)).expect("timeout");
     Client {
@@ -134,7 +164,9 @@ fn plain(server: &Onebox) -> Client<TcpStream> {
     }
 }
 
-fn tls(server: &Onebox) -> Client<rustls::StreamOwned<rustls::ClientConnection, TcpStream>> {
+pub(super) fn tls(
+    server: &Onebox,
+) -> Client<rustls::StreamOwned<rustls::ClientConnection, TcpStream>> {
     let config = Arc::new(tls_config(&server.ca(), Proto::H1));
     let name = ServerName::try_from(WWW).expect("name");
     let connection = rustls::ClientConnection::new(config, name).expect("TLS client");
@@ -163,7 +195,7 @@ fn copied_site(web: &str) -> Onebox {
 }
 
 /// A request for the canonical name, with `extra` fields (each ending in CRLF).
-fn get(method: &str, target: &str, extra: &str) -> Vec<u8> {
+pub(super) fn get(method: &str, target: &str, extra: &str) -> Vec<u8> {
     format!("{method} {target} HTTP/1.1\r\nHost: {WWW}\r\n{extra}\r\n").into_bytes()
 }
 

@@ -9,6 +9,7 @@ mod lifecycle;
 mod limits;
 pub mod names;
 mod proxy;
+mod proxy_fast;
 mod proxy_memory;
 mod proxy_websocket;
 mod tls;
