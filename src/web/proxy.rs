@@ -778,7 +778,9 @@ impl Failure {
             SendError::Connect(io) if io.kind() == std::io::ErrorKind::TimedOut => Self::Timeout,
             SendError::Connect(_) => Self::Connect,
             SendError::TooLarge => Self::TooLarge,
-            SendError::Io(_) | SendError::NotHttp(_) | SendError::Body(_) => Self::Broken,
+            // The client's, as FastCGI's incomplete body: never the upstream's failure.
+            SendError::Body(_) => Self::BadRequest("incomplete request body\n"),
+            SendError::Io(_) | SendError::NotHttp(_) => Self::Broken,
         }
     }
 

@@ -1,7 +1,8 @@
 //! The reverse proxy (`[[web.proxy]]`) against upstreams written here with hyper: what the
 //! application sees (client address, scheme, host; no hop-by-hop fields, no forged
 //! X-Forwarded-*), 502 for an upstream that is down, 504 for one that never answers, the
-//! retry on another upstream, `try_files`, 413, and the paths onebox keeps for itself.
+//! retry on another upstream, `try_files`, 413, a client's upload broken off (not the upstream's
+//! failure), and the paths onebox keeps for itself.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -1199,4 +1200,62 @@ async fn chunked_and_close_delimited_responses_reach_the_client_whole() {
             "{proto:?}: a body cut short passed as whole"
         );
     }
+}
+
+/// A client that breaks off its upload is the client's failure, not the upstream's: the
+/// upstream is not counted as failed nor taken out for `fail_timeout` (else any client could
+/// take every upstream out of rotation by starting uploads and dropping them), as FastCGI's
+/// incomplete body is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_breaks_off_its_upload_does_not_fail_the_upstream() {
+    use std::io::Write as _;
+
+    let up = echo_upstream("up").await;
+    let server = Onebox::builder()
+        .shipped_zones()
+        .web("redirect_to_https = false")
+        .toml(&format!(
+            "[[web.proxy]]\npath = \"/\"\nupstreams = [\"http://{up}\"]\nfail_timeout = \"30s\"\n"
+        ))
+        .start();
+    let series =
+        |name: &str, extra: &str| format!("{name}{{path=\"/\",upstream=\"http://{up}\"{extra}}}");
+    let value = |series: String| crate::metrics::value(&server.scrape(), &series);
+    let mut stream = std::net::TcpStream::connect(server.http).expect("connect");
+    stream
+        .write_all(
+            format!("POST /upload HTTP/1.1\r\nHost: {WWW}\r\nContent-Length: 1000000\r\n\r\n")
+                .as_bytes(),
+        )
+        .expect("head");
+    stream.write_all(&[b'x'; 10_000]).expect("part of the body");
+    // The request is on its way up, then the client goes.
+    let in_flight = || value(series("onebox_proxy_in_flight", ""));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while in_flight() != 1.0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the upload never reached the upstream"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(stream);
+    while in_flight() != 0.0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the upload never ended"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for reason in ["connect", "broken", "timeout"] {
+        assert_eq!(
+            value(series(
+                "onebox_proxy_failures_total",
+                &format!(",reason=\"{reason}\"")
+            )),
+            0.0,
+            "{reason}"
+        );
+    }
+    assert_eq!(value(series("onebox_proxy_upstream_up", "")), 1.0);
 }
