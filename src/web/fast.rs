@@ -176,8 +176,10 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Fast<I> {
             if self.handover {
                 return Poll::Ready(Ended::Handover);
             }
-            // Answer what the buffer holds, then write it all at once.
+            // Answer what the buffer holds, then write it all at once. A large body goes
+            // last (`Output`): the next answer waits until it is written.
             while self.output.queued() < MAX_QUEUED
+                && self.output.body.is_empty()
                 && !self.close_after
                 && !self.handover
                 && self.proxying.is_none()
@@ -508,7 +510,8 @@ impl Input {
     }
 }
 
-/// Responses queued: heads (and small bodies) in `head`, then one large body.
+/// Responses queued: heads (and small bodies) in `head`, then one large body, the end of the
+/// last response queued (nothing is queued behind it until it is written).
 #[derive(Default)]
 pub(super) struct Output {
     /// Written first.

@@ -548,3 +548,23 @@ async fn its_answers_are_counted_and_logged_as_the_handler_does() {
 fn line_peer(client: &Client<TcpStream>) -> String {
     client.stream.local_addr().expect("address").to_string()
 }
+
+#[test]
+fn pipelined_bodies_between_the_copy_and_queue_limits_keep_their_order() {
+    let server = copied_site("");
+    let mid: Vec<u8> = (0..20_000u32).map(|i| (i * 13 % 251) as u8).collect();
+    std::fs::write(server.site().join("mid.bin"), &mid).expect("write");
+    warm(&server, "/mid.bin");
+    warm(&server, "/style.css");
+    let css = std::fs::read(server.site().join("style.css")).expect("css");
+    let mut client = plain(&server);
+    let mut burst = get("GET", "/mid.bin", "");
+    burst.extend(get("GET", "/style.css", ""));
+    burst.extend(get("GET", "/mid.bin", ""));
+    client.send(&burst);
+    for expected in [&mid, &css, &mid] {
+        let answer = client.read(false);
+        assert_eq!(answer.status(), 200, "{answer:?}");
+        assert!(answer.body == *expected, "a body out of its place");
+    }
+}
