@@ -188,7 +188,7 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Fast<I> {
                 if bytes.is_empty() {
                     break;
                 }
-                match answer(bytes, &self.path, &mut self.output) {
+                match answer(bytes, &self.path, &self.activity, &mut self.output) {
                     Answer::Queued { len, close } => {
                         self.input.consume(len);
                         self.close_after = close;
@@ -279,7 +279,7 @@ enum Answer {
 }
 
 /// Answers the request at the front of `bytes` into `out`, if it is one for this path.
-fn answer(bytes: &[u8], path: &FastPath, out: &mut Output) -> Answer {
+fn answer(bytes: &[u8], path: &FastPath, activity: &Activity, out: &mut Output) -> Answer {
     let start = Instant::now();
     let mut fields = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_FIELDS];
     let mut request = httparse::Request::new(&mut []);
@@ -384,7 +384,7 @@ fn answer(bytes: &[u8], path: &FastPath, out: &mut Output) -> Answer {
             host: host.as_bytes(),
             logged,
         };
-        let exchange = Exchange::start(proxied, request.headers);
+        let exchange = Exchange::start(proxied, request.headers, activity.busy());
         return Answer::Proxied { len, exchange };
     }
     if !whole {

@@ -41,6 +41,7 @@ use http_body::Body as _;
 
 use super::fast::{FastPath, Output};
 use super::handler::{self, ConnInfo};
+use super::idle::Busy;
 use super::metrics::Group;
 use super::pool::{BodyLength, ResponseHead, SendError, Span, UpstreamBody};
 use super::proxy::{self, Failure, PeerFields, Proxy};
@@ -69,8 +70,8 @@ pub(super) struct Exchange {
 type Fetching = Pin<Box<dyn Future<Output = Result<(Made, UpstreamBody), Failure>> + Send>>;
 
 enum State {
-    /// Waiting for the upstream's response head.
-    Head(Fetching),
+    /// Waiting for the upstream's response head; the connection is busy meanwhile, not idle.
+    Head { fetching: Fetching, _busy: Busy },
     /// Copying the body.
     Body {
         body: UpstreamBody,
@@ -114,9 +115,10 @@ pub(super) struct Request<'a> {
 }
 
 impl Exchange {
-    /// Sends `request`, whose client fields are `fields`, to an upstream: the exchange runs
-    /// as the connection polls it ([`Exchange::poll`]).
-    pub fn start(request: Request<'_>, fields: &[httparse::Header<'_>]) -> Self {
+    /// Sends `request`, whose client fields are `fields`, to an upstream, the connection
+    /// `busy` until its response head is in: the exchange runs as the connection polls it
+    /// ([`Exchange::poll`]).
+    pub fn start(request: Request<'_>, fields: &[httparse::Header<'_>], busy: Busy) -> Self {
         let info = request.info;
         let method = if request.head_only {
             Method::HEAD
@@ -144,7 +146,10 @@ impl Exchange {
             proxy.fetch(&mut head, &mut out).await
         });
         Self {
-            state: State::Head(fetching),
+            state: State::Head {
+                fetching,
+                _busy: busy,
+            },
             head_only,
             close: request.close,
             start: request.start,
@@ -163,7 +168,7 @@ impl Exchange {
     ) -> Poll<Done> {
         loop {
             match &mut self.state {
-                State::Head(fetching) => {
+                State::Head { fetching, .. } => {
                     let fetched = ready!(fetching.as_mut().poll(cx));
                     self.answer(fetched, path, out, shutdown);
                 }

@@ -5,7 +5,9 @@
 //! covers an HTTP/2 connection that sits open with no streams, or a client that stops reading
 //! a response. [`Tracked`] wraps the socket (or TLS stream) and stamps every successful read
 //! and write; the connection task closes the connection when the stamp grows older than
-//! `web.idle_timeout` (nginx's keepalive and send timeouts in one).
+//! `web.idle_timeout` (nginx's keepalive and send timeouts in one). Waiting for a response to
+//! be made (a slow upstream within its `response_timeout`, a handler) is not idleness: a
+//! [`Busy`] guard is held meanwhile, and the idle time counts from its end.
 //!
 //! The header timeout (`web.header_read_timeout`) is hyper's, on a timer of the connection's
 //! own ([`HeadTimer`]): hyper starts a timer each time it waits for a request head and drops
@@ -17,7 +19,7 @@
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -42,6 +44,8 @@ struct Stamps {
     /// When the awaited request head is due, in milliseconds since `origin` (rounded up);
     /// [`NO_HEAD`] when none is awaited.
     head_ms: AtomicU64,
+    /// Requests whose response head is being made ([`Busy`]).
+    busy: AtomicU32,
 }
 
 impl Activity {
@@ -52,6 +56,7 @@ impl Activity {
             stamps: Arc::new(Stamps {
                 last_ms: AtomicU64::new(0),
                 head_ms: AtomicU64::new(NO_HEAD),
+                busy: AtomicU32::new(0),
             }),
         }
     }
@@ -65,6 +70,18 @@ impl Activity {
     /// When `timeout` without activity is up (the stamp as it is now).
     pub fn idle_deadline(&self, timeout: Duration) -> Instant {
         self.origin + Duration::from_millis(self.stamps.last_ms.load(Ordering::Relaxed)) + timeout
+    }
+
+    /// A request's response is being made (a handler, an upstream's answer) until the guard
+    /// is dropped: waiting for it is not idleness, and the idle time counts from its end.
+    pub fn busy(&self) -> Busy {
+        self.stamps.busy.fetch_add(1, Ordering::Relaxed);
+        Busy(self.clone())
+    }
+
+    /// Whether a request's response is being made ([`Activity::busy`]).
+    pub fn is_busy(&self) -> bool {
+        self.stamps.busy.load(Ordering::Relaxed) > 0
     }
 
     /// When the awaited request head is due, if one is awaited.
@@ -91,6 +108,17 @@ impl Activity {
         let since = deadline.saturating_duration_since(self.origin);
         let ms = since.as_millis() + u128::from(!since.subsec_nanos().is_multiple_of(1_000_000));
         u64::try_from(ms).unwrap_or(NO_HEAD - 1).min(NO_HEAD - 1)
+    }
+}
+
+/// A response being made on the connection ([`Activity::busy`]).
+#[derive(Debug)]
+pub(crate) struct Busy(Activity);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.stamps.busy.fetch_sub(1, Ordering::Relaxed);
+        self.0.touch();
     }
 }
 

@@ -344,12 +344,15 @@ async fn connection(stream: TcpStream, peer: SocketAddr, secure: bool, conn: Con
         head_timeout: snapshot.header_read_timeout,
         max_head: snapshot.max_head,
     };
+    let busy = activity.clone();
     let service = service_fn(move |request: http::Request<hyper::body::Incoming>| {
         let site = sites.get();
         let info = info.clone();
+        let busy = busy.busy();
         async move {
             let http1 = request.version() < http::Version::HTTP_2;
             let mut response = handler::handle(request, site, &info).await;
+            drop(busy);
             if http1 && info.draining.is_cancelled() {
                 // The client's next request goes to a new connection (the next process).
                 response
@@ -626,6 +629,10 @@ impl<D: Future<Output = ()>, C: Future<Output = ()>> Watch<'_, D, C> {
         let now = tokio::time::Instant::now();
         if head && head_deadline.is_some_and(|h| h <= now) {
             return Next::HeadDue;
+        }
+        if self.activity.is_busy() {
+            // A response is being made: not idle (the stamp moves on while it is).
+            self.activity.touch();
         }
         let idle_at = self.activity.idle_deadline(self.idle);
         if idle_at <= now {

@@ -1259,3 +1259,33 @@ async fn a_client_that_breaks_off_its_upload_does_not_fail_the_upstream() {
     }
     assert_eq!(value(series("onebox_proxy_upstream_up", "")), 1.0);
 }
+
+/// `web.idle_timeout` is for connections that move no bytes with nothing to wait for: one
+/// whose request waits for a slow upstream (within `response_timeout`) is not cut, on
+/// onebox's own HTTP/1.1 path, through hyper (a POST), or over HTTP/2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_waiting_for_a_slow_upstream_is_not_cut_by_the_idle_timeout() {
+    let slow = Served::start(any_port(), |_| async {
+        tokio::time::sleep(Duration::from_millis(3500)).await;
+        named("slow", 200)
+    })
+    .await;
+    let server = Onebox::builder()
+        .shipped_zones()
+        .web("idle_timeout = \"1s\"")
+        .toml(&format!(
+            "[[web.proxy]]\npath = \"/\"\nupstreams = [\"http://{}\"]\nresponse_timeout = \"10s\"\n",
+            slow.addr
+        ))
+        .start();
+    let (h1, h2) = (client(&server, Proto::H1), client(&server, Proto::H2));
+    let get = h1.get(url(&server, WWW, "/slow")).send();
+    let post = h1.post(url(&server, WWW, "/slow")).body("x").send();
+    let over_h2 = h2.get(url(&server, WWW, "/slow")).send();
+    let (get, post, over_h2) = tokio::join!(get, post, over_h2);
+    for (what, response) in [("GET", get), ("POST", post), ("HTTP/2", over_h2)] {
+        let response = response.unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(response.status(), StatusCode::OK, "{what}");
+        assert_eq!(response.headers()["x-app"], "slow", "{what}");
+    }
+}
