@@ -568,3 +568,34 @@ fn pipelined_bodies_between_the_copy_and_queue_limits_keep_their_order() {
         assert!(answer.body == *expected, "a body out of its place");
     }
 }
+
+/// A large file (past the queue limit): the same answer as hyper's over plain HTTP and TLS,
+/// whole, pipelined with others (a HEAD among them) in order.
+#[test]
+fn large_files_are_whole_and_in_order_over_plain_http_and_tls() {
+    let server = copied_site("");
+    let large: Vec<u8> = (0..700_000u32).map(|i| (i * 31 % 253) as u8).collect();
+    std::fs::write(server.site().join("large.bin"), &large).expect("write");
+    warm(&server, "/large.bin");
+    warm(&server, "/style.css");
+    let css = std::fs::read(server.site().join("style.css")).expect("css");
+    same_as_hyper(&mut plain(&server), "GET", "/large.bin", "");
+    same_as_hyper(&mut tls(&server), "GET", "/large.bin", "");
+    same_as_hyper(&mut plain(&server), "HEAD", "/large.bin", "");
+    let mut burst = get("GET", "/large.bin", "");
+    burst.extend(get("GET", "/style.css", ""));
+    burst.extend(get("HEAD", "/large.bin", ""));
+    burst.extend(get("GET", "/large.bin", ""));
+    let mut client = plain(&server);
+    client.send(&burst);
+    for (expected, head) in [
+        (&large, false),
+        (&css, false),
+        (&Vec::new(), true),
+        (&large, false),
+    ] {
+        let answer = client.read(head);
+        assert_eq!(answer.status(), 200, "{:?}", answer.status_line);
+        assert!(answer.body == *expected, "a body out of its place or cut");
+    }
+}
