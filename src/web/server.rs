@@ -344,11 +344,12 @@ async fn connection(stream: TcpStream, peer: SocketAddr, secure: bool, conn: Con
         head_timeout: snapshot.header_read_timeout,
         max_head: snapshot.max_head,
     };
-    let busy = activity.clone();
+    // Each request keeps the connection busy (not idle) until its response head is made.
+    let service_activity = activity.clone();
     let service = service_fn(move |request: http::Request<hyper::body::Incoming>| {
         let site = sites.get();
         let info = info.clone();
-        let busy = busy.busy();
+        let busy = service_activity.busy();
         async move {
             let http1 = request.version() < http::Version::HTTP_2;
             let mut response = handler::handle(request, site, &info).await;
