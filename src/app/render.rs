@@ -24,6 +24,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use minijinja::value::{Enumerator, Object, Serde};
 use minijinja::{Environment, Value};
@@ -59,7 +60,14 @@ pub enum TemplateError {
 #[derive(Debug)]
 pub struct Templates {
     env: Environment<'static>,
+    /// Per template, the buffer to render it into ([`Templates::render`]): a little more than
+    /// its last page, so that a page is written into one allocation instead of one doubled
+    /// as it grows.
+    sizes: Vec<(String, AtomicUsize)>,
 }
+
+/// The most a page's buffer is made ready for ahead (a larger page grows its own).
+const MAX_PAGE_HINT: usize = 1 << 20;
 
 /// The settings every page shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -189,6 +197,23 @@ struct Context {
     data: Value,
 }
 
+impl Context {
+    /// The root value of a page: the common context over `data`.
+    fn new(
+        site: &Arc<SiteInfo>,
+        viewer: Option<&Viewer>,
+        csrf: Option<&str>,
+        data: Value,
+    ) -> Value {
+        Value::from_object(Self {
+            site: Value::from_dyn_object(Arc::clone(site)),
+            viewer: viewer.map_or(Value::from(()), |viewer| Value::from_object(viewer.clone())),
+            csrf: Value::from(csrf),
+            data,
+        })
+    }
+}
+
 impl Object for Context {
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         self.get_value_by_str(key.as_str()?)
@@ -289,11 +314,18 @@ impl Templates {
                     .map_err(|e| syntax(Path::new("src/app/templates"), &e))?;
             }
         }
+        let mut sizes: Vec<(String, AtomicUsize)> = BUILT_IN
+            .iter()
+            .map(|(name, _)| ((*name).to_owned(), AtomicUsize::new(0)))
+            .collect();
         for (name, source, _) in own {
+            if !sizes.iter().any(|(known, _)| *known == name) {
+                sizes.push((name.clone(), AtomicUsize::new(0)));
+            }
             env.add_template_owned(name, source)
                 .map_err(|e| syntax(dir.unwrap_or(Path::new("")), &e))?;
         }
-        Ok((Self { env }, overridden))
+        Ok((Self { env, sizes }, overridden))
     }
 
     /// Renders `name` with the common context and the page's own `data` (its fields become
@@ -306,11 +338,15 @@ impl Templates {
         csrf: Option<&str>,
         data: impl Serialize,
     ) -> Result<String, AppError> {
-        self.render(name, site, viewer, csrf, Value::from(Serde(&data)))
+        let context = Context::new(site, viewer, csrf, Value::from(Serde(&data)));
+        self.template(name)?
+            .render(context)
+            .map_err(|e| AppError::Internal(format!("template {name}: {e:#}")))
     }
 
     /// [`Templates::page`] with data that is already a template value (an [`Object`] whose
-    /// fields are read as the template asks for them, or a map).
+    /// fields are read as the template asks for them, or a map), as the bytes of the page
+    /// (UTF-8), written into one buffer sized from the last page of that template.
     pub fn render(
         &self,
         name: &str,
@@ -318,20 +354,30 @@ impl Templates {
         viewer: Option<&Viewer>,
         csrf: Option<&str>,
         data: Value,
-    ) -> Result<String, AppError> {
-        let template = self
-            .env
-            .get_template(name)
-            .map_err(|e| AppError::Internal(format!("template {name}: {e}")))?;
-        let context = Context {
-            site: Value::from_dyn_object(Arc::clone(site)),
-            viewer: viewer.map_or(Value::from(()), |viewer| Value::from_object(viewer.clone())),
-            csrf: Value::from(csrf),
-            data,
-        };
+    ) -> Result<Vec<u8>, AppError> {
+        let template = self.template(name)?;
+        let size = self
+            .sizes
+            .iter()
+            .find(|(known, _)| known == name)
+            .map(|(_, size)| size);
+        let mut page = Vec::with_capacity(size.map_or(0, |size| size.load(Ordering::Relaxed)));
         template
-            .render(Value::from_object(context))
-            .map_err(|e| AppError::Internal(format!("template {name}: {e:#}")))
+            .render_captured_to(Context::new(site, viewer, csrf, data), &mut page)
+            .map_err(|e| AppError::Internal(format!("template {name}: {e:#}")))?;
+        if let Some(size) = size {
+            size.store(
+                (page.len() + page.len() / 8).min(MAX_PAGE_HINT),
+                Ordering::Relaxed,
+            );
+        }
+        Ok(page)
+    }
+
+    fn template(&self, name: &str) -> Result<minijinja::Template<'_, '_>, AppError> {
+        self.env
+            .get_template(name)
+            .map_err(|e| AppError::Internal(format!("template {name}: {e}")))
     }
 }
 

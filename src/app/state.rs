@@ -111,15 +111,15 @@ impl State {
             .page(name, &self.site.load(), viewer, csrf, data)
     }
 
-    /// Renders the page `name` for `viewer` from `data` that is already a template value (see
-    /// [`Templates::render`]).
+    /// Renders the page `name` for `viewer` from `data` that is already a template value, as
+    /// the page's bytes (see [`Templates::render`]).
     pub fn render(
         &self,
         name: &str,
         viewer: Option<&Viewer>,
         csrf: Option<&str>,
         data: Value,
-    ) -> Result<String, AppError> {
+    ) -> Result<Vec<u8>, AppError> {
         self.templates
             .load()
             .render(name, &self.site.load(), viewer, csrf, data)

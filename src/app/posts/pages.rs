@@ -400,7 +400,9 @@ mod tests {
             };
             let lazy = templates
                 .render("blog.html", &site, who, csrf, Value::from_object(index))
-                .expect("renders");
+                .map(String::from_utf8)
+                .expect("renders")
+                .expect("UTF-8");
             let json = serde_json::json!({
                 "posts": rows().into_iter().map(as_json).collect::<Vec<_>>(),
                 "page": 2, "prev": 1, "next": 3, "meta": meta(),
@@ -425,7 +427,9 @@ mod tests {
             };
             let lazy = templates
                 .render("home.html", &site, who, csrf, Value::from_object(home))
-                .expect("renders");
+                .map(String::from_utf8)
+                .expect("renders")
+                .expect("UTF-8");
             let json = serde_json::json!({
                 "posts": rows().into_iter().map(as_json).collect::<Vec<_>>(),
                 "more": true, "meta": meta(),
