@@ -199,7 +199,7 @@ struct Context {
 
 impl Context {
     /// The root value of a page: the common context over `data`.
-    fn new(
+    fn root(
         site: &Arc<SiteInfo>,
         viewer: Option<&Viewer>,
         csrf: Option<&str>,
@@ -338,7 +338,7 @@ impl Templates {
         csrf: Option<&str>,
         data: impl Serialize,
     ) -> Result<String, AppError> {
-        let context = Context::new(site, viewer, csrf, Value::from(Serde(&data)));
+        let context = Context::root(site, viewer, csrf, Value::from(Serde(&data)));
         self.template(name)?
             .render(context)
             .map_err(|e| AppError::Internal(format!("template {name}: {e:#}")))
@@ -363,7 +363,7 @@ impl Templates {
             .map(|(_, size)| size);
         let mut page = Vec::with_capacity(size.map_or(0, |size| size.load(Ordering::Relaxed)));
         template
-            .render_captured_to(Context::new(site, viewer, csrf, data), &mut page)
+            .render_captured_to(Context::root(site, viewer, csrf, data), &mut page)
             .map_err(|e| AppError::Internal(format!("template {name}: {e:#}")))?;
         if let Some(size) = size {
             size.store(
@@ -384,8 +384,8 @@ impl Templates {
 /// How a value prints: MiniJinja's own rules, except that HTML escaping leaves `/` alone
 /// (MiniJinja writes it as `&#x2f;`, which HTML does not need), so that addresses read as
 /// they are in the page's source. A page prints dozens of values, most of them short (names,
-/// slugs, dates): those are scanned byte by byte; in longer ones the characters to escape are
-/// found with `memchr` (most text has none, and is written in one piece).
+/// slugs, dates) and most with nothing to escape: each is written in as few pieces as its
+/// characters to escape allow ([`escape`]).
 fn format(
     out: &mut minijinja::Output,
     state: &mut minijinja::State,
@@ -393,20 +393,16 @@ fn format(
 ) -> Result<(), minijinja::Error> {
     match (state.auto_escape(), value.as_str()) {
         (minijinja::AutoEscape::Html, Some(text)) if !value.is_safe() => {
-            if text.len() < SHORT {
-                escape_short(out, text)?;
-            } else {
-                escape_long(out, text)?;
-            }
+            escape(out, text)?;
             Ok(())
         }
         _ => minijinja::escape_formatter(out, state, value),
     }
 }
 
-/// Below this many bytes, a value is scanned for characters to escape byte by byte: `memchr`'s
-/// set-up for two searches costs more than the scan.
-const SHORT: usize = 32;
+/// From this many bytes on, a value's characters to escape are found with `memchr` (two
+/// searches, whose set-up costs more than scanning a shorter value eight bytes at a time).
+const LONG: usize = 96;
 
 /// The entity of a character HTML needs escaped in text and attribute values, if `byte` is one.
 fn entity(byte: u8) -> Option<&'static str> {
@@ -420,19 +416,73 @@ fn entity(byte: u8) -> Option<&'static str> {
     }
 }
 
-fn escape_short(out: &mut minijinja::Output, text: &str) -> std::fmt::Result {
-    let mut last = 0;
-    for (at, byte) in text.bytes().enumerate() {
-        if let Some(entity) = entity(byte) {
-            out.write_str(&text[last..at])?;
-            out.write_str(entity)?;
-            last = at + 1;
-        }
+/// Writes `text` with its characters to escape as entities: the runs between them whole.
+fn escape(out: &mut impl std::fmt::Write, text: &str) -> std::fmt::Result {
+    if text.len() >= LONG {
+        return escape_long(out, text);
     }
-    out.write_str(&text[last..])
+    let bytes = text.as_bytes();
+    let mut last = 0;
+    while let Some(at) = next_to_escape(bytes, last) {
+        // `at` is an ASCII character's: both slices end on character boundaries.
+        out.write_str(text.get(last..at).unwrap_or(""))?;
+        out.write_str(bytes.get(at).and_then(|&byte| entity(byte)).unwrap_or(""))?;
+        last = at + 1;
+    }
+    out.write_str(text.get(last..).unwrap_or(""))
 }
 
-fn escape_long(out: &mut minijinja::Output, text: &str) -> std::fmt::Result {
+/// Eight bytes of 1 each.
+const ONES: u64 = u64::from_ne_bytes([1; 8]);
+
+/// The top bit of each byte of `word` that is zero, and no other bit (each byte is tested on
+/// its own: nothing carries from one to the next).
+const fn zero_bytes(word: u64) -> u64 {
+    let low = ONES * 0x7f;
+    !(((word & low) + low) | word) & (ONES * 0x80)
+}
+
+/// The top bit of each byte of `word` that HTML escapes: `"` (0x22); `&` and `'` (0x26, 0x27)
+/// are the bytes that are 0x27 with their lowest bit set, `<` and `>` (0x3c, 0x3e) those that
+/// are 0x3e with their second bit set.
+const fn bytes_to_escape(word: u64) -> u64 {
+    zero_bytes(word ^ (ONES * 0x22))
+        | zero_bytes((word | ONES) ^ (ONES * 0x27))
+        | zero_bytes((word | (ONES * 2)) ^ (ONES * 0x3e))
+}
+
+/// Where the first character to escape at or after `from` is in `bytes`, eight bytes tested
+/// at a time (the first of them in the lowest byte of the word).
+fn next_to_escape(bytes: &[u8], from: usize) -> Option<usize> {
+    let mut at = from;
+    while let Some(word) = bytes.get(at..).and_then(|rest| rest.first_chunk::<8>()) {
+        let found = bytes_to_escape(u64::from_le_bytes(*word));
+        if found != 0 {
+            return Some(at + (found.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    if at >= bytes.len() {
+        return None;
+    }
+    // Fewer than eight bytes are left: the text's last eight, less those before `at` (some
+    // of which may have been escaped already), or byte by byte in a text shorter than that.
+    let start = bytes.len().saturating_sub(8);
+    match bytes.get(start..).and_then(|rest| rest.first_chunk::<8>()) {
+        Some(word) => {
+            let found =
+                bytes_to_escape(u64::from_le_bytes(*word)) & (u64::MAX << ((at - start) * 8));
+            (found != 0).then(|| start + (found.trailing_zeros() / 8) as usize)
+        }
+        None => bytes
+            .get(at..)?
+            .iter()
+            .position(|&byte| entity(byte).is_some())
+            .map(|offset| at + offset),
+    }
+}
+
+fn escape_long(out: &mut impl std::fmt::Write, text: &str) -> std::fmt::Result {
     let bytes = text.as_bytes();
     let mut markup = memchr::memchr3_iter(b'&', b'<', b'>', bytes).peekable();
     let mut quotes = memchr::memchr2_iter(b'"', b'\'', bytes).peekable();
@@ -581,11 +631,18 @@ mod tests {
             mixed.contains("&lt;a href=&#x27;/é&#x27;&gt;&amp;&quot;ü&quot;&lt;/a&gt;&gt;"),
             "{mixed}"
         );
-        // The same past the length scanned byte by byte (and at the edges of that length).
+        // The same through a whole page, in values scanned eight bytes at a time (at the edges
+        // of a word) and searched with memchr (at the edges of that length); every place is
+        // tested in `escaping_finds_every_character_at_every_place`.
+        let long = format!("&{}'", "x".repeat(LONG - 2));
+        let shorter = format!("&{}'", "x".repeat(LONG - 3));
         for text in [
             "<a href='/é'>&\"ü\"</a>><a href='/é'>&\"ü\"</a>>",
-            "&xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx'",
-            "&xxxxxxxxxxxxxxxxxxxxxxxxxxxxx'",
+            "&xxxxxx'",
+            "&xxxxxxx'",
+            "xxxxxxx'",
+            long.as_str(),
+            shorter.as_str(),
             "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx plain",
         ] {
             let page = templates
@@ -604,6 +661,58 @@ mod tests {
                 .replace('"', "&quot;")
                 .replace('\'', "&#x27;");
             assert!(page.contains(&expected), "{text}: {page}");
+        }
+    }
+
+    /// What `escape` writes, as the plain replacements write it.
+    fn escaped(text: &str) -> String {
+        text.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+            .replace('\'', "&#x27;")
+    }
+
+    #[test]
+    fn escaping_finds_every_character_at_every_place() {
+        // Characters to escape; bytes next to them in value ('#', '=', '?', '%', digits);
+        // multi-byte characters whose bytes are a character to escape plus 0x80 (Ц is d0 a6,
+        // § c2 a7, ¢ c2 a2, ü c3 bc, þ c3 be).
+        let fill = ["x", "#", "=", "?", "%", "7", "Ц", "§", "¢", "ü", "þ", " "];
+        let mut text = String::new();
+        let mut out = String::new();
+        for length in 0..=(LONG + 9) {
+            for special in ["&", "<", ">", "\"", "'"] {
+                for at in 0..=length {
+                    for (n, with) in [(0, ""), (1, "<"), (2, "'")] {
+                        text.clear();
+                        for place in 0..length {
+                            text.push_str(if place == at {
+                                special
+                            } else if n > 0 && place == (at + n * 5) % length.max(1) {
+                                with
+                            } else {
+                                fill[(place + at + n) % fill.len()]
+                            });
+                        }
+                        out.clear();
+                        escape(&mut out, &text).expect("writes");
+                        assert_eq!(out, escaped(&text), "{text:?}");
+                    }
+                }
+            }
+        }
+        for text in [
+            "",
+            "plain",
+            "é",
+            "<<<<<<<<<",
+            "&&&&&&&&&&&&&&&&&",
+            "\"'\"'\"'\"'",
+        ] {
+            out.clear();
+            escape(&mut out, text).expect("writes");
+            assert_eq!(out, escaped(text), "{text:?}");
         }
     }
 
