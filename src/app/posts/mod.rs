@@ -105,40 +105,21 @@ fn page(query: Result<Query<PageQuery>, QueryRejection>, per_page: u64) -> Resul
 }
 
 /// A time as the API writes it: RFC 3339, UTC, whole seconds (`2026-11-26T09:30:00Z`).
-/// Written digit by digit (every item of every list has two dates): chrono's formatter
-/// interprets a format description each time, and `format!`'s padded numbers cost more still.
 fn rfc3339(time: Timestamp) -> String {
-    use chrono::{Datelike, Timelike};
-    let Ok(year) = u32::try_from(time.year()) else {
-        return chrono_rfc3339(time);
-    };
-    if year > 9999 {
-        return chrono_rfc3339(time);
-    }
-    let mut text = String::with_capacity(20);
-    digits(&mut text, year, 4);
-    text.push('-');
-    digits(&mut text, time.month(), 2);
-    text.push('-');
-    digits(&mut text, time.day(), 2);
-    text.push('T');
-    digits(&mut text, time.hour(), 2);
-    text.push(':');
-    digits(&mut text, time.minute(), 2);
-    text.push(':');
-    digits(&mut text, time.second(), 2);
-    text.push('Z');
-    text
-}
-
-fn chrono_rfc3339(time: Timestamp) -> String {
-    time.and_utc()
-        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    with_dates(time, |_, rfc3339| rfc3339.to_owned())
 }
 
 /// A date as a page shows it (`26 November 2026`).
 fn human_date(time: Timestamp) -> String {
-    use chrono::Datelike;
+    with_dates(time, |human, _| human.to_owned())
+}
+
+/// `f` of `time` as [`human_date`] and as [`rfc3339`] write it, both written digit by digit
+/// into one buffer on the stack (every item of every list shows both): chrono's formatter
+/// interprets a format description each time, `format!`'s padded numbers cost more still, and
+/// the buffer is checked for UTF-8 once.
+fn with_dates<R>(time: Timestamp, f: impl FnOnce(&str, &str) -> R) -> R {
+    use chrono::{Datelike, Timelike};
     const MONTHS: [&str; 12] = [
         "January",
         "February",
@@ -155,23 +136,52 @@ fn human_date(time: Timestamp) -> String {
     ];
     let year = u32::try_from(time.year()).ok().filter(|year| *year <= 9999);
     let (Some(year), Some(month)) = (year, MONTHS.get(time.month0() as usize)) else {
-        return time.format("%-d %B %Y").to_string();
+        return f(
+            &time.format("%-d %B %Y").to_string(),
+            &time
+                .and_utc()
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        );
     };
-    let mut text = String::with_capacity(20);
+    // RFC 3339 first (20 bytes), then the date as shown: at most `30 September 2026`.
+    let mut text = *b"0000-00-00T00:00:00Z                 ";
+    for (at, n) in [
+        (0, year / 100),
+        (2, year % 100),
+        (5, time.month()),
+        (8, time.day()),
+        (11, time.hour()),
+        (14, time.minute()),
+        (17, time.second()),
+    ] {
+        two_digits(&mut text, at, n);
+    }
     let day = time.day();
-    digits(&mut text, day, if day < 10 { 1 } else { 2 });
-    text.push(' ');
-    text.push_str(month);
-    text.push(' ');
-    digits(&mut text, year, 4);
-    text
+    let mut end = if day < 10 {
+        text[20] = b'0' + day as u8;
+        21
+    } else {
+        two_digits(&mut text, 20, day);
+        22
+    };
+    end += 1;
+    for (slot, byte) in text.iter_mut().skip(end).zip(month.bytes()) {
+        *slot = byte;
+    }
+    end += month.len() + 1;
+    two_digits(&mut text, end, year / 100);
+    two_digits(&mut text, end + 2, year % 100);
+    end += 4;
+    let text = std::str::from_utf8(text.get(..end).unwrap_or_default()).unwrap_or_default();
+    let (rfc3339, human) = text.split_at_checked(20).unwrap_or_default();
+    f(human, rfc3339)
 }
 
-/// The last `width` decimal digits of `n`, zero-padded.
-fn digits(text: &mut String, n: u32, width: u32) {
-    for place in (0..width).rev() {
-        let digit = (n / 10u32.pow(place)) % 10;
-        text.push(char::from(b'0' + digit as u8));
+/// Writes the last two decimal digits of `n` at `at` in `text`.
+fn two_digits(text: &mut [u8], at: usize, n: u32) {
+    if let Some([tens, ones]) = text.get_mut(at..at + 2) {
+        *tens = b'0' + (n / 10 % 10) as u8;
+        *ones = b'0' + (n % 10) as u8;
     }
 }
 

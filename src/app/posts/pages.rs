@@ -22,7 +22,7 @@ use super::super::error::AppError;
 use super::super::render::Meta;
 use super::super::routes::Origin;
 use super::super::state::State;
-use super::{PageQuery, human_date, input, page, rfc3339};
+use super::{PageQuery, human_date, input, page, rfc3339, with_dates};
 use crate::db::posts::{self, PostDetail, PublicSummary};
 
 const HTML: &str = "text/html; charset=utf-8";
@@ -30,30 +30,34 @@ const HTML: &str = "text/html; charset=utf-8";
 /// Posts on the home page.
 pub const HOME_POSTS: u64 = 5;
 
-/// A post in a list, as `home.html` and `blog.html` see it.
+/// A post in a list, as `home.html` and `blog.html` see it: each field made a template value
+/// once, from the row (a template reads some twice: `excerpt`), handed out without a copy.
 #[derive(Debug)]
 struct Item {
-    slug: String,
-    title: String,
+    slug: Value,
+    title: Value,
     /// The start of the body as plain text.
-    excerpt: String,
-    author: String,
+    excerpt: Value,
+    author: Value,
     /// `26 November 2026`.
-    published: String,
+    published: Value,
     /// RFC 3339, for `<time datetime>`.
-    published_iso: String,
+    published_iso: Value,
 }
 
 impl From<PublicSummary> for Item {
     fn from(post: PublicSummary) -> Self {
-        let published_at = post.published_at.unwrap_or(post.updated_at);
+        let (published, published_iso) = with_dates(
+            post.published_at.unwrap_or(post.updated_at),
+            |human, rfc3339| (Value::from(human), Value::from(rfc3339)),
+        );
         Self {
-            slug: post.slug,
-            title: post.title,
-            excerpt: post.excerpt,
-            author: post.author,
-            published: human_date(published_at),
-            published_iso: rfc3339(published_at),
+            slug: Value::from(post.slug),
+            title: Value::from(post.title),
+            excerpt: Value::from(post.excerpt),
+            author: Value::from(post.author),
+            published,
+            published_iso,
         }
     }
 }
@@ -64,7 +68,7 @@ impl Object for Item {
     }
 
     fn get_value_by_str(self: &Arc<Self>, key: &str) -> Option<Value> {
-        let text = match key {
+        let value = match key {
             "slug" => &self.slug,
             "title" => &self.title,
             "excerpt" => &self.excerpt,
@@ -73,7 +77,7 @@ impl Object for Item {
             "published_iso" => &self.published_iso,
             _ => return None,
         };
-        Some(Value::from(text.as_str()))
+        Some(value.clone())
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
@@ -221,7 +225,7 @@ pub(in crate::app) async fn home(
         more: listing.has_next,
         posts: items(listing.items),
         meta: Arc::new(Meta {
-            canonical: format!("{origin}/"),
+            canonical: [&*origin, "/"].concat(),
             title: site.title.clone(),
             description: site.tagline.clone(),
             kind: "website",
@@ -257,10 +261,10 @@ pub(in crate::app) async fn index(
         posts: items(listing.items),
         meta: Arc::new(Meta {
             canonical: match page.number {
-                1 => format!("{origin}/blog"),
+                1 => [&*origin, "/blog"].concat(),
                 n => format!("{origin}/blog?page={n}"),
             },
-            title: format!("Blog — {}", site.title),
+            title: ["Blog — ", &site.title].concat(),
             description: site.tagline.clone(),
             kind: "website",
         }),
@@ -355,6 +359,50 @@ mod tests {
             author: "Ada 'L'".to_owned(),
             published_at: (n % 2 == 0).then_some(time),
             updated_at: time,
+        }
+    }
+
+    /// The pager links to the newer page (`/blog` for the first), or holds its place.
+    #[test]
+    fn the_pager_links_to_the_newer_page() {
+        let (templates, _) = Templates::load(None).expect("built-in templates load");
+        let site = Arc::new(SiteInfo::default());
+        for (page, prev, newer) in [
+            (
+                1,
+                None,
+                "    <nav class=\"pager\" aria-label=\"Pages\">\n      <span></span>\n",
+            ),
+            (2, Some(1), "<a rel=\"prev\" href=\"/blog\">← Newer</a>\n"),
+            (
+                5,
+                Some(4),
+                "<a rel=\"prev\" href=\"/blog?page=4\">← Newer</a>\n",
+            ),
+        ] {
+            let index = Index {
+                posts: items(vec![summary(1, "x")]),
+                page,
+                prev,
+                next: Some(page + 1),
+                meta: Arc::new(Meta {
+                    canonical: "https://www.foobar.com/blog".to_owned(),
+                    title: "Blog".to_owned(),
+                    description: String::new(),
+                    kind: "website",
+                }),
+            };
+            let html = templates
+                .render("blog.html", &site, None, None, Value::from_object(index))
+                .map(String::from_utf8)
+                .expect("renders")
+                .expect("UTF-8");
+            assert!(html.contains(newer), "{page}: {html}");
+            assert_eq!(
+                html.matches("Newer").count(),
+                usize::from(prev.is_some()),
+                "{html}"
+            );
         }
     }
 
