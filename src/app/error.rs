@@ -1,15 +1,13 @@
 //! [`AppError`]: the one way a handler fails.
 //!
-//! A handler returns the error; [`render`], the outermost layer, turns it into the response
-//! its route group declares (`routes::Errors`): JSON (`{"error": {"status": 422, "message":
+//! A handler returns the error; [`render`], the last step of its route group's layer
+//! (`routes`), turns it into the response the group declares (`routes::Errors`): JSON (`{"error": {"status": 422, "message":
 //! "...", "fields": {...}}}`) for the API, an HTML page in the site's layout elsewhere. Database errors become 503 when the database is unreachable, 500
 //! otherwise (logged, never shown).
 
 use std::collections::BTreeMap;
 
-use axum::extract::Request;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
+use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
 use super::routes::Errors;
@@ -122,17 +120,11 @@ impl IntoResponse for AppError {
     }
 }
 
-/// The outermost layer of a route group: gives every [`AppError`] its body, as the group's
-/// `errors` says.
-pub(super) async fn render(
-    axum::extract::State((state, errors)): axum::extract::State<(State, Errors)>,
-    request: Request,
-    next: Next,
-) -> Response {
+/// What a route group's layer does last: gives every [`AppError`] in `response` its body, as
+/// the group's `errors` says. `uri` is the request's (a page that needs a session redirects
+/// to sign in and back to it).
+pub(super) fn render(state: &State, errors: Errors, uri: &Uri, response: Response) -> Response {
     let api = errors == Errors::Json;
-    // Kept for a redirect to sign in: a reference count, not a copy of the path.
-    let uri = request.uri().clone();
-    let response = next.run(request).await;
     let error = match response.extensions().get::<AppError>() {
         Some(error) => error.clone(),
         // axum's own 405 (a route without that method) has no body: give it ours.

@@ -146,19 +146,10 @@ impl PageCache {
     }
 }
 
-/// The layer on every route group: a successful write (any method but GET and HEAD: a post
-/// created, edited, published or deleted, a setting saved) starts a new generation.
-pub(super) async fn writes(
-    axum::extract::State(state): axum::extract::State<State>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let method = request.method();
-    if method == Method::GET || method == Method::HEAD {
-        return next.run(request).await;
-    }
-    let response = next.run(request).await;
-    if response.status().is_success() || response.status().is_redirection() {
+/// After a write (any method but GET and HEAD: a post created, edited, published or deleted, a
+/// setting saved) on any route group: if it succeeded, a new generation starts.
+pub(super) async fn written(state: &State, status: StatusCode) {
+    if status.is_success() || status.is_redirection() {
         state.pages.invalidate();
         // The other boxes see it within their TTL.
         if !state.pages.ttl.is_zero()
@@ -170,7 +161,6 @@ pub(super) async fn writes(
             );
         }
     }
-    response
 }
 
 /// Whether the cache may be used now: the database's generation was read within the TTL, or
@@ -211,13 +201,9 @@ async fn confirm(state: &State) -> bool {
     }
 }
 
-/// The layer on the public route groups: serves anonymous reads from the cache and stores
-/// what the handler answers.
-pub(super) async fn layer(
-    axum::extract::State(state): axum::extract::State<State>,
-    request: Request,
-    next: Next,
-) -> Response {
+/// On the public route groups: serves anonymous reads from the cache, and stores what the
+/// handler (`next`) answers.
+pub(super) async fn through(state: &State, request: Request, next: Next) -> Response {
     let cache = &state.pages;
     if cache.ttl.is_zero() || request.method() != Method::GET || !cacheable(&request) {
         return next.run(request).await;
@@ -226,7 +212,7 @@ pub(super) async fn layer(
         .uri()
         .path_and_query()
         .map_or_else(String::new, |pq| pq.as_str().to_owned());
-    if !confirm(&state).await {
+    if !confirm(state).await {
         return next.run(request).await;
     }
     if let Some(entry) = cache.get(&key) {
@@ -261,7 +247,7 @@ pub(super) async fn layer(
     Response::from_parts(parts, Body::from(body))
 }
 
-/// An anonymous read (the layer only sits on public routes).
+/// An anonymous read (only public route groups ask).
 fn cacheable(request: &Request) -> bool {
     // Only the queries the routes take (`?page=N`): arbitrary query strings would fill the map
     // with copies of one page and push the real ones out.

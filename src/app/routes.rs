@@ -10,8 +10,8 @@
 //!   is known to be down, instead of waiting for `app.request_timeout`).
 //!
 //! Every group also gets the request deadline, and its successful writes end the page cache's
-//! generation. Outermost first: errors rendered, the deadline, the database check, the write
-//! watch, the page cache, the handler.
+//! generation. One layer per group applies all of it ([`layer`]); outermost first: errors
+//! rendered, the deadline, the database check, the write watch, the page cache, the handler.
 //!
 //! Whatever the table does not route goes to the fallback the caller gives (the web origin's
 //! static files), untouched: one lookup in a radix tree (matchit, the one axum routes with)
@@ -242,28 +242,16 @@ impl Router {
                 }
                 router = router.route(path, method);
             }
-            if group.caching == Caching::Public {
-                router = router.route_layer(middleware::from_fn_with_state(
-                    state.clone(),
-                    pagecache::layer,
-                ));
-            }
+            let rules = Rules {
+                errors: group.errors,
+                caching: group.caching,
+                database: group.database,
+                timeout,
+            };
             router = router.route_layer(middleware::from_fn_with_state(
-                state.clone(),
-                pagecache::writes,
+                (state.clone(), rules),
+                layer,
             ));
-            if group.database {
-                router =
-                    router.route_layer(middleware::from_fn_with_state(state.clone(), available));
-            }
-            router = router
-                .route_layer(middleware::from_fn(move |request, next| {
-                    deadline(timeout, request, next)
-                }))
-                .route_layer(middleware::from_fn_with_state(
-                    (state.clone(), group.errors),
-                    error::render,
-                ));
             routes = routes.merge(router);
         }
         Self {
@@ -330,38 +318,64 @@ impl Router {
     }
 }
 
-/// 503 at once while the database is known to be down (the watcher checks every second); a
-/// request that comes before the watcher's first outcome waits for it, within the deadline.
-async fn available(
-    axum::extract::State(state): axum::extract::State<State>,
-    request: Request,
-    next: middleware::Next,
-) -> axum::response::Response {
-    if !state.health.known_up().await {
-        return AppError::Unavailable.into_response();
-    }
-    next.run(request).await
+/// What a group's layer applies: its properties, and the request deadline.
+#[derive(Debug, Clone, Copy)]
+struct Rules {
+    errors: Errors,
+    caching: Caching,
+    database: bool,
+    /// `app.request_timeout`.
+    timeout: std::time::Duration,
 }
 
-/// 503 for a request not answered within `app.request_timeout` (a slow or vanishing database).
-async fn deadline(
-    timeout: std::time::Duration,
+/// The one layer of every route group: its [`Rules`] around the handler (`next`), in the order
+/// the module's documentation gives. One layer rather than one per property: each layer costs
+/// every request a clone of the stack beneath it and a boxed future.
+async fn layer(
+    axum::extract::State((state, rules)): axum::extract::State<(State, Rules)>,
     request: Request,
     next: middleware::Next,
 ) -> axum::response::Response {
-    // For the log line only: a reference count, not a copy of the path.
+    // For a redirect to sign in and the log line: a reference count, not a copy of the path.
     let uri = request.uri().clone();
-    match tokio::time::timeout(timeout, next.run(request)).await {
-        Ok(response) => response,
-        Err(_) => {
-            tracing::warn!(
-                path = uri.path(),
-                timeout_ms = timeout.as_millis(),
-                "app: request timed out"
-            );
-            AppError::Unavailable.into_response()
-        }
+    let response =
+        match tokio::time::timeout(rules.timeout, handle(&state, rules, request, next)).await {
+            Ok(response) => response,
+            // A slow or vanishing database.
+            Err(_) => {
+                tracing::warn!(
+                    path = uri.path(),
+                    timeout_ms = rules.timeout.as_millis(),
+                    "app: request timed out"
+                );
+                AppError::Unavailable.into_response()
+            }
+        };
+    error::render(&state, rules.errors, &uri, response)
+}
+
+/// [`layer`] within the deadline: 503 at once while the database is known to be down (the
+/// watcher checks every second; a request that comes before its first outcome waits for it),
+/// then the page cache for public groups, and a new cache generation after a successful write.
+async fn handle(
+    state: &State,
+    rules: Rules,
+    request: Request,
+    next: middleware::Next,
+) -> axum::response::Response {
+    if rules.database && !state.health.known_up().await {
+        return AppError::Unavailable.into_response();
     }
+    let write = !matches!(*request.method(), Method::GET | Method::HEAD);
+    let response = if rules.caching == Caching::Public {
+        pagecache::through(state, request, next).await
+    } else {
+        next.run(request).await
+    };
+    if write {
+        pagecache::written(state, response.status()).await;
+    }
+    response
 }
 
 #[cfg(test)]

@@ -16,7 +16,8 @@
 # HTTPS, as web.sh measures its HTTP/1.1 figures), access log off, log level warn, the site and
 # templates of this repository, the database pool at its default size.
 #
-# Measured, one after the other, each with 50 connections from CPU 0:
+# Measured, one after the other, each with 50 connections from CPU 0, in ROUNDS rounds of all
+# eight rows:
 #   1. raw PK SELECT             mariadb-slap over TCP,
 #                                `SELECT * FROM posts WHERE id = <random>`      queries/s
 #   2. raw list SELECT of /blog  mariadb-slap: the statement onebox sends for a list page,
@@ -35,7 +36,8 @@
 # onebox next to mariadbd for rows 4 to 8 (the one-box stack shares the server's core),
 # pinned with taskset as in web.sh.
 #
-# The table shows, per row: the rate; the 99th-percentile latency (wrk's; mariadb-slap reports
+# The table shows, per row, the median of the rounds (a share is taken within its round, and
+# the median of those given; the two targets list each round's): the rate; the 99th-percentile latency (wrk's; mariadb-slap reports
 # only averages: "—"); the work done per second of server CPU (user + system from /proc:
 # mariadbd for the raw rows, onebox plus mariadbd for onebox's); how that CPU split between
 # them; the database calls per request, apart from the timed run (MariaDB's `Questions` and
@@ -60,12 +62,14 @@
 # Loopback only; everything stops by itself (trap + timeouts). On a shared 2-core box only
 # numbers from the same run mean anything.
 #
-# Environment: DURATION (seconds per measurement, default 10), BIN (onebox binary), COUNT
+# Environment: DURATION (seconds per measurement, default 6), ROUNDS (of all the rows, default
+# 3: the table gives medians, a share is taken within its round), BIN (onebox binary), COUNT
 # (callgrind mode, requests counted), KEEP (a directory: callgrind mode keeps its dumps there).
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
-DURATION=${DURATION:-10}
+DURATION=${DURATION:-6}
+ROUNDS=${ROUNDS:-3}
 BIN=${BIN:-target/release/onebox}
 SERVER_CPU=1
 CLIENT_CPU=0
@@ -431,9 +435,10 @@ print(f"{(questions1 - questions0 - 1) / n:.2f} {(pings1 - pings0) / n:.2f}")' $
 
 rows=$tmp/rows.tsv
 failed=0
+round=1
 record() { # label unit rate count p99 statements pings ob0 ob1 db0 db1 (a missing figure: "-")
   local IFS=$'\t'
-  echo "$*" >>"$rows"
+  echo "$round	$*" >>"$rows"
 }
 
 # 1, 2. MariaDB alone (onebox idle beside it): a short run sizes each measured one to about
@@ -454,10 +459,6 @@ raw() { # label schema query-file
     record "$1" "queries/s" - - - 1 0 0 0 0 0
   fi
 }
-raw "raw PK SELECT" bench "$tmp/pk.sql"
-raw "raw list SELECT of /blog" onebox "$tmp/list.sql"
-raw "raw list SELECT, prepared" onebox "$tmp/list-ps.sql"
-
 # 3, 4. onebox, after a short warm-up of each route.
 measure() { # label port pid path [cookie]
   local label=$1 port=$2 pid=$3 path=$4 cookie=${5:-} url=http://127.0.0.1:$2$4 rate count p99 o0 o1 d0 d1 statements pings
@@ -468,60 +469,99 @@ measure() { # label port pid path [cookie]
   else
     failed=1; rate=-; count=-; p99=-; o1=$o0; d1=$d0
   fi
-  read -r statements pings < <(db_work_per_request "$port" "$path" "$cookie" || echo) || true
-  [ -n "${pings:-}" ] || { failed=1; statements=-; pings=-; }
+  if [ "$round" = 1 ]; then   # the same in every round: counted once
+    read -r statements pings < <(db_work_per_request "$port" "$path" "$cookie" || echo) || true
+    [ -n "${pings:-}" ] || { failed=1; statements=-; pings=-; }
+  else
+    statements=-; pings=-
+  fi
   record "$label" "req/s" "$rate" "$count" "$p99" "$statements" "$pings" "$o0" "$o1" "$d0" "$d1"
 }
-measure "onebox GET /blog" "$ob_http" "$onebox_pid" /blog
-measure "onebox GET /api/posts" "$ob_http" "$onebox_pid" /api/posts
-measure "no page cache: GET /blog" "$nc_http" "$nocache_pid" /blog
-measure "no page cache: GET /api/posts" "$nc_http" "$nocache_pid" /api/posts
-measure "signed in: GET /blog" "$ob_http" "$onebox_pid" /blog "$session"
+# The rows in ROUNDS rounds, one after the other: a share is taken within its round, so a box
+# whose speed drifts (a shared machine's does, by tens of percent over minutes) moves both
+# sides of it alike.
+for round in $(seq "$ROUNDS"); do
+  raw "raw PK SELECT" bench "$tmp/pk.sql"
+  raw "raw list SELECT of /blog" onebox "$tmp/list.sql"
+  raw "raw list SELECT, prepared" onebox "$tmp/list-ps.sql"
+  measure "onebox GET /blog" "$ob_http" "$onebox_pid" /blog
+  measure "onebox GET /api/posts" "$ob_http" "$onebox_pid" /api/posts
+  measure "no page cache: GET /blog" "$nc_http" "$nocache_pid" /blog
+  measure "no page cache: GET /api/posts" "$nc_http" "$nocache_pid" /api/posts
+  measure "signed in: GET /blog" "$ob_http" "$onebox_pid" /blog "$session"
+done
 
-echo "onebox $("$BIN" --version | awk '{print $2}') on $("$mariadbd" --version | sed 's/ for .*//; s/^.*Ver //'), ${DURATION}s per measurement, $CONNECTIONS connections,"
+echo "onebox $("$BIN" --version | awk '{print $2}') on $("$mariadbd" --version | sed 's/ for .*//; s/^.*Ver //'), ${DURATION}s per measurement, $ROUNDS rounds, $CONNECTIONS connections,"
 echo "server (mariadbd, onebox) on CPU $SERVER_CPU, client on CPU $CLIENT_CPU; $POSTS posts loaded through the API in ${load_seconds}s"
 python3 - "$rows" "$TARGET" <<'EOF' || failed=1
-import sys
-rows = [line.rstrip("\n").split("\t") for line in open(sys.argv[1])]
+import statistics, sys
 target = float(sys.argv[2])
 def number(text):
     return None if text == "-" else float(text)
-raw = number(rows[0][2])
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+# Per label, in the order measured: its fields in each round.
+rounds, labels = {}, {}
+for line in open(sys.argv[1]):
+    fields = line.rstrip("\n").split("\t")
+    rounds.setdefault(int(fields[0]), {})[fields[1]] = fields[1:]
+    labels.setdefault(fields[1], fields[2])
+def rate(label, r):
+    row = rounds[r].get(label)
+    return number(row[2]) if row else None
+def shares(label, anchor):
+    """The rate of `label` over the anchor's, within each round."""
+    out = []
+    for r in sorted(rounds):
+        mine, theirs = rate(label, r), anchor(r)
+        out.append(mine / theirs if mine is not None and theirs else None)
+    return out
+raw_pk = lambda r: rate("raw PK SELECT", r)
 # The list query's anchor: the faster of the two ways of running it raw (text, prepared).
-raw_list = max((r for r in (number(rows[1][2]), number(rows[2][2])) if r is not None), default=None)
+raw_list = lambda r: max((x for x in (rate("raw list SELECT of /blog", r),
+                                      rate("raw list SELECT, prepared", r)) if x is not None), default=None)
 print()
 print(f"{'measurement':38} {'rate':>7} {'p99':>9} {'per server':>11} {'CPU split':>15}   {'DB calls':<16} {'rate /':>7} {'rate /':>9}")
 print(f"{'':38} {'':>7} {'':>9} {'CPU-second':>11} {'onebox/mariadb':>15}   {'per request':<16} {'raw PK':>7} {'raw list':>9}")
 verdicts = {}
-for i, (label, unit, rate, count, p99, statements, pings, o0, o1, d0, d1) in enumerate(rows):
-    rate, count, p99 = number(rate), number(count), number(p99)
-    ob, db = float(o1) - float(o0), float(d1) - float(d0)
-    cpu = ob + db
-    per_cpu = f"{count / cpu:.0f}" if count is not None and cpu > 0 else "—"
+for i, (label, unit) in enumerate(labels.items()):
+    rows = [rounds[r][label] for r in sorted(rounds) if label in rounds[r]]
+    per_cpu, ob_cpu, db_cpu = [], 0.0, 0.0
+    for row in rows:
+        count, ob, db = number(row[3]), float(row[8]) - float(row[7]), float(row[10]) - float(row[9])
+        ob_cpu, db_cpu = ob_cpu + ob, db_cpu + db
+        per_cpu.append(count / (ob + db) if count is not None and ob + db > 0 else None)
+    rate_m, p99, cpu_m = median(number(r[2]) for r in rows), median(number(r[4]) for r in rows), median(per_cpu)
+    cpu = ob_cpu + db_cpu
     if cpu > 0:
-        split = f"{100 * ob / cpu:.0f}% / {100 * db / cpu:.0f}%" if ob > 0 else "— / 100%"
+        split = f"{100 * ob_cpu / cpu:.0f}% / {100 * db_cpu / cpu:.0f}%" if ob_cpu > 0 else "— / 100%"
     else:
         split = "—"
+    statements, pings = rows[0][5], rows[0][6]
     if statements == "-":
         calls = "—"
     elif number(pings):
         calls = f"{statements} + {pings} ping"
     else:
         calls = statements
-    share = rate / raw if rate is not None and raw and i > 0 else None
-    rate_text = f"{rate:.0f}" if rate is not None else "error"
+    pk_shares = shares(label, raw_pk) if i > 0 else []
+    list_shares = shares(label, raw_list) if i > 2 else []
+    share, list_share = median(pk_shares), median(list_shares)
+    rate_text = f"{rate_m:.0f}" if rate_m is not None else "error"
     p99_text = f"{p99:.1f} ms" if p99 is not None else "—"
+    per_cpu_text = f"{cpu_m:.0f}" if cpu_m is not None else "—"
     share_text = f"{share:.2f}x" if share is not None else "—"
-    list_share = rate / raw_list if rate is not None and raw_list and i > 2 else None
     list_text = f"{list_share:.2f}x" if list_share is not None else "—"
-    print(f"{label + ' (' + unit + ')':38} {rate_text:>7} {p99_text:>9} {per_cpu:>11} {split:>15}   {calls:<16} {share_text:>7} {list_text:>9}")
-    verdicts[label] = (share, list_share)
+    print(f"{label + ' (' + unit + ')':38} {rate_text:>7} {p99_text:>9} {per_cpu_text:>11} {split:>15}   {calls:<16} {share_text:>7} {list_text:>9}")
+    verdicts[label] = (share, list_share, list_shares)
 print()
-print("p99: wrk's; mariadb-slap reports only averages. Server CPU: mariadbd alone for the raw rows.")
+print(f"Medians of {len(rounds)} rounds; each share is taken within its round. p99: wrk's; mariadb-slap")
+print("reports only averages. Server CPU: mariadbd alone for the raw rows.")
 print(f"Targets: onebox's rate at least {target:.0%} of raw PK SELECTs (issue 4); uncached (page cache off,")
 print(f"or a signed-in reader), GET /blog at least {target:.0%} of the raw list SELECT behind it (issue 13),")
 print("the faster of its two raw rows (text protocol, prepared).")
-for label, (share, list_share) in verdicts.items():
+for label, (share, list_share, list_shares) in verdicts.items():
     if label.startswith("raw PK"):
         continue
     if share is None:
@@ -530,7 +570,8 @@ for label, (share, list_share) in verdicts.items():
         print(f"  {label}: {share:.0%} of raw PK, the ceiling of a page that runs it per request")
     elif label in ("no page cache: GET /blog", "signed in: GET /blog"):
         verdict = "met" if list_share is not None and list_share >= target else "MISSED"
-        print(f"  {label}: {list_share:.0%} of the raw list SELECT: {verdict} ({share:.0%} of raw PK; the database on every request)")
+        each = " ".join("—" if x is None else f"{x:.2f}" for x in list_shares)
+        print(f"  {label}: {list_share:.0%} of the raw list SELECT: {verdict} (rounds: {each}; {share:.0%} of raw PK; the database on every request)")
     elif label.startswith("no page cache"):
         print(f"  {label}: {share:.0%} of raw PK (app.page_cache_ttl = 0s: a query per request)")
     else:
