@@ -478,8 +478,8 @@ measure() { # label port pid path [cookie]
   record "$label" "req/s" "$rate" "$count" "$p99" "$statements" "$pings" "$o0" "$o1" "$d0" "$d1"
 }
 # The rows in ROUNDS rounds, one after the other: a share is taken within its round, so a box
-# whose speed drifts (a shared machine's does, by tens of percent over minutes) moves both
-# sides of it alike.
+# whose speed drifts (a shared machine's does, from one run to the next) moves both sides of
+# it alike.
 for round in $(seq "$ROUNDS"); do
   raw "raw PK SELECT" bench "$tmp/pk.sql"
   raw "raw list SELECT of /blog" onebox "$tmp/list.sql"
